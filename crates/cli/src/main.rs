@@ -1,0 +1,4 @@
+//! The `kbpf` command line.
+fn main() {
+    println!("kbpf");
+}

@@ -1,0 +1,1 @@
+//! Assembler for the uBPF-style syntax of the bpf_conformance suite.

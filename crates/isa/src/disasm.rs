@@ -1,0 +1,1 @@
+//! The kernel/bpftool text form of instructions (filled in by the disassembler work).

@@ -1,0 +1,1 @@
+//! kbpf-kernel (placeholder; see the issue that builds it).

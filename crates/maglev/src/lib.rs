@@ -1,0 +1,1 @@
+//! kbpf-maglev (placeholder; see the issue that builds it).

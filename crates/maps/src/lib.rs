@@ -1,0 +1,1 @@
+//! kbpf-maps (placeholder; see the issue that builds it).

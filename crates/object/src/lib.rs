@@ -1,0 +1,1 @@
+//! kbpf-object (placeholder; see the issue that builds it).

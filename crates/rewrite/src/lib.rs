@@ -1,0 +1,1 @@
+//! kbpf-rewrite (placeholder; see the issue that builds it).

@@ -1,0 +1,1 @@
+//! kbpf-verifier (placeholder; see the issue that builds it).

@@ -1,0 +1,1 @@
+//! kbpf-vm (placeholder; see the issue that builds it).
