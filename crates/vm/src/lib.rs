@@ -1,1 +1,35 @@
-//! kbpf-vm (placeholder; see the issue that builds it).
+//! The kbpf interpreter: runs a validated eBPF program with the kernel's semantics
+//! (`kernel/bpf/core.c` `___bpf_prog_run`, RFC 9669).
+//!
+//! This crate owns *execution*: turning a validated program into a compact pre-decoded form
+//! once ([`Interpreter::new`]) and running it many times ([`Interpreter::run`],
+//! [`Interpreter::run_mem`]), the helper-call interface ([`HelperRegistry`]) and the
+//! bpf-to-bpf call frames. It does not parse ELF, verify programs or rewrite them.
+//!
+//! Memory model: programs see real host addresses (their stack frames, the memory they are
+//! given, and later map values). In [`Mode::Unchecked`] a load or store is a raw pointer access,
+//! exactly as in the kernel, and safety rests on the verifier that accepted the program. In
+//! [`Mode::Checked`] every access is bounds-checked against the live stack frames and the
+//! caller's [`MemoryRegion`]s, and an optional instruction budget stops runaway programs.
+//!
+//! Modules:
+//! - [`helpers`]: [`HelperFn`], [`Helper`], [`HelperRegistry`];
+//! - [`error`]: [`RunError`];
+//! - `program` (private): the pre-decoded instruction form;
+//! - `raw` (private): the only `unsafe` code — raw memory accesses, atomics and helper calls;
+//! - `interp` (private): [`Interpreter`] and its execution loop.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod helpers;
+mod interp;
+mod program;
+mod raw;
+
+pub use error::RunError;
+pub use helpers::{Helper, HelperFn, HelperRegistry};
+pub use interp::{Interpreter, MemoryRegion, Mode};
+pub use kbpf_isa::insn::{MAX_BPF_STACK, MAX_CALL_FRAMES};
+
+#[cfg(test)]
+mod tests;
