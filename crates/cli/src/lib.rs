@@ -5,7 +5,8 @@
 //! - [`engine`]: choosing and running an execution engine (interpreter now, JIT later) on a
 //!   program and a memory block, with the conformance suite's helpers;
 //! - [`conformance`]: the bpf_conformance `.data` format and the `kbpf conformance DIR` runner;
-//! - [`plugin`]: `kbpf conformance-plugin`, the suite runner's plugin protocol.
+//! - [`plugin`]: `kbpf conformance-plugin`, the suite runner's plugin protocol;
+//! - [`run`]: `kbpf run FILE`, one program on one packet with bpftool's result line.
 //!
 //! Later commands (`prog`, `map`, `batch`, `maglev`) are further [`Command`] variants with their
 //! own modules.
@@ -14,6 +15,7 @@
 pub mod conformance;
 pub mod engine;
 pub mod plugin;
+pub mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +44,8 @@ pub enum Command {
     /// on stdin, memory as hex in the first argument; prints r0 in hex.
     #[command(name = "conformance-plugin")]
     ConformancePlugin(PluginArgs),
+    /// Run one program (assembly or raw instructions) on a packet: r1 = data, r2 = length.
+    Run(run::RunArgs),
 }
 
 /// Arguments of `kbpf conformance`.
@@ -72,5 +76,6 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Conformance(args) => conformance::command(&args),
         Command::ConformancePlugin(args) => plugin::command(&args.args),
+        Command::Run(args) => run::command(&args),
     }
 }
