@@ -1,10 +1,15 @@
 //! Execution engines as the CLI sees them: pick one ([`Engine`]), hand it a program and a memory
 //! block, get `r0` back ([`run_program`]). The conformance runner and the plugin protocol both go
 //! through here, so they run programs identically: `r1` = the memory block, `r2` = its length,
-//! a 512-byte stack at `r10`, bounds-checked memory ([`Mode::Checked`]), and the suite's helpers
-//! ([`conformance_helpers`]).
+//! a 512-byte stack at `r10`, and the suite's helpers ([`conformance_helpers`]).
+//!
+//! The interpreter runs with bounds-checked memory ([`Mode::Checked`]) and an instruction
+//! budget. The JIT ([`kbpf_jit::JitProgram`]) runs native code unchecked, like the kernel's
+//! JIT: it is meant for programs a verifier accepted (the conformance suite's programs are
+//! well-behaved); a wild access in an unverified program is not caught.
 
 use kbpf_isa::{DecodeError, Insn};
+use kbpf_jit::{JitError, JitProgram};
 use kbpf_vm::{Helper, HelperRegistry, Interpreter, Mode, RunError};
 
 /// Which engine runs the program.
@@ -12,7 +17,7 @@ use kbpf_vm::{Helper, HelperRegistry, Interpreter, Mode, RunError};
 pub enum Engine {
     /// The interpreter (`kbpf-vm`).
     Interp,
-    /// The x86-64 JIT (not built yet).
+    /// The x86-64 JIT (`kbpf-jit`; x86-64 Unix hosts only).
     Jit,
 }
 
@@ -34,9 +39,12 @@ pub enum EngineError {
     /// The program stopped with a run-time error.
     #[error("run failed: {0}")]
     Run(#[from] RunError),
-    /// The requested engine does not exist yet.
-    #[error("the JIT is not built yet; use --engine interp")]
+    /// The JIT cannot run on this host (it emits x86-64 SysV code).
+    #[error("the JIT only runs on x86-64 Unix hosts; use --engine interp")]
     JitUnavailable,
+    /// The JIT refused the program (an instruction it does not translate, …).
+    #[error("JIT compilation failed: {0}")]
+    Jit(JitError),
 }
 
 /// Helper id of the bpf_conformance suite's "unwind" helper.
@@ -69,10 +77,12 @@ pub fn conformance_helpers() -> HelperRegistry {
     helpers
 }
 
-/// Returns an error if `engine` cannot run anything yet (so callers can refuse up front).
+/// Returns an error if `engine` cannot run anything on this host (so callers can refuse up
+/// front).
 pub fn check_available(engine: Engine) -> Result<(), EngineError> {
     match engine {
         Engine::Interp => Ok(()),
+        Engine::Jit if cfg!(all(target_arch = "x86_64", unix)) => Ok(()),
         Engine::Jit => Err(EngineError::JitUnavailable),
     }
 }
@@ -82,8 +92,22 @@ pub fn check_available(engine: Engine) -> Result<(), EngineError> {
 pub fn run_program(engine: Engine, insns: &[Insn], mem: &mut [u8]) -> Result<u64, EngineError> {
     check_available(engine)?;
     let helpers = conformance_helpers();
-    let interp = Interpreter::new(insns, &helpers)?.with_instruction_limit(INSTRUCTION_LIMIT);
-    Ok(interp.run_mem(mem, Mode::Checked)?)
+    match engine {
+        Engine::Interp => {
+            let interp =
+                Interpreter::new(insns, &helpers)?.with_instruction_limit(INSTRUCTION_LIMIT);
+            Ok(interp.run_mem(mem, Mode::Checked)?)
+        }
+        Engine::Jit => {
+            let jit = JitProgram::compile(insns, &helpers).map_err(|e| match e {
+                JitError::Invalid(d) => EngineError::Load(d),
+                JitError::UnsupportedHost { .. } => EngineError::JitUnavailable,
+                e => EngineError::Jit(e),
+            })?;
+            // The unchecked run is this engine's documented contract (see the module docs).
+            Ok(jit.run_mem(mem)?)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -121,11 +145,50 @@ mod tests {
             run("mov %r0, 0", &mut []),
             Err(EngineError::Load(_))
         ));
-        let insns = assemble("mov %r0, 0\nexit").unwrap();
+        // The JIT reports malformed programs the same way, and its own refusals clearly.
+        let insns = assemble("mov %r0, 0").unwrap();
+        let e = run_program(Engine::Jit, &insns, &mut []).unwrap_err();
+        assert!(matches!(e, EngineError::Load(_)), "{e}");
+        let insns = assemble("mov %r10, 0\nexit").unwrap();
+        let e = run_program(Engine::Jit, &insns, &mut []).unwrap_err();
+        if cfg!(all(target_arch = "x86_64", unix)) {
+            assert_eq!(
+                e.to_string(),
+                "JIT compilation failed: insn 0: frame pointer r10 is read only"
+            );
+        } else {
+            assert_eq!(
+                e.to_string(),
+                "the JIT only runs on x86-64 Unix hosts; use --engine interp"
+            );
+        }
+    }
+
+    #[test]
+    fn jit_and_interpreter_agree() {
+        if check_available(Engine::Jit).is_err() {
+            eprintln!("skipped: the JIT does not run on this host");
+            return;
+        }
+        let cases: &[(&str, &[u8])] = &[
+            ("ldxh %r0, [%r1+2]\nexit", &[0x11, 0x22, 0x33, 0x44]),
+            ("mov %r0, %r2\nexit", &[1, 2, 3]),
+            ("mov %r1, 0\ncall 5\nmov %r0, 2\nexit", &[]),
+            ("mov %r1, 7\ncall 5\nexit", &[]),
+            ("mov %r0, 1\nlsh %r0, 40\ndiv %r0, 0\nexit", &[]),
+        ];
+        for (src, mem) in cases {
+            let insns = assemble(src).expect("test program assembles");
+            let (mut m1, mut m2) = (mem.to_vec(), mem.to_vec());
+            let a = run_program(Engine::Interp, &insns, &mut m1).expect("interp runs");
+            let b = run_program(Engine::Jit, &insns, &mut m2).expect("jit runs");
+            assert_eq!(a, b, "{src}");
+        }
+        let insns = assemble("mov %r2, 99\ncall %r2\nexit").unwrap();
         let e = run_program(Engine::Jit, &insns, &mut []).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "the JIT is not built yet; use --engine interp"
+            "run failed: insn 1: call to unknown helper #99"
         );
     }
 }

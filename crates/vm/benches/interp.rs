@@ -34,8 +34,20 @@ fn group(c: &mut Criterion, name: &str, prog: &[Insn], pkt: &[u8], want: u64) {
 
 fn benches(c: &mut Criterion) {
     let pkt = progs::packet();
-    group(c, "alu_loop", &progs::alu_loop(), &pkt, progs::alu_loop_native());
-    group(c, "fnv1a_1500", &progs::fnv1a(), &pkt, progs::fnv1a_native(&pkt));
+    group(
+        c,
+        "alu_loop",
+        &progs::alu_loop(),
+        &pkt,
+        progs::alu_loop_native(),
+    );
+    group(
+        c,
+        "fnv1a_1500",
+        &progs::fnv1a(),
+        &pkt,
+        progs::fnv1a_native(&pkt),
+    );
     group(
         c,
         "parse_hash",

@@ -37,7 +37,10 @@ pub enum RunError {
         id: i64,
     },
     /// A bpf-to-bpf call beyond the kernel's `MAX_CALL_FRAMES` (8) frames.
-    #[error("insn {pc}: the call stack is too deep (max {} frames)", kbpf_isa::insn::MAX_CALL_FRAMES)]
+    #[error(
+        "insn {pc}: the call stack is too deep (max {} frames)",
+        kbpf_isa::insn::MAX_CALL_FRAMES
+    )]
     CallDepth {
         /// Instruction index of the call.
         pc: usize,

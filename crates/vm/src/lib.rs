@@ -12,9 +12,27 @@
 //! [`Mode::Checked`] every access is bounds-checked against the live stack frames and the
 //! caller's [`MemoryRegion`]s, and an optional instruction budget stops runaway programs.
 //!
+//! ```
+//! use kbpf_isa::Insn;
+//! use kbpf_isa::insn::*;
+//! use kbpf_vm::{HelperRegistry, Interpreter, Mode};
+//!
+//! let prog = [
+//!     Insn::new(BPF_LDX | BPF_MEM | BPF_B, 0, 1, 0, 0), // r0 = *(u8 *)(r1 + 0)
+//!     Insn::new(BPF_ALU64 | BPF_ADD | BPF_X, 0, 2, 0, 0), // r0 += r2 (the length)
+//!     Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+//! ];
+//! let helpers = HelperRegistry::new();
+//! let vm = Interpreter::new(&prog, &helpers)?;
+//! assert_eq!(vm.run_mem(&mut [40, 1, 1], Mode::Checked)?, 43);
+//! // an access outside the memory is caught in Checked mode
+//! assert!(vm.run_mem(&mut [], Mode::Checked).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Modules:
-//! - [`helpers`]: [`HelperFn`], [`Helper`], [`HelperRegistry`];
-//! - [`error`]: [`RunError`];
+//! - [`helpers`] owns [`HelperFn`], [`Helper`] and [`HelperRegistry`];
+//! - [`error`] owns [`RunError`];
 //! - `program` (private): the pre-decoded instruction form;
 //! - `raw` (private): the only `unsafe` code — raw memory accesses, atomics and helper calls;
 //! - `interp` (private): [`Interpreter`] and its execution loop.

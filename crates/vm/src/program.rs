@@ -5,6 +5,8 @@
 //! [`Kind`] that already fixes the class, width, operand source and operation, so the execution
 //! loop is one `match` on a byte; immediates are pre-extended to the width the operation uses,
 //! jump targets are absolute, and `call imm` is resolved to a slot in the helper table.
+//! A peephole pass ([`fuse`]) then marks copy-then-modify pairs (`r4 = r0; r4 >>= 7`) so the
+//! unchecked loop runs them as one op.
 
 use kbpf_isa::decode::{
     AluOp, AtomicOp, CallTarget, Endian, Instruction, JmpCond, Size, Source, Width,
@@ -173,13 +175,17 @@ pub(crate) enum Kind {
     Exit,
     /// An instruction the interpreter refuses at run time; op.imm indexes [`UNSUPPORTED`].
     Unsupported,
+    // ---- fused pairs (see [`fuse`]): `dst = src; dst <op>= imm`, covering two slots ----
+    MovAdd64K,
+    MovMul64K,
+    MovAnd64K,
+    MovLsh64K,
+    MovRsh64K,
 }
 
 /// What an [`Kind::Unsupported`] op was.
-pub(crate) const UNSUPPORTED: [&str; 2] = [
-    "legacy ld_abs/ld_ind (needs an skb context)",
-    "kfunc call",
-];
+pub(crate) const UNSUPPORTED: [&str; 2] =
+    ["legacy ld_abs/ld_ind (needs an skb context)", "kfunc call"];
 
 /// One pre-decoded instruction slot: 16 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,7 +235,32 @@ pub(crate) fn compile(
             ops[pc + 1] = Op::new(Kind::Ja, 0, 0, (pc + 2) as i32, 0);
         }
     }
+    fuse(&mut ops);
     ops
+}
+
+/// Fuses `dst = src; dst <op>= imm` (`op` in add, mul, and, lsh, rsh; 64-bit) into one op in the
+/// first slot. eBPF is two-operand, so clang emits this copy-then-modify pair constantly; fusing
+/// it halves the dispatches for the pair. The second slot keeps its own op, so a jump to it still
+/// works, and the checked loop executes only the `mov` half of a fused op and then falls
+/// through to the second slot: Checked mode (and its instruction budget) sees the program
+/// exactly as written.
+fn fuse(ops: &mut [Op]) {
+    for pc in 0..ops.len().saturating_sub(1) {
+        let (first, second) = (ops[pc], ops[pc + 1]);
+        if first.kind != Kind::Mov64X || second.dst != first.dst {
+            continue;
+        }
+        let kind = match second.kind {
+            Kind::Add64K => Kind::MovAdd64K,
+            Kind::Mul64K => Kind::MovMul64K,
+            Kind::And64K => Kind::MovAnd64K,
+            Kind::Lsh64K => Kind::MovLsh64K,
+            Kind::Rsh64K => Kind::MovRsh64K,
+            _ => continue,
+        };
+        ops[pc] = Op::new(kind, first.dst, first.src, 0, second.imm);
+    }
 }
 
 fn target(pc: usize, rel: i64) -> i32 {
@@ -360,20 +391,12 @@ fn compile_one(pc: usize, ins: Instruction, helpers: &mut dyn HelperResolver) ->
             src,
             off,
         } => match op {
-            AtomicOp::LoadAcquire => Op::new(
-                LoadAcquire,
-                dst,
-                src,
-                off as i32,
-                size.bytes() as u64,
-            ),
-            AtomicOp::StoreRelease => Op::new(
-                StoreRelease,
-                dst,
-                src,
-                off as i32,
-                size.bytes() as u64,
-            ),
+            AtomicOp::LoadAcquire => {
+                Op::new(LoadAcquire, dst, src, off as i32, size.bytes() as u64)
+            }
+            AtomicOp::StoreRelease => {
+                Op::new(StoreRelease, dst, src, off as i32, size.bytes() as u64)
+            }
             _ => {
                 let k = if size == Size::DW { Atomic64 } else { Atomic32 };
                 Op::new(k, dst, src, off as i32, op.imm() as u32 as u64)

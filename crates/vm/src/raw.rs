@@ -24,6 +24,22 @@ use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use kbpf_isa::insn::{BPF_ADD, BPF_AND, BPF_CMPXCHG, BPF_FETCH, BPF_OR, BPF_XCHG, BPF_XOR};
 
 use crate::helpers::HelperFn;
+use crate::program::Op;
+
+/// The op at `pc`, without a bounds check (used by the unchecked loop only; the checked loop
+/// indexes normally, as defence in depth).
+#[inline(always)]
+pub(crate) fn op_at(ops: &[Op], pc: usize) -> Op {
+    debug_assert!(pc < ops.len());
+    // SAFETY: `pc < ops.len()` always holds in the execution loop, because `ops` has one entry
+    // per slot of a program that passed `kbpf_isa::decode::validate`, and pc only becomes
+    // - 0 (the program is not empty);
+    // - a jump or call target (validated to be an instruction inside the program);
+    // - the next slot after a non-jump, or pc + 2 after an `ld_imm64` or a fused pair: the
+    //   last instruction is an `exit` or `ja` (validated), so neither can be last;
+    // - a call's return address pc + 1: a call is not last either.
+    unsafe { *ops.get_unchecked(pc) }
+}
 
 macro_rules! load_store {
     ($load:ident, $store:ident, $t:ty) => {
@@ -52,8 +68,8 @@ pub(crate) fn zero(addr: u64, len: usize) {
     unsafe { std::ptr::write_bytes(addr as usize as *mut u8, 0, len) }
 }
 
-/// The old value's role after an atomic read-modify-write (the `imm` decides which register
-/// receives it).
+/// Atomic read-modify-write of one width; the caller decides from `imm` which register receives
+/// the returned old value (`src` for `BPF_FETCH`/xchg, `r0` for cmpxchg).
 macro_rules! rmw {
     ($name:ident, $atomic:ty, $t:ty) => {
         /// Performs the `BPF_ATOMIC` operation `imm` at `addr` (naturally aligned) with operand

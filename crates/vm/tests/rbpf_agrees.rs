@@ -57,12 +57,18 @@ fn parse_hash_agrees() {
         let short = &pkt[..cut];
         let ctx = progs::context(short);
         assert_eq!(progs::parse_hash_native(short), progs::PARSE_DROP);
-        assert_eq!(kbpf_run(&prog, &ctx, short, Mode::Checked), progs::PARSE_DROP);
+        assert_eq!(
+            kbpf_run(&prog, &ctx, short, Mode::Checked),
+            progs::PARSE_DROP
+        );
         assert_eq!(rbpf_run(&prog, &ctx, short), progs::PARSE_DROP, "cut {cut}");
     }
     let mut udp = pkt.clone();
     udp[23] = 17;
     let ctx = progs::context(&udp);
-    assert_eq!(kbpf_run(&prog, &ctx, &udp, Mode::Checked), progs::PARSE_DROP);
+    assert_eq!(
+        kbpf_run(&prog, &ctx, &udp, Mode::Checked),
+        progs::PARSE_DROP
+    );
     assert_eq!(rbpf_run(&prog, &ctx, &udp), progs::PARSE_DROP);
 }

@@ -8,8 +8,8 @@
 //! minimal `xdp_md` with 64-bit pointers: `{ u64 data; u64 data_end; }`.
 #![allow(dead_code)]
 
-use kbpf_isa::insn::*;
 use kbpf_isa::Insn;
+use kbpf_isa::insn::*;
 
 /// A tiny assembler with forward/backward labels.
 #[derive(Default)]
@@ -48,7 +48,13 @@ impl Builder {
         self.push(Insn::new(BPF_ALU | BPF_END | BPF_TO_BE, dst, 0, 0, 32))
     }
     pub fn ld_imm64(&mut self, dst: u8, v: u64) -> &mut Self {
-        self.push(Insn::new(BPF_LD | BPF_IMM | BPF_DW, dst, 0, 0, v as u32 as i32));
+        self.push(Insn::new(
+            BPF_LD | BPF_IMM | BPF_DW,
+            dst,
+            0,
+            0,
+            v as u32 as i32,
+        ));
         self.push(Insn::new(0, 0, 0, 0, (v >> 32) as u32 as i32))
     }
     pub fn ldx(&mut self, size: u8, dst: u8, src: u8, off: i16) -> &mut Self {
@@ -160,7 +166,9 @@ pub fn fnv1a() -> Vec<Insn> {
 }
 
 pub fn fnv1a_native(data: &[u8]) -> u64 {
-    data.iter().fold(FNV64_OFFSET, |h, &b| (h ^ b as u64).wrapping_mul(FNV64_PRIME))
+    data.iter().fold(FNV64_OFFSET, |h, &b| {
+        (h ^ b as u64).wrapping_mul(FNV64_PRIME)
+    })
 }
 
 /// Verdict of [`parse_hash`] for packets that are not Ethernet/IPv4/TCP or are truncated.
