@@ -1,0 +1,247 @@
+//! The raw memory layouts programs see, mirroring the kernel's offsets.
+//!
+//! Every map object starts with [`BpfMap`], a `#[repr(C)]` prefix holding the map type and a
+//! pointer to its [`BpfMapOps`] table, so a raw map pointer (what `ld_imm64 map` yields, or what an
+//! outer lookup returns) is enough to dispatch `bpf_map_lookup_elem` on it.
+//!
+//! * Arrays ([`BpfArray`]): one allocation, a 312-byte header (`offsetof(struct bpf_array, value)`
+//!   on Linux 6.18) followed by `max_entries * elem_size` value bytes, `elem_size =
+//!   round_up(value_size, 8)`. ARRAY_OF_MAPS and PROG_ARRAY slots are 8-byte pointers in that
+//!   area; PERCPU_ARRAY's area holds 8-byte pointers to per-CPU blocks (the kernel's `pptrs`).
+//! * Hash maps ([`BpfHtab`]): a header with a pointer to a fixed bucket array; elements
+//!   ([`HtabElem`]) are allocated one by one with the key at offset 48 and the value at
+//!   `48 + round_up(key_size, 8)`, the LRU reference byte at offset 35, as `struct htab_elem`.
+//! * Per-CPU blocks: `[nr_cpus: u64][stride: u64][cpu 0 value][cpu 1 value]…`; the pointer stored
+//!   in the map points at CPU 0's value, so `this_cpu_ptr(p) = p + cpu * stride` can be computed
+//!   from the pointer alone (the kernel's percpu pointers are just as opaque to programs).
+
+use std::alloc::Layout;
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::mem::{offset_of, size_of};
+use std::sync::atomic::{AtomicPtr, AtomicU8};
+
+use crate::uapi::{BPF_ARRAY_VALUE_OFF, HTAB_ELEM_KEY_OFF, HTAB_ELEM_LRU_REF_OFF};
+
+/// Signature of a map's lookup function (`ops->map_lookup_elem`): returns a pointer to the value
+/// (for map-of-maps: the inner map pointer) or NULL.
+pub type MapLookupFn = unsafe extern "C" fn(map: *mut c_void, key: *const c_void) -> *mut c_void;
+/// Signature of `ops->map_update_elem`: 0 or a negative errno.
+pub type MapUpdateFn = unsafe extern "C" fn(
+    map: *mut c_void,
+    key: *const c_void,
+    value: *const c_void,
+    flags: u64,
+) -> i64;
+/// Signature of `ops->map_delete_elem`: 0 or a negative errno.
+pub type MapDeleteFn = unsafe extern "C" fn(map: *mut c_void, key: *const c_void) -> i64;
+/// Signature of `ops->map_push_elem`: 0 or a negative errno.
+pub type MapPushFn =
+    unsafe extern "C" fn(map: *mut c_void, value: *const c_void, flags: u64) -> i64;
+/// Signature of `ops->map_pop_elem` / `map_peek_elem`: fills `value`; 0 or a negative errno.
+pub type MapPopFn = unsafe extern "C" fn(map: *mut c_void, value: *mut c_void) -> i64;
+
+/// A map type's operations as seen from programs (`struct bpf_map_ops`, the part programs use).
+#[repr(C)]
+pub struct BpfMapOps {
+    /// `map_lookup_elem`.
+    pub map_lookup_elem: MapLookupFn,
+    /// `map_update_elem` (program side: per-CPU maps write only the current CPU's value).
+    pub map_update_elem: MapUpdateFn,
+    /// `map_delete_elem`.
+    pub map_delete_elem: MapDeleteFn,
+    /// `map_push_elem` (QUEUE/STACK; -EOPNOTSUPP elsewhere).
+    pub map_push_elem: MapPushFn,
+    /// `map_pop_elem` (QUEUE/STACK; -EOPNOTSUPP elsewhere).
+    pub map_pop_elem: MapPopFn,
+    /// `map_peek_elem` (QUEUE/STACK; -EOPNOTSUPP elsewhere).
+    pub map_peek_elem: MapPopFn,
+}
+
+/// The common prefix of every map object (the part of `struct bpf_map` we need).
+#[repr(C)]
+pub struct BpfMap {
+    /// The type's ops table (never null).
+    pub ops: *const BpfMapOps,
+    /// Back pointer to the owning Rust object (`MapInner`), for the out-of-line operations.
+    pub owner: *const c_void,
+    /// `BPF_MAP_TYPE_*`.
+    pub map_type: u32,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes (as created; 4 for fd maps).
+    pub value_size: u32,
+    /// Number of entries the map was created with.
+    pub max_entries: u32,
+    /// Permanent map flags (RDONLY/WRONLY stripped).
+    pub map_flags: u32,
+    /// Map id.
+    pub id: u32,
+    /// Number of CPUs the per-CPU storage is sized for.
+    pub nr_cpus: u32,
+    /// Padding (keeps the prefix a multiple of 8).
+    pub _pad: u32,
+}
+
+/// Size of the [`BpfMap`] prefix.
+pub const BPF_MAP_SIZE: usize = 48;
+const _: () = assert!(size_of::<BpfMap>() == BPF_MAP_SIZE);
+const _: () = assert!(offset_of!(BpfMap, ops) == 0);
+
+/// An array map's header (`struct bpf_array` up to `value`). Values follow at
+/// [`BPF_ARRAY_VALUE_OFF`] = 312.
+#[repr(C)]
+pub struct BpfArray {
+    /// Common prefix.
+    pub map: BpfMap,
+    /// `round_up(value_size, 8)` (8 for fd arrays and per-CPU pointer slots).
+    pub elem_size: u32,
+    /// `roundup_pow_of_two(max_entries) - 1`, for the Spectre v1 masked form.
+    pub index_mask: u32,
+    /// Unused: pads the header to the kernel's value offset.
+    pub _reserved: [u64; 32],
+}
+
+const _: () = assert!(size_of::<BpfArray>() == BPF_ARRAY_VALUE_OFF);
+const _: () = assert!(BPF_ARRAY_VALUE_OFF.is_multiple_of(8));
+
+/// A hash map's header (`struct bpf_htab`, the part programs need).
+#[repr(C)]
+pub struct BpfHtab {
+    /// Common prefix.
+    pub map: BpfMap,
+    /// The bucket array (`n_buckets` entries, never reallocated).
+    pub buckets: *const Bucket,
+    /// Number of buckets, a power of two.
+    pub n_buckets: u32,
+    /// Hash seed (0 with `BPF_F_ZERO_SEED`).
+    pub hashrnd: u32,
+    /// Size of one element allocation.
+    pub elem_size: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// One hash bucket: a singly linked chain readers walk without locking (under an epoch guard),
+/// writers change under `lock`.
+pub struct Bucket {
+    /// First element of the chain, or null.
+    pub head: AtomicPtr<HtabElem>,
+    /// Taken by every writer of this chain.
+    pub lock: parking_lot::Mutex<()>,
+}
+
+/// Header of one hash element (`struct htab_elem` up to `key`); the key follows at offset 48,
+/// the value at `48 + round_up(key_size, 8)`.
+#[repr(C)]
+pub struct HtabElem {
+    /// Next element in the bucket chain.
+    pub next: AtomicPtr<HtabElem>,
+    /// Insertion sequence number (identifies this element in the LRU queue).
+    pub lru_seq: u64,
+    /// Unused (the kernel's `lru_node.list`).
+    pub _reserved: [u64; 2],
+    /// `lru_node.cpu`.
+    pub lru_cpu: u16,
+    /// `lru_node.type`.
+    pub lru_type: u8,
+    /// `lru_node.ref`: set by program lookups on LRU maps (inline `*(u8 *)(r0 + 35) = 1`).
+    pub lru_ref: AtomicU8,
+    /// Padding.
+    pub _pad0: u32,
+    /// The key's hash.
+    pub hash: u32,
+    /// Padding up to the key.
+    pub _pad1: u32,
+}
+
+const _: () = assert!(size_of::<HtabElem>() == HTAB_ELEM_KEY_OFF);
+const _: () = assert!(offset_of!(HtabElem, lru_ref) == HTAB_ELEM_LRU_REF_OFF);
+const _: () = assert!(offset_of!(HtabElem, hash) == 40);
+
+/// Size of the per-CPU block header in front of CPU 0's value.
+pub const PERCPU_HDR: usize = 16;
+
+thread_local! {
+    static CURRENT_CPU: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The CPU the calling thread is "running on" for per-CPU maps (default 0). The VM sets this
+/// before a run, as the kernel's `smp_processor_id()`.
+pub fn current_cpu() -> u32 {
+    CURRENT_CPU.with(|c| c.get())
+}
+
+/// Sets the calling thread's CPU number for per-CPU maps. A number beyond a map's CPU count is
+/// taken modulo that count, so a stray value can never address outside a per-CPU block.
+pub fn set_current_cpu(cpu: u32) {
+    CURRENT_CPU.with(|c| c.set(cpu));
+}
+
+fn percpu_layout(nr_cpus: u64, stride: u64) -> Option<Layout> {
+    let size = nr_cpus
+        .checked_mul(stride)?
+        .checked_add(PERCPU_HDR as u64)?;
+    Layout::from_size_align(usize::try_from(size).ok()?, 8).ok()
+}
+
+/// Allocates a zeroed per-CPU block of `nr_cpus` values of `stride` bytes; returns the pointer
+/// to CPU 0's value, or None when out of memory.
+pub(crate) fn alloc_percpu(nr_cpus: u32, stride: u64) -> Option<*mut u8> {
+    let layout = percpu_layout(nr_cpus as u64, stride)?;
+    // SAFETY: the layout has non-zero size (at least the 16-byte header).
+    let base = unsafe { std::alloc::alloc_zeroed(layout) };
+    if base.is_null() {
+        return None;
+    }
+    // SAFETY: the block is at least 16 bytes, 8-aligned; we write the two header words.
+    unsafe {
+        (base as *mut u64).write(nr_cpus as u64);
+        (base as *mut u64).add(1).write(stride);
+        Some(base.add(PERCPU_HDR))
+    }
+}
+
+/// Frees a block from [`alloc_percpu`].
+///
+/// # Safety
+/// `p` must come from [`alloc_percpu`] and not have been freed; nothing may use it afterwards.
+pub(crate) unsafe fn free_percpu(p: *mut u8) {
+    // SAFETY: per the contract the header sits 16 bytes before `p`.
+    unsafe {
+        let base = p.sub(PERCPU_HDR);
+        let nr = (base as *const u64).read();
+        let stride = (base as *const u64).add(1).read();
+        if let Some(layout) = percpu_layout(nr, stride) {
+            std::alloc::dealloc(base, layout);
+        }
+    }
+}
+
+/// Pointer to `cpu`'s value inside a per-CPU block (`per_cpu_ptr`).
+///
+/// # Safety
+/// `p` must point at CPU 0's value of a live block from this crate.
+pub unsafe fn per_cpu_ptr(p: *mut c_void, cpu: u32) -> *mut c_void {
+    // SAFETY: per the contract the header is readable at p - 16.
+    unsafe {
+        let base = (p as *mut u8).sub(PERCPU_HDR);
+        let nr = (base as *const u64).read().max(1);
+        let stride = (base as *const u64).add(1).read();
+        (p as *mut u8).add(((cpu as u64 % nr) * stride) as usize) as *mut c_void
+    }
+}
+
+/// `this_cpu_ptr(p)`: the value of the calling thread's [`current_cpu`]. This is what the
+/// `r0 = this_cpu_ptr(r0)` instruction (`BPF_MOV64_PERCPU_REG`, MOV64_X with off = −1) means in
+/// the per-CPU inline sequences; a NULL pointer stays NULL.
+///
+/// # Safety
+/// `p` must be NULL or point at CPU 0's value of a live per-CPU block from this crate.
+pub unsafe extern "C" fn bpf_this_cpu_ptr(p: *mut c_void) -> *mut c_void {
+    if p.is_null() {
+        return p;
+    }
+    // SAFETY: forwarded contract.
+    unsafe { per_cpu_ptr(p, current_cpu()) }
+}

@@ -1,0 +1,1514 @@
+//! The map object: creation with the kernel's checks, the user-space element operations
+//! (the `BPF_MAP_*_ELEM` commands) with their exact errno semantics, and memory accounting.
+//!
+//! A [`Map`] is a reference-counted handle (`Arc`) on a [`MapInner`], which owns the raw
+//! allocation programs see (see [`crate::layout`]). Map-of-maps slots hold raw inner map
+//! pointers and one strong reference each; a reference dropped by a swap or delete is released
+//! through the epoch collector, so an inner map outlives every program run that could still
+//! hold its pointer.
+
+use std::alloc::Layout;
+use std::any::Any;
+use std::ffi::c_void;
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::error::{Errno, MapError};
+use crate::gen_lookup::{GenLookup, gen_lookup};
+use crate::htab::Htab;
+use crate::layout::{BpfArray, BpfMap, alloc_percpu, free_percpu, per_cpu_ptr};
+use crate::meta::{InnerMapMeta, MapDesc};
+use crate::queue::QueueStack;
+use crate::raw::ops_for;
+use crate::uapi::*;
+
+static NEXT_MAP_ID: AtomicU32 = AtomicU32::new(1);
+static LIVE_MAPS: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of map objects currently allocated in this process (created and not yet freed).
+/// Inner maps dropped from an outer map are counted until the epoch collector frees them.
+pub fn live_maps() -> usize {
+    LIVE_MAPS.load(Ordering::SeqCst)
+}
+
+/// The kernel's `num_possible_cpus()` for this machine: parsed from
+/// `/sys/devices/system/cpu/possible` (so memlock figures match the kernel's), falling back to
+/// the available parallelism. Per-CPU maps use this unless [`MapAttr::nr_cpus`] says otherwise.
+pub fn possible_cpus() -> u32 {
+    static CPUS: OnceLock<u32> = OnceLock::new();
+    *CPUS.get_or_init(|| {
+        std::fs::read_to_string("/sys/devices/system/cpu/possible")
+            .ok()
+            .and_then(|s| parse_cpu_list(s.trim()))
+            .or_else(|| {
+                std::thread::available_parallelism()
+                    .ok()
+                    .map(|n| n.get() as u32)
+            })
+            .unwrap_or(1)
+            .max(1)
+    })
+}
+
+/// Counts the CPUs in a kernel cpu list such as `0-3,8-9`.
+fn parse_cpu_list(s: &str) -> Option<u32> {
+    let mut n = 0u32;
+    for part in s.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+                n = n.checked_add(b.checked_sub(a)?.checked_add(1)?)?;
+            }
+            None => {
+                part.parse::<u32>().ok()?;
+                n = n.checked_add(1)?;
+            }
+        }
+    }
+    (n > 0).then_some(n)
+}
+
+/// Attributes of `BPF_MAP_CREATE` (the map part of `union bpf_attr`), plus kbpf's knobs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapAttr {
+    /// `BPF_MAP_TYPE_*` number (unknown numbers are rejected with EINVAL).
+    pub map_type: u32,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Maximum number of entries.
+    pub max_entries: u32,
+    /// `BPF_F_*` flags.
+    pub map_flags: u32,
+    /// Map name (at most 15 characters of `[A-Za-z0-9_.]`).
+    pub name: String,
+    /// NUMA node, meaningful only with `BPF_F_NUMA_NODE`; this runtime has one node (0).
+    pub numa_node: u32,
+    /// CPUs per-CPU storage is sized for; 0 means [`possible_cpus`].
+    pub nr_cpus: u32,
+    /// The kernel's `bypass_spec_v1` (true for root): false adds the Spectre v1 index mask to
+    /// array inline lookups and rounds array storage up to a power of two, as for
+    /// unprivileged users.
+    pub bypass_spec_v1: bool,
+}
+
+impl MapAttr {
+    /// Attributes for a map of `map_type` with no flags and no name.
+    pub fn new(map_type: MapType, key_size: u32, value_size: u32, max_entries: u32) -> MapAttr {
+        MapAttr {
+            map_type: map_type.raw(),
+            key_size,
+            value_size,
+            max_entries,
+            map_flags: 0,
+            name: String::new(),
+            numa_node: 0,
+            nr_cpus: 0,
+            bypass_spec_v1: true,
+        }
+    }
+
+    /// Sets `map_flags`.
+    pub fn flags(mut self, map_flags: u32) -> MapAttr {
+        self.map_flags = map_flags;
+        self
+    }
+
+    /// Sets the name.
+    pub fn name(mut self, name: &str) -> MapAttr {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Sets the CPU count of per-CPU storage.
+    pub fn nr_cpus(mut self, nr_cpus: u32) -> MapAttr {
+        self.nr_cpus = nr_cpus;
+        self
+    }
+}
+
+/// A program handle stored in a PROG_ARRAY slot: the caller's id and the pointer programs'
+/// tail calls will read from the slot, plus an optional keep-alive object.
+#[derive(Clone)]
+pub struct ProgRef {
+    /// Program id, returned by user-space lookups.
+    pub id: u32,
+    /// `BPF_PROG_TYPE_*`: a PROG_ARRAY only holds programs of one type (its owner's).
+    pub prog_type: u32,
+    /// Opaque pointer stored in the slot (what `bpf_tail_call` reads); must be non-null.
+    pub ptr: usize,
+    /// Dropped (through the epoch collector) when the slot is cleared or replaced.
+    pub keep_alive: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for ProgRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProgRef")
+            .field("id", &self.id)
+            .field("prog_type", &self.prog_type)
+            .field("ptr", &format_args!("{:#x}", self.ptr))
+            .finish()
+    }
+}
+
+/// What a file descriptor resolves to, for values written into fd maps.
+#[derive(Clone, Debug)]
+pub enum FdObject {
+    /// A BPF map.
+    Map(Map),
+    /// A BPF program.
+    Prog(ProgRef),
+    /// Any other open file (stdin, /dev/null, …): not a map → EINVAL.
+    Other,
+}
+
+/// A summary of one map as `bpftool map show` prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapInfo {
+    /// Map id.
+    pub id: u32,
+    /// Map type.
+    pub map_type: MapType,
+    /// Name.
+    pub name: String,
+    /// Permanent flags.
+    pub map_flags: u32,
+    /// Key size.
+    pub key_size: u32,
+    /// Value size.
+    pub value_size: u32,
+    /// Max entries.
+    pub max_entries: u32,
+    /// Memory usage as the kernel's `map_mem_usage` computes it.
+    pub memlock: u64,
+}
+
+impl fmt::Display for MapInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: {}  name {}  flags {:#x}",
+            self.id, self.map_type, self.name, self.map_flags
+        )?;
+        write!(
+            f,
+            "\tkey {}B  value {}B  max_entries {}  memlock {}B",
+            self.key_size, self.value_size, self.max_entries, self.memlock
+        )
+    }
+}
+
+/// Type-specific storage.
+pub(crate) enum Storage {
+    /// Array family: one allocation of header + `slots * elem_size`.
+    Array {
+        layout: Layout,
+        /// Entries allocated (max_entries, or the power of two above it without bypass_spec_v1).
+        slots: u32,
+        /// PROG_ARRAY: the handles behind the slot pointers.
+        progs: Option<parking_lot::Mutex<Vec<Option<ProgRef>>>>,
+    },
+    /// Hash family.
+    Htab(Htab),
+    /// QUEUE / STACK; the raw allocation is a bare `BpfMap` header from a `Box`.
+    QueueStack(QueueStack),
+}
+
+/// The object behind a [`Map`] handle.
+pub struct MapInner {
+    pub(crate) raw: NonNull<BpfMap>,
+    pub(crate) storage: Storage,
+    pub(crate) name: String,
+    pub(crate) map_type: MapType,
+    pub(crate) key_size: u32,
+    pub(crate) value_size: u32,
+    pub(crate) max_entries: u32,
+    pub(crate) map_flags: u32,
+    pub(crate) nr_cpus: u32,
+    pub(crate) bypass_spec_v1: bool,
+    pub(crate) elem_size: u32,
+    pub(crate) index_mask: u32,
+    pub(crate) id: u32,
+    pub(crate) meta: Option<InnerMapMeta>,
+    /// PROG_ARRAY owner program type (0 until the first program is stored or checked).
+    pub(crate) prog_owner_type: AtomicU32,
+}
+
+// SAFETY: the raw allocation is only mutated through atomics, bucket locks, or byte copies that
+// BPF semantics allow to race (program-visible values, as in the kernel); all Rust-side state is
+// immutable after creation or behind locks.
+unsafe impl Send for MapInner {}
+// SAFETY: see the Send impl.
+unsafe impl Sync for MapInner {}
+
+/// A reference-counted handle on a BPF map.
+#[derive(Clone)]
+pub struct Map(pub(crate) Arc<MapInner>);
+
+impl fmt::Debug for Map {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Map {{ id: {}, name: {:?}, type: {}, key: {}, value: {}, max_entries: {}, flags: {:#x} }}",
+            self.0.id,
+            self.0.name,
+            self.0.map_type,
+            self.0.key_size,
+            self.0.value_size,
+            self.0.max_entries,
+            self.0.map_flags
+        )
+    }
+}
+
+fn err(name: &str, errno: Errno, detail: impl Into<String>) -> MapError {
+    MapError::new(name, errno, detail)
+}
+
+/// `bpf_obj_name_cpy`: up to 15 characters from `[A-Za-z0-9_.]`.
+fn check_name(name: &str) -> Result<(), MapError> {
+    if name.len() >= BPF_OBJ_NAME_LEN {
+        return Err(err(
+            name,
+            Errno::EINVAL,
+            format!(
+                "name is {} bytes, at most {} allowed",
+                name.len(),
+                BPF_OBJ_NAME_LEN - 1
+            ),
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.'))
+    {
+        return Err(err(
+            name,
+            Errno::EINVAL,
+            format!("invalid character {c:?} in name"),
+        ));
+    }
+    Ok(())
+}
+
+/// `array_map_alloc_check` (+ `fd_array_map_alloc_check` for fd arrays).
+fn array_map_alloc_check(a: &MapAttr, t: MapType, nr_cpus: u32) -> Result<(), MapError> {
+    let n = a.name.as_str();
+    let f = a.map_flags;
+    if t.is_fd_array() {
+        if a.value_size != 4 {
+            return Err(err(
+                n,
+                Errno::EINVAL,
+                format!("{t} value size {} != 4", a.value_size),
+            ));
+        }
+        if f & (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG) != 0 {
+            return Err(err(
+                n,
+                Errno::EINVAL,
+                format!("{t} does not support RDONLY_PROG/WRONLY_PROG"),
+            ));
+        }
+    }
+    if a.max_entries == 0 {
+        return Err(err(n, Errno::EINVAL, "max_entries is 0"));
+    }
+    if a.key_size != 4 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!("key size {} != 4", a.key_size),
+        ));
+    }
+    if a.value_size == 0 {
+        return Err(err(n, Errno::EINVAL, "value size is 0"));
+    }
+    if f & !ARRAY_CREATE_FLAG_MASK != 0 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!(
+                "flags {:#x} not accepted by {t}",
+                f & !ARRAY_CREATE_FLAG_MASK
+            ),
+        ));
+    }
+    if f & BPF_F_RDONLY_PROG != 0 && f & BPF_F_WRONLY_PROG != 0 {
+        return Err(err(n, Errno::EINVAL, "both RDONLY_PROG and WRONLY_PROG"));
+    }
+    if t == MapType::PercpuArray && f & BPF_F_NUMA_NODE != 0 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            "percpu_array cannot be bound to a NUMA node",
+        ));
+    }
+    if t != MapType::Array && f & (BPF_F_MMAPABLE | BPF_F_INNER_MAP) != 0 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!("BPF_F_MMAPABLE/BPF_F_INNER_MAP only allowed on array, not {t}"),
+        ));
+    }
+    if t != MapType::PerfEventArray && f & BPF_F_PRESERVE_ELEMS != 0 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!("BPF_F_PRESERVE_ELEMS not allowed on {t}"),
+        ));
+    }
+    if a.value_size > i32::MAX as u32 {
+        return Err(err(
+            n,
+            Errno::E2BIG,
+            format!("value size {} too big", a.value_size),
+        ));
+    }
+    if t == MapType::PercpuArray && round_up8(a.value_size) > PCPU_MIN_UNIT_SIZE {
+        return Err(err(
+            n,
+            Errno::E2BIG,
+            format!("per-CPU value size {} > 32768", a.value_size),
+        ));
+    }
+    let _ = nr_cpus;
+    Ok(())
+}
+
+/// `htab_map_alloc_check` (+ `fd_htab_map_alloc_check` for HASH_OF_MAPS).
+fn htab_map_alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> {
+    let n = a.name.as_str();
+    let f = a.map_flags;
+    if t == MapType::HashOfMaps && a.value_size != 4 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!("{t} value size {} != 4", a.value_size),
+        ));
+    }
+    // BPF_F_ZERO_SEED needs CAP_SYS_ADMIN in the kernel (EPERM); this runtime acts as root.
+    if f & !HTAB_CREATE_FLAG_MASK != 0 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!(
+                "flags {:#x} not accepted by {t}",
+                f & !HTAB_CREATE_FLAG_MASK
+            ),
+        ));
+    }
+    if f & BPF_F_RDONLY_PROG != 0 && f & BPF_F_WRONLY_PROG != 0 {
+        return Err(err(n, Errno::EINVAL, "both RDONLY_PROG and WRONLY_PROG"));
+    }
+    let lru = t.is_lru();
+    if !lru && f & BPF_F_NO_COMMON_LRU != 0 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!("BPF_F_NO_COMMON_LRU on non-LRU {t}"),
+        ));
+    }
+    if lru && f & BPF_F_NO_PREALLOC != 0 {
+        return Err(err(n, Errno::ENOTSUPP, format!("{t} must be preallocated")));
+    }
+    if f & BPF_F_NUMA_NODE != 0 && (t.is_percpu() || f & BPF_F_NO_COMMON_LRU != 0) {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            "per-CPU hash cannot be bound to a NUMA node",
+        ));
+    }
+    if a.max_entries == 0 {
+        return Err(err(n, Errno::EINVAL, "max_entries is 0"));
+    }
+    if a.key_size == 0 {
+        return Err(err(n, Errno::EINVAL, "key size is 0"));
+    }
+    if a.value_size == 0 {
+        return Err(err(n, Errno::EINVAL, "value size is 0"));
+    }
+    if a.key_size as u64 + a.value_size as u64 >= KMALLOC_MAX_SIZE - HTAB_ELEM_KEY_OFF as u64 {
+        return Err(err(
+            n,
+            Errno::E2BIG,
+            format!(
+                "key size {} + value size {} too big",
+                a.key_size, a.value_size
+            ),
+        ));
+    }
+    if t.is_percpu() && round_up8(a.value_size) > PCPU_MIN_UNIT_SIZE {
+        return Err(err(
+            n,
+            Errno::E2BIG,
+            format!("per-CPU value size {} > 32768", a.value_size),
+        ));
+    }
+    Ok(())
+}
+
+/// `queue_stack_map_alloc_check`.
+fn queue_stack_map_alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> {
+    let n = a.name.as_str();
+    let f = a.map_flags;
+    if a.max_entries == 0 {
+        return Err(err(n, Errno::EINVAL, "max_entries is 0"));
+    }
+    if a.key_size != 0 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!("{t} key size {} != 0", a.key_size),
+        ));
+    }
+    if a.value_size == 0 {
+        return Err(err(n, Errno::EINVAL, "value size is 0"));
+    }
+    if f & !QUEUE_STACK_CREATE_FLAG_MASK != 0 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!(
+                "flags {:#x} not accepted by {t}",
+                f & !QUEUE_STACK_CREATE_FLAG_MASK
+            ),
+        ));
+    }
+    if f & BPF_F_RDONLY_PROG != 0 && f & BPF_F_WRONLY_PROG != 0 {
+        return Err(err(n, Errno::EINVAL, "both RDONLY_PROG and WRONLY_PROG"));
+    }
+    if a.value_size as u64 > KMALLOC_MAX_SIZE {
+        return Err(err(
+            n,
+            Errno::E2BIG,
+            format!("value size {} too big", a.value_size),
+        ));
+    }
+    Ok(())
+}
+
+/// The creation checks that depend on the attributes alone, in the kernel's order: name,
+/// access flags, NUMA node, then the type's `map_alloc_check`. Map-of-maps template checks
+/// come after these (see [`InnerMapMeta::alloc`]).
+pub fn check_create_attr(a: &MapAttr) -> Result<(), MapError> {
+    let n = a.name.as_str();
+    check_name(n)?;
+    if a.map_flags & BPF_F_RDONLY != 0 && a.map_flags & BPF_F_WRONLY != 0 {
+        return Err(err(n, Errno::EINVAL, "both BPF_F_RDONLY and BPF_F_WRONLY"));
+    }
+    if a.map_flags & BPF_F_NUMA_NODE != 0 && a.numa_node != 0 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!("NUMA node {} is not online", a.numa_node),
+        ));
+    }
+    let t = MapType::from_raw(a.map_type);
+    let nr_cpus = if a.nr_cpus == 0 {
+        possible_cpus()
+    } else {
+        a.nr_cpus
+    };
+    if t.is_array_family() {
+        array_map_alloc_check(a, t, nr_cpus)
+    } else if t.is_hash_family() {
+        htab_map_alloc_check(a, t)
+    } else if t.is_queue_stack() {
+        queue_stack_map_alloc_check(a, t)
+    } else {
+        Err(err(
+            n,
+            Errno::EINVAL,
+            format!("map type {} not supported", a.map_type),
+        ))
+    }
+}
+
+impl Map {
+    /// `BPF_MAP_CREATE`: checks `attr` exactly as the kernel does and allocates the map.
+    /// `inner` is the resolved `inner_map_fd` template; it is consulted only for
+    /// ARRAY_OF_MAPS/HASH_OF_MAPS (ignored otherwise, as the kernel ignores `inner_map_fd`).
+    pub fn create(attr: &MapAttr, inner: Option<&Map>) -> Result<Map, MapError> {
+        Self::create_with(attr, || match inner {
+            Some(m) => Ok(FdObject::Map(m.clone())),
+            None => Err(Errno::EBADF),
+        })
+    }
+
+    /// Like [`Map::create`], with the template resolved lazily from an fd table (so EBADF /
+    /// EINVAL for a bad `inner_map_fd` come after the attribute checks, as in the kernel).
+    pub fn create_with(
+        attr: &MapAttr,
+        inner: impl FnOnce() -> Result<FdObject, Errno>,
+    ) -> Result<Map, MapError> {
+        check_create_attr(attr)?;
+        let t = MapType::from_raw(attr.map_type);
+        let name = attr.name.as_str();
+        let meta = if t.is_map_in_map() {
+            let template = match inner() {
+                Ok(FdObject::Map(m)) => m,
+                Ok(_) => return Err(err(name, Errno::EINVAL, "inner_map_fd is not a BPF map")),
+                Err(e) => return Err(err(name, e, "inner_map_fd is not an open file")),
+            };
+            Some(InnerMapMeta::alloc(&template).map_err(|mut e| {
+                e.map = name.to_string();
+                e
+            })?)
+        } else {
+            None
+        };
+        let nr_cpus = if attr.nr_cpus == 0 {
+            possible_cpus()
+        } else {
+            attr.nr_cpus
+        };
+        let mut max_entries = attr.max_entries;
+        if t.is_lru() && attr.map_flags & BPF_F_NO_COMMON_LRU != 0 {
+            // Per-CPU LRU lists split max_entries evenly between CPUs (htab_map_alloc).
+            let up = (max_entries as u64).div_ceil(nr_cpus as u64) * nr_cpus as u64;
+            max_entries = if up > u32::MAX as u64 {
+                max_entries / nr_cpus * nr_cpus
+            } else {
+                up as u32
+            };
+        }
+        let map_flags = attr.map_flags & !(BPF_F_RDONLY | BPF_F_WRONLY);
+        let id = NEXT_MAP_ID.fetch_add(1, Ordering::Relaxed);
+        let mut inner = MapInner {
+            raw: NonNull::dangling(),
+            storage: Storage::Array {
+                layout: Layout::new::<u8>(),
+                slots: 0,
+                progs: None,
+            },
+            name: name.to_string(),
+            map_type: t,
+            key_size: attr.key_size,
+            value_size: attr.value_size,
+            max_entries,
+            map_flags,
+            nr_cpus,
+            bypass_spec_v1: attr.bypass_spec_v1,
+            elem_size: 0,
+            index_mask: 0,
+            id,
+            meta,
+            prog_owner_type: AtomicU32::new(0),
+        };
+        let header = BpfMap {
+            ops: ops_for(t),
+            owner: std::ptr::null(),
+            map_type: t.raw(),
+            key_size: attr.key_size,
+            value_size: attr.value_size,
+            max_entries,
+            map_flags,
+            id,
+            nr_cpus,
+            _pad: 0,
+        };
+        // Counted from here: MapInner's Drop un-counts it even when allocation fails below.
+        LIVE_MAPS.fetch_add(1, Ordering::SeqCst);
+        if t.is_array_family() {
+            inner.alloc_array(header)?;
+        } else if t.is_queue_stack() {
+            inner.raw = NonNull::from(Box::leak(Box::new(header)));
+            inner.storage = Storage::QueueStack(QueueStack::new(t, max_entries, attr.value_size));
+        } else {
+            let htab = Htab::alloc(&inner, header)?;
+            inner.raw = htab.header_ptr();
+            inner.storage = Storage::Htab(htab);
+        }
+        let arc = Arc::new(inner);
+        // SAFETY: the header is live and owned by `arc`; nothing reads `owner` before the map is
+        // handed out, and the Arc's address never changes.
+        unsafe {
+            (*arc.raw.as_ptr()).owner = Arc::as_ptr(&arc) as *const c_void;
+        }
+        Ok(Map(arc))
+    }
+
+    /// Reconstructs a handle from a raw map pointer (taking a new strong reference).
+    ///
+    /// # Safety
+    /// `ptr` must be the raw pointer of a map that is alive for the duration of the call, e.g.
+    /// one read from an outer map slot under an epoch guard.
+    pub unsafe fn from_raw_ptr(ptr: *const c_void) -> Map {
+        // SAFETY: per the contract `ptr` is a live BpfMap whose owner was set at creation from
+        // Arc::as_ptr and is kept alive by some strong reference.
+        unsafe {
+            let owner = (*(ptr as *const BpfMap)).owner as *const MapInner;
+            Arc::increment_strong_count(owner);
+            Map(Arc::from_raw(owner))
+        }
+    }
+
+    /// The raw map pointer programs use (`ld_imm64` of this map yields it).
+    pub fn as_ptr(&self) -> *mut c_void {
+        self.0.raw.as_ptr() as *mut c_void
+    }
+    /// Map id (global, monotonic, starting at 1).
+    pub fn id(&self) -> u32 {
+        self.0.id
+    }
+    /// Map name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Map type.
+    pub fn map_type(&self) -> MapType {
+        self.0.map_type
+    }
+    /// Key size.
+    pub fn key_size(&self) -> u32 {
+        self.0.key_size
+    }
+    /// Value size as created (4 for fd maps).
+    pub fn value_size(&self) -> u32 {
+        self.0.value_size
+    }
+    /// Max entries (rounded for per-CPU LRU lists, as the kernel does).
+    pub fn max_entries(&self) -> u32 {
+        self.0.max_entries
+    }
+    /// Permanent flags (RDONLY/WRONLY stripped).
+    pub fn map_flags(&self) -> u32 {
+        self.0.map_flags
+    }
+    /// CPU count of per-CPU storage.
+    pub fn nr_cpus(&self) -> u32 {
+        self.0.nr_cpus
+    }
+    /// The `inner_map_meta` of a map-of-maps.
+    pub fn inner_map_meta(&self) -> Option<&InnerMapMeta> {
+        self.0.meta.as_ref()
+    }
+    /// Two handles on the same map object.
+    pub fn ptr_eq(&self, other: &Map) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The fields the verifier and `gen_lookup` need.
+    pub fn desc(&self) -> MapDesc {
+        let m = &self.0;
+        MapDesc {
+            map_type: m.map_type,
+            key_size: m.key_size,
+            value_size: m.value_size,
+            max_entries: m.max_entries,
+            map_flags: m.map_flags,
+            elem_size: m.elem_size,
+            index_mask: m.index_mask,
+            bypass_spec_v1: m.bypass_spec_v1,
+        }
+    }
+
+    /// The inline sequence for `bpf_map_lookup_elem` on this map (see [`gen_lookup`]).
+    pub fn gen_lookup(&self) -> GenLookup {
+        gen_lookup(&self.desc())
+    }
+
+    /// Byte count of a value as user space reads/writes it: `round_up(value_size, 8) * nr_cpus`
+    /// for per-CPU maps, 4 for fd maps, `value_size` otherwise.
+    pub fn user_value_size(&self) -> usize {
+        let m = &self.0;
+        if m.map_type.is_percpu() {
+            (round_up8(m.value_size) * m.nr_cpus as u64) as usize
+        } else {
+            m.value_size as usize
+        }
+    }
+
+    /// `bpftool map show` summary.
+    pub fn info(&self) -> MapInfo {
+        MapInfo {
+            id: self.0.id,
+            map_type: self.0.map_type,
+            name: self.0.name.clone(),
+            map_flags: self.0.map_flags,
+            key_size: self.0.key_size,
+            value_size: self.0.value_size,
+            max_entries: self.0.max_entries,
+            memlock: self.memlock(),
+        }
+    }
+
+    /// Memory usage as the kernel's `map_mem_usage` op reports it (bpftool's `memlock`), for
+    /// the same map on Linux 6.18 x86_64 (sizeof(struct bpf_htab) = 832, checked on the live
+    /// kernel).
+    pub fn memlock(&self) -> u64 {
+        let m = &self.0;
+        let cpus = m.nr_cpus as u64;
+        match &m.storage {
+            Storage::Array { slots, .. } => {
+                // array_map_mem_usage
+                let entries = *slots as u64;
+                let elem = m.elem_size as u64;
+                let mut usage = BPF_ARRAY_VALUE_OFF as u64;
+                if m.map_type == MapType::PercpuArray {
+                    usage += entries * 8;
+                    usage += entries * elem * cpus;
+                } else if m.map_flags & BPF_F_MMAPABLE != 0 {
+                    usage = usage.next_multiple_of(PAGE_SIZE);
+                    usage += (entries * elem).next_multiple_of(PAGE_SIZE);
+                } else {
+                    usage += entries * elem;
+                }
+                usage
+            }
+            Storage::Htab(h) => h.mem_usage(m),
+            // queue_stack_map_mem_usage: sizeof(struct bpf_queue_stack) (312 on 6.18) plus
+            // max_entries + 1 value slots.
+            Storage::QueueStack(_) => {
+                BPF_ARRAY_VALUE_OFF as u64 + (m.max_entries as u64 + 1) * m.value_size as u64
+            }
+        }
+    }
+
+    fn e(&self, errno: Errno, detail: impl Into<String>) -> MapError {
+        err(&self.0.name, errno, detail)
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<(), MapError> {
+        if key.len() != self.0.key_size as usize {
+            return Err(self.e(
+                Errno::EINVAL,
+                format!(
+                    "key is {} bytes, key size is {}",
+                    key.len(),
+                    self.0.key_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn array_index(&self, key: &[u8]) -> Result<u32, MapError> {
+        self.check_key(key)?;
+        Ok(u32::from_ne_bytes([key[0], key[1], key[2], key[3]]))
+    }
+
+    /// Address of array slot `idx` (caller checks `idx < slots`).
+    fn array_slot(&self, idx: u32) -> *mut u8 {
+        // SAFETY: callers bound idx by the allocated slot count, so the offset stays inside the
+        // allocation made in alloc_array.
+        unsafe {
+            (self.0.raw.as_ptr() as *mut u8)
+                .add(BPF_ARRAY_VALUE_OFF + idx as usize * self.0.elem_size as usize)
+        }
+    }
+
+    fn slot_ptr(&self, idx: u32) -> &AtomicPtr<c_void> {
+        // SAFETY: fd-array and per-CPU slots are 8 bytes, 8-aligned (312 and elem_size 8 are
+        // multiples of 8) and only ever accessed atomically.
+        unsafe { &*(self.array_slot(idx) as *const AtomicPtr<c_void>) }
+    }
+
+    /// `BPF_MAP_LOOKUP_ELEM` with no flags.
+    pub fn lookup_elem(&self, key: &[u8]) -> Result<Vec<u8>, MapError> {
+        self.lookup_elem_flags(key, 0)
+    }
+
+    /// `BPF_MAP_LOOKUP_ELEM`: the value bytes ([`Map::user_value_size`] of them). Map-of-maps
+    /// return the inner map's id, PROG_ARRAY the program's id (4 bytes, native endian).
+    pub fn lookup_elem_flags(&self, key: &[u8], flags: u64) -> Result<Vec<u8>, MapError> {
+        if flags & !BPF_F_LOCK != 0 {
+            return Err(self.e(Errno::EINVAL, format!("lookup flags {flags:#x}")));
+        }
+        if flags & BPF_F_LOCK != 0 {
+            return Err(self.e(Errno::EINVAL, "BPF_F_LOCK on a map without bpf_spin_lock"));
+        }
+        let m = &self.0;
+        match m.map_type {
+            MapType::Queue | MapType::Stack => {
+                self.check_key(key)?;
+                self.queue()?.get(&m.name, false)
+            }
+            MapType::Array => {
+                let idx = self.array_index(key)?;
+                if idx >= m.max_entries {
+                    return Err(self.e(
+                        Errno::ENOENT,
+                        format!("index {idx} >= max_entries {}", m.max_entries),
+                    ));
+                }
+                let mut v = vec![0u8; m.value_size as usize];
+                // SAFETY: idx < max_entries <= slots; the slot holds value_size readable bytes.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(self.array_slot(idx), v.as_mut_ptr(), v.len())
+                };
+                Ok(v)
+            }
+            MapType::PercpuArray => {
+                let idx = self.array_index(key)?;
+                if idx >= m.max_entries {
+                    return Err(self.e(
+                        Errno::ENOENT,
+                        format!("index {idx} >= max_entries {}", m.max_entries),
+                    ));
+                }
+                let p = self.slot_ptr(idx).load(Ordering::Acquire);
+                Ok(copy_percpu_out(p, m.nr_cpus, m.value_size))
+            }
+            MapType::ArrayOfMaps
+            | MapType::ProgArray
+            | MapType::PerfEventArray
+            | MapType::CgroupArray => {
+                if matches!(m.map_type, MapType::PerfEventArray | MapType::CgroupArray) {
+                    return Err(self.e(
+                        Errno::ENOTSUPP,
+                        format!("{} has no user-space lookup", m.map_type),
+                    ));
+                }
+                let idx = self.array_index(key)?;
+                if idx >= m.max_entries {
+                    return Err(self.e(
+                        Errno::ENOENT,
+                        format!("index {idx} >= max_entries {}", m.max_entries),
+                    ));
+                }
+                let _guard = crossbeam_epoch::pin();
+                let p = self.slot_ptr(idx).load(Ordering::Acquire);
+                if p.is_null() {
+                    return Err(self.e(Errno::ENOENT, format!("slot {idx} is empty")));
+                }
+                let id = if m.map_type == MapType::ArrayOfMaps {
+                    // SAFETY: a non-null AoM slot holds a live map (its reference is dropped only
+                    // through the epoch, and we are pinned).
+                    unsafe { (*(p as *const BpfMap)).id }
+                } else {
+                    self.prog_slots()
+                        .and_then(|v| v.lock().get(idx as usize).cloned().flatten())
+                        .map(|p| p.id)
+                        .ok_or_else(|| self.e(Errno::ENOENT, format!("slot {idx} is empty")))?
+                };
+                Ok(id.to_ne_bytes().to_vec())
+            }
+            _ => {
+                self.check_key(key)?;
+                self.htab()?.lookup_user(&self.0, key)
+            }
+        }
+    }
+
+    fn htab(&self) -> Result<&Htab, MapError> {
+        self.0
+            .htab()
+            .ok_or_else(|| self.e(Errno::EINVAL, "hash operation on an array map"))
+    }
+
+    fn queue(&self) -> Result<&QueueStack, MapError> {
+        self.0
+            .queue()
+            .ok_or_else(|| self.e(Errno::EINVAL, "queue operation on another map type"))
+    }
+
+    /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`: pops QUEUE/STACK (key empty, flags 0), or removes a
+    /// hash element returning its value; ENOTSUPP for the other types, as the kernel.
+    pub fn lookup_and_delete_elem(&self, key: &[u8], flags: u64) -> Result<Vec<u8>, MapError> {
+        let m = &self.0;
+        if flags != 0 && m.map_type.is_queue_stack() {
+            return Err(self.e(Errno::EINVAL, format!("flags {flags:#x} on {}", m.map_type)));
+        }
+        if flags & BPF_F_LOCK != 0 {
+            return Err(self.e(Errno::EINVAL, "BPF_F_LOCK on a map without bpf_spin_lock"));
+        }
+        self.check_key(key)?;
+        match m.map_type {
+            MapType::Queue | MapType::Stack => self.queue()?.get(&m.name, true),
+            MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
+                if flags != 0 {
+                    return Err(self.e(Errno::EINVAL, format!("flags {flags:#x}")));
+                }
+                self.htab()?.lookup_and_delete(m, key)
+            }
+            t => Err(self.e(Errno::ENOTSUPP, format!("{t} has no lookup_and_delete"))),
+        }
+    }
+
+    fn prog_slots(&self) -> Option<&parking_lot::Mutex<Vec<Option<ProgRef>>>> {
+        match &self.0.storage {
+            Storage::Array { progs, .. } => progs.as_ref(),
+            Storage::Htab(_) | Storage::QueueStack(_) => None,
+        }
+    }
+
+    /// `BPF_MAP_UPDATE_ELEM` for maps holding data (not fd maps: use
+    /// [`Map::update_inner_map`], [`Map::update_prog`] or [`Map::update_elem_fd`]).
+    /// `value` must be [`Map::user_value_size`] bytes.
+    pub fn update_elem(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
+        let m = &self.0;
+        if flags & BPF_F_LOCK != 0 {
+            return Err(self.e(Errno::EINVAL, "BPF_F_LOCK on a map without bpf_spin_lock"));
+        }
+        if m.map_type.is_fd_array() || m.map_type == MapType::HashOfMaps {
+            return Err(self.e(
+                Errno::EINVAL,
+                format!("{} values are object handles, not bytes", m.map_type),
+            ));
+        }
+        self.check_key(key)?;
+        if value.len() != self.user_value_size() {
+            return Err(self.e(
+                Errno::EINVAL,
+                format!(
+                    "value is {} bytes, expected {}",
+                    value.len(),
+                    self.user_value_size()
+                ),
+            ));
+        }
+        match m.map_type {
+            MapType::Queue | MapType::Stack => self.queue()?.push(&m.name, value, flags),
+            MapType::Array | MapType::PercpuArray => {
+                let idx = self.array_index(key)?;
+                self.array_update_check(idx, flags)?;
+                if m.map_type == MapType::Array {
+                    // SAFETY: idx < max_entries; the slot has elem_size >= value_size bytes.
+                    // Concurrent program access to the same value may race, as in the kernel.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            value.as_ptr(),
+                            self.array_slot(idx),
+                            value.len(),
+                        )
+                    };
+                } else {
+                    let p = self.slot_ptr(idx).load(Ordering::Acquire);
+                    copy_percpu_in(p, m.nr_cpus, m.value_size, value);
+                }
+                Ok(())
+            }
+            _ => self
+                .htab()?
+                .update(&self.0, key, crate::htab::ValueSrc::User(value), flags),
+        }
+    }
+
+    /// `array_map_update_elem`'s checks: flags, bound, NOEXIST.
+    fn array_update_check(&self, idx: u32, flags: u64) -> Result<(), MapError> {
+        if flags & !BPF_F_LOCK > BPF_EXIST {
+            return Err(self.e(Errno::EINVAL, format!("update flags {flags:#x}")));
+        }
+        if idx >= self.0.max_entries {
+            return Err(self.e(
+                Errno::E2BIG,
+                format!("index {idx} >= max_entries {}", self.0.max_entries),
+            ));
+        }
+        if flags & !BPF_F_LOCK == BPF_NOEXIST {
+            return Err(self.e(Errno::EEXIST, "array elements always exist (BPF_NOEXIST)"));
+        }
+        Ok(())
+    }
+
+    /// `bpf_prog_map_compatible` for PROG_ARRAY: the first program type stored (or checked
+    /// when a program using the map is loaded) becomes the owner type; later programs must
+    /// match it, since a tail call continues with the caller's context. Always true for
+    /// other map types.
+    pub fn prog_array_compatible(&self, prog_type: u32) -> bool {
+        if self.0.map_type != MapType::ProgArray {
+            return true;
+        }
+        match self.0.prog_owner_type.compare_exchange(
+            0,
+            prog_type,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => true,
+            Err(owner) => owner == prog_type,
+        }
+    }
+
+    /// `BPF_MAP_UPDATE_BATCH` (`generic_map_update_batch`): updates `keys[i]` to `values[i]`
+    /// in order, stopping at the first failure. `elem_flags` must be 0: the kernel accepts
+    /// only `BPF_F_LOCK` there (EINVAL otherwise), and no map here has a spin lock. Returns how many elements
+    /// were updated (the kernel's `batch.count` out-value) and the error that stopped it. Fd
+    /// maps have no batch update (ENOTSUPP), as in the kernel.
+    pub fn update_batch(
+        &self,
+        keys: &[&[u8]],
+        values: &[&[u8]],
+        elem_flags: u64,
+    ) -> (usize, Result<(), MapError>) {
+        let t = self.0.map_type;
+        if t.is_fd_array() || t == MapType::HashOfMaps || t.is_queue_stack() {
+            return (
+                0,
+                Err(self.e(Errno::ENOTSUPP, format!("{t} has no batch update"))),
+            );
+        }
+        if elem_flags & !BPF_F_LOCK != 0 || elem_flags & BPF_F_LOCK != 0 {
+            return (
+                0,
+                Err(self.e(Errno::EINVAL, format!("batch elem_flags {elem_flags:#x}"))),
+            );
+        }
+        if keys.len() != values.len() {
+            return (
+                0,
+                Err(self.e(
+                    Errno::EINVAL,
+                    format!("{} keys but {} values", keys.len(), values.len()),
+                )),
+            );
+        }
+        for (done, (k, v)) in keys.iter().zip(values).enumerate() {
+            if let Err(e) = self.update_elem(k, v, BPF_ANY) {
+                return (done, Err(e));
+            }
+        }
+        (keys.len(), Ok(()))
+    }
+
+    /// Inserts `inner` into a map-of-maps at `key` (user space writing an inner map fd).
+    pub fn update_inner_map(&self, key: &[u8], inner: &Map, flags: u64) -> Result<(), MapError> {
+        let inner = inner.clone();
+        self.update_elem_fd(key, flags, move || Ok(FdObject::Map(inner)))
+    }
+
+    /// Stores a program handle into a PROG_ARRAY slot.
+    pub fn update_prog(&self, key: &[u8], prog: ProgRef, flags: u64) -> Result<(), MapError> {
+        self.update_elem_fd(key, flags, move || Ok(FdObject::Prog(prog)))
+    }
+
+    /// `BPF_MAP_UPDATE_ELEM` on an fd map, the written fd resolved by `resolve` at the point
+    /// the kernel resolves it (after the flag and index checks for arrays, before them for
+    /// HASH_OF_MAPS).
+    pub fn update_elem_fd(
+        &self,
+        key: &[u8],
+        flags: u64,
+        resolve: impl FnOnce() -> Result<FdObject, Errno>,
+    ) -> Result<(), MapError> {
+        let m = &self.0;
+        if flags & BPF_F_LOCK != 0 {
+            return Err(self.e(Errno::EINVAL, "BPF_F_LOCK on a map without bpf_spin_lock"));
+        }
+        match m.map_type {
+            MapType::ArrayOfMaps
+            | MapType::ProgArray
+            | MapType::PerfEventArray
+            | MapType::CgroupArray => {
+                let idx = self.array_index(key)?;
+                // bpf_fd_array_map_update_elem
+                if flags != BPF_ANY {
+                    return Err(self.e(
+                        Errno::EINVAL,
+                        format!("{} only accepts BPF_ANY", m.map_type),
+                    ));
+                }
+                if idx >= m.max_entries {
+                    return Err(self.e(
+                        Errno::E2BIG,
+                        format!("index {idx} >= max_entries {}", m.max_entries),
+                    ));
+                }
+                let obj = resolve().map_err(|e| self.e(e, "value is not an open fd"))?;
+                match (m.map_type, obj) {
+                    (MapType::ArrayOfMaps, FdObject::Map(inner)) => {
+                        let p = self.get_inner_ptr(&inner)?;
+                        let old = self.slot_ptr(idx).swap(p, Ordering::AcqRel);
+                        release_inner_deferred(old);
+                        Ok(())
+                    }
+                    (MapType::ProgArray, FdObject::Prog(prog)) => {
+                        if prog.ptr == 0 {
+                            return Err(self.e(Errno::EINVAL, "program handle with a null pointer"));
+                        }
+                        if !self.prog_array_compatible(prog.prog_type) {
+                            return Err(self.e(
+                                Errno::EINVAL,
+                                format!(
+                                    "program type {} differs from the array's owner type {}",
+                                    prog.prog_type,
+                                    self.0.prog_owner_type.load(Ordering::Acquire)
+                                ),
+                            ));
+                        }
+                        let Some(slots) = self.prog_slots() else {
+                            return Err(self.e(Errno::EINVAL, "prog array without program table"));
+                        };
+                        let mut slots = slots.lock();
+                        let ptr = prog.ptr as *mut c_void;
+                        let old = slots[idx as usize].replace(prog);
+                        self.slot_ptr(idx).store(ptr, Ordering::Release);
+                        drop(slots);
+                        drop_deferred(old);
+                        Ok(())
+                    }
+                    (t, _) => {
+                        Err(self.e(Errno::EINVAL, format!("fd is not an object {t} can hold")))
+                    }
+                }
+            }
+            MapType::HashOfMaps => {
+                self.check_key(key)?;
+                // bpf_fd_htab_map_update_elem resolves the fd first.
+                let obj = resolve().map_err(|e| self.e(e, "value is not an open fd"))?;
+                let FdObject::Map(inner) = obj else {
+                    return Err(self.e(Errno::EINVAL, "fd is not a BPF map"));
+                };
+                let p = self.get_inner_ptr(&inner)?;
+                let r = self
+                    .htab()?
+                    .update(&self.0, key, crate::htab::ValueSrc::Inner(p), flags);
+                if r.is_err() {
+                    // SAFETY: p carries the reference taken by get_inner_ptr, never published.
+                    unsafe { release_inner_now(p) };
+                }
+                r
+            }
+            t => Err(self.e(Errno::EINVAL, format!("{t} values are bytes, not fds"))),
+        }
+    }
+
+    /// `bpf_map_fd_get_ptr`: meta-equal check, then a strong reference for the slot.
+    fn get_inner_ptr(&self, inner: &Map) -> Result<*mut c_void, MapError> {
+        let Some(meta) = &self.0.meta else {
+            return Err(self.e(Errno::EINVAL, "not a map-of-maps"));
+        };
+        meta.map_meta_equal(inner).map_err(|mut e| {
+            e.map = self.0.name.clone();
+            e
+        })?;
+        // The new strong reference belongs to the slot; released by release_inner_*.
+        std::mem::forget(inner.0.clone());
+        Ok(inner.as_ptr())
+    }
+
+    /// `BPF_MAP_DELETE_ELEM`.
+    pub fn delete_elem(&self, key: &[u8]) -> Result<(), MapError> {
+        let m = &self.0;
+        match m.map_type {
+            MapType::Array | MapType::PercpuArray => {
+                self.check_key(key)?;
+                Err(self.e(Errno::EINVAL, "array elements cannot be deleted"))
+            }
+            MapType::Queue | MapType::Stack => {
+                self.check_key(key)?;
+                Err(self.e(
+                    Errno::EINVAL,
+                    format!("{} elements are popped, not deleted", m.map_type),
+                ))
+            }
+            MapType::ArrayOfMaps
+            | MapType::ProgArray
+            | MapType::PerfEventArray
+            | MapType::CgroupArray => {
+                let idx = self.array_index(key)?;
+                if idx >= m.max_entries {
+                    return Err(self.e(
+                        Errno::E2BIG,
+                        format!("index {idx} >= max_entries {}", m.max_entries),
+                    ));
+                }
+                if m.map_type == MapType::ProgArray {
+                    let Some(slots) = self.prog_slots() else {
+                        return Err(self.e(Errno::ENOENT, format!("slot {idx} is empty")));
+                    };
+                    let mut slots = slots.lock();
+                    self.slot_ptr(idx)
+                        .store(std::ptr::null_mut(), Ordering::Release);
+                    let old = slots[idx as usize].take();
+                    drop(slots);
+                    return match old {
+                        Some(p) => {
+                            drop_deferred(Some(p));
+                            Ok(())
+                        }
+                        None => Err(self.e(Errno::ENOENT, format!("slot {idx} is empty"))),
+                    };
+                }
+                let old = self
+                    .slot_ptr(idx)
+                    .swap(std::ptr::null_mut(), Ordering::AcqRel);
+                if old.is_null() {
+                    return Err(self.e(Errno::ENOENT, format!("slot {idx} is empty")));
+                }
+                release_inner_deferred(old);
+                Ok(())
+            }
+            _ => {
+                self.check_key(key)?;
+                self.htab()?.delete(&self.0, key)
+            }
+        }
+    }
+
+    /// `BPF_MAP_GET_NEXT_KEY`: the key after `key`, or the first key when `key` is None or
+    /// not in the map; ENOENT after the last.
+    pub fn get_next_key(&self, key: Option<&[u8]>) -> Result<Vec<u8>, MapError> {
+        let m = &self.0;
+        if let Some(k) = key {
+            self.check_key(k)?;
+        }
+        if m.map_type.is_queue_stack() {
+            return Err(self.e(Errno::EINVAL, format!("{} has no keys", m.map_type)));
+        }
+        if m.map_type.is_array_family() {
+            // array_map_get_next_key: a NULL key counts as U32_MAX.
+            let idx = key.map_or(u32::MAX, |k| u32::from_ne_bytes([k[0], k[1], k[2], k[3]]));
+            if idx >= m.max_entries {
+                return Ok(0u32.to_ne_bytes().to_vec());
+            }
+            if idx == m.max_entries - 1 {
+                return Err(self.e(Errno::ENOENT, "no key after the last index"));
+            }
+            return Ok((idx + 1).to_ne_bytes().to_vec());
+        }
+        self.htab()?.get_next_key(&self.0, key)
+    }
+
+    /// All keys in `get_next_key` order (what `bpftool map dump` walks); empty for maps
+    /// without keys (queue, stack).
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        if self.0.map_type.is_queue_stack() {
+            return out;
+        }
+        // Bounded: a concurrent writer could otherwise keep the walk going forever.
+        let limit = self.0.max_entries as usize;
+        while out.len() < limit {
+            match self.get_next_key(out.last().map(|k| k.as_slice())) {
+                Ok(k) => out.push(k),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// Number of elements of a hash map, queue or stack (0 for arrays).
+    pub fn elem_count(&self) -> u32 {
+        match &self.0.storage {
+            Storage::Htab(h) => h.count(),
+            Storage::QueueStack(q) => q.len() as u32,
+            Storage::Array { .. } => 0,
+        }
+    }
+}
+
+/// Copies all CPUs' values out of a per-CPU block, each rounded up to 8 bytes.
+pub(crate) fn copy_percpu_out(p: *mut c_void, nr_cpus: u32, value_size: u32) -> Vec<u8> {
+    let stride = round_up8(value_size) as usize;
+    let mut v = vec![0u8; stride * nr_cpus as usize];
+    for cpu in 0..nr_cpus {
+        // SAFETY: p is a live per-CPU block of nr_cpus values of `stride` bytes (the map keeps
+        // it until drop, or the epoch keeps it for hash elements).
+        unsafe {
+            let src = per_cpu_ptr(p, cpu) as *const u8;
+            std::ptr::copy_nonoverlapping(src, v.as_mut_ptr().add(cpu as usize * stride), stride);
+        }
+    }
+    v
+}
+
+/// Copies user-supplied values (one per CPU, each rounded up to 8 bytes) into a per-CPU block.
+pub(crate) fn copy_percpu_in(p: *mut c_void, nr_cpus: u32, value_size: u32, value: &[u8]) {
+    let stride = round_up8(value_size) as usize;
+    for cpu in 0..nr_cpus as usize {
+        if (cpu + 1) * stride > value.len() {
+            break;
+        }
+        // SAFETY: as in copy_percpu_out; value holds nr_cpus * stride bytes (checked by callers
+        // and by the bound above).
+        unsafe {
+            let dst = per_cpu_ptr(p, cpu as u32) as *mut u8;
+            std::ptr::copy_nonoverlapping(value.as_ptr().add(cpu * stride), dst, stride);
+        }
+    }
+}
+
+struct SendPtr(*mut c_void);
+// SAFETY: the pointer is only a token for a strong reference to a Send + Sync MapInner.
+unsafe impl Send for SendPtr {}
+
+/// Drops the slot's strong reference on the inner map at `p` once no epoch guard that could
+/// have read `p` is alive (null is ignored).
+pub(crate) fn release_inner_deferred(p: *mut c_void) {
+    if p.is_null() {
+        return;
+    }
+    let token = SendPtr(p);
+    let guard = crossbeam_epoch::pin();
+    guard.defer(move || {
+        let token = token;
+        // SAFETY: the slot owned one strong reference taken in get_inner_ptr; the slot no
+        // longer holds p, and the epoch guarantees no reader still uses it.
+        unsafe { release_inner_now(token.0) }
+    });
+}
+
+/// Drops a slot's strong reference on the inner map at `p` immediately.
+///
+/// # Safety
+/// `p` must carry a strong reference taken by `get_inner_ptr` that nothing else will release,
+/// and no reader may still use `p` after the map is freed.
+pub(crate) unsafe fn release_inner_now(p: *mut c_void) {
+    // SAFETY: per the contract, owner points at the Arc'd MapInner with a reference to drop.
+    unsafe {
+        let owner = (*(p as *const BpfMap)).owner as *const MapInner;
+        Arc::decrement_strong_count(owner);
+    }
+}
+
+fn drop_deferred<T: Send + 'static>(v: Option<T>) {
+    if let Some(v) = v {
+        crossbeam_epoch::pin().defer(move || drop(v));
+    }
+}
+
+impl MapInner {
+    /// The hash table of a hash-family map.
+    pub(crate) fn htab(&self) -> Option<&Htab> {
+        match &self.storage {
+            Storage::Htab(h) => Some(h),
+            Storage::Array { .. } | Storage::QueueStack(_) => None,
+        }
+    }
+
+    /// The element store of a QUEUE or STACK.
+    pub(crate) fn queue(&self) -> Option<&QueueStack> {
+        match &self.storage {
+            Storage::QueueStack(q) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// `array_map_alloc`: header + values in one zeroed allocation.
+    fn alloc_array(&mut self, mut header: BpfMap) -> Result<(), MapError> {
+        let t = self.map_type;
+        let name = self.name.clone();
+        let elem_size = round_up8(self.value_size);
+        let max = self.max_entries as u64;
+        let index_mask = (max.next_power_of_two() - 1) as u32;
+        let slots = if self.bypass_spec_v1 {
+            max
+        } else {
+            // Unprivileged arrays are rounded up so the masked index stays in bounds.
+            index_mask as u64 + 1
+        };
+        if slots > u32::MAX as u64 {
+            return Err(err(&name, Errno::E2BIG, "max_entries rounded up overflows"));
+        }
+        let area = if t == MapType::PercpuArray {
+            slots * 8
+        } else {
+            slots * elem_size
+        };
+        let total = area
+            .checked_add(BPF_ARRAY_VALUE_OFF as u64)
+            .and_then(|s| usize::try_from(s).ok())
+            .and_then(|s| Layout::from_size_align(s, 8).ok())
+            .ok_or_else(|| err(&name, Errno::ENOMEM, "array too large"))?;
+        // SAFETY: the layout is non-zero sized (at least the 312-byte header).
+        let base = unsafe { std::alloc::alloc_zeroed(total) };
+        if base.is_null() {
+            return Err(err(
+                &name,
+                Errno::ENOMEM,
+                format!("cannot allocate {} bytes", total.size()),
+            ));
+        }
+        header.max_entries = self.max_entries;
+        let hdr = BpfArray {
+            map: header,
+            elem_size: elem_size as u32,
+            index_mask,
+            _reserved: [0; 32],
+        };
+        // SAFETY: base is a fresh allocation of at least size_of::<BpfArray>() bytes, 8-aligned.
+        unsafe { (base as *mut BpfArray).write(hdr) };
+        self.raw =
+            NonNull::new(base as *mut BpfMap).ok_or_else(|| err(&name, Errno::ENOMEM, "null"))?;
+        self.elem_size = elem_size as u32;
+        self.index_mask = index_mask;
+        self.storage = Storage::Array {
+            layout: total,
+            slots: slots as u32,
+            progs: (t == MapType::ProgArray)
+                .then(|| parking_lot::Mutex::new(vec![None; slots as usize])),
+        };
+        if t == MapType::PercpuArray {
+            // bpf_array_alloc_percpu: one zeroed per-CPU block per element.
+            for i in 0..slots as usize {
+                let Some(p) = alloc_percpu(self.nr_cpus, elem_size) else {
+                    // Drop frees the blocks allocated so far (null slots are skipped).
+                    return Err(err(&name, Errno::ENOMEM, "cannot allocate per-CPU values"));
+                };
+                // SAFETY: slot i is inside the pointer area allocated above.
+                unsafe { (base.add(BPF_ARRAY_VALUE_OFF + i * 8) as *mut *mut u8).write(p) };
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for MapInner {
+    fn drop(&mut self) {
+        match &self.storage {
+            Storage::Array { layout, slots, .. } => {
+                let base = self.raw.as_ptr() as *mut u8;
+                if layout.size() < BPF_ARRAY_VALUE_OFF {
+                    // Creation failed before the array was allocated.
+                    LIVE_MAPS.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
+                if matches!(self.map_type, MapType::PercpuArray | MapType::ArrayOfMaps) {
+                    for i in 0..*slots as usize {
+                        // SAFETY: slot i lies inside the allocation; pointer slots are 8 bytes.
+                        let p = unsafe {
+                            (base.add(BPF_ARRAY_VALUE_OFF + i * 8) as *const *mut c_void).read()
+                        };
+                        if p.is_null() {
+                            continue;
+                        }
+                        if self.map_type == MapType::PercpuArray {
+                            // SAFETY: the block came from alloc_percpu and is freed once.
+                            unsafe { free_percpu(p as *mut u8) }
+                        } else {
+                            // SAFETY: the slot owns one reference; the outer map is being freed,
+                            // so no program can read the slot any more.
+                            unsafe { release_inner_now(p) }
+                        }
+                    }
+                }
+                // SAFETY: base was allocated with this layout in alloc_array. Debug builds
+                // poison freed maps so a reader that wrongly outlived one sees garbage (the
+                // stress tests check every value they read).
+                unsafe {
+                    if cfg!(debug_assertions) {
+                        std::ptr::write_bytes(base, 0xa5, layout.size());
+                    }
+                    std::alloc::dealloc(base, *layout)
+                };
+            }
+            Storage::Htab(h) => h.free_all(self.map_type),
+            // SAFETY: the header came from Box::leak in create_with and is freed once.
+            Storage::QueueStack(_) => unsafe { drop(Box::from_raw(self.raw.as_ptr())) },
+        }
+        LIVE_MAPS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_list_parsing() {
+        assert_eq!(parse_cpu_list("0-1"), Some(2));
+        assert_eq!(parse_cpu_list("0-3,8-9,12"), Some(7));
+        assert_eq!(parse_cpu_list("x"), None);
+        assert!(possible_cpus() >= 1);
+    }
+}

@@ -1,0 +1,301 @@
+//! Map-related constants of the kernel's uapi (`include/uapi/linux/bpf.h`), under the kernel's
+//! names: map types, `map_flags` bits, element-update flags.
+
+use std::fmt;
+
+/// A BPF map type, numbered as the kernel's `enum bpf_map_type`.
+///
+/// Only the types this crate implements plus the ones the creation checks must recognise are
+/// listed; any other number is kept as [`MapType::Other`] so it can be rejected with the kernel's
+/// errno rather than failing to parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MapType {
+    /// `BPF_MAP_TYPE_HASH` (1).
+    Hash,
+    /// `BPF_MAP_TYPE_ARRAY` (2).
+    Array,
+    /// `BPF_MAP_TYPE_PROG_ARRAY` (3).
+    ProgArray,
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (4).
+    PerfEventArray,
+    /// `BPF_MAP_TYPE_PERCPU_HASH` (5).
+    PercpuHash,
+    /// `BPF_MAP_TYPE_PERCPU_ARRAY` (6).
+    PercpuArray,
+    /// `BPF_MAP_TYPE_CGROUP_ARRAY` (8).
+    CgroupArray,
+    /// `BPF_MAP_TYPE_LRU_HASH` (9).
+    LruHash,
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH` (10).
+    LruPercpuHash,
+    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS` (12).
+    ArrayOfMaps,
+    /// `BPF_MAP_TYPE_HASH_OF_MAPS` (13).
+    HashOfMaps,
+    /// `BPF_MAP_TYPE_QUEUE` (22).
+    Queue,
+    /// `BPF_MAP_TYPE_STACK` (23).
+    Stack,
+    /// Any other kernel map type number (not implemented here).
+    Other(u32),
+}
+
+/// `BPF_MAP_TYPE_HASH`
+pub const BPF_MAP_TYPE_HASH: u32 = 1;
+/// `BPF_MAP_TYPE_ARRAY`
+pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
+/// `BPF_MAP_TYPE_PROG_ARRAY`
+pub const BPF_MAP_TYPE_PROG_ARRAY: u32 = 3;
+/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`
+pub const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
+/// `BPF_MAP_TYPE_PERCPU_HASH`
+pub const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+/// `BPF_MAP_TYPE_PERCPU_ARRAY`
+pub const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+/// `BPF_MAP_TYPE_CGROUP_ARRAY`
+pub const BPF_MAP_TYPE_CGROUP_ARRAY: u32 = 8;
+/// `BPF_MAP_TYPE_LRU_HASH`
+pub const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
+/// `BPF_MAP_TYPE_LRU_PERCPU_HASH`
+pub const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
+/// `BPF_MAP_TYPE_ARRAY_OF_MAPS`
+pub const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
+/// `BPF_MAP_TYPE_HASH_OF_MAPS`
+pub const BPF_MAP_TYPE_HASH_OF_MAPS: u32 = 13;
+/// `BPF_MAP_TYPE_QUEUE`
+pub const BPF_MAP_TYPE_QUEUE: u32 = 22;
+/// `BPF_MAP_TYPE_STACK`
+pub const BPF_MAP_TYPE_STACK: u32 = 23;
+
+impl MapType {
+    /// The type for a kernel map-type number.
+    pub const fn from_raw(raw: u32) -> MapType {
+        match raw {
+            BPF_MAP_TYPE_HASH => MapType::Hash,
+            BPF_MAP_TYPE_ARRAY => MapType::Array,
+            BPF_MAP_TYPE_PROG_ARRAY => MapType::ProgArray,
+            BPF_MAP_TYPE_PERF_EVENT_ARRAY => MapType::PerfEventArray,
+            BPF_MAP_TYPE_PERCPU_HASH => MapType::PercpuHash,
+            BPF_MAP_TYPE_PERCPU_ARRAY => MapType::PercpuArray,
+            BPF_MAP_TYPE_CGROUP_ARRAY => MapType::CgroupArray,
+            BPF_MAP_TYPE_LRU_HASH => MapType::LruHash,
+            BPF_MAP_TYPE_LRU_PERCPU_HASH => MapType::LruPercpuHash,
+            BPF_MAP_TYPE_ARRAY_OF_MAPS => MapType::ArrayOfMaps,
+            BPF_MAP_TYPE_HASH_OF_MAPS => MapType::HashOfMaps,
+            BPF_MAP_TYPE_QUEUE => MapType::Queue,
+            BPF_MAP_TYPE_STACK => MapType::Stack,
+            other => MapType::Other(other),
+        }
+    }
+
+    /// The kernel's number for this type.
+    pub const fn raw(self) -> u32 {
+        match self {
+            MapType::Hash => BPF_MAP_TYPE_HASH,
+            MapType::Array => BPF_MAP_TYPE_ARRAY,
+            MapType::ProgArray => BPF_MAP_TYPE_PROG_ARRAY,
+            MapType::PerfEventArray => BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+            MapType::PercpuHash => BPF_MAP_TYPE_PERCPU_HASH,
+            MapType::PercpuArray => BPF_MAP_TYPE_PERCPU_ARRAY,
+            MapType::CgroupArray => BPF_MAP_TYPE_CGROUP_ARRAY,
+            MapType::LruHash => BPF_MAP_TYPE_LRU_HASH,
+            MapType::LruPercpuHash => BPF_MAP_TYPE_LRU_PERCPU_HASH,
+            MapType::ArrayOfMaps => BPF_MAP_TYPE_ARRAY_OF_MAPS,
+            MapType::HashOfMaps => BPF_MAP_TYPE_HASH_OF_MAPS,
+            MapType::Queue => BPF_MAP_TYPE_QUEUE,
+            MapType::Stack => BPF_MAP_TYPE_STACK,
+            MapType::Other(raw) => raw,
+        }
+    }
+
+    /// bpftool's name for the type (`array_of_maps`, `lru_hash`, …).
+    pub const fn name(self) -> &'static str {
+        match self {
+            MapType::Hash => "hash",
+            MapType::Array => "array",
+            MapType::ProgArray => "prog_array",
+            MapType::PerfEventArray => "perf_event_array",
+            MapType::PercpuHash => "percpu_hash",
+            MapType::PercpuArray => "percpu_array",
+            MapType::CgroupArray => "cgroup_array",
+            MapType::LruHash => "lru_hash",
+            MapType::LruPercpuHash => "lru_percpu_hash",
+            MapType::ArrayOfMaps => "array_of_maps",
+            MapType::HashOfMaps => "hash_of_maps",
+            MapType::Queue => "queue",
+            MapType::Stack => "stack",
+            MapType::Other(_) => "unknown",
+        }
+    }
+
+    /// Types that share `array_map_alloc_check` (the kernel's array family).
+    pub const fn is_array_family(self) -> bool {
+        matches!(
+            self,
+            MapType::Array
+                | MapType::PercpuArray
+                | MapType::ProgArray
+                | MapType::PerfEventArray
+                | MapType::CgroupArray
+                | MapType::ArrayOfMaps
+        )
+    }
+
+    /// Arrays whose values are file descriptors on write (`fd_array_map_alloc_check`).
+    pub const fn is_fd_array(self) -> bool {
+        matches!(
+            self,
+            MapType::ProgArray
+                | MapType::PerfEventArray
+                | MapType::CgroupArray
+                | MapType::ArrayOfMaps
+        )
+    }
+
+    /// Types that share `htab_map_alloc_check` (the kernel's hash family).
+    pub const fn is_hash_family(self) -> bool {
+        matches!(
+            self,
+            MapType::Hash
+                | MapType::PercpuHash
+                | MapType::LruHash
+                | MapType::LruPercpuHash
+                | MapType::HashOfMaps
+        )
+    }
+
+    /// `ARRAY_OF_MAPS` and `HASH_OF_MAPS`: maps with an `inner_map_meta`.
+    pub const fn is_map_in_map(self) -> bool {
+        matches!(self, MapType::ArrayOfMaps | MapType::HashOfMaps)
+    }
+
+    /// Per-CPU value storage (`htab_is_percpu` / `PERCPU_ARRAY`).
+    pub const fn is_percpu(self) -> bool {
+        matches!(
+            self,
+            MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash
+        )
+    }
+
+    /// QUEUE and STACK (`queue_stack_maps.c`): no keys, values pushed and popped.
+    pub const fn is_queue_stack(self) -> bool {
+        matches!(self, MapType::Queue | MapType::Stack)
+    }
+
+    /// LRU hash types (`htab_is_lru`).
+    pub const fn is_lru(self) -> bool {
+        matches!(self, MapType::LruHash | MapType::LruPercpuHash)
+    }
+
+    /// Whether the kernel's ops table for this type has `map_meta_equal`, i.e. whether a map of
+    /// this type may serve as an inner-map template (`bpf_map_meta_alloc` returns ENOTSUPP
+    /// otherwise). PROG_ARRAY has none (observed ENOTSUPP on 6.18).
+    pub const fn has_map_meta_equal(self) -> bool {
+        !matches!(self, MapType::ProgArray | MapType::Other(_))
+    }
+}
+
+impl fmt::Display for MapType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MapType::Other(raw) => write!(f, "type {raw}"),
+            t => f.write_str(t.name()),
+        }
+    }
+}
+
+// ---- map_flags ----
+/// `BPF_F_NO_PREALLOC`: hash elements allocated on demand.
+pub const BPF_F_NO_PREALLOC: u32 = 1 << 0;
+/// `BPF_F_NO_COMMON_LRU`: per-CPU LRU lists.
+pub const BPF_F_NO_COMMON_LRU: u32 = 1 << 1;
+/// `BPF_F_NUMA_NODE`: `numa_node` attribute is valid.
+pub const BPF_F_NUMA_NODE: u32 = 1 << 2;
+/// `BPF_F_RDONLY`: the returned fd is read-only (not stored in the map).
+pub const BPF_F_RDONLY: u32 = 1 << 3;
+/// `BPF_F_WRONLY`: the returned fd is write-only (not stored in the map).
+pub const BPF_F_WRONLY: u32 = 1 << 4;
+/// `BPF_F_STACK_BUILD_ID`.
+pub const BPF_F_STACK_BUILD_ID: u32 = 1 << 5;
+/// `BPF_F_ZERO_SEED`: hash seed 0 (deterministic bucket order).
+pub const BPF_F_ZERO_SEED: u32 = 1 << 6;
+/// `BPF_F_RDONLY_PROG`: programs may only read.
+pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+/// `BPF_F_WRONLY_PROG`: programs may only write.
+pub const BPF_F_WRONLY_PROG: u32 = 1 << 8;
+/// `BPF_F_CLONE`.
+pub const BPF_F_CLONE: u32 = 1 << 9;
+/// `BPF_F_MMAPABLE`: array values can be mmap-ed (plain ARRAY only).
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
+/// `BPF_F_PRESERVE_ELEMS` (PERF_EVENT_ARRAY only).
+pub const BPF_F_PRESERVE_ELEMS: u32 = 1 << 11;
+/// `BPF_F_INNER_MAP`: an array usable as inner map with any `max_entries` (plain ARRAY only).
+pub const BPF_F_INNER_MAP: u32 = 1 << 12;
+
+/// `BPF_F_ACCESS_MASK`: the four access flags.
+pub const BPF_F_ACCESS_MASK: u32 =
+    BPF_F_RDONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY | BPF_F_WRONLY_PROG;
+/// `ARRAY_CREATE_FLAG_MASK` of arraymap.c.
+pub const ARRAY_CREATE_FLAG_MASK: u32 =
+    BPF_F_NUMA_NODE | BPF_F_MMAPABLE | BPF_F_ACCESS_MASK | BPF_F_PRESERVE_ELEMS | BPF_F_INNER_MAP;
+/// `QUEUE_STACK_CREATE_FLAG_MASK` of queue_stack_maps.c.
+pub const QUEUE_STACK_CREATE_FLAG_MASK: u32 = BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK;
+/// `HTAB_CREATE_FLAG_MASK` of hashtab.c.
+pub const HTAB_CREATE_FLAG_MASK: u32 =
+    BPF_F_NO_PREALLOC | BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | BPF_F_ZERO_SEED;
+
+// ---- element update flags ----
+/// `BPF_ANY`: create or update.
+pub const BPF_ANY: u64 = 0;
+/// `BPF_NOEXIST`: create only.
+pub const BPF_NOEXIST: u64 = 1;
+/// `BPF_EXIST`: update only.
+pub const BPF_EXIST: u64 = 2;
+/// `BPF_F_LOCK`: take the value's spin lock (no map here has one, so always EINVAL).
+pub const BPF_F_LOCK: u64 = 4;
+
+/// `offsetof(struct bpf_array, value)` on Linux 6.18 (x86_64): where array values start.
+pub const BPF_ARRAY_VALUE_OFF: usize = 312;
+/// `offsetof(struct htab_elem, key)`: where a hash element's key starts.
+pub const HTAB_ELEM_KEY_OFF: usize = 48;
+/// `offsetof(struct htab_elem, lru_node) + offsetof(struct bpf_lru_node, ref)`.
+pub const HTAB_ELEM_LRU_REF_OFF: usize = 35;
+/// `PAGE_SIZE` of the reference kernel (x86_64).
+pub const PAGE_SIZE: u64 = 4096;
+/// `PCPU_MIN_UNIT_SIZE`: upper bound of a per-CPU value (32 KiB).
+pub const PCPU_MIN_UNIT_SIZE: u64 = 32 << 10;
+/// `KMALLOC_MAX_SIZE` on x86_64 (`1 << (PAGE_SHIFT + MAX_PAGE_ORDER)` = 4 MiB).
+pub const KMALLOC_MAX_SIZE: u64 = 1 << 22;
+/// `BPF_OBJ_NAME_LEN`: map names are at most 15 characters plus NUL.
+pub const BPF_OBJ_NAME_LEN: usize = 16;
+
+/// `round_up(x, 8)` in 64-bit arithmetic (never wraps for 32-bit sizes).
+pub const fn round_up8(x: u32) -> u64 {
+    (x as u64).div_ceil(8) * 8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_numbers_round_trip() {
+        for raw in 0..40 {
+            assert_eq!(MapType::from_raw(raw).raw(), raw);
+        }
+        assert_eq!(MapType::from_raw(12), MapType::ArrayOfMaps);
+        assert_eq!(MapType::from_raw(13), MapType::HashOfMaps);
+        assert_eq!(BPF_F_INNER_MAP, 0x1000);
+        assert_eq!(MapType::HashOfMaps.to_string(), "hash_of_maps");
+    }
+
+    #[test]
+    fn masks_match_kernel_values() {
+        assert_eq!(BPF_F_ACCESS_MASK, 0x198);
+        assert_eq!(ARRAY_CREATE_FLAG_MASK, 0x1d9c);
+        assert_eq!(HTAB_CREATE_FLAG_MASK, 0x1df);
+        assert_eq!(round_up8(0), 0);
+        assert_eq!(round_up8(1), 8);
+        assert_eq!(round_up8(u32::MAX), 4294967296);
+    }
+}
