@@ -13,6 +13,8 @@ pub enum Errno {
     E2BIG,
     /// `EBADF` (9).
     EBADF,
+    /// `EAGAIN` (11): a ring buffer has no room for the record.
+    EAGAIN,
     /// `ENOMEM` (12).
     ENOMEM,
     /// `EFAULT` (14).
@@ -35,6 +37,7 @@ impl Errno {
             Errno::ENOENT => 2,
             Errno::E2BIG => 7,
             Errno::EBADF => 9,
+            Errno::EAGAIN => 11,
             Errno::ENOMEM => 12,
             Errno::EFAULT => 14,
             Errno::EEXIST => 17,
@@ -51,6 +54,7 @@ impl Errno {
             2 => Errno::ENOENT,
             7 => Errno::E2BIG,
             9 => Errno::EBADF,
+            11 => Errno::EAGAIN,
             12 => Errno::ENOMEM,
             14 => Errno::EFAULT,
             17 => Errno::EEXIST,
@@ -68,6 +72,7 @@ impl Errno {
             Errno::ENOENT => "ENOENT",
             Errno::E2BIG => "E2BIG",
             Errno::EBADF => "EBADF",
+            Errno::EAGAIN => "EAGAIN",
             Errno::ENOMEM => "ENOMEM",
             Errno::EFAULT => "EFAULT",
             Errno::EEXIST => "EEXIST",
@@ -84,6 +89,7 @@ impl Errno {
             Errno::ENOENT => "No such file or directory",
             Errno::E2BIG => "Argument list too long",
             Errno::EBADF => "Bad file descriptor",
+            Errno::EAGAIN => "Resource temporarily unavailable",
             Errno::ENOMEM => "Cannot allocate memory",
             Errno::EFAULT => "Bad address",
             Errno::EEXIST => "File exists",
@@ -152,6 +158,7 @@ mod tests {
             Errno::ENOENT,
             Errno::E2BIG,
             Errno::EBADF,
+            Errno::EAGAIN,
             Errno::ENOMEM,
             Errno::EFAULT,
             Errno::EEXIST,

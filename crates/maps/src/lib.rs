@@ -10,6 +10,9 @@
 //!   `map + 312 + idx * elem_size`, hash values at `elem + 48 + round_up(key_size, 8)`);
 //! - [`htab`]: the hash family on fixed buckets with per-bucket locks and epoch-deferred frees;
 //! - [`queue`]: QUEUE and STACK;
+//! - `ringbuf`: RINGBUF — the kernel's creation checks, record format and `memlock`;
+//!   user-space element commands answer ENOTSUPP as in the kernel, records go through
+//!   [`Map::ringbuf_output`] / [`Map::ringbuf_consume`];
 //! - [`meta`]: `inner_map_meta` and `map_meta_equal` for ARRAY_OF_MAPS / HASH_OF_MAPS,
 //!   including `BPF_F_INNER_MAP` (and a deliberate, documented deviation for PERCPU_ARRAY);
 //! - [`gen_lookup`](mod@gen_lookup): the inline instruction sequences of `map_gen_lookup`,
@@ -59,6 +62,7 @@ pub mod meta;
 pub mod queue;
 pub mod raw;
 pub mod registry;
+mod ringbuf;
 pub mod uapi;
 
 pub use error::{CallImmError, Errno, MapError};

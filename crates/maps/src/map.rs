@@ -22,6 +22,7 @@ use crate::layout::{BpfArray, BpfMap, alloc_percpu, free_percpu, per_cpu_ptr};
 use crate::meta::{InnerMapMeta, MapDesc};
 use crate::queue::QueueStack;
 use crate::raw::ops_for;
+use crate::ringbuf::Ringbuf;
 use crate::uapi::*;
 
 static NEXT_MAP_ID: AtomicU32 = AtomicU32::new(1);
@@ -219,6 +220,8 @@ pub(crate) enum Storage {
     Htab(Htab),
     /// QUEUE / STACK; the raw allocation is a bare `BpfMap` header from a `Box`.
     QueueStack(QueueStack),
+    /// RINGBUF; the raw allocation is a bare `BpfMap` header from a `Box`.
+    Ringbuf(Ringbuf),
 }
 
 /// The object behind a [`Map`] handle.
@@ -495,6 +498,52 @@ fn queue_stack_map_alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> 
     Ok(())
 }
 
+/// `ringbuf_map_alloc`'s checks (ring buffers have no `map_alloc_check`): flags, then zero key
+/// and value sizes and a page-aligned power-of-two size, then the 64-bit size limit.
+fn ringbuf_map_alloc_check(a: &MapAttr) -> Result<(), MapError> {
+    let n = a.name.as_str();
+    let f = a.map_flags;
+    if f & !RINGBUF_CREATE_FLAG_MASK != 0 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!(
+                "flags {:#x} not accepted by ringbuf (only BPF_F_NUMA_NODE)",
+                f & !RINGBUF_CREATE_FLAG_MASK
+            ),
+        ));
+    }
+    if a.key_size != 0 || a.value_size != 0 {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!(
+                "ringbuf key size {} and value size {} must both be 0",
+                a.key_size, a.value_size
+            ),
+        ));
+    }
+    let size = a.max_entries as u64;
+    if !size.is_power_of_two() || !size.is_multiple_of(PAGE_SIZE) {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!(
+                "ringbuf size {} is not a power of two multiple of the page size {PAGE_SIZE}",
+                a.max_entries
+            ),
+        ));
+    }
+    if size > RINGBUF_MAX_DATA_SZ {
+        return Err(err(
+            n,
+            Errno::E2BIG,
+            format!("ringbuf size {size} > {RINGBUF_MAX_DATA_SZ}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The creation checks that depend on the attributes alone, in the kernel's order: name,
 /// access flags, NUMA node, then the type's `map_alloc_check`. Map-of-maps template checks
 /// come after these (see [`InnerMapMeta::alloc`]).
@@ -523,6 +572,8 @@ pub fn check_create_attr(a: &MapAttr) -> Result<(), MapError> {
         htab_map_alloc_check(a, t)
     } else if t.is_queue_stack() {
         queue_stack_map_alloc_check(a, t)
+    } else if t == MapType::Ringbuf {
+        ringbuf_map_alloc_check(a)
     } else {
         Err(err(
             n,
@@ -622,6 +673,9 @@ impl Map {
         } else if t.is_queue_stack() {
             inner.raw = NonNull::from(Box::leak(Box::new(header)));
             inner.storage = Storage::QueueStack(QueueStack::new(t, max_entries, attr.value_size));
+        } else if t == MapType::Ringbuf {
+            inner.raw = NonNull::from(Box::leak(Box::new(header)));
+            inner.storage = Storage::Ringbuf(Ringbuf::new(max_entries));
         } else {
             let htab = Htab::alloc(&inner, header)?;
             inner.raw = htab.header_ptr();
@@ -770,6 +824,14 @@ impl Map {
             Storage::QueueStack(_) => {
                 BPF_ARRAY_VALUE_OFF as u64 + (m.max_entries as u64 + 1) * m.value_size as u64
             }
+            // ringbuf_map_mem_usage: the map struct, every page (meta + data), and the page
+            // pointer array, which lists the data pages twice (they are mapped twice).
+            Storage::Ringbuf(_) => {
+                let data_pages = m.max_entries as u64 / PAGE_SIZE;
+                RINGBUF_MAP_SIZE
+                    + (RINGBUF_NR_META_PAGES + data_pages) * PAGE_SIZE
+                    + (RINGBUF_NR_META_PAGES + 2 * data_pages) * 8
+            }
         }
     }
 
@@ -831,6 +893,10 @@ impl Map {
             MapType::Queue | MapType::Stack => {
                 self.check_key(key)?;
                 self.queue()?.get(&m.name, false)
+            }
+            MapType::Ringbuf => {
+                self.check_key(key)?;
+                Err(self.ringbuf_unsupported("lookup"))
             }
             MapType::Array => {
                 let idx = self.array_index(key)?;
@@ -937,8 +1003,47 @@ impl Map {
     fn prog_slots(&self) -> Option<&parking_lot::Mutex<Vec<Option<ProgRef>>>> {
         match &self.0.storage {
             Storage::Array { progs, .. } => progs.as_ref(),
-            Storage::Htab(_) | Storage::QueueStack(_) => None,
+            Storage::Htab(_) | Storage::QueueStack(_) | Storage::Ringbuf(_) => None,
         }
+    }
+
+    /// `ringbuf_map_*_elem`: ring buffers have no elements user space can address.
+    fn ringbuf_unsupported(&self, op: &str) -> MapError {
+        self.e(
+            Errno::ENOTSUPP,
+            format!("ringbuf has no {op} (records are consumed from the ring)"),
+        )
+    }
+
+    /// The ring of a RINGBUF map.
+    fn ringbuf(&self) -> Result<&Ringbuf, MapError> {
+        match &self.0.storage {
+            Storage::Ringbuf(r) => Ok(r),
+            _ => Err(self.e(
+                Errno::EINVAL,
+                format!("{} is not a ringbuf", self.0.map_type),
+            )),
+        }
+    }
+
+    /// `bpf_ringbuf_output` on a RINGBUF map: appends one record. EINVAL for flags other
+    /// than `BPF_RB_NO_WAKEUP`/`BPF_RB_FORCE_WAKEUP` (or another map type), EAGAIN when the
+    /// ring has no room for it.
+    pub fn ringbuf_output(&self, data: &[u8], flags: u64) -> Result<(), MapError> {
+        self.ringbuf()?
+            .output(data, flags)
+            .map_err(|errno| self.e(errno, format!("cannot output a {}-byte record", data.len())))
+    }
+
+    /// Consumes all committed records of a RINGBUF map in order (what a user-space consumer
+    /// of the mmap-ed ring does), passing each payload to `f`; returns how many.
+    pub fn ringbuf_consume(&self, f: impl FnMut(&[u8])) -> Result<usize, MapError> {
+        Ok(self.ringbuf()?.consume(f))
+    }
+
+    /// Bytes produced and not yet consumed in a RINGBUF map (`BPF_RB_AVAIL_DATA`).
+    pub fn ringbuf_avail_data(&self) -> Result<u64, MapError> {
+        Ok(self.ringbuf()?.avail_data_sz())
     }
 
     /// `BPF_MAP_UPDATE_ELEM` for maps holding data (not fd maps: use
@@ -968,6 +1073,7 @@ impl Map {
         }
         match m.map_type {
             MapType::Queue | MapType::Stack => self.queue()?.push(&m.name, value, flags),
+            MapType::Ringbuf => Err(self.ringbuf_unsupported("update")),
             MapType::Array | MapType::PercpuArray => {
                 let idx = self.array_index(key)?;
                 self.array_update_check(idx, flags)?;
@@ -1041,7 +1147,11 @@ impl Map {
         elem_flags: u64,
     ) -> (usize, Result<(), MapError>) {
         let t = self.0.map_type;
-        if t.is_fd_array() || t == MapType::HashOfMaps || t.is_queue_stack() {
+        if t.is_fd_array()
+            || t == MapType::HashOfMaps
+            || t.is_queue_stack()
+            || t == MapType::Ringbuf
+        {
             return (
                 0,
                 Err(self.e(Errno::ENOTSUPP, format!("{t} has no batch update"))),
@@ -1201,6 +1311,10 @@ impl Map {
                     format!("{} elements are popped, not deleted", m.map_type),
                 ))
             }
+            MapType::Ringbuf => {
+                self.check_key(key)?;
+                Err(self.ringbuf_unsupported("delete"))
+            }
             MapType::ArrayOfMaps
             | MapType::ProgArray
             | MapType::PerfEventArray
@@ -1255,6 +1369,9 @@ impl Map {
         if m.map_type.is_queue_stack() {
             return Err(self.e(Errno::EINVAL, format!("{} has no keys", m.map_type)));
         }
+        if m.map_type == MapType::Ringbuf {
+            return Err(self.ringbuf_unsupported("get_next_key"));
+        }
         if m.map_type.is_array_family() {
             // array_map_get_next_key: a NULL key counts as U32_MAX.
             let idx = key.map_or(u32::MAX, |k| u32::from_ne_bytes([k[0], k[1], k[2], k[3]]));
@@ -1273,7 +1390,7 @@ impl Map {
     /// without keys (queue, stack).
     pub fn keys(&self) -> Vec<Vec<u8>> {
         let mut out: Vec<Vec<u8>> = Vec::new();
-        if self.0.map_type.is_queue_stack() {
+        if self.0.map_type.is_queue_stack() || self.0.map_type == MapType::Ringbuf {
             return out;
         }
         // Bounded: a concurrent writer could otherwise keep the walk going forever.
@@ -1292,7 +1409,7 @@ impl Map {
         match &self.0.storage {
             Storage::Htab(h) => h.count(),
             Storage::QueueStack(q) => q.len() as u32,
-            Storage::Array { .. } => 0,
+            Storage::Array { .. } | Storage::Ringbuf(_) => 0,
         }
     }
 }
@@ -1372,7 +1489,7 @@ impl MapInner {
     pub(crate) fn htab(&self) -> Option<&Htab> {
         match &self.storage {
             Storage::Htab(h) => Some(h),
-            Storage::Array { .. } | Storage::QueueStack(_) => None,
+            Storage::Array { .. } | Storage::QueueStack(_) | Storage::Ringbuf(_) => None,
         }
     }
 
@@ -1494,7 +1611,9 @@ impl Drop for MapInner {
             }
             Storage::Htab(h) => h.free_all(self.map_type),
             // SAFETY: the header came from Box::leak in create_with and is freed once.
-            Storage::QueueStack(_) => unsafe { drop(Box::from_raw(self.raw.as_ptr())) },
+            Storage::QueueStack(_) | Storage::Ringbuf(_) => unsafe {
+                drop(Box::from_raw(self.raw.as_ptr()))
+            },
         }
         LIVE_MAPS.fetch_sub(1, Ordering::SeqCst);
     }

@@ -43,6 +43,7 @@ const EINVAL: i64 = -22;
 const E2BIG: i64 = -7;
 const EEXIST: i64 = -17;
 const EOPNOTSUPP: i64 = -95;
+const ENOTSUPP: i64 = -524;
 
 /// # Safety
 /// `map` must be a live map pointer.
@@ -650,6 +651,49 @@ static QUEUE_STACK_OPS: BpfMapOps = BpfMapOps {
     map_peek_elem: queue_stack_map_peek_elem,
 };
 
+/// `ringbuf_map_lookup_elem`: ring buffers have no elements. The kernel returns
+/// `ERR_PTR(-ENOTSUPP)`, which only user space sees (the verifier rejects lookups on a ringbuf);
+/// a program-side caller gets NULL, "no element".
+///
+/// # Safety
+/// Never dereferences its arguments.
+pub unsafe extern "C" fn ringbuf_map_lookup_elem(
+    _m: *mut c_void,
+    _k: *const c_void,
+) -> *mut c_void {
+    std::ptr::null_mut()
+}
+
+/// `ringbuf_map_update_elem`: -ENOTSUPP.
+///
+/// # Safety
+/// Never dereferences its arguments.
+pub unsafe extern "C" fn ringbuf_map_update_elem(
+    _m: *mut c_void,
+    _k: *const c_void,
+    _v: *const c_void,
+    _f: u64,
+) -> i64 {
+    ENOTSUPP
+}
+
+/// `ringbuf_map_delete_elem`: -ENOTSUPP.
+///
+/// # Safety
+/// Never dereferences its arguments.
+pub unsafe extern "C" fn ringbuf_map_delete_elem(_m: *mut c_void, _k: *const c_void) -> i64 {
+    ENOTSUPP
+}
+
+static RINGBUF_OPS: BpfMapOps = BpfMapOps {
+    map_lookup_elem: ringbuf_map_lookup_elem,
+    map_update_elem: ringbuf_map_update_elem,
+    map_delete_elem: ringbuf_map_delete_elem,
+    map_push_elem: map_push_elem_unsupported,
+    map_pop_elem: map_pop_elem_unsupported,
+    map_peek_elem: map_pop_elem_unsupported,
+};
+
 /// The ops table of a map type.
 pub fn ops_for(t: MapType) -> &'static BpfMapOps {
     match t {
@@ -662,6 +706,7 @@ pub fn ops_for(t: MapType) -> &'static BpfMapOps {
         MapType::LruPercpuHash => &HTAB_LRU_PERCPU_OPS,
         MapType::HashOfMaps => &HTAB_OF_MAPS_OPS,
         MapType::Queue | MapType::Stack => &QUEUE_STACK_OPS,
+        MapType::Ringbuf => &RINGBUF_OPS,
         _ => &FD_ARRAY_OPS,
     }
 }

@@ -36,6 +36,8 @@ pub enum MapType {
     Queue,
     /// `BPF_MAP_TYPE_STACK` (23).
     Stack,
+    /// `BPF_MAP_TYPE_RINGBUF` (27).
+    Ringbuf,
     /// Any other kernel map type number (not implemented here).
     Other(u32),
 }
@@ -66,6 +68,8 @@ pub const BPF_MAP_TYPE_HASH_OF_MAPS: u32 = 13;
 pub const BPF_MAP_TYPE_QUEUE: u32 = 22;
 /// `BPF_MAP_TYPE_STACK`
 pub const BPF_MAP_TYPE_STACK: u32 = 23;
+/// `BPF_MAP_TYPE_RINGBUF`
+pub const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 
 impl MapType {
     /// The type for a kernel map-type number.
@@ -84,6 +88,7 @@ impl MapType {
             BPF_MAP_TYPE_HASH_OF_MAPS => MapType::HashOfMaps,
             BPF_MAP_TYPE_QUEUE => MapType::Queue,
             BPF_MAP_TYPE_STACK => MapType::Stack,
+            BPF_MAP_TYPE_RINGBUF => MapType::Ringbuf,
             other => MapType::Other(other),
         }
     }
@@ -104,6 +109,7 @@ impl MapType {
             MapType::HashOfMaps => BPF_MAP_TYPE_HASH_OF_MAPS,
             MapType::Queue => BPF_MAP_TYPE_QUEUE,
             MapType::Stack => BPF_MAP_TYPE_STACK,
+            MapType::Ringbuf => BPF_MAP_TYPE_RINGBUF,
             MapType::Other(raw) => raw,
         }
     }
@@ -124,6 +130,7 @@ impl MapType {
             MapType::HashOfMaps => "hash_of_maps",
             MapType::Queue => "queue",
             MapType::Stack => "stack",
+            MapType::Ringbuf => "ringbuf",
             MapType::Other(_) => "unknown",
         }
     }
@@ -240,6 +247,8 @@ pub const ARRAY_CREATE_FLAG_MASK: u32 =
     BPF_F_NUMA_NODE | BPF_F_MMAPABLE | BPF_F_ACCESS_MASK | BPF_F_PRESERVE_ELEMS | BPF_F_INNER_MAP;
 /// `QUEUE_STACK_CREATE_FLAG_MASK` of queue_stack_maps.c.
 pub const QUEUE_STACK_CREATE_FLAG_MASK: u32 = BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK;
+/// `RINGBUF_CREATE_FLAG_MASK` of ringbuf.c: only a NUMA node may be asked for.
+pub const RINGBUF_CREATE_FLAG_MASK: u32 = BPF_F_NUMA_NODE;
 /// `HTAB_CREATE_FLAG_MASK` of hashtab.c.
 pub const HTAB_CREATE_FLAG_MASK: u32 =
     BPF_F_NO_PREALLOC | BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | BPF_F_ZERO_SEED;
@@ -268,6 +277,28 @@ pub const PCPU_MIN_UNIT_SIZE: u64 = 32 << 10;
 pub const KMALLOC_MAX_SIZE: u64 = 1 << 22;
 /// `BPF_OBJ_NAME_LEN`: map names are at most 15 characters plus NUL.
 pub const BPF_OBJ_NAME_LEN: usize = 16;
+
+/// `sizeof(struct bpf_ringbuf_map)` on Linux 6.18 x86_64 (`struct bpf_map` + the ring
+/// pointer), the fixed part of a ring buffer's `memlock` (checked on the live kernel).
+pub const RINGBUF_MAP_SIZE: u64 = 304;
+/// `RINGBUF_NR_META_PAGES`: the non-mmapable header page plus the consumer and producer
+/// position pages that precede a ring buffer's data pages.
+pub const RINGBUF_NR_META_PAGES: u64 = 3;
+/// `RINGBUF_MAX_DATA_SZ` (64-bit): the record header's 32-bit page offset, minus 8 reserved bits
+/// and the meta pages, bounds the data area.
+pub const RINGBUF_MAX_DATA_SZ: u64 = ((1 << 24) - RINGBUF_NR_META_PAGES) * PAGE_SIZE;
+/// `RINGBUF_MAX_RECORD_SZ`: largest record a ring buffer accepts (`UINT_MAX / 4`).
+pub const RINGBUF_MAX_RECORD_SZ: u64 = u32::MAX as u64 / 4;
+/// `BPF_RINGBUF_BUSY_BIT`: record reserved but not committed yet.
+pub const BPF_RINGBUF_BUSY_BIT: u32 = 1 << 31;
+/// `BPF_RINGBUF_DISCARD_BIT`: record discarded; consumers skip it.
+pub const BPF_RINGBUF_DISCARD_BIT: u32 = 1 << 30;
+/// `BPF_RINGBUF_HDR_SZ`: the 8-byte record header (`len`, `pg_off`).
+pub const BPF_RINGBUF_HDR_SZ: u64 = 8;
+/// `BPF_RB_NO_WAKEUP`: output flag, do not notify the consumer.
+pub const BPF_RB_NO_WAKEUP: u64 = 1 << 0;
+/// `BPF_RB_FORCE_WAKEUP`: output flag, always notify the consumer.
+pub const BPF_RB_FORCE_WAKEUP: u64 = 1 << 1;
 
 /// `round_up(x, 8)` in 64-bit arithmetic (never wraps for 32-bit sizes).
 pub const fn round_up8(x: u32) -> u64 {

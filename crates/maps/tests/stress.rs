@@ -3,6 +3,8 @@
 //! different sizes into it. Readers must never see a torn value or a freed map, and every
 //! swapped-out inner map must eventually be freed (no leak).
 //!
+//! `KBPF_STRESS_SWAPS` overrides the number of swaps per outer map type.
+//!
 //! This file holds a single test so the process-wide live-map counter is not disturbed by
 //! other tests running in parallel.
 
@@ -16,6 +18,18 @@ use kbpf_maps::{Map, MapAttr, MapType, live_maps, raw};
 
 const WORDS: usize = 8;
 const OUTER_KEYS: u32 = 4;
+
+/// Iteration count: `KBPF_STRESS_SWAPS` when set (scripts/valgrind-stress.sh lowers it, since
+/// memcheck runs ~50x slower), `default` otherwise.
+fn stress_count(default: u64) -> u64 {
+    match std::env::var("KBPF_STRESS_SWAPS") {
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("KBPF_STRESS_SWAPS={v:?}: expected a positive integer"),
+        },
+        Err(_) => default,
+    }
+}
 
 fn inner_for(generation: u64) -> Map {
     let n = 1 + (generation % 17) as u32;
@@ -40,11 +54,11 @@ fn map_of_maps_swaps_under_concurrent_lookups() {
 }
 
 fn swap_inner_maps(outer_type: MapType) {
-    let swaps: u64 = if cfg!(debug_assertions) {
+    let swaps = stress_count(if cfg!(debug_assertions) {
         5_000
     } else {
         100_000
-    };
+    });
     let baseline = live_maps();
     let template = Map::create(
         &MapAttr::new(MapType::Array, 4, (WORDS * 8) as u32, 1).flags(BPF_F_INNER_MAP),

@@ -1,5 +1,6 @@
 //! Concurrency stress on a plain hash: program-style readers see either the old or the new
 //! value of a key being replaced, deleted and re-inserted, never a torn or freed one.
+//! `KBPF_STRESS_SWAPS` overrides the number of replace rounds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,13 +10,25 @@ use kbpf_maps::{Map, MapAttr, MapType, raw};
 
 const WORDS: usize = 6;
 
+/// Replace rounds: `KBPF_STRESS_SWAPS` when set (scripts/valgrind-stress.sh lowers it, since
+/// memcheck runs ~50x slower), `default` otherwise.
+fn stress_count(default: u64) -> u64 {
+    match std::env::var("KBPF_STRESS_SWAPS") {
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("KBPF_STRESS_SWAPS={v:?}: expected a positive integer"),
+        },
+        Err(_) => default,
+    }
+}
+
 #[test]
 fn hash_replace_is_never_torn() {
-    let rounds: u64 = if cfg!(debug_assertions) {
+    let rounds = stress_count(if cfg!(debug_assertions) {
         20_000
     } else {
         300_000
-    };
+    });
     let m = Map::create(&MapAttr::new(MapType::Hash, 4, (WORDS * 8) as u32, 8), None).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let ptr = m.as_ptr() as usize;
