@@ -1,1 +1,259 @@
-//! kbpf-verifier (placeholder; see the issue that builds it).
+//! kbpf-verifier: the Linux kernel's BPF verifier decisions in user space.
+//!
+//! Given a program, the maps it references ([`MapEnv`]) and a program type, [`verify`]
+//! answers what the kernel's verifier would (Linux 6.18, privileged loader): accept or
+//! reject, with the kernel's log text (level 1: the failing path and the message; level 2:
+//! every instruction with register state), the `processed N insns` statistics line, and
+//! per-instruction facts the rewrite needs ([`InsnAux`]): for each helper call, which map
+//! reached it (or "poisoned" when several did), for each context access the field and size.
+//! The verifier never changes instructions.
+//!
+//! Modules, each mirroring a part of `kernel/bpf/`:
+//! - [`tnum`]: tristate numbers (`tnum.c`);
+//! - [`bounds`]: scalar ranges, ALU transfer functions and branch refinement;
+//! - [`types`]: register types, [`RegState`], [`MapDesc`] and log formatting;
+//! - [`state`]: frames, stack slots and state comparison for pruning;
+//! - [`ctx`]: program types and context field access;
+//! - [`helpers`]: helper prototypes;
+//! - `cfg` (private): the control-flow checks run before exploration (`check_cfg`);
+//! - `check` (private): the exploration engine (`do_check`).
+//!
+//! # Simplified against the kernel
+//! - No precision tracking or liveness: state pruning compares every register and stack slot
+//!   exactly (`regsafe`/`stacksafe` with all scalars precise), which is sound but explores
+//!   more states; checkpoints are stored with the kernel's "every 2 jumps and 8 insns" rule.
+//! - Infinite loops are detected when a state still being explored repeats exactly.
+//! - Variable-offset stack accesses, kfuncs, BTF, callbacks (`bpf_loop`), spin locks,
+//!   references, dynptrs and iterators are not supported (rejected with a message).
+//! - Level-2 logs print instructions and touched registers as the kernel does, but not the
+//!   kernel's liveness and precision-backtracking lines.
+//! - Signed division/modulo and other untracked operations give unknown scalars, as in the
+//!   kernel; constants are folded.
+#![deny(missing_docs)]
+
+pub mod bounds;
+mod cfg;
+mod check;
+pub mod ctx;
+pub mod helpers;
+pub mod state;
+pub mod tnum;
+pub mod types;
+
+use kbpf_isa::Insn;
+
+pub use ctx::{CtxAccess, CtxField, ProgType};
+pub use types::{MapDesc, MapEnv, MapRef, RegState, RegType};
+
+/// The kernel's `BPF_COMPLEXITY_LIMIT_INSNS`.
+pub const BPF_COMPLEXITY_LIMIT_INSNS: usize = 1_000_000;
+
+/// How to verify.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Program type.
+    pub prog_type: ProgType,
+    /// Log level: 0 (no log), 1 (errors and the failing path), 2 (every instruction).
+    pub log_level: u32,
+    /// Instructions processed before giving up (`BPF_COMPLEXITY_LIMIT_INSNS`).
+    pub complexity_limit: usize,
+    /// Reading uninitialised stack is allowed (`env->allow_uninit_stack`, true for a
+    /// privileged loader such as root, which is what kbpf models).
+    pub allow_uninit_stack: bool,
+    /// Whether to append a `hint:` line after the kernel's message on rejection.
+    pub hints: bool,
+}
+
+impl Options {
+    /// Privileged verification of `prog_type` at log level 1 with hints.
+    pub fn new(prog_type: ProgType) -> Options {
+        Options {
+            prog_type,
+            log_level: 1,
+            complexity_limit: BPF_COMPLEXITY_LIMIT_INSNS,
+            allow_uninit_stack: true,
+            hints: true,
+        }
+    }
+
+    /// Sets the log level.
+    pub fn log_level(mut self, level: u32) -> Options {
+        self.log_level = level;
+        self
+    }
+}
+
+/// Which map(s) reached an instruction (`insn_aux_data.map_ptr_state`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MapUse {
+    /// No map (not a map instruction, or never reached).
+    #[default]
+    None,
+    /// Exactly one map (or inner-map meta) on every path.
+    Map(MapRef),
+    /// Different maps on different paths (`BPF_MAP_PTR_POISON`): no per-map rewrite.
+    Poisoned,
+}
+
+/// Per-instruction facts (the kernel's `struct bpf_insn_aux_data`, the part kbpf's rewrite
+/// uses).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InsnAux {
+    /// Reached on some path (`aux->seen`).
+    pub seen: bool,
+    /// For `ld_imm64` of a map: the map. For helper calls taking a map: the map(s) passed.
+    pub map: MapUse,
+    /// For helper calls: the helper id.
+    pub helper: Option<i32>,
+    /// For loads/stores through the context pointer: the field, offset and size.
+    pub ctx: Option<CtxAccess>,
+    /// For loads/stores: the base pointer type (`aux->ptr_type`).
+    pub ptr_type: Option<RegType>,
+}
+
+/// The statistics of the `processed ...` line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Instructions processed, over all paths (`insn_processed`).
+    pub insn_processed: usize,
+    /// Most states stored at one instruction.
+    pub max_states_per_insn: usize,
+    /// States stored.
+    pub total_states: usize,
+    /// Most states stored at once.
+    pub peak_states: usize,
+}
+
+/// Why a program was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct VerifierError {
+    /// The kernel's message (last line of the log before the statistics).
+    pub message: String,
+    /// Instruction at which verification failed, if any.
+    pub insn: Option<usize>,
+    /// A hint for the C programmer.
+    pub hint: Option<String>,
+    /// The errno the kernel returns (`EACCES` 13 or `EINVAL` 22 mostly).
+    pub errno: i32,
+}
+
+/// The outcome of [`verify`].
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    /// `Ok` if accepted.
+    pub result: Result<(), VerifierError>,
+    /// The log text (empty at level 0).
+    pub log: String,
+    /// Statistics.
+    pub stats: Stats,
+    /// Per-instruction facts, indexed like the program (second `ld_imm64` slots are empty).
+    pub aux: Vec<InsnAux>,
+    /// Maps referenced by the program, in first-use order: each with what it is
+    /// (`Fd` or the inner meta of an outer `Fd`) and its description.
+    pub maps: Vec<(MapRef, MapDesc)>,
+}
+
+impl Verdict {
+    /// Whether the program was accepted.
+    pub fn accepted(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    /// The description of a map a [`MapRef`] names.
+    pub fn map(&self, r: MapRef) -> Option<&MapDesc> {
+        self.maps.iter().find(|(m, _)| *m == r).map(|(_, d)| d)
+    }
+}
+
+/// Verifies `insns` against the maps of `env` as the kernel would for a privileged loader.
+pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
+    let mut log = String::new();
+    let cfg = match cfg::check_cfg(insns) {
+        Ok(c) => c,
+        Err(e) => {
+            if opts.log_level >= 1 {
+                log.push_str(&e.message);
+                log.push('\n');
+                if opts.hints
+                    && let Some(h) = &e.hint
+                {
+                    log.push_str(&format!("hint: {h}\n"));
+                }
+                log.push_str(&stats_line(&Stats::default()));
+            }
+            return Verdict {
+                result: Err(e),
+                log,
+                stats: Stats::default(),
+                aux: vec![InsnAux::default(); insns.len()],
+                maps: Vec::new(),
+            };
+        }
+    };
+    if opts.log_level >= 2 {
+        for (i, s) in cfg.subprogs.iter().enumerate() {
+            log.push_str(&format!("func#{i} @{s}\n"));
+        }
+    }
+    let mut ck = check::Checker::new(
+        insns,
+        cfg.decoded,
+        cfg.subprogs,
+        cfg.prune_points,
+        env,
+        opts,
+        opts.prog_type,
+        log,
+    );
+    let res = ck.run();
+    let result = match res {
+        Ok(()) => Ok(()),
+        Err(r) => {
+            let complexity = r.msg.starts_with("BPF program is too large");
+            let insn = Some(ck.cur_insn);
+            if opts.log_level >= 1 {
+                ck.log.push_str(&r.msg);
+                ck.log.push('\n');
+                if opts.hints
+                    && let Some(h) = r.hint
+                {
+                    ck.log.push_str(&format!("hint: {h}\n"));
+                }
+            }
+            Err(VerifierError {
+                message: r.msg,
+                insn,
+                hint: r.hint.map(str::to_owned),
+                errno: if complexity { 7 } else { 13 },
+            })
+        }
+    };
+    let mut log = ck.log;
+    if opts.log_level >= 1 {
+        if opts.log_level == 1 && result.is_ok() {
+            // As the kernel at level 1, a successful verification logs only the statistics.
+            log.clear();
+        }
+        log.push_str(&stats_line(&ck.stats));
+    }
+    Verdict {
+        result,
+        log,
+        stats: ck.stats,
+        aux: ck.aux,
+        maps: ck.maps.into_iter().map(|m| (m.r, m.desc)).collect(),
+    }
+}
+
+/// The kernel's statistics line.
+pub fn stats_line(s: &Stats) -> String {
+    format!(
+        "processed {} insns (limit {}) max_states_per_insn {} total_states {} peak_states {} mark_read 0\n",
+        s.insn_processed,
+        BPF_COMPLEXITY_LIMIT_INSNS,
+        s.max_states_per_insn,
+        s.total_states,
+        s.peak_states
+    )
+}

@@ -1,0 +1,2020 @@
+//! The exploration engine (`do_check` and the `check_*` functions of `kernel/bpf/verifier.c`):
+//! walks every path of the program depth-first with a stack of pending branches, checks each
+//! instruction against the abstract state, prunes paths whose state is covered by an already
+//! verified one, and records per-instruction facts for the rewrite.
+
+use std::collections::HashMap;
+
+use kbpf_isa::Insn;
+use kbpf_isa::decode::{
+    AluOp, AtomicOp, CallTarget, Endian, Imm64Source, Instruction, JmpCond, Size, Source, Width,
+};
+use kbpf_isa::disasm::{Disasm, Imm64Style, helper_name};
+use kbpf_isa::insn::{MAX_BPF_STACK, MAX_CALL_FRAMES};
+
+use crate::bounds::{self, Scalar, Taken};
+use crate::ctx::{CtxAccess, ProgType, check_ctx_access};
+use crate::helpers::{self, ArgType, RetType, func_proto};
+use crate::state::{BPF_REG_SIZE, FuncState, SlotType, StackSlot, VerifierState, states_equal};
+use crate::types::*;
+use crate::{InsnAux, MapUse, Options, Stats};
+
+/// `MAX_PACKET_OFF`.
+const MAX_PACKET_OFF: u64 = 0xffff;
+/// `BPF_MAX_VAR_OFF`.
+const BPF_MAX_VAR_OFF: u64 = 1 << 29;
+/// At most this many explored states are kept per prune point (oldest dropped first).
+const MAX_STATES_PER_INSN: usize = 64;
+
+/// A rejection: the message (kernel text) and the hint for the C programmer.
+#[derive(Debug)]
+pub(crate) struct Reject {
+    pub msg: String,
+    pub hint: Option<&'static str>,
+}
+
+type R<T> = Result<T, Reject>;
+
+fn rej<T>(msg: impl Into<String>) -> R<T> {
+    Err(Reject {
+        msg: msg.into(),
+        hint: None,
+    })
+}
+
+fn rej_hint<T>(msg: impl Into<String>, hint: &'static str) -> R<T> {
+    Err(Reject {
+        msg: msg.into(),
+        hint: Some(hint),
+    })
+}
+
+/// One entry of the verifier's map table: a map from `ld_imm64`, or an inner-map meta.
+pub(crate) struct MapSlot {
+    pub desc: MapDesc,
+    pub r: MapRef,
+    /// Index of the inner meta's slot, for map-of-maps.
+    pub inner: Option<u32>,
+}
+
+struct Explored {
+    state: VerifierState,
+    /// Paths still being explored below this checkpoint (`branches`).
+    branches: u32,
+    parent: Option<usize>,
+}
+
+struct Pending {
+    state: VerifierState,
+    parent: Option<usize>,
+    idx: usize,
+    prev: usize,
+    log_pos: usize,
+}
+
+/// What an instruction does to control flow.
+enum Flow {
+    Next,
+    Goto(usize),
+    Exit,
+}
+
+pub(crate) struct Checker<'a> {
+    insns: &'a [Insn],
+    decoded: Vec<Option<Instruction>>,
+    env: &'a dyn MapEnv,
+    opts: &'a Options,
+    prog: ProgType,
+    pub maps: Vec<MapSlot>,
+    pub aux: Vec<InsnAux>,
+    pub log: String,
+    pub stats: Stats,
+    /// First instruction of each subprogram (sorted; [0] == 0).
+    subprogs: Vec<usize>,
+    subprog_stack: Vec<usize>,
+    prune_point: Vec<bool>,
+    explored: HashMap<usize, Vec<usize>>,
+    arena: Vec<Explored>,
+    id_gen: u32,
+    cur_parent: Option<usize>,
+    jmps_processed: usize,
+    /// The instruction being checked (for the error's location).
+    pub cur_insn: usize,
+    prev_jmps_processed: usize,
+    prev_insn_processed: usize,
+    /// Registers (bit r) and stack slots touched by the current instruction, for the
+    /// level-2 state print.
+    scratched_regs: u32,
+    scratched_stack: u64,
+    line_start: usize,
+    insn_line_end: Option<usize>,
+}
+
+fn alu_str(op: AluOp) -> &'static str {
+    match op {
+        AluOp::Add => "+=",
+        AluOp::Sub => "-=",
+        AluOp::Mul => "*=",
+        AluOp::Div | AluOp::Sdiv => "/=",
+        AluOp::Or => "|=",
+        AluOp::And => "&=",
+        AluOp::Lsh => "<<=",
+        AluOp::Rsh => ">>=",
+        AluOp::Neg => "neg",
+        AluOp::Mod | AluOp::Smod => "%=",
+        AluOp::Xor => "^=",
+        AluOp::Mov | AluOp::Movsx(_) => "=",
+        AluOp::Arsh => "s>>=",
+    }
+}
+
+fn helper_str(id: i32) -> &'static str {
+    helper_name(id).unwrap_or("unknown")
+}
+
+impl<'a> Checker<'a> {
+    // The engine is built once from the CFG pass's outputs; a struct for them would only
+    // be unpacked again here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        insns: &'a [Insn],
+        decoded: Vec<Option<Instruction>>,
+        subprogs: Vec<usize>,
+        prune_point: Vec<bool>,
+        env: &'a dyn MapEnv,
+        opts: &'a Options,
+        prog: ProgType,
+        log: String,
+    ) -> Self {
+        let n = insns.len();
+        let nsub = subprogs.len();
+        Checker {
+            insns,
+            decoded,
+            env,
+            opts,
+            prog,
+            maps: Vec::new(),
+            aux: vec![InsnAux::default(); n],
+            log,
+            stats: Stats::default(),
+            subprogs,
+            subprog_stack: vec![0; nsub],
+            prune_point,
+            explored: HashMap::new(),
+            arena: Vec::new(),
+            id_gen: 0,
+            cur_parent: None,
+            jmps_processed: 0,
+            cur_insn: 0,
+            prev_jmps_processed: 0,
+            prev_insn_processed: 0,
+            scratched_regs: 0,
+            scratched_stack: 0,
+            line_start: 0,
+            insn_line_end: None,
+        }
+    }
+
+    fn level(&self) -> u32 {
+        self.opts.log_level
+    }
+
+    /// Appends a line to the log (level ≥ 1).
+    pub fn verbose(&mut self, s: &str) {
+        if self.level() >= 1 {
+            self.log.push_str(s);
+        }
+    }
+
+    fn new_id(&mut self) -> u32 {
+        self.id_gen += 1;
+        self.id_gen
+    }
+
+    fn subprog_of(&self, idx: usize) -> usize {
+        match self.subprogs.binary_search(&idx) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        }
+    }
+
+    fn map_info(&self, reg: &RegState) -> Option<(&str, u32, u32)> {
+        self.maps
+            .get(reg.map as usize)
+            .map(|m| (m.desc.name.as_str(), m.desc.key_size, m.desc.value_size))
+    }
+
+    fn fmt_reg(&self, reg: &RegState) -> String {
+        fmt_reg(reg, self.map_info(reg))
+    }
+
+    /// `print_verifier_state`: registers and stack of the innermost frame.
+    fn state_text(&self, st: &VerifierState, all: bool) -> String {
+        let f = st.cur();
+        let mut s = String::new();
+        if f.frameno != 0 {
+            s.push_str(&format!(" frame{}:", f.frameno));
+        }
+        for (i, r) in f.regs.iter().enumerate() {
+            if r.ty == RegType::NotInit || (!all && self.scratched_regs & (1 << i) == 0) {
+                continue;
+            }
+            s.push_str(&format!(" R{i}={}", self.fmt_reg(r)));
+        }
+        for (i, slot) in f.stack.iter().enumerate() {
+            if slot.types.iter().all(|t| *t == SlotType::Invalid) {
+                continue;
+            }
+            if !all && (i >= 64 || self.scratched_stack & (1 << i) == 0) {
+                continue;
+            }
+            let off = -((i as i64 + 1) * BPF_REG_SIZE as i64);
+            if slot.is_spill() {
+                let r = &slot.spilled;
+                let mut v = String::new();
+                if r.ty == RegType::Scalar {
+                    if r.s.is_const() {
+                        v = snum(r.s.var_off.value as i64);
+                    }
+                } else {
+                    v = self.fmt_reg(r);
+                }
+                s.push_str(&format!(" fp{off}={v}"));
+            } else {
+                let t: String = slot.types.iter().map(|t| t.as_char()).collect();
+                s.push_str(&format!(" fp{off}={t}"));
+            }
+        }
+        s
+    }
+
+    /// `print_insn_state`: after an instruction at level 2, the touched registers on the
+    /// instruction's line (aligned like the kernel) or on a new `N:` line.
+    fn print_insn_state(&mut self, st: &VerifierState, next_idx: usize) {
+        if self.level() < 2 || (self.scratched_regs == 0 && self.scratched_stack == 0) {
+            return;
+        }
+        let text = self.state_text(st, false);
+        if text.is_empty() {
+            return;
+        }
+        if self.insn_line_end == Some(self.log.len()) {
+            self.log.pop(); // the newline
+            let pos = self.log.len() + 1 - self.line_start;
+            let width = (pos + 4).max(40).div_ceil(8) * 8 - pos - 1;
+            self.log.push_str(&" ".repeat(width.saturating_sub(1)));
+            self.log.push(' ');
+            self.log.push(';');
+        } else {
+            self.log.push_str(&format!("{next_idx}:"));
+        }
+        self.log.push_str(&text);
+        self.log.push('\n');
+    }
+
+    fn initial_state(&self) -> VerifierState {
+        let mut f = FuncState::new(0, 0, 0);
+        f.regs[1] = RegState::pointer(RegType::PtrToCtx);
+        VerifierState { frames: vec![f] }
+    }
+
+    /// `do_check`.
+    pub fn run(&mut self) -> R<()> {
+        let mut st = self.initial_state();
+        let mut idx = 0usize;
+        let mut prev = 0usize;
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut print_full = true;
+        let dis = Disasm::new().imm64_style(Imm64Style::Kernel {
+            allow_ptr_leaks: true,
+        });
+        loop {
+            self.stats.insn_processed += 1;
+            if self.stats.insn_processed > self.opts.complexity_limit {
+                return rej(format!(
+                    "BPF program is too large. Processed {} insn",
+                    self.stats.insn_processed
+                ));
+            }
+            if idx >= self.insns.len() {
+                return rej(format!(
+                    "invalid insn idx {idx} insn_cnt {}",
+                    self.insns.len()
+                ));
+            }
+            self.cur_insn = idx;
+            let mut pruned = false;
+            if self.prune_point[idx] {
+                pruned = self.is_state_visited(&st, idx)?;
+            }
+            if pruned {
+                if self.level() >= 2 {
+                    if print_full {
+                        self.log
+                            .push_str(&format!("\nfrom {prev} to {idx}: safe\n"));
+                    } else {
+                        self.log.push_str(&format!("{idx}: safe\n"));
+                    }
+                }
+            } else {
+                if self.level() >= 2 && print_full {
+                    self.scratched_regs = u32::MAX;
+                    self.scratched_stack = u64::MAX;
+                    let t = self.state_text(&st, true);
+                    if idx == 0 && prev == 0 && self.stats.insn_processed == 1 {
+                        self.log.push_str(&format!("{idx}:{t}\n"));
+                    } else {
+                        self.log.push_str(&format!("\nfrom {prev} to {idx}:{t}\n"));
+                    }
+                } else if self.level() == 1 && print_full && self.stats.insn_processed > 1 {
+                    let t = self.state_text(&st, true);
+                    self.log.push_str(&format!("\nfrom {prev} to {idx}:{t}\n"));
+                }
+                print_full = false;
+                self.aux[idx].seen = true;
+                if self.level() >= 1 {
+                    self.line_start = self.log.len();
+                    let text = dis
+                        .insn_text(self.insns, idx)
+                        .unwrap_or_else(|e| e.to_string());
+                    self.log.push_str(&format!("{idx}: {text}\n"));
+                    self.insn_line_end = Some(self.log.len());
+                }
+                self.scratched_regs = 0;
+                self.scratched_stack = 0;
+                let ins = match self.decoded[idx] {
+                    Some(i) => i,
+                    None => return rej(format!("invalid insn at {idx}")),
+                };
+                let flow = self.do_insn(&mut st, idx, ins, &mut pending)?;
+                let next = match flow {
+                    Flow::Next => Some(idx + ins.slots()),
+                    Flow::Goto(t) => Some(t),
+                    Flow::Exit => None,
+                };
+                if let Some(n) = next {
+                    self.print_insn_state(&st, n);
+                    prev = idx;
+                    idx = n;
+                    continue;
+                }
+            }
+            // The path ended (exit from the main program, or pruned): account and pop.
+            self.update_branch_counts(self.cur_parent);
+            match pending.pop() {
+                None => return Ok(()),
+                Some(p) => {
+                    if self.level() == 1 {
+                        self.log.truncate(p.log_pos);
+                    }
+                    st = p.state;
+                    self.cur_parent = p.parent;
+                    idx = p.idx;
+                    prev = p.prev;
+                    print_full = true;
+                }
+            }
+        }
+    }
+
+    fn update_branch_counts(&mut self, mut at: Option<usize>) {
+        while let Some(i) = at {
+            let e = &mut self.arena[i];
+            e.branches = e.branches.saturating_sub(1);
+            if e.branches > 0 {
+                break;
+            }
+            at = e.parent;
+        }
+    }
+
+    /// `push_stack`: queue the other side of a branch.
+    fn push_branch(
+        &mut self,
+        pending: &mut Vec<Pending>,
+        state: VerifierState,
+        idx: usize,
+        prev: usize,
+    ) -> R<()> {
+        if let Some(p) = self.cur_parent {
+            self.arena[p].branches += 1;
+        }
+        pending.push(Pending {
+            state,
+            parent: self.cur_parent,
+            idx,
+            prev,
+            log_pos: self.log.len(),
+        });
+        if pending.len() > 8192 {
+            return rej(format!(
+                "The sequence of {} jumps is too complex.",
+                pending.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// `is_state_visited`: prune if a finished state here covers `st`, detect exact loops,
+    /// otherwise remember `st` as a new checkpoint.
+    fn is_state_visited(&mut self, st: &VerifierState, idx: usize) -> R<bool> {
+        self.jmps_processed += 1;
+        let n = self.explored.get(&idx).map_or(0, Vec::len);
+        for k in 0..n {
+            let e = self.explored[&idx][k];
+            let ex = &self.arena[e];
+            if ex.branches == 0 {
+                if states_equal(&ex.state, st) {
+                    return Ok(true);
+                }
+            } else if ex.state == *st {
+                return rej_hint(
+                    format!("infinite loop detected at insn {idx}"),
+                    "the loop reaches the same state again; make sure its counter changes and is compared against a bound",
+                );
+            }
+        }
+        // As the kernel, store a checkpoint only every few jumps and instructions, so that
+        // long straight loops do not accumulate a state per iteration.
+        let add = self.jmps_processed - self.prev_jmps_processed >= 2
+            && self.stats.insn_processed - self.prev_insn_processed >= 8;
+        if !add {
+            return Ok(false);
+        }
+        let list = self.explored.entry(idx).or_default();
+        if list.len() >= MAX_STATES_PER_INSN {
+            // Drop a finished state; never one still being explored (loop detection). If all
+            // are in progress, do not store more here.
+            match list.iter().position(|&e| self.arena[e].branches == 0) {
+                Some(pos) => {
+                    list.remove(pos);
+                }
+                None => return Ok(false),
+            }
+        }
+        self.prev_jmps_processed = self.jmps_processed;
+        self.prev_insn_processed = self.stats.insn_processed;
+        let id = self.arena.len();
+        self.arena.push(Explored {
+            state: st.clone(),
+            branches: 1,
+            parent: self.cur_parent,
+        });
+        self.cur_parent = Some(id);
+        let list = self.explored.entry(idx).or_default();
+        list.push(id);
+        let n = list.len();
+        self.stats.total_states += 1;
+        self.stats.peak_states = self.stats.peak_states.max(self.stats.total_states);
+        self.stats.max_states_per_insn = self.stats.max_states_per_insn.max(n);
+        Ok(false)
+    }
+
+    // ---------------------------------------------------------------- registers
+
+    /// `check_reg_arg(SRC_OP)`.
+    fn read_reg(&mut self, st: &VerifierState, r: u8) -> R<RegState> {
+        self.scratched_regs |= 1 << r;
+        let reg = st.cur().regs[r as usize];
+        if reg.ty == RegType::NotInit {
+            return rej_hint(
+                format!("R{r} !read_ok"),
+                "the register is read before it is written; on this path it holds no value (after a call, r1-r5 are clobbered)",
+            );
+        }
+        Ok(reg)
+    }
+
+    /// `check_reg_arg(DST_OP)`: the register may be written.
+    fn check_dst(&mut self, r: u8) -> R<()> {
+        self.scratched_regs |= 1 << r;
+        if r == 10 {
+            return rej_hint(
+                "frame pointer is read only",
+                "r10 is the frame pointer; copy it to another register before adjusting it",
+            );
+        }
+        Ok(())
+    }
+
+    fn set_reg(&mut self, st: &mut VerifierState, r: u8, v: RegState) {
+        st.cur_mut().regs[r as usize] = v;
+    }
+
+    // ---------------------------------------------------------------- instructions
+
+    fn do_insn(
+        &mut self,
+        st: &mut VerifierState,
+        idx: usize,
+        ins: Instruction,
+        pending: &mut Vec<Pending>,
+    ) -> R<Flow> {
+        match ins {
+            Instruction::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => {
+                self.check_alu(st, width, op, dst, src)?;
+                Ok(Flow::Next)
+            }
+            Instruction::Endian { kind, bits, dst } => {
+                let mut r = self.read_reg(st, dst)?;
+                self.check_dst(dst)?;
+                if r.ty != RegType::Scalar {
+                    r = RegState::unknown();
+                } else {
+                    let swap = match kind {
+                        Endian::Le => false,
+                        Endian::Be | Endian::Bswap => true,
+                    };
+                    r.s.endian(swap, bits);
+                    r.id = 0;
+                }
+                self.set_reg(st, dst, r);
+                Ok(Flow::Next)
+            }
+            Instruction::Load {
+                size,
+                signed,
+                dst,
+                src,
+                off,
+            } => {
+                let base = self.read_reg(st, src)?;
+                self.check_dst(dst)?;
+                let v = self.check_mem_access(st, idx, src, base, off as i32, size, false, None)?;
+                let mut v = v.unwrap_or_else(RegState::unknown);
+                if v.ty == RegType::Scalar && size.bytes() < 8 {
+                    if signed {
+                        v.s.sign_extend_64(size.bytes() as u8);
+                        v.id = 0;
+                    } else {
+                        v.s.coerce_to_size(size.bytes() as u8);
+                    }
+                }
+                self.set_reg(st, dst, v);
+                Ok(Flow::Next)
+            }
+            Instruction::Store {
+                size,
+                dst,
+                off,
+                src,
+            } => {
+                let val = match src {
+                    Source::Reg(r) => Some(self.read_reg(st, r)?),
+                    Source::Imm(_) => None,
+                };
+                let imm = match src {
+                    Source::Imm(i) => Some(i),
+                    _ => None,
+                };
+                let base = self.read_reg(st, dst)?;
+                let value = val.or_else(|| imm.map(|i| RegState::known(i as i64 as u64)));
+                self.check_mem_access(
+                    st,
+                    idx,
+                    dst,
+                    base,
+                    off as i32,
+                    size,
+                    true,
+                    value.map(|v| (v, val.is_some())),
+                )?;
+                Ok(Flow::Next)
+            }
+            Instruction::Atomic {
+                size,
+                op,
+                dst,
+                src,
+                off,
+            } => {
+                self.check_atomic(st, idx, size, op, dst, src, off)?;
+                Ok(Flow::Next)
+            }
+            Instruction::LdImm64 {
+                dst,
+                src,
+                imm,
+                next_imm,
+            } => {
+                self.check_dst(dst)?;
+                let v = self.check_ld_imm64(idx, src, imm, next_imm)?;
+                self.set_reg(st, dst, v);
+                Ok(Flow::Next)
+            }
+            Instruction::LdPacket { indirect, src, .. } => {
+                if self.prog == ProgType::Xdp {
+                    return rej("BPF_LD_[ABS|IND] instructions not allowed for this program type");
+                }
+                let ctx = self.read_reg(st, 6)?;
+                if ctx.ty != RegType::PtrToCtx {
+                    return rej(
+                        "at least one arg reg is not ctx (BPF_LD_[ABS|IND] expects ctx in r6)",
+                    );
+                }
+                if indirect {
+                    let r = self.read_reg(st, src)?;
+                    if r.ty != RegType::Scalar {
+                        return rej(format!("R{src} invalid mem access '{}'", r.type_str()));
+                    }
+                }
+                for r in 1..=5 {
+                    self.set_reg(st, r, RegState::NOT_INIT);
+                }
+                let mut v = RegState::unknown();
+                v.s = Scalar::of_size(4);
+                self.set_reg(st, 0, v);
+                Ok(Flow::Next)
+            }
+            Instruction::Ja { off, .. } => Ok(Flow::Goto((idx as i64 + 1 + off as i64) as usize)),
+            Instruction::Jmp {
+                width,
+                cond,
+                dst,
+                src,
+                off,
+            } => self.check_cond_jmp(st, idx, width, cond, dst, src, off, pending),
+            Instruction::Call(t) => match t {
+                CallTarget::Helper(id) => {
+                    self.check_helper_call(st, idx, id)?;
+                    Ok(Flow::Next)
+                }
+                CallTarget::Local(imm) => {
+                    let target = (idx as i64 + 1 + imm as i64) as usize;
+                    self.check_func_call(st, idx, target)?;
+                    Ok(Flow::Goto(target))
+                }
+                CallTarget::Kfunc { .. } => rej("calling kernel functions is not supported"),
+                CallTarget::Reg(_) => rej(format!("unknown opcode {:02x}", self.insns[idx].code)),
+            },
+            Instruction::Exit => self.check_exit(st),
+        }
+    }
+
+    fn check_exit(&mut self, st: &mut VerifierState) -> R<Flow> {
+        let r0 = st.cur().regs[0];
+        if r0.ty == RegType::NotInit {
+            self.scratched_regs |= 1;
+            return rej_hint(
+                "R0 !read_ok",
+                "set a return value in r0 before exit (e.g. return XDP_PASS)",
+            );
+        }
+        if st.frames.len() > 1 {
+            // Return to the caller (`prepare_func_exit`).
+            let callee = st.frames.pop().unwrap_or_else(|| FuncState::new(0, 0, 0));
+            let ret = callee.regs[0];
+            if ret.ty == RegType::PtrToStack && ret.frameno == callee.frameno {
+                return rej("cannot return stack pointer to the caller frame");
+            }
+            let caller = st.cur_mut();
+            caller.regs[0] = ret;
+            for r in 1..=5 {
+                caller.regs[r] = RegState::NOT_INIT;
+            }
+            self.scratched_regs |= 1;
+            return Ok(Flow::Goto(callee.callsite + 1));
+        }
+        // The program types kbpf supports have no return-range check, and a privileged
+        // program may return a pointer (`allow_ptr_leaks`), as in the kernel.
+        Ok(Flow::Exit)
+    }
+
+    /// bpf-to-bpf call (`check_func_call` + `setup_func_entry`).
+    fn check_func_call(&mut self, st: &mut VerifierState, idx: usize, target: usize) -> R<()> {
+        if st.frames.len() >= MAX_CALL_FRAMES {
+            return rej_hint(
+                format!(
+                    "the call stack of {} frames is too deep",
+                    st.frames.len() + 1
+                ),
+                "bpf-to-bpf calls may nest at most 8 deep; inline some functions (__always_inline)",
+            );
+        }
+        let subprog = self.subprog_of(target);
+        let caller = st.cur().clone();
+        let frameno = st.frames.len() as u8;
+        let mut callee = FuncState::new(frameno, idx, subprog);
+        for r in 1..=5 {
+            callee.regs[r] = caller.regs[r];
+        }
+        self.scratched_regs |= 0x3e;
+        st.frames.push(callee);
+        if self.level() >= 2 {
+            self.log.push_str("caller:");
+            let tmp = VerifierState {
+                frames: vec![caller],
+            };
+            let text = self.state_text(&tmp, true);
+            self.log.push_str(&text);
+            self.log.push_str("\ncallee:");
+            let text = self.state_text(st, true);
+            self.log.push_str(&text);
+            self.log.push('\n');
+        }
+        self.check_stack_depth(st)
+    }
+
+    /// The combined stack of the call chain (`check_max_stack_depth`), each frame rounded up
+    /// to 32 bytes as the kernel does.
+    fn check_stack_depth(&mut self, st: &VerifierState) -> R<()> {
+        let mut total = 0usize;
+        for f in &st.frames {
+            let d = f.stack_depth();
+            let s = &mut self.subprog_stack[f.subprog];
+            *s = (*s).max(d);
+            total += (*s).max(1).div_ceil(32) * 32;
+        }
+        if total > MAX_BPF_STACK {
+            return rej_hint(
+                format!(
+                    "combined stack size of {} calls is {}. Too large",
+                    st.frames.len(),
+                    total
+                ),
+                "the stack frames of the call chain exceed 512 bytes; move large buffers to a per-CPU array map",
+            );
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- ALU
+
+    fn check_alu(
+        &mut self,
+        st: &mut VerifierState,
+        width: Width,
+        op: AluOp,
+        dst: u8,
+        src: Source,
+    ) -> R<()> {
+        let alu32 = width == Width::W32;
+        // Operands.
+        let src_reg = match src {
+            Source::Reg(r) if op != AluOp::Neg => Some(self.read_reg(st, r)?),
+            _ => None,
+        };
+        let src_val = match (src, src_reg) {
+            (_, Some(r)) => r,
+            (Source::Imm(i), None) => {
+                if alu32 {
+                    RegState::known(i as u32 as u64)
+                } else {
+                    RegState::known(i as i64 as u64)
+                }
+            }
+            _ => RegState::known(0),
+        };
+        if matches!(op, AluOp::Mov | AluOp::Movsx(_)) {
+            self.check_dst(dst)?;
+            let mut v = src_val;
+            match op {
+                AluOp::Mov if !alu32 => {
+                    if let (Source::Reg(r), RegType::Scalar) = (src, v.ty) {
+                        // A copy links the two registers (`assign_scalar_id_before_mov`).
+                        if v.id == 0 && !v.s.is_const() {
+                            v.id = self.new_id();
+                            st.cur_mut().regs[r as usize].id = v.id;
+                        }
+                    }
+                }
+                _ => {
+                    if v.ty == RegType::Scalar {
+                        v.id = 0;
+                        let mut s = v.s;
+                        s.alu(op, width, &v.s);
+                        v.s = s;
+                    } else {
+                        // Partial copy or sign-extension of a pointer: an unknown number.
+                        v = RegState::unknown();
+                        if alu32 {
+                            v.s.coerce_to_size(4);
+                        }
+                    }
+                }
+            }
+            self.set_reg(st, dst, v);
+            return Ok(());
+        }
+        let dreg = self.read_reg(st, dst)?;
+        self.check_dst(dst)?;
+        if matches!(op, AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod)
+            && let Source::Imm(0) = src
+        {
+            return rej("div by zero");
+        }
+        if matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh)
+            && let Source::Imm(i) = src
+        {
+            let bits = if alu32 { 32 } else { 64 };
+            if i < 0 || i >= bits {
+                return rej(format!("invalid shift {i}"));
+            }
+        }
+        if op == AluOp::Neg {
+            let v = if dreg.ty == RegType::Scalar {
+                let mut s = dreg.s;
+                s.alu(op, width, &Scalar::constant(0));
+                RegState::scalar(s)
+            } else {
+                RegState::unknown()
+            };
+            self.set_reg(st, dst, v);
+            return Ok(());
+        }
+        let out = if dreg.ty == RegType::Scalar && src_val.ty == RegType::Scalar {
+            let mut s = dreg.s;
+            s.alu(op, width, &src_val.s);
+            RegState::scalar(s)
+        } else if dreg.is_pointer() && src_val.is_pointer() {
+            if op == AluOp::Sub {
+                // Pointer difference: allowed for privileged programs, an unknown number.
+                RegState::unknown()
+            } else {
+                return rej(format!("R{dst} pointer {} pointer prohibited", alu_str(op)));
+            }
+        } else if dreg.is_pointer() {
+            self.adjust_ptr(dst, op, alu32, &dreg, &src_val, false)?
+        } else {
+            // scalar += pointer
+            if op == AluOp::Sub {
+                if alu32 {
+                    RegState::unknown()
+                } else {
+                    return rej(format!("R{dst} tried to subtract pointer from scalar"));
+                }
+            } else {
+                self.adjust_ptr(dst, op, alu32, &src_val, &dreg, true)?
+            }
+        };
+        self.set_reg(st, dst, out);
+        Ok(())
+    }
+
+    /// `adjust_ptr_min_max_vals`: pointer ± scalar.
+    fn adjust_ptr(
+        &mut self,
+        dst: u8,
+        op: AluOp,
+        alu32: bool,
+        ptr: &RegState,
+        off: &RegState,
+        _reversed: bool,
+    ) -> R<RegState> {
+        if alu32 {
+            if op == AluOp::Sub {
+                return Ok(RegState::unknown());
+            }
+            return rej(format!("R{dst} 32-bit pointer arithmetic prohibited"));
+        }
+        if ptr.maybe_null {
+            return rej_hint(
+                format!(
+                    "R{dst} pointer arithmetic on {} prohibited, null-check it first",
+                    ptr.type_str()
+                ),
+                "compare the pointer against NULL before adding offsets to it",
+            );
+        }
+        let known = off.s.is_const();
+        let kval = off.s.var_off.value as i64;
+        match ptr.ty {
+            RegType::PtrToCtx
+            | RegType::PtrToMapValue
+            | RegType::PtrToMapKey
+            | RegType::PtrToStack
+            | RegType::PtrToPacket
+            | RegType::PtrToPacketMeta => {}
+            RegType::ConstPtrToMap if known && kval == 0 && op == AluOp::Add => {}
+            _ => {
+                return rej_hint(
+                    format!("R{dst} pointer arithmetic on {} prohibited", ptr.type_str()),
+                    "this pointer type cannot be moved; use it unchanged (e.g. pass the map pointer directly to the helper)",
+                );
+            }
+        }
+        self.check_sane_offset(dst, *off, ptr.ty)?;
+        self.check_sane_offset(dst, *ptr, ptr.ty)?;
+        let mut out = *ptr;
+        match op {
+            AluOp::Add | AluOp::Sub => {
+                if op == AluOp::Sub && ptr.ty == RegType::PtrToStack && !known {
+                    return rej(format!("R{dst} subtraction from stack pointer prohibited"));
+                }
+                let delta = if op == AluOp::Add {
+                    Some(kval)
+                } else {
+                    kval.checked_neg()
+                };
+                if known && let Some(d) = delta {
+                    let n = ptr.off as i64 + d;
+                    if n == n as i32 as i64 {
+                        out.off = n as i32;
+                        return self.check_sane_offset(dst, out, ptr.ty);
+                    }
+                }
+                // A variable offset.
+                let mut s = ptr.s;
+                s.alu(op, Width::W64, &off.s);
+                out.s = s;
+                if ptr.ty.is_pkt_pointer() {
+                    out.id = self.new_id();
+                    if op == AluOp::Add || off.s.smin_value < 0 {
+                        out.range = 0;
+                    }
+                }
+                self.check_sane_offset(dst, out, ptr.ty)
+            }
+            AluOp::And | AluOp::Or | AluOp::Xor => rej(format!(
+                "R{dst} bitwise operator {} on pointer prohibited",
+                alu_str(op)
+            )),
+            _ => rej(format!(
+                "R{dst} pointer arithmetic with {} operator prohibited",
+                alu_str(op)
+            )),
+        }
+    }
+
+    /// `check_reg_sane_offset`: offsets far enough out to overflow are refused.
+    fn check_sane_offset(&mut self, _dst: u8, r: RegState, ty: RegType) -> R<RegState> {
+        let max = BPF_MAX_VAR_OFF as i64;
+        let tname = ty.name();
+        let val = r.s.var_off.value as i64;
+        if r.s.is_const() && (val >= max || val <= -max) {
+            return rej(format!(
+                "math between {tname} pointer and {val} is not allowed"
+            ));
+        }
+        if r.off as i64 >= max || r.off as i64 <= -max {
+            return rej(format!("{tname} pointer offset {} is not allowed", r.off));
+        }
+        if r.s.smin_value == i64::MIN {
+            return rej_hint(
+                format!(
+                    "math between {tname} pointer and register with unbounded min value is not allowed"
+                ),
+                "bound the offset first (e.g. if (off > N) return; or off &= MASK)",
+            );
+        }
+        if r.s.smin_value >= max || r.s.smin_value <= -max {
+            return rej(format!(
+                "value {} makes {tname} pointer be out of bounds",
+                r.s.smin_value
+            ));
+        }
+        Ok(r)
+    }
+
+    // ---------------------------------------------------------------- ld_imm64
+
+    fn check_ld_imm64(
+        &mut self,
+        idx: usize,
+        src: Imm64Source,
+        imm: i32,
+        next_imm: i32,
+    ) -> R<RegState> {
+        let (desc, r) = match src {
+            Imm64Source::Imm => {
+                return Ok(RegState::known(
+                    (imm as u32 as u64) | ((next_imm as u32 as u64) << 32),
+                ));
+            }
+            Imm64Source::MapFd | Imm64Source::MapValue => match self.env.map_by_fd(imm) {
+                Some(d) => (d.clone(), MapRef::Fd(imm)),
+                None => {
+                    return rej(format!("fd {imm} is not pointing to valid bpf_map"));
+                }
+            },
+            Imm64Source::MapIdx | Imm64Source::MapIdxValue => {
+                match self.env.map_by_idx(imm as u32) {
+                    Some(d) => (d.clone(), MapRef::Fd(imm)),
+                    None => return rej(format!("fd_idx {imm} out of bounds")),
+                }
+            }
+            Imm64Source::Func | Imm64Source::BtfId => {
+                return rej(format!(
+                    "insn {idx}: ld_imm64 of a function or BTF id is not supported"
+                ));
+            }
+        };
+        let slot = self.map_slot(desc, r);
+        self.aux[idx].map = merge_map_use(self.aux[idx].map, MapUse::Map(r));
+        let value = matches!(src, Imm64Source::MapValue | Imm64Source::MapIdxValue);
+        if !value {
+            let mut v = RegState::pointer(RegType::ConstPtrToMap);
+            v.map = slot;
+            return Ok(v);
+        }
+        let d = &self.maps[slot as usize].desc;
+        if !matches!(d.map_type, BPF_MAP_TYPE_ARRAY) || d.max_entries != 1 {
+            return rej("no direct value access support for this map type");
+        }
+        if next_imm < 0 || next_imm as u32 >= d.value_size {
+            return rej(format!(
+                "invalid access to map value pointer, value_size={} off={}",
+                d.value_size, next_imm as u32
+            ));
+        }
+        let mut v = RegState::pointer(RegType::PtrToMapValue);
+        v.map = slot;
+        v.off = next_imm;
+        Ok(v)
+    }
+
+    /// Registers a map (and its inner meta) in the map table, returning its slot.
+    fn map_slot(&mut self, mut desc: MapDesc, r: MapRef) -> u32 {
+        if let Some(i) = self.maps.iter().position(|m| m.r == r) {
+            return i as u32;
+        }
+        let inner_desc = desc.inner_meta.take();
+        let i = self.maps.len() as u32;
+        self.maps.push(MapSlot {
+            desc,
+            r,
+            inner: None,
+        });
+        if let (Some(inner), MapRef::Fd(fd)) = (inner_desc, r) {
+            let j = self.maps.len() as u32;
+            let mut meta = *inner;
+            // The kernel's inner_map_meta has no name or id.
+            meta.name.clear();
+            meta.id = 0;
+            meta.inner_meta = None;
+            self.maps.push(MapSlot {
+                desc: meta,
+                r: MapRef::InnerOf(fd),
+                inner: None,
+            });
+            self.maps[i as usize].inner = Some(j);
+        }
+        i
+    }
+
+    // ---------------------------------------------------------------- memory
+
+    /// `check_mem_access`. For loads returns the loaded value (None → unknown scalar).
+    /// `value` for stores: the stored register and whether it came from a register.
+    #[allow(clippy::too_many_arguments)]
+    fn check_mem_access(
+        &mut self,
+        st: &mut VerifierState,
+        idx: usize,
+        regno: u8,
+        reg: RegState,
+        insn_off: i32,
+        size: Size,
+        write: bool,
+        value: Option<(RegState, bool)>,
+    ) -> R<Option<RegState>> {
+        let sz = size.bytes() as i32;
+        if reg.maybe_null {
+            return rej_hint(
+                format!("R{regno} invalid mem access '{}'", reg.type_str()),
+                "add a NULL check on the value returned by bpf_map_lookup_elem before dereferencing it",
+            );
+        }
+        let off = insn_off + reg.off;
+        self.aux[idx].ptr_type = Some(reg.ty);
+        match reg.ty {
+            RegType::PtrToMapValue | RegType::PtrToMapKey => {
+                let d = &self.maps[reg.map as usize].desc;
+                let (mem, key) = if reg.ty == RegType::PtrToMapKey {
+                    (d.key_size, true)
+                } else {
+                    (d.value_size, false)
+                };
+                self.check_mem_region(regno, &reg, off, sz, mem, key)?;
+                Ok(None)
+            }
+            RegType::PtrToCtx => {
+                if reg.off != 0 || !reg.s.is_const() || reg.s.var_off.value != 0 {
+                    if !reg.s.is_const() {
+                        return rej(format!(
+                            "variable ctx access var_off={} disallowed",
+                            reg.s.var_off
+                        ));
+                    }
+                    return rej(format!(
+                        "dereference of modified ctx ptr R{regno} off={} disallowed",
+                        reg.off as i64 + reg.s.var_off.value as i64
+                    ));
+                }
+                match check_ctx_access(self.prog, insn_off, sz as u32, write) {
+                    Some(load) => {
+                        self.aux[idx].ctx = Some(CtxAccess {
+                            field: load.field,
+                            off: insn_off as u32,
+                            size: sz as u32,
+                            write,
+                        });
+                        if write {
+                            if let Some((v, _)) = value
+                                && v.is_pointer()
+                            {
+                                return rej(format!("R{regno} leaks addr into ctx"));
+                            }
+                            return Ok(None);
+                        }
+                        Ok(Some(if load.reg_type == RegType::Scalar {
+                            RegState::unknown()
+                        } else {
+                            RegState::pointer(load.reg_type)
+                        }))
+                    }
+                    None => rej_hint(
+                        format!("invalid bpf_context access off={insn_off} size={sz}"),
+                        "this context field does not exist or cannot be accessed this way for the program type (XDP allows 4-byte loads of struct xdp_md fields only)",
+                    ),
+                }
+            }
+            RegType::PtrToStack => self.check_stack_access(st, regno, &reg, off, sz, write, value),
+            RegType::PtrToPacket | RegType::PtrToPacketMeta => {
+                if self.prog == ProgType::SocketFilter {
+                    return rej(format!("R{regno} invalid mem access '{}'", reg.type_str()));
+                }
+                if write
+                    && let Some((v, _)) = value
+                    && v.is_pointer()
+                {
+                    return rej(format!("R{regno} leaks addr into packet"));
+                }
+                self.check_packet_access(regno, &reg, off, sz)?;
+                Ok(None)
+            }
+            _ => rej_hint(
+                format!("R{regno} invalid mem access '{}'", reg.type_str()),
+                "only pointers to the stack, the context, map values or the packet can be dereferenced",
+            ),
+        }
+    }
+
+    /// `__check_mem_access` message for a failed access.
+    fn mem_access_msg(&self, regno: u8, reg: &RegState, off: i64, size: i32, mem: u32) -> String {
+        match reg.ty {
+            RegType::PtrToMapKey => {
+                format!("invalid access to map key, key_size={mem} off={off} size={size}")
+            }
+            RegType::PtrToMapValue => {
+                format!("invalid access to map value, value_size={mem} off={off} size={size}")
+            }
+            RegType::PtrToPacket | RegType::PtrToPacketMeta | RegType::PtrToPacketEnd => format!(
+                "invalid access to packet, off={off} size={size}, R{regno}(id={},off={off},r={mem})",
+                reg.id
+            ),
+            _ => format!("invalid access to memory, mem_size={mem} off={off} size={size}"),
+        }
+    }
+
+    fn mem_ok(off: i64, size: i32, mem: u32) -> bool {
+        off >= 0 && size > 0 && off + size as i64 <= mem as i64
+    }
+
+    /// `check_mem_region_access` for map values and keys.
+    fn check_mem_region(
+        &mut self,
+        regno: u8,
+        reg: &RegState,
+        off: i32,
+        size: i32,
+        mem: u32,
+        _key: bool,
+    ) -> R<()> {
+        let smin = reg.s.smin_value;
+        if smin < 0
+            && (smin == i64::MIN
+                || (off as i64 + smin) != (off as i64 + smin) as i32 as i64
+                || smin + (off as i64) < 0)
+        {
+            return rej_hint(
+                format!(
+                    "R{regno} min value is negative, either use unsigned index or do a if (index >=0) check."
+                ),
+                "the index may be negative; use an unsigned type or check index >= 0",
+            );
+        }
+        let lo = smin + off as i64;
+        if !Self::mem_ok(lo, size, mem) {
+            let m = self.mem_access_msg(regno, reg, lo, size, mem);
+            self.verbose(&format!("{m}\n"));
+            return rej_hint(
+                format!("R{regno} min value is outside of the allowed memory range"),
+                "the access is outside the map value; check the offset and size against the value type",
+            );
+        }
+        if reg.s.umax_value >= BPF_MAX_VAR_OFF {
+            return rej_hint(
+                format!(
+                    "R{regno} unbounded memory access, make sure to bounds check any such access"
+                ),
+                "bound the index with a comparison (if (i < N)) before using it as an offset",
+            );
+        }
+        let hi = reg.s.umax_value as i64 + off as i64;
+        if !Self::mem_ok(hi, size, mem) {
+            let m = self.mem_access_msg(regno, reg, hi, size, mem);
+            self.verbose(&format!("{m}\n"));
+            return rej_hint(
+                format!("R{regno} max value is outside of the allowed memory range"),
+                "the largest possible index reaches past the end of the map value; tighten the bounds check",
+            );
+        }
+        Ok(())
+    }
+
+    /// `check_packet_access`.
+    fn check_packet_access(&mut self, regno: u8, reg: &RegState, off: i32, size: i32) -> R<()> {
+        if reg.s.smin_value < 0 {
+            return rej(format!(
+                "R{regno} min value is negative, either use unsigned index or do a if (index >=0) check."
+            ));
+        }
+        if reg.range < 0 || !Self::mem_ok(off as i64, size, reg.range as u32) {
+            let m = self.mem_access_msg(regno, reg, off as i64, size, reg.range.max(0) as u32);
+            self.verbose(&format!("{m}\n"));
+            return rej_hint(
+                format!("R{regno} offset is outside of the packet"),
+                "compare data + offset + size against data_end before the access (if (data + N > data_end) return XDP_DROP;)",
+            );
+        }
+        Ok(())
+    }
+
+    /// Stack loads and stores at a constant offset (`check_stack_{read,write}_fixed_off`).
+    #[allow(clippy::too_many_arguments)]
+    fn check_stack_access(
+        &mut self,
+        st: &mut VerifierState,
+        regno: u8,
+        reg: &RegState,
+        off: i32,
+        size: i32,
+        write: bool,
+        value: Option<(RegState, bool)>,
+    ) -> R<Option<RegState>> {
+        if !reg.s.is_const() {
+            return rej(format!(
+                "R{regno} variable stack access prohibited (var_off={})",
+                reg.s.var_off
+            ));
+        }
+        let off = off as i64 + reg.s.var_off.value as i64;
+        // Stack accesses must be naturally aligned (check_ptr_alignment, strict for stack).
+        if off.rem_euclid(size as i64) != 0 {
+            let var = if reg.s.is_const() {
+                (reg.s.var_off.value as i64).to_string()
+            } else {
+                reg.s.var_off.to_string()
+            };
+            return rej(format!(
+                "misaligned stack access off {}+{}+{} size {}",
+                var,
+                reg.off,
+                off - reg.off as i64,
+                size
+            ));
+        }
+        if off < -(MAX_BPF_STACK as i64) || off + size as i64 > 0 {
+            return rej_hint(
+                format!(
+                    "invalid {} stack R{regno} off={off} size={size}",
+                    if write { "write to" } else { "read from" }
+                ),
+                "the access is outside the 512-byte stack frame",
+            );
+        }
+        let off = off as i32;
+        let frameno = reg.frameno as usize;
+        if write
+            && let Some((v, _)) = value
+            && v.ty == RegType::PtrToStack
+            && (v.frameno as usize) > frameno
+        {
+            return rej("cannot spill pointers to stack into stack frame of the caller");
+        }
+        let Some(frame) = st.frames.get_mut(frameno) else {
+            return rej(format!(
+                "R{regno} points to the stack of a returned function"
+            ));
+        };
+        let spi = frame.grow_to(off);
+        if spi < 64 {
+            self.scratched_stack |= 1 << spi;
+        }
+        let first = ((-off - 1) as usize) % BPF_REG_SIZE; // types[] index of the lowest byte
+        if write {
+            let (v, from_reg) = value.unwrap_or((RegState::unknown(), false));
+            let slot = &mut frame.stack[spi];
+            let aligned = off % BPF_REG_SIZE as i32 == 0;
+            if aligned && v.ty == RegType::Scalar {
+                // Spill a scalar (any size), keeping its value.
+                save_register_state(slot, v, size as usize);
+                if !from_reg && size as usize != BPF_REG_SIZE {
+                    // `*(u32 *)(r10 -8) = imm`: as the kernel, a spill of a known constant.
+                }
+            } else if v.is_pointer() {
+                if size as usize != BPF_REG_SIZE {
+                    return rej("invalid size of register spill");
+                }
+                save_register_state(slot, v, BPF_REG_SIZE);
+            } else {
+                // Plain data: destroys a spill in this slot.
+                if slot.is_spill() {
+                    for t in slot.types.iter_mut() {
+                        if *t == SlotType::Spill {
+                            *t = SlotType::Misc;
+                        }
+                    }
+                    slot.spilled = RegState::NOT_INIT;
+                }
+                let zero = v.ty == RegType::Scalar && v.s.is_const() && v.s.var_off.value == 0;
+                let t = if zero { SlotType::Zero } else { SlotType::Misc };
+                for i in 0..size as usize {
+                    slot.types[first - i] = t;
+                }
+            }
+            let _ = from_reg;
+            return self.check_stack_depth(st).map(|_| None);
+        }
+        // Read.
+        let slot = frame.stack[spi];
+        if slot.is_spill() {
+            let spill_size = slot.spill_size();
+            let sp = slot.spilled;
+            if size as usize != BPF_REG_SIZE || spill_size != BPF_REG_SIZE {
+                if sp.ty != RegType::Scalar {
+                    return rej("invalid size of register fill");
+                }
+                if size as usize <= spill_size && off % BPF_REG_SIZE as i32 == 0 {
+                    let mut v = sp;
+                    if sp.s.umax_value > (u64::MAX >> (64 - 8 * size as u32).min(63)) {
+                        v.id = 0;
+                    }
+                    return Ok(Some(v));
+                }
+                let mut spill_cnt = 0;
+                let mut zero_cnt = 0;
+                for i in 0..size as usize {
+                    match slot.types[first - i] {
+                        SlotType::Spill => spill_cnt += 1,
+                        SlotType::Zero => zero_cnt += 1,
+                        SlotType::Misc => {}
+                        SlotType::Invalid => self.uninit_read(off, i, size)?,
+                    }
+                }
+                if (spill_cnt == size && sp.s.is_const() && sp.s.var_off.value == 0)
+                    || zero_cnt == size
+                {
+                    return Ok(Some(RegState::known(0)));
+                }
+                return Ok(None);
+            }
+            return Ok(Some(sp));
+        }
+        let mut zero = true;
+        for i in 0..size as usize {
+            match slot.types[first - i] {
+                SlotType::Zero => {}
+                SlotType::Misc | SlotType::Spill => zero = false,
+                SlotType::Invalid => {
+                    self.uninit_read(off, i, size)?;
+                    zero = false;
+                }
+            }
+        }
+        Ok(Some(if zero {
+            RegState::known(0)
+        } else {
+            RegState::unknown()
+        }))
+    }
+
+    fn uninit_read(&self, off: i32, i: usize, size: i32) -> R<()> {
+        if self.opts.allow_uninit_stack {
+            return Ok(());
+        }
+        rej_hint(
+            format!("invalid read from stack off {off}+{i} size {size}"),
+            "the stack slot is read before it is written; initialise the variable",
+        )
+    }
+
+    /// Atomic read-modify-write (`check_atomic`): only on the stack and map values.
+    #[allow(clippy::too_many_arguments)]
+    fn check_atomic(
+        &mut self,
+        st: &mut VerifierState,
+        idx: usize,
+        size: Size,
+        op: AtomicOp,
+        dst: u8,
+        src: u8,
+        off: i16,
+    ) -> R<()> {
+        if matches!(op, AtomicOp::LoadAcquire) {
+            let base = self.read_reg(st, src)?;
+            self.check_dst(dst)?;
+            let v = self.check_mem_access(st, idx, src, base, off as i32, size, false, None)?;
+            let mut v = v.unwrap_or_else(RegState::unknown);
+            if v.ty == RegType::Scalar {
+                v.s.coerce_to_size(size.bytes() as u8);
+            }
+            self.set_reg(st, dst, v);
+            return Ok(());
+        }
+        let val = self.read_reg(st, src)?;
+        let base = self.read_reg(st, dst)?;
+        if matches!(op, AtomicOp::StoreRelease) {
+            self.check_mem_access(
+                st,
+                idx,
+                dst,
+                base,
+                off as i32,
+                size,
+                true,
+                Some((val, true)),
+            )?;
+            return Ok(());
+        }
+        if op == AtomicOp::Cmpxchg {
+            self.read_reg(st, 0)?;
+        }
+        if val.is_pointer() {
+            return rej(format!("R{src} leaks addr into mem"));
+        }
+        if !matches!(base.ty, RegType::PtrToStack | RegType::PtrToMapValue) || base.maybe_null {
+            return rej(format!(
+                "BPF_ATOMIC stores into R{dst} {} is not allowed",
+                base.type_str()
+            ));
+        }
+        // Read then write the location.
+        self.check_mem_access(st, idx, dst, base, off as i32, size, false, None)?;
+        self.check_mem_access(
+            st,
+            idx,
+            dst,
+            base,
+            off as i32,
+            size,
+            true,
+            Some((RegState::unknown(), true)),
+        )?;
+        let fetch = match op {
+            AtomicOp::Add { fetch }
+            | AtomicOp::Or { fetch }
+            | AtomicOp::And { fetch }
+            | AtomicOp::Xor { fetch } => fetch,
+            _ => true,
+        };
+        if fetch {
+            let r = if op == AtomicOp::Cmpxchg { 0 } else { src };
+            self.check_dst(r)?;
+            let mut v = RegState::unknown();
+            v.s = Scalar::of_size(size.bytes() as u8);
+            self.set_reg(st, r, v);
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- jumps
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_cond_jmp(
+        &mut self,
+        st: &mut VerifierState,
+        idx: usize,
+        width: Width,
+        cond: JmpCond,
+        dst: u8,
+        src: Source,
+        off: i16,
+        pending: &mut Vec<Pending>,
+    ) -> R<Flow> {
+        let target = (idx as i64 + 1 + off as i64) as usize;
+        let dreg = self.read_reg(st, dst)?;
+        let sreg = match src {
+            Source::Reg(r) => self.read_reg(st, r)?,
+            Source::Imm(i) => RegState::known(i as i64 as u64),
+        };
+        let w32 = width == Width::W32;
+        let pred = self.branch_taken(&dreg, &sreg, cond, width);
+        match pred {
+            Taken::Always => return Ok(Flow::Goto(target)),
+            Taken::Never => return Ok(Flow::Next),
+            Taken::Unknown => {}
+        }
+        let mut other = st.clone();
+        let mut alive_this = true;
+        let mut alive_other = true;
+        if dreg.ty == RegType::Scalar && sreg.ty == RegType::Scalar {
+            // Refine both sides in both branches (`reg_set_min_max`).
+            let (mut td, mut ts) = (dreg, sreg);
+            let (mut fd, mut fs) = (dreg, sreg);
+            alive_other = bounds::refine(&mut td.s, &mut ts.s, cond, width, true);
+            alive_this = bounds::refine(&mut fd.s, &mut fs.s, cond, width, false);
+            let fr = other.frames.len() - 1;
+            other.frames[fr].regs[dst as usize].s = td.s;
+            let cur = st.frames.len() - 1;
+            st.frames[cur].regs[dst as usize].s = fd.s;
+            if let Source::Reg(r) = src {
+                other.frames[fr].regs[r as usize].s = ts.s;
+                st.frames[cur].regs[r as usize].s = fs.s;
+                sync_linked(&mut other, sreg.id, ts.s);
+                sync_linked(st, sreg.id, fs.s);
+            }
+            sync_linked(&mut other, dreg.id, td.s);
+            sync_linked(st, dreg.id, fd.s);
+        }
+        // NULL checks: `if rX == 0` on a maybe-null pointer.
+        if !w32
+            && matches!(src, Source::Imm(0))
+            && matches!(cond, JmpCond::Eq | JmpCond::Ne)
+            && dreg.maybe_null
+        {
+            let id = dreg.id;
+            let eq = cond == JmpCond::Eq;
+            // On the branch where the pointer is NULL it becomes the scalar 0.
+            self.mark_ptr_or_null(st, id, !eq);
+            self.mark_ptr_or_null(&mut other, id, eq);
+        } else if let Source::Reg(s) = src
+            && !w32
+        {
+            self.try_match_pkt_pointers(cond, dst, s, &dreg, &sreg, st, &mut other);
+        }
+        if self.level() >= 2 {
+            self.scratched_regs |= 1 << dst;
+        }
+        match (alive_this, alive_other) {
+            (true, true) => {
+                self.push_branch(pending, other, target, idx)?;
+                Ok(Flow::Next)
+            }
+            (true, false) => Ok(Flow::Next),
+            (false, true) => {
+                *st = other;
+                Ok(Flow::Goto(target))
+            }
+            (false, false) => Ok(Flow::Next),
+        }
+    }
+
+    /// `is_branch_taken`, including pointer-vs-zero and packet pointer comparisons.
+    fn branch_taken(&self, a: &RegState, b: &RegState, cond: JmpCond, width: Width) -> Taken {
+        if a.ty == RegType::Scalar && b.ty == RegType::Scalar {
+            return a.s.branch_taken(&b.s, cond, width);
+        }
+        if a.is_pointer() && b.is_pointer() {
+            return Taken::Unknown;
+        }
+        // One pointer, one scalar: a non-NULL pointer is never equal to 0.
+        let (p, k, c) = if a.is_pointer() {
+            (a, b, cond)
+        } else {
+            (b, a, bounds::flip(cond))
+        };
+        let kconst = if width == Width::W32 {
+            k.s.is_const32()
+        } else {
+            k.s.is_const()
+        };
+        if !kconst || p.maybe_null || k.s.var_off.value != 0 || width == Width::W32 {
+            return Taken::Unknown;
+        }
+        match c {
+            JmpCond::Eq => Taken::Never,
+            JmpCond::Ne => Taken::Always,
+            _ => Taken::Unknown,
+        }
+    }
+
+    /// `mark_ptr_or_null_regs`: every register/spill with `id` becomes NULL (scalar 0) or
+    /// the non-NULL pointer; a map-of-maps value becomes the inner map (`CONST_PTR_TO_MAP`
+    /// described by the inner meta).
+    fn mark_ptr_or_null(&mut self, st: &mut VerifierState, id: u32, is_null: bool) {
+        if id == 0 {
+            return;
+        }
+        let maps = &self.maps;
+        st.for_each_reg(|r| {
+            if r.id != id || !r.maybe_null {
+                return;
+            }
+            if is_null {
+                *r = RegState::known(0);
+                return;
+            }
+            r.maybe_null = false;
+            if r.ty == RegType::PtrToMapValue
+                && let Some(inner) = maps.get(r.map as usize).and_then(|m| m.inner)
+            {
+                r.ty = RegType::ConstPtrToMap;
+                r.map = inner;
+                r.off = 0;
+            }
+            // The id only served the NULL check.
+            r.id = 0;
+        });
+    }
+
+    /// `try_match_pkt_pointers` + `find_good_pkt_pointers`.
+    #[allow(clippy::too_many_arguments)]
+    fn try_match_pkt_pointers(
+        &mut self,
+        cond: JmpCond,
+        _dst: u8,
+        _src: u8,
+        d: &RegState,
+        s: &RegState,
+        this: &mut VerifierState,
+        other: &mut VerifierState,
+    ) {
+        use RegType::*;
+        let init_pkt = |r: &RegState| {
+            r.ty == PtrToPacket && r.off == 0 && r.s.is_const() && r.s.var_off.value == 0
+        };
+        let fwd = (d.ty == PtrToPacket && s.ty == PtrToPacketEnd)
+            || (d.ty == PtrToPacketMeta && init_pkt(s));
+        let rev = (d.ty == PtrToPacketEnd && s.ty == PtrToPacket)
+            || (init_pkt(d) && s.ty == PtrToPacketMeta);
+        // (branch that gets the range: true = fall-through "this", reg, right_open)
+        let plan = match (cond, fwd, rev) {
+            (JmpCond::Gt, true, _) => Some((true, d, false)),
+            (JmpCond::Gt, _, true) => Some((false, s, true)),
+            (JmpCond::Lt, true, _) => Some((false, d, true)),
+            (JmpCond::Lt, _, true) => Some((true, s, false)),
+            (JmpCond::Ge, true, _) => Some((true, d, true)),
+            (JmpCond::Ge, _, true) => Some((false, s, false)),
+            (JmpCond::Le, true, _) => Some((false, d, false)),
+            (JmpCond::Le, _, true) => Some((true, s, true)),
+            _ => None,
+        };
+        if let Some((in_this, reg, open)) = plan {
+            let target = if in_this { this } else { other };
+            find_good_pkt_pointers(target, reg, open);
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    fn check_helper_call(&mut self, st: &mut VerifierState, idx: usize, id: i32) -> R<()> {
+        let Some(proto) = func_proto(self.prog, id) else {
+            return rej_hint(
+                if helpers::func_exists(id) {
+                    format!(
+                        "program of this type cannot use helper {}#{id}",
+                        helper_str(id)
+                    )
+                } else {
+                    format!("invalid func unknown#{id}")
+                },
+                "this helper is not available to the program type (or not supported by kbpf yet)",
+            );
+        };
+        let mut map: Option<u32> = None;
+        let mut const_key: Option<u64> = None;
+        let args = proto.args;
+        for (i, &arg) in args.iter().enumerate() {
+            let regno = (i + 1) as u8;
+            if arg == ArgType::DontCare {
+                continue;
+            }
+            let reg = self.read_reg(st, regno)?;
+            match arg {
+                ArgType::DontCare | ArgType::Anything => {}
+                ArgType::ConstMapPtr => {
+                    if reg.ty != RegType::ConstPtrToMap || reg.maybe_null {
+                        return rej_hint(
+                            format!("R{regno} type={} expected=map_ptr", reg.type_str()),
+                            "pass the map itself (&my_map) or, for map-in-map, the inner map pointer after its NULL check",
+                        );
+                    }
+                    map = Some(reg.map);
+                }
+                ArgType::PtrToCtx => {
+                    if reg.ty != RegType::PtrToCtx {
+                        return rej(format!("R{regno} type={} expected=ctx", reg.type_str()));
+                    }
+                    if reg.off != 0 || !reg.s.is_const() || reg.s.var_off.value != 0 {
+                        return rej(format!(
+                            "dereference of modified ctx ptr R{regno} off={} disallowed",
+                            reg.off
+                        ));
+                    }
+                }
+                ArgType::PtrToMapKey | ArgType::PtrToMapValue => {
+                    let Some(m) = map else {
+                        return rej(if arg == ArgType::PtrToMapKey {
+                            "invalid map_ptr to access map->key"
+                        } else {
+                            "invalid map_ptr to access map->value"
+                        });
+                    };
+                    let d = &self.maps[m as usize].desc;
+                    let size = if arg == ArgType::PtrToMapKey {
+                        d.key_size
+                    } else {
+                        d.value_size
+                    };
+                    self.check_helper_mem(st, regno, &reg, size as i32, false)?;
+                    if arg == ArgType::PtrToMapKey && reg.ty == RegType::PtrToStack {
+                        const_key = constant_map_key(st, &reg, size);
+                    }
+                }
+                ArgType::PtrToMemReadonly | ArgType::PtrToMemReadonlyOrNull => {
+                    let next = args.get(i + 1).copied();
+                    let size_reg = self.read_reg(st, regno + 1)?;
+                    let zero_ok = next == Some(ArgType::ConstSizeOrZero);
+                    if arg == ArgType::PtrToMemReadonlyOrNull
+                        && reg.ty == RegType::Scalar
+                        && reg.s.is_const()
+                        && reg.s.var_off.value == 0
+                    {
+                        continue;
+                    }
+                    self.check_mem_size(st, regno, &reg, &size_reg, zero_ok)?;
+                }
+                ArgType::ConstSize | ArgType::ConstSizeOrZero => {
+                    if reg.ty != RegType::Scalar {
+                        return rej(format!("R{regno} type={} expected=scalar", reg.type_str()));
+                    }
+                }
+            }
+        }
+        // check_map_func_compatibility.
+        if let Some(m) = map {
+            let mt = self.maps[m as usize].desc.map_type;
+            let ok_map = match mt {
+                BPF_MAP_TYPE_PROG_ARRAY => id == helpers::BPF_FUNC_TAIL_CALL,
+                BPF_MAP_TYPE_ARRAY_OF_MAPS | BPF_MAP_TYPE_HASH_OF_MAPS => {
+                    id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM
+                }
+                BPF_MAP_TYPE_DEVMAP | BPF_MAP_TYPE_DEVMAP_HASH => {
+                    id == helpers::BPF_FUNC_REDIRECT_MAP || id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM
+                }
+                BPF_MAP_TYPE_CPUMAP | BPF_MAP_TYPE_XSKMAP => {
+                    id == helpers::BPF_FUNC_REDIRECT_MAP
+                        || (mt == BPF_MAP_TYPE_XSKMAP && id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM)
+                }
+                _ => true,
+            };
+            let ok_func = match id {
+                helpers::BPF_FUNC_TAIL_CALL => mt == BPF_MAP_TYPE_PROG_ARRAY,
+                helpers::BPF_FUNC_REDIRECT_MAP => matches!(
+                    mt,
+                    BPF_MAP_TYPE_DEVMAP
+                        | BPF_MAP_TYPE_DEVMAP_HASH
+                        | BPF_MAP_TYPE_CPUMAP
+                        | BPF_MAP_TYPE_XSKMAP
+                ),
+                _ => true,
+            };
+            if id == helpers::BPF_FUNC_TAIL_CALL && !ok_func {
+                return rej_hint(
+                    "expected prog array map for tail call",
+                    "bpf_tail_call needs a BPF_MAP_TYPE_PROG_ARRAY map",
+                );
+            }
+            if !ok_map || !ok_func {
+                return rej_hint(
+                    format!("cannot pass map_type {mt} into func {}#{id}", proto.name),
+                    "this helper does not work on this map type (map-in-map outers only support bpf_map_lookup_elem; update them from user space)",
+                );
+            }
+            // Record which map reached this call site (poisoned if several did).
+            let r = self.maps[m as usize].r;
+            self.aux[idx].map = merge_map_use(self.aux[idx].map, MapUse::Map(r));
+        }
+        self.aux[idx].helper = Some(id);
+        // Clobber caller-saved registers and set r0.
+        for r in 1..=5 {
+            self.scratched_regs |= 1 << r;
+            self.set_reg(st, r, RegState::NOT_INIT);
+        }
+        self.scratched_regs |= 1;
+        let r0 = match proto.ret {
+            RetType::Integer => RegState::unknown(),
+            RetType::Void => RegState::NOT_INIT,
+            RetType::PtrToMapValueOrNull => {
+                let m = map.unwrap_or(NO_MAP);
+                let d = &self.maps[m as usize].desc;
+                let elide = matches!(d.map_type, BPF_MAP_TYPE_ARRAY | BPF_MAP_TYPE_PERCPU_ARRAY)
+                    && d.map_flags & BPF_F_INNER_MAP == 0
+                    && const_key.is_some_and(|k| k < d.max_entries as u64);
+                let mut v = RegState::pointer(RegType::PtrToMapValue);
+                v.map = m;
+                if !elide {
+                    v.maybe_null = true;
+                    v.id = self.new_id();
+                }
+                v
+            }
+        };
+        self.set_reg(st, 0, r0);
+        if proto.changes_pkt_data {
+            // `clear_all_pkt_pointers`.
+            st.for_each_reg(|r| {
+                if matches!(
+                    r.ty,
+                    RegType::PtrToPacket | RegType::PtrToPacketMeta | RegType::PtrToPacketEnd
+                ) {
+                    *r = RegState::unknown();
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// `check_mem_size_reg` + `check_helper_mem_access` for a (pointer, size) pair.
+    fn check_mem_size(
+        &mut self,
+        st: &mut VerifierState,
+        regno: u8,
+        reg: &RegState,
+        size: &RegState,
+        zero_ok: bool,
+    ) -> R<()> {
+        let sno = regno + 1;
+        if size.ty != RegType::Scalar {
+            return rej(format!("R{sno} type={} expected=scalar", size.type_str()));
+        }
+        if size.s.smin_value < 0 {
+            return rej(format!(
+                "R{sno} min value is negative, either use unsigned or 'var &= const'"
+            ));
+        }
+        if size.s.umin_value == 0 && !zero_ok {
+            return rej(format!("R{sno} invalid zero-sized read"));
+        }
+        if size.s.umax_value >= BPF_MAX_VAR_OFF {
+            return rej(format!(
+                "R{sno} unbounded memory access, use 'var &= const' or 'if (var < const)'"
+            ));
+        }
+        if size.s.umax_value == 0 {
+            return Ok(());
+        }
+        self.check_helper_mem(st, regno, reg, size.s.umax_value as i32, false)
+    }
+
+    /// `check_helper_mem_access`: `size` bytes readable at the pointer in `regno`.
+    fn check_helper_mem(
+        &mut self,
+        st: &mut VerifierState,
+        regno: u8,
+        reg: &RegState,
+        size: i32,
+        _write: bool,
+    ) -> R<()> {
+        match reg.ty {
+            RegType::PtrToStack if !reg.maybe_null => {
+                if !reg.s.is_const() {
+                    return rej(format!("R{regno} variable stack access prohibited"));
+                }
+                let off = reg.off as i64 + reg.s.var_off.value as i64;
+                if off < -(MAX_BPF_STACK as i64) || off + size as i64 > 0 || size <= 0 {
+                    return rej(format!(
+                        "invalid read from stack R{regno} off={off} size={size}"
+                    ));
+                }
+                let Some(frame) = st.frames.get_mut(reg.frameno as usize) else {
+                    return rej(format!(
+                        "R{regno} points to the stack of a returned function"
+                    ));
+                };
+                frame.grow_to(off as i32);
+                for b in 0..size as i64 {
+                    let a = off + b;
+                    let spi = ((-a - 1) / BPF_REG_SIZE as i64) as usize;
+                    let ti = ((-a - 1) % BPF_REG_SIZE as i64) as usize;
+                    let slot = frame.stack.get(spi).copied().unwrap_or(StackSlot::INVALID);
+                    if slot.types[ti] == SlotType::Invalid && !self.opts.allow_uninit_stack {
+                        return rej_hint(
+                            format!(
+                                "invalid indirect read from stack R{regno} off {off}+{b} size {size}"
+                            ),
+                            "the key/value buffer on the stack is not fully initialised; zero it first (e.g. __builtin_memset or = {})",
+                        );
+                    }
+                }
+                self.check_stack_depth(st)
+            }
+            RegType::PtrToPacket | RegType::PtrToPacketMeta if !reg.maybe_null => {
+                self.check_packet_access(regno, reg, reg.off, size)
+            }
+            RegType::PtrToMapValue | RegType::PtrToMapKey if !reg.maybe_null => {
+                let d = &self.maps[reg.map as usize].desc;
+                let mem = if reg.ty == RegType::PtrToMapKey {
+                    d.key_size
+                } else {
+                    d.value_size
+                };
+                self.check_mem_region(regno, reg, reg.off, size, mem, false)
+            }
+            _ => rej_hint(
+                format!(
+                    "R{regno} type={} expected=fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_",
+                    reg.type_str()
+                ),
+                "pass a pointer to memory (e.g. a stack variable's address), not a number",
+            ),
+        }
+    }
+}
+
+/// `save_register_state`: spill `v` into the top `size` bytes of the slot.
+fn save_register_state(slot: &mut StackSlot, v: RegState, size: usize) {
+    slot.spilled = v;
+    for i in (BPF_REG_SIZE - size..BPF_REG_SIZE).rev() {
+        slot.types[i] = SlotType::Spill;
+    }
+    for i in 0..BPF_REG_SIZE - size {
+        if slot.types[i] == SlotType::Spill {
+            slot.types[i] = SlotType::Misc;
+        }
+    }
+}
+
+/// `get_constant_map_key`: the key's value if the stack holds a known constant there.
+fn constant_map_key(st: &VerifierState, key: &RegState, key_size: u32) -> Option<u64> {
+    if !key.s.is_const() {
+        return None;
+    }
+    let off = key.off as i64 + key.s.var_off.value as i64;
+    if off >= 0 || off < -(MAX_BPF_STACK as i64) {
+        return None;
+    }
+    let frame = st.frames.get(key.frameno as usize)?;
+    let spi = ((-off - 1) / BPF_REG_SIZE as i64) as usize;
+    let slot = frame.stack.get(spi)?;
+    let first = ((-off - 1) % BPF_REG_SIZE as i64) as usize;
+    // Zero bytes from the key's start.
+    let mut zero = 0;
+    let mut i = first as i64;
+    while i >= 0 && slot.types[i as usize] == SlotType::Zero {
+        zero += 1;
+        i -= 1;
+    }
+    if zero >= key_size {
+        return Some(0);
+    }
+    if !slot.is_spill() || slot.spilled.ty != RegType::Scalar {
+        return None;
+    }
+    if slot.spill_size() != key_size as usize || off % BPF_REG_SIZE as i64 != 0 {
+        return None;
+    }
+    slot.spilled
+        .s
+        .is_const()
+        .then_some(slot.spilled.s.var_off.value)
+}
+
+/// `sync_linked_regs`: registers with the same scalar id are equal.
+fn sync_linked(st: &mut VerifierState, id: u32, s: Scalar) {
+    if id == 0 {
+        return;
+    }
+    st.for_each_reg(|r| {
+        if r.ty == RegType::Scalar && r.id == id {
+            r.s = s;
+        }
+    });
+}
+
+/// `find_good_pkt_pointers`.
+fn find_good_pkt_pointers(st: &mut VerifierState, reg: &RegState, range_right_open: bool) {
+    if reg.off < 0 || (reg.off == 0 && range_right_open) {
+        return;
+    }
+    if reg.s.umax_value > MAX_PACKET_OFF || reg.s.umax_value + reg.off as u64 > MAX_PACKET_OFF {
+        return;
+    }
+    let mut new_range = reg.off;
+    if range_right_open {
+        new_range += 1;
+    }
+    let (ty, id) = (reg.ty, reg.id);
+    st.for_each_reg(|r| {
+        if r.ty == ty && r.id == id {
+            r.range = r.range.max(new_range);
+        }
+    });
+}
+
+/// Combines what reached a call site: one map, or poisoned.
+fn merge_map_use(old: MapUse, new: MapUse) -> MapUse {
+    match (old, new) {
+        (MapUse::None, n) => n,
+        (MapUse::Map(a), MapUse::Map(b)) if a == b => old,
+        _ => MapUse::Poisoned,
+    }
+}

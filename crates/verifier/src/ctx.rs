@@ -1,0 +1,316 @@
+//! Program types and their context structures: which `ctx` fields a program may load or
+//! store, with which sizes, and what type the loaded value has (the `is_valid_access`
+//! callbacks of `struct bpf_verifier_ops`, e.g. `xdp_is_valid_access` and
+//! `sk_filter_is_valid_access` / `tc_cls_act_is_valid_access` in `net/core/filter.c`).
+
+use crate::types::RegType;
+
+/// The program types kbpf verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProgType {
+    /// `BPF_PROG_TYPE_SOCKET_FILTER` (1): `struct __sk_buff`, no direct packet access.
+    SocketFilter,
+    /// `BPF_PROG_TYPE_SCHED_CLS` (3): `struct __sk_buff` with direct packet access.
+    SchedCls,
+    /// `BPF_PROG_TYPE_XDP` (6): `struct xdp_md`.
+    Xdp,
+}
+
+impl ProgType {
+    /// From the uapi number.
+    pub fn from_u32(t: u32) -> Option<ProgType> {
+        Some(match t {
+            1 => ProgType::SocketFilter,
+            3 => ProgType::SchedCls,
+            6 => ProgType::Xdp,
+            _ => return None,
+        })
+    }
+
+    /// The uapi number.
+    pub fn as_u32(self) -> u32 {
+        match self {
+            ProgType::SocketFilter => 1,
+            ProgType::SchedCls => 3,
+            ProgType::Xdp => 6,
+        }
+    }
+}
+
+/// One context field as the rewrite needs it (`convert_ctx_access` works per field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CtxField {
+    /// Field name in the uapi struct, e.g. `"data_end"` or `"cb[2]"`.
+    pub name: &'static str,
+    /// Offset of the field in the uapi struct.
+    pub off: u32,
+    /// Size of the field in bytes.
+    pub size: u32,
+}
+
+/// What a context access touched, recorded per instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CtxAccess {
+    /// The field.
+    pub field: CtxField,
+    /// Offset of the access inside the uapi struct (may be inside the field for narrow loads).
+    pub off: u32,
+    /// Access size in bytes.
+    pub size: u32,
+    /// Store (true) or load (false).
+    pub write: bool,
+}
+
+/// What a valid load from the context yields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CtxLoad {
+    /// The field accessed.
+    pub field: CtxField,
+    /// The register type the load produces (scalar, or a packet pointer).
+    pub reg_type: RegType,
+}
+
+const XDP_FIELDS: &[CtxField] = &[
+    CtxField {
+        name: "data",
+        off: 0,
+        size: 4,
+    },
+    CtxField {
+        name: "data_end",
+        off: 4,
+        size: 4,
+    },
+    CtxField {
+        name: "data_meta",
+        off: 8,
+        size: 4,
+    },
+    CtxField {
+        name: "ingress_ifindex",
+        off: 12,
+        size: 4,
+    },
+    CtxField {
+        name: "rx_queue_index",
+        off: 16,
+        size: 4,
+    },
+    CtxField {
+        name: "egress_ifindex",
+        off: 20,
+        size: 4,
+    },
+];
+
+const SKB_FIELDS: &[CtxField] = &[
+    CtxField {
+        name: "len",
+        off: 0,
+        size: 4,
+    },
+    CtxField {
+        name: "pkt_type",
+        off: 4,
+        size: 4,
+    },
+    CtxField {
+        name: "mark",
+        off: 8,
+        size: 4,
+    },
+    CtxField {
+        name: "queue_mapping",
+        off: 12,
+        size: 4,
+    },
+    CtxField {
+        name: "protocol",
+        off: 16,
+        size: 4,
+    },
+    CtxField {
+        name: "vlan_present",
+        off: 20,
+        size: 4,
+    },
+    CtxField {
+        name: "vlan_tci",
+        off: 24,
+        size: 4,
+    },
+    CtxField {
+        name: "vlan_proto",
+        off: 28,
+        size: 4,
+    },
+    CtxField {
+        name: "priority",
+        off: 32,
+        size: 4,
+    },
+    CtxField {
+        name: "ingress_ifindex",
+        off: 36,
+        size: 4,
+    },
+    CtxField {
+        name: "ifindex",
+        off: 40,
+        size: 4,
+    },
+    CtxField {
+        name: "tc_index",
+        off: 44,
+        size: 4,
+    },
+    CtxField {
+        name: "cb[0]",
+        off: 48,
+        size: 4,
+    },
+    CtxField {
+        name: "cb[1]",
+        off: 52,
+        size: 4,
+    },
+    CtxField {
+        name: "cb[2]",
+        off: 56,
+        size: 4,
+    },
+    CtxField {
+        name: "cb[3]",
+        off: 60,
+        size: 4,
+    },
+    CtxField {
+        name: "cb[4]",
+        off: 64,
+        size: 4,
+    },
+    CtxField {
+        name: "hash",
+        off: 68,
+        size: 4,
+    },
+    CtxField {
+        name: "tc_classid",
+        off: 72,
+        size: 4,
+    },
+    CtxField {
+        name: "data",
+        off: 76,
+        size: 4,
+    },
+    CtxField {
+        name: "data_end",
+        off: 80,
+        size: 4,
+    },
+    CtxField {
+        name: "napi_id",
+        off: 84,
+        size: 4,
+    },
+    CtxField {
+        name: "data_meta",
+        off: 140,
+        size: 4,
+    },
+];
+
+/// Checks a context access of `size` bytes at `off` (`check_ctx_access`). `None` means the
+/// kernel's `invalid bpf_context access off=%d size=%d`.
+pub fn check_ctx_access(prog: ProgType, off: i32, size: u32, write: bool) -> Option<CtxLoad> {
+    if off < 0 {
+        return None;
+    }
+    let off = off as u32;
+    match prog {
+        ProgType::Xdp => {
+            // xdp_is_valid_access: read-only, whole u32 fields only.
+            if write || size != 4 || !off.is_multiple_of(4) {
+                return None;
+            }
+            let field = *XDP_FIELDS.iter().find(|f| f.off == off)?;
+            let reg_type = match field.name {
+                "data" => RegType::PtrToPacket,
+                "data_end" => RegType::PtrToPacketEnd,
+                "data_meta" => RegType::PtrToPacketMeta,
+                _ => RegType::Scalar,
+            };
+            Some(CtxLoad { field, reg_type })
+        }
+        ProgType::SocketFilter | ProgType::SchedCls => {
+            let field = *SKB_FIELDS
+                .iter()
+                .find(|f| f.off <= off && off < f.off + f.size)?;
+            if !off.is_multiple_of(size) {
+                return None;
+            }
+            let tc = prog == ProgType::SchedCls;
+            let pkt = match field.name {
+                "data" => Some(RegType::PtrToPacket),
+                "data_end" => Some(RegType::PtrToPacketEnd),
+                "data_meta" => Some(RegType::PtrToPacketMeta),
+                _ => None,
+            };
+            if let Some(t) = pkt {
+                // Direct packet access: TC only, whole-field loads only.
+                if !tc || write || size != 4 || off != field.off {
+                    return None;
+                }
+                return Some(CtxLoad { field, reg_type: t });
+            }
+            if field.name == "tc_classid" && !tc {
+                return None;
+            }
+            if write {
+                // Socket filters may only write cb[]; TC also mark, priority, tc_index,
+                // queue_mapping and tc_classid. Stores are whole fields.
+                let writable = field.name.starts_with("cb[")
+                    || (tc
+                        && matches!(
+                            field.name,
+                            "mark" | "priority" | "tc_index" | "queue_mapping" | "tc_classid"
+                        ));
+                if !writable || size != 4 || off != field.off {
+                    return None;
+                }
+            } else if !matches!(size, 1 | 2 | 4) {
+                return None;
+            }
+            Some(CtxLoad {
+                field,
+                reg_type: RegType::Scalar,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xdp_fields() {
+        let l = check_ctx_access(ProgType::Xdp, 4, 4, false).map(|l| l.reg_type);
+        assert_eq!(l, Some(RegType::PtrToPacketEnd));
+        assert!(check_ctx_access(ProgType::Xdp, 24, 4, false).is_none());
+        assert!(check_ctx_access(ProgType::Xdp, 0, 8, false).is_none());
+        assert!(check_ctx_access(ProgType::Xdp, 12, 4, true).is_none());
+    }
+
+    #[test]
+    fn skb_fields() {
+        assert!(check_ctx_access(ProgType::SocketFilter, 76, 4, false).is_none());
+        let l = check_ctx_access(ProgType::SchedCls, 76, 4, false).map(|l| l.reg_type);
+        assert_eq!(l, Some(RegType::PtrToPacket));
+        assert!(check_ctx_access(ProgType::SocketFilter, 48, 4, true).is_some());
+        assert!(check_ctx_access(ProgType::SocketFilter, 8, 4, true).is_none());
+        assert!(check_ctx_access(ProgType::SchedCls, 8, 4, true).is_some());
+        assert!(check_ctx_access(ProgType::SocketFilter, 17, 1, false).is_some());
+    }
+}

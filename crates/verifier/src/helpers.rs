@@ -1,0 +1,182 @@
+//! Helper function prototypes (`struct bpf_func_proto`) for the helpers kbpf verifies, and
+//! which program types may call them (the `get_func_proto` callbacks).
+
+use crate::ctx::ProgType;
+
+/// An argument constraint (`enum bpf_arg_type`, the subset used here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgType {
+    /// Not used by the helper.
+    DontCare,
+    /// `ARG_CONST_MAP_PTR`.
+    ConstMapPtr,
+    /// `ARG_PTR_TO_MAP_KEY`: `key_size` readable bytes (stack, map value, packet).
+    PtrToMapKey,
+    /// `ARG_PTR_TO_MAP_VALUE`: `value_size` readable bytes.
+    PtrToMapValue,
+    /// `ARG_PTR_TO_MEM | MEM_RDONLY`: readable memory sized by the next argument.
+    PtrToMemReadonly,
+    /// `ARG_PTR_TO_MEM | PTR_MAYBE_NULL | MEM_RDONLY`.
+    PtrToMemReadonlyOrNull,
+    /// `ARG_CONST_SIZE`.
+    ConstSize,
+    /// `ARG_CONST_SIZE_OR_ZERO`.
+    ConstSizeOrZero,
+    /// `ARG_PTR_TO_CTX`.
+    PtrToCtx,
+    /// `ARG_ANYTHING`: any initialised value.
+    Anything,
+}
+
+/// What a helper returns (`enum bpf_return_type`, subset).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetType {
+    /// `RET_INTEGER`.
+    Integer,
+    /// `RET_VOID`.
+    Void,
+    /// `RET_PTR_TO_MAP_VALUE_OR_NULL`.
+    PtrToMapValueOrNull,
+}
+
+/// One helper's prototype.
+#[derive(Clone, Copy, Debug)]
+pub struct FuncProto {
+    /// Helper id (`BPF_FUNC_*`).
+    pub id: i32,
+    /// Kernel name (`bpf_map_lookup_elem`).
+    pub name: &'static str,
+    /// Arguments r1..r5.
+    pub args: [ArgType; 5],
+    /// Return.
+    pub ret: RetType,
+    /// Whether the helper may change packet data (`bpf_helper_changes_pkt_data`): every
+    /// packet pointer is invalidated after the call.
+    pub changes_pkt_data: bool,
+}
+
+use ArgType::*;
+
+const fn proto(id: i32, name: &'static str, args: [ArgType; 5], ret: RetType) -> FuncProto {
+    FuncProto {
+        id,
+        name,
+        args,
+        ret,
+        changes_pkt_data: false,
+    }
+}
+
+/// `BPF_FUNC_map_lookup_elem`.
+pub const BPF_FUNC_MAP_LOOKUP_ELEM: i32 = 1;
+/// `BPF_FUNC_map_update_elem`.
+pub const BPF_FUNC_MAP_UPDATE_ELEM: i32 = 2;
+/// `BPF_FUNC_map_delete_elem`.
+pub const BPF_FUNC_MAP_DELETE_ELEM: i32 = 3;
+/// `BPF_FUNC_tail_call`.
+pub const BPF_FUNC_TAIL_CALL: i32 = 12;
+/// `BPF_FUNC_redirect_map`.
+pub const BPF_FUNC_REDIRECT_MAP: i32 = 51;
+
+const PROTOS: &[FuncProto] = &[
+    proto(
+        1,
+        "bpf_map_lookup_elem",
+        [ConstMapPtr, PtrToMapKey, DontCare, DontCare, DontCare],
+        RetType::PtrToMapValueOrNull,
+    ),
+    proto(
+        2,
+        "bpf_map_update_elem",
+        [ConstMapPtr, PtrToMapKey, PtrToMapValue, Anything, DontCare],
+        RetType::Integer,
+    ),
+    proto(
+        3,
+        "bpf_map_delete_elem",
+        [ConstMapPtr, PtrToMapKey, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
+    proto(5, "bpf_ktime_get_ns", [DontCare; 5], RetType::Integer),
+    proto(
+        6,
+        "bpf_trace_printk",
+        [PtrToMemReadonly, ConstSize, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
+    proto(7, "bpf_get_prandom_u32", [DontCare; 5], RetType::Integer),
+    proto(
+        8,
+        "bpf_get_smp_processor_id",
+        [DontCare; 5],
+        RetType::Integer,
+    ),
+    proto(
+        12,
+        "bpf_tail_call",
+        [PtrToCtx, ConstMapPtr, Anything, DontCare, DontCare],
+        RetType::Void,
+    ),
+    proto(
+        23,
+        "bpf_redirect",
+        [Anything, Anything, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
+    proto(
+        28,
+        "bpf_csum_diff",
+        [
+            PtrToMemReadonlyOrNull,
+            ConstSizeOrZero,
+            PtrToMemReadonlyOrNull,
+            ConstSizeOrZero,
+            Anything,
+        ],
+        RetType::Integer,
+    ),
+    FuncProto {
+        changes_pkt_data: true,
+        ..proto(
+            44,
+            "bpf_xdp_adjust_head",
+            [PtrToCtx, Anything, DontCare, DontCare, DontCare],
+            RetType::Integer,
+        )
+    },
+    proto(
+        51,
+        "bpf_redirect_map",
+        [ConstMapPtr, Anything, Anything, DontCare, DontCare],
+        RetType::Integer,
+    ),
+    FuncProto {
+        changes_pkt_data: true,
+        ..proto(
+            65,
+            "bpf_xdp_adjust_tail",
+            [PtrToCtx, Anything, DontCare, DontCare, DontCare],
+            RetType::Integer,
+        )
+    },
+];
+
+/// The prototype of helper `id` if `prog` may call it (the program type's
+/// `get_func_proto`); `None` is the kernel's `unknown func %s#%d`.
+pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
+    let p = PROTOS.iter().find(|p| p.id == id)?;
+    let ok = match id {
+        44 | 65 => prog == ProgType::Xdp,
+        23 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),
+        28 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),
+        51 => prog == ProgType::Xdp,
+        _ => true,
+    };
+    ok.then_some(p)
+}
+
+/// Whether kbpf knows helper `id` at all (for the kernel's two messages: unknown helper vs
+/// helper not allowed for the program type).
+pub fn func_exists(id: i32) -> bool {
+    PROTOS.iter().any(|p| p.id == id)
+}

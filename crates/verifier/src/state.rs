@@ -1,0 +1,281 @@
+//! The verifier state of one path: call frames with registers and stack slots
+//! (`struct bpf_verifier_state` / `bpf_func_state` / `bpf_stack_state`), and the state
+//! comparison that decides pruning (`states_equal` with `regsafe` and `stacksafe`).
+
+use std::collections::HashMap;
+
+use kbpf_isa::insn::MAX_BPF_STACK;
+
+use crate::types::{RegState, RegType};
+
+/// `BPF_REG_SIZE`: bytes per stack slot.
+pub const BPF_REG_SIZE: usize = 8;
+
+/// What one byte of a stack slot holds (`enum bpf_stack_slot_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SlotType {
+    /// Never written (`STACK_INVALID`, printed `?`).
+    Invalid,
+    /// Part of a spilled register (`STACK_SPILL`, `r`).
+    Spill,
+    /// Some data (`STACK_MISC`, `m`).
+    Misc,
+    /// Known zero (`STACK_ZERO`, `0`).
+    Zero,
+}
+
+impl SlotType {
+    /// `slot_type_char`.
+    pub fn as_char(self) -> char {
+        match self {
+            SlotType::Invalid => '?',
+            SlotType::Spill => 'r',
+            SlotType::Misc => 'm',
+            SlotType::Zero => '0',
+        }
+    }
+}
+
+/// One 8-byte stack slot. `types[i]` describes the byte at `slot_end - 1 - i`, as in the
+/// kernel (`slot_type[7]` is the lowest address of the slot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StackSlot {
+    /// Per-byte contents.
+    pub types: [SlotType; BPF_REG_SIZE],
+    /// The spilled register when `types[7] == Spill`.
+    pub spilled: RegState,
+}
+
+impl StackSlot {
+    /// A never-written slot.
+    pub const INVALID: StackSlot = StackSlot {
+        types: [SlotType::Invalid; BPF_REG_SIZE],
+        spilled: RegState::NOT_INIT,
+    };
+
+    /// `is_spilled_reg`.
+    pub fn is_spill(&self) -> bool {
+        self.types[BPF_REG_SIZE - 1] == SlotType::Spill
+    }
+
+    /// Number of bytes of the spill (`spill_size`).
+    pub fn spill_size(&self) -> usize {
+        let mut n = 1;
+        let mut i = BPF_REG_SIZE - 1;
+        while i > 0 && self.types[i - 1] == SlotType::Spill {
+            n += 1;
+            i -= 1;
+        }
+        n
+    }
+}
+
+/// One call frame (`struct bpf_func_state`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FuncState {
+    /// r0..r10.
+    pub regs: [RegState; 11],
+    /// Slot `i` covers `fp - 8*(i+1) .. fp - 8*i`.
+    pub stack: Vec<StackSlot>,
+    /// Instruction index of the call that created this frame (0 for the main program).
+    pub callsite: usize,
+    /// Frame number (0 = main program).
+    pub frameno: u8,
+    /// Index of the subprogram this frame runs.
+    pub subprog: usize,
+}
+
+impl FuncState {
+    /// A frame with `r10` pointing at its own stack and everything else uninitialised.
+    pub fn new(frameno: u8, callsite: usize, subprog: usize) -> FuncState {
+        let mut regs = [RegState::NOT_INIT; 11];
+        let mut fp = RegState::pointer(RegType::PtrToStack);
+        fp.frameno = frameno;
+        regs[10] = fp;
+        FuncState {
+            regs,
+            stack: Vec::new(),
+            callsite,
+            frameno,
+            subprog,
+        }
+    }
+
+    /// Grows the stack to cover `fp + off` (off negative); returns the slot index.
+    pub fn grow_to(&mut self, off: i32) -> usize {
+        let slot = ((-off - 1) as usize) / BPF_REG_SIZE;
+        if self.stack.len() <= slot {
+            self.stack.resize(slot + 1, StackSlot::INVALID);
+        }
+        slot
+    }
+
+    /// Bytes of stack this frame uses (`allocated_stack`), at most `MAX_BPF_STACK`.
+    pub fn stack_depth(&self) -> usize {
+        (self.stack.len() * BPF_REG_SIZE).min(MAX_BPF_STACK)
+    }
+}
+
+/// A path's full state (`struct bpf_verifier_state`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct VerifierState {
+    /// Call frames, innermost last.
+    pub frames: Vec<FuncState>,
+}
+
+impl VerifierState {
+    /// The innermost frame.
+    pub fn cur(&self) -> &FuncState {
+        &self.frames[self.frames.len() - 1]
+    }
+
+    /// The innermost frame, mutably.
+    pub fn cur_mut(&mut self) -> &mut FuncState {
+        let n = self.frames.len() - 1;
+        &mut self.frames[n]
+    }
+
+    /// Calls `f` on every register and spilled register of every frame
+    /// (`bpf_for_each_reg_in_vstate`).
+    pub fn for_each_reg(&mut self, mut f: impl FnMut(&mut RegState)) {
+        for frame in &mut self.frames {
+            for r in frame.regs.iter_mut() {
+                f(r);
+            }
+            for s in frame.stack.iter_mut() {
+                if s.is_spill() {
+                    f(&mut s.spilled);
+                }
+            }
+        }
+    }
+}
+
+/// Id correspondence between an old and a current state (`check_ids`): an old id must always
+/// map to the same current id, and vice versa.
+#[derive(Default)]
+struct IdMap {
+    fwd: HashMap<u32, u32>,
+    back: HashMap<u32, u32>,
+}
+
+impl IdMap {
+    fn check(&mut self, old: u32, cur: u32) -> bool {
+        if old == 0 && cur == 0 {
+            return true;
+        }
+        if old == 0 || cur == 0 {
+            return false;
+        }
+        match (self.fwd.get(&old), self.back.get(&cur)) {
+            (Some(&c), Some(&o)) => c == cur && o == old,
+            (None, None) => {
+                self.fwd.insert(old, cur);
+                self.back.insert(cur, old);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `regsafe`: whether every concrete value `cur` may hold is one `old` also covers, so that
+/// the exploration that already succeeded from `old` covers `cur`. Scalars are compared as if
+/// all were precise (we do not track precision), which is sound but prunes less.
+fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
+    if old.ty == RegType::NotInit {
+        // The old path never read it, so its value cannot matter.
+        return true;
+    }
+    if old.ty != cur.ty {
+        return false;
+    }
+    match old.ty {
+        RegType::NotInit => true,
+        RegType::Scalar => {
+            // Scalar ids link registers known equal; a link in old must exist in cur.
+            (old.id == 0 || ids.check(old.id, cur.id)) && old.s.includes(&cur.s)
+        }
+        RegType::PtrToPacket | RegType::PtrToPacketMeta => {
+            // A smaller range in cur is unsafe; offsets must be identical.
+            old.range <= cur.range
+                && old.off == cur.off
+                && old.s.includes(&cur.s)
+                && ids.check(old.id, cur.id)
+        }
+        _ => {
+            old.maybe_null == cur.maybe_null
+                && old.off == cur.off
+                && old.map == cur.map
+                && old.frameno == cur.frameno
+                && old.s.includes(&cur.s)
+                && (!(old.maybe_null || old.id != 0) || ids.check(old.id, cur.id))
+        }
+    }
+}
+
+/// `stacksafe`.
+fn stacksafe(old: &FuncState, cur: &FuncState, ids: &mut IdMap) -> bool {
+    for (i, os) in old.stack.iter().enumerate() {
+        let cs = cur.stack.get(i).copied().unwrap_or(StackSlot::INVALID);
+        for b in 0..BPF_REG_SIZE {
+            let ot = os.types[b];
+            let ct = cs.types[b];
+            match ot {
+                // Never read on the old path, or read as unknown data: anything but a
+                // spilled pointer (whose fill would not be a scalar) is covered.
+                SlotType::Invalid | SlotType::Misc => {
+                    if ct == SlotType::Spill && cs.spilled.is_pointer() {
+                        return false;
+                    }
+                }
+                SlotType::Zero => {
+                    let zero_spill = ct == SlotType::Spill
+                        && cs.spilled.ty == RegType::Scalar
+                        && cs.spilled.s.is_const()
+                        && cs.spilled.s.var_off.value == 0;
+                    if ct != SlotType::Zero && !zero_spill {
+                        return false;
+                    }
+                }
+                SlotType::Spill => {
+                    if ct != SlotType::Spill {
+                        return false;
+                    }
+                }
+            }
+        }
+        if os.is_spill() && !regsafe(&os.spilled, &cs.spilled, ids) {
+            return false;
+        }
+    }
+    true
+}
+
+/// `states_equal`: whether `old` (fully explored and safe) covers `cur`.
+pub fn states_equal(old: &VerifierState, cur: &VerifierState) -> bool {
+    if old.frames.len() != cur.frames.len() {
+        return false;
+    }
+    let mut ids = IdMap::default();
+    for (o, c) in old.frames.iter().zip(&cur.frames) {
+        if o.callsite != c.callsite {
+            return false;
+        }
+        for r in 0..11 {
+            if !regsafe(&o.regs[r], &c.regs[r], &mut ids) {
+                return false;
+            }
+        }
+        if !stacksafe(o, c, &mut ids) {
+            return false;
+        }
+    }
+    true
+}
+
+/// `states_maybe_looping` made exact: the same state reached again while it is still being
+/// explored means the program loops forever.
+pub fn states_identical(old: &VerifierState, cur: &VerifierState) -> bool {
+    old == cur
+}

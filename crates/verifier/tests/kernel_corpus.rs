@@ -1,0 +1,99 @@
+//! Kernel-differential corpus test: every `tests/corpus/*.txt` program is loaded into the live
+//! kernel (maps created, fds patched in) and the kernel's verdict and log must match the
+//! file's expectation — so the expectations are the kernel's truth, and the kbpf corpus test
+//! holds kbpf to the same lines. Skips (with a printed reason) where `bpf()` is unavailable.
+//!
+//! `KBPF_CORPUS_FILTER=name` limits the run; `KBPF_SHOW_LOG=1` prints the kernel's log.
+
+mod common;
+
+use std::os::fd::AsRawFd;
+
+use common::{Case, Expect};
+use kbpf_kernel::{KernelMap, KernelProg, MapCreateAttr};
+
+fn run_kernel(case: &Case) -> Result<(bool, String), String> {
+    let mut maps: Vec<KernelMap> = Vec::new();
+    for m in &case.maps {
+        let mut attr = MapCreateAttr::new(m.map_type, m.key_size, m.value_size, m.max_entries)
+            .flags(m.map_flags)
+            .name(m.name.chars().take(15).collect::<String>());
+        if let Some(t) = m.inner {
+            attr = attr.inner_raw(maps[t].as_raw_fd());
+        }
+        maps.push(KernelMap::create(&attr).map_err(|e| format!("map {}: {e}", m.name))?);
+    }
+    let mut insns = case.insns.clone();
+    let mut i = 0;
+    while i < insns.len() {
+        if insns[i].is_ld_imm64() && matches!(insns[i].src(), 1 | 2) {
+            let idx = insns[i].imm as usize;
+            insns[i].imm = maps[idx].as_raw_fd();
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    let level = if std::env::var_os("KBPF_SHOW_LOG").is_some() {
+        2
+    } else {
+        1
+    };
+    match KernelProg::load(case.prog_type, &insns, "GPL", level) {
+        Ok((_prog, log)) => Ok((true, log)),
+        Err(e) if e.errno().is_some() => Ok((false, e.log().to_owned())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[test]
+fn corpus_matches_kernel() {
+    if !kbpf_kernel::bpf_available_or_skip("verifier kernel_corpus") {
+        return;
+    }
+    let cases = common::filtered();
+    let mut failures = Vec::new();
+    let mut matched = 0;
+    for case in &cases {
+        let (accepted, log) = match run_kernel(case) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{}: {e}", case.name));
+                continue;
+            }
+        };
+        if std::env::var_os("KBPF_SHOW_LOG").is_some() {
+            println!(
+                "==== {} (kernel {}) ====\n{log}",
+                case.name,
+                if accepted { "accept" } else { "reject" }
+            );
+        }
+        let mut problems = Vec::new();
+        if accepted != (case.expect == Expect::Accept) {
+            problems.push(format!(
+                "kernel verdict {}",
+                if accepted { "accept" } else { "reject" }
+            ));
+        }
+        for want in case.error.iter().chain(&case.log).chain(&case.kernel_log) {
+            if !log.lines().any(|l| l.contains(want.as_str())) {
+                problems.push(format!("kernel log lacks `{want}`"));
+            }
+        }
+        if problems.is_empty() {
+            matched += 1;
+        } else {
+            failures.push(format!(
+                "{}: {}\n--- kernel log ---\n{log}",
+                case.name,
+                problems.join("; ")
+            ));
+        }
+    }
+    println!(
+        "kernel corpus: {matched}/{} match the expectations",
+        cases.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
