@@ -42,6 +42,7 @@
 //! `union bpf_attr`'s members.
 #![deny(missing_docs)]
 
+pub mod bpftool;
 pub mod consts;
 mod errno;
 mod map;

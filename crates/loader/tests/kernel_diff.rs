@@ -15,9 +15,10 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kbpf_isa::insn::{BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
+use kbpf_kernel::bpftool::{self, Pins, bpftool_json, hex_bytes, loadall as load};
+use kbpf_kernel::consts;
 use kbpf_loader::{LoadOptions, load_object};
 use kbpf_maps::Registry;
 use kbpf_object::BpfObject;
@@ -43,191 +44,17 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/objects")
 }
 
-fn bpftool_json(args: &[&str]) -> Result<Value, String> {
-    let out = Command::new("bpftool")
-        .arg("-j")
-        .args(args)
-        .output()
-        .map_err(|e| format!("bpftool: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "bpftool {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let text = normalize_bpftool_json(&String::from_utf8_lossy(&out.stdout));
-    serde_json::from_str(&text).map_err(|e| format!("bpftool {args:?}: bad JSON: {e}"))
-}
-
-/// bpftool 7.1's BTF dumper writes pointers and bitfields as bare `0x…` and null
-/// pointers as `(nil)`, which is not JSON; turn them into the numbers they stand for.
-fn normalize_bpftool_json(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut in_str = false;
-    while i < b.len() {
-        let c = b[i];
-        if in_str {
-            out.push(c as char);
-            if c == b'\\' && i + 1 < b.len() {
-                out.push(b[i + 1] as char);
-                i += 1;
-            } else if c == b'"' {
-                in_str = false;
-            }
-            i += 1;
-            continue;
-        }
-        if c == b'"' {
-            in_str = true;
-        } else if s[i..].starts_with("(nil)") {
-            out.push('0');
-            i += 5;
-            continue;
-        } else if s[i..].starts_with("0x") {
-            let end = s[i + 2..]
-                .find(|ch: char| !ch.is_ascii_hexdigit())
-                .map_or(s.len(), |e| i + 2 + e);
-            if let Ok(v) = u64::from_str_radix(&s[i + 2..end], 16) {
-                out.push_str(&v.to_string());
-                i = end;
-                continue;
-            }
-        }
-        out.push(c as char);
-        i += 1;
-    }
-    out
-}
-
-/// Unique pin directories that are removed when dropped (also on panic).
-struct Pins {
-    progs: PathBuf,
-    maps: PathBuf,
-}
-
-impl Pins {
-    fn new(stem: &str) -> Pins {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let base = format!(
-            "/sys/fs/bpf/kbpfload_{}_{nanos}_{}",
-            std::process::id(),
-            stem.replace('.', "_")
-        );
-        Pins {
-            progs: PathBuf::from(&base),
-            maps: PathBuf::from(format!("{base}_maps")),
-        }
-    }
-}
-
-impl Drop for Pins {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.progs);
-        let _ = std::fs::remove_dir_all(&self.maps);
-    }
-}
-
-fn load(obj: &Path, pins: &Pins) -> Result<(), String> {
-    let out = Command::new("bpftool")
-        .args(["prog", "loadall"])
-        .arg(obj)
-        .arg(&pins.progs)
-        .arg("pinmaps")
-        .arg(&pins.maps)
-        .output()
-        .map_err(|e| format!("bpftool: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-/// Why the kernel side is unavailable, if it is.
 fn kernel_unavailable() -> Option<String> {
-    match Command::new("bpftool").arg("version").output() {
-        Err(e) => return Some(format!("bpftool not runnable: {e}")),
-        Ok(o) if !o.status.success() => return Some("bpftool version failed".into()),
-        Ok(_) => {}
-    }
-    if !Path::new("/sys/fs/bpf").is_dir() {
-        return Some("bpffs not mounted at /sys/fs/bpf".into());
-    }
-    let pins = Pins::new("probe");
-    match load(&corpus_dir().join("bounded_loop.bpf.o"), &pins) {
-        Ok(()) => None,
-        Err(e) => Some(format!(
-            "bpftool prog loadall failed (no bpf() permission?): {}",
-            e.trim()
-        )),
-    }
+    bpftool::unavailable(&corpus_dir().join("bounded_loop.bpf.o"))
 }
 
-/// bpftool's map type names, by `BPF_MAP_TYPE_*` number.
 fn map_type_name(t: u32) -> &'static str {
-    const NAMES: [&str; 34] = [
-        "unspec",
-        "hash",
-        "array",
-        "prog_array",
-        "perf_event_array",
-        "percpu_hash",
-        "percpu_array",
-        "stack_trace",
-        "cgroup_array",
-        "lru_hash",
-        "lru_percpu_hash",
-        "lpm_trie",
-        "array_of_maps",
-        "hash_of_maps",
-        "devmap",
-        "sockmap",
-        "cpumap",
-        "xskmap",
-        "sockhash",
-        "cgroup_storage",
-        "reuseport_sockarray",
-        "percpu_cgroup_storage",
-        "queue",
-        "stack",
-        "sk_storage",
-        "devmap_hash",
-        "struct_ops",
-        "ringbuf",
-        "inode_storage",
-        "task_storage",
-        "bloom_filter",
-        "user_ringbuf",
-        "cgrp_storage",
-        "arena",
-    ];
-    NAMES.get(t as usize).copied().unwrap_or("?")
+    consts::map_type_name(t).unwrap_or("?")
 }
 
 fn u64_of(v: &Value, k: &str) -> Result<u64, String> {
     v[k].as_u64()
         .ok_or_else(|| format!("no numeric '{k}' in {v}"))
-}
-
-/// Bytes from bpftool's `["0x01","0x00",…]` list (numbers after normalisation).
-fn hex_bytes(v: &Value) -> Vec<u8> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|b| match b {
-                    Value::String(s) => u8::from_str_radix(s.trim_start_matches("0x"), 16).ok(),
-                    Value::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn le_u32(b: &[u8]) -> Result<u32, String> {
@@ -274,7 +101,7 @@ fn compare_object(path: &Path) -> Result<Report, String> {
     let reg = Registry::new();
     let ours = load_object(&obj, &reg, &LoadOptions::default())
         .map_err(|e| format!("{stem}: kbpf load failed: {e}"))?;
-    let pins = Pins::new(&stem);
+    let pins = Pins::new("kbpfload", &stem);
     load(path, &pins).map_err(|e| format!("{stem}: bpftool load failed: {e}"))?;
     let mut rep = Report::default();
 
