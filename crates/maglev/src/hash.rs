@@ -130,32 +130,7 @@ pub fn siphash24(k0: u64, k1: u64, data: &[u8]) -> u64 {
     siphash::<2, 4>(k0, k1, data)
 }
 
-/// `JHASH_INITVAL` of the kernel's jhash.
-pub const JHASH_INITVAL: u32 = 0xdead_beef;
-
-/// The kernel's `jhash_3words(a, b, c, initval)`.
-pub fn jhash_3words(a: u32, b: u32, c: u32, initval: u32) -> u32 {
-    let init = initval.wrapping_add(JHASH_INITVAL).wrapping_add(3 << 2);
-    let mut a = a.wrapping_add(init);
-    let mut b = b.wrapping_add(init);
-    let mut c = c.wrapping_add(init);
-    // __jhash_final
-    c ^= b;
-    c = c.wrapping_sub(b.rotate_left(14));
-    a ^= c;
-    a = a.wrapping_sub(c.rotate_left(11));
-    b ^= a;
-    b = b.wrapping_sub(a.rotate_left(25));
-    c ^= b;
-    c = c.wrapping_sub(b.rotate_left(16));
-    a ^= c;
-    a = a.wrapping_sub(c.rotate_left(4));
-    b ^= a;
-    b = b.wrapping_sub(a.rotate_left(14));
-    c ^= b;
-    c = c.wrapping_sub(b.rotate_left(24));
-    c
-}
+pub use kbpf_maps::jhash::jhash_3words;
 
 /// The datapath's flow hash for IPv4, bit-for-bit what `maglev.bpf.c` computes:
 /// `jhash_3words(saddr, ports, protocol, seed)` where `saddr` is the source address's

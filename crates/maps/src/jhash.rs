@@ -53,6 +53,19 @@ fn word(k: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([k[at], k[at + 1], k[at + 2], k[at + 3]])
 }
 
+/// The kernel's `jhash_3words(a, b, c, initval)` (include/linux/jhash.h): the final mix over
+/// three words, as flow hashes in BPF programs use it.
+pub fn jhash_3words(a: u32, b: u32, c: u32, initval: u32) -> u32 {
+    let init = initval.wrapping_add(JHASH_INITVAL).wrapping_add(3 << 2);
+    let (mut a, mut b, mut c) = (
+        a.wrapping_add(init),
+        b.wrapping_add(init),
+        c.wrapping_add(init),
+    );
+    final_mix(&mut a, &mut b, &mut c);
+    c
+}
+
 /// The kernel's `jhash(key, length, initval)` over arbitrary bytes.
 pub fn jhash(key: &[u8], initval: u32) -> u32 {
     let mut length = key.len() as u32;
