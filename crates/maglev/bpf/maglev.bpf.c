@@ -144,21 +144,21 @@ struct maglev_inner {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 16384); /* the demo's 10,000 services fit */
 	__type(key, struct svc_key);
 	__array(values, struct maglev_inner);
 } maglev_services SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 524288); /* one id per (service, backend): 10,000 skewed services use ~320k */
 	__type(key, __u32);
 	__type(value, struct backend);
 } maglev_backends SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 262144);
 	__type(key, struct ct_key);
 	__type(value, struct ct_value);
 } maglev_conntrack SEC(".maps");

@@ -3,9 +3,9 @@
 //!
 //! | map (pinned name) | type | key | value |
 //! |---|---|---|---|
-//! | `maglev_services` | HASH_OF_MAPS, 4096 | [`ServiceKey`] (8 B) | inner ARRAY, `BPF_F_INNER_MAP`, value 8 ([`crate::layout`]) |
-//! | `maglev_backends` | ARRAY, 65536 | `u32` backend id | [`BackendValue`] (8 B) |
-//! | `maglev_conntrack` | LRU_HASH, 65536 | [`CtKey`] (16 B) | [`CtValue`] (8 B) |
+//! | `maglev_services` | HASH_OF_MAPS, 16384 | [`ServiceKey`] (8 B) | inner ARRAY, `BPF_F_INNER_MAP`, value 8 ([`crate::layout`]) |
+//! | `maglev_backends` | ARRAY, 524288 | `u32` backend id | [`BackendValue`] (8 B) |
+//! | `maglev_conntrack` | LRU_HASH, 262144 | [`CtKey`] (16 B) | [`CtValue`] (8 B) |
 //! | `maglev_services6` | HASH_OF_MAPS, 4096 | [`ServiceKey6`] (20 B) | inner ARRAY as above (ids name `maglev_backends6`) |
 //! | `maglev_backends6` | ARRAY, 16384 | `u32` backend id | [`BackendValue6`] (20 B) |
 //! | `maglev_conntrack6` | LRU_HASH, 65536 | [`CtKey6`] (40 B) | [`CtValue`] (8 B) |

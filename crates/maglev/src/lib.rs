@@ -32,9 +32,12 @@
 //! ```
 
 pub mod abi;
+pub mod control;
+pub mod demo;
 pub mod hash;
 pub mod layout;
 pub mod packet;
+pub mod plot;
 pub mod size;
 pub mod table;
 
