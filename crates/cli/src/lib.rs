@@ -6,16 +6,26 @@
 //!   program and a memory block, with the conformance suite's helpers;
 //! - [`conformance`]: the bpf_conformance `.data` format and the `kbpf conformance DIR` runner;
 //! - [`plugin`]: `kbpf conformance-plugin`, the suite runner's plugin protocol;
-//! - [`run`]: `kbpf run FILE`, one program on one packet with bpftool's result line.
+//! - [`run`]: `kbpf run FILE`, one program on one packet with bpftool's result line;
+//! - [`bpftool`]: the bpftool grammar (`kbpf [OPTIONS] OBJECT COMMAND …`), the session with its
+//!   maps and pinned state, and `batch file`; [`map`] holds the `map` commands;
+//! - [`words`]: the keyword grammar shared by the command line and batch files (prefixes,
+//!   `DATA`, batch-line quoting); [`json`]: bpftool's JSON layouts;
+//! - [`pinned`]: the bpffs directory's state file, locking and crash-safe writes.
 //!
-//! Later commands (`prog`, `map`, `batch`, `maglev`) are further [`Command`] variants with their
-//! own modules.
+//! `main.rs` sends `run`, `conformance` and `conformance-plugin` (and `--help`) through clap and
+//! everything else through [`bpftool::main`].
 #![deny(missing_docs)]
 
+pub mod bpftool;
 pub mod conformance;
 pub mod engine;
+pub mod json;
+pub mod map;
+pub mod pinned;
 pub mod plugin;
 pub mod run;
+pub mod words;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,9 +37,29 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "kbpf",
     version,
-    about = "A kernel-faithful eBPF runtime in user space"
+    about = "A kernel-faithful eBPF runtime in user space",
+    long_about = "A kernel-faithful eBPF runtime in user space.\n\n\
+        Besides the subcommands below, kbpf speaks bpftool's grammar:\n  \
+        kbpf [--bpffs DIR] [-j|--json] [-p|--pretty] [-d|--debug] OBJECT COMMAND ...\n\
+        with OBJECT := { map | prog | batch } and keywords accepted by prefix (`kbpf map sh`).\n\
+        `kbpf map help` lists the map commands; `kbpf batch file FILE` runs a bpftool batch file.\n\
+        Paths under /sys/fs/bpf/ resolve inside the bpffs directory (--bpffs DIR, default\n\
+        $KBPF_BPFFS, else $XDG_RUNTIME_DIR/kbpf/bpffs, else /tmp/kbpf-$UID/bpffs), where pinned\n\
+        maps persist between invocations. Exit status as bpftool: 0, 255, or 256 - errno."
 )]
 pub struct Cli {
+    /// The directory playing /sys/fs/bpf for pinned objects (bpftool-grammar commands).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub bpffs: Option<PathBuf>,
+    /// JSON output (bpftool-grammar commands).
+    #[arg(short, long, global = true)]
+    pub json: bool,
+    /// Pretty JSON output, implies --json (bpftool-grammar commands).
+    #[arg(short, long, global = true)]
+    pub pretty: bool,
+    /// Debug notes on stderr: state loads and saves (bpftool-grammar commands).
+    #[arg(short, long, global = true)]
+    pub debug: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -46,6 +76,28 @@ pub enum Command {
     ConformancePlugin(PluginArgs),
     /// Run one program (assembly or raw instructions) on a packet: r1 = data, r2 = length.
     Run(run::RunArgs),
+    /// bpftool's map commands: create, show/list, dump, lookup, update, delete, getnext, pin,
+    /// peek/push/pop (see `kbpf map help`).
+    #[command(
+        long_about = map::USAGE,
+        disable_help_flag = true
+    )]
+    Map(WordsArgs),
+    /// Prog commands (bpftool grammar; being implemented).
+    #[command(disable_help_flag = true)]
+    Prog(WordsArgs),
+    /// `batch file FILE`: run a bpftool batch file (one command per line, `#` comments,
+    /// quotes) in one process; stops at the first failing command with its exit status.
+    #[command(disable_help_flag = true)]
+    Batch(WordsArgs),
+}
+
+/// The words of a bpftool-grammar command, parsed by [`bpftool`] itself.
+#[derive(Debug, clap::Args)]
+pub struct WordsArgs {
+    /// The command and its keywords, e.g. `show pinned /sys/fs/bpf/m`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub words: Vec<String>,
 }
 
 /// Arguments of `kbpf conformance`.
@@ -73,9 +125,59 @@ pub struct PluginArgs {
 
 /// Runs a parsed command line; the exit status is 0 on success.
 pub fn run(cli: Cli) -> ExitCode {
-    match cli.command {
+    let Cli {
+        bpffs,
+        json,
+        pretty,
+        debug,
+        command,
+    } = cli;
+    match command {
         Command::Conformance(args) => conformance::command(&args),
         Command::ConformancePlugin(args) => plugin::command(&args.args),
         Command::Run(args) => run::command(&args),
+        cmd @ (Command::Map(_) | Command::Prog(_) | Command::Batch(_)) => {
+            let (object, w) = match cmd {
+                Command::Map(w) => ("map", w),
+                Command::Prog(w) => ("prog", w),
+                Command::Batch(w) => ("batch", w),
+                _ => unreachable!("matched above"),
+            };
+            let mut args: Vec<String> = Vec::new();
+            if let Some(d) = &bpffs {
+                args.push("--bpffs".into());
+                args.push(d.display().to_string());
+            }
+            for (on, flag) in [(json, "-j"), (pretty, "-p"), (debug, "-d")] {
+                if on {
+                    args.push(flag.into());
+                }
+            }
+            args.push(object.into());
+            args.push("--".into());
+            args.extend(w.words.iter().cloned());
+            ExitCode::from(bpftool::main(&args))
+        }
     }
+}
+
+/// Whether a command line (without the program name) goes to clap: the clap subcommands
+/// (`run`, `conformance`, `conformance-plugin`), no command at all, or `--help`/`--version`
+/// without an object. Everything else is bpftool grammar ([`bpftool::main`]).
+pub fn is_clap_command(args: &[String]) -> bool {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--bpffs" {
+            it.next();
+            continue;
+        }
+        if a == "--" {
+            return false;
+        }
+        if a.starts_with('-') && a.len() > 1 {
+            continue;
+        }
+        return matches!(a.as_str(), "run" | "conformance" | "conformance-plugin");
+    }
+    true
 }

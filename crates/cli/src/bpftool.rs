@@ -1,0 +1,867 @@
+//! The bpftool-grammar side of kbpf: `kbpf [OPTIONS] OBJECT COMMAND …` and `batch file`.
+//!
+//! A [`Session`] is one kbpf process: its options, its live maps under kbpf's own ids, and
+//! the pinned state of the bpffs directory ([`crate::pinned`]), loaded on first use under a
+//! lock held until the session ends. [`Session::dispatch`] runs one command given as words
+//! (from the command line or a batch line) and returns a [`Reply`]: what bpftool would print
+//! on stdout (text and JSON forms), on stderr, and its return value.
+//!
+//! Objects are chosen by prefix in [`OBJECTS`] order, as bpftool does; `prog` is a
+//! placeholder until the program commands land (they go in a `prog` module with a
+//! `command(&mut Session, &[String], &str) -> Reply` entry, added to [`OBJECTS`]).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+use kbpf_maps::{Map, MapAttr, MapType};
+
+use crate::json::Json;
+use crate::pinned::{self, Element, Lock, MapRecord, Slot, State, TemplateRecord};
+use crate::words::{GrammarError, is_prefix, logical_lines, split_line};
+
+/// The path bpftool batch files use for bpffs; it is resolved inside `--bpffs DIR`.
+pub const SYS_BPFFS: &str = "/sys/fs/bpf";
+
+/// Global options (`kbpf [--bpffs DIR] [-j] [-p] [-d]`).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The directory playing `/sys/fs/bpf`.
+    pub bpffs: PathBuf,
+    /// `-j`: JSON output.
+    pub json: bool,
+    /// `-p`: pretty JSON (implies `-j`).
+    pub pretty: bool,
+    /// `-d`: debug notes on stderr (state loads and saves).
+    pub debug: bool,
+}
+
+/// What one command prints and returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    /// Plain-text stdout.
+    pub stdout: String,
+    /// Plain-text stderr (`Error: …`, usage after a bad command).
+    pub stderr: String,
+    /// The JSON output (printed instead of both texts under `-j`).
+    pub json: Json,
+    /// bpftool's return value: 0, −1, or −errno; the exit status is its low byte.
+    pub status: i32,
+}
+
+impl Reply {
+    /// Success with text and JSON output.
+    pub fn ok(stdout: impl Into<String>, json: Json) -> Reply {
+        Reply {
+            stdout: stdout.into(),
+            stderr: String::new(),
+            json,
+            status: 0,
+        }
+    }
+
+    /// bpftool's `p_err`: `Error: MESSAGE` on stderr, `{"error": MESSAGE}` in JSON.
+    pub fn err(message: impl Into<String>, status: i32) -> Reply {
+        let m = message.into();
+        Reply {
+            stdout: String::new(),
+            stderr: format!("Error: {m}\n"),
+            json: Json::obj([("error", Json::S(m))]),
+            status,
+        }
+    }
+
+    /// A failure that prints nothing (bpftool's `name` handle matching no map).
+    pub fn silent(status: i32) -> Reply {
+        Reply {
+            stdout: String::new(),
+            stderr: String::new(),
+            json: Json::Null,
+            status,
+        }
+    }
+
+    /// An unknown command: the usage on stderr, `null` in JSON, status −1.
+    pub fn usage(text: &str) -> Reply {
+        Reply {
+            stdout: String::new(),
+            stderr: text.to_string(),
+            json: Json::Null,
+            status: -1,
+        }
+    }
+
+    /// The process exit status bpftool would have (`return ret` of a negative int).
+    pub fn exit_code(&self) -> u8 {
+        (self.status & 0xff) as u8
+    }
+}
+
+impl From<GrammarError> for Reply {
+    fn from(e: GrammarError) -> Reply {
+        Reply::err(e.message, e.status)
+    }
+}
+
+/// An object's entry point: the session, the words after the object, the object word typed.
+pub type ObjectFn = fn(&mut Session, &[String], &str) -> Reply;
+
+/// The objects, in bpftool's prefix-match order.
+pub const OBJECTS: &[(&str, ObjectFn)] = &[
+    ("batch", batch_command),
+    ("prog", prog_placeholder),
+    ("map", crate::map::command),
+    ("help", help_command),
+    ("version", version_command),
+];
+
+/// kbpf's top-level usage in bpftool's layout.
+pub const USAGE: &str = "\
+Usage: kbpf [OPTIONS] OBJECT { COMMAND | help }
+       kbpf batch file FILE
+       kbpf version
+       kbpf run PROG.asm --data PKT.hex [--engine interp|jit] [--repeat N]
+       kbpf conformance DIR [--engine interp|jit] [--verbose]
+       kbpf conformance-plugin [HEX_MEMORY] [OPTIONS]
+
+       OBJECT := { map | prog }
+       OPTIONS := { --bpffs DIR | {-j|--json} [{-p|--pretty}] | {-d|--debug} |
+                    {-h|--help} | {-V|--version} }
+       --bpffs DIR plays /sys/fs/bpf (default $KBPF_BPFFS, else
+       $XDG_RUNTIME_DIR/kbpf/bpffs, else /tmp/kbpf-$UID/bpffs)
+";
+
+fn help_command(s: &mut Session, _: &[String], _: &str) -> Reply {
+    if s.opts.json {
+        return Reply::ok("", Json::Null);
+    }
+    Reply::ok(USAGE, Json::Null)
+}
+
+fn version_command(_: &mut Session, _: &[String], _: &str) -> Reply {
+    let v = env!("CARGO_PKG_VERSION");
+    Reply::ok(
+        format!("kbpf v{v}\nusing kbpf-maps (kernel map semantics of Linux 6.18)\n"),
+        Json::obj([("version", Json::s(v))]),
+    )
+}
+
+fn prog_placeholder(_: &mut Session, _: &[String], _: &str) -> Reply {
+    Reply::err("the prog commands are not available in this kbpf yet", -1)
+}
+
+/// A live map of the session.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The map.
+    pub map: Map,
+    /// Pin paths relative to the bpffs directory.
+    pub pins: Vec<String>,
+    /// Map-of-maps: the template's attributes.
+    pub template: Option<TemplateRecord>,
+}
+
+/// One kbpf process's view: options, maps, pinned state.
+pub struct Session {
+    /// Global options.
+    pub opts: Options,
+    lock: Option<Lock>,
+    /// Maps by kbpf id.
+    maps: BTreeMap<u32, Entry>,
+    /// kbpf-maps' own id → kbpf id (outer maps read back inner maps by kbpf-maps id).
+    by_kid: HashMap<u32, u32>,
+    next_id: u32,
+    progs: Vec<serde_json::Value>,
+    dirty: bool,
+    in_batch: bool,
+}
+
+impl Session {
+    /// A session; the pinned state is loaded at the first command that needs it.
+    pub fn new(opts: Options) -> Session {
+        Session {
+            opts,
+            lock: None,
+            maps: BTreeMap::new(),
+            by_kid: HashMap::new(),
+            next_id: 1,
+            progs: Vec::new(),
+            dirty: false,
+            in_batch: false,
+        }
+    }
+
+    fn debug(&self, msg: &str) {
+        if self.opts.debug {
+            eprintln!("kbpf: {msg}");
+        }
+    }
+
+    /// Locks and loads the pinned state (once). `exclusive` is needed to write it back; a
+    /// session that loaded with a shared lock never writes.
+    pub fn load(&mut self, exclusive: bool) -> Result<(), Reply> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let dir = self.opts.bpffs.clone();
+        let lock = pinned::lock(&dir, exclusive).map_err(|e| Reply::err(e.to_string(), -1))?;
+        let st = pinned::load(&dir).map_err(|e| Reply::err(e.to_string(), -1))?;
+        self.debug(&format!(
+            "loaded {} map(s) from {} ({} lock)",
+            st.maps.len(),
+            dir.join(pinned::STATE_FILE).display(),
+            if exclusive { "exclusive" } else { "shared" }
+        ));
+        self.restore(st)
+            .map_err(|e| Reply::err(format!("restoring pinned state: {e}"), -1))?;
+        self.lock = Some(lock);
+        Ok(())
+    }
+
+    fn restore(&mut self, st: State) -> Result<(), String> {
+        self.next_id = st.next_map_id.max(1);
+        self.progs = st.progs;
+        // Data maps first, then maps-of-maps (their slots point at data maps; only one
+        // level of nesting exists).
+        let (outers, datas): (Vec<&MapRecord>, Vec<&MapRecord>) = st
+            .maps
+            .iter()
+            .partition(|r| MapType::from_raw(r.map_type).is_map_in_map());
+        for r in datas.into_iter().chain(outers) {
+            let t = MapType::from_raw(r.map_type);
+            let attr = MapAttr::new(t, r.key_size, r.value_size, r.max_entries)
+                .flags(r.map_flags)
+                .name(&r.name);
+            let template = match &r.inner_template {
+                Some(tr) => Some(
+                    Map::create(
+                        &MapAttr::new(
+                            MapType::from_raw(tr.map_type),
+                            tr.key_size,
+                            tr.value_size,
+                            tr.max_entries,
+                        )
+                        .flags(tr.map_flags),
+                        None,
+                    )
+                    .map_err(|e| e.to_string())?,
+                ),
+                None => None,
+            };
+            let map = Map::create(&attr, template.as_ref()).map_err(|e| e.to_string())?;
+            for e in &r.elements {
+                let (Some(k), Some(v)) = (pinned::from_hex(&e.key), pinned::from_hex(&e.value))
+                else {
+                    return Err(format!("map {}: bad hex element", r.id));
+                };
+                map.update_elem(&k, &v, 0).map_err(|e| e.to_string())?;
+            }
+            for s in &r.inner_maps {
+                let k = pinned::from_hex(&s.key).ok_or(format!("map {}: bad hex key", r.id))?;
+                let inner = self
+                    .maps
+                    .get(&s.map_id)
+                    .ok_or(format!("map {}: inner map {} missing", r.id, s.map_id))?;
+                map.update_inner_map(&k, &inner.map, 0)
+                    .map_err(|e| e.to_string())?;
+            }
+            let before = r.pins.len();
+            let pins: Vec<String> = r
+                .pins
+                .iter()
+                .filter(|p| self.opts.bpffs.join(p).is_file())
+                .cloned()
+                .collect();
+            if pins.len() != before {
+                self.dirty = true;
+            }
+            self.by_kid.insert(map.id(), r.id);
+            self.next_id = self.next_id.max(r.id + 1);
+            self.maps.insert(
+                r.id,
+                Entry {
+                    map,
+                    pins,
+                    template: r.inner_template.clone(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Adds a newly created map under a new kbpf id.
+    pub fn add_map(&mut self, map: Map, template: Option<TemplateRecord>) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_kid.insert(map.id(), id);
+        self.maps.insert(
+            id,
+            Entry {
+                map,
+                pins: Vec::new(),
+                template,
+            },
+        );
+        self.dirty = true;
+        id
+    }
+
+    /// The map with kbpf id `id`.
+    pub fn map(&self, id: u32) -> Option<&Entry> {
+        self.maps.get(&id)
+    }
+
+    /// All maps by kbpf id.
+    pub fn maps(&self) -> impl Iterator<Item = (u32, &Entry)> {
+        self.maps.iter().map(|(k, v)| (*k, v))
+    }
+
+    /// The kbpf id of a map (translating kbpf-maps' id, e.g. read from an outer map slot).
+    pub fn id_of_kid(&self, kid: u32) -> Option<u32> {
+        self.by_kid.get(&kid).copied()
+    }
+
+    /// The kbpf id of a live map handle.
+    pub fn id_of(&self, m: &Map) -> Option<u32> {
+        self.id_of_kid(m.id())
+    }
+
+    /// Marks the state as changed (saved at the end of the command).
+    pub fn touch(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Pinned programs' records (reserved for the prog commands), kept verbatim.
+    pub fn prog_records(&mut self) -> &mut Vec<serde_json::Value> {
+        &mut self.progs
+    }
+
+    /// Resolves a user path to a path relative to the bpffs directory: `/sys/fs/bpf/…` and
+    /// paths under the bpffs directory itself. `None` for any other path.
+    pub fn resolve(&self, path: &str) -> Option<String> {
+        let p = Path::new(path);
+        let rest = p
+            .strip_prefix(SYS_BPFFS)
+            .ok()
+            .or_else(|| p.strip_prefix(&self.opts.bpffs).ok())?;
+        let mut parts: Vec<String> = Vec::new();
+        for c in rest.components() {
+            match c {
+                Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    parts.pop()?;
+                }
+                _ => return None,
+            }
+        }
+        Some(parts.join("/"))
+    }
+
+    /// The map pinned at `path` (`bpf obj get (PATH): …` errors as bpftool).
+    pub fn pinned_map(&self, path: &str) -> Result<u32, Reply> {
+        let not_found = || {
+            Reply::err(
+                format!("bpf obj get ({path}): No such file or directory"),
+                -1,
+            )
+        };
+        let rel = self.resolve(path).ok_or_else(not_found)?;
+        if !self.opts.bpffs.join(&rel).is_file() {
+            return Err(not_found());
+        }
+        self.maps
+            .iter()
+            .find(|(_, e)| e.pins.contains(&rel))
+            .map(|(id, _)| *id)
+            .ok_or_else(|| Reply::err(format!("bpf obj get ({path}): Permission denied"), -1))
+    }
+
+    /// Pins map `id` at `path` (bpftool's `do_pin_fd` errors and statuses).
+    pub fn pin_map(&mut self, id: u32, path: &str) -> Result<(), Reply> {
+        let Some(rel) = self.resolve(path).filter(|r| !r.is_empty()) else {
+            return Err(Reply::err(
+                format!(
+                    "can't pin the object ({path}): not under {SYS_BPFFS} or the bpffs directory ({})",
+                    self.opts.bpffs.display()
+                ),
+                -1,
+            ));
+        };
+        let file = self.opts.bpffs.join(&rel);
+        let parent = file.parent().unwrap_or(&self.opts.bpffs);
+        if !parent.is_dir() {
+            let shown = Path::new(path)
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            return Err(Reply::err(
+                format!(
+                    "can't mount BPF file system to pin the object ({path}): mount --make-private {shown} failed: No such file or directory"
+                ),
+                -1,
+            ));
+        }
+        let taken = self.maps.values().any(|e| e.pins.contains(&rel));
+        let stale_placeholder =
+            !taken && std::fs::read_to_string(&file).is_ok_and(|c| c.starts_with("kbpf map "));
+        if file.exists() && !stale_placeholder {
+            return Err(Reply::err(
+                format!("can't pin the object ({path}): File exists"),
+                -17,
+            ));
+        }
+        std::fs::write(&file, format!("kbpf map {id}\n")).map_err(|e| {
+            Reply::err(
+                format!("can't pin the object ({path}): {e}"),
+                -e.raw_os_error().unwrap_or(1),
+            )
+        })?;
+        if let Some(e) = self.maps.get_mut(&id) {
+            e.pins.push(rel);
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// The maps reachable from pins (pinned maps and the inner maps their slots hold).
+    fn reachable(&self) -> HashSet<u32> {
+        let mut keep: HashSet<u32> = HashSet::new();
+        let mut stack: Vec<u32> = self
+            .maps
+            .iter()
+            .filter(|(_, e)| !e.pins.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        while let Some(id) = stack.pop() {
+            if !keep.insert(id) {
+                continue;
+            }
+            for (_, inner) in self.inner_slots(id) {
+                stack.push(inner);
+            }
+        }
+        keep
+    }
+
+    /// The occupied slots of a map-of-maps as (key, kbpf id of the inner map).
+    pub fn inner_slots(&self, id: u32) -> Vec<(Vec<u8>, u32)> {
+        let Some(e) = self.maps.get(&id) else {
+            return Vec::new();
+        };
+        if !e.map.map_type().is_map_in_map() {
+            return Vec::new();
+        }
+        e.map
+            .keys()
+            .into_iter()
+            .filter_map(|k| {
+                let v = e.map.lookup_elem(&k).ok()?;
+                let kid = u32::from_ne_bytes(v.get(..4)?.try_into().ok()?);
+                Some((k, self.id_of_kid(kid)?))
+            })
+            .collect()
+    }
+
+    /// End of a command: drop maps nothing holds any more (as the kernel frees a map when its
+    /// last fd, pin and outer reference go) and write the state back if it changed.
+    pub fn commit(&mut self) -> Result<(), Reply> {
+        let keep = self.reachable();
+        let before = self.maps.len();
+        self.maps.retain(|id, _| keep.contains(id));
+        if self.maps.len() != before {
+            let live: HashSet<u32> = self.maps.values().map(|e| e.map.id()).collect();
+            self.by_kid.retain(|kid, _| live.contains(kid));
+        }
+        if !self.dirty {
+            return Ok(());
+        }
+        let Some(lock) = &self.lock else {
+            return Ok(());
+        };
+        if !lock.exclusive {
+            return Ok(());
+        }
+        let st = self.snapshot();
+        pinned::save(&self.opts.bpffs, &st).map_err(|e| Reply::err(e.to_string(), -1))?;
+        self.debug(&format!("saved {} map(s)", st.maps.len()));
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// The state document for the current maps.
+    pub fn snapshot(&self) -> State {
+        let mut maps = Vec::new();
+        for (&id, e) in &self.maps {
+            let m = &e.map;
+            let t = m.map_type();
+            let mut rec = MapRecord {
+                id,
+                map_type: t.raw(),
+                name: m.name().to_string(),
+                key_size: m.key_size(),
+                value_size: m.value_size(),
+                max_entries: m.max_entries(),
+                map_flags: m.map_flags(),
+                pins: e.pins.clone(),
+                inner_template: e.template.clone(),
+                ..MapRecord::default()
+            };
+            if t.is_map_in_map() {
+                rec.inner_maps = self
+                    .inner_slots(id)
+                    .into_iter()
+                    .map(|(k, map_id)| Slot {
+                        key: pinned::to_hex(&k),
+                        map_id,
+                    })
+                    .collect();
+            } else if !t.is_fd_array() {
+                for k in m.keys() {
+                    let Ok(v) = m.lookup_elem(&k) else { continue };
+                    if t.is_array_family() && v.iter().all(|b| *b == 0) {
+                        continue;
+                    }
+                    rec.elements.push(Element {
+                        key: pinned::to_hex(&k),
+                        value: pinned::to_hex(&v),
+                    });
+                }
+            }
+            maps.push(rec);
+        }
+        State {
+            version: pinned::FORMAT_VERSION,
+            next_map_id: self.next_id,
+            maps,
+            progs: self.progs.clone(),
+        }
+    }
+
+    /// Runs one command (`OBJECT COMMAND …` as words) and commits the state afterwards.
+    pub fn dispatch(&mut self, words: &[String]) -> Reply {
+        let Some(first) = words.first() else {
+            return Reply::usage(USAGE);
+        };
+        let Some((_, f)) = OBJECTS.iter().find(|(name, _)| is_prefix(first, name)) else {
+            return Reply::usage(USAGE);
+        };
+        let mut r = f(self, &words[1..], first);
+        if let Err(e) = self.commit()
+            && r.status == 0
+        {
+            r = e;
+        }
+        r
+    }
+
+    /// Prints a reply the way bpftool does outside batch mode.
+    pub fn print(&self, r: &Reply) {
+        use std::io::Write;
+        if self.opts.json {
+            let _ = std::io::stdout().write_all(r.json.to_document(self.opts.pretty).as_bytes());
+        } else {
+            let _ = std::io::stdout().write_all(r.stdout.as_bytes());
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().write_all(r.stderr.as_bytes());
+        }
+    }
+}
+
+/// `batch file FILE`: runs each line as a command in this process; stops at the first failing
+/// command with its status. Prints as it goes (plain) or one JSON array of
+/// `{"command": [...], "output": ...}` objects; `processed N commands` at the end (plain).
+fn batch_command(s: &mut Session, args: &[String], _word: &str) -> Reply {
+    if s.in_batch {
+        return Reply::err("nested batch commands are not allowed", -1);
+    }
+    if args.len() < 2 {
+        return Reply::err(
+            format!("'batch' needs at least 2 arguments, {} found", args.len()),
+            -1,
+        );
+    }
+    if !is_prefix(&args[0], "file") {
+        return Reply::err(format!("expected 'file', got: {}", args[0]), -1);
+    }
+    if args.len() > 2 {
+        return Reply::err(format!("too many arguments: {}", args[2]), -1);
+    }
+    let path = &args[1];
+    let text = if path == "-" {
+        let mut t = String::new();
+        match std::io::Read::read_to_string(&mut std::io::stdin(), &mut t) {
+            Ok(_) => t,
+            Err(e) => return Reply::err(format!("reading batch file failed: {e}"), -1),
+        }
+    } else {
+        match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                return Reply::err(format!("Can't open file ({path}): {}", strerror(&e)), -1);
+            }
+        }
+    };
+    // Batch files may write anything: hold the exclusive lock for the whole file.
+    if let Err(r) = s.load(true) {
+        return r;
+    }
+    s.in_batch = true;
+    let r = run_batch(s, &text);
+    s.in_batch = false;
+    r
+}
+
+fn run_batch(s: &mut Session, text: &str) -> Reply {
+    use std::io::Write;
+    let json = s.opts.json;
+    let mut out = std::io::stdout();
+    let mut items: Vec<Json> = Vec::new();
+    let mut done = 0usize;
+    let mut status = 0;
+    for line in logical_lines(text) {
+        let words = match split_line(&line, done) {
+            Ok(w) => w,
+            Err(e) => {
+                let r = Reply::from(e);
+                if json {
+                    // bpftool reports a bad line outside the command objects.
+                    items.push(r.json.clone());
+                } else {
+                    let _ = std::io::stderr().write_all(r.stderr.as_bytes());
+                }
+                status = r.status;
+                break;
+            }
+        };
+        if words.is_empty() {
+            continue;
+        }
+        let r = s.dispatch(&words);
+        if json {
+            items.push(Json::obj([
+                (
+                    "command",
+                    Json::A(words.iter().map(|w| Json::s(w.clone())).collect()),
+                ),
+                ("output", r.json.clone()),
+            ]));
+        } else {
+            let _ = out.write_all(r.stdout.as_bytes());
+            let _ = out.flush();
+            let _ = std::io::stderr().write_all(r.stderr.as_bytes());
+        }
+        if r.status != 0 {
+            status = r.status;
+            break;
+        }
+        done += 1;
+    }
+    if json {
+        let _ = out.write_all(Json::A(items).to_document(s.opts.pretty).as_bytes());
+    } else if status == 0 {
+        let _ = writeln!(out, "processed {done} commands");
+    }
+    // Already printed: return only the status.
+    Reply {
+        stdout: String::new(),
+        stderr: String::new(),
+        json: Json::Null,
+        status,
+    }
+    .batch_done()
+}
+
+impl Reply {
+    /// Marks a reply whose output was printed already (batch): `print` must not print it.
+    fn batch_done(mut self) -> Reply {
+        self.json = Json::S(BATCH_PRINTED.to_string());
+        self
+    }
+
+    /// Whether the output was printed already.
+    pub fn printed(&self) -> bool {
+        matches!(&self.json, Json::S(s) if s == BATCH_PRINTED)
+    }
+}
+
+const BATCH_PRINTED: &str = "\u{0}kbpf-batch-printed";
+
+/// `strerror` text of an I/O error (without Rust's "(os error N)" suffix).
+pub fn strerror(e: &std::io::Error) -> String {
+    match e.raw_os_error().and_then(kbpf_maps::Errno::from_code) {
+        Some(errno) => errno.description().to_string(),
+        None => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}
+
+/// Global options and the command words of a bpftool-style command line, parsed the way
+/// bpftool's `getopt_long` does (options anywhere before `--`, short flags combined).
+#[derive(Debug, PartialEq)]
+pub struct CommandLine {
+    /// `--bpffs DIR`.
+    pub bpffs: Option<PathBuf>,
+    /// `-j`.
+    pub json: bool,
+    /// `-p`.
+    pub pretty: bool,
+    /// `-d`.
+    pub debug: bool,
+    /// `-h`.
+    pub help: bool,
+    /// `-V`.
+    pub version: bool,
+    /// The words: `OBJECT COMMAND …`.
+    pub words: Vec<String>,
+}
+
+/// Parses `args` (without the program name). Errors are bpftool's messages.
+pub fn parse_command_line(args: &[String]) -> Result<CommandLine, GrammarError> {
+    let mut cl = CommandLine {
+        bpffs: None,
+        json: false,
+        pretty: false,
+        debug: false,
+        help: false,
+        version: false,
+        words: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            cl.words.extend(it.by_ref().cloned());
+            break;
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            match name {
+                "json" => cl.json = true,
+                "pretty" => cl.pretty = true,
+                "debug" => cl.debug = true,
+                "help" => cl.help = true,
+                "version" => cl.version = true,
+                "bpffs" => {
+                    let v = match inline {
+                        Some(v) => v,
+                        None => it.next().cloned().ok_or_else(|| {
+                            GrammarError::new("option '--bpffs' requires an argument")
+                        })?,
+                    };
+                    cl.bpffs = Some(PathBuf::from(v));
+                }
+                _ => return Err(GrammarError::new(format!("unrecognized option '{a}'"))),
+            }
+        } else if a.len() > 1 && a.starts_with('-') {
+            for c in a[1..].chars() {
+                match c {
+                    'j' => cl.json = true,
+                    'p' => cl.pretty = true,
+                    'd' => cl.debug = true,
+                    'h' => cl.help = true,
+                    'V' => cl.version = true,
+                    _ => return Err(GrammarError::new(format!("invalid option -- '{c}'"))),
+                }
+            }
+        } else {
+            cl.words.push(a.clone());
+        }
+    }
+    if cl.pretty {
+        cl.json = true;
+    }
+    Ok(cl)
+}
+
+/// Runs a bpftool-style command line (`kbpf [OPTIONS] OBJECT COMMAND …`); returns the exit
+/// status.
+pub fn main(args: &[String]) -> u8 {
+    let cl = match parse_command_line(args) {
+        Ok(cl) => cl,
+        Err(e) => {
+            eprintln!("kbpf: {e}");
+            eprint!("{USAGE}");
+            return 255;
+        }
+    };
+    let opts = Options {
+        bpffs: cl.bpffs.clone().unwrap_or_else(pinned::default_bpffs),
+        json: cl.json,
+        pretty: cl.pretty,
+        debug: cl.debug,
+    };
+    let mut s = Session::new(opts);
+    let mut words = cl.words;
+    if cl.version {
+        words = vec!["version".into()];
+    } else if cl.help {
+        // `kbpf map -h` is `kbpf map help`.
+        words.truncate(1);
+        words.push("help".into());
+        if words.len() == 1 || words[0] == "help" {
+            words = vec!["help".into()];
+        }
+    }
+    let r = s.dispatch(&words);
+    if !r.printed() {
+        s.print(&r);
+    }
+    r.exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn options_anywhere() {
+        let cl =
+            parse_command_line(&v("map show -j --bpffs /tmp/x pinned /sys/fs/bpf/a -p")).unwrap();
+        assert!(cl.json && cl.pretty && !cl.debug);
+        assert_eq!(cl.bpffs, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(cl.words, v("map show pinned /sys/fs/bpf/a"));
+        let cl = parse_command_line(&v("-jd --bpffs=/d map")).unwrap();
+        assert!(cl.json && cl.debug && !cl.pretty);
+        assert_eq!(cl.bpffs, Some(PathBuf::from("/d")));
+        let cl = parse_command_line(&v("map update -- -1")).unwrap();
+        assert_eq!(cl.words, v("map update -1"));
+        assert!(parse_command_line(&v("map -x")).is_err());
+        assert!(parse_command_line(&v("--bpffs")).is_err());
+    }
+
+    #[test]
+    fn sys_fs_bpf_resolves_inside_the_directory() {
+        let s = Session::new(Options {
+            bpffs: PathBuf::from("/tmp/kb"),
+            json: false,
+            pretty: false,
+            debug: false,
+        });
+        assert_eq!(s.resolve("/sys/fs/bpf/a/b").as_deref(), Some("a/b"));
+        assert_eq!(s.resolve("/sys/fs/bpf//a/./b/").as_deref(), Some("a/b"));
+        assert_eq!(s.resolve("/tmp/kb/a").as_deref(), Some("a"));
+        assert_eq!(s.resolve("/sys/fs/bpf/a/../c").as_deref(), Some("c"));
+        assert_eq!(s.resolve("/sys/fs/bpf/../etc"), None);
+        assert_eq!(s.resolve("/etc/passwd"), None);
+        assert_eq!(s.resolve("/sys/fs/bpfx/a"), None);
+    }
+
+    #[test]
+    fn exit_codes_are_the_low_byte() {
+        assert_eq!(Reply::err("x", -1).exit_code(), 255);
+        assert_eq!(Reply::err("x", -22).exit_code(), 234);
+        assert_eq!(Reply::err("x", -2).exit_code(), 254);
+        assert_eq!(Reply::ok("", Json::Null).exit_code(), 0);
+    }
+}
