@@ -16,6 +16,8 @@ use super::{ControlError, DatapathMaps, LbConfig, LoadBalancer, MAP_NAMES, MapOp
 pub struct KernelOps;
 
 const ENOENT: i32 = 2;
+/// Threads [`KernelOps`] uses for a batch of outer-map updates.
+pub const UPDATE_THREADS: usize = 64;
 /// `BPF_MAP_UPDATE_BATCH`.
 const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
 
@@ -146,6 +148,40 @@ impl MapOps for KernelOps {
         outer
             .update_fd(key, inner.as_fd(), BPF_ANY)
             .map_err(|e| err("BPF_MAP_UPDATE_ELEM (inner map fd)", outer, e))
+    }
+
+    /// The updates from up to [`UPDATE_THREADS`] threads: the kernel makes every
+    /// map-in-map update wait for an RCU grace period (`synchronize_rcu()`, several ms),
+    /// and concurrent waiters share grace periods.
+    fn set_inner_many(
+        &self,
+        outer: &KernelMap,
+        items: &[(&[u8], &KernelMap)],
+    ) -> Result<(), ControlError> {
+        if items.len() <= 1 {
+            for (k, m) in items {
+                self.set_inner(outer, k, m)?;
+            }
+            return Ok(());
+        }
+        let per = items.len().div_ceil(UPDATE_THREADS);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = items
+                .chunks(per)
+                .map(|chunk| {
+                    s.spawn(move || {
+                        for (k, m) in chunk {
+                            self.set_inner(outer, k, m)?;
+                        }
+                        Ok::<(), ControlError>(())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().expect("outer-map update thread")?;
+            }
+            Ok(())
+        })
     }
 
     /// `memlock:` of the map's fdinfo.

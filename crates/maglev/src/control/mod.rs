@@ -141,6 +141,18 @@ pub trait MapOps {
         key: &[u8],
         inner: &Self::Map,
     ) -> Result<(), ControlError>;
+    /// [`set_inner`](Self::set_inner) for many keys (distinct services): the order
+    /// between them does not matter. The default updates one after the other.
+    fn set_inner_many(
+        &self,
+        outer: &Self::Map,
+        items: &[(&[u8], &Self::Map)],
+    ) -> Result<(), ControlError> {
+        for (k, m) in items {
+            self.set_inner(outer, k, m)?;
+        }
+        Ok(())
+    }
     /// Releases the control plane's handle (fd) on a map.
     fn close(&self, map: Self::Map) {
         drop(map);
@@ -579,8 +591,8 @@ impl<O: MapOps> LoadBalancer<O> {
         Ok(Prepared { packed: st.packed })
     }
 
-    /// Creates, fills and swaps in the inner array of `prepared` for service `addr`.
-    fn install(&mut self, addr: &ServiceAddr, prepared: &Prepared) -> Result<(), ControlError> {
+    /// Creates and fills a new inner array for `prepared`.
+    fn create_filled(&mut self, prepared: &Prepared) -> Result<O::Map, ControlError> {
         let p = &prepared.packed;
         let inner = self
             .ops
@@ -595,6 +607,12 @@ impl<O: MapOps> LoadBalancer<O> {
                 self.memlock_checked += 1;
             }
         }
+        Ok(inner)
+    }
+
+    /// Creates, fills and swaps in the inner array of `prepared` for service `addr`.
+    fn install(&mut self, addr: &ServiceAddr, prepared: &Prepared) -> Result<(), ControlError> {
+        let inner = self.create_filled(prepared)?;
         let outer = if addr.vip.is_ipv4() {
             &self.maps.services
         } else {
@@ -699,10 +717,39 @@ impl<O: MapOps> LoadBalancer<O> {
                 });
                 results.into_iter().map(|r| r.expect("built")).collect()
             };
-            for ((addr, infos), prepared) in group.iter().zip(built) {
+            let mut inners = Vec::with_capacity(group.len());
+            let mut packed = Vec::with_capacity(group.len());
+            for ((_, infos), prepared) in group.iter().zip(built) {
                 let prepared = prepared?;
                 done_slots += u64::from(policy.table_size(infos.len()));
-                self.install(addr, &prepared)?;
+                inners.push(self.create_filled(&prepared)?);
+                packed.push(prepared.packed);
+            }
+            // One outer update per service; the kernel backend issues them from several
+            // threads (each map-in-map update waits for an RCU grace period).
+            let keys: Vec<Vec<u8>> = group.iter().map(|(a, _)| a.key_bytes()).collect();
+            for v4 in [true, false] {
+                let items: Vec<(&[u8], &O::Map)> = group
+                    .iter()
+                    .zip(&keys)
+                    .zip(&inners)
+                    .filter(|&(((a, _), _), _)| a.vip.is_ipv4() == v4)
+                    .map(|((_, k), m)| (k.as_slice(), m))
+                    .collect();
+                if !items.is_empty() {
+                    let outer = if v4 {
+                        &self.maps.services
+                    } else {
+                        &self.maps.services6
+                    };
+                    self.ops.set_inner_many(outer, &items)?;
+                    self.swaps += items.len() as u64;
+                }
+            }
+            for m in inners {
+                self.ops.close(m);
+            }
+            for ((addr, infos), packed) in group.iter().zip(packed) {
                 let id = self.next_service;
                 self.next_service += 1;
                 self.by_addr.insert(*addr, id);
@@ -712,7 +759,7 @@ impl<O: MapOps> LoadBalancer<O> {
                         id,
                         addr: *addr,
                         backends: infos.clone(),
-                        packed: prepared.packed,
+                        packed,
                         generation: 1,
                     },
                 );
