@@ -704,7 +704,7 @@ pub fn run_demo<O: MapOps>(
     let mut old_tables: HashMap<ServiceId, PackedTable> = HashMap::new();
     let mut victims = vec![focus];
     let mut growers = Vec::new();
-    let mut pick_rng = cfg.seed ^ 0xc4a9_6e5;
+    let mut pick_rng = cfg.seed ^ 0x0c4a_96e5;
     let mut guard = 0;
     while (victims.len() < cfg.changes + 1 || growers.len() < cfg.changes)
         && guard < 100 * ids.len()
