@@ -3,7 +3,7 @@
 //! argument errors −1, i.e. 255).
 
 use kbpf_maps::uapi::{BPF_ANY, BPF_EXIST, BPF_NOEXIST};
-use kbpf_maps::{Errno, Map, MapAttr, MapError, MapType};
+use kbpf_maps::{Errno, FdObject, Map, MapAttr, MapError, MapType};
 
 use crate::bpftool::{Reply, Session};
 use crate::json::Json;
@@ -719,7 +719,12 @@ fn create(s: &mut Session, w: &mut Words<'_>) -> Reply {
     .flags(flags.unwrap_or(0))
     .name(&name);
     let template = inner.map(|id| entry(s, id));
-    let map = match Map::create(&attr, template.as_ref()) {
+    // Without `inner_map`, bpftool leaves inner_map_fd at 0: an open file that is not a map.
+    let resolved = match &template {
+        Some(m) => FdObject::Map(m.clone()),
+        None => FdObject::Other,
+    };
+    let map = match Map::create_with(&attr, || Ok(resolved)) {
         Ok(m) => m,
         Err(e) => {
             return Reply::err(format!("map create failed: {}", e.errno.description()), -1);
