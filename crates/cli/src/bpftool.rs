@@ -575,10 +575,7 @@ fn batch_command(s: &mut Session, args: &[String], _word: &str) -> Reply {
         return Reply::err("nested batch commands are not allowed", -1);
     }
     if args.len() < 2 {
-        return Reply::err(
-            format!("'batch' needs at least 2 arguments, {} found", args.len()),
-            -1,
-        );
+        return Reply::err("too few parameters for batch", -1);
     }
     if !is_prefix(&args[0], "file") {
         return Reply::err(format!("expected 'file', got: {}", args[0]), -1);

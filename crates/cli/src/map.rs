@@ -142,7 +142,10 @@ fn errno_status(e: &MapError) -> i32 {
 /// Parses `MAP := id ID | pinned FILE | name NAME` into the kbpf ids it names (several for
 /// `name`, none when no map has that name).
 fn parse_maps(s: &Session, w: &mut Words<'_>) -> Result<Vec<u32>, Reply> {
-    w.require(2).map_err(Reply::from)?;
+    if w.len() < 2 {
+        // bpftool's commands check `argc < 2` themselves and print the usage.
+        return Err(Reply::usage(if s.opts.json { "" } else { USAGE }));
+    }
     let kw = w.next().unwrap_or_default();
     let arg = w.next().unwrap_or_default();
     if is_prefix(kw, "id") {
@@ -298,8 +301,8 @@ fn dump(s: &mut Session, w: &mut Words<'_>) -> Reply {
         Ok(ids) => ids,
         Err(r) => return r,
     };
-    if let Some(x) = w.peek() {
-        return Reply::err(format!("what is '{x}'?"), -1);
+    if !w.is_empty() {
+        return Reply::usage(if s.opts.json { "" } else { USAGE });
     }
     let several = ids.len() > 1;
     let mut text = String::new();
