@@ -98,6 +98,10 @@ pub enum AluOp {
     Mov,
     /// `= (sN)src` (v4: `BPF_MOV | BPF_X` with `off` 8, 16 or 32)
     Movsx(u8),
+    /// `dst = this_cpu_ptr(src)`: `BPF_MOV64_PERCPU_REG` (`BPF_ALU64 | BPF_MOV | BPF_X` with
+    /// `off = BPF_ADDR_PERCPU` (-1)). Only the kernel's rewrites emit it, so only
+    /// [`DecodeOptions::translated`] admits it.
+    MovPercpu,
     /// arithmetic `s>>=`
     Arsh,
 }
@@ -477,12 +481,33 @@ fn class_name(code: u8) -> &'static str {
     ["LD", "LDX", "ST", "STX", "ALU", "JMP", "JMP32", "ALU64"][(code & 7) as usize]
 }
 
+/// What a decoder admits beyond the instruction set a loader may submit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DecodeOptions {
+    /// A translated (xlated) program, as the kernel's fixups leave it: the hidden register
+    /// `BPF_REG_AX` (r11) of the division guards, and the per-CPU address move
+    /// ([`AluOp::MovPercpu`]) of the per-CPU inline lookups.
+    pub translated: bool,
+}
+
+/// `BPF_REG_AX`: the kernel's scratch register for rewrites (r11), never valid in a program
+/// a loader submits.
+pub const BPF_REG_AX: u8 = 11;
+
 fn check_reg(index: usize, reg: u8) -> Result<u8, DecodeError> {
-    if reg >= MAX_BPF_REG {
-        Err(DecodeError::BadRegister { index, reg })
-    } else {
-        Ok(reg)
-    }
+    TRANSLATED.with(|t| {
+        if reg >= MAX_BPF_REG && !(t.get() && reg == BPF_REG_AX) {
+            Err(DecodeError::BadRegister { index, reg })
+        } else {
+            Ok(reg)
+        }
+    })
+}
+
+thread_local! {
+    /// Set while decoding with [`DecodeOptions::translated`]; keeps the many `check_reg`
+    /// call sites free of an options parameter.
+    static TRANSLATED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl Instruction {
@@ -567,12 +592,16 @@ impl Instruction {
                     }
                     BPF_MOV => match (insn.off, x, width) {
                         (0, _, _) => AluOp::Mov,
+                        (-1, true, Width::W64) if TRANSLATED.with(|t| t.get()) => AluOp::MovPercpu,
                         (8 | 16, true, _) | (32, true, Width::W64) => AluOp::Movsx(insn.off as u8),
                         _ => return Err(bad()),
                     },
                     _ => return Err(bad()),
                 };
-                let off_ok = matches!(op, AluOp::Sdiv | AluOp::Smod | AluOp::Movsx(_));
+                let off_ok = matches!(
+                    op,
+                    AluOp::Sdiv | AluOp::Smod | AluOp::Movsx(_) | AluOp::MovPercpu
+                );
                 if !off_ok && insn.off != 0 {
                     return Err(reserved("off"));
                 }
@@ -809,6 +838,7 @@ impl Instruction {
                     AluOp::Xor => (BPF_XOR, 0),
                     AluOp::Mov => (BPF_MOV, 0),
                     AluOp::Movsx(bits) => (BPF_MOV, bits as i16),
+                    AluOp::MovPercpu => (BPF_MOV, -1),
                     AluOp::Arsh => (BPF_ARSH, 0),
                 };
                 vec![Insn::new(class | opbits | sbit, dst, sreg, off, imm)]
@@ -930,6 +960,21 @@ impl Instruction {
 /// opcode and register, complete `ld_imm64` pairs, jump and call targets inside the program
 /// and not into the middle of an `ld_imm64`, and a last instruction that cannot fall off the end.
 pub fn validate(insns: &[Insn]) -> Result<Vec<(usize, Instruction)>, DecodeError> {
+    validate_with(insns, DecodeOptions::default())
+}
+
+/// [`validate`] with [`DecodeOptions`] (e.g. for a translated program).
+pub fn validate_with(
+    insns: &[Insn],
+    opts: DecodeOptions,
+) -> Result<Vec<(usize, Instruction)>, DecodeError> {
+    let prev = TRANSLATED.with(|t| t.replace(opts.translated));
+    let r = validate_inner(insns);
+    TRANSLATED.with(|t| t.set(prev));
+    r
+}
+
+fn validate_inner(insns: &[Insn]) -> Result<Vec<(usize, Instruction)>, DecodeError> {
     if insns.is_empty() {
         return Err(DecodeError::Empty);
     }

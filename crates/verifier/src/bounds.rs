@@ -419,6 +419,11 @@ impl Scalar {
             src.is_const()
         };
         match op {
+            // Only translated programs have it; the verifier never decodes them that way.
+            AluOp::MovPercpu => {
+                *self = Scalar::unknown();
+                return;
+            }
             AluOp::Mov => {
                 *self = *src;
                 if alu32 {
@@ -1329,6 +1334,7 @@ pub fn eval_cond(cond: JmpCond, width: Width, a: u64, b: u64) -> bool {
 pub fn eval_alu(op: AluOp, width: Width, a: u64, b: u64) -> u64 {
     let w32 = width == Width::W32;
     let r = match op {
+        AluOp::MovPercpu => b,
         AluOp::Add => a.wrapping_add(b),
         AluOp::Sub => a.wrapping_sub(b),
         AluOp::Mul => a.wrapping_mul(b),

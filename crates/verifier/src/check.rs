@@ -112,6 +112,7 @@ pub(crate) struct Checker<'a> {
 
 fn alu_str(op: AluOp) -> &'static str {
     match op {
+        AluOp::MovPercpu => "= this_cpu_ptr",
         AluOp::Add => "+=",
         AluOp::Sub => "-=",
         AluOp::Mul => "*=",

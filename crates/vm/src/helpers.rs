@@ -27,6 +27,11 @@ pub struct Helper {
     pub unwind_on_zero: bool,
 }
 
+/// The registry id of the hook that gives `this_cpu_ptr(p)` for the per-CPU address move
+/// (`BPF_MOV64_PERCPU_REG`) of translated programs; no helper id can be negative in a
+/// program, so it cannot clash.
+pub const THIS_CPU_PTR_ID: i32 = i32::MIN;
+
 /// Helper ids to helpers. Lookups happen once per call site when the interpreter is built
 /// (`call imm`) or at run time (`callx reg`).
 #[derive(Clone, Debug, Default)]

@@ -7,7 +7,7 @@
 //! program ever observes uninitialised host memory. A bpf-to-bpf call saves `r6`–`r9` and the
 //! return pc, passes `r1`–`r5` through, and `exit` in a callee restores them.
 
-use kbpf_isa::decode::validate;
+use kbpf_isa::decode::{DecodeOptions, validate_with};
 use kbpf_isa::insn::{BPF_CMPXCHG, BPF_FETCH, MAX_BPF_STACK, MAX_CALL_FRAMES};
 use kbpf_isa::{DecodeError, Insn};
 
@@ -116,7 +116,25 @@ impl<'p> Interpreter<'p> {
     /// sites are resolved against `helpers` now; an id with no helper is reported only if that
     /// call is executed ([`RunError::UnknownHelper`]).
     pub fn new(insns: &'p [Insn], helpers: &'p HelperRegistry) -> Result<Self, DecodeError> {
-        let decoded = validate(insns)?;
+        Self::with_options(insns, helpers, DecodeOptions::default())
+    }
+
+    /// Like [`Interpreter::new`] for a translated program (`kbpf-rewrite`'s output): admits
+    /// the kernel's hidden register `BPF_REG_AX` (r11) and the per-CPU address move, which
+    /// calls the registry's [`THIS_CPU_PTR_ID`](crate::helpers::THIS_CPU_PTR_ID) hook.
+    pub fn new_translated(
+        insns: &'p [Insn],
+        helpers: &'p HelperRegistry,
+    ) -> Result<Self, DecodeError> {
+        Self::with_options(insns, helpers, DecodeOptions { translated: true })
+    }
+
+    fn with_options(
+        insns: &'p [Insn],
+        helpers: &'p HelperRegistry,
+        opts: DecodeOptions,
+    ) -> Result<Self, DecodeError> {
+        let decoded = validate_with(insns, opts)?;
         let mut resolver = Resolver {
             registry: helpers,
             table: Vec::new(),
@@ -451,6 +469,12 @@ impl<'p> Interpreter<'p> {
                         if h.unwind_on_zero && regs[0] == 0 {
                             return Ok(0);
                         }
+                    }
+                    Kind::MovPercpu => {
+                        let h = &self.helpers[op.imm as usize];
+                        let mut args = [0u64; 16];
+                        args[1] = regs[s];
+                        regs[d] = raw::call_helper(h.func, &args);
                     }
                     Kind::CallUnknown => {
                         return Err(RunError::UnknownHelper {

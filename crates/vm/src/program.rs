@@ -49,6 +49,9 @@ pub(crate) enum Kind {
     Movsx64B,
     Movsx64H,
     Movsx64W,
+    /// `dst = this_cpu_ptr(src)` (translated programs): op.imm = index of the registry's
+    /// per-CPU hook in the helper table.
+    MovPercpu,
     // ---- 32-bit ALU (results zero-extend) ----
     Add32K,
     Add32X,
@@ -184,8 +187,11 @@ pub(crate) enum Kind {
 }
 
 /// What an [`Kind::Unsupported`] op was.
-pub(crate) const UNSUPPORTED: [&str; 2] =
-    ["legacy ld_abs/ld_ind (needs an skb context)", "kfunc call"];
+pub(crate) const UNSUPPORTED: [&str; 3] = [
+    "legacy ld_abs/ld_ind (needs an skb context)",
+    "kfunc call",
+    "per-CPU address move without a this_cpu_ptr hook",
+];
 
 /// One pre-decoded instruction slot: 16 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -310,6 +316,13 @@ fn compile_one(pc: usize, ins: Instruction, helpers: &mut dyn HelperResolver) ->
                 AluOp::Arsh => pick(Arsh64K, Arsh64X, Arsh32K, Arsh32X),
                 AluOp::Mov => pick(Mov64K, Mov64X, Mov32K, Mov32X),
                 AluOp::Neg => pick(Neg64, Neg64, Neg32, Neg32),
+                AluOp::MovPercpu => {
+                    // Resolved like a helper: the embedder's `this_cpu_ptr`.
+                    return match helpers.resolve(crate::helpers::THIS_CPU_PTR_ID) {
+                        Some(idx) => Op::new(MovPercpu, dst, sreg, 0, idx as u64),
+                        None => Op::new(Unsupported, 0, 0, 0, 2),
+                    };
+                }
                 AluOp::Movsx(bits) => match (width, bits) {
                     (Width::W64, 8) => Movsx64B,
                     (Width::W64, 16) => Movsx64H,

@@ -1,0 +1,147 @@
+//! Context access conversion (`convert_ctx_accesses` with each program type's
+//! `convert_ctx_access`): a program reads the uapi context (`struct xdp_md`,
+//! `struct __sk_buff`), but runs on the kernel-internal one (`struct xdp_buff`,
+//! `struct sk_buff`). Each access is rewritten into loads from the internal structure —
+//! kbpf's run-time contexts mirror the kernel's field offsets (the constants below, Linux
+//! 6.18 x86-64), so the translated program reads exactly like the kernel's.
+
+use kbpf_isa::Insn;
+use kbpf_isa::insn::*;
+use kbpf_verifier::{CtxAccess, ProgType, RegType};
+
+use crate::RewriteError;
+use crate::patch::Prog;
+
+pub mod skb;
+
+/// `offsetof(struct xdp_buff, data)`.
+pub const XDP_BUFF_DATA: i16 = 0;
+/// `offsetof(struct xdp_buff, data_end)`.
+pub const XDP_BUFF_DATA_END: i16 = 8;
+/// `offsetof(struct xdp_buff, data_meta)`.
+pub const XDP_BUFF_DATA_META: i16 = 16;
+/// `offsetof(struct xdp_buff, data_hard_start)`.
+pub const XDP_BUFF_DATA_HARD_START: i16 = 24;
+/// `offsetof(struct xdp_buff, rxq)`.
+pub const XDP_BUFF_RXQ: i16 = 32;
+/// `offsetof(struct xdp_buff, txq)`.
+pub const XDP_BUFF_TXQ: i16 = 40;
+/// `offsetof(struct xdp_buff, frame_sz)`.
+pub const XDP_BUFF_FRAME_SZ: i16 = 48;
+/// `offsetof(struct xdp_rxq_info, dev)` (also `struct xdp_txq_info`'s).
+pub const XDP_RXQ_DEV: i16 = 0;
+/// `offsetof(struct xdp_rxq_info, queue_index)`.
+pub const XDP_RXQ_QUEUE_INDEX: i16 = 8;
+/// `offsetof(struct net_device, ifindex)`.
+pub const NET_DEVICE_IFINDEX: i16 = 224;
+
+fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
+    Insn::new(BPF_LDX | size | BPF_MEM, dst, src, off, 0)
+}
+
+/// `bpf_size_to_bytes` inverse.
+fn size_code(bytes: u32) -> u8 {
+    match bytes {
+        1 => BPF_B,
+        2 => BPF_H,
+        4 => BPF_W,
+        _ => BPF_DW,
+    }
+}
+
+/// `xdp_convert_ctx_access`.
+fn xdp(insn: &Insn, field: &str, at: usize) -> Result<Vec<Insn>, RewriteError> {
+    let (d, s) = (insn.dst(), insn.src());
+    Ok(match field {
+        "data" => vec![ldx(BPF_DW, d, s, XDP_BUFF_DATA)],
+        "data_meta" => vec![ldx(BPF_DW, d, s, XDP_BUFF_DATA_META)],
+        "data_end" => vec![ldx(BPF_DW, d, s, XDP_BUFF_DATA_END)],
+        "ingress_ifindex" => vec![
+            ldx(BPF_DW, d, s, XDP_BUFF_RXQ),
+            ldx(BPF_DW, d, d, XDP_RXQ_DEV),
+            ldx(BPF_W, d, d, NET_DEVICE_IFINDEX),
+        ],
+        "rx_queue_index" => vec![
+            ldx(BPF_DW, d, s, XDP_BUFF_RXQ),
+            ldx(BPF_W, d, d, XDP_RXQ_QUEUE_INDEX),
+        ],
+        "egress_ifindex" => vec![
+            ldx(BPF_DW, d, s, XDP_BUFF_TXQ),
+            ldx(BPF_DW, d, d, XDP_RXQ_DEV),
+            ldx(BPF_W, d, d, NET_DEVICE_IFINDEX),
+        ],
+        other => {
+            return Err(RewriteError::Unsupported {
+                insn: at,
+                what: format!("xdp_md field {other}"),
+            });
+        }
+    })
+}
+
+/// Converts every context access of `prog` (`convert_ctx_accesses`).
+pub fn convert_ctx_accesses(prog: &mut Prog, prog_type: ProgType) -> Result<(), RewriteError> {
+    let mut i = 0;
+    while i < prog.len() {
+        let aux = prog.aux[i];
+        let insn = prog.insns[i];
+        let Some(access) = aux.ctx else {
+            i += 1;
+            continue;
+        };
+        if aux.ptr_type != Some(RegType::PtrToCtx) {
+            i += 1;
+            continue;
+        }
+        let at = prog.orig[i].unwrap_or(i);
+        let seq = convert_one(&insn, &access, prog_type, at)?;
+        let cnt = seq.len();
+        prog.patch(i, &seq)?;
+        i += cnt;
+    }
+    Ok(())
+}
+
+fn convert_one(
+    insn: &Insn,
+    access: &CtxAccess,
+    prog_type: ProgType,
+    at: usize,
+) -> Result<Vec<Insn>, RewriteError> {
+    let field = access.field;
+    let size = access.size;
+    // `cb[]` is byte-addressable scratch: any access size is converted as it is.
+    let narrow = !access.write && size < field.size && !field.name.starts_with("cb[");
+    let mut insn = *insn;
+    if narrow {
+        // Read the whole field, then shift and mask (the kernel's narrow-load handling).
+        insn.code = BPF_LDX | BPF_MEM | size_code(field.size);
+        insn.off = (field.off as i16) & !((field.size as i16) - 1);
+    }
+    let mut seq = match prog_type {
+        ProgType::Xdp => xdp(&insn, field.name, at)?,
+        ProgType::SocketFilter | ProgType::SchedCls => {
+            crate::ctx::skb::convert(&insn, field.name, access.write, at)?
+        }
+    };
+    if narrow {
+        let shift = ((access.off - field.off) & (field.size - 1)) * 8;
+        let d = insn.dst();
+        let mask = ((1u64 << (size * 8)) - 1) as i32;
+        if field.size <= 4 {
+            if shift != 0 {
+                seq.push(Insn::new(BPF_ALU | BPF_RSH | BPF_K, d, 0, 0, shift as i32));
+            }
+        } else if shift != 0 {
+            seq.push(Insn::new(
+                BPF_ALU64 | BPF_RSH | BPF_K,
+                d,
+                0,
+                0,
+                shift as i32,
+            ));
+        }
+        seq.push(Insn::new(BPF_ALU | BPF_AND | BPF_K, d, 0, 0, mask));
+    }
+    Ok(seq)
+}

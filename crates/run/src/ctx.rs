@@ -1,0 +1,346 @@
+//! The run-time contexts translated programs read: `struct xdp_buff` (with the
+//! `xdp_rxq_info` and `net_device` it points at) and `struct sk_buff`, at the kernel's field
+//! offsets that `kbpf_rewrite::ctx` compiles context accesses to. The buffers follow
+//! `BPF_PROG_TEST_RUN`'s layout: 256 bytes of headroom before an XDP packet in a 4096-byte
+//! frame whose last 320 bytes are reserved tailroom (`skb_shared_info`).
+
+use std::mem::offset_of;
+
+use kbpf_rewrite::ctx as off;
+use kbpf_rewrite::ctx::skb as skb_off;
+
+/// `XDP_PACKET_HEADROOM`.
+pub const XDP_PACKET_HEADROOM: usize = 256;
+/// The test-run frame size (`PAGE_SIZE`).
+pub const XDP_FRAME_SIZE: usize = 4096;
+/// `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` on x86-64.
+pub const XDP_TAILROOM: usize = 320;
+/// `sizeof(struct xdp_frame)`: `bpf_xdp_adjust_head` keeps it free at the frame start.
+pub const XDP_FRAME_STRUCT: usize = 40;
+/// `ETH_HLEN`.
+pub const ETH_HLEN: usize = 14;
+/// `-EINVAL` as helpers return it.
+const EINVAL: i64 = -22;
+
+/// `struct net_device`, as far as programs read it (`ifindex`).
+#[repr(C)]
+#[derive(Clone, Debug)]
+pub struct NetDevice {
+    _before_ifindex: [u8; off::NET_DEVICE_IFINDEX as usize],
+    /// Interface index.
+    pub ifindex: u32,
+}
+
+impl NetDevice {
+    /// A device with this index (1 is the loopback device `BPF_PROG_TEST_RUN` uses).
+    pub fn new(ifindex: u32) -> NetDevice {
+        NetDevice {
+            _before_ifindex: [0; off::NET_DEVICE_IFINDEX as usize],
+            ifindex,
+        }
+    }
+}
+
+/// `struct xdp_rxq_info` (and `xdp_txq_info`, whose `dev` is at the same offset).
+#[repr(C)]
+#[derive(Debug)]
+pub struct XdpRxqInfo {
+    /// The device.
+    pub dev: *const NetDevice,
+    /// Receive queue index.
+    pub queue_index: u32,
+    _pad: u32,
+}
+
+/// `struct xdp_buff`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct XdpBuff {
+    /// Packet start.
+    pub data: *mut u8,
+    /// Packet end.
+    pub data_end: *mut u8,
+    /// Metadata start (`data` when empty).
+    pub data_meta: *mut u8,
+    /// Frame start.
+    pub data_hard_start: *mut u8,
+    /// Receive queue.
+    pub rxq: *const XdpRxqInfo,
+    /// Transmit queue (devmap programs only).
+    pub txq: *const XdpRxqInfo,
+    /// Frame size.
+    pub frame_sz: u32,
+    /// Flags.
+    pub flags: u32,
+}
+
+const _: () = {
+    assert!(offset_of!(XdpBuff, data) == off::XDP_BUFF_DATA as usize);
+    assert!(offset_of!(XdpBuff, data_end) == off::XDP_BUFF_DATA_END as usize);
+    assert!(offset_of!(XdpBuff, data_meta) == off::XDP_BUFF_DATA_META as usize);
+    assert!(offset_of!(XdpBuff, data_hard_start) == off::XDP_BUFF_DATA_HARD_START as usize);
+    assert!(offset_of!(XdpBuff, rxq) == off::XDP_BUFF_RXQ as usize);
+    assert!(offset_of!(XdpBuff, txq) == off::XDP_BUFF_TXQ as usize);
+    assert!(offset_of!(XdpBuff, frame_sz) == off::XDP_BUFF_FRAME_SZ as usize);
+    assert!(offset_of!(XdpRxqInfo, dev) == off::XDP_RXQ_DEV as usize);
+    assert!(offset_of!(XdpRxqInfo, queue_index) == off::XDP_RXQ_QUEUE_INDEX as usize);
+    assert!(offset_of!(NetDevice, ifindex) == off::NET_DEVICE_IFINDEX as usize);
+};
+
+impl XdpBuff {
+    fn hard_end(&self) -> *mut u8 {
+        self.data_hard_start
+            .wrapping_add(self.frame_sz as usize - XDP_TAILROOM)
+    }
+
+    /// `bpf_xdp_adjust_head`: moves `data` by `delta`, keeping room for the `xdp_frame`
+    /// header and at least an Ethernet header; metadata moves along.
+    pub fn adjust_head(&mut self, delta: i32) -> i64 {
+        let metalen = self.data as usize - self.data_meta as usize;
+        let start = self.data_hard_start as usize + XDP_FRAME_STRUCT + metalen;
+        let data = (self.data as isize + delta as isize) as usize;
+        if data < start || data > self.data_end as usize - ETH_HLEN {
+            return EINVAL;
+        }
+        if metalen > 0 {
+            // SAFETY: both ranges lie inside the frame (checked above).
+            unsafe {
+                std::ptr::copy(
+                    self.data_meta,
+                    self.data_meta.wrapping_offset(delta as isize),
+                    metalen,
+                )
+            };
+        }
+        self.data_meta = self.data_meta.wrapping_offset(delta as isize);
+        self.data = data as *mut u8;
+        0
+    }
+
+    /// `bpf_xdp_adjust_meta`: moves `data_meta` by `delta` (at most 32 bytes, 4-aligned).
+    pub fn adjust_meta(&mut self, delta: i32) -> i64 {
+        let meta = (self.data_meta as isize + delta as isize) as usize;
+        let start = self.data_hard_start as usize + XDP_FRAME_STRUCT;
+        let metalen = (self.data as usize).wrapping_sub(meta);
+        if meta < start || meta > self.data as usize || metalen > 32 || metalen % 4 != 0 {
+            return EINVAL;
+        }
+        self.data_meta = meta as *mut u8;
+        0
+    }
+
+    /// `bpf_xdp_adjust_tail`: moves `data_end` by `delta`; grown bytes are zeroed.
+    pub fn adjust_tail(&mut self, delta: i32) -> i64 {
+        let end = (self.data_end as isize + delta as isize) as usize;
+        if end > self.hard_end() as usize || end < self.data as usize + ETH_HLEN {
+            return EINVAL;
+        }
+        if delta > 0 {
+            // SAFETY: [data_end, end) is inside the frame (checked above).
+            unsafe { std::ptr::write_bytes(self.data_end, 0, delta as usize) };
+        }
+        self.data_end = end as *mut u8;
+        0
+    }
+}
+
+/// One XDP test run's memory: the frame, the buffer descriptor and the device chain. Boxed
+/// so the pointers inside stay valid while the run is moved around.
+pub struct XdpFrame {
+    frame: Box<[u8; XDP_FRAME_SIZE]>,
+    dev: Box<NetDevice>,
+    rxq: Box<XdpRxqInfo>,
+    /// The context the program gets in r1.
+    pub buff: Box<XdpBuff>,
+}
+
+impl XdpFrame {
+    /// The largest packet that fits (`PAGE_SIZE - headroom - tailroom`).
+    pub const MAX_DATA: usize = XDP_FRAME_SIZE - XDP_PACKET_HEADROOM - XDP_TAILROOM;
+
+    /// A frame holding `packet` after the headroom, received on `ifindex` queue
+    /// `rx_queue`. `None` when the packet is shorter than an Ethernet header or too long
+    /// (the kernel's `EINVAL`).
+    pub fn new(packet: &[u8], ifindex: u32, rx_queue: u32) -> Option<XdpFrame> {
+        if packet.len() < ETH_HLEN || packet.len() > Self::MAX_DATA {
+            return None;
+        }
+        let mut frame = Box::new([0u8; XDP_FRAME_SIZE]);
+        frame[XDP_PACKET_HEADROOM..XDP_PACKET_HEADROOM + packet.len()].copy_from_slice(packet);
+        let dev = Box::new(NetDevice::new(ifindex));
+        let rxq = Box::new(XdpRxqInfo {
+            dev: &*dev,
+            queue_index: rx_queue,
+            _pad: 0,
+        });
+        let base = frame.as_mut_ptr();
+        let data = base.wrapping_add(XDP_PACKET_HEADROOM);
+        let buff = Box::new(XdpBuff {
+            data,
+            data_end: data.wrapping_add(packet.len()),
+            data_meta: data,
+            data_hard_start: base,
+            rxq: &*rxq,
+            txq: std::ptr::null(),
+            frame_sz: XDP_FRAME_SIZE as u32,
+            flags: 0,
+        });
+        Some(XdpFrame {
+            frame,
+            dev,
+            rxq,
+            buff,
+        })
+    }
+
+    /// Re-arms the frame with `packet` for another run (keeps the allocation).
+    pub fn reset(&mut self, packet: &[u8]) -> bool {
+        if packet.len() < ETH_HLEN || packet.len() > Self::MAX_DATA {
+            return false;
+        }
+        self.frame[..XDP_PACKET_HEADROOM].fill(0);
+        self.frame[XDP_PACKET_HEADROOM..XDP_PACKET_HEADROOM + packet.len()].copy_from_slice(packet);
+        let base = self.frame.as_mut_ptr();
+        let data = base.wrapping_add(XDP_PACKET_HEADROOM);
+        self.buff.data = data;
+        self.buff.data_end = data.wrapping_add(packet.len());
+        self.buff.data_meta = data;
+        self.buff.data_hard_start = base;
+        let _ = (&self.dev, &self.rxq);
+        true
+    }
+
+    /// The context pointer.
+    pub fn ctx_ptr(&mut self) -> u64 {
+        &mut *self.buff as *mut XdpBuff as u64
+    }
+
+    /// The whole frame (for bounds-checked runs).
+    pub fn frame_region(&mut self) -> (u64, usize) {
+        (self.frame.as_mut_ptr() as u64, XDP_FRAME_SIZE)
+    }
+
+    /// What `BPF_PROG_TEST_RUN` copies out: metadata and packet, `[data_meta, data_end)`.
+    pub fn data_out(&self) -> &[u8] {
+        let base = self.frame.as_ptr() as usize;
+        let start = self.buff.data_meta as usize - base;
+        let end = self.buff.data_end as usize - base;
+        &self.frame[start.min(end)..end]
+    }
+}
+
+/// `struct sk_buff`, as a byte image with the fields programs read at the kernel's offsets.
+#[repr(C, align(8))]
+pub struct SkBuff {
+    raw: [u8; 256],
+}
+
+impl Default for SkBuff {
+    fn default() -> Self {
+        SkBuff { raw: [0; 256] }
+    }
+}
+
+impl SkBuff {
+    fn put_u32(&mut self, off: i16, v: u32) {
+        let o = off as usize;
+        self.raw[o..o + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+    fn put_u64(&mut self, off: i16, v: u64) {
+        let o = off as usize;
+        self.raw[o..o + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+    fn get_u32(&self, off: i16) -> u32 {
+        let o = off as usize;
+        u32::from_ne_bytes(self.raw[o..o + 4].try_into().expect("4 bytes"))
+    }
+
+    /// An skb over `data` (`len` bytes), with `mark`.
+    pub fn new(data: &mut [u8], mark: u32) -> SkBuff {
+        let mut s = SkBuff::default();
+        s.put_u32(skb_off::SKB_LEN, data.len() as u32);
+        s.put_u32(skb_off::SKB_MARK, mark);
+        let p = data.as_mut_ptr() as u64;
+        s.put_u64(skb_off::SKB_DATA, p);
+        s.put_u64(skb_off::SKB_DATA_END, p + data.len() as u64);
+        s
+    }
+
+    /// `skb->mark`.
+    pub fn mark(&self) -> u32 {
+        self.get_u32(skb_off::SKB_MARK)
+    }
+
+    /// Sets `__sk_buff.cb[i]`.
+    pub fn set_cb(&mut self, i: usize, v: u32) {
+        self.put_u32(skb_off::SKB_CB_DATA + 4 * i as i16, v);
+    }
+
+    /// `__sk_buff.cb[i]`.
+    pub fn cb(&self, i: usize) -> u32 {
+        self.get_u32(skb_off::SKB_CB_DATA + 4 * i as i16)
+    }
+
+    /// The context pointer.
+    pub fn ctx_ptr(&mut self) -> u64 {
+        self.raw.as_mut_ptr() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> XdpFrame {
+        XdpFrame::new(&[0xab; 60], 1, 0).expect("fits")
+    }
+
+    #[test]
+    fn test_run_layout_has_headroom_and_tailroom() {
+        let f = frame();
+        assert_eq!(
+            f.buff.data as usize - f.buff.data_hard_start as usize,
+            XDP_PACKET_HEADROOM
+        );
+        assert_eq!(f.data_out(), &[0xab; 60][..]);
+        assert!(XdpFrame::new(&[0; 13], 1, 0).is_none());
+        assert!(XdpFrame::new(&vec![0; XdpFrame::MAX_DATA + 1], 1, 0).is_none());
+    }
+
+    #[test]
+    fn adjust_head_checks_bounds_like_the_kernel() {
+        let mut f = frame();
+        assert_eq!(f.buff.adjust_head(-20), 0);
+        assert_eq!(f.data_out().len(), 80);
+        assert_eq!(
+            f.buff.adjust_head(-(256 - 40 - 20 + 1)),
+            EINVAL,
+            "into xdp_frame"
+        );
+        assert_eq!(
+            f.buff.adjust_head(80 - 13),
+            EINVAL,
+            "less than ETH_HLEN left"
+        );
+        assert_eq!(f.buff.adjust_head(80 - 14), 0);
+        assert_eq!(f.data_out().len(), 14);
+    }
+
+    #[test]
+    fn adjust_tail_zeroes_grown_bytes_and_respects_tailroom() {
+        let mut f = frame();
+        assert_eq!(f.buff.adjust_tail(-10), 0);
+        assert_eq!(f.buff.adjust_tail(10), 0);
+        assert_eq!(&f.data_out()[50..], &[0; 10]);
+        assert_eq!(f.buff.adjust_tail(XdpFrame::MAX_DATA as i32), EINVAL);
+    }
+
+    #[test]
+    fn skb_fields_sit_where_the_rewrite_reads_them() {
+        let mut pkt = [0u8; 42];
+        let mut s = SkBuff::new(&mut pkt, 7);
+        assert_eq!(s.get_u32(skb_off::SKB_LEN), 42);
+        assert_eq!(s.mark(), 7);
+        assert_ne!(s.ctx_ptr(), 0);
+    }
+}

@@ -1,0 +1,482 @@
+//! The kernel functions a translated program calls: kbpf's helper implementations (what
+//! the kernel's `bpf_func_proto.func` points at), the map operations the rewrite calls
+//! directly (`array_map_lookup_elem`, `__htab_map_lookup_elem`, …, from `kbpf-maps`), and
+//! the per-CPU address hook.
+//!
+//! A translated `call imm` designates `__bpf_call_base + imm`, as in the kernel. Each entry
+//! of [`KERNEL_FUNCTIONS`] pairs that target address with a *shim* of the interpreter's
+//! helper signature (five `u64` in, one out), so an engine can call any target through one
+//! calling convention without transmuting function pointers of other signatures.
+
+use std::ffi::c_void;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use kbpf_maps::raw as m;
+use kbpf_rewrite::KernelFunctions;
+use kbpf_verifier::ProgType;
+use kbpf_vm::{Helper, HelperFn, HelperRegistry};
+
+use crate::ctx::XdpBuff;
+
+/// One kernel function: its kallsyms name, the address translated programs call, and the
+/// shim engines call it through.
+#[derive(Clone, Copy)]
+pub struct KernelFn {
+    /// Helper id, for the helpers (`None` for map operations).
+    pub helper_id: Option<i32>,
+    /// Kernel name (`bpf_ktime_get_ns`, `array_map_lookup_elem`).
+    pub name: &'static str,
+    /// The call target.
+    pub addr: fn() -> usize,
+    /// The same function with the helper calling convention.
+    pub shim: HelperFn,
+}
+
+impl std::fmt::Debug for KernelFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.name)
+    }
+}
+
+macro_rules! map_op {
+    ($name:ident / 2) => {{
+        /// Shim of the map operation.
+        unsafe extern "C" fn shim(a: u64, b: u64, _: u64, _: u64, _: u64) -> u64 {
+            // SAFETY: the verifier checked the arguments of this call site as the kernel does
+            // (a live map of the right type, a key/value of the map's size).
+            unsafe { m::$name(a as *mut c_void, b as _) as u64 }
+        }
+        KernelFn {
+            helper_id: None,
+            name: stringify!($name),
+            addr: || m::$name as *const () as usize,
+            shim,
+        }
+    }};
+    ($name:ident / 4) => {{
+        /// Shim of the map operation.
+        unsafe extern "C" fn shim(a: u64, b: u64, c: u64, d: u64, _: u64) -> u64 {
+            // SAFETY: as above.
+            unsafe { m::$name(a as *mut c_void, b as _, c as _, d) as u64 }
+        }
+        KernelFn {
+            helper_id: None,
+            name: stringify!($name),
+            addr: || m::$name as *const () as usize,
+            shim,
+        }
+    }};
+    ($name:ident / 3) => {{
+        /// Shim of the map operation.
+        unsafe extern "C" fn shim(a: u64, b: u64, c: u64, _: u64, _: u64) -> u64 {
+            // SAFETY: as above.
+            unsafe { m::$name(a as *mut c_void, b as _, c) as u64 }
+        }
+        KernelFn {
+            helper_id: None,
+            name: stringify!($name),
+            addr: || m::$name as *const () as usize,
+            shim,
+        }
+    }};
+    (helper $id:literal $name:ident / $n:tt) => {{
+        let mut f = map_op!($name / $n);
+        f.helper_id = Some($id);
+        f
+    }};
+}
+
+macro_rules! helper {
+    ($id:literal, $name:literal, $f:path) => {
+        KernelFn {
+            helper_id: Some($id),
+            name: $name,
+            addr: || $f as *const () as usize,
+            shim: $f,
+        }
+    };
+}
+
+/// Every kernel function kbpf provides to translated programs.
+pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
+    // The generic map helpers: what a call site reached by several maps keeps.
+    map_op!(helper 1 bpf_map_lookup_elem / 2),
+    map_op!(helper 2 bpf_map_update_elem / 4),
+    map_op!(helper 3 bpf_map_delete_elem / 2),
+    map_op!(helper 87 bpf_map_push_elem / 3),
+    map_op!(helper 88 bpf_map_pop_elem / 2),
+    map_op!(helper 89 bpf_map_peek_elem / 2),
+    // Per-type operations: direct calls and the calls inside inline sequences.
+    map_op!(array_map_lookup_elem / 2),
+    map_op!(percpu_array_map_lookup_elem / 2),
+    map_op!(array_of_map_lookup_elem / 2),
+    map_op!(fd_array_map_lookup_elem / 2),
+    map_op!(__htab_map_lookup_elem / 2),
+    map_op!(htab_map_lookup_elem / 2),
+    map_op!(htab_lru_map_lookup_elem / 2),
+    map_op!(htab_percpu_map_lookup_elem / 2),
+    map_op!(htab_lru_percpu_map_lookup_elem / 2),
+    map_op!(htab_of_map_lookup_elem / 2),
+    map_op!(queue_stack_map_lookup_elem / 2),
+    map_op!(ringbuf_map_lookup_elem / 2),
+    map_op!(array_map_update_elem / 4),
+    map_op!(percpu_array_map_update_elem / 4),
+    map_op!(htab_map_update_elem / 4),
+    map_op!(map_update_elem_unsupported / 4),
+    map_op!(queue_stack_map_update_elem / 4),
+    map_op!(ringbuf_map_update_elem / 4),
+    map_op!(array_map_delete_elem / 2),
+    map_op!(htab_map_delete_elem / 2),
+    map_op!(map_delete_elem_unsupported / 2),
+    map_op!(queue_stack_map_delete_elem / 2),
+    map_op!(ringbuf_map_delete_elem / 2),
+    map_op!(queue_stack_map_push_elem / 3),
+    map_op!(map_push_elem_unsupported / 3),
+    map_op!(queue_stack_map_pop_elem / 2),
+    map_op!(queue_stack_map_peek_elem / 2),
+    map_op!(map_pop_elem_unsupported / 2),
+    helper!(5, "bpf_ktime_get_ns", bpf_ktime_get_ns),
+    helper!(6, "bpf_trace_printk", bpf_trace_printk),
+    helper!(7, "bpf_user_rnd_u32", bpf_user_rnd_u32),
+    helper!(8, "bpf_get_smp_processor_id", bpf_get_smp_processor_id),
+    helper!(12, "bpf_tail_call", bpf_tail_call),
+    helper!(28, "bpf_csum_diff", bpf_csum_diff),
+    helper!(44, "bpf_xdp_adjust_head", bpf_xdp_adjust_head),
+    helper!(54, "bpf_xdp_adjust_meta", bpf_xdp_adjust_meta),
+    helper!(65, "bpf_xdp_adjust_tail", bpf_xdp_adjust_tail),
+    helper!(125, "bpf_ktime_get_boot_ns", bpf_ktime_get_ns),
+];
+
+/// kbpf's [`KernelFunctions`] for the rewrite.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Kbpf;
+
+impl KernelFunctions for Kbpf {
+    fn helper(&self, _prog_type: ProgType, id: i32) -> Option<usize> {
+        KERNEL_FUNCTIONS
+            .iter()
+            .find(|f| f.helper_id == Some(id))
+            .map(|f| (f.addr)())
+    }
+
+    fn name(&self, addr: usize) -> Option<&'static str> {
+        KERNEL_FUNCTIONS
+            .iter()
+            .find(|f| (f.addr)() == addr)
+            .map(|f| f.name)
+    }
+}
+
+/// The engine-side wiring of a translated program: every call target as a helper under its
+/// call immediate, plus the per-CPU hook and `bpf_tail_call` by its helper id.
+pub fn registry_for(call_imms: impl IntoIterator<Item = i32>) -> HelperRegistry {
+    let mut reg = HelperRegistry::new();
+    for imm in call_imms {
+        let addr = kbpf_maps::call_target(imm);
+        if let Some(f) = KERNEL_FUNCTIONS.iter().find(|f| (f.addr)() == addr) {
+            reg.register(
+                imm,
+                Helper {
+                    name: f.name,
+                    func: f.shim,
+                    unwind_on_zero: false,
+                },
+            );
+        }
+    }
+    reg.register(
+        12,
+        Helper {
+            name: "bpf_tail_call",
+            func: bpf_tail_call,
+            unwind_on_zero: false,
+        },
+    );
+    reg.register(
+        kbpf_vm::helpers::THIS_CPU_PTR_ID,
+        Helper {
+            name: "this_cpu_ptr",
+            func: this_cpu_ptr,
+            unwind_on_zero: false,
+        },
+    );
+    reg
+}
+
+/// `this_cpu_ptr(p)` for the per-CPU address move.
+unsafe extern "C" fn this_cpu_ptr(p: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: the move only appears in kbpf-maps' per-CPU inline sequences, applied to a
+    // per-CPU value pointer those maps handed out (or NULL).
+    unsafe { kbpf_maps::bpf_this_cpu_ptr(p as *mut c_void) as u64 }
+}
+
+fn boot() -> &'static Instant {
+    static BOOT: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    BOOT.get_or_init(Instant::now)
+}
+
+/// `bpf_ktime_get_ns`: monotonic nanoseconds (since kbpf's first use).
+unsafe extern "C" fn bpf_ktime_get_ns(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    boot().elapsed().as_nanos() as u64
+}
+
+/// `bpf_get_smp_processor_id`: the thread's CPU number for per-CPU maps.
+unsafe extern "C" fn bpf_get_smp_processor_id(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    kbpf_maps::current_cpu() as u64
+}
+
+/// `bpf_user_rnd_u32` (`bpf_get_prandom_u32`): a per-thread xorshift generator.
+unsafe extern "C" fn bpf_user_rnd_u32(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = std::cell::Cell::new(
+            0x9e37_79b9_7f4a_7c15 ^ (boot().elapsed().as_nanos() as u64),
+        );
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 32) as u32 as u64
+    })
+}
+
+/// What `bpf_trace_printk` wrote, as `/sys/kernel/tracing/trace_pipe` would show the
+/// messages (one per call).
+static TRACE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static TRACE_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Takes the messages `bpf_trace_printk` produced so far.
+pub fn take_trace() -> Vec<String> {
+    std::mem::take(&mut *TRACE.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// `bpf_trace_printk(fmt, fmt_size, a1, a2, a3)`: `%d %i %u %x %ld %lu %lx %lld %llu %llx
+/// %p %%`; returns the number of bytes written.
+unsafe extern "C" fn bpf_trace_printk(fmt: u64, size: u64, a1: u64, a2: u64, a3: u64) -> u64 {
+    if fmt == 0 || size == 0 {
+        return (-22i64) as u64;
+    }
+    // SAFETY: the verifier checked that [fmt, fmt + size) is readable memory
+    // (ARG_PTR_TO_MEM | MEM_RDONLY with ARG_CONST_SIZE).
+    let bytes = unsafe { std::slice::from_raw_parts(fmt as *const u8, size as usize) };
+    let Some(end) = bytes.iter().position(|&b| b == 0) else {
+        return (-22i64) as u64;
+    };
+    let f = String::from_utf8_lossy(&bytes[..end]);
+    let args = [a1, a2, a3];
+    let mut next = 0;
+    let mut out = String::new();
+    let mut chars = f.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut longs = 0;
+        while chars.peek() == Some(&'l') {
+            chars.next();
+            longs += 1;
+        }
+        let Some(conv) = chars.next() else { break };
+        if conv == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(&v) = args.get(next) else {
+            return (-22i64) as u64;
+        };
+        next += 1;
+        let v32 = longs == 0;
+        match conv {
+            'd' | 'i' => {
+                if v32 {
+                    out.push_str(&(v as i32).to_string())
+                } else {
+                    out.push_str(&(v as i64).to_string())
+                }
+            }
+            'u' => {
+                if v32 {
+                    out.push_str(&(v as u32).to_string())
+                } else {
+                    out.push_str(&v.to_string())
+                }
+            }
+            'x' => {
+                if v32 {
+                    out.push_str(&format!("{:x}", v as u32))
+                } else {
+                    out.push_str(&format!("{v:x}"))
+                }
+            }
+            'p' => out.push_str(&format!("{v:#x}")),
+            _ => return (-22i64) as u64,
+        }
+    }
+    let n = out.len() as u64;
+    let mut t = TRACE.lock().unwrap_or_else(|e| e.into_inner());
+    if t.len() < 65_536 {
+        t.push(out);
+    } else {
+        TRACE_DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+    n
+}
+
+/// `bpf_tail_call`: kbpf's engines do not jump to another program yet; a tail call into an
+/// empty slot falls through exactly as in the kernel, so only that case is faithful. A
+/// filled slot is reported through [`tail_calls_missed`].
+unsafe extern "C" fn bpf_tail_call(_ctx: u64, map: u64, index: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: the verifier checked that `map` is a PROG_ARRAY.
+    let filled = unsafe { !m::prog_array_get(map as *mut c_void, index as u32).is_null() };
+    if filled {
+        TAIL_CALLS_MISSED.fetch_add(1, Ordering::Relaxed);
+    }
+    0
+}
+
+static TAIL_CALLS_MISSED: AtomicU64 = AtomicU64::new(0);
+
+/// How many tail calls into a filled `PROG_ARRAY` slot fell through because kbpf does not
+/// implement the jump yet.
+pub fn tail_calls_missed() -> u64 {
+    TAIL_CALLS_MISSED.load(Ordering::Relaxed)
+}
+
+/// The kernel's `csum_partial` folding as `bpf_csum_diff` uses it: the 32-bit one's
+/// complement sum of `data` added to `seed`.
+fn csum_partial(data: &[u8], seed: u32) -> u32 {
+    let mut sum = seed as u64;
+    let mut chunks = data.chunks_exact(4);
+    for c in &mut chunks {
+        sum += u32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as u64;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 4];
+        b[..rest.len()].copy_from_slice(rest);
+        sum += u32::from_ne_bytes(b) as u64;
+    }
+    while sum >> 32 != 0 {
+        sum = (sum & 0xffff_ffff) + (sum >> 32);
+    }
+    sum as u32
+}
+
+/// `bpf_csum_diff(from, from_size, to, to_size, seed)`: sizes are multiples of 4 up to 512
+/// bytes; the result is the 32-bit one's complement sum of `~from` and `to` plus `seed`.
+unsafe extern "C" fn bpf_csum_diff(
+    from: u64,
+    from_size: u64,
+    to: u64,
+    to_size: u64,
+    seed: u64,
+) -> u64 {
+    let (fs, ts) = (from_size as usize, to_size as usize);
+    if fs % 4 != 0
+        || ts % 4 != 0
+        || fs + ts > 512 * 2
+        || (fs > 0 && from == 0)
+        || (ts > 0 && to == 0)
+    {
+        return (-22i64) as u64;
+    }
+    let mut buf = Vec::with_capacity(fs + ts);
+    // SAFETY: the verifier checked both (pointer, size) pairs as readable memory.
+    unsafe {
+        if fs > 0 {
+            buf.extend(
+                std::slice::from_raw_parts(from as *const u8, fs)
+                    .iter()
+                    .map(|b| !b),
+            );
+        }
+        if ts > 0 {
+            buf.extend_from_slice(std::slice::from_raw_parts(to as *const u8, ts));
+        }
+    }
+    csum_partial(&buf, seed as u32) as u64
+}
+
+/// `bpf_xdp_adjust_head(ctx, delta)`.
+unsafe extern "C" fn bpf_xdp_adjust_head(ctx: u64, delta: u64, _: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: the verifier checked that r1 is the program's context, an `XdpBuff` of kbpf's.
+    let xdp = unsafe { &mut *(ctx as *mut XdpBuff) };
+    xdp.adjust_head(delta as i32) as u64
+}
+
+/// `bpf_xdp_adjust_meta(ctx, delta)`.
+unsafe extern "C" fn bpf_xdp_adjust_meta(ctx: u64, delta: u64, _: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: as above.
+    let xdp = unsafe { &mut *(ctx as *mut XdpBuff) };
+    xdp.adjust_meta(delta as i32) as u64
+}
+
+/// `bpf_xdp_adjust_tail(ctx, delta)`.
+unsafe extern "C" fn bpf_xdp_adjust_tail(ctx: u64, delta: u64, _: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: as above.
+    let xdp = unsafe { &mut *(ctx as *mut XdpBuff) };
+    xdp.adjust_tail(delta as i32) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kernel_function_has_a_distinct_address_and_name() {
+        let mut addrs: Vec<usize> = KERNEL_FUNCTIONS.iter().map(|f| (f.addr)()).collect();
+        addrs.sort_unstable();
+        let n = addrs.len();
+        addrs.dedup();
+        // bpf_ktime_get_boot_ns shares bpf_ktime_get_ns's implementation.
+        assert_eq!(addrs.len(), n - 1);
+        assert_eq!(
+            Kbpf.name(Kbpf.helper(ProgType::Xdp, 5).unwrap()),
+            Some("bpf_ktime_get_ns")
+        );
+        assert_eq!(
+            Kbpf.name(m::array_map_lookup_elem as *const () as usize),
+            Some("array_map_lookup_elem")
+        );
+    }
+
+    #[test]
+    fn csum_diff_sums_complemented_old_and_new_words() {
+        let old = 0x0a00_0001u32.to_be_bytes();
+        let new = 0x0a00_0002u32.to_be_bytes();
+        // SAFETY: valid 4-byte buffers.
+        let d = unsafe { bpf_csum_diff(old.as_ptr() as u64, 4, new.as_ptr() as u64, 4, 0) } as u32;
+        // Native (little-endian) words: !old = 0xfefffff5, new = 0x0200000a; the sum
+        // 0x1_00ffffff folds to 0x01000000. Folded to 16 bits it is the RFC 1624 delta.
+        assert_eq!(d, 0x0100_0000);
+        let folded = (d & 0xffff) + (d >> 16);
+        assert_eq!(folded, 0x0100);
+        // Sizes must be multiples of 4.
+        // SAFETY: as above.
+        let e = unsafe { bpf_csum_diff(old.as_ptr() as u64, 3, new.as_ptr() as u64, 4, 0) };
+        assert_eq!(e as i64, -22);
+    }
+
+    #[test]
+    fn trace_printk_formats_like_the_kernel() {
+        let fmt = b"v=%d u=%u x=%llx\0";
+        // SAFETY: a NUL-terminated buffer of the given size.
+        let n = unsafe {
+            bpf_trace_printk(
+                fmt.as_ptr() as u64,
+                fmt.len() as u64,
+                (-5i64) as u64,
+                7,
+                0xabc,
+            )
+        };
+        let t = take_trace();
+        assert_eq!(t.last().map(String::as_str), Some("v=-5 u=7 x=abc"));
+        assert_eq!(n, "v=-5 u=7 x=abc".len() as u64);
+    }
+}

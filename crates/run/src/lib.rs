@@ -1,0 +1,19 @@
+//! kbpf-run: the end of kbpf's pipeline. A program relocated by `kbpf-loader` is verified
+//! (`kbpf-verifier`), translated (`kbpf-rewrite`) and wired to the kernel functions it calls,
+//! then run on the interpreter (`kbpf-vm`) in a test-run context built like the kernel's
+//! `BPF_PROG_TEST_RUN` does.
+//!
+//! - [`program`]: [`Program::load`], the xlated dump, the program tag;
+//! - [`kernel`]: kbpf's helper implementations and the map operations translated programs
+//!   call directly, with their kernel names;
+//! - [`ctx`]: `xdp_buff` and `sk_buff` laid out at the kernel's offsets;
+//! - [`test_run`]: `BPF_PROG_TEST_RUN` for XDP, `tc` and socket-filter programs.
+#![deny(missing_docs)]
+
+pub mod ctx;
+pub mod kernel;
+pub mod program;
+pub mod test_run;
+
+pub use program::{LoadOptions, ProgLoadError, Program, funcs_btf, maps_env};
+pub use test_run::{Engine, TestRunError, TestRunInput, TestRunOutput};

@@ -1,0 +1,225 @@
+//! A program loaded the way `BPF_PROG_LOAD` loads it: verified against its maps, translated
+//! by the rewrite, and wired to kbpf's kernel functions so an engine can run it.
+
+use kbpf_isa::Insn;
+use kbpf_isa::insn::{BPF_CALL, BPF_JMP};
+use kbpf_loader::LoadedProgram;
+use kbpf_maps::Map;
+use kbpf_object::BpfObject;
+use kbpf_rewrite::xlated::{self, DumpOptions};
+use kbpf_rewrite::{MapsEnv, RewriteError, RewriteInput, Xlated};
+use kbpf_verifier::{Options, ProgType, Stats, VerifierError, verify};
+use kbpf_vm::HelperRegistry;
+
+use crate::kernel::{Kbpf, registry_for};
+
+/// Why `prog load` failed, with the kernel's errno.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ProgLoadError {
+    /// kbpf does not run this program type.
+    #[error("program {name}: program type {prog_type} is not supported by kbpf")]
+    ProgType {
+        /// Program name.
+        name: String,
+        /// `enum bpf_prog_type`.
+        prog_type: u32,
+    },
+    /// The verifier rejected the program; `log` is its log.
+    #[error("program {name}: verifier rejected it: {error}")]
+    Verifier {
+        /// Program name.
+        name: String,
+        /// The error (message, errno).
+        error: VerifierError,
+        /// The verifier log.
+        log: String,
+    },
+    /// The rewrite failed.
+    #[error("program {name}: {error}")]
+    Rewrite {
+        /// Program name.
+        name: String,
+        /// The error.
+        error: RewriteError,
+    },
+}
+
+impl ProgLoadError {
+    /// The errno `BPF_PROG_LOAD` returns.
+    pub fn errno(&self) -> i32 {
+        match self {
+            ProgLoadError::ProgType { .. } => 22,
+            ProgLoadError::Verifier { error, .. } => error.errno,
+            ProgLoadError::Rewrite { error, .. } => error.errno(),
+        }
+    }
+
+    /// The verifier log, if the verifier produced one.
+    pub fn log(&self) -> Option<&str> {
+        match self {
+            ProgLoadError::Verifier { log, .. } => Some(log),
+            _ => None,
+        }
+    }
+}
+
+/// How to load.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Verifier log level (0, 1, 2).
+    pub log_level: u32,
+    /// Override of the program type (bpftool's `type TYPE`).
+    pub prog_type: Option<u32>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            log_level: 1,
+            prog_type: None,
+        }
+    }
+}
+
+/// A verified, translated program.
+pub struct Program {
+    /// Name.
+    pub name: String,
+    /// ELF section.
+    pub section: String,
+    /// Program type.
+    pub prog_type: ProgType,
+    /// The instructions as loaded (map references as fds).
+    pub insns: Vec<Insn>,
+    /// The translated program.
+    pub xlated: Xlated,
+    /// The verifier's log of the successful load (statistics line at level 1).
+    pub verifier_log: String,
+    /// Verifier statistics.
+    pub stats: Stats,
+    /// The maps the program uses (referenced and bound), ascending by fd.
+    pub maps: Vec<Map>,
+    pub(crate) helpers: HelperRegistry,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("name", &self.name)
+            .field("prog_type", &self.prog_type)
+            .field("xlated_len", &self.xlated.insns.len())
+            .finish()
+    }
+}
+
+impl Program {
+    /// Verifies and translates `prog` against the maps of `env` (by fd).
+    pub fn load(
+        prog: &LoadedProgram,
+        env: &MapsEnv,
+        opts: &LoadOptions,
+        funcs_btf: &[(Option<String>, String)],
+    ) -> Result<Program, ProgLoadError> {
+        let raw_type = opts.prog_type.unwrap_or(prog.prog_type);
+        let prog_type = ProgType::from_u32(raw_type).ok_or_else(|| ProgLoadError::ProgType {
+            name: prog.name.clone(),
+            prog_type: raw_type,
+        })?;
+        let verdict = verify(
+            &prog.insns,
+            env,
+            &Options::new(prog_type).log_level(opts.log_level),
+        );
+        if let Err(error) = &verdict.result {
+            return Err(ProgLoadError::Verifier {
+                name: prog.name.clone(),
+                error: error.clone(),
+                log: verdict.log.clone(),
+            });
+        }
+        let input = RewriteInput {
+            insns: &prog.insns,
+            verdict: &verdict,
+            maps: env,
+            prog_type,
+            line_info: &prog.line_info,
+            func_info: &prog.func_info,
+            funcs_btf,
+            kernel: &Kbpf,
+        };
+        let xlated = kbpf_rewrite::rewrite(&input).map_err(|error| ProgLoadError::Rewrite {
+            name: prog.name.clone(),
+            error,
+        })?;
+        let helpers = registry_for(call_imms(&xlated.insns));
+        let maps = prog
+            .used_map_fds()
+            .iter()
+            .filter_map(|fd| env.map(*fd as i32).cloned())
+            .collect();
+        Ok(Program {
+            name: prog.name.clone(),
+            section: prog.section.clone(),
+            prog_type,
+            insns: prog.insns.clone(),
+            xlated,
+            verifier_log: verdict.log,
+            stats: verdict.stats,
+            maps,
+            helpers,
+        })
+    }
+
+    /// `bpftool prog dump xlated` text.
+    pub fn dump_xlated(&self, opts: &DumpOptions) -> String {
+        xlated::dump(&self.xlated, opts).unwrap_or_else(|e| format!("error: {e}\n"))
+    }
+
+    /// The program tag (16 hex digits).
+    pub fn tag(&self) -> String {
+        self.xlated.tag_hex()
+    }
+
+    /// The helper wiring engines run this program with.
+    pub fn helpers(&self) -> &HelperRegistry {
+        &self.helpers
+    }
+}
+
+/// The `imm` of every helper-style `call` of a translated program.
+fn call_imms(insns: &[Insn]) -> Vec<i32> {
+    let mut v: Vec<i32> = insns
+        .iter()
+        .filter(|i| i.code == BPF_JMP | BPF_CALL && i.src() == 0)
+        .map(|i| i.imm)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The BTF prototype and name of each `func_info` record of `prog` in `obj` (what bpftool
+/// prints before a function's first instruction).
+pub fn funcs_btf(obj: &BpfObject, prog: &LoadedProgram) -> Vec<(Option<String>, String)> {
+    prog.func_info
+        .iter()
+        .map(|f| match &obj.btf {
+            Some(btf) => (
+                btf.func_prototype(f.type_id).ok(),
+                btf.type_by_id(f.type_id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+            ),
+            None => (None, String::new()),
+        })
+        .collect()
+}
+
+/// Every map of a loaded object as the verifier and rewrite see them, by fd.
+pub fn maps_env(obj: &kbpf_loader::LoadedObject) -> MapsEnv {
+    let mut env = MapsEnv::new();
+    for m in &obj.maps {
+        env.insert(m.fd as i32, m.map.clone());
+    }
+    env
+}

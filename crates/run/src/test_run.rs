@@ -1,0 +1,245 @@
+//! `BPF_PROG_TEST_RUN` on kbpf: the kernel's rules for each program type's input (sizes,
+//! the context built around the packet, what comes back out), the repeat loop and the
+//! average duration per run that `bpftool prog run` prints.
+
+use std::time::Instant;
+
+use kbpf_vm::{Interpreter, Mode, RunError};
+
+use crate::ctx::{ETH_HLEN, SkBuff, XdpFrame};
+use crate::program::Program;
+use kbpf_verifier::ProgType;
+
+/// Which engine runs the program.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// The interpreter (`kbpf-vm`), unchecked as the kernel runs verified programs.
+    #[default]
+    Interpreter,
+    /// The x86-64 JIT.
+    Jit,
+}
+
+/// The inputs of one test run.
+#[derive(Clone, Debug, Default)]
+pub struct TestRunInput<'a> {
+    /// The packet.
+    pub data_in: &'a [u8],
+    /// The uapi context (`struct xdp_md` / `struct __sk_buff`), if given.
+    pub ctx_in: Option<&'a [u8]>,
+    /// Runs (0 counts as 1, as in the kernel).
+    pub repeat: u32,
+    /// The engine.
+    pub engine: Engine,
+}
+
+/// What a test run returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRunOutput {
+    /// `r0` of the last run, truncated to 32 bits (`retval`).
+    pub retval: u32,
+    /// The packet after the last run.
+    pub data_out: Vec<u8>,
+    /// The context after the last run, when one was given.
+    pub ctx_out: Option<Vec<u8>>,
+    /// Average duration of one run in nanoseconds.
+    pub duration_ns: u64,
+}
+
+/// Why a test run failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TestRunError {
+    /// Bad input (the kernel's `EINVAL`).
+    #[error("{0}: Invalid argument")]
+    Invalid(String),
+    /// The engine stopped the program.
+    #[error("run failed: {0}")]
+    Run(#[from] RunError),
+    /// The requested engine cannot run this program.
+    #[error("{0}")]
+    Engine(String),
+}
+
+impl TestRunError {
+    /// The errno `BPF_PROG_TEST_RUN` returns.
+    pub fn errno(&self) -> i32 {
+        match self {
+            TestRunError::Invalid(_) => 22,
+            TestRunError::Run(_) => 14,
+            TestRunError::Engine(_) => 524,
+        }
+    }
+}
+
+/// `sizeof(struct xdp_md)`.
+const XDP_MD_SIZE: usize = 24;
+/// `sizeof(struct __sk_buff)`.
+const SK_BUFF_SIZE: usize = 192;
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    let mut w = [0u8; 4];
+    if off < b.len() {
+        let n = (b.len() - off).min(4);
+        w[..n].copy_from_slice(&b[off..off + n]);
+    }
+    u32::from_ne_bytes(w)
+}
+
+impl Program {
+    /// Runs the program `repeat` times on `data_in` like `BPF_PROG_TEST_RUN`.
+    pub fn test_run(&self, input: &TestRunInput<'_>) -> Result<TestRunOutput, TestRunError> {
+        if input.engine == Engine::Jit {
+            return Err(TestRunError::Engine(
+                "the JIT does not run translated programs yet (BPF_REG_AX and the per-CPU move); use the interpreter".into(),
+            ));
+        }
+        let vm = Interpreter::new_translated(&self.xlated.insns, &self.helpers).map_err(|e| {
+            TestRunError::Engine(format!("translated program does not decode: {e}"))
+        })?;
+        let repeat = input.repeat.max(1);
+        match self.prog_type {
+            ProgType::Xdp => run_xdp(&vm, input, repeat),
+            ProgType::SchedCls => run_skb(&vm, input, repeat, 0),
+            ProgType::SocketFilter => run_skb(&vm, input, repeat, ETH_HLEN),
+        }
+    }
+}
+
+fn timed(
+    repeat: u32,
+    mut run: impl FnMut() -> Result<u64, RunError>,
+) -> Result<(u64, u64), RunError> {
+    let _guard = kbpf_maps::pin();
+    let start = Instant::now();
+    let mut r0 = 0;
+    for _ in 0..repeat {
+        r0 = run()?;
+    }
+    let ns = start.elapsed().as_nanos() as u64 / repeat as u64;
+    Ok((r0, ns))
+}
+
+fn run_xdp(
+    vm: &Interpreter<'_>,
+    input: &TestRunInput<'_>,
+    repeat: u32,
+) -> Result<TestRunOutput, TestRunError> {
+    let (mut ifindex, mut rxq) = (1, 0);
+    if let Some(ctx) = input.ctx_in {
+        if ctx.len() > XDP_MD_SIZE {
+            return Err(TestRunError::Invalid(
+                "ctx_in larger than struct xdp_md".into(),
+            ));
+        }
+        let (data, data_end, data_meta) = (u32_at(ctx, 0), u32_at(ctx, 4), u32_at(ctx, 8));
+        if data != 0
+            || data_meta != 0
+            || (data_end != 0 && data_end as usize != input.data_in.len())
+        {
+            return Err(TestRunError::Invalid(
+                "xdp_md data/data_meta must be 0 and data_end the packet size".into(),
+            ));
+        }
+        if u32_at(ctx, 20) != 0 {
+            return Err(TestRunError::Invalid(
+                "xdp_md egress_ifindex must be 0".into(),
+            ));
+        }
+        ifindex = u32_at(ctx, 12);
+        rxq = u32_at(ctx, 16);
+        if ifindex == 0 && rxq != 0 {
+            return Err(TestRunError::Invalid(
+                "rx_queue_index without ingress_ifindex".into(),
+            ));
+        }
+        if ifindex == 0 {
+            ifindex = 1;
+        }
+    }
+    let mut frame = XdpFrame::new(input.data_in, ifindex, rxq).ok_or_else(|| {
+        TestRunError::Invalid(format!(
+            "XDP data_in of {} bytes (must be {ETH_HLEN}..={})",
+            input.data_in.len(),
+            XdpFrame::MAX_DATA
+        ))
+    })?;
+    let ctx = frame.ctx_ptr();
+    // As in the kernel, every run of the repeat loop sees the same buffer.
+    let (r0, ns) = timed(repeat, || vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked))?;
+    let ctx_out = input.ctx_in.map(|c| {
+        let mut out = vec![0u8; c.len()];
+        let md = [
+            0u32,
+            (frame.buff.data_end as usize - frame.buff.data as usize) as u32,
+            0,
+            ifindex,
+            rxq,
+            0,
+        ];
+        let bytes: Vec<u8> = md.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        out.copy_from_slice(&bytes[..c.len()]);
+        out
+    });
+    Ok(TestRunOutput {
+        retval: r0 as u32,
+        data_out: frame.data_out().to_vec(),
+        ctx_out,
+        duration_ns: ns,
+    })
+}
+
+/// `offset`: where `skb->data` starts in the packet. The kernel's test run pulls the
+/// Ethernet header (`eth_type_trans`) and pushes it back only for L2 programs (`tc`), so a
+/// socket filter sees the packet from its network header.
+fn run_skb(
+    vm: &Interpreter<'_>,
+    input: &TestRunInput<'_>,
+    repeat: u32,
+    offset: usize,
+) -> Result<TestRunOutput, TestRunError> {
+    if input.data_in.len() < ETH_HLEN || input.data_in.len() > 4096 - 256 - 320 {
+        return Err(TestRunError::Invalid(format!(
+            "skb data_in of {} bytes",
+            input.data_in.len()
+        )));
+    }
+    let mut mark = 0;
+    let mut cb = [0u32; 5];
+    if let Some(ctx) = input.ctx_in {
+        if ctx.len() > SK_BUFF_SIZE {
+            return Err(TestRunError::Invalid(
+                "ctx_in larger than struct __sk_buff".into(),
+            ));
+        }
+        mark = u32_at(ctx, 8);
+        for (i, c) in cb.iter_mut().enumerate() {
+            *c = u32_at(ctx, 48 + 4 * i);
+        }
+    }
+    let mut packet = input.data_in.to_vec();
+    let mut skb = SkBuff::new(&mut packet[offset..], mark);
+    for (i, c) in cb.iter().enumerate() {
+        skb.set_cb(i, *c);
+    }
+    let ctx = skb.ctx_ptr();
+    let (r0, ns) = timed(repeat, || vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked))?;
+    let ctx_out = input.ctx_in.map(|c| {
+        let mut out = c.to_vec();
+        if out.len() >= 12 {
+            out[8..12].copy_from_slice(&skb.mark().to_ne_bytes());
+        }
+        for i in 0..5 {
+            let o = 48 + 4 * i;
+            if out.len() >= o + 4 {
+                out[o..o + 4].copy_from_slice(&skb.cb(i).to_ne_bytes());
+            }
+        }
+        out
+    });
+    Ok(TestRunOutput {
+        retval: r0 as u32,
+        data_out: packet,
+        ctx_out,
+        duration_ns: ns,
+    })
+}

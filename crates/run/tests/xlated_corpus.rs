@@ -1,0 +1,181 @@
+//! xlated golden files: every accepted program of the verifier corpus
+//! (`crates/verifier/tests/corpus/*.txt`) goes through kbpf's verifier and rewrite, and its
+//! `xlated` text must equal what `bpftool prog dump xlated` printed for the same program on
+//! the live kernel (`tests/xlated/<case>.xlated`), after normalising map ids and call
+//! immediates only. Where `bpf()` works, the kernel is asked again and must still print the
+//! golden text, so the goldens cannot go stale. `KBPF_BLESS=1` rewrites them from the kernel.
+
+#[path = "../../verifier/tests/common/mod.rs"]
+mod common;
+
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use common::{Case, Expect};
+use kbpf_kernel::{KernelMap, KernelProg, MapCreateAttr};
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/xlated")
+}
+
+/// Loads `case` into the kernel and returns `bpftool prog dump xlated id N`.
+fn kernel_xlated(case: &Case) -> Result<String, String> {
+    let mut maps: Vec<KernelMap> = Vec::new();
+    for m in &case.maps {
+        let mut attr = MapCreateAttr::new(m.map_type, m.key_size, m.value_size, m.max_entries)
+            .flags(m.map_flags)
+            .name(m.name.chars().take(15).collect::<String>());
+        if let Some(t) = m.inner {
+            attr = attr.inner_raw(maps[t].as_raw_fd());
+        }
+        maps.push(KernelMap::create(&attr).map_err(|e| format!("map {}: {e}", m.name))?);
+    }
+    let mut insns = case.insns.clone();
+    let mut i = 0;
+    while i < insns.len() {
+        if insns[i].is_ld_imm64() && matches!(insns[i].src(), 1 | 2) {
+            insns[i].imm = maps[insns[i].imm as usize].as_raw_fd();
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    let (prog, _log) = KernelProg::load(case.prog_type, &insns, "GPL", 0)
+        .map_err(|e| format!("kernel load: {e}"))?;
+    let out = std::process::Command::new("bpftool")
+        .args(["prog", "dump", "xlated", "id", &prog.id().to_string()])
+        .output()
+        .map_err(|e| format!("bpftool: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("bpftool: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn accepted() -> Vec<Case> {
+    common::filtered()
+        .into_iter()
+        .filter(|c| c.expect == Expect::Accept)
+        .collect()
+}
+
+#[test]
+fn kernel_still_prints_the_goldens() {
+    if !kbpf_kernel::bpf_available_or_skip("run xlated_corpus (kernel half)") {
+        return;
+    }
+    if std::process::Command::new("bpftool")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        println!("SKIP: run xlated_corpus (kernel half): bpftool not installed");
+        return;
+    }
+    let bless = std::env::var_os("KBPF_BLESS").is_some();
+    let mut failures = Vec::new();
+    for case in accepted() {
+        let text = match kernel_xlated(&case) {
+            Ok(t) => kbpf_rewrite::xlated::normalize(&t),
+            Err(e) => {
+                failures.push(format!("{}: {e}", case.name));
+                continue;
+            }
+        };
+        let path = golden_dir().join(format!("{}.xlated", case.name));
+        if bless {
+            std::fs::write(&path, &text).unwrap();
+            continue;
+        }
+        let golden = std::fs::read_to_string(&path).unwrap_or_default();
+        if golden != text {
+            failures.push(format!(
+                "{}: kernel prints\n{text}\ngolden {} has\n{golden}",
+                case.name,
+                path.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// kbpf's maps for a case: fd = index, templates passed as `inner_map_fd`.
+fn kbpf_maps_of(case: &Case) -> kbpf_rewrite::MapsEnv {
+    use kbpf_maps::{Map, MapAttr, MapType};
+    let mut maps: Vec<Map> = Vec::new();
+    let mut env = kbpf_rewrite::MapsEnv::new();
+    for (i, m) in case.maps.iter().enumerate() {
+        let attr = MapAttr::new(
+            MapType::from_raw(m.map_type),
+            m.key_size,
+            m.value_size,
+            m.max_entries,
+        )
+        .flags(m.map_flags)
+        .name(&m.name.chars().take(15).collect::<String>());
+        let map = Map::create(&attr, m.inner.map(|t| &maps[t]))
+            .unwrap_or_else(|e| panic!("{}: map {}: {e}", case.name, m.name));
+        env.insert(i as i32, map.clone());
+        maps.push(map);
+    }
+    env
+}
+
+/// kbpf's `prog dump xlated` of a case.
+pub fn kbpf_xlated(case: &Case) -> Result<String, String> {
+    let env = kbpf_maps_of(case);
+    let prog = kbpf_loader::LoadedProgram {
+        name: case.name.clone(),
+        section: String::new(),
+        prog_type: case.prog_type,
+        expected_attach_type: 0,
+        prog_flags: 0,
+        insns: case.insns.clone(),
+        line_info: vec![],
+        func_info: vec![],
+        map_fds_used: vec![],
+        bound_map_fds: vec![],
+    };
+    let p = kbpf_run::Program::load(&prog, &env, &kbpf_run::LoadOptions::default(), &[])
+        .map_err(|e| format!("{e}\n{}", e.log().unwrap_or("")))?;
+    let opts = kbpf_rewrite::xlated::DumpOptions {
+        dialect: kbpf_isa::disasm::Dialect::Bpftool71,
+        ..Default::default()
+    };
+    Ok(p.dump_xlated(&opts))
+}
+
+#[test]
+fn kbpf_prints_the_goldens() {
+    let cases = accepted();
+    assert!(
+        cases.len() >= 30 || std::env::var_os("KBPF_CORPUS_FILTER").is_some(),
+        "the corpus shrank to {} accepted programs",
+        cases.len()
+    );
+    let mut failures = Vec::new();
+    for case in &cases {
+        let path = golden_dir().join(format!("{}.xlated", case.name));
+        let golden = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with KBPF_BLESS=1 as root)", path.display()));
+        match kbpf_xlated(case) {
+            Ok(text) => {
+                let text = kbpf_rewrite::xlated::normalize(&text);
+                if text != golden {
+                    failures.push(format!(
+                        "{}:\n--- kernel\n{golden}--- kbpf\n{text}",
+                        case.name
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!("{}: {e}", case.name)),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
