@@ -432,6 +432,8 @@ impl Session {
             .filter(|(_, e)| !e.pins.is_empty())
             .map(|(id, _)| *id)
             .collect();
+        // Maps bound to pinned programs: each `progs` record lists them in `map_ids`.
+        stack.extend(self.progs.iter().flat_map(prog_map_ids));
         while let Some(id) = stack.pop() {
             if !keep.insert(id) {
                 continue;
@@ -565,6 +567,19 @@ impl Session {
             let _ = std::io::stderr().write_all(r.stderr.as_bytes());
         }
     }
+}
+
+/// The map ids a pinned program's state record holds (its `map_ids` array): the maps stay
+/// alive while the program is pinned, as the kernel's `used_maps` keep them.
+pub fn prog_map_ids(rec: &serde_json::Value) -> Vec<u32> {
+    rec.get("map_ids")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `batch file FILE`: runs each line as a command in this process; stops at the first failing
@@ -852,6 +867,38 @@ mod tests {
         assert_eq!(s.resolve("/sys/fs/bpf/../etc"), None);
         assert_eq!(s.resolve("/etc/passwd"), None);
         assert_eq!(s.resolve("/sys/fs/bpfx/a"), None);
+    }
+
+    #[test]
+    fn maps_live_while_pinned_held_or_bound_to_a_pinned_prog() {
+        let dir = std::env::temp_dir().join(format!(
+            "kbpf-gc-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        let mut s = Session::new(Options {
+            bpffs: dir.clone(),
+            json: false,
+            pretty: false,
+            debug: false,
+        });
+        s.load(true).unwrap();
+        let mk = || Map::create(&MapAttr::new(MapType::Array, 4, 4, 1), None).unwrap();
+        let pinned = s.add_map(mk(), None);
+        let bound = s.add_map(mk(), None);
+        let loose = s.add_map(mk(), None);
+        s.pin_map(pinned, "/sys/fs/bpf/p").unwrap();
+        s.prog_records()
+            .push(serde_json::json!({"id": 1, "pins": ["prog"], "map_ids": [bound]}));
+        s.commit().unwrap();
+        assert!(s.map(pinned).is_some() && s.map(bound).is_some());
+        assert!(s.map(loose).is_none(), "an unreferenced map survived");
+        let st = pinned::load(&dir).unwrap();
+        let ids: Vec<u32> = st.maps.iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![pinned, bound]);
+        assert_eq!(st.progs.len(), 1);
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

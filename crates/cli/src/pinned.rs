@@ -8,7 +8,9 @@
 //!   attributes, its id, its pins, its contents, and for map-of-maps the inner template's
 //!   attributes and the slots (as map ids of other records — an inner map persists while a
 //!   persisted outer holds it, pinned or not). `progs` is reserved for pinned programs and kept
-//!   verbatim by this version;
+//!   verbatim by this version; the one rule already fixed is that a program record's
+//!   `map_ids` array (kbpf map ids) keeps those maps alive and persisted
+//!   ([`crate::bpftool::prog_map_ids`]), as a loaded program's `used_maps` do in the kernel;
 //! - [`LOCK_FILE`], locked with `flock` for the whole invocation: shared by read-only
 //!   commands, exclusive by anything that may write, so concurrent kbpf processes serialise;
 //! - writes go to a temporary file that is fsync-ed and renamed over [`STATE_FILE`] (then the
