@@ -21,23 +21,31 @@
 //!   pointer to the caller's [`RunState`]. Unwinding (`unwind_on_zero` helpers, run-time
 //!   errors) restores `rsp` from it at any call depth. The call depth check compares `r12 - rsp`
 //!   against the size of `MAX_CALL_FRAMES - 1` frames.
-//! - `r9`, `r10`, `r11` are scratch registers that no BPF register maps to (the kernel uses
-//!   them as `BPF_REG_AX`/`AUX_REG` temporaries the same way).
+//! - `r10` is the kernel's hidden `BPF_REG_AX` (BPF r11) of translated programs, as in the
+//!   kernel's `reg2hex[BPF_REG_AX] = 2` (x86 `r10`). The JIT's own sequences never use `r10` as
+//!   a temporary inside an instruction, so AX keeps its value across every instruction except
+//!   calls (helpers, kernel functions, bpf-to-bpf calls and `callx` clobber it, like `r1`–`r5`;
+//!   the rewrite never keeps AX live across a call) and the error exits.
+//! - `r9` and `r11` are scratch registers no BPF register maps to (`r11` is the kernel's
+//!   `AUX_REG`).
 
 use kbpf_isa::Insn;
 use kbpf_isa::decode::{
-    AluOp, AtomicOp, CallTarget, Endian, Imm64Source, Instruction, JmpCond, Size, Source, Width,
-    validate,
+    AluOp, AtomicOp, CallTarget, DecodeOptions, Endian, Imm64Source, Instruction, JmpCond, Size,
+    Source, Width, validate_with,
 };
 use kbpf_isa::insn::{MAX_BPF_STACK, MAX_CALL_FRAMES};
 use kbpf_vm::HelperRegistry;
+use kbpf_vm::helpers::THIS_CPU_PTR_ID;
 
 use crate::JitError;
 use crate::x86::{self, Alu, Asm, Cond, Shift};
 use crate::x86::{R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP};
 
-/// BPF register → x86 register, as the kernel's `reg2hex[]`.
-pub(crate) const REG: [u8; 11] = [RAX, RDI, RSI, RDX, RCX, R8, RBX, R13, R14, R15, RBP];
+/// BPF register → x86 register, as the kernel's `reg2hex[]`; index 11 is `BPF_REG_AX`
+/// (only valid in translated programs, which the decoder admits with
+/// `DecodeOptions { translated: true }`).
+pub(crate) const REG: [u8; 12] = [RAX, RDI, RSI, RDX, RCX, R8, RBX, R13, R14, R15, RBP, R10];
 
 /// Size of one BPF frame.
 const STACK: i32 = MAX_BPF_STACK as i32;
@@ -104,9 +112,14 @@ struct Layout {
 }
 
 /// Translates `insns` into machine code. Helper addresses are resolved now (`call imm`) and
-/// embedded; `callx` compares against every registered helper at run time.
-pub(crate) fn translate(insns: &[Insn], helpers: &HelperRegistry) -> Result<Image, JitError> {
-    let prog = validate(insns)?;
+/// embedded; `callx` compares against every registered helper at run time. `translated`
+/// admits what only the kernel's fixups emit (`BPF_REG_AX`, `BPF_MOV64_PERCPU_REG`).
+pub(crate) fn translate(
+    insns: &[Insn],
+    helpers: &HelperRegistry,
+    translated: bool,
+) -> Result<Image, JitError> {
+    let prog = validate_with(insns, DecodeOptions { translated })?;
     for &(pc, ins) in &prog {
         check_supported(pc, ins)?;
     }
@@ -346,6 +359,10 @@ impl Emitter<'_> {
             a.lea(RBP, RSP, STACK);
         }
         self.zero_frame();
+        if main {
+            // BPF_REG_AX starts at 0 as in the interpreter (zero_frame used r10).
+            self.asm.alu_rr(false, Alu::Xor, R10, R10);
+        }
     }
 
     fn epilogue(&mut self, main: bool) {
@@ -631,6 +648,7 @@ impl Emitter<'_> {
             (AluOp::Mul, Source::Reg(s)) => a.imul_rr(w, d, REG[s as usize]),
             (AluOp::Mul, Source::Imm(k)) => a.imul_rri(w, d, d, k),
             (AluOp::Neg, _) => a.neg(w, d),
+            (AluOp::MovPercpu, Source::Reg(s)) => return self.mov_percpu(pc, d, REG[s as usize]),
             (AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod, _) => {
                 return self.div_mod(pc, w, op, d, src);
             }
@@ -767,15 +785,17 @@ impl Emitter<'_> {
                     _ => Alu::Xor,
                 };
                 // No x86 instruction returns the old value of an and/or/xor: loop on
-                // cmpxchg (rax = expected old value), as the kernel's JIT does.
-                a.push(RAX);
-                a.lea(R10, b, off);
-                a.mov_rr(true, R9, s);
-                a.load(width(size), false, RAX, R10, 0);
+                // cmpxchg (rax = expected old value), as the kernel's JIT does. r0 is kept in
+                // r9 (and stands in for the base or source when they are r0); r10 (AX) is
+                // left alone.
+                let rb = if b == RAX { R9 } else { b };
+                let rs = if s == RAX { R9 } else { s };
+                a.mov_rr(true, R9, RAX);
                 let top = a.len();
+                a.load(width(size), false, RAX, rb, off);
                 a.mov_rr(true, R11, RAX);
-                a.alu_rr(w, x, R11, R9);
-                a.lock_cmpxchg(w, R10, 0, R11);
+                a.alu_rr(w, x, R11, rs);
+                a.lock_cmpxchg(w, rb, off, R11);
                 let rel = top as i64 - (a.len() + 2) as i64;
                 if !x86::is_imm8(rel) {
                     return Err(JitError::Internal {
@@ -784,9 +804,10 @@ impl Emitter<'_> {
                     });
                 }
                 a.jcc_rel8(Cond::Ne, rel as i8);
-                a.mov_rr(true, R11, RAX);
-                a.pop(RAX);
-                a.mov_rr(w, s, R11);
+                // The old value to the source register (zero-extended when 32-bit), then r0
+                // back (which is the old value if the source was r0).
+                a.mov_rr(w, rs, RAX);
+                a.mov_rr(true, RAX, R9);
             }
         }
         Ok(())
@@ -813,6 +834,37 @@ impl Emitter<'_> {
                 self.error_block(STATE_UNKNOWN_HELPER, pc)
             }
         }
+    }
+
+    /// `dst = this_cpu_ptr(src)` (`BPF_MOV64_PERCPU_REG`): the kernel adds
+    /// `gs:[this_cpu_off]` inline; in user space the registry's [`THIS_CPU_PTR_ID`] hook gives
+    /// the address (as in the interpreter). This is a move, not a call, for the program: every
+    /// BPF register but `dst` — including the SysV caller-saved `r0`–`r5` and AX — keeps its
+    /// value, so they are saved around the native call (eight pushes keep `rsp` 16-byte
+    /// aligned, as it is at every instruction boundary).
+    fn mov_percpu(&mut self, pc: usize, d: u8, s: u8) -> Result<(), JitError> {
+        let Some(h) = self.helpers.get(THIS_CPU_PTR_ID).copied() else {
+            return Err(JitError::Unsupported {
+                pc,
+                what: "the per-CPU move without a this_cpu_ptr hook (THIS_CPU_PTR_ID)",
+            });
+        };
+        const SAVED: [u8; 8] = [RAX, RDI, RSI, RDX, RCX, R8, R10, R11];
+        let a = &mut self.asm;
+        for r in SAVED {
+            a.push(r);
+        }
+        if s != RDI {
+            a.mov_rr(true, RDI, s);
+        }
+        a.movabs(RAX, h.func as usize as u64);
+        a.call_r(RAX);
+        a.mov_rr(true, R9, RAX);
+        for r in SAVED.iter().rev() {
+            a.pop(*r);
+        }
+        a.mov_rr(true, d, R9);
+        Ok(())
     }
 
     /// `callx reg`: compare the register with each registered helper id and call the match;

@@ -4,11 +4,15 @@
 //! - BPF registers live in fixed x86 registers (`r0`=`rax`, `r1`=`rdi`, `r2`=`rsi`,
 //!   `r3`=`rdx`, `r4`=`rcx`, `r5`=`r8`, `r6`=`rbx`, `r7`=`r13`, `r8`=`r14`, `r9`=`r15`,
 //!   `r10`=`rbp`), so helper arguments are already in the SysV argument registers and a helper
-//!   is called directly; `r9`–`r11` are scratch.
+//!   is called directly; `r10` holds `BPF_REG_AX` of translated programs, `r9` and `r11` are
+//!   scratch.
 //! - Each BPF function (the main program and every bpf-to-bpf callee) has its own prologue
 //!   and a zeroed 512-byte frame; bpf-to-bpf calls are `call rel32`.
 //! - The image is emitted repeatedly until its size converges, so jumps use `rel8` wherever
 //!   the distance fits.
+//! - Translated programs ([`JitProgram::compile_translated`]): `BPF_REG_AX` lives in x86
+//!   `r10` (the kernel's mapping), the per-CPU move calls the embedder's `this_cpu_ptr` hook
+//!   with every BPF register preserved, and kernel-function calls are direct native calls.
 //! - The whole ISA v4 is covered: ALU/ALU64 incl. signed division and `movsx`, byte swaps,
 //!   sign-extending loads, every atomic (32/64-bit), `ld_imm64`, JMP/JMP32, `gotol`, helper
 //!   calls with `unwind_on_zero`, `callx`, bpf-to-bpf calls. Legacy `ld_abs`/`ld_ind` and
@@ -149,14 +153,48 @@ pub struct JitProgram {
     mem: exec::ExecMemory,
 }
 
+/// What [`JitProgram::compile_with`] admits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// The program is a *translated* one (kbpf-rewrite's output, what the kernel JITs): it may
+    /// use the hidden register `BPF_REG_AX` (r11, mapped to x86 `r10` as in the kernel) and the
+    /// per-CPU move `BPF_MOV64_PERCPU_REG`, which calls the registry's
+    /// [`kbpf_vm::helpers::THIS_CPU_PTR_ID`] hook with the source register as its first
+    /// argument (a compile error if the registry has no such hook).
+    pub translated: bool,
+}
+
 impl JitProgram {
     /// Validates `insns` ([`kbpf_isa::decode::validate`]) and translates them. `call imm`
     /// helpers are resolved against `helpers` now (an unknown id fails only when executed, as
     /// in the interpreter); `callx` dispatches over every helper in `helpers` at run time.
     pub fn compile(insns: &[Insn], helpers: &HelperRegistry) -> Result<JitProgram, JitError> {
+        Self::compile_with(insns, helpers, CompileOptions::default())
+    }
+
+    /// Compiles a translated program (`kbpf_rewrite`'s `Xlated::insns`, with the registry
+    /// `kbpf_run::Program::helpers()` gives): [`JitProgram::compile_with`] with
+    /// [`CompileOptions::translated`]. Every `call imm` becomes a *direct* native call
+    /// (`movabs rax, addr; call rax`) to the function registered under `imm` — for a
+    /// translated program the shim of `__bpf_call_base + imm` (`array_map_lookup_elem`,
+    /// `bpf_map_lookup_elem`, …); nothing is looked up at run time. Compile with the same
+    /// registry the interpreter uses (`Interpreter::new_translated`) to get the same program.
+    pub fn compile_translated(
+        insns: &[Insn],
+        helpers: &HelperRegistry,
+    ) -> Result<JitProgram, JitError> {
+        Self::compile_with(insns, helpers, CompileOptions { translated: true })
+    }
+
+    /// [`JitProgram::compile`] with options.
+    pub fn compile_with(
+        insns: &[Insn],
+        helpers: &HelperRegistry,
+        opts: CompileOptions,
+    ) -> Result<JitProgram, JitError> {
         #[cfg(all(target_arch = "x86_64", unix))]
         {
-            let img = compile::translate(insns, helpers)?;
+            let img = compile::translate(insns, helpers, opts.translated)?;
             let mem = exec::ExecMemory::new(&img.code)?;
             Ok(JitProgram {
                 image: img.code,
@@ -169,7 +207,7 @@ impl JitProgram {
         }
         #[cfg(not(all(target_arch = "x86_64", unix)))]
         {
-            let _ = (insns, helpers);
+            let _ = (insns, helpers, opts);
             Err(JitError::UnsupportedHost {
                 arch: std::env::consts::ARCH,
                 os: std::env::consts::OS,
