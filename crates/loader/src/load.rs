@@ -389,6 +389,15 @@ pub fn load_object(
                     source,
                 })?;
         }
+        if rodata {
+            // libbpf freezes `.rodata*` after populating it (BPF_MAP_FREEZE), which is what
+            // lets the verifier read `const volatile` values as constants.
+            map.freeze().map_err(|source| LoadError::GlobalData {
+                map: def.name.clone(),
+                section: def.section.clone(),
+                source,
+            })?;
+        }
         maps.push(LoadedMap {
             name: def.name.clone(),
             kernel_name: map.name().to_string(),

@@ -9,6 +9,8 @@ pub enum Errno {
     EPERM,
     /// `ENOENT` (2).
     ENOENT,
+    /// `EBUSY` (16).
+    EBUSY,
     /// `E2BIG` (7).
     E2BIG,
     /// `EBADF` (9).
@@ -35,6 +37,7 @@ impl Errno {
         match self {
             Errno::EPERM => 1,
             Errno::ENOENT => 2,
+            Errno::EBUSY => 16,
             Errno::E2BIG => 7,
             Errno::EBADF => 9,
             Errno::EAGAIN => 11,
@@ -52,6 +55,7 @@ impl Errno {
         Some(match code {
             1 => Errno::EPERM,
             2 => Errno::ENOENT,
+            16 => Errno::EBUSY,
             7 => Errno::E2BIG,
             9 => Errno::EBADF,
             11 => Errno::EAGAIN,
@@ -70,6 +74,7 @@ impl Errno {
         match self {
             Errno::EPERM => "EPERM",
             Errno::ENOENT => "ENOENT",
+            Errno::EBUSY => "EBUSY",
             Errno::E2BIG => "E2BIG",
             Errno::EBADF => "EBADF",
             Errno::EAGAIN => "EAGAIN",
@@ -87,6 +92,7 @@ impl Errno {
         match self {
             Errno::EPERM => "Operation not permitted",
             Errno::ENOENT => "No such file or directory",
+            Errno::EBUSY => "Device or resource busy",
             Errno::E2BIG => "Argument list too long",
             Errno::EBADF => "Bad file descriptor",
             Errno::EAGAIN => "Resource temporarily unavailable",

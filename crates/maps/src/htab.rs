@@ -33,8 +33,9 @@ use crate::map::{MapInner, copy_percpu_in, copy_percpu_out, release_inner_now};
 use crate::uapi::*;
 
 /// `sizeof(struct bpf_htab)` on Linux 6.18 x86_64, derived from bpftool memlock figures on the
-/// live kernel (HASH k4 v8 n4: 1360 B = 832 + 4·16 + 2·4·8 + 6·64 + 2·8).
-pub const SIZEOF_BPF_HTAB: u64 = 832;
+/// live kernel (HASH k4 v8 n4: 1424 B = 896 + 4·16 + 2·4·8 + 6·64 + 2·8). It is 896 on the
+/// 6.18.44 build CI runs (`-fc-v1098`); the first build probed (`-fc-v669`) had 832.
+pub const SIZEOF_BPF_HTAB: u64 = 896;
 /// `sizeof(struct bucket)` (hlist_nulls_head + raw spinlock).
 pub const SIZEOF_BUCKET: u64 = 16;
 /// `HASHTAB_MAP_LOCK_COUNT`.

@@ -245,3 +245,44 @@ pub unsafe extern "C" fn bpf_this_cpu_ptr(p: *mut c_void) -> *mut c_void {
     // SAFETY: forwarded contract.
     unsafe { per_cpu_ptr(p, current_cpu()) }
 }
+
+/// The per-CPU `cpu_number` variable that the kernel's inlined `bpf_get_smp_processor_id`
+/// reads (`r0 = &cpu_number; r0 = this_cpu_ptr(r0); r0 = *(u32 *)(r0 +0)`): a per-CPU block
+/// of `u32`s where CPU *i*'s value is *i*. Its address must fit the sign-extended 32-bit
+/// immediate of `BPF_MOV64_IMM`, as the kernel's per-CPU offsets do, so the block lives in
+/// the low 2 GiB (`mmap` with `MAP_32BIT`); `None` where no such mapping can be had (the
+/// rewrite then keeps the helper call).
+pub fn cpu_number_addr() -> Option<u32> {
+    static ADDR: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *ADDR.get_or_init(|| {
+        let nr = crate::possible_cpus().max(1) as usize;
+        let len = PERCPU_HDR + 4 * nr;
+        // SAFETY: an anonymous private mapping with no address hint; the result is checked.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return None;
+        }
+        let base = base as *mut u8;
+        // SAFETY: the mapping is `len` bytes, page-aligned and writable: header words first
+        // (the layout `per_cpu_ptr` reads), then one u32 per CPU. It is never unmapped.
+        unsafe {
+            (base as *mut u64).write(nr as u64);
+            (base as *mut u64).add(1).write(4);
+            let values = base.add(PERCPU_HDR) as *mut u32;
+            for cpu in 0..nr {
+                values.add(cpu).write(cpu as u32);
+            }
+        }
+        let addr = base as usize + PERCPU_HDR;
+        u32::try_from(addr).ok().filter(|a| *a <= i32::MAX as u32)
+    })
+}

@@ -242,6 +242,8 @@ pub struct MapInner {
     pub(crate) meta: Option<InnerMapMeta>,
     /// PROG_ARRAY owner program type (0 until the first program is stored or checked).
     pub(crate) prog_owner_type: AtomicU32,
+    /// `BPF_MAP_FREEZE` was done: user space may no longer write.
+    pub(crate) frozen: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: the raw allocation is only mutated through atomics, bucket locks, or byte copies that
@@ -653,6 +655,7 @@ impl Map {
             id,
             meta,
             prog_owner_type: AtomicU32::new(0),
+            frozen: std::sync::atomic::AtomicBool::new(false),
         };
         let header = BpfMap {
             ops: ops_for(t),
@@ -980,6 +983,7 @@ impl Map {
     /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`: pops QUEUE/STACK (key empty, flags 0), or removes a
     /// hash element returning its value; ENOTSUPP for the other types, as the kernel.
     pub fn lookup_and_delete_elem(&self, key: &[u8], flags: u64) -> Result<Vec<u8>, MapError> {
+        self.check_writable()?;
         let m = &self.0;
         if flags != 0 && m.map_type.is_queue_stack() {
             return Err(self.e(Errno::EINVAL, format!("flags {flags:#x} on {}", m.map_type)));
@@ -1050,6 +1054,7 @@ impl Map {
     /// [`Map::update_inner_map`], [`Map::update_prog`] or [`Map::update_elem_fd`]).
     /// `value` must be [`Map::user_value_size`] bytes.
     pub fn update_elem(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
+        self.check_writable()?;
         let m = &self.0;
         if flags & BPF_F_LOCK != 0 {
             return Err(self.e(Errno::EINVAL, "BPF_F_LOCK on a map without bpf_spin_lock"));
@@ -1182,6 +1187,7 @@ impl Map {
 
     /// Inserts `inner` into a map-of-maps at `key` (user space writing an inner map fd).
     pub fn update_inner_map(&self, key: &[u8], inner: &Map, flags: u64) -> Result<(), MapError> {
+        self.check_writable()?;
         let inner = inner.clone();
         self.update_elem_fd(key, flags, move || Ok(FdObject::Map(inner)))
     }
@@ -1200,6 +1206,7 @@ impl Map {
         flags: u64,
         resolve: impl FnOnce() -> Result<FdObject, Errno>,
     ) -> Result<(), MapError> {
+        self.check_writable()?;
         let m = &self.0;
         if flags & BPF_F_LOCK != 0 {
             return Err(self.e(Errno::EINVAL, "BPF_F_LOCK on a map without bpf_spin_lock"));
@@ -1296,8 +1303,35 @@ impl Map {
         Ok(inner.as_ptr())
     }
 
+    /// `BPF_MAP_FREEZE`: from now on user space may only read (`EPERM` on writes), which is
+    /// what lets the verifier treat a read-only map's contents as constants. Freezing twice
+    /// is `EBUSY`.
+    pub fn freeze(&self) -> Result<(), MapError> {
+        if self
+            .0
+            .frozen
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(self.e(Errno::EBUSY, "map already frozen"));
+        }
+        Ok(())
+    }
+
+    /// Whether [`Map::freeze`] was done.
+    pub fn is_frozen(&self) -> bool {
+        self.0.frozen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn check_writable(&self) -> Result<(), MapError> {
+        if self.is_frozen() {
+            return Err(self.e(Errno::EPERM, "map is frozen"));
+        }
+        Ok(())
+    }
+
     /// `BPF_MAP_DELETE_ELEM`.
     pub fn delete_elem(&self, key: &[u8]) -> Result<(), MapError> {
+        self.check_writable()?;
         let m = &self.0;
         match m.map_type {
             MapType::Array | MapType::PercpuArray => {

@@ -259,9 +259,10 @@ pub unsafe extern "C" fn htab_of_map_lookup_elem(
 }
 
 /// `array_map_update_elem` from a program (in place; no element can be created or removed).
+/// As in the kernel, the same function serves PERCPU_ARRAY (this CPU's value).
 ///
 /// # Safety
-/// See the module contract; `map` must be an ARRAY.
+/// See the module contract; `map` must be an ARRAY or PERCPU_ARRAY.
 pub unsafe extern "C" fn array_map_update_elem(
     map: *mut c_void,
     key: *const c_void,
@@ -271,6 +272,9 @@ pub unsafe extern "C" fn array_map_update_elem(
     // SAFETY: module contract.
     unsafe {
         let a = &*(map as *const BpfArray);
+        if a.map.map_type == MapType::PercpuArray.raw() {
+            return percpu_array_map_update_elem(map, key, value, flags);
+        }
         if flags & !BPF_F_LOCK > BPF_EXIST || flags & BPF_F_LOCK != 0 {
             return EINVAL;
         }
@@ -374,6 +378,58 @@ pub unsafe extern "C" fn map_delete_elem_unsupported(
     _key: *const c_void,
 ) -> i64 {
     EOPNOTSUPP
+}
+
+/// `htab_lru_map_update_elem`: the LRU flavours' update (`htab_lru_percpu_map_update_elem`
+/// shares it here; kbpf's LRU hash evicts inside the common update path).
+///
+/// # Safety
+/// See the module contract; `map` must be an LRU hash.
+pub unsafe extern "C" fn htab_lru_map_update_elem(
+    map: *mut c_void,
+    key: *const c_void,
+    value: *const c_void,
+    flags: u64,
+) -> i64 {
+    // SAFETY: forwarded contract.
+    unsafe { htab_map_update_elem(map, key, value, flags) }
+}
+
+/// `htab_percpu_map_update_elem`: this CPU's value of a PERCPU_HASH.
+///
+/// # Safety
+/// See the module contract; `map` must be a PERCPU_HASH.
+pub unsafe extern "C" fn htab_percpu_map_update_elem(
+    map: *mut c_void,
+    key: *const c_void,
+    value: *const c_void,
+    flags: u64,
+) -> i64 {
+    // SAFETY: forwarded contract.
+    unsafe { htab_map_update_elem(map, key, value, flags) }
+}
+
+/// `htab_lru_percpu_map_update_elem`.
+///
+/// # Safety
+/// See the module contract; `map` must be an LRU_PERCPU_HASH.
+pub unsafe extern "C" fn htab_lru_percpu_map_update_elem(
+    map: *mut c_void,
+    key: *const c_void,
+    value: *const c_void,
+    flags: u64,
+) -> i64 {
+    // SAFETY: forwarded contract.
+    unsafe { htab_map_update_elem(map, key, value, flags) }
+}
+
+/// `htab_lru_map_delete_elem`: delete from an LRU hash (both LRU flavours).
+///
+/// # Safety
+/// See the module contract; `map` must be an LRU hash.
+pub unsafe extern "C" fn htab_lru_map_delete_elem(map: *mut c_void, key: *const c_void) -> i64 {
+    // SAFETY: forwarded contract.
+    unsafe { htab_map_delete_elem(map, key) }
 }
 
 /// `htab_map_delete_elem` from a program.
@@ -580,7 +636,7 @@ static ARRAY_OPS: BpfMapOps = BpfMapOps {
 };
 static PERCPU_ARRAY_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: percpu_array_map_lookup_elem,
-    map_update_elem: percpu_array_map_update_elem,
+    map_update_elem: array_map_update_elem,
     map_delete_elem: array_map_delete_elem,
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
@@ -612,15 +668,15 @@ static HTAB_OPS: BpfMapOps = BpfMapOps {
 };
 static HTAB_LRU_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: htab_lru_map_lookup_elem,
-    map_update_elem: htab_map_update_elem,
-    map_delete_elem: htab_map_delete_elem,
+    map_update_elem: htab_lru_map_update_elem,
+    map_delete_elem: htab_lru_map_delete_elem,
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
 };
 static HTAB_PERCPU_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: htab_percpu_map_lookup_elem,
-    map_update_elem: htab_map_update_elem,
+    map_update_elem: htab_percpu_map_update_elem,
     map_delete_elem: htab_map_delete_elem,
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
@@ -628,8 +684,8 @@ static HTAB_PERCPU_OPS: BpfMapOps = BpfMapOps {
 };
 static HTAB_LRU_PERCPU_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: htab_lru_percpu_map_lookup_elem,
-    map_update_elem: htab_map_update_elem,
-    map_delete_elem: htab_map_delete_elem,
+    map_update_elem: htab_lru_percpu_map_update_elem,
+    map_delete_elem: htab_lru_map_delete_elem,
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
@@ -760,6 +816,18 @@ pub(crate) static RAW_FUNCTIONS: &[(&str, RawFnAddr)] = &[
     }),
     ("htab_map_delete_elem", || {
         htab_map_delete_elem as *const () as usize
+    }),
+    ("htab_lru_map_update_elem", || {
+        htab_lru_map_update_elem as *const () as usize
+    }),
+    ("htab_percpu_map_update_elem", || {
+        htab_percpu_map_update_elem as *const () as usize
+    }),
+    ("htab_lru_percpu_map_update_elem", || {
+        htab_lru_percpu_map_update_elem as *const () as usize
+    }),
+    ("htab_lru_map_delete_elem", || {
+        htab_lru_map_delete_elem as *const () as usize
     }),
     ("bpf_this_cpu_ptr", || {
         bpf_this_cpu_ptr as *const () as usize

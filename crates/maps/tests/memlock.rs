@@ -1,5 +1,7 @@
 //! `memlock` figures and `map show` text, against numbers bpftool printed on Linux 6.18 (2
-//! possible CPUs) for the same maps.
+//! possible CPUs) for the same maps (hash family: on 6.18.44-fc-v1098, whose `struct bpf_htab`
+//! is 64 bytes larger than the first build's; `tests/kernel_differential.rs` compares with
+//! whatever kernel runs the tests).
 
 use kbpf_maps::uapi::*;
 use kbpf_maps::{Map, MapAttr, MapType, Registry};
@@ -17,13 +19,13 @@ fn matches_kernel_6_18() {
     assert_eq!(memlock(MapType::Array, 4, 8, 4, BPF_F_MMAPABLE), 8192);
     assert_eq!(memlock(MapType::Array, 4, 8, 4, BPF_F_INNER_MAP), 344);
     assert_eq!(memlock(MapType::PercpuArray, 4, 8, 4, 0), 408);
-    assert_eq!(memlock(MapType::Hash, 4, 8, 4, 0), 1360);
-    assert_eq!(memlock(MapType::Hash, 4, 8, 1000, 0), 81424);
-    assert_eq!(memlock(MapType::Hash, 8, 24, 16, 0), 2608);
-    assert_eq!(memlock(MapType::LruHash, 4, 8, 16, 0), 2176);
-    assert_eq!(memlock(MapType::PercpuHash, 4, 8, 16, 0), 2432);
-    assert_eq!(memlock(MapType::LruPercpuHash, 4, 8, 16, 0), 2432);
-    assert_eq!(memlock(MapType::Hash, 4, 8, 16, BPF_F_NO_PREALLOC), 1152);
+    assert_eq!(memlock(MapType::Hash, 4, 8, 4, 0), 1424);
+    assert_eq!(memlock(MapType::Hash, 4, 8, 1000, 0), 81488);
+    assert_eq!(memlock(MapType::Hash, 8, 24, 16, 0), 2672);
+    assert_eq!(memlock(MapType::LruHash, 4, 8, 16, 0), 2240);
+    assert_eq!(memlock(MapType::PercpuHash, 4, 8, 16, 0), 2496);
+    assert_eq!(memlock(MapType::LruPercpuHash, 4, 8, 16, 0), 2496);
+    assert_eq!(memlock(MapType::Hash, 4, 8, 16, BPF_F_NO_PREALLOC), 1216);
     assert_eq!(memlock(MapType::Queue, 0, 4, 16, 0), 380);
     assert_eq!(memlock(MapType::Stack, 0, 12, 10, 0), 444);
 
@@ -31,16 +33,16 @@ fn matches_kernel_6_18() {
     let outer =
         |t, n, f| Map::create(&MapAttr::new(t, 4, 4, n).flags(f).nr_cpus(2), Some(&inner)).unwrap();
     assert_eq!(outer(MapType::ArrayOfMaps, 10, 0).memlock(), 392);
-    assert_eq!(outer(MapType::HashOfMaps, 16, 0).memlock(), 2192);
+    assert_eq!(outer(MapType::HashOfMaps, 16, 0).memlock(), 2256);
     let dynamic = outer(MapType::HashOfMaps, 16, BPF_F_NO_PREALLOC);
-    assert_eq!(dynamic.memlock(), 1152);
+    assert_eq!(dynamic.memlock(), 1216);
     dynamic
         .update_inner_map(&1u32.to_ne_bytes(), &inner, BPF_ANY)
         .unwrap();
     dynamic
         .update_inner_map(&2u32.to_ne_bytes(), &inner, BPF_ANY)
         .unwrap();
-    assert_eq!(dynamic.memlock(), 1296);
+    assert_eq!(dynamic.memlock(), 1360);
 }
 
 #[test]

@@ -9,8 +9,16 @@ use kbpf_isa::insn::{BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
 use kbpf_maps::Map;
 use kbpf_verifier::{MapDesc, MapEnv};
 
-/// The verifier's description of a live map (the outer's `inner_map_meta` included).
+/// The verifier's description of a live map (the outer's `inner_map_meta` included). A
+/// frozen `BPF_F_RDONLY_PROG` single-element array comes with its contents, which the
+/// verifier reads as constants (`bpf_map_is_rdonly` + `bpf_map_direct_read`).
 pub fn verifier_desc(map: &Map) -> MapDesc {
+    let frozen_value = (map.is_frozen()
+        && map.map_flags() & kbpf_maps::uapi::BPF_F_RDONLY_PROG != 0
+        && map.map_type() == kbpf_maps::MapType::Array
+        && map.max_entries() == 1)
+        .then(|| map.lookup_elem(&0u32.to_ne_bytes()).ok())
+        .flatten();
     let inner_meta = map.inner_map_meta().map(|meta| {
         let d = meta.desc();
         Box::new(MapDesc {
@@ -22,6 +30,7 @@ pub fn verifier_desc(map: &Map) -> MapDesc {
             max_entries: d.max_entries,
             map_flags: d.map_flags,
             inner_meta: None,
+            frozen_value: None,
         })
     });
     MapDesc {
@@ -33,6 +42,7 @@ pub fn verifier_desc(map: &Map) -> MapDesc {
         max_entries: map.max_entries(),
         map_flags: map.map_flags(),
         inner_meta,
+        frozen_value,
     }
 }
 

@@ -27,6 +27,8 @@ pub mod func {
     pub const MAP_UPDATE_ELEM: i32 = 2;
     /// `bpf_map_delete_elem`.
     pub const MAP_DELETE_ELEM: i32 = 3;
+    /// `bpf_get_smp_processor_id`.
+    pub const GET_SMP_PROCESSOR_ID: i32 = 8;
     /// `bpf_tail_call`.
     pub const TAIL_CALL: i32 = 12;
     /// `bpf_map_push_elem`.
@@ -304,6 +306,19 @@ pub fn misc_fixups(
             i += 1;
             continue;
         }
+        if id == func::GET_SMP_PROCESSOR_ID
+            && let Some(addr) = input.kernel.cpu_number()
+        {
+            // x86-64 inlines it: r0 = &cpu_number; r0 = this_cpu_ptr(r0); r0 = *(u32 *)r0.
+            let seq = [
+                Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, addr as i32),
+                kbpf_maps::gen_lookup::mov64_percpu_reg(0, 0),
+                Insn::new(BPF_LDX | BPF_W | BPF_MEM, 0, 0, 0, 0),
+            ];
+            prog.patch(i, &seq)?;
+            i += seq.len();
+            continue;
+        }
         // patch_call_imm: the helper's implementation, relative to __bpf_call_base.
         let addr = input.kernel.helper(input.prog_type, id).ok_or_else(|| {
             RewriteError::HelperNotImplemented {
@@ -316,6 +331,25 @@ pub fn misc_fixups(
         prog.insns[i] = call_insn(addr)?;
         note(addr, names);
         i += 1;
+    }
+    Ok(())
+}
+
+/// `opt_subreg_zext_lo32_rnd_hi32` on x86-64: the JIT zero-extends every 32-bit result
+/// itself, except the one of a 32-bit `cmpxchg`, whose R0 the verifier zero-extends
+/// explicitly with `w0 = w0` (the kernel this was checked against inserts it after every
+/// 32-bit cmpxchg).
+pub fn zext_cmpxchg32(prog: &mut Prog) -> Result<(), RewriteError> {
+    let mut i = 0;
+    while i < prog.len() {
+        let insn = prog.insns[i];
+        if insn.code == BPF_STX | BPF_ATOMIC | BPF_W && insn.imm == BPF_CMPXCHG {
+            let zext = Insn::new(BPF_ALU | BPF_MOV | BPF_X, 0, 0, 0, 0);
+            prog.patch(i, &[insn, zext])?;
+            i += 2;
+            continue;
+        }
+        i += if insn.is_ld_imm64() { 2 } else { 1 };
     }
     Ok(())
 }

@@ -14,7 +14,9 @@
 //!    array does — the call becomes a **direct call** of the type's `map_lookup_elem`; other
 //!    map helpers become direct calls to the map type's ops; every other helper call's `imm`
 //!    becomes the address of kbpf's implementation relative to `__bpf_call_base`.
-//! 4. **Map references** (`resolve_pseudo_ldimm64` + `convert_pseudo_ld_imm64`): `ld_imm64`
+//! 4. **Zero extension** (`opt_subreg_zext_lo32_rnd_hi32`): `w0 = w0` after a 32-bit
+//!    `cmpxchg`, the one 32-bit result the x86-64 JIT does not zero-extend by itself.
+//! 5. **Map references** (`resolve_pseudo_ldimm64` + `convert_pseudo_ld_imm64`): `ld_imm64`
 //!    of a map fd or map value becomes the map's (or value's) host address.
 //!
 //! Every edit goes through [`patch::Prog`], which adjusts jumps, line info, function info
@@ -97,6 +99,11 @@ pub trait KernelFunctions {
     fn helper(&self, prog_type: ProgType, id: i32) -> Option<usize>;
     /// The kernel (kallsyms) name of the function at `addr`, as bpftool prints it.
     fn name(&self, addr: usize) -> Option<&'static str>;
+    /// The address of the per-CPU `cpu_number` variable (fitting a 32-bit immediate), for
+    /// inlining `bpf_get_smp_processor_id` as the x86-64 kernel does; `None` keeps the call.
+    fn cpu_number(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// What the rewrite needs besides the verified program.
@@ -258,6 +265,7 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
     ctx::convert_ctx_accesses(&mut prog, input.prog_type)?;
     let mut call_names = HashMap::new();
     fixups::misc_fixups(&mut prog, input, &mut call_names)?;
+    fixups::zext_cmpxchg32(&mut prog)?;
     fixups::resolve_map_refs(&mut prog, input.maps)?;
 
     let tag = prog_tag(input.insns);

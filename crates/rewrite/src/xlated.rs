@@ -115,12 +115,25 @@ pub fn dump(x: &Xlated, opts: &DumpOptions) -> Result<String, DisasmError> {
     dis.dump_xlated_annotated(&insns, opts.opcodes, &mut annotate)
 }
 
-/// Normalises a dump for comparison with another loader's: map ids become `map[id:*]` and
-/// helper/kernel-function call immediates `call name#*`; nothing else changes (bpf-to-bpf
-/// calls keep their offset and subprogram tag).
+/// Normalises a dump for comparison with another loader's: map ids become `map[id:*]`,
+/// helper/kernel-function call immediates `call name#*`, and the per-CPU address loaded
+/// right before a per-CPU move (the inlined `bpf_get_smp_processor_id`'s `&cpu_number`)
+/// `r0 = *`; nothing else changes (bpf-to-bpf calls keep their offset and subprogram tag).
 pub fn normalize(text: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    for k in 1..lines.len() {
+        let percpu_move =
+            lines[k].ends_with(") r0 = r0") || lines[k].ends_with("r0 = &(void __percpu *)(r0)");
+        if percpu_move
+            && lines[k - 1].contains(": (b7) r0 = ")
+            && let Some(p) = lines[k - 1].rfind("r0 = ")
+        {
+            let head = lines[k - 1][..p].to_owned();
+            lines[k - 1] = format!("{head}r0 = *");
+        }
+    }
     let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
+    for line in &lines {
         let mut l = line.to_owned();
         let mut from = 0;
         while let Some(p) = l[from..].find("map[id:") {

@@ -230,14 +230,19 @@ impl XdpFrame {
 }
 
 /// `struct sk_buff`, as a byte image with the fields programs read at the kernel's offsets.
+/// Boxed with the device it points at, so `skb->dev` stays valid.
 #[repr(C, align(8))]
 pub struct SkBuff {
     raw: [u8; 256],
+    dev: Box<NetDevice>,
 }
 
 impl Default for SkBuff {
     fn default() -> Self {
-        SkBuff { raw: [0; 256] }
+        SkBuff {
+            raw: [0; 256],
+            dev: Box::new(NetDevice::new(1)),
+        }
     }
 }
 
@@ -250,14 +255,24 @@ impl SkBuff {
         let o = off as usize;
         self.raw[o..o + 8].copy_from_slice(&v.to_ne_bytes());
     }
+    fn put_u16(&mut self, off: i16, v: u16) {
+        let o = off as usize;
+        self.raw[o..o + 2].copy_from_slice(&v.to_ne_bytes());
+    }
     fn get_u32(&self, off: i16) -> u32 {
         let o = off as usize;
         u32::from_ne_bytes(self.raw[o..o + 4].try_into().expect("4 bytes"))
     }
 
-    /// An skb over `data` (`len` bytes), with `mark`.
-    pub fn new(data: &mut [u8], mark: u32) -> SkBuff {
+    /// An skb over `data` (`len` bytes), with `mark`, received on the loopback device
+    /// (ifindex 1) like `BPF_PROG_TEST_RUN`'s. `protocol` is the Ethernet type in network
+    /// byte order, as the kernel stores it.
+    pub fn new(data: &mut [u8], mark: u32, protocol_be: u16) -> SkBuff {
         let mut s = SkBuff::default();
+        let dev = &*s.dev as *const NetDevice as u64;
+        s.put_u64(skb_off::SKB_DEV, dev);
+        s.put_u32(skb_off::SKB_IIF, 1);
+        s.put_u16(skb_off::SKB_PROTOCOL, protocol_be);
         s.put_u32(skb_off::SKB_LEN, data.len() as u32);
         s.put_u32(skb_off::SKB_MARK, mark);
         let p = data.as_mut_ptr() as u64;
@@ -338,7 +353,7 @@ mod tests {
     #[test]
     fn skb_fields_sit_where_the_rewrite_reads_them() {
         let mut pkt = [0u8; 42];
-        let mut s = SkBuff::new(&mut pkt, 7);
+        let mut s = SkBuff::new(&mut pkt, 7, 0x0008);
         assert_eq!(s.get_u32(skb_off::SKB_LEN), 42);
         assert_eq!(s.mark(), 7);
         assert_ne!(s.ctx_ptr(), 0);

@@ -124,11 +124,15 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     map_op!(array_map_update_elem / 4),
     map_op!(percpu_array_map_update_elem / 4),
     map_op!(htab_map_update_elem / 4),
+    map_op!(htab_lru_map_update_elem / 4),
+    map_op!(htab_percpu_map_update_elem / 4),
+    map_op!(htab_lru_percpu_map_update_elem / 4),
     map_op!(map_update_elem_unsupported / 4),
     map_op!(queue_stack_map_update_elem / 4),
     map_op!(ringbuf_map_update_elem / 4),
     map_op!(array_map_delete_elem / 2),
     map_op!(htab_map_delete_elem / 2),
+    map_op!(htab_lru_map_delete_elem / 2),
     map_op!(map_delete_elem_unsupported / 2),
     map_op!(queue_stack_map_delete_elem / 2),
     map_op!(ringbuf_map_delete_elem / 2),
@@ -166,6 +170,10 @@ impl KernelFunctions for Kbpf {
             .iter()
             .find(|f| (f.addr)() == addr)
             .map(|f| f.name)
+    }
+
+    fn cpu_number(&self) -> Option<u32> {
+        kbpf_maps::cpu_number_addr()
     }
 }
 

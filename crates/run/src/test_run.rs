@@ -217,7 +217,8 @@ fn run_skb(
         }
     }
     let mut packet = input.data_in.to_vec();
-    let mut skb = SkBuff::new(&mut packet[offset..], mark);
+    let protocol = u16::from_ne_bytes([packet[12], packet[13]]);
+    let mut skb = SkBuff::new(&mut packet[offset..], mark, protocol);
     for (i, c) in cb.iter().enumerate() {
         skb.set_cb(i, *c);
     }

@@ -1092,7 +1092,24 @@ impl<'a> Checker<'a> {
                 } else {
                     (d.value_size, false)
                 };
+                let frozen = if write || key {
+                    None
+                } else {
+                    d.frozen_value.clone()
+                };
                 self.check_mem_region(regno, &reg, off, sz, mem, key)?;
+                if reg.s.is_const()
+                    && let Some(bytes) = &frozen
+                {
+                    let at = off as i64 + reg.s.var_off.value as i64;
+                    if let Ok(at) = usize::try_from(at)
+                        && let Some(b) = bytes.get(at..at + sz as usize)
+                    {
+                        let mut v = [0u8; 8];
+                        v[..b.len()].copy_from_slice(b);
+                        return Ok(Some(RegState::known(u64::from_le_bytes(v))));
+                    }
+                }
                 Ok(None)
             }
             RegType::PtrToCtx => {

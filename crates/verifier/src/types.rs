@@ -49,6 +49,11 @@ pub struct MapDesc {
     pub map_flags: u32,
     /// The inner-map template of a map-of-maps.
     pub inner_meta: Option<Box<MapDesc>>,
+    /// The contents of a frozen `BPF_F_RDONLY_PROG` single-element array (libbpf's
+    /// `.rodata`): loads at constant offsets are known scalars, as the kernel's
+    /// `bpf_map_direct_read` makes them, so branches on `const volatile` configuration are
+    /// decided at load time.
+    pub frozen_value: Option<Vec<u8>>,
 }
 
 impl MapDesc {

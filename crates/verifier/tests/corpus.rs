@@ -29,6 +29,7 @@ pub fn env_of(case: &Case) -> Vec<MapDesc> {
             max_entries: m.max_entries,
             map_flags: m.map_flags,
             inner_meta,
+            frozen_value: None,
         });
     }
     out

@@ -70,6 +70,7 @@ fn env() -> Vec<MapDesc> {
             value_size: 4,
             max_entries: 4,
             inner_meta: Some(Box::new(inner)),
+            frozen_value: None,
             ..Default::default()
         },
     ]

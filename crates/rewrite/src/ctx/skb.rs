@@ -17,6 +17,26 @@ pub const SKB_DATA: i16 = 200;
 pub const SKB_CB_DATA: i16 = 48;
 /// `offsetof(struct sk_buff, cb) + offsetof(struct bpf_skb_data_end, data_end)`.
 pub const SKB_DATA_END: i16 = 80;
+/// `offsetof(struct sk_buff, dev)`.
+pub const SKB_DEV: i16 = 16;
+/// `offsetof(struct sk_buff, queue_mapping)`.
+pub const SKB_QUEUE_MAPPING: i16 = 124;
+/// The byte holding `pkt_type` (a 3-bit field) in `struct sk_buff`.
+pub const SKB_PKT_TYPE: i16 = 128;
+/// `PKT_TYPE_MAX`: the mask of the `pkt_type` bits.
+pub const PKT_TYPE_MAX: i32 = 7;
+/// `offsetof(struct sk_buff, tc_index)`.
+pub const SKB_TC_INDEX: i16 = 132;
+/// `offsetof(struct sk_buff, priority)`.
+pub const SKB_PRIORITY: i16 = 140;
+/// `offsetof(struct sk_buff, skb_iif)`.
+pub const SKB_IIF: i16 = 144;
+/// `offsetof(struct sk_buff, hash)`.
+pub const SKB_HASH: i16 = 148;
+/// `offsetof(struct sk_buff, protocol)`.
+pub const SKB_PROTOCOL: i16 = 176;
+/// `offsetof(struct sk_buff, cb) + offsetof(struct qdisc_skb_cb, tc_classid)`.
+pub const SKB_TC_CLASSID: i16 = 46;
 /// `offsetof(struct __sk_buff, cb[0])`.
 const UAPI_CB0: i16 = 48;
 
@@ -40,6 +60,28 @@ pub fn convert(
     };
     Ok(match (field, write) {
         ("len", false) => vec![load(SKB_LEN, BPF_W)],
+        ("pkt_type", false) => vec![
+            load(SKB_PKT_TYPE, BPF_B),
+            Insn::new(BPF_ALU | BPF_AND | BPF_K, d, 0, 0, PKT_TYPE_MAX),
+        ],
+        ("queue_mapping", false) => vec![load(SKB_QUEUE_MAPPING, BPF_H)],
+        ("protocol", false) => vec![load(SKB_PROTOCOL, BPF_H)],
+        ("priority", false) => vec![load(SKB_PRIORITY, BPF_W)],
+        ("priority", true) => vec![store(SKB_PRIORITY)],
+        ("ingress_ifindex", false) => vec![load(SKB_IIF, BPF_W)],
+        ("ifindex", false) => vec![
+            load(SKB_DEV, BPF_DW),
+            Insn::new(
+                BPF_LDX | BPF_W | BPF_MEM,
+                d,
+                d,
+                crate::ctx::NET_DEVICE_IFINDEX,
+                0,
+            ),
+        ],
+        ("tc_index", false) => vec![load(SKB_TC_INDEX, BPF_H)],
+        ("hash", false) => vec![load(SKB_HASH, BPF_W)],
+        ("tc_classid", false) => vec![load(SKB_TC_CLASSID, BPF_H)],
         ("mark", false) => vec![load(SKB_MARK, BPF_W)],
         ("mark", true) => vec![store(SKB_MARK)],
         ("data", false) => vec![load(SKB_DATA, BPF_DW)],
