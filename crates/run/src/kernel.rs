@@ -375,8 +375,20 @@ fn csum_partial(data: &[u8], seed: u32) -> u32 {
     sum as u32
 }
 
-/// `bpf_csum_diff(from, from_size, to, to_size, seed)`: sizes are multiples of 4 up to 512
-/// bytes; the result is the 32-bit one's complement sum of `~from` and `to` plus `seed`.
+/// One's complement 32-bit add (`csum_add`).
+fn csum_add(a: u32, b: u32) -> u32 {
+    let (s, carry) = a.overflowing_add(b);
+    s.wrapping_add(carry as u32)
+}
+
+/// `csum_from32to16`: folds a 32-bit partial sum to 16 bits.
+fn csum_from32to16(sum: u32) -> u32 {
+    sum.wrapping_add(sum.rotate_right(16)) >> 16
+}
+
+/// `bpf_csum_diff(from, from_size, to, to_size, seed)` as Linux 6.18 computes it: the
+/// one's complement sum of `to` (plus `seed`) minus that of `from`, folded to 16 bits. Sizes
+/// are multiples of 4, at most 512 bytes together.
 unsafe extern "C" fn bpf_csum_diff(
     from: u64,
     from_size: u64,
@@ -385,29 +397,26 @@ unsafe extern "C" fn bpf_csum_diff(
     seed: u64,
 ) -> u64 {
     let (fs, ts) = (from_size as usize, to_size as usize);
-    if fs % 4 != 0
-        || ts % 4 != 0
-        || fs + ts > 512 * 2
-        || (fs > 0 && from == 0)
-        || (ts > 0 && to == 0)
-    {
+    if (fs | ts) % 4 != 0 || fs + ts > 512 || (fs > 0 && from == 0) || (ts > 0 && to == 0) {
         return (-22i64) as u64;
     }
-    let mut buf = Vec::with_capacity(fs + ts);
-    // SAFETY: the verifier checked both (pointer, size) pairs as readable memory.
-    unsafe {
-        if fs > 0 {
-            buf.extend(
-                std::slice::from_raw_parts(from as *const u8, fs)
-                    .iter()
-                    .map(|b| !b),
-            );
+    let seed = seed as u32;
+    let bytes = |p: u64, n: usize| -> &[u8] {
+        if n == 0 {
+            return &[];
         }
-        if ts > 0 {
-            buf.extend_from_slice(std::slice::from_raw_parts(to as *const u8, ts));
-        }
-    }
-    csum_partial(&buf, seed as u32) as u64
+        // SAFETY: the verifier checked each non-empty (pointer, size) pair as readable
+        // memory, and the pointer is non-NULL (checked above).
+        unsafe { std::slice::from_raw_parts(p as *const u8, n) }
+    };
+    let (f, t) = (bytes(from, fs), bytes(to, ts));
+    let r = match (fs > 0, ts > 0) {
+        (true, true) => csum_from32to16(csum_add(csum_partial(t, seed), !csum_partial(f, 0))),
+        (false, true) => csum_from32to16(csum_partial(t, seed)),
+        (true, false) => csum_from32to16(!csum_partial(f, !seed)),
+        (false, false) => seed,
+    };
+    r as u64
 }
 
 /// `bpf_xdp_adjust_head(ctx, delta)`.
@@ -454,16 +463,18 @@ mod tests {
     }
 
     #[test]
-    fn csum_diff_sums_complemented_old_and_new_words() {
+    fn csum_diff_is_the_folded_difference() {
         let old = 0x0a00_0001u32.to_be_bytes();
         let new = 0x0a00_0002u32.to_be_bytes();
         // SAFETY: valid 4-byte buffers.
-        let d = unsafe { bpf_csum_diff(old.as_ptr() as u64, 4, new.as_ptr() as u64, 4, 0) } as u32;
-        // Native (little-endian) words: !old = 0xfefffff5, new = 0x0200000a; the sum
-        // 0x1_00ffffff folds to 0x01000000. Folded to 16 bits it is the RFC 1624 delta.
-        assert_eq!(d, 0x0100_0000);
-        let folded = (d & 0xffff) + (d >> 16);
-        assert_eq!(folded, 0x0100);
+        let d = unsafe { bpf_csum_diff(old.as_ptr() as u64, 4, new.as_ptr() as u64, 4, 0) };
+        // Native words: new = 0x0200000a, !old = 0xfefffff5; their sum 0x1_00ffffff wraps
+        // to 0x01000000, which folds to 0x0100: the RFC 1624 delta of 0x0001 in the last
+        // byte, in native order.
+        assert_eq!(d, 0x0100);
+        // SAFETY: as above.
+        let only_to = unsafe { bpf_csum_diff(0, 0, new.as_ptr() as u64, 4, 0) };
+        assert_eq!(only_to, csum_from32to16(0x0200_000a) as u64);
         // Sizes must be multiples of 4.
         // SAFETY: as above.
         let e = unsafe { bpf_csum_diff(old.as_ptr() as u64, 3, new.as_ptr() as u64, 4, 0) };

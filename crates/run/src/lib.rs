@@ -16,4 +16,4 @@ pub mod program;
 pub mod test_run;
 
 pub use program::{LoadOptions, ProgLoadError, Program, funcs_btf, maps_env};
-pub use test_run::{Engine, TestRunError, TestRunInput, TestRunOutput};
+pub use test_run::{Engine, Runner, TestRunError, TestRunInput, TestRunOutput};

@@ -88,19 +88,51 @@ fn u32_at(b: &[u8], off: usize) -> u32 {
 impl Program {
     /// Runs the program `repeat` times on `data_in` like `BPF_PROG_TEST_RUN`.
     pub fn test_run(&self, input: &TestRunInput<'_>) -> Result<TestRunOutput, TestRunError> {
-        if input.engine == Engine::Jit {
-            return Err(TestRunError::Engine(
-                "the JIT does not run translated programs yet (BPF_REG_AX and the per-CPU move); use the interpreter".into(),
-            ));
-        }
-        let vm = Interpreter::new_translated(&self.xlated.insns, &self.helpers).map_err(|e| {
-            TestRunError::Engine(format!("translated program does not decode: {e}"))
-        })?;
         let repeat = input.repeat.max(1);
+        let engine = self.engine(input.engine)?;
         match self.prog_type {
-            ProgType::Xdp => run_xdp(&vm, input, repeat),
-            ProgType::SchedCls => run_skb(&vm, input, repeat, 0),
-            ProgType::SocketFilter => run_skb(&vm, input, repeat, ETH_HLEN),
+            ProgType::Xdp => run_xdp(&engine, input, repeat),
+            ProgType::SchedCls => run_skb(&engine, input, repeat, 0),
+            ProgType::SocketFilter => run_skb(&engine, input, repeat, ETH_HLEN),
+        }
+    }
+
+    /// The translated program on `engine`, ready to run with a context pointer.
+    pub fn engine(&self, engine: Engine) -> Result<Runner<'_>, TestRunError> {
+        Ok(match engine {
+            Engine::Interpreter => Runner::Interp(
+                Interpreter::new_translated(&self.xlated.insns, &self.helpers).map_err(|e| {
+                    TestRunError::Engine(format!("translated program does not decode: {e}"))
+                })?,
+            ),
+            Engine::Jit => Runner::Jit(
+                kbpf_jit::JitProgram::compile_translated(&self.xlated.insns, &self.helpers)
+                    .map_err(|e| TestRunError::Engine(format!("JIT: {e}")))?,
+            ),
+        })
+    }
+}
+
+/// A translated program compiled for one engine.
+pub enum Runner<'p> {
+    /// The interpreter.
+    Interp(Interpreter<'p>),
+    /// The x86-64 JIT.
+    Jit(kbpf_jit::JitProgram),
+}
+
+impl Runner<'_> {
+    /// Runs once with `r1 = ctx`. The caller holds a [`kbpf_maps::pin`] guard.
+    ///
+    /// # Safety
+    /// `ctx` must be the context the program was verified for (a live [`XdpFrame`]'s or
+    /// [`SkBuff`]'s context pointer), valid for the whole run: translated programs access
+    /// memory unchecked, as in the kernel.
+    pub unsafe fn run_ctx(&self, ctx: u64) -> Result<u64, RunError> {
+        match self {
+            Runner::Interp(vm) => vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked),
+            // SAFETY: forwarded contract — the verifier accepted the program for this context.
+            Runner::Jit(j) => unsafe { j.run(ctx, 0) },
         }
     }
 }
@@ -120,7 +152,7 @@ fn timed(
 }
 
 fn run_xdp(
-    vm: &Interpreter<'_>,
+    vm: &Runner<'_>,
     input: &TestRunInput<'_>,
     repeat: u32,
 ) -> Result<TestRunOutput, TestRunError> {
@@ -165,7 +197,9 @@ fn run_xdp(
     })?;
     let ctx = frame.ctx_ptr();
     // As in the kernel, every run of the repeat loop sees the same buffer.
-    let (r0, ns) = timed(repeat, || vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked))?;
+    // SAFETY: `ctx` is the context of a live frame/skb that outlives the runs, of the type the
+    // program was verified for.
+    let (r0, ns) = timed(repeat, || unsafe { vm.run_ctx(ctx) })?;
     let ctx_out = input.ctx_in.map(|c| {
         let mut out = vec![0u8; c.len()];
         let md = [
@@ -192,7 +226,7 @@ fn run_xdp(
 /// Ethernet header (`eth_type_trans`) and pushes it back only for L2 programs (`tc`), so a
 /// socket filter sees the packet from its network header.
 fn run_skb(
-    vm: &Interpreter<'_>,
+    vm: &Runner<'_>,
     input: &TestRunInput<'_>,
     repeat: u32,
     offset: usize,
@@ -223,7 +257,9 @@ fn run_skb(
         skb.set_cb(i, *c);
     }
     let ctx = skb.ctx_ptr();
-    let (r0, ns) = timed(repeat, || vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked))?;
+    // SAFETY: `ctx` is the context of a live frame/skb that outlives the runs, of the type the
+    // program was verified for.
+    let (r0, ns) = timed(repeat, || unsafe { vm.run_ctx(ctx) })?;
     let ctx_out = input.ctx_in.map(|c| {
         let mut out = c.to_vec();
         if out.len() >= 12 {
