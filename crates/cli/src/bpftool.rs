@@ -108,7 +108,7 @@ pub type ObjectFn = fn(&mut Session, &[String], &str) -> Reply;
 /// The objects, in bpftool's prefix-match order.
 pub const OBJECTS: &[(&str, ObjectFn)] = &[
     ("batch", batch_command),
-    ("prog", prog_placeholder),
+    ("prog", crate::prog::command),
     ("map", crate::map::command),
     ("help", help_command),
     ("version", version_command),
@@ -145,10 +145,6 @@ fn version_command(_: &mut Session, _: &[String], _: &str) -> Reply {
     )
 }
 
-fn prog_placeholder(_: &mut Session, _: &[String], _: &str) -> Reply {
-    Reply::err("the prog commands are not available in this kbpf yet", -1)
-}
-
 /// A live map of the session.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -173,6 +169,12 @@ pub struct Session {
     progs: Vec<serde_json::Value>,
     dirty: bool,
     in_batch: bool,
+    /// Live programs by kbpf id ([`crate::prog`]).
+    pub(crate) live_progs: BTreeMap<u32, crate::prog::LiveProg>,
+    /// The pinned programs' records were rebuilt into `live_progs`.
+    pub(crate) progs_restored: bool,
+    /// The next program id.
+    pub(crate) next_prog_id: u32,
 }
 
 impl Session {
@@ -187,6 +189,9 @@ impl Session {
             progs: Vec::new(),
             dirty: false,
             in_batch: false,
+            live_progs: BTreeMap::new(),
+            progs_restored: false,
+            next_prog_id: 1,
         }
     }
 
@@ -219,7 +224,33 @@ impl Session {
 
     fn restore(&mut self, st: State) -> Result<(), String> {
         self.next_id = st.next_map_id.max(1);
-        self.progs = st.progs;
+        // A pinned program whose pins were all removed (`rm`) is freed, as on bpffs.
+        self.progs = Vec::new();
+        for mut rec in st.progs {
+            let id = rec.get("id").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+            self.next_prog_id = self.next_prog_id.max(id + 1);
+            let pins: Vec<serde_json::Value> = rec
+                .get("pins")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter(|p| {
+                            p.as_str()
+                                .is_some_and(|p| self.opts.bpffs.join(p).is_file())
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            if rec.get("pins").and_then(|v| v.as_array()).map(Vec::len) != Some(pins.len()) {
+                self.dirty = true;
+            }
+            if pins.is_empty() {
+                continue;
+            }
+            rec["pins"] = serde_json::Value::Array(pins);
+            self.progs.push(rec);
+        }
         // Data maps first, then maps-of-maps (their slots point at data maps; only one
         // level of nesting exists).
         let (outers, datas): (Vec<&MapRecord>, Vec<&MapRecord>) = st
@@ -760,6 +791,14 @@ pub fn parse_command_line(args: &[String]) -> Result<CommandLine, GrammarError> 
                 "debug" => cl.debug = true,
                 "help" => cl.help = true,
                 "version" => cl.version = true,
+                // `prog run … --engine interp|jit`: a command word, kept in place.
+                "engine" => {
+                    cl.words.push("--engine".into());
+                    match inline {
+                        Some(v) => cl.words.push(v),
+                        None => cl.words.extend(it.next().cloned()),
+                    }
+                }
                 "bpffs" => {
                     let v = match inline {
                         Some(v) => v,

@@ -15,6 +15,8 @@ pub enum Json {
     U(u64),
     /// A signed number.
     I(i64),
+    /// A boolean.
+    B(bool),
     /// A string.
     S(String),
     /// An array.
@@ -115,6 +117,7 @@ impl Writer {
             Json::Null => self.scalar("null"),
             Json::U(n) => self.scalar(&n.to_string()),
             Json::I(n) => self.scalar(&n.to_string()),
+            Json::B(b) => self.scalar(if *b { "true" } else { "false" }),
             Json::S(s) => {
                 self.eor();
                 string(&mut self.out, s);

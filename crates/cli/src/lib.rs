@@ -24,6 +24,7 @@ pub mod json;
 pub mod map;
 pub mod pinned;
 pub mod plugin;
+pub mod prog;
 pub mod run;
 pub mod words;
 

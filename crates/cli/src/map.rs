@@ -176,6 +176,11 @@ fn parse_maps(s: &Session, w: &mut Words<'_>) -> Result<Vec<u32>, Reply> {
     }
 }
 
+/// One map handle as other objects' commands take it (`prog load … map name N MAP`).
+pub(crate) fn parse_map_handle(s: &Session, w: &mut Words<'_>) -> Result<u32, Reply> {
+    parse_map(s, w)
+}
+
 /// One map handle (bpftool's `map_parse_fd`).
 fn parse_map(s: &Session, w: &mut Words<'_>) -> Result<u32, Reply> {
     let ids = parse_maps(s, w)?;
@@ -344,6 +349,7 @@ struct Elem {
 enum Value {
     Data(Vec<u8>),
     Map(u32),
+    Prog(u32),
 }
 
 /// bpftool's `parse_elem`: `key DATA`, `value VALUE` and update flags in any order.
@@ -364,10 +370,12 @@ fn parse_elem(s: &Session, w: &mut Words<'_>, m: &Map) -> Result<Elem, Reply> {
             let t = m.map_type();
             e.value = Some(if t.is_map_in_map() {
                 Value::Map(parse_map(s, w)?)
+            } else if t == MapType::ProgArray {
+                Value::Prog(crate::prog::parse_prog(s, w)?)
             } else if t.is_fd_array() {
                 return Err(Reply::err(
                     format!(
-                        "{t} values (programs, perf events, cgroups) are not supported by kbpf map update yet"
+                        "{t} values (perf events, cgroups) are not supported by kbpf map update yet"
                     ),
                     -1,
                 ));
@@ -439,6 +447,14 @@ fn lookup(s: &mut Session, w: &mut Words<'_>) -> Reply {
 }
 
 fn update(s: &mut Session, w: &mut Words<'_>) -> Reply {
+    // A PROG_ARRAY value names a program: rebuild the pinned ones first.
+    let mut ahead = w.clone();
+    if let Ok(id) = parse_map(s, &mut ahead)
+        && entry(s, id).map_type() == MapType::ProgArray
+        && let Err(r) = crate::prog::restore_all(s)
+    {
+        return r;
+    }
     let r = (|| {
         let id = parse_map(s, w)?;
         let m = entry(s, id);
@@ -458,6 +474,10 @@ fn update(s: &mut Session, w: &mut Words<'_>) -> Reply {
             let inner = entry(s, inner);
             m.update_inner_map(&key, &inner, flags)
         }
+        Value::Prog(id) => match crate::prog::prog_ref(s, id) {
+            Some(p) => m.update_prog(&key, p, flags),
+            None => return Reply::err(format!("get by id ({id}): No such file or directory"), -1),
+        },
         Value::Data(v) => {
             let v = if m.map_type().is_percpu() {
                 // bpftool writes the one value given to every CPU.

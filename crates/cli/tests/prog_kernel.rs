@@ -1,0 +1,425 @@
+//! `kbpf prog` against `bpftool prog` on the live kernel: the same clang-built XDP objects are
+//! `prog loadall`-ed into both (kbpf into a private `--bpffs` directory, the kernel into unique
+//! pin directories under /sys/fs/bpf removed on drop), then the same script of steps runs on
+//! both — `prog run` on the committed inputs in `tests/prog/` (return value, `data_out`,
+//! `ctx_out`), `batch file` map updates between runs, and map dumps — and every result must be
+//! equal. Each kbpf command is a separate process, so every run also exercises rebuilding the
+//! pinned program from the state file. Also: `prog dump xlated` (text and `visual`) of pinned
+//! programs equals bpftool's after normalising map ids and call immediates.
+//! Skips with a `SKIP:` line where bpftool or bpf() are unavailable.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kbpf_kernel::bpftool::{Pins, hex_bytes, loadall, unavailable};
+use kbpf_rewrite::xlated::normalize;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn input(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/prog")
+        .join(name)
+}
+
+fn skip() -> bool {
+    if let Some(why) = unavailable(&root().join("tests/objects/bounded_loop.bpf.o")) {
+        println!("SKIP: prog_kernel: {why}");
+        return true;
+    }
+    false
+}
+
+/// A private kbpf bpffs directory, removed on drop.
+struct Bpffs(PathBuf);
+
+impl Bpffs {
+    fn new(tag: &str) -> Bpffs {
+        let d = std::env::temp_dir().join(format!(
+            "kbpf-progk-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        Bpffs(d)
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Out {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn kbpf(fs: &Bpffs, args: &[&str]) -> Out {
+    let o = Command::new(env!("CARGO_BIN_EXE_kbpf"))
+        .arg("--bpffs")
+        .arg(&fs.0)
+        .args(args)
+        .output()
+        .unwrap();
+    Out {
+        status: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn bpftool(args: &[&str]) -> Out {
+    let o = Command::new("bpftool").args(args).output().unwrap();
+    Out {
+        status: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// One step of a scenario. `@M@` is the map pin directory, `@P@` the program directory.
+enum Step {
+    /// `prog run PROG data_in INPUT [ctx_in CTX]`.
+    Run(&'static str, &'static str, Option<&'static str>),
+    /// A batch file (map updates).
+    Batch(&'static str),
+    /// `map dump` of a data map: keys and values compared.
+    Dump(&'static str),
+}
+
+/// Both sides of a scenario: the kernel's pins and kbpf's directory.
+struct Sides {
+    pins: Pins,
+    fs: Bpffs,
+}
+
+impl Sides {
+    fn kernel(&self, t: &str) -> String {
+        t.replace("@M@", &self.pins.maps.display().to_string())
+            .replace("@P@", &self.pins.progs.display().to_string())
+    }
+    fn kbpf(&self, t: &str) -> String {
+        t.replace("@M@", "/sys/fs/bpf/maps")
+            .replace("@P@", "/sys/fs/bpf/progs")
+    }
+}
+
+fn load_both(obj: &Path, tag: &str) -> Sides {
+    let s = Sides {
+        pins: Pins::new("kbpfprogk", tag),
+        fs: Bpffs::new(tag),
+    };
+    loadall(obj, &s.pins).unwrap_or_else(|e| panic!("bpftool loadall {}: {e}", obj.display()));
+    let o = kbpf(
+        &s.fs,
+        &[
+            "prog",
+            "loadall",
+            obj.to_str().unwrap(),
+            "/sys/fs/bpf/progs",
+            "pinmaps",
+            "/sys/fs/bpf/maps",
+        ],
+    );
+    assert_eq!(o.status, 0, "kbpf loadall {}: {}", obj.display(), o.stderr);
+    s
+}
+
+/// `prog run` with `-j`, data_out and ctx_out to files: (retval, data_out, ctx_out).
+fn run_json(out: &Out, data_out: &Path, ctx_out: &Path) -> Result<(u64, Vec<u8>, Vec<u8>), String> {
+    if out.status != 0 {
+        return Err(format!(
+            "status {}: {}{}",
+            out.status, out.stdout, out.stderr
+        ));
+    }
+    let v: Value = serde_json::from_str(&out.stdout).map_err(|e| format!("{e}: {}", out.stdout))?;
+    let r = v["retval"].as_u64().ok_or("no retval")?;
+    let d = std::fs::read(data_out).map_err(|e| e.to_string())?;
+    let c = std::fs::read(ctx_out).unwrap_or_default();
+    Ok((r, d, c))
+}
+
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn dump_pairs(text: &str) -> Result<Pairs, String> {
+    let v: Value = serde_json::from_str(&kbpf_kernel::bpftool::normalize_bpftool_json(text))
+        .map_err(|e| format!("{e}: {text}"))?;
+    Ok(v.as_array()
+        .ok_or("not an array")?
+        .iter()
+        .map(|e| (hex_bytes(&e["key"]), hex_bytes(&e["value"])))
+        .collect())
+}
+
+/// Runs `steps` on both sides; returns the number of compared results.
+fn compare(obj: &str, tag: &str, steps: &[Step]) -> usize {
+    let s = load_both(&root().join(obj), tag);
+    let tmp = Bpffs::new(&format!("{tag}-out"));
+    let mut compared = 0;
+    for (n, step) in steps.iter().enumerate() {
+        match step {
+            Step::Run(prog, data, ctx) => {
+                let (kd, kc) = (tmp.0.join(format!("k{n}.d")), tmp.0.join(format!("k{n}.c")));
+                let (bd, bc) = (tmp.0.join(format!("b{n}.d")), tmp.0.join(format!("b{n}.c")));
+                let data = input(data);
+                let mut kargs: Vec<String> = vec![
+                    "-j".into(),
+                    "prog".into(),
+                    "run".into(),
+                    "pinned".into(),
+                    format!("{}/{prog}", s.pins.progs.display()),
+                    "data_in".into(),
+                    data.display().to_string(),
+                    "data_out".into(),
+                    kd.display().to_string(),
+                ];
+                let mut bargs: Vec<String> = vec![
+                    "-j".into(),
+                    "prog".into(),
+                    "run".into(),
+                    "pinned".into(),
+                    format!("/sys/fs/bpf/progs/{prog}"),
+                    "data_in".into(),
+                    data.display().to_string(),
+                    "data_out".into(),
+                    bd.display().to_string(),
+                ];
+                if let Some(c) = ctx {
+                    for (a, out) in [(&mut kargs, &kc), (&mut bargs, &bc)] {
+                        a.extend([
+                            "ctx_in".into(),
+                            input(c).display().to_string(),
+                            "ctx_out".into(),
+                            out.display().to_string(),
+                        ]);
+                    }
+                }
+                let kr = bpftool(&kargs.iter().map(String::as_str).collect::<Vec<_>>());
+                let br = kbpf(&s.fs, &bargs.iter().map(String::as_str).collect::<Vec<_>>());
+                let k = run_json(&kr, &kd, &kc)
+                    .unwrap_or_else(|e| panic!("{obj} step {n}: bpftool: {e}"));
+                let b =
+                    run_json(&br, &bd, &bc).unwrap_or_else(|e| panic!("{obj} step {n}: kbpf: {e}"));
+                assert_eq!(
+                    b, k,
+                    "{obj} step {n}: prog run {prog} {data:?}: kbpf (left) vs kernel"
+                );
+                compared += 1;
+            }
+            Step::Batch(text) => {
+                let kf = tmp.0.join(format!("k{n}.batch"));
+                let bf = tmp.0.join(format!("b{n}.batch"));
+                std::fs::write(&kf, s.kernel(text)).unwrap();
+                std::fs::write(&bf, s.kbpf(text)).unwrap();
+                let kr = bpftool(&["batch", "file", kf.to_str().unwrap()]);
+                let br = kbpf(&s.fs, &["batch", "file", bf.to_str().unwrap()]);
+                assert_eq!(kr.status, 0, "{obj} step {n}: bpftool batch: {}", kr.stderr);
+                assert_eq!(br.status, 0, "{obj} step {n}: kbpf batch: {}", br.stderr);
+                assert_eq!(br.stdout, kr.stdout, "{obj} step {n}: batch output");
+            }
+            Step::Dump(map) => {
+                let kr = bpftool(&["-j", "map", "dump", "pinned", &s.kernel(map)]);
+                let br = kbpf(&s.fs, &["-j", "map", "dump", "pinned", &s.kbpf(map)]);
+                let k = dump_pairs(&kr.stdout)
+                    .unwrap_or_else(|e| panic!("{obj} step {n}: bpftool dump: {e}"));
+                let b = dump_pairs(&br.stdout)
+                    .unwrap_or_else(|e| panic!("{obj} step {n}: kbpf dump: {e}"));
+                assert_eq!(
+                    b, k,
+                    "{obj} step {n}: map dump {map}: kbpf (left) vs kernel"
+                );
+                compared += 1;
+            }
+        }
+    }
+    println!("{obj}: {compared} results equal to the kernel's");
+    compared
+}
+
+#[test]
+fn aom_inner_map_runs_like_the_kernel() {
+    if skip() {
+        return;
+    }
+    use Step::*;
+    let p = "xdp_two_level";
+    let n = compare(
+        "tests/objects/aom_inner_map.bpf.o",
+        "aom_inner",
+        &[
+            Run(p, "rand64.bin", None),
+            Run(p, "eth14.bin", None),
+            Run(p, "rand64.bin", Some("ctx_lo_64.bin")),
+            // outer[0] = inner_a, whose [1] decides PASS (0) or TX.
+            Batch("map update pinned @M@/inner_a key 1 0 0 0 value 7 0 0 0\n"),
+            Run(p, "rand64.bin", None),
+            Dump("@M@/inner_a"),
+            Batch("map update pinned @M@/outer key 0 0 0 0 value pinned @M@/inner_b\n"),
+            Run(p, "ones21.bin", None),
+            Batch("map update pinned @M@/inner_b key 1 0 0 0 value 1 0 0 0\n"),
+            Run(p, "ones21.bin", None),
+            Batch("map delete pinned @M@/outer key 0 0 0 0\n"),
+            Run(p, "rand64.bin", None),
+            // A new, larger inner map (BPF_F_INNER_MAP lets its size differ).
+            Batch(
+                "map create @M@/inner_c type array key 4 value 4 entries 9 name inner_c flags 0x1000\n\
+                 map update pinned @M@/inner_c key 1 0 0 0 value 0 0 0 0\n\
+                 map update pinned @M@/outer key 0 0 0 0 value pinned @M@/inner_c\n",
+            ),
+            Run(p, "seq16.bin", None),
+        ],
+    );
+    assert_eq!(n, 9);
+}
+
+#[test]
+fn bounded_loop_runs_like_the_kernel() {
+    if skip() {
+        return;
+    }
+    use Step::*;
+    let p = "xdp_loop";
+    let n = compare(
+        "tests/objects/bounded_loop.bpf.o",
+        "bounded_loop",
+        &[
+            Run(p, "seq16.bin", None),
+            Dump("@M@/checksum"),
+            Run(p, "seq40.bin", None),
+            Dump("@M@/checksum"),
+            Run(p, "eth14.bin", None),
+            Dump("@M@/checksum"),
+            Batch("map update pinned @M@/checksum key 0 0 0 0 value 1 2 3 4\n"),
+            Run(p, "rand64.bin", Some("ctx_lo_64.bin")),
+            Dump("@M@/checksum"),
+        ],
+    );
+    assert_eq!(n, 8);
+}
+
+#[test]
+fn aom_plain_runs_like_the_kernel() {
+    if skip() {
+        return;
+    }
+    use Step::*;
+    let p = "xdp_count";
+    let n = compare(
+        "tests/objects/aom_plain.bpf.o",
+        "aom_plain",
+        &[
+            // No inner map yet: XDP_PASS without counting.
+            Run(p, "rand64.bin", None),
+            Batch(
+                "map create @M@/in32 type array key 4 value 16 entries 32 name in32\n\
+                 map update pinned @M@/stats_outer key 0 0 0 0 value pinned @M@/in32\n",
+            ),
+            Run(p, "rand64.bin", None),
+            Run(p, "seq40.bin", None),
+            Dump("@M@/in32"),
+            Dump("@M@/aom_plai_bss"),
+        ],
+    );
+    assert_eq!(n, 5);
+}
+
+#[test]
+fn maglev_passes_foreign_traffic_like_the_kernel() {
+    if skip() {
+        return;
+    }
+    use Step::*;
+    let p = "maglev_xdp";
+    let n = compare(
+        "crates/maglev/bpf/maglev.bpf.o",
+        "maglev",
+        &[
+            Run(p, "udp_nosvc.bin", None),
+            Run(p, "tcp_nosvc.bin", None),
+            Run(p, "arp.bin", None),
+            Run(p, "eth14.bin", None),
+            Run(p, "rand64.bin", None),
+        ],
+    );
+    assert_eq!(n, 5);
+}
+
+#[test]
+fn pinned_programs_dump_the_kernels_xlated() {
+    if skip() {
+        return;
+    }
+    let mut compared = 0;
+    for (obj, tag) in [
+        ("tests/objects/aom_inner_map.bpf.o", "xl_aom"),
+        ("crates/maglev/bpf/maglev.bpf.o", "xl_maglev"),
+        ("tests/objects/bounded_loop.bpf.o", "xl_loop"),
+    ] {
+        let s = load_both(&root().join(obj), tag);
+        for entry in std::fs::read_dir(&s.pins.progs).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            for extra in [&[][..], &["opcodes"][..], &["linum"][..], &["visual"][..]] {
+                let kp = format!("{}/{name}", s.pins.progs.display());
+                let bp = format!("/sys/fs/bpf/progs/{name}");
+                let mut ka = vec!["prog", "dump", "xlated", "pinned", kp.as_str()];
+                let mut ba = vec!["prog", "dump", "xlated", "pinned", bp.as_str()];
+                ka.extend(extra);
+                ba.extend(extra);
+                let k = bpftool(&ka);
+                let b = kbpf(&s.fs, &ba);
+                assert_eq!(k.status, 0, "bpftool {ka:?}: {}", k.stderr);
+                assert_eq!(b.status, 0, "kbpf {ba:?}: {}", b.stderr);
+                let (kn, bn) = if extra == ["opcodes"] {
+                    // Map ids also sit in the raw bytes: compare the text lines only.
+                    let strip = |t: &str| {
+                        normalize(
+                            &t.lines()
+                                .filter(|l| !l.starts_with("       "))
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                        )
+                    };
+                    (strip(&k.stdout), strip(&b.stdout))
+                } else {
+                    (normalize(&k.stdout), normalize(&b.stdout))
+                };
+                assert!(
+                    bn == kn,
+                    "{obj} {name} {extra:?}: kbpf vs kernel\n{}",
+                    diff(&bn, &kn)
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 12);
+}
+
+/// The first differing lines (kbpf, kernel).
+fn diff(kbpf: &str, kernel: &str) -> String {
+    let (b, k): (Vec<_>, Vec<_>) = (kbpf.lines().collect(), kernel.lines().collect());
+    let mut out = String::new();
+    for i in 0..b.len().max(k.len()) {
+        let (x, y) = (
+            b.get(i).copied().unwrap_or(""),
+            k.get(i).copied().unwrap_or(""),
+        );
+        if x != y {
+            out.push_str(&format!("line {i}:\n  kbpf:   {x}\n  kernel: {y}\n"));
+            if out.len() > 2000 {
+                break;
+            }
+        }
+    }
+    out
+}
