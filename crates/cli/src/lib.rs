@@ -21,6 +21,7 @@ pub mod bpftool;
 pub mod conformance;
 pub mod engine;
 pub mod json;
+pub mod maglev;
 pub mod map;
 pub mod pinned;
 pub mod plugin;
@@ -43,7 +44,8 @@ use clap::{Parser, Subcommand};
         Besides the subcommands below, kbpf speaks bpftool's grammar:\n  \
         kbpf [--bpffs DIR] [-j|--json] [-p|--pretty] [-d|--debug] OBJECT COMMAND ...\n\
         with OBJECT := { map | prog | batch } and keywords accepted by prefix (`kbpf map sh`).\n\
-        `kbpf map help` lists the map commands; `kbpf batch file FILE` runs a bpftool batch file.\n\
+        `kbpf map help` and `kbpf prog help` list the commands; `kbpf batch file FILE` runs a\n\
+        bpftool batch file. `kbpf maglev demo` runs the Maglev load balancer demo.\n\
         Paths under /sys/fs/bpf/ resolve inside the bpffs directory (--bpffs DIR, default\n\
         $KBPF_BPFFS, else $XDG_RUNTIME_DIR/kbpf/bpffs, else /tmp/kbpf-$UID/bpffs), where pinned\n\
         maps persist between invocations. Exit status as bpftool: 0, 255, or 256 - errno."
@@ -84,9 +86,15 @@ pub enum Command {
         disable_help_flag = true
     )]
     Map(WordsArgs),
-    /// Prog commands (bpftool grammar; being implemented).
-    #[command(disable_help_flag = true)]
+    /// bpftool's prog commands: load/loadall, show/list, dump xlated (opcodes, linum,
+    /// visual), run (bpftool's `Return value: R, duration: Dns`, --engine interp|jit), pin
+    /// (see `kbpf prog help`).
+    #[command(long_about = prog::USAGE, disable_help_flag = true)]
     Prog(WordsArgs),
+    /// The Maglev load balancer demo: `kbpf maglev demo [--json] [--plot DIR]
+    /// [--backend kbpf|kernel] [--small]` (see `kbpf maglev help`).
+    #[command(long_about = maglev::USAGE)]
+    Maglev(maglev::MaglevArgs),
     /// `batch file FILE`: run a bpftool batch file (one command per line, `#` comments,
     /// quotes) in one process; stops at the first failing command with its exit status.
     #[command(disable_help_flag = true)]
@@ -137,6 +145,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Conformance(args) => conformance::command(&args),
         Command::ConformancePlugin(args) => plugin::command(&args.args),
         Command::Run(args) => run::command(&args),
+        Command::Maglev(args) => maglev::command(&args),
         cmd @ (Command::Map(_) | Command::Prog(_) | Command::Batch(_)) => {
             let (object, w) = match cmd {
                 Command::Map(w) => ("map", w),
@@ -178,7 +187,10 @@ pub fn is_clap_command(args: &[String]) -> bool {
         if a.starts_with('-') && a.len() > 1 {
             continue;
         }
-        return matches!(a.as_str(), "run" | "conformance" | "conformance-plugin");
+        return matches!(
+            a.as_str(),
+            "run" | "conformance" | "conformance-plugin" | "maglev"
+        );
     }
     true
 }
