@@ -23,8 +23,9 @@ Usage: kbpf maglev demo [--json] [--plot DIR] [--backend kbpf|kernel] [--small]
   --json          print the report as one JSON object
   --plot DIR      write load_per_backend.svg, memory_by_design.svg and
                   disruption_by_table_size.svg into DIR
-  --backend B     kbpf (default): kbpf's maps, verifier, rewrite and interpreter;
+  --backend B     kbpf (default): kbpf's maps, verifier, rewrite, JIT or interpreter;
                   kernel: the same object and control plane on the live kernel (bpf())
+  --engine E      jit (default) or interp: the kbpf backend's engine
   --small         a reduced configuration (seconds instead of tens of seconds)
 ";
 
@@ -46,12 +47,33 @@ pub struct MaglevArgs {
     /// A reduced configuration.
     #[arg(long)]
     pub small: bool,
+    /// The engine of the kbpf backend.
+    #[arg(long, value_enum, default_value_t = DemoEngine::Jit)]
+    pub engine: DemoEngine,
+}
+
+/// `--engine` of the kbpf backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoEngine {
+    /// kbpf's x86-64 JIT.
+    Jit,
+    /// kbpf's interpreter.
+    Interp,
+}
+
+impl From<DemoEngine> for kbpf_run::Engine {
+    fn from(e: DemoEngine) -> kbpf_run::Engine {
+        match e {
+            DemoEngine::Jit => kbpf_run::Engine::Jit,
+            DemoEngine::Interp => kbpf_run::Engine::Interpreter,
+        }
+    }
 }
 
 /// `--backend`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
-    /// kbpf's own maps and interpreter.
+    /// kbpf's own maps, verifier, rewrite and engine.
     Kbpf,
     /// The live kernel through bpf().
     Kernel,
@@ -75,7 +97,7 @@ pub fn command(a: &MaglevArgs) -> ExitCode {
     } else {
         DemoConfig::default()
     };
-    let report = match run(a.backend, &cfg) {
+    let report = match run(a.backend, a.engine, &cfg) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -131,7 +153,7 @@ fn progress_bar() -> impl FnMut(kbpf_maglev::control::Progress) {
     }
 }
 
-fn run(backend: Backend, cfg: &DemoConfig) -> Result<DemoReport, String> {
+fn run(backend: Backend, engine: DemoEngine, cfg: &DemoConfig) -> Result<DemoReport, String> {
     let mut progress = progress_bar();
     match backend {
         Backend::Kernel => {
@@ -146,9 +168,13 @@ fn run(backend: Backend, cfg: &DemoConfig) -> Result<DemoReport, String> {
             let mut dp = KernelDatapath::new(&load.prog);
             run_demo(cfg, &mut lb, &mut dp, &mut progress).map_err(|e| e.to_string())
         }
-        Backend::Kbpf => Err(
-            "--backend kbpf: the kbpf datapath for the demo (kbpf_maglev::kbpf_datapath) is not in this build yet; use --backend kernel"
-                .into(),
-        ),
+        Backend::Kbpf => {
+            use kbpf_maglev::demo::run_demo;
+            use kbpf_maglev::kbpf_datapath::{KbpfDatapath, load};
+            let (loaded, mut lb) = load(std::path::Path::new(kbpf_maglev::OBJECT_PATH), cfg.lb)
+                .map_err(|e| format!("loading {}: {e}", kbpf_maglev::OBJECT_PATH))?;
+            let mut dp = KbpfDatapath::new(&loaded, engine.into()).map_err(|e| e.to_string())?;
+            run_demo(cfg, &mut lb, &mut dp, &mut progress).map_err(|e| e.to_string())
+        }
     }
 }

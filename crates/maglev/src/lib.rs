@@ -35,6 +35,7 @@ pub mod abi;
 pub mod control;
 pub mod demo;
 pub mod hash;
+pub mod kbpf_datapath;
 pub mod layout;
 pub mod packet;
 pub mod plot;

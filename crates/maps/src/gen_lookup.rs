@@ -62,6 +62,18 @@ pub fn raw_function_name(addr: usize) -> Option<&'static str> {
         .map(|(n, _)| *n)
 }
 
+/// The address of the raw map function named `name` (`array_map_lookup_elem`, …), as this
+/// crate's ops tables and inline sequences call it. Other crates must take call targets from
+/// here rather than from `raw::name as usize`: Rust may instantiate a small function again
+/// in another crate (cross-crate inlining), so a function pointer taken there can differ
+/// from the one the ops tables hold.
+pub fn raw_function_addr(name: &str) -> Option<usize> {
+    raw::RAW_FUNCTIONS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, a)| a())
+}
+
 /// The direct-call target used when `gen_lookup` is not supported: the type's
 /// `ops->map_lookup_elem`.
 pub fn lookup_fn(map_type: MapType) -> usize {

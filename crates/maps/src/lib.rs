@@ -67,7 +67,8 @@ pub mod uapi;
 
 pub use error::{CallImmError, Errno, MapError};
 pub use gen_lookup::{
-    GenLookup, call_base, call_imm, call_target, gen_lookup, lookup_fn, raw_function_name,
+    GenLookup, call_base, call_imm, call_target, gen_lookup, lookup_fn, raw_function_addr,
+    raw_function_name,
 };
 pub use layout::{bpf_this_cpu_ptr, cpu_number_addr, current_cpu, set_current_cpu};
 pub use map::{

@@ -851,4 +851,43 @@ pub(crate) static RAW_FUNCTIONS: &[(&str, RawFnAddr)] = &[
     ("bpf_map_delete_elem", || {
         bpf_map_delete_elem as *const () as usize
     }),
+    ("bpf_map_peek_elem", || {
+        bpf_map_peek_elem as *const () as usize
+    }),
+    ("bpf_map_pop_elem", || {
+        bpf_map_pop_elem as *const () as usize
+    }),
+    ("bpf_map_push_elem", || {
+        bpf_map_push_elem as *const () as usize
+    }),
+    ("map_delete_elem_unsupported", || {
+        map_delete_elem_unsupported as *const () as usize
+    }),
+    ("map_pop_elem_unsupported", || {
+        map_pop_elem_unsupported as *const () as usize
+    }),
+    ("map_push_elem_unsupported", || {
+        map_push_elem_unsupported as *const () as usize
+    }),
+    ("map_update_elem_unsupported", || {
+        map_update_elem_unsupported as *const () as usize
+    }),
+    ("queue_stack_map_delete_elem", || {
+        queue_stack_map_delete_elem as *const () as usize
+    }),
+    ("queue_stack_map_lookup_elem", || {
+        queue_stack_map_lookup_elem as *const () as usize
+    }),
+    ("queue_stack_map_update_elem", || {
+        queue_stack_map_update_elem as *const () as usize
+    }),
+    ("ringbuf_map_delete_elem", || {
+        ringbuf_map_delete_elem as *const () as usize
+    }),
+    ("ringbuf_map_lookup_elem", || {
+        ringbuf_map_lookup_elem as *const () as usize
+    }),
+    ("ringbuf_map_update_elem", || {
+        ringbuf_map_update_elem as *const () as usize
+    }),
 ];

@@ -51,7 +51,9 @@ macro_rules! map_op {
         KernelFn {
             helper_id: None,
             name: stringify!($name),
-            addr: || m::$name as *const () as usize,
+            // The address kbpf-maps' ops tables and inline sequences use (see
+            // `kbpf_maps::raw_function_addr` for why not `m::$name as usize`).
+            addr: || kbpf_maps::raw_function_addr(stringify!($name)).unwrap_or(0),
             shim,
         }
     }};
@@ -64,7 +66,9 @@ macro_rules! map_op {
         KernelFn {
             helper_id: None,
             name: stringify!($name),
-            addr: || m::$name as *const () as usize,
+            // The address kbpf-maps' ops tables and inline sequences use (see
+            // `kbpf_maps::raw_function_addr` for why not `m::$name as usize`).
+            addr: || kbpf_maps::raw_function_addr(stringify!($name)).unwrap_or(0),
             shim,
         }
     }};
@@ -77,7 +81,9 @@ macro_rules! map_op {
         KernelFn {
             helper_id: None,
             name: stringify!($name),
-            addr: || m::$name as *const () as usize,
+            // The address kbpf-maps' ops tables and inline sequences use (see
+            // `kbpf_maps::raw_function_addr` for why not `m::$name as usize`).
+            addr: || kbpf_maps::raw_function_addr(stringify!($name)).unwrap_or(0),
             shim,
         }
     }};
@@ -445,6 +451,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_map_operation_is_known_to_kbpf_maps() {
+        for f in KERNEL_FUNCTIONS.iter().filter(|f| f.name.contains("map")) {
+            assert_ne!(
+                (f.addr)(),
+                0,
+                "{} missing from kbpf_maps' raw functions",
+                f.name
+            );
+        }
+    }
+
+    #[test]
     fn every_kernel_function_has_a_distinct_address_and_name() {
         let mut addrs: Vec<usize> = KERNEL_FUNCTIONS.iter().map(|f| (f.addr)()).collect();
         addrs.sort_unstable();
@@ -457,7 +475,7 @@ mod tests {
             Some("bpf_ktime_get_ns")
         );
         assert_eq!(
-            Kbpf.name(m::array_map_lookup_elem as *const () as usize),
+            Kbpf.name(kbpf_maps::lookup_fn(kbpf_maps::MapType::Array)),
             Some("array_map_lookup_elem")
         );
     }
