@@ -51,9 +51,9 @@ Usage: kbpf prog { show | list } [PROG]
 
        FILE paths under /sys/fs/bpf/ resolve inside the --bpffs directory; `-`
        as data_out/ctx_out prints a hex dump (or a JSON array). Programs run on
-       kbpf's interpreter (--engine jit: the JIT, once it runs translated
-       programs). Program and map ids are kbpf's own; kbpf has no JIT image yet,
-       so `prog show` says `not jited` and `dump jited` returns nothing.
+       kbpf's x86-64 JIT (the interpreter on other hosts, or with --engine
+       interp). Program and map ids are kbpf's own; `prog show` does not report a
+       JIT image size (`not jited`) and `dump jited` returns nothing yet.
 ";
 
 const STRICT_WARNING: &str = "Warning: bpftool is now running in libbpf strict mode and has more stringent requirements about BPF programs.\nIf it used to work for this object file but now doesn't, see --legacy option for more details.\n\n";
@@ -1584,6 +1584,12 @@ pub struct RunArgs {
 pub fn parse_run_args(w: &mut Words<'_>) -> Result<RunArgs, Reply> {
     let mut a = RunArgs {
         repeat: 1,
+        // The JIT where there is one (x86-64); elsewhere the interpreter.
+        engine: if cfg!(target_arch = "x86_64") {
+            Engine::Jit
+        } else {
+            Engine::Interpreter
+        },
         ..RunArgs::default()
     };
     while let Some(word) = w.peek() {
