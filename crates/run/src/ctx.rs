@@ -206,7 +206,6 @@ impl XdpFrame {
         self.buff.data_end = data.wrapping_add(packet.len());
         self.buff.data_meta = data;
         self.buff.data_hard_start = base;
-        let _ = (&self.dev, &self.rxq);
         true
     }
 
@@ -218,6 +217,31 @@ impl XdpFrame {
     /// The whole frame (for bounds-checked runs).
     pub fn frame_region(&mut self) -> (u64, usize) {
         (self.frame.as_mut_ptr() as u64, XDP_FRAME_SIZE)
+    }
+
+    /// Everything a verified XDP program may touch through its context, as `(start, len,
+    /// writable)` for a bounds-checked run: the packet `[data, data_end)`, the `xdp_buff`
+    /// itself and the receive queue and device its translated field loads walk through.
+    pub fn regions(&self) -> [(u64, u64, bool); 4] {
+        let data = self.buff.data as u64;
+        [
+            (data, self.buff.data_end as u64 - data, true),
+            (
+                &*self.buff as *const XdpBuff as u64,
+                std::mem::size_of::<XdpBuff>() as u64,
+                false,
+            ),
+            (
+                &*self.rxq as *const XdpRxqInfo as u64,
+                std::mem::size_of::<XdpRxqInfo>() as u64,
+                false,
+            ),
+            (
+                &*self.dev as *const NetDevice as u64,
+                std::mem::size_of::<NetDevice>() as u64,
+                false,
+            ),
+        ]
     }
 
     /// What `BPF_PROG_TEST_RUN` copies out: metadata and packet, `[data_meta, data_end)`.

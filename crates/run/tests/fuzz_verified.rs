@@ -231,31 +231,23 @@ fn run_checked(prog: &Program, env: &Env, packet: &[u8]) -> (Result<u64, RunErro
         .with_instruction_limit(100_000);
     let mut frame = XdpFrame::new(packet, 1, 0).unwrap();
     let ctx = frame.ctx_ptr();
-    let data = frame.buff.data as u64;
-    let len = frame.buff.data_end as u64 - data;
     let values = env.map.as_ptr() as u64 + kbpf_maps::uapi::BPF_ARRAY_VALUE_OFF as u64;
+    let mut regions: Vec<MemoryRegion> = frame
+        .regions()
+        .into_iter()
+        .chain(kbpf_run::kernel::kernel_data_regions())
+        .map(|(start, len, writable)| MemoryRegion {
+            start,
+            len,
+            writable,
+        })
+        .collect();
     // Exactly the 4 value bytes of each 8-byte element: reading the padding would be a bug.
-    let value = |i: u64| MemoryRegion {
+    regions.extend((0..4u64).map(|i| MemoryRegion {
         start: values + 8 * i,
         len: 4,
         writable: true,
-    };
-    let regions = [
-        MemoryRegion {
-            start: ctx,
-            len: std::mem::size_of::<kbpf_run::ctx::XdpBuff>() as u64,
-            writable: false,
-        },
-        MemoryRegion {
-            start: data,
-            len,
-            writable: true,
-        },
-        value(0),
-        value(1),
-        value(2),
-        value(3),
-    ];
+    }));
     let _pin = kbpf_maps::pin();
     let r = vm.run([ctx, 0, 0, 0, 0], &regions, Mode::Checked);
     (r, frame.data_out().to_vec())
