@@ -134,9 +134,20 @@ pub(crate) fn check_cfg(insns: &[Insn]) -> Result<Cfg, VerifierError> {
                 succ.push(idx + 1);
             }
             Instruction::Call(CallTarget::Local(_)) => {
+                // `visit_func_call_insn`: the call itself and the return address.
                 let t = ins.branch_target(idx).unwrap_or(0) as usize;
-                prune_points[idx + 1] = true;
+                prune_points[idx] = true;
+                if idx + 1 < n {
+                    prune_points[idx + 1] = true;
+                }
                 succ.push(t);
+                succ.push(idx + 1);
+            }
+            Instruction::Call(_) => {
+                // Helper and kfunc calls: the instruction after the call.
+                if idx + 1 < n {
+                    prune_points[idx + 1] = true;
+                }
                 succ.push(idx + 1);
             }
             _ => succ.push(idx + ins.slots()),

@@ -23,8 +23,6 @@ use crate::{InsnAux, MapUse, Options, Stats};
 const MAX_PACKET_OFF: u64 = 0xffff;
 /// `BPF_MAX_VAR_OFF`.
 const BPF_MAX_VAR_OFF: u64 = 1 << 29;
-/// At most this many explored states are kept per prune point (oldest dropped first).
-const MAX_STATES_PER_INSN: usize = 64;
 
 /// A rejection: the message (kernel text) and the hint for the C programmer.
 #[derive(Debug)]
@@ -59,6 +57,16 @@ pub(crate) struct MapSlot {
 
 struct Explored {
     state: VerifierState,
+    /// Dead registers already forgotten (`cleaned`, `clean_verifier_state`).
+    cleaned: bool,
+    /// Prunes this state gave (`hit_cnt`).
+    hit_cnt: u32,
+    /// Comparisons it failed (`miss_cnt`).
+    miss_cnt: u32,
+    /// Removed from its instruction's list.
+    evicted: bool,
+    /// Evicted while still being explored, counted in `free_list_size` (`in_free_list`).
+    in_free_list: bool,
     /// Paths still being explored below this checkpoint (`branches`).
     branches: u32,
     parent: Option<usize>,
@@ -93,7 +101,13 @@ pub(crate) struct Checker<'a> {
     subprogs: Vec<usize>,
     subprog_stack: Vec<usize>,
     prune_point: Vec<bool>,
+    /// `live_regs_before` of each instruction (static liveness).
+    live_regs: Vec<u16>,
     explored: HashMap<usize, Vec<usize>>,
+    /// States in the explored lists (`explored_states_size`).
+    explored_size: usize,
+    /// Evicted states still being explored (`free_list_size`).
+    free_list_size: usize,
     arena: Vec<Explored>,
     id_gen: u32,
     cur_parent: Option<usize>,
@@ -149,6 +163,8 @@ impl<'a> Checker<'a> {
     ) -> Self {
         let n = insns.len();
         let nsub = subprogs.len();
+        let is_insn: Vec<bool> = decoded.iter().map(Option::is_some).collect();
+        let live_regs = crate::liveness::live_registers(insns, &is_insn, prog);
         Checker {
             insns,
             decoded,
@@ -162,7 +178,10 @@ impl<'a> Checker<'a> {
             subprogs,
             subprog_stack: vec![0; nsub],
             prune_point,
+            live_regs,
             explored: HashMap::new(),
+            explored_size: 0,
+            free_list_size: 0,
             arena: Vec::new(),
             id_gen: 0,
             cur_parent: None,
@@ -348,6 +367,16 @@ impl<'a> Checker<'a> {
                     Some(i) => i,
                     None => return rej(format!("invalid insn at {idx}")),
                 };
+                if matches!(
+                    ins,
+                    Instruction::Ja { .. }
+                        | Instruction::Jmp { .. }
+                        | Instruction::Call(_)
+                        | Instruction::Exit
+                ) {
+                    // `env->jmps_processed++` for every BPF_JMP/BPF_JMP32 instruction.
+                    self.jmps_processed += 1;
+                }
                 let flow = self.do_insn(&mut st, idx, ins, &mut pending)?;
                 let next = match flow {
                     Flow::Next => Some(idx + ins.slots()),
@@ -386,6 +415,10 @@ impl<'a> Checker<'a> {
             if e.branches > 0 {
                 break;
             }
+            if e.in_free_list {
+                e.in_free_list = false;
+                self.free_list_size -= 1;
+            }
             at = e.parent;
         }
     }
@@ -418,58 +451,120 @@ impl<'a> Checker<'a> {
     }
 
     /// `is_state_visited`: prune if a finished state here covers `st`, detect exact loops,
-    /// otherwise remember `st` as a new checkpoint.
+    /// otherwise remember `st` as a new checkpoint. The kernel's heuristics are mirrored: a
+    /// checkpoint only every 2 jumps and 8 instructions, and only every 20 jumps or 100
+    /// instructions while a state here is still being explored (a loop); explored states are
+    /// visited newest first, and one that misses more than `3 * hits + 3` times (counted only
+    /// when a new state is going to be added) is evicted.
     fn is_state_visited(&mut self, st: &VerifierState, idx: usize) -> R<bool> {
-        self.jmps_processed += 1;
-        let n = self.explored.get(&idx).map_or(0, Vec::len);
-        for k in 0..n {
-            let e = self.explored[&idx][k];
-            let ex = &self.arena[e];
-            if ex.branches == 0 {
-                if states_equal(&ex.state, st) {
-                    return Ok(true);
-                }
-            } else if ex.state == *st {
-                return rej_hint(
-                    format!("infinite loop detected at insn {idx}"),
-                    "the loop reaches the same state again; make sure its counter changes and is compared against a bound",
-                );
-            }
-        }
-        // As the kernel, store a checkpoint only every few jumps and instructions, so that
-        // long straight loops do not accumulate a state per iteration.
-        let add = self.jmps_processed - self.prev_jmps_processed >= 2
+        let mut add_new_state = self.jmps_processed - self.prev_jmps_processed >= 2
             && self.stats.insn_processed - self.prev_insn_processed >= 8;
-        if !add {
-            return Ok(false);
-        }
-        let list = self.explored.entry(idx).or_default();
-        if list.len() >= MAX_STATES_PER_INSN {
-            // Drop a finished state; never one still being explored (loop detection). If all
-            // are in progress, do not store more here.
-            match list.iter().position(|&e| self.arena[e].branches == 0) {
-                Some(pos) => {
-                    list.remove(pos);
+        let list = self.explored.get(&idx).cloned().unwrap_or_default();
+        let mut states_cnt = 0;
+        let mut evicted: Vec<usize> = Vec::new();
+        let mut hit = false;
+        for &e in list.iter().rev() {
+            states_cnt += 1;
+            if self.arena[e].branches > 0 {
+                if self.arena[e].state == *st {
+                    return rej_hint(
+                        format!("infinite loop detected at insn {idx}"),
+                        "the loop reaches the same state again; make sure its counter changes and is compared against a bound",
+                    );
                 }
-                None => return Ok(false),
+                // Processing a loop: different iterations have distinct states, do not
+                // store one too often.
+                if self.jmps_processed - self.prev_jmps_processed < 20
+                    && self.stats.insn_processed - self.prev_insn_processed < 100
+                {
+                    add_new_state = false;
+                }
+            } else {
+                self.clean_live_state(e, idx);
+                if states_equal(&self.arena[e].state, st) {
+                    self.arena[e].hit_cnt += 1;
+                    hit = true;
+                    break;
+                }
             }
+            // miss
+            let ex = &mut self.arena[e];
+            if add_new_state {
+                ex.miss_cnt += 1;
+            }
+            if ex.miss_cnt > ex.hit_cnt * 3 + 3 {
+                // The state is unlikely to be useful: drop it. One still being explored
+                // stays counted (the kernel's free list) until its paths finish.
+                evicted.push(e);
+                ex.evicted = true;
+                self.explored_size -= 1;
+                if ex.branches > 0 {
+                    ex.in_free_list = true;
+                    self.free_list_size += 1;
+                }
+            }
+        }
+        if !evicted.is_empty()
+            && let Some(l) = self.explored.get_mut(&idx)
+        {
+            l.retain(|e| !evicted.contains(e));
+        }
+        if hit {
+            return Ok(true);
+        }
+        self.stats.max_states_per_insn = self.stats.max_states_per_insn.max(states_cnt);
+        if !add_new_state {
+            return Ok(false);
         }
         self.prev_jmps_processed = self.jmps_processed;
         self.prev_insn_processed = self.stats.insn_processed;
         let id = self.arena.len();
         self.arena.push(Explored {
             state: st.clone(),
+            cleaned: false,
+            hit_cnt: 0,
+            miss_cnt: 0,
+            evicted: false,
+            in_free_list: false,
             branches: 1,
             parent: self.cur_parent,
         });
         self.cur_parent = Some(id);
-        let list = self.explored.entry(idx).or_default();
-        list.push(id);
-        let n = list.len();
+        self.explored.entry(idx).or_default().push(id);
         self.stats.total_states += 1;
-        self.stats.peak_states = self.stats.peak_states.max(self.stats.total_states);
-        self.stats.max_states_per_insn = self.stats.max_states_per_insn.max(n);
+        self.explored_size += 1;
+        self.stats.peak_states = self
+            .stats
+            .peak_states
+            .max(self.explored_size + self.free_list_size);
         Ok(false)
+    }
+
+    /// `clean_live_states` for one explored state at `idx`: once its exploration finished,
+    /// forget the registers no path from here reads (static liveness at `idx` for the
+    /// innermost frame, at the call instruction for the callers), so that they match anything
+    /// in `regsafe`. The kernel postpones this for states in a loop with recorded backedges,
+    /// which only iterator, `may_goto` and callback loops create; kbpf has none of those.
+    fn clean_live_state(&mut self, e: usize, idx: usize) {
+        let ex = &mut self.arena[e];
+        if ex.branches != 0 || ex.cleaned {
+            return;
+        }
+        ex.cleaned = true;
+        let nf = ex.state.frames.len();
+        for i in 0..nf {
+            let ip = if i + 1 == nf {
+                idx
+            } else {
+                ex.state.frames[i + 1].callsite
+            };
+            let live = self.live_regs[ip];
+            for r in 0..10 {
+                if live & (1 << r) == 0 {
+                    ex.state.frames[i].regs[r] = RegState::NOT_INIT;
+                }
+            }
+        }
     }
 
     // ---------------------------------------------------------------- registers
