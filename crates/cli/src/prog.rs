@@ -1797,16 +1797,13 @@ fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
     Reply::ok(text, Json::obj(fields))
 }
 
-/// A PROG_ARRAY value: the program as a slot handle (its kbpf id; the pointer is the
-/// program's, kept alive by the session while the program is live).
+/// A PROG_ARRAY value: the program as a slot handle (its kbpf id, and the pointer
+/// `bpf_tail_call` jumps to, kept alive by the slot).
 pub fn prog_ref(s: &Session, id: u32) -> Option<kbpf_maps::ProgRef> {
     let p = s.live_progs.get(&id)?;
-    Some(kbpf_maps::ProgRef {
-        id,
-        prog_type: p.prog_type,
-        ptr: Arc::as_ptr(&p.program) as usize,
-        keep_alive: None,
-    })
+    let mut r = kbpf_run::prog_ref(&p.program, id);
+    r.prog_type = p.prog_type;
+    Some(r)
 }
 
 #[cfg(test)]

@@ -205,7 +205,8 @@ pub fn registry_for(call_imms: impl IntoIterator<Item = i32>) -> HelperRegistry 
         Helper {
             name: "bpf_tail_call",
             func: bpf_tail_call,
-            unwind_on_zero: false,
+            // Returns 0 only when the tail call happens: the current program ends there.
+            unwind_on_zero: true,
         },
     );
     reg.register(
@@ -357,24 +358,53 @@ unsafe extern "C" fn bpf_trace_printk(fmt: u64, size: u64, a1: u64, a2: u64, a3:
     n
 }
 
-/// `bpf_tail_call`: kbpf's engines do not jump to another program yet; a tail call into an
-/// empty slot falls through exactly as in the kernel, so only that case is faithful. A
-/// filled slot is reported through [`tail_calls_missed`].
-unsafe extern "C" fn bpf_tail_call(_ctx: u64, map: u64, index: u64, _: u64, _: u64) -> u64 {
-    // SAFETY: the verifier checked that `map` is a PROG_ARRAY.
-    let filled = unsafe { !m::prog_array_get(map as *mut c_void, index as u32).is_null() };
-    if filled {
-        TAIL_CALLS_MISSED.fetch_add(1, Ordering::Relaxed);
-    }
-    0
+/// `MAX_TAIL_CALL_CNT`: tail calls one run may make.
+pub const MAX_TAIL_CALL_CNT: u32 = 33;
+
+thread_local! {
+    /// This thread's run: tail calls made so far, and the program a successful
+    /// `bpf_tail_call` asked to continue with (a `PROG_ARRAY` slot pointer, see
+    /// [`crate::program::prog_ref`]).
+    static TAIL: std::cell::Cell<(u32, usize)> = const { std::cell::Cell::new((0, 0)) };
 }
 
-static TAIL_CALLS_MISSED: AtomicU64 = AtomicU64::new(0);
+/// Starts a run: no tail calls made, none pending.
+pub(crate) fn reset_tail_calls() {
+    TAIL.with(|t| t.set((0, 0)));
+}
 
-/// How many tail calls into a filled `PROG_ARRAY` slot fell through because kbpf does not
-/// implement the jump yet.
-pub fn tail_calls_missed() -> u64 {
-    TAIL_CALLS_MISSED.load(Ordering::Relaxed)
+/// The slot pointer of the tail call the program just made, if it made one.
+pub(crate) fn take_tail_call() -> Option<usize> {
+    TAIL.with(|t| {
+        let (n, p) = t.get();
+        t.set((n, 0));
+        (p != 0).then_some(p)
+    })
+}
+
+/// `bpf_tail_call(ctx, prog_array, index)`, the kernel's `JMP_TAIL_CALL`: an index past
+/// `max_entries` or the 34th tail call of a run fails, the call counts even when the slot is
+/// empty, and an empty slot fails; on failure the program goes on after the call. On success
+/// the helper is registered to unwind the current program (`unwind_on_zero`), and the run
+/// loop ([`crate::Runner::run_ctx`]) continues with the slot's program on the same context.
+/// (The kernel leaves `r0` alone on a failed tail call; here it is `-ENOENT`.)
+unsafe extern "C" fn bpf_tail_call(_ctx: u64, map: u64, index: u64, _: u64, _: u64) -> u64 {
+    const ENOENT: u64 = (-2i64) as u64;
+    // SAFETY: the verifier checked that `map` is a PROG_ARRAY.
+    let max = unsafe { (*(map as *const kbpf_maps::layout::BpfMap)).max_entries };
+    if index as u32 >= max {
+        return ENOENT;
+    }
+    TAIL.with(|t| {
+        let (n, _) = t.get();
+        if n >= MAX_TAIL_CALL_CNT {
+            return ENOENT;
+        }
+        // SAFETY: as above; the index is in range.
+        let p = unsafe { m::prog_array_get(map as *mut c_void, index as u32) } as usize;
+        t.set((n + 1, p));
+        if p == 0 { ENOENT } else { 0 }
+    })
 }
 
 /// The kernel's `csum_partial` folding as `bpf_csum_diff` uses it: the 32-bit one's

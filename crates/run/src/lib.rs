@@ -15,5 +15,5 @@ pub mod kernel;
 pub mod program;
 pub mod test_run;
 
-pub use program::{LoadOptions, ProgLoadError, Program, funcs_btf, maps_env};
+pub use program::{LoadOptions, ProgLoadError, Program, funcs_btf, maps_env, prog_ref};
 pub use test_run::{Engine, Runner, TestRunError, TestRunInput, TestRunOutput};

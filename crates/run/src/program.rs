@@ -100,6 +100,8 @@ pub struct Program {
     /// The maps the program uses (referenced and bound), ascending by fd.
     pub maps: Vec<Map>,
     pub(crate) helpers: HelperRegistry,
+    /// The JIT image, compiled on first use by a tail call into this program.
+    pub(crate) jit: std::sync::OnceLock<Result<kbpf_jit::JitProgram, String>>,
 }
 
 impl std::fmt::Debug for Program {
@@ -167,6 +169,7 @@ impl Program {
             stats: verdict.stats,
             maps,
             helpers,
+            jit: std::sync::OnceLock::new(),
         })
     }
 
@@ -183,6 +186,18 @@ impl Program {
     /// The helper wiring engines run this program with.
     pub fn helpers(&self) -> &HelperRegistry {
         &self.helpers
+    }
+}
+
+/// The `PROG_ARRAY` value for `program` (what `bpf_tail_call` reads from a slot): the
+/// program's address, kept alive by the slot itself until the slot is cleared and no run
+/// can still see it.
+pub fn prog_ref(program: &std::sync::Arc<Program>, id: u32) -> kbpf_maps::ProgRef {
+    kbpf_maps::ProgRef {
+        id,
+        prog_type: program.prog_type.as_u32(),
+        ptr: std::sync::Arc::as_ptr(program) as usize,
+        keep_alive: Some(program.clone()),
     }
 }
 

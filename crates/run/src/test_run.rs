@@ -113,6 +113,33 @@ impl Program {
     }
 }
 
+impl Program {
+    /// Runs this program as the target of a tail call (on the caller's engine).
+    ///
+    /// # Safety
+    /// As [`Runner::run_ctx`].
+    unsafe fn run_tail(&self, jit: bool, ctx: u64) -> Result<u64, RunError> {
+        if jit {
+            let compiled = self.jit.get_or_init(|| {
+                kbpf_jit::JitProgram::compile_translated(&self.xlated.insns, &self.helpers)
+                    .map_err(|e| e.to_string())
+            });
+            match compiled {
+                // SAFETY: forwarded contract.
+                Ok(j) => return unsafe { j.run(ctx, 0) },
+                Err(_) => {} // fall back to the interpreter below
+            }
+        }
+        let vm = Interpreter::new_translated(&self.xlated.insns, &self.helpers).map_err(|_| {
+            RunError::Unsupported {
+                pc: 0,
+                what: "tail-call target does not decode",
+            }
+        })?;
+        vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked)
+    }
+}
+
 /// A translated program compiled for one engine.
 pub enum Runner<'p> {
     /// The interpreter.
@@ -129,11 +156,23 @@ impl Runner<'_> {
     /// [`SkBuff`]'s context pointer), valid for the whole run: translated programs access
     /// memory unchecked, as in the kernel.
     pub unsafe fn run_ctx(&self, ctx: u64) -> Result<u64, RunError> {
-        match self {
-            Runner::Interp(vm) => vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked),
+        crate::kernel::reset_tail_calls();
+        let mut r0 = match self {
+            Runner::Interp(vm) => vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked)?,
             // SAFETY: forwarded contract — the verifier accepted the program for this context.
-            Runner::Jit(j) => unsafe { j.run(ctx, 0) },
+            Runner::Jit(j) => unsafe { j.run(ctx, 0) }?,
+        };
+        // Tail calls: the program ended in a successful bpf_tail_call; continue with the
+        // slot's program on the same context, as the kernel's jump does.
+        while let Some(p) = crate::kernel::take_tail_call() {
+            // SAFETY: PROG_ARRAY slots hold only `prog_ref` pointers to a `Program` the slot
+            // keeps alive; a replaced slot's reference is dropped through the epoch
+            // collector, and the caller holds a pin. The PROG_ARRAY's owner type check made
+            // the target a program of the same type, verified for the same context.
+            let target = unsafe { &*(p as *const Program) };
+            r0 = unsafe { target.run_tail(matches!(self, Runner::Jit(_)), ctx) }?;
         }
+        Ok(r0)
     }
 }
 

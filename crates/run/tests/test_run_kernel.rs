@@ -198,3 +198,95 @@ fn test_runs_match_the_kernel() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(compared >= 24, "{compared} inputs");
 }
+
+fn tail_object() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/tail.bpf.o")
+}
+
+/// Tail calls through a PROG_ARRAY on kbpf and on the kernel: a jump to a leaf that rewrites
+/// the packet, a jump to an empty slot and one past `max_entries` (both fall through), and
+/// a self-tail-calling chain that the 33-call limit stops (counted in a map).
+#[test]
+fn tail_calls_match_the_kernel() {
+    if let Some(why) = unavailable(&tail_object()) {
+        println!("SKIP: run test_run_kernel (tail calls): {why}");
+        return;
+    }
+    let pins = Pins::new("kbpftail", "tail");
+    loadall(&tail_object(), &pins).unwrap();
+    let kmap = |n: &str| KernelMap::from_pinned(pins.maps.join(n)).unwrap();
+    let kprog = |n: &str| KernelProg::from_pinned(pins.progs.join(n)).unwrap();
+    let jump = kmap("jump");
+    jump.update_fd(&u32s(0), kprog("xdp_leaf").as_fd(), 0)
+        .unwrap();
+    jump.update_fd(&u32s(1), kprog("xdp_chain").as_fd(), 0)
+        .unwrap();
+
+    let obj = kbpf_object::BpfObject::open(tail_object()).unwrap();
+    let reg = kbpf_maps::Registry::new();
+    let loaded =
+        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
+    let env = kbpf_run::maps_env(&loaded);
+    let progs: Vec<std::sync::Arc<Program>> = loaded
+        .programs
+        .iter()
+        .map(|p| {
+            let btf = kbpf_run::funcs_btf(&obj, p);
+            std::sync::Arc::new(
+                Program::load(p, &env, &kbpf_run::LoadOptions::default(), &btf).unwrap(),
+            )
+        })
+        .collect();
+    let by_name = |n: &str| progs.iter().find(|p| p.name == n).unwrap().clone();
+    let bjump = loaded.map("jump").unwrap().map.clone();
+    bjump
+        .update_prog(
+            &u32s(0),
+            kbpf_run::prog_ref(&by_name("xdp_leaf"), 100),
+            BPF_ANY,
+        )
+        .unwrap();
+    bjump
+        .update_prog(
+            &u32s(1),
+            kbpf_run::prog_ref(&by_name("xdp_chain"), 101),
+            BPF_ANY,
+        )
+        .unwrap();
+    let bhops = loaded.map("hops").unwrap().map.clone();
+
+    for engine in [Engine::Interpreter, Engine::Jit] {
+        for slot in [0u8, 1, 2, 7] {
+            kmap("hops").update(&u32s(0), &[0; 8], 0).unwrap();
+            bhops.update_elem(&u32s(0), &[0; 8], BPF_ANY).unwrap();
+            let data = frame(slot, 0);
+            let k = kprog("xdp_entry")
+                .test_run(&data, data.len() + 256, None, 1)
+                .unwrap();
+            let b = by_name("xdp_entry")
+                .test_run(&TestRunInput {
+                    data_in: &data,
+                    engine,
+                    ..Default::default()
+                })
+                .unwrap();
+            assert_eq!(b.retval, k.retval, "slot {slot} on {engine:?}");
+            assert_eq!(b.data_out, k.data_out, "slot {slot} on {engine:?}");
+            assert_eq!(
+                bhops.lookup_elem(&u32s(0)).unwrap(),
+                kmap("hops").lookup(&u32s(0)).unwrap(),
+                "hops after slot {slot} on {engine:?}"
+            );
+        }
+    }
+    // The chain really ran into the limit: 33 runs of xdp_chain, 3000 + 33.
+    let data = frame(1, 0);
+    bhops.update_elem(&u32s(0), &[0; 8], BPF_ANY).unwrap();
+    let b = by_name("xdp_entry")
+        .test_run(&TestRunInput {
+            data_in: &data,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(b.retval, 3033);
+}
