@@ -52,8 +52,8 @@ Usage: kbpf prog { show | list } [PROG]
        FILE paths under /sys/fs/bpf/ resolve inside the --bpffs directory; `-`
        as data_out/ctx_out prints a hex dump (or a JSON array). Programs run on
        kbpf's x86-64 JIT (the interpreter on other hosts, or with --engine
-       interp). Program and map ids are kbpf's own; `prog show` does not report a
-       JIT image size (`not jited`) and `dump jited` returns nothing yet.
+       interp). Program and map ids are kbpf's own; `prog show` reports the size of
+       kbpf's JIT image and `dump jited` disassembles it (AT&T syntax).
 ";
 
 const STRICT_WARNING: &str = "Warning: bpftool is now running in libbpf strict mode and has more stringent requirements about BPF programs.\nIf it used to work for this object file but now doesn't, see --legacy option for more details.\n\n";
@@ -612,7 +612,11 @@ fn show_one(id: u32, p: &LiveProg) -> (String, Json) {
     }
     let xlated = prog.xlated.insns.len() * 8;
     let mem = memlock(prog);
-    let mut line3 = format!("\txlated {xlated}B  not jited  memlock {mem}B");
+    let jited = prog.jit().map(|j| j.image().len()).ok();
+    let mut line3 = match jited {
+        Some(n) => format!("\txlated {xlated}B  jited {n}B  memlock {mem}B"),
+        None => format!("\txlated {xlated}B  not jited  memlock {mem}B"),
+    };
     if !p.map_ids.is_empty() {
         let ids: Vec<String> = p.map_ids.iter().map(|i| i.to_string()).collect();
         line3.push_str(&format!("  map_ids {}", ids.join(",")));
@@ -631,9 +635,12 @@ fn show_one(id: u32, p: &LiveProg) -> (String, Json) {
         ("loaded_at", Json::I(p.loaded_at)),
         ("uid", Json::U(p.uid as u64)),
         ("bytes_xlated", Json::U(xlated as u64)),
-        ("jited", Json::B(false)),
-        ("bytes_memlock", Json::U(mem)),
+        ("jited", Json::B(jited.is_some())),
     ];
+    if let Some(n) = jited {
+        fields.push(("bytes_jited", Json::U(n as u64)));
+    }
+    fields.push(("bytes_memlock", Json::U(mem)));
     if !p.map_ids.is_empty() {
         fields.push((
             "map_ids",
@@ -733,9 +740,11 @@ fn dump(s: &mut Session, w: &mut Words<'_>) -> Reply {
     }
     let prog = s.live_progs[&id].program.clone();
     if jited {
-        // kbpf keeps no JIT image for loaded programs (bpftool's answer for a program the
-        // kernel did not JIT).
-        return Reply::err("no instructions returned", -1);
+        return match prog.dump_jited(opts.opcodes) {
+            Ok(text) => Reply::ok(text, Json::Null),
+            // bpftool's answer for a program the kernel did not JIT.
+            Err(_) => Reply::err("no instructions returned", -1),
+        };
     }
     if let Some(f) = file {
         let bytes = insns_to_bytes(&dump_insns(s, &prog));

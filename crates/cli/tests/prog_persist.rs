@@ -93,7 +93,7 @@ fn pinned_program_runs_in_later_processes_on_its_maps() {
         "{out}"
     );
     assert!(
-        out.contains("  not jited  memlock 4096B  map_ids "),
+        out.contains("B  memlock 4096B  map_ids ") && out.contains("  jited "),
         "{out}"
     );
     // A PROG_ARRAY slot holds the program; lookups show its id.

@@ -178,6 +178,68 @@ impl Program {
         xlated::dump(&self.xlated, opts).unwrap_or_else(|e| format!("error: {e}\n"))
     }
 
+    /// The JIT image of this program (compiled once, then cached).
+    pub fn jit(&self) -> Result<&kbpf_jit::JitProgram, String> {
+        self.jit
+            .get_or_init(|| {
+                kbpf_jit::JitProgram::compile_translated(&self.xlated.insns, &self.helpers)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// `bpftool prog dump jited`: the machine code in AT&T syntax, each function under its
+    /// prototype and kallsyms-style label, with the `; source` line of the BPF instruction
+    /// the code comes from; `opcodes` adds the bytes of each instruction.
+    pub fn dump_jited(&self, opcodes: bool) -> Result<String, String> {
+        use iced_x86::{Decoder, DecoderOptions, Formatter, GasFormatter};
+        use std::fmt::Write as _;
+        let jit = self.jit()?;
+        let image = jit.image();
+        let funcs: Vec<(usize, usize)> = jit.functions().collect();
+        // Image offset → the line info that starts at the BPF instruction emitted there.
+        let mut lines: std::collections::BTreeMap<usize, &str> = Default::default();
+        for l in &self.xlated.line_info {
+            if let Some(o) = jit.insn_offset(l.insn_idx) {
+                lines.entry(o).or_insert(l.line.trim_start());
+            }
+        }
+        let mut out = String::new();
+        let mut fmt = GasFormatter::new();
+        fmt.options_mut().set_first_operand_char_index(8);
+        for (k, &(pc, start)) in funcs.iter().enumerate() {
+            let end = funcs.get(k + 1).map_or(image.len(), |f| f.1);
+            if let Some(fi) = self.xlated.func_info.iter().position(|f| f.insn_idx == pc)
+                && let Some(Some(proto)) = self.xlated.func_protos.get(fi)
+            {
+                let _ = writeln!(out, "{proto}:");
+            }
+            if let Some(name) = self.xlated.subprog_names.get(k) {
+                let _ = writeln!(out, "{name}:");
+            }
+            let code = &image[start..end];
+            let mut dec = Decoder::with_ip(64, code, start as u64, DecoderOptions::NONE);
+            let mut text = String::new();
+            while dec.can_decode() {
+                let insn = dec.decode();
+                let at = insn.ip() as usize;
+                if let Some(l) = lines.get(&at) {
+                    let _ = writeln!(out, "; {l}");
+                }
+                text.clear();
+                fmt.format(&insn, &mut text);
+                let _ = writeln!(out, "{at:4x}:\t{text}");
+                if opcodes {
+                    let bytes = &image[at..at + insn.len()];
+                    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    let _ = writeln!(out, "\t{}", hex.join(" "));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The program tag (16 hex digits).
     pub fn tag(&self) -> String {
         self.xlated.tag_hex()

@@ -119,16 +119,10 @@ impl Program {
     /// # Safety
     /// As [`Runner::run_ctx`].
     unsafe fn run_tail(&self, jit: bool, ctx: u64) -> Result<u64, RunError> {
-        if jit {
-            let compiled = self.jit.get_or_init(|| {
-                kbpf_jit::JitProgram::compile_translated(&self.xlated.insns, &self.helpers)
-                    .map_err(|e| e.to_string())
-            });
-            match compiled {
-                // SAFETY: forwarded contract.
-                Ok(j) => return unsafe { j.run(ctx, 0) },
-                Err(_) => {} // fall back to the interpreter below
-            }
+        // A target the JIT cannot compile runs on the interpreter: still the right program.
+        if jit && let Ok(j) = self.jit() {
+            // SAFETY: forwarded contract.
+            return unsafe { j.run(ctx, 0) };
         }
         let vm = Interpreter::new_translated(&self.xlated.insns, &self.helpers).map_err(|_| {
             RunError::Unsupported {

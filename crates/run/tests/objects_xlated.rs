@@ -175,3 +175,43 @@ fn diff(kernel: &str, kbpf: &str) -> String {
     }
     out
 }
+
+/// `prog dump jited`: every function under its prototype and kallsyms label, the BPF
+/// source lines interleaved, and the machine code decodes completely (no `(bad)`).
+#[test]
+fn jited_dump_shows_functions_and_source_lines() {
+    let obj =
+        kbpf_object::BpfObject::open(root().join("tests/objects/aom_inner_map.bpf.o")).unwrap();
+    let reg = kbpf_maps::Registry::new();
+    let loaded =
+        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
+    let env = kbpf_run::maps_env(&loaded);
+    let p = loaded.program("xdp_two_level").unwrap();
+    let btf = kbpf_run::funcs_btf(&obj, p);
+    let prog = kbpf_run::Program::load(p, &env, &kbpf_run::LoadOptions::default(), &btf).unwrap();
+    let text = prog.dump_jited(false).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("int xdp_two_level(struct xdp_md * ctx):")
+    );
+    assert_eq!(
+        lines.next(),
+        Some(format!("bpf_prog_{}_xdp_two_level:", prog.tag()).as_str())
+    );
+    assert!(
+        text.contains("; void *inner = bpf_map_lookup_elem(&outer, &okey);"),
+        "{text}"
+    );
+    assert!(!text.contains("(bad)"), "{text}");
+    let code_lines = text.lines().filter(|l| l.contains(":\t")).count();
+    assert!(code_lines > 20, "{text}");
+    // With opcodes, each instruction is followed by its bytes, which add up to the image.
+    let with = prog.dump_jited(true).unwrap();
+    let bytes: usize = with
+        .lines()
+        .filter(|l| l.starts_with('\t'))
+        .map(|l| l.split_whitespace().count())
+        .sum();
+    assert_eq!(bytes, prog.jit().unwrap().image().len());
+}
