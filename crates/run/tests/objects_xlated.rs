@@ -3,7 +3,7 @@
 //! lines, inlined lookups, direct calls) that bpftool prints for the same object loaded into
 //! the live kernel (`tests/xlated/objects/<object>.<prog>.xlated`), after normalising map ids
 //! and call immediates only. Where `bpf()` works the kernel is asked again, so the goldens
-//! cannot go stale; `KBPF_BLESS=1` rewrites them.
+//! cannot go stale, and its program tag must equal kbpf's; `KBPF_BLESS=1` rewrites the goldens.
 
 use std::path::{Path, PathBuf};
 
@@ -64,8 +64,8 @@ fn stem(obj: &Path) -> String {
         .replace(".bpf", "")
 }
 
-/// kbpf's xlated text of every supported program of `obj`, by program name.
-fn kbpf_xlated(obj: &Path) -> Result<Vec<(String, String)>, String> {
+/// kbpf's xlated text and program tag of every supported program of `obj`, by name.
+fn kbpf_xlated(obj: &Path) -> Result<Vec<(String, String, String)>, String> {
     let parsed = kbpf_object::BpfObject::open(obj).map_err(|e| e.to_string())?;
     let reg = kbpf_maps::Registry::new();
     let loaded = kbpf_loader::load_object(&parsed, &reg, &kbpf_loader::LoadOptions::default())
@@ -83,14 +83,19 @@ fn kbpf_xlated(obj: &Path) -> Result<Vec<(String, String)>, String> {
             dialect: kbpf_isa::disasm::Dialect::Bpftool71,
             ..Default::default()
         });
-        out.push((p.name.clone(), normalize(&text)));
+        out.push((p.name.clone(), normalize(&text), prog.tag()));
     }
     Ok(out)
 }
 
-fn kernel_xlated(obj: &Path, prog: &str) -> Result<String, String> {
+/// The kernel's xlated text and tag of `prog` in `obj`.
+fn kernel_xlated(obj: &Path, prog: &str) -> Result<(String, String), String> {
     let pins = Pins::new("kbpfxl", &stem(obj));
     loadall(obj, &pins)?;
+    let tag = kbpf_kernel::KernelProg::from_pinned(pins.progs.join(prog))
+        .and_then(|p| p.info())
+        .map_err(|e| e.to_string())?
+        .tag_hex();
     let out = std::process::Command::new("bpftool")
         .args(["prog", "dump", "xlated", "pinned"])
         .arg(pins.progs.join(prog))
@@ -99,7 +104,7 @@ fn kernel_xlated(obj: &Path, prog: &str) -> Result<String, String> {
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
-    Ok(normalize(&String::from_utf8_lossy(&out.stdout)))
+    Ok((normalize(&String::from_utf8_lossy(&out.stdout)), tag))
 }
 
 #[test]
@@ -120,12 +125,15 @@ fn objects_print_the_kernels_xlated() {
                 continue;
             }
         };
-        for (name, text) in ours {
+        for (name, text, tag) in ours {
             let path = golden_dir().join(format!("{}.{name}.xlated", stem(&obj)));
             if live.is_none() {
                 match kernel_xlated(&obj, &name) {
-                    Ok(k) if bless => std::fs::write(&path, k).unwrap(),
-                    Ok(k) => {
+                    Ok((_, ktag)) if ktag != tag => {
+                        failures.push(format!("{}: tag kbpf {tag}, kernel {ktag}", path.display()))
+                    }
+                    Ok((k, _)) if bless => std::fs::write(&path, k).unwrap(),
+                    Ok((k, _)) => {
                         let g = std::fs::read_to_string(&path).unwrap_or_default();
                         if g != k {
                             failures.push(format!(
