@@ -1592,7 +1592,10 @@ pub struct RunArgs {
 /// `--engine` / `engine` option).
 pub fn parse_run_args(w: &mut Words<'_>) -> Result<RunArgs, Reply> {
     let mut a = RunArgs {
-        repeat: 1,
+        // 0 = one run for every type the kernel repeats (it treats 0 as 1); unlike bpftool
+        // 7.1, which always sends 1, this lets raw tracepoint programs run at all (their
+        // test run refuses any repeat count).
+        repeat: 0,
         // The JIT where there is one (x86-64); elsewhere the interpreter.
         engine: if cfg!(target_arch = "x86_64") {
             Engine::Jit
@@ -1717,12 +1720,15 @@ fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let Some(data_in) = &a.data_in else {
+    if a.data_in.is_none() && a.ctx_in.is_none() {
         return Reply::err("bpftool prog run needs data_in or ctx_in", -1);
-    };
-    let data = match read_input(data_in) {
-        Ok(d) => d,
-        Err(r) => return r,
+    }
+    let data = match &a.data_in {
+        Some(f) => match read_input(f) {
+            Ok(d) => d,
+            Err(r) => return r,
+        },
+        None => Vec::new(),
     };
     let ctx = match &a.ctx_in {
         Some(f) => match read_input(f) {
@@ -1863,7 +1869,8 @@ mod tests {
         let words = v("data_in p engine interp");
         let a = parse_run_args(&mut Words::new(&words, "run")).unwrap();
         assert_eq!(a.engine, Engine::Interpreter);
-        assert_eq!(a.repeat, 1);
+        // No repeat given: 0, one run (and the only count a raw tracepoint accepts).
+        assert_eq!(a.repeat, 0);
     }
 
     #[test]

@@ -81,6 +81,10 @@ fn xdp(insn: &Insn, field: &str, at: usize) -> Result<Vec<Insn>, RewriteError> {
 
 /// Converts every context access of `prog` (`convert_ctx_accesses`).
 pub fn convert_ctx_accesses(prog: &mut Prog, prog_type: ProgType) -> Result<(), RewriteError> {
+    // A raw tracepoint's context is its argument array itself: no `convert_ctx_access`.
+    if prog_type == ProgType::RawTracepoint {
+        return Ok(());
+    }
     let mut i = 0;
     while i < prog.len() {
         let aux = prog.aux[i];
@@ -123,6 +127,7 @@ fn convert_one(
         ProgType::SocketFilter | ProgType::SchedCls => {
             crate::ctx::skb::convert(&insn, field.name, access.write, at)?
         }
+        ProgType::RawTracepoint => vec![insn],
     };
     if narrow {
         let shift = ((access.off - field.off) & (field.size - 1)) * 8;

@@ -100,6 +100,8 @@ pub struct Program {
     /// The maps the program uses (referenced and bound), ascending by fd.
     pub maps: Vec<Map>,
     pub(crate) helpers: HelperRegistry,
+    /// The context accesses the verifier recorded (for `max_ctx_offset`).
+    pub(crate) ctx_accesses: Vec<kbpf_verifier::CtxAccess>,
     /// The JIT image, compiled on first use by a tail call into this program.
     pub(crate) jit: std::sync::OnceLock<Result<kbpf_jit::JitProgram, String>>,
 }
@@ -154,6 +156,7 @@ impl Program {
             error,
         })?;
         let helpers = registry_for(call_imms(&xlated.insns));
+        let ctx_accesses = verdict.aux.iter().filter_map(|a| a.ctx).collect();
         let maps = prog
             .used_map_fds()
             .iter()
@@ -169,6 +172,7 @@ impl Program {
             stats: verdict.stats,
             maps,
             helpers,
+            ctx_accesses,
             jit: std::sync::OnceLock::new(),
         })
     }

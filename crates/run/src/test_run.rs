@@ -94,6 +94,7 @@ impl Program {
             ProgType::Xdp => run_xdp(&engine, input, repeat),
             ProgType::SchedCls => run_skb(&engine, input, repeat, 0),
             ProgType::SocketFilter => run_skb(&engine, input, repeat, ETH_HLEN),
+            ProgType::RawTracepoint => run_raw_tp(&engine, input, self.max_ctx_offset()),
         }
     }
 
@@ -132,6 +133,55 @@ impl Program {
         })?;
         vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked)
     }
+}
+
+impl Program {
+    /// `prog->aux->max_ctx_offset`: the end of the furthest context access.
+    pub fn max_ctx_offset(&self) -> u32 {
+        self.ctx_accesses
+            .iter()
+            .map(|a| a.off + a.size)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// `bpf_prog_test_run_raw_tp`: the arguments come from `ctx_in` only (at most
+/// `MAX_BPF_FUNC_ARGS` u64s, at least up to the furthest argument the program reads); no
+/// packet, no repeat, no context out (each is EINVAL), no duration.
+fn run_raw_tp(
+    vm: &Runner<'_>,
+    input: &TestRunInput<'_>,
+    max_ctx_offset: u32,
+) -> Result<TestRunOutput, TestRunError> {
+    let max = 8 * kbpf_verifier::ctx::MAX_BPF_FUNC_ARGS as usize;
+    if !input.data_in.is_empty() || input.repeat != 0 {
+        return Err(TestRunError::Invalid(
+            "a raw tracepoint test run takes ctx_in only (no data_in, no repeat)".into(),
+        ));
+    }
+    let ctx_in = input.ctx_in.unwrap_or(&[]);
+    if ctx_in.len() > max || ctx_in.len() < max_ctx_offset as usize {
+        return Err(TestRunError::Invalid(format!(
+            "ctx_in of {} bytes (the program reads up to byte {max_ctx_offset}, at most {max})",
+            ctx_in.len()
+        )));
+    }
+    let mut args = [0u64; 12];
+    for (i, c) in ctx_in.chunks(8).enumerate() {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        args[i] = u64::from_ne_bytes(w);
+    }
+    let ctx = args.as_mut_ptr() as u64;
+    // SAFETY: `args` outlives the run; the verifier kept the program's reads inside it.
+    let (r0, _) = timed(1, || unsafe { vm.run_ctx(ctx) })?;
+    Ok(TestRunOutput {
+        retval: r0 as u32,
+        data_out: Vec::new(),
+        ctx_out: None,
+        duration_ns: 0,
+    })
 }
 
 /// A translated program compiled for one engine.

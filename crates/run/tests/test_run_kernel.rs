@@ -290,3 +290,73 @@ fn tail_calls_match_the_kernel() {
         .unwrap();
     assert_eq!(b.retval, 3033);
 }
+
+/// A raw tracepoint program: the arguments come from `ctx_in`; the kernel's rules for what
+/// such a test run may not have (a packet, a repeat count, too short a context) give EINVAL
+/// on both sides.
+#[test]
+fn raw_tracepoint_runs_match_the_kernel() {
+    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/raw_tp.bpf.o");
+    if let Some(why) = unavailable(&object) {
+        println!("SKIP: run test_run_kernel (raw_tp): {why}");
+        return;
+    }
+    let pins = Pins::new("kbpfrtp", "raw_tp");
+    loadall(&object, &pins).unwrap();
+    let kprog = KernelProg::from_pinned(pins.progs.join("rtp_args")).unwrap();
+    let ksum = KernelMap::from_pinned(pins.maps.join("sum")).unwrap();
+
+    let obj = kbpf_object::BpfObject::open(&object).unwrap();
+    let reg = kbpf_maps::Registry::new();
+    let loaded =
+        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
+    let env = kbpf_run::maps_env(&loaded);
+    let p = loaded.program("rtp_args").unwrap();
+    let prog = Program::load(
+        p,
+        &env,
+        &kbpf_run::LoadOptions::default(),
+        &kbpf_run::funcs_btf(&obj, p),
+    )
+    .unwrap();
+    let bsum = loaded.map("sum").unwrap().map.clone();
+    let args = |v: &[u64]| -> Vec<u8> { v.iter().flat_map(|x| x.to_ne_bytes()).collect() };
+
+    let cases: Vec<(Vec<u8>, Vec<u8>, u32)> = vec![
+        (vec![], args(&[5, 7, 100]), 0),
+        (vec![], args(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), 0),
+        (vec![], args(&[5, 7]), 0),  // shorter than the program reads
+        (vec![], args(&[0; 13]), 0), // longer than MAX_BPF_FUNC_ARGS
+        (vec![0; 14], args(&[5, 7, 1]), 0), // a packet
+        (vec![], args(&[5, 7, 1]), 3), // a repeat count
+    ];
+    for engine in [Engine::Interpreter, Engine::Jit] {
+        for (data, ctx, repeat) in &cases {
+            let k = kprog.test_run_with(&kbpf_kernel::TestRunArgs {
+                data_in: data,
+                data_out_len: 0,
+                ctx_in: Some(ctx),
+                ctx_out_len: 0,
+                repeat: *repeat,
+                flags: 0,
+                cpu: 0,
+            });
+            let b = prog.test_run(&TestRunInput {
+                data_in: data,
+                ctx_in: Some(ctx),
+                repeat: *repeat,
+                engine,
+            });
+            match (&k, &b) {
+                (Ok(k), Ok(b)) => assert_eq!(k.retval, b.retval, "{ctx:?} on {engine:?}"),
+                (Err(_), Err(e)) => assert_eq!(e.errno(), 22, "{ctx:?}: {e}"),
+                _ => panic!("{ctx:?} {repeat} on {engine:?}: kernel {k:?}, kbpf {b:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        bsum.lookup_elem(&u32s(0)).unwrap(),
+        ksum.lookup(&u32s(0)).unwrap(),
+        "the map the program wrote"
+    );
+}

@@ -705,7 +705,8 @@ impl<'a> Checker<'a> {
                 Ok(Flow::Next)
             }
             Instruction::LdPacket { indirect, src, .. } => {
-                if self.prog == ProgType::Xdp {
+                // may_access_skb: socket filters and tc programs only.
+                if !matches!(self.prog, ProgType::SocketFilter | ProgType::SchedCls) {
                     return rej("BPF_LD_[ABS|IND] instructions not allowed for this program type");
                 }
                 let ctx = self.read_reg(st, 6)?;

@@ -14,6 +14,9 @@ pub enum ProgType {
     SchedCls,
     /// `BPF_PROG_TYPE_XDP` (6): `struct xdp_md`.
     Xdp,
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT` (17): the tracepoint's arguments, `u64 args[]`
+    /// (read-only, no rewrite; test runs feed them from `ctx_in`).
+    RawTracepoint,
 }
 
 impl ProgType {
@@ -23,6 +26,7 @@ impl ProgType {
             1 => ProgType::SocketFilter,
             3 => ProgType::SchedCls,
             6 => ProgType::Xdp,
+            17 => ProgType::RawTracepoint,
             _ => return None,
         })
     }
@@ -33,6 +37,7 @@ impl ProgType {
             ProgType::SocketFilter => 1,
             ProgType::SchedCls => 3,
             ProgType::Xdp => 6,
+            ProgType::RawTracepoint => 17,
         }
     }
 }
@@ -100,6 +105,72 @@ const XDP_FIELDS: &[CtxField] = &[
         name: "egress_ifindex",
         off: 20,
         size: 4,
+    },
+];
+
+/// `MAX_BPF_FUNC_ARGS`: a raw tracepoint's context is this many `u64` arguments.
+pub const MAX_BPF_FUNC_ARGS: u32 = 12;
+
+const RAW_TP_FIELDS: &[CtxField] = &[
+    CtxField {
+        name: "args[0]",
+        off: 0,
+        size: 8,
+    },
+    CtxField {
+        name: "args[1]",
+        off: 8,
+        size: 8,
+    },
+    CtxField {
+        name: "args[2]",
+        off: 16,
+        size: 8,
+    },
+    CtxField {
+        name: "args[3]",
+        off: 24,
+        size: 8,
+    },
+    CtxField {
+        name: "args[4]",
+        off: 32,
+        size: 8,
+    },
+    CtxField {
+        name: "args[5]",
+        off: 40,
+        size: 8,
+    },
+    CtxField {
+        name: "args[6]",
+        off: 48,
+        size: 8,
+    },
+    CtxField {
+        name: "args[7]",
+        off: 56,
+        size: 8,
+    },
+    CtxField {
+        name: "args[8]",
+        off: 64,
+        size: 8,
+    },
+    CtxField {
+        name: "args[9]",
+        off: 72,
+        size: 8,
+    },
+    CtxField {
+        name: "args[10]",
+        off: 80,
+        size: 8,
+    },
+    CtxField {
+        name: "args[11]",
+        off: 88,
+        size: 8,
     },
 ];
 
@@ -248,6 +319,19 @@ pub fn check_ctx_access(prog: ProgType, off: i32, size: u32, write: bool) -> Opt
                 _ => RegType::Scalar,
             };
             Some(CtxLoad { field, reg_type })
+        }
+        ProgType::RawTracepoint => {
+            // bpf_tracing_ctx_access: reads inside the argument array, naturally aligned.
+            if write || off >= 8 * MAX_BPF_FUNC_ARGS || !off.is_multiple_of(size) {
+                return None;
+            }
+            let field = *RAW_TP_FIELDS
+                .iter()
+                .find(|f| f.off <= off && off < f.off + 8)?;
+            Some(CtxLoad {
+                field,
+                reg_type: RegType::Scalar,
+            })
         }
         ProgType::SocketFilter | ProgType::SchedCls => {
             let field = *SKB_FIELDS

@@ -88,6 +88,7 @@ fn prog_type(name: &str) -> Option<u32> {
         "kprobe" => 2,
         "sched_cls" => 3,
         "xdp" => 6,
+        "raw_tracepoint" => 17,
         _ => return None,
     })
 }
