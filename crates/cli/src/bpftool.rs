@@ -176,6 +176,9 @@ pub struct Session {
     pub(crate) progs_restored: bool,
     /// The next program id.
     pub(crate) next_prog_id: u32,
+    /// PROG_ARRAY slots read from the state, by map id, written back once the programs
+    /// they name are rebuilt ([`crate::prog::restore_all`]).
+    pub(crate) pending_prog_slots: BTreeMap<u32, Vec<(Vec<u8>, u32)>>,
 }
 
 impl Session {
@@ -193,6 +196,7 @@ impl Session {
             live_progs: BTreeMap::new(),
             progs_restored: false,
             next_prog_id: 1,
+            pending_prog_slots: BTreeMap::new(),
         }
     }
 
@@ -286,6 +290,14 @@ impl Session {
                     return Err(format!("map {}: bad hex element", r.id));
                 };
                 map.update_elem(&k, &v, 0).map_err(|e| e.to_string())?;
+            }
+            let slots: Vec<(Vec<u8>, u32)> = r
+                .prog_slots
+                .iter()
+                .filter_map(|p| pinned::from_hex(&p.key).map(|k| (k, p.prog_id)))
+                .collect();
+            if !slots.is_empty() {
+                self.pending_prog_slots.insert(r.id, slots);
             }
             for s in &r.inner_maps {
                 let k = pinned::from_hex(&s.key).ok_or(format!("map {}: bad hex key", r.id))?;
@@ -547,6 +559,28 @@ impl Session {
                     .map(|(k, map_id)| Slot {
                         key: pinned::to_hex(&k),
                         map_id,
+                    })
+                    .collect();
+            } else if t == MapType::ProgArray {
+                // Slots not written back yet (their programs were not rebuilt this session)
+                // stay as they were; live slots are read back as program ids.
+                let slots: Vec<(Vec<u8>, u32)> = match self.pending_prog_slots.get(&id) {
+                    Some(p) => p.clone(),
+                    None => m
+                        .keys()
+                        .into_iter()
+                        .filter_map(|k| {
+                            let v = m.lookup_elem(&k).ok()?;
+                            let pid = u32::from_ne_bytes(v.get(..4)?.try_into().ok()?);
+                            Some((k, pid))
+                        })
+                        .collect(),
+                };
+                rec.prog_slots = slots
+                    .into_iter()
+                    .map(|(k, prog_id)| pinned::ProgSlot {
+                        key: pinned::to_hex(&k),
+                        prog_id,
                     })
                     .collect();
             } else if !t.is_fd_array() {

@@ -309,6 +309,14 @@ fn dump(s: &mut Session, w: &mut Words<'_>) -> Reply {
     if !w.is_empty() {
         return Reply::usage(if s.opts.json { "" } else { USAGE });
     }
+    // PROG_ARRAY slots name programs: rebuild the pinned ones so the slots are filled.
+    if ids
+        .iter()
+        .any(|id| entry(s, *id).map_type() == MapType::ProgArray)
+        && let Err(r) = crate::prog::restore_all(s)
+    {
+        return r;
+    }
     let several = ids.len() > 1;
     let mut text = String::new();
     let mut js = Vec::new();

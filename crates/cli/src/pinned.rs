@@ -80,6 +80,18 @@ pub struct MapRecord {
     /// Map-of-maps: the occupied slots.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inner_maps: Vec<Slot>,
+    /// PROG_ARRAY: the occupied slots, by pinned program id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prog_slots: Vec<ProgSlot>,
+}
+
+/// One occupied PROG_ARRAY slot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgSlot {
+    /// Key bytes, hex.
+    pub key: String,
+    /// The program's kbpf id (a pinned program record's `id`).
+    pub prog_id: u32,
 }
 
 /// The attributes of an inner-map template (what `inner_map_meta` copies).

@@ -333,6 +333,20 @@ pub fn restore_all(s: &mut Session) -> Result<(), Reply> {
         );
         s.next_prog_id = s.next_prog_id.max(id + 1);
     }
+    // PROG_ARRAY slots of the state, now that their programs exist again.
+    let pending = std::mem::take(&mut s.pending_prog_slots);
+    for (map_id, slots) in pending {
+        let Some(map) = s.map(map_id).map(|e| e.map.clone()) else {
+            continue;
+        };
+        for (key, prog_id) in slots {
+            if let Some(r) = prog_ref(s, prog_id) {
+                map.update_prog(&key, r, 0).map_err(|e| {
+                    Reply::err(format!("restoring prog_array {map_id} slot: {e}"), -1)
+                })?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -1102,6 +1116,9 @@ struct BuiltObject {
     progs: Vec<Built>,
     /// Every map of the object: libbpf name, map, reused, template record.
     maps: Vec<(String, Map, bool, Option<TemplateRecord>)>,
+    /// PROG_ARRAY initial slots (`.values = { [0] = &prog }`), written once the programs
+    /// exist, as libbpf's `bpf_object__init_prog_arrays` does.
+    prog_slots: Vec<kbpf_loader::ProgSlot>,
     gpl: bool,
     registry: Arc<Registry>,
 }
@@ -1242,6 +1259,7 @@ fn build_with(
     Ok(BuiltObject {
         progs,
         maps,
+        prog_slots: loaded.pending_prog_slots.clone(),
         gpl: gpl_compatible(&loaded.license),
         registry,
     })
@@ -1449,7 +1467,7 @@ fn load_cmd(s: &mut Session, w: &mut Words<'_>, first_only: bool) -> Reply {
         }
     }
     let shown = Path::new(&args.object);
-    let built = match build_with(shown, args.prog_type, &reuse, &reuse_idx, s.opts.debug) {
+    let mut built = match build_with(shown, args.prog_type, &reuse, &reuse_idx, s.opts.debug) {
         Ok(b) => b,
         Err(e) => return fail(s, &e.libbpf, Reply::err(e.error, -1), e.warn),
     };
@@ -1478,6 +1496,12 @@ fn load_cmd(s: &mut Session, w: &mut Words<'_>, first_only: bool) -> Reply {
     }
     let registry = built.registry.clone();
     let gpl = built.gpl;
+    let prog_slots = std::mem::take(&mut built.prog_slots);
+    let slot_maps: Vec<(String, Map)> = built
+        .maps
+        .iter()
+        .map(|(n, m, ..)| (n.clone(), m.clone()))
+        .collect();
     let uid = unsafe { libc::getuid() };
     let loaded_at = now();
     let mut new_ids = Vec::new();
@@ -1537,6 +1561,32 @@ fn load_cmd(s: &mut Session, w: &mut Words<'_>, first_only: bool) -> Reply {
                 s,
                 &format!("libbpf: prog '{name}': failed to pin at '{pin_path}': {errtext}\n"),
                 Reply::err("failed to pin all programs", -1),
+                true,
+            );
+        }
+    }
+    // PROG_ARRAY initial slots, now that the programs have ids.
+    for slot in &prog_slots {
+        let map = slot_maps
+            .iter()
+            .find(|(n, _)| *n == slot.map)
+            .map(|(_, m)| m);
+        let pid = new_ids
+            .iter()
+            .copied()
+            .find(|id| s.live_progs[id].program.name == slot.program);
+        if let (Some(map), Some(pid)) = (map, pid)
+            && let Some(r) = prog_ref(s, pid)
+            && let Err(e) = map.update_prog(&slot.slot.to_ne_bytes(), r, 0)
+        {
+            return fail(
+                s,
+                &format!(
+                    "libbpf: map '{}': failed to initialize slot [{}] to prog '{}': {e}
+",
+                    slot.map, slot.slot, slot.program
+                ),
+                Reply::err("failed to load object file", -1),
                 true,
             );
         }

@@ -126,3 +126,52 @@ fn pinned_program_runs_in_later_processes_on_its_maps() {
     assert_eq!(err, "Error: get by id (1): No such file or directory\n");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// PROG_ARRAY initial slots (`.values = { [0] = &xdp_leaf, [2] = &xdp_other }`) are filled
+/// at `loadall`, as libbpf does, and survive into later processes: tail calls through them
+/// give what the kernel gives for the same object (42, 2001 for the empty slot, 43).
+#[test]
+fn prog_array_initial_slots_persist_and_tail_calls_use_them() {
+    let dir = std::env::temp_dir().join(format!("kbpf-progslots-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let obj = root().join("crates/run/tests/progs/tail_slots.bpf.o");
+    let (st, _, err) = kbpf(
+        &dir,
+        &[
+            "prog",
+            "loadall",
+            obj.to_str().unwrap(),
+            "/sys/fs/bpf/t",
+            "pinmaps",
+            "/sys/fs/bpf/tm",
+        ],
+    );
+    assert_eq!(st, 0, "{err}");
+    for (b0, want) in [(0u8, 42), (1, 2001), (2, 43)] {
+        let pkt = dir.join(format!("pkt{b0}"));
+        let mut frame = vec![0u8; 14];
+        frame[0] = b0;
+        std::fs::write(&pkt, &frame).unwrap();
+        let (st, out, err) = kbpf(
+            &dir,
+            &[
+                "prog",
+                "run",
+                "pinned",
+                "/sys/fs/bpf/t/xdp_entry",
+                "data_in",
+                pkt.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(st, 0, "{err}");
+        assert!(
+            out.starts_with(&format!("Return value: {want},")),
+            "slot {b0}: {out}"
+        );
+    }
+    let (st, out, err) = kbpf(&dir, &["map", "dump", "pinned", "/sys/fs/bpf/tm/jump"]);
+    assert_eq!(st, 0, "{err}");
+    assert!(out.contains("Found 2 elements"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
