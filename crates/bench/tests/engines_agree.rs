@@ -9,6 +9,8 @@
 
 #[path = "../../verifier/tests/common/mod.rs"]
 mod common;
+#[path = "../../verifier/tests/common/kbpf_env.rs"]
+mod kbpf_env;
 
 use std::path::Path;
 
@@ -16,7 +18,7 @@ use kbpf_bench::{
     BPF_PROG_TYPE_XDP, Engines, KbpfObject, bench_object, dump_maps, maglev_kbpf, maglev_packet,
     progs, root, xdp_form,
 };
-use kbpf_maps::{Map, MapAttr, MapType};
+use kbpf_maps::Map;
 use kbpf_run::Program;
 use kbpf_run::ctx::XdpFrame;
 
@@ -75,25 +77,12 @@ fn compare(
     Ok(runs)
 }
 
-/// kbpf's maps for a corpus case (fd = index), as `crates/run/tests/xlated_corpus.rs`.
+/// kbpf's maps for a corpus case (fd = index), and by name.
 fn case_maps(case: &common::Case) -> (kbpf_rewrite::MapsEnv, Vec<(String, Map)>) {
-    let mut maps: Vec<Map> = Vec::new();
+    let named = kbpf_env::kbpf_maps(case);
     let mut env = kbpf_rewrite::MapsEnv::new();
-    let mut named = Vec::new();
-    for (i, m) in case.maps.iter().enumerate() {
-        let attr = MapAttr::new(
-            MapType::from_raw(m.map_type),
-            m.key_size,
-            m.value_size,
-            m.max_entries,
-        )
-        .flags(m.map_flags)
-        .name(&m.name.chars().take(15).collect::<String>());
-        let map = Map::create(&attr, m.inner.map(|t| &maps[t]))
-            .unwrap_or_else(|e| panic!("{}: map {}: {e}", case.name, m.name));
-        env.insert(i as i32, map.clone());
-        named.push((m.name.clone(), map.clone()));
-        maps.push(map);
+    for (i, (_, m)) in named.iter().enumerate() {
+        env.insert(i as i32, m.clone());
     }
     (env, named)
 }

@@ -7,12 +7,13 @@
 
 #[path = "../../verifier/tests/common/mod.rs"]
 mod common;
+#[path = "../../verifier/tests/common/kbpf_env.rs"]
+mod kbpf_env;
 
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use common::{Case, Expect};
-use kbpf_kernel::{KernelMap, KernelProg, MapCreateAttr};
+use kbpf_kernel::KernelProg;
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/xlated")
@@ -20,26 +21,7 @@ fn golden_dir() -> PathBuf {
 
 /// Loads `case` into the kernel and returns `bpftool prog dump xlated id N`.
 fn kernel_xlated(case: &Case) -> Result<String, String> {
-    let mut maps: Vec<KernelMap> = Vec::new();
-    for m in &case.maps {
-        let mut attr = MapCreateAttr::new(m.map_type, m.key_size, m.value_size, m.max_entries)
-            .flags(m.map_flags)
-            .name(m.name.chars().take(15).collect::<String>());
-        if let Some(t) = m.inner {
-            attr = attr.inner_raw(maps[t].as_raw_fd());
-        }
-        maps.push(KernelMap::create(&attr).map_err(|e| format!("map {}: {e}", m.name))?);
-    }
-    let mut insns = case.insns.clone();
-    let mut i = 0;
-    while i < insns.len() {
-        if insns[i].is_ld_imm64() && matches!(insns[i].src(), 1 | 2) {
-            insns[i].imm = maps[insns[i].imm as usize].as_raw_fd();
-            i += 2;
-        } else {
-            i += 1;
-        }
-    }
+    let (_maps, insns) = common::kernel_maps_and_insns(case)?;
     let (prog, _log) = KernelProg::load(case.prog_type, &insns, "GPL", 0)
         .map_err(|e| format!("kernel load: {e}"))?;
     let out = std::process::Command::new("bpftool")
@@ -99,31 +81,9 @@ fn kernel_still_prints_the_goldens() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// kbpf's maps for a case: fd = index, templates passed as `inner_map_fd`.
-fn kbpf_maps_of(case: &Case) -> kbpf_rewrite::MapsEnv {
-    use kbpf_maps::{Map, MapAttr, MapType};
-    let mut maps: Vec<Map> = Vec::new();
-    let mut env = kbpf_rewrite::MapsEnv::new();
-    for (i, m) in case.maps.iter().enumerate() {
-        let attr = MapAttr::new(
-            MapType::from_raw(m.map_type),
-            m.key_size,
-            m.value_size,
-            m.max_entries,
-        )
-        .flags(m.map_flags)
-        .name(&m.name.chars().take(15).collect::<String>());
-        let map = Map::create(&attr, m.inner.map(|t| &maps[t]))
-            .unwrap_or_else(|e| panic!("{}: map {}: {e}", case.name, m.name));
-        env.insert(i as i32, map.clone());
-        maps.push(map);
-    }
-    env
-}
-
 /// kbpf's `prog dump xlated` of a case.
 pub fn kbpf_xlated(case: &Case) -> Result<String, String> {
-    let env = kbpf_maps_of(case);
+    let env = kbpf_env::kbpf_env(case);
     let prog = kbpf_loader::LoadedProgram {
         name: case.name.clone(),
         section: String::new(),

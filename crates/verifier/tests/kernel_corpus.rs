@@ -7,33 +7,11 @@
 
 mod common;
 
-use std::os::fd::AsRawFd;
-
 use common::{Case, Expect};
-use kbpf_kernel::{KernelMap, KernelProg, MapCreateAttr};
+use kbpf_kernel::KernelProg;
 
 fn run_kernel(case: &Case) -> Result<(bool, String), String> {
-    let mut maps: Vec<KernelMap> = Vec::new();
-    for m in &case.maps {
-        let mut attr = MapCreateAttr::new(m.map_type, m.key_size, m.value_size, m.max_entries)
-            .flags(m.map_flags)
-            .name(m.name.chars().take(15).collect::<String>());
-        if let Some(t) = m.inner {
-            attr = attr.inner_raw(maps[t].as_raw_fd());
-        }
-        maps.push(KernelMap::create(&attr).map_err(|e| format!("map {}: {e}", m.name))?);
-    }
-    let mut insns = case.insns.clone();
-    let mut i = 0;
-    while i < insns.len() {
-        if insns[i].is_ld_imm64() && matches!(insns[i].src(), 1 | 2) {
-            let idx = insns[i].imm as usize;
-            insns[i].imm = maps[idx].as_raw_fd();
-            i += 2;
-        } else {
-            i += 1;
-        }
-    }
+    let (_maps, insns) = common::kernel_maps_and_insns(case)?;
     let level = if std::env::var_os("KBPF_SHOW_LOG").is_some() {
         2
     } else {

@@ -8,11 +8,13 @@
 
 #[path = "../../../verifier/tests/common/mod.rs"]
 pub mod common;
+#[path = "../../../verifier/tests/common/kbpf_env.rs"]
+pub mod kbpf_env;
 
 use std::path::PathBuf;
 
 use kbpf_loader::{LoadedObject, LoadedProgram};
-use kbpf_maps::{Map, MapAttr, MapType};
+
 use kbpf_rewrite::MapsEnv;
 use kbpf_verifier::{Options, ProgType, Verdict, verify};
 
@@ -100,23 +102,7 @@ pub const OBJECTS: &[&str] = &[
 
 /// kbpf's maps for a corpus case: fd = index, templates passed as `inner_map_fd`.
 pub fn corpus_env(case: &common::Case) -> MapsEnv {
-    let mut maps: Vec<Map> = Vec::new();
-    let mut env = MapsEnv::new();
-    for (i, m) in case.maps.iter().enumerate() {
-        let attr = MapAttr::new(
-            MapType::from_raw(m.map_type),
-            m.key_size,
-            m.value_size,
-            m.max_entries,
-        )
-        .flags(m.map_flags)
-        .name(&m.name.chars().take(15).collect::<String>());
-        let map = Map::create(&attr, m.inner.map(|t| &maps[t]))
-            .unwrap_or_else(|e| panic!("{}: map {}: {e}", case.name, m.name));
-        env.insert(i as i32, map.clone());
-        maps.push(map);
-    }
-    env
+    kbpf_env::kbpf_env(case)
 }
 
 /// Every corpus program (accepted and rejected), by file name.

@@ -258,3 +258,38 @@ pub fn filtered() -> Vec<Case> {
         .filter(|c| c.name.contains(&filter))
         .collect()
 }
+
+/// The case's maps created in the live kernel (templates passed as `inner_map_fd`) and its
+/// instructions with each `map:NAME` reference patched to the real fd, ready for
+/// `BPF_PROG_LOAD`. The maps must outlive the load.
+pub fn kernel_maps_and_insns(
+    case: &Case,
+) -> Result<(Vec<kbpf_kernel::KernelMap>, Vec<Insn>), String> {
+    use std::os::fd::AsRawFd;
+    let mut maps: Vec<kbpf_kernel::KernelMap> = Vec::new();
+    for m in &case.maps {
+        let mut attr =
+            kbpf_kernel::MapCreateAttr::new(m.map_type, m.key_size, m.value_size, m.max_entries)
+                .flags(m.map_flags)
+                .name(m.name.chars().take(15).collect::<String>());
+        if let Some(t) = m.inner {
+            attr = attr.inner_raw(maps[t].as_raw_fd());
+        }
+        maps.push(
+            kbpf_kernel::KernelMap::create(&attr).map_err(|e| format!("map {}: {e}", m.name))?,
+        );
+    }
+    let mut insns = case.insns.clone();
+    let mut i = 0;
+    while i < insns.len() {
+        if insns[i].is_ld_imm64()
+            && matches!(insns[i].src(), BPF_PSEUDO_MAP_FD | BPF_PSEUDO_MAP_VALUE)
+        {
+            insns[i].imm = maps[insns[i].imm as usize].as_raw_fd();
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    Ok((maps, insns))
+}
