@@ -2,33 +2,8 @@
 //! truncated power law P(N = n) ∝ n^-α, n ≤ 5000 (maglev.md §5: α = 1.6 gives a mean
 //! near the Alibaba 2022 trace's 28 instances per microservice), under several layouts.
 //! `cargo run --release -p kbpf-maglev --example memory`
+use kbpf_maglev::demo::backend_counts as sample;
 use kbpf_maglev::{SizePolicy, compare_memory};
-
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn sample(alpha: f64, max: usize, count: usize, seed: u64) -> Vec<usize> {
-    let weights: Vec<f64> = (1..=max).map(|n| (n as f64).powf(-alpha)).collect();
-    let total: f64 = weights.iter().sum();
-    let mut cdf = Vec::with_capacity(max);
-    let mut acc = 0.0;
-    for w in &weights {
-        acc += w / total;
-        cdf.push(acc);
-    }
-    let mut state = seed;
-    (0..count)
-        .map(|_| {
-            let u = (splitmix(&mut state) >> 11) as f64 / (1u64 << 53) as f64;
-            cdf.partition_point(|&c| c < u).min(max - 1) + 1
-        })
-        .collect()
-}
 
 fn main() {
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
