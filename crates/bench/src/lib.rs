@@ -4,7 +4,7 @@
 //!
 //! Every kbpf program here goes the whole way a `BPF_PROG_LOAD` goes — kbpf's verifier and
 //! rewrite (`kbpf_run::Program::load`) — and the engines run the *translated* program:
-//! [`kbpf_vm::Interpreter::new_translated`] and [`kbpf_jit::JitProgram::compile_translated`]
+//! [`kbpf_vm::Interpreter::new_translated`] and [`kbpf_run::Program::compile_jit`]
 //! with the program's own helper registry (`Program::helpers()`).
 #![deny(missing_docs)]
 
@@ -192,7 +192,8 @@ impl<'a> Engines<'a> {
     pub fn new(prog: &'a Program) -> Result<Engines<'a>, String> {
         let interp = Interpreter::new_translated(&prog.xlated.insns, prog.helpers())
             .map_err(|e| format!("{}: interpreter: {e}", prog.name))?;
-        let jit = JitProgram::compile_translated(&prog.xlated.insns, prog.helpers())
+        let jit = prog
+            .compile_jit()
             .map_err(|e| format!("{}: JIT: {e}", prog.name))?;
         Ok(Engines { interp, jit })
     }

@@ -117,8 +117,9 @@ struct Layout {
 pub(crate) fn translate(
     insns: &[Insn],
     helpers: &HelperRegistry,
-    translated: bool,
+    opts: &crate::CompileOptions,
 ) -> Result<Image, JitError> {
+    let translated = opts.translated;
     let prog = validate_with(insns, DecodeOptions { translated })?;
     for &(pc, ins) in &prog {
         check_supported(pc, ins)?;
@@ -130,6 +131,7 @@ pub(crate) fn translate(
             prog: &prog,
             funcs: &funcs,
             helpers,
+            stack_depth: opts.stack_depth.as_deref(),
             prev: prev.as_ref(),
             asm: Asm::new(),
             cur: Layout {
@@ -262,6 +264,8 @@ struct Emitter<'a> {
     prog: &'a [(usize, Instruction)],
     funcs: &'a [Func],
     helpers: &'a HelperRegistry,
+    /// The verifier's stack depth per function, if known (see `CompileOptions`).
+    stack_depth: Option<&'a [usize]>,
     prev: Option<&'a Layout>,
     asm: Asm,
     cur: Layout,
@@ -295,7 +299,7 @@ impl Emitter<'_> {
     fn emit_all(&mut self) -> Result<(), JitError> {
         for (fi, f) in self.funcs.iter().enumerate() {
             self.cur.func_start[fi] = self.asm.len();
-            self.prologue(fi == 0);
+            self.prologue(fi == 0, fi);
             for i in f.first..f.end {
                 let (pc, ins) = self.prog[i];
                 self.cur.insn_start[pc] = self.asm.len();
@@ -319,8 +323,24 @@ impl Emitter<'_> {
         Ok(())
     }
 
-    /// Zeroes `[rsp, rsp + 512)` with `rep stosq`, preserving `rdi`, `rcx`, `rax`.
-    fn zero_frame(&mut self) {
+    /// Zeroes the part of the frame the function can read: `[rbp - depth, rbp)` for the
+    /// verifier's `depth` (a few immediate stores when small), else all of `[rsp, rsp + 512)`
+    /// with `rep stosq`, preserving `rdi`, `rcx`, `rax`. `rep stosq` has a start-up cost
+    /// that showed in short loops (a 1000-lookup loop took 1.1–1.2× the kernel's time).
+    fn zero_frame(&mut self, fi: usize) {
+        let depth = self
+            .stack_depth
+            .and_then(|d| d.get(fi).copied())
+            .map(|d| d.div_ceil(8) * 8)
+            .filter(|d| *d <= MAX_BPF_STACK);
+        if let Some(d) = depth
+            && d <= 128
+        {
+            for k in 1..=(d / 8) as i32 {
+                self.asm.store_i(x86::Width::DW, RBP, -8 * k, 0);
+            }
+            return;
+        }
         let a = &mut self.asm;
         a.mov_rr(true, R9, RDI);
         a.mov_rr(true, R10, RCX);
@@ -338,7 +358,7 @@ impl Emitter<'_> {
     /// callee-saved registers, keeps `state` at `[r12]`, sets up the frame and zeroes the BPF
     /// registers the caller does not pass. Subprograms: save `rbp` and `r6`–`r9`
     /// (`rbx`, `r13`–`r15`), as the kernel's callee-saved set, and set up a fresh frame.
-    fn prologue(&mut self, main: bool) {
+    fn prologue(&mut self, main: bool, fi: usize) {
         let a = &mut self.asm;
         if main {
             for r in [RBP, RBX, R12, R13, R14, R15, RDX] {
@@ -358,7 +378,7 @@ impl Emitter<'_> {
             a.alu_ri(true, Alu::Sub, RSP, STACK);
             a.lea(RBP, RSP, STACK);
         }
-        self.zero_frame();
+        self.zero_frame(fi);
         if main {
             // BPF_REG_AX starts at 0 as in the interpreter (zero_frame used r10).
             self.asm.alu_rr(false, Alu::Xor, R10, R10);

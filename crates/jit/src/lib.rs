@@ -154,7 +154,7 @@ pub struct JitProgram {
 }
 
 /// What [`JitProgram::compile_with`] admits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CompileOptions {
     /// The program is a *translated* one (kbpf-rewrite's output, what the kernel JITs): it may
     /// use the hidden register `BPF_REG_AX` (r11, mapped to x86 `r10` as in the kernel) and the
@@ -162,6 +162,11 @@ pub struct CompileOptions {
     /// [`kbpf_vm::helpers::THIS_CPU_PTR_ID`] hook with the source register as its first
     /// argument (a compile error if the registry has no such hook).
     pub translated: bool,
+    /// Bytes of stack each function uses, as the verifier found (`stack_depth` per
+    /// subprogram, entry first). With it, a function's prologue zeroes only that much of its
+    /// 512-byte frame — the only part the program can read — instead of all of it; `None`
+    /// zeroes the whole frame, like the interpreter.
+    pub stack_depth: Option<Vec<usize>>,
 }
 
 impl JitProgram {
@@ -183,7 +188,31 @@ impl JitProgram {
         insns: &[Insn],
         helpers: &HelperRegistry,
     ) -> Result<JitProgram, JitError> {
-        Self::compile_with(insns, helpers, CompileOptions { translated: true })
+        Self::compile_with(
+            insns,
+            helpers,
+            CompileOptions {
+                translated: true,
+                stack_depth: None,
+            },
+        )
+    }
+
+    /// [`JitProgram::compile_translated`] with the verifier's per-function stack depths
+    /// (see [`CompileOptions::stack_depth`]).
+    pub fn compile_translated_with_stack(
+        insns: &[Insn],
+        helpers: &HelperRegistry,
+        stack_depth: &[usize],
+    ) -> Result<JitProgram, JitError> {
+        Self::compile_with(
+            insns,
+            helpers,
+            CompileOptions {
+                translated: true,
+                stack_depth: Some(stack_depth.to_vec()),
+            },
+        )
     }
 
     /// [`JitProgram::compile`] with options.
@@ -194,7 +223,7 @@ impl JitProgram {
     ) -> Result<JitProgram, JitError> {
         #[cfg(all(target_arch = "x86_64", unix))]
         {
-            let img = compile::translate(insns, helpers, opts.translated)?;
+            let img = compile::translate(insns, helpers, &opts)?;
             let mem = exec::ExecMemory::new(&img.code)?;
             Ok(JitProgram {
                 image: img.code,

@@ -837,3 +837,35 @@ fn helpers_see_an_aligned_stack_at_every_depth() {
     ];
     assert_eq!(check_with(&p, &h, &[]), Ok(300));
 }
+
+#[test]
+fn prologue_zeroes_only_the_verifiers_stack_depth() {
+    // r0 = *(u64 *)(r10 - 16) after writing r10 - 8: a 16-byte frame.
+    let p = [
+        mov64(1, 7),
+        stx(BPF_DW, 10, 1, -8),
+        ldx(BPF_DW, 0, 10, -16),
+        exit(),
+    ];
+    let has_rep_stos = |code: &[u8]| code.windows(3).any(|w| w == [0xf3, 0x48, 0xab]);
+    let full = JitProgram::compile_translated(&p, &HelperRegistry::new()).expect("compiles");
+    assert!(
+        has_rep_stos(full.image()),
+        "no depth: the whole frame is zeroed"
+    );
+    let sized = JitProgram::compile_translated_with_stack(&p, &HelperRegistry::new(), &[16])
+        .expect("compiles");
+    assert!(
+        !has_rep_stos(sized.image()),
+        "16 bytes: two stores, no rep stosq"
+    );
+    assert!(sized.image().len() < full.image().len());
+    // The slot the program reads without writing is zero on both (as in the interpreter).
+    let mut mem = [0u8; 8];
+    assert_eq!(full.run_mem(&mut mem), Ok(0));
+    assert_eq!(sized.run_mem(&mut mem), Ok(0));
+    // A large depth still zeroes everything it may read.
+    let big = JitProgram::compile_translated_with_stack(&p, &HelperRegistry::new(), &[300])
+        .expect("compiles");
+    assert!(has_rep_stos(big.image()));
+}

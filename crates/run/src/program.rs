@@ -102,6 +102,8 @@ pub struct Program {
     pub(crate) helpers: HelperRegistry,
     /// The context accesses the verifier recorded (for `max_ctx_offset`).
     pub(crate) ctx_accesses: Vec<kbpf_verifier::CtxAccess>,
+    /// Stack bytes per subprogram, as the verifier found (the JIT zeroes only those).
+    pub(crate) stack_depth: Vec<usize>,
     /// The JIT image, compiled on first use by a tail call into this program.
     pub(crate) jit: std::sync::OnceLock<Result<kbpf_jit::JitProgram, String>>,
 }
@@ -173,6 +175,7 @@ impl Program {
             maps,
             helpers,
             ctx_accesses,
+            stack_depth: verdict.stack_depth.clone(),
             jit: std::sync::OnceLock::new(),
         })
     }
@@ -182,13 +185,20 @@ impl Program {
         xlated::dump(&self.xlated, opts).unwrap_or_else(|e| format!("error: {e}\n"))
     }
 
+    /// Compiles the translated program on the JIT, with the verifier's stack depths (so the
+    /// prologue zeroes only the stack the program uses); a fresh image each call.
+    pub fn compile_jit(&self) -> Result<kbpf_jit::JitProgram, kbpf_jit::JitError> {
+        kbpf_jit::JitProgram::compile_translated_with_stack(
+            &self.xlated.insns,
+            &self.helpers,
+            &self.stack_depth,
+        )
+    }
+
     /// The JIT image of this program (compiled once, then cached).
     pub fn jit(&self) -> Result<&kbpf_jit::JitProgram, String> {
         self.jit
-            .get_or_init(|| {
-                kbpf_jit::JitProgram::compile_translated(&self.xlated.insns, &self.helpers)
-                    .map_err(|e| e.to_string())
-            })
+            .get_or_init(|| self.compile_jit().map_err(|e| e.to_string()))
             .as_ref()
             .map_err(Clone::clone)
     }

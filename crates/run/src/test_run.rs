@@ -107,7 +107,7 @@ impl Program {
                 })?,
             ),
             Engine::Jit => Runner::Jit(
-                kbpf_jit::JitProgram::compile_translated(&self.xlated.insns, &self.helpers)
+                self.compile_jit()
                     .map_err(|e| TestRunError::Engine(format!("JIT: {e}")))?,
             ),
         })

@@ -99,7 +99,7 @@ pub(crate) struct Checker<'a> {
     pub stats: Stats,
     /// First instruction of each subprogram (sorted; [0] == 0).
     subprogs: Vec<usize>,
-    subprog_stack: Vec<usize>,
+    pub(crate) subprog_stack: Vec<usize>,
     prune_point: Vec<bool>,
     /// `live_regs_before` of each instruction (static liveness).
     live_regs: Vec<u16>,

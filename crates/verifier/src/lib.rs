@@ -171,6 +171,9 @@ pub struct Verdict {
     /// Maps referenced by the program, in first-use order: each with what it is
     /// (`Fd` or the inner meta of an outer `Fd`) and its description.
     pub maps: Vec<(MapRef, MapDesc)>,
+    /// Bytes of stack each subprogram uses (`subprog_info[i].stack_depth`), entry first;
+    /// empty for a program rejected before exploration.
+    pub stack_depth: Vec<usize>,
 }
 
 impl Verdict {
@@ -207,6 +210,7 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
                 stats: Stats::default(),
                 aux: vec![InsnAux::default(); insns.len()],
                 maps: Vec::new(),
+                stack_depth: Vec::new(),
             };
         }
     };
@@ -262,6 +266,7 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
         stats: ck.stats,
         aux: ck.aux,
         maps: ck.maps.into_iter().map(|m| (m.r, m.desc)).collect(),
+        stack_depth: ck.subprog_stack,
     }
 }
 
