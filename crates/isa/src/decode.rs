@@ -988,10 +988,10 @@ fn validate_inner(insns: &[Insn]) -> Result<Vec<(usize, Instruction)>, DecodeErr
         i += ins.slots();
     }
     for &(index, ins) in &out {
-        if let Some(target) = ins.branch_target(index) {
-            if target < 0 || target as usize >= insns.len() || !starts[target as usize] {
-                return Err(DecodeError::JumpOutOfRange { index, target });
-            }
+        if let Some(target) = ins.branch_target(index)
+            && (target < 0 || target as usize >= insns.len() || !starts[target as usize])
+        {
+            return Err(DecodeError::JumpOutOfRange { index, target });
         }
     }
     let &(last_index, last) = out.last().expect("non-empty");

@@ -98,7 +98,7 @@ impl Insn {
 
 /// Parses a byte slice into instructions. The length must be a multiple of 8.
 pub fn insns_from_bytes(bytes: &[u8]) -> Option<Vec<Insn>> {
-    if bytes.len() % Insn::SIZE != 0 {
+    if !bytes.len().is_multiple_of(Insn::SIZE) {
         return None;
     }
     Some(

@@ -318,13 +318,9 @@ fn subprog_starts(insns: &[Insn]) -> Vec<usize> {
     let mut i = 0;
     while i < insns.len() {
         let insn = insns[i];
-        let target = if insn.code == BPF_JMP | BPF_CALL && insn.src() == BPF_PSEUDO_CALL {
-            Some(i as i64 + insn.imm as i64 + 1)
-        } else if insn.is_ld_imm64() && insn.src() == BPF_PSEUDO_FUNC {
-            Some(i as i64 + insn.imm as i64 + 1)
-        } else {
-            None
-        };
+        let pseudo_call = insn.code == BPF_JMP | BPF_CALL && insn.src() == BPF_PSEUDO_CALL;
+        let pseudo_func = insn.is_ld_imm64() && insn.src() == BPF_PSEUDO_FUNC;
+        let target = (pseudo_call || pseudo_func).then(|| i as i64 + insn.imm as i64 + 1);
         if let Some(t) = target
             && t >= 0
             && (t as usize) < insns.len()

@@ -122,7 +122,7 @@ impl XdpBuff {
         let meta = (self.data_meta as isize + delta as isize) as usize;
         let start = self.data_hard_start as usize + XDP_FRAME_STRUCT;
         let metalen = (self.data as usize).wrapping_sub(meta);
-        if meta < start || meta > self.data as usize || metalen > 32 || metalen % 4 != 0 {
+        if meta < start || meta > self.data as usize || metalen > 32 || !metalen.is_multiple_of(4) {
             return EINVAL;
         }
         self.data_meta = meta as *mut u8;

@@ -74,7 +74,7 @@ pub fn check_small_report<O: MapOps>(
 
     // Plots.
     let dir = std::env::temp_dir().join(format!("kbpf_maglev_plots_{}", std::process::id()));
-    let files = kbpf_maglev::plot::write_plots(&r, &dir).unwrap();
+    let files = kbpf_maglev::plot::write_plots(r, &dir).unwrap();
     assert_eq!(files.len(), 3);
     for f in &files {
         let s = std::fs::read_to_string(f).unwrap();
