@@ -45,18 +45,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let e = env();
-    let prog = kbpf_loader::LoadedProgram {
-        name: "fuzz".into(),
-        section: "xdp".into(),
-        prog_type: 6,
-        expected_attach_type: 0,
-        prog_flags: 0,
-        insns: insns.clone(),
-        line_info: vec![],
-        func_info: vec![],
-        map_fds_used: vec![],
-        bound_map_fds: vec![],
-    };
+    let prog = kbpf_loader::LoadedProgram::from_insns("fuzz", 6, insns.clone());
     let opts = kbpf_run::LoadOptions {
         log_level: 0,
         prog_type: None,

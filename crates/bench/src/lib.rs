@@ -99,18 +99,7 @@ pub fn xdp_form(insns: &[Insn]) -> Vec<Insn> {
 
 /// Loads raw instructions (no maps) as an XDP program through kbpf's verifier and rewrite.
 pub fn load_xdp_insns(name: &str, insns: &[Insn]) -> Result<Program, String> {
-    let prog = LoadedProgram {
-        name: name.into(),
-        section: "xdp".into(),
-        prog_type: BPF_PROG_TYPE_XDP,
-        expected_attach_type: 0,
-        prog_flags: 0,
-        insns: insns.to_vec(),
-        line_info: vec![],
-        func_info: vec![],
-        map_fds_used: vec![],
-        bound_map_fds: vec![],
-    };
+    let prog = LoadedProgram::from_insns(name, BPF_PROG_TYPE_XDP, insns.to_vec());
     Program::load(
         &prog,
         &kbpf_rewrite::MapsEnv::new(),

@@ -89,18 +89,8 @@ fn case_maps(case: &common::Case) -> (kbpf_rewrite::MapsEnv, Vec<(String, Map)>)
 
 fn load_case(case: &common::Case) -> Result<(Program, Vec<(String, Map)>), String> {
     let (env, named) = case_maps(case);
-    let prog = kbpf_loader::LoadedProgram {
-        name: case.name.clone(),
-        section: String::new(),
-        prog_type: case.prog_type,
-        expected_attach_type: 0,
-        prog_flags: 0,
-        insns: case.insns.clone(),
-        line_info: vec![],
-        func_info: vec![],
-        map_fds_used: vec![],
-        bound_map_fds: vec![],
-    };
+    let prog =
+        kbpf_loader::LoadedProgram::from_insns(&case.name, case.prog_type, case.insns.clone());
     let p = Program::load(&prog, &env, &kbpf_run::LoadOptions::default(), &[])
         .map_err(|e| format!("{}: {e}", case.name))?;
     Ok((p, named))

@@ -44,6 +44,33 @@ pub struct LoadedProgram {
 }
 
 impl LoadedProgram {
+    /// A program given as instructions only (what a raw `BPF_PROG_LOAD` receives): no
+    /// section, BTF or line info; map references already as `BPF_PSEUDO_MAP_FD`/`_VALUE`
+    /// fds, which are collected into [`LoadedProgram::map_fds_used`].
+    pub fn from_insns(name: &str, prog_type: u32, insns: Vec<Insn>) -> LoadedProgram {
+        let mut fds: Vec<u32> = insns
+            .iter()
+            .filter(|i| {
+                i.is_ld_imm64() && matches!(i.src(), BPF_PSEUDO_MAP_FD | BPF_PSEUDO_MAP_VALUE)
+            })
+            .map(|i| i.imm as u32)
+            .collect();
+        fds.sort_unstable();
+        fds.dedup();
+        LoadedProgram {
+            name: name.to_owned(),
+            section: String::new(),
+            prog_type,
+            expected_attach_type: 0,
+            prog_flags: 0,
+            insns,
+            line_info: Vec::new(),
+            func_info: Vec::new(),
+            map_fds_used: fds,
+            bound_map_fds: Vec::new(),
+        }
+    }
+
     /// Every map fd the kernel would list as the program's `used_maps` (`map_ids` in
     /// `bpftool prog show`): referenced and bound, ascending.
     pub fn used_map_fds(&self) -> Vec<u32> {

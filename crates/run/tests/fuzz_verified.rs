@@ -209,18 +209,7 @@ fn env() -> Env {
 }
 
 fn loaded(insns: Vec<Insn>) -> kbpf_loader::LoadedProgram {
-    kbpf_loader::LoadedProgram {
-        name: "fuzz".into(),
-        section: "xdp".into(),
-        prog_type: 6,
-        expected_attach_type: 0,
-        prog_flags: 0,
-        insns,
-        line_info: vec![],
-        func_info: vec![],
-        map_fds_used: vec![0],
-        bound_map_fds: vec![],
-    }
+    kbpf_loader::LoadedProgram::from_insns("fuzz", 6, insns)
 }
 
 /// Runs an accepted program in checked mode; the error, if any, is a verifier bug unless

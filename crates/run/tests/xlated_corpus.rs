@@ -84,18 +84,8 @@ fn kernel_still_prints_the_goldens() {
 /// kbpf's `prog dump xlated` of a case.
 pub fn kbpf_xlated(case: &Case) -> Result<String, String> {
     let env = kbpf_env::kbpf_env(case);
-    let prog = kbpf_loader::LoadedProgram {
-        name: case.name.clone(),
-        section: String::new(),
-        prog_type: case.prog_type,
-        expected_attach_type: 0,
-        prog_flags: 0,
-        insns: case.insns.clone(),
-        line_info: vec![],
-        func_info: vec![],
-        map_fds_used: vec![],
-        bound_map_fds: vec![],
-    };
+    let prog =
+        kbpf_loader::LoadedProgram::from_insns(&case.name, case.prog_type, case.insns.clone());
     let p = kbpf_run::Program::load(&prog, &env, &kbpf_run::LoadOptions::default(), &[])
         .map_err(|e| format!("{e}\n{}", e.log().unwrap_or("")))?;
     let opts = kbpf_rewrite::xlated::DumpOptions {

@@ -111,18 +111,7 @@ pub fn corpus() -> Vec<Item> {
         .into_iter()
         .map(|case| Item {
             name: format!("corpus/{}", case.name),
-            prog: LoadedProgram {
-                name: case.name.clone(),
-                section: String::new(),
-                prog_type: case.prog_type,
-                expected_attach_type: 0,
-                prog_flags: 0,
-                insns: case.insns.clone(),
-                line_info: vec![],
-                func_info: vec![],
-                map_fds_used: vec![],
-                bound_map_fds: vec![],
-            },
+            prog: LoadedProgram::from_insns(&case.name, case.prog_type, case.insns.clone()),
             env: corpus_env(&case),
             funcs_btf: vec![],
             prog_type: ProgType::from_u32(case.prog_type).expect("corpus prog type"),
