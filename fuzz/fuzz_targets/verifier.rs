@@ -4,7 +4,6 @@
 //! the context and the array's values are accessible — without an out-of-bounds access; and
 //! it runs again on the JIT, which must return the same `r0` and leave the same packet.
 #![no_main]
-use kbpf_isa::Insn;
 use kbpf_maps::uapi::BPF_F_INNER_MAP;
 use kbpf_maps::{Map, MapAttr, MapType};
 use kbpf_run::ctx::XdpFrame;
