@@ -122,7 +122,7 @@ Usage: kbpf [OPTIONS] OBJECT { COMMAND | help }
        kbpf run PROG.asm --data PKT.hex [--engine interp|jit] [--repeat N]
        kbpf conformance DIR [--engine interp|jit] [--verbose]
        kbpf conformance-plugin [HEX_MEMORY] [OPTIONS]
-       kbpf maglev demo [--json] [--plot DIR] [--backend kbpf|kernel] [--small]
+       kbpf maglev demo [--json] [--plot DIR] [--backend kbpf|kernel] [--engine jit|interp] [--small]
 
        OBJECT := { map | prog }
        OPTIONS := { --bpffs DIR | {-j|--json} [{-p|--pretty}] | {-d|--debug} |

@@ -87,12 +87,12 @@ pub enum Command {
     )]
     Map(WordsArgs),
     /// bpftool's prog commands: load/loadall, show/list, dump xlated (opcodes, linum,
-    /// visual), run (bpftool's `Return value: R, duration: Dns`, --engine interp|jit), pin
-    /// (see `kbpf prog help`).
+    /// visual) and jited, run (bpftool's `Return value: R, duration: Dns`, --engine
+    /// jit|interp), pin (see `kbpf prog help`).
     #[command(long_about = prog::USAGE, disable_help_flag = true)]
     Prog(WordsArgs),
     /// The Maglev load balancer demo: `kbpf maglev demo [--json] [--plot DIR]
-    /// [--backend kbpf|kernel] [--small]` (see `kbpf maglev help`).
+    /// [--backend kbpf|kernel] [--engine jit|interp] [--small]` (see `kbpf maglev help`).
     #[command(long_about = maglev::USAGE)]
     Maglev(maglev::MaglevArgs),
     /// `batch file FILE`: run a bpftool batch file (one command per line, `#` comments,

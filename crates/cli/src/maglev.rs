@@ -11,7 +11,7 @@ use kbpf_maglev::demo::{DemoConfig, DemoReport};
 
 /// `kbpf maglev help`.
 pub const USAGE: &str = "\
-Usage: kbpf maglev demo [--json] [--plot DIR] [--backend kbpf|kernel] [--small]
+Usage: kbpf maglev demo [--json] [--plot DIR] [--backend kbpf|kernel] [--engine jit|interp] [--small]
        kbpf maglev help
 
   demo   10,000 services with a skewed, seeded backend-count distribution; builds every
