@@ -253,6 +253,18 @@ impl XdpFrame {
     }
 }
 
+/// `PACKET_*`: what `eth_type_trans` on the loopback device classifies a frame with this
+/// destination address as. Loopback's address *and* broadcast address are both
+/// 00:00:00:00:00:00, so: all zeros → 0 (host); any group address, ff:ff:ff:ff:ff:ff
+/// included → 2 (multicast); anything else → 3 (other host).
+pub fn pkt_type_of(dest: &[u8]) -> u8 {
+    match dest {
+        [0, 0, 0, 0, 0, 0, ..] => 0,
+        [b, ..] if b & 1 != 0 => 2,
+        _ => 3,
+    }
+}
+
 /// `struct sk_buff`, as a byte image with the fields programs read at the kernel's offsets.
 /// Boxed with the device it points at, so `skb->dev` stays valid.
 #[repr(C, align(8))]
@@ -288,14 +300,15 @@ impl SkBuff {
         u32::from_ne_bytes(self.raw[o..o + 4].try_into().expect("4 bytes"))
     }
 
-    /// An skb over `data` (`len` bytes), with `mark`, received on the loopback device
-    /// (ifindex 1) like `BPF_PROG_TEST_RUN`'s. `protocol` is the Ethernet type in network
-    /// byte order, as the kernel stores it.
-    pub fn new(data: &mut [u8], mark: u32, protocol_be: u16) -> SkBuff {
+    /// An skb over `data` (`len` bytes), with `mark`, on the loopback device (ifindex 1)
+    /// like `BPF_PROG_TEST_RUN`'s, which leaves `skb_iif` at 0. `protocol` is the Ethernet
+    /// type in network byte order, as the kernel stores it; `pkt_type` what
+    /// `eth_type_trans` made of the destination address ([`pkt_type_of`]).
+    pub fn new(data: &mut [u8], mark: u32, protocol_be: u16, pkt_type: u8) -> SkBuff {
         let mut s = SkBuff::default();
         let dev = &*s.dev as *const NetDevice as u64;
         s.put_u64(skb_off::SKB_DEV, dev);
-        s.put_u32(skb_off::SKB_IIF, 1);
+        s.raw[skb_off::SKB_PKT_TYPE as usize] = pkt_type & skb_off::PKT_TYPE_MAX as u8;
         s.put_u16(skb_off::SKB_PROTOCOL, protocol_be);
         s.put_u32(skb_off::SKB_LEN, data.len() as u32);
         s.put_u32(skb_off::SKB_MARK, mark);
@@ -377,7 +390,7 @@ mod tests {
     #[test]
     fn skb_fields_sit_where_the_rewrite_reads_them() {
         let mut pkt = [0u8; 42];
-        let mut s = SkBuff::new(&mut pkt, 7, 0x0008);
+        let mut s = SkBuff::new(&mut pkt, 7, 0x0008, pkt_type_of(&[0; 6]));
         assert_eq!(s.get_u32(skb_off::SKB_LEN), 42);
         assert_eq!(s.mark(), 7);
         assert_ne!(s.ctx_ptr(), 0);

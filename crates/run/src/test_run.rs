@@ -335,7 +335,8 @@ fn run_skb(
     }
     let mut packet = input.data_in.to_vec();
     let protocol = u16::from_ne_bytes([packet[12], packet[13]]);
-    let mut skb = SkBuff::new(&mut packet[offset..], mark, protocol);
+    let pkt_type = crate::ctx::pkt_type_of(&packet[..6]);
+    let mut skb = SkBuff::new(&mut packet[offset..], mark, protocol, pkt_type);
     for (i, c) in cb.iter().enumerate() {
         skb.set_cb(i, *c);
     }
@@ -356,6 +357,9 @@ fn run_skb(
         }
         out
     });
+    // A non-L2 program's packet comes back with the Ethernet header pushed again as zeros
+    // (the kernel's `memset(__skb_push(skb, hh_len), 0, hh_len)`).
+    packet[..offset].fill(0);
     Ok(TestRunOutput {
         retval: r0 as u32,
         data_out: packet,

@@ -360,3 +360,93 @@ fn raw_tracepoint_runs_match_the_kernel() {
         "the map the program wrote"
     );
 }
+
+/// tc and socket-filter test runs: `__sk_buff` fields (len, protocol, mark, ifindex,
+/// ingress_ifindex, pkt_type from the destination MAC, cb), the packet a tc program writes,
+/// and the socket filter's view from the network header, on kbpf and the kernel.
+#[test]
+fn skb_runs_match_the_kernel() {
+    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/skb.bpf.o");
+    if let Some(why) = unavailable(&object) {
+        println!("SKIP: run test_run_kernel (skb): {why}");
+        return;
+    }
+    let pins = Pins::new("kbpfskb", "skb");
+    loadall(&object, &pins).unwrap();
+    let obj = kbpf_object::BpfObject::open(&object).unwrap();
+    let reg = kbpf_maps::Registry::new();
+    let loaded =
+        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
+    let env = kbpf_run::maps_env(&loaded);
+    let load = |name: &str| {
+        let p = loaded.program(name).unwrap();
+        Program::load(
+            p,
+            &env,
+            &kbpf_run::LoadOptions::default(),
+            &kbpf_run::funcs_btf(&obj, p),
+        )
+        .unwrap()
+    };
+    let progs = [
+        ("tc_fields", load("tc_fields")),
+        ("sock_len", load("sock_len")),
+    ];
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    for dest in [
+        [0u8; 6],
+        [0xff; 6],
+        [0x01, 0, 0x5e, 0, 0, 1],
+        [2, 4, 6, 8, 10, 12],
+    ] {
+        let mut f: Vec<u8> = (0..60u8).collect();
+        f[..6].copy_from_slice(&dest);
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        frames.push(f);
+    }
+    frames.push((0..15u8).collect()); // shorter than tc_fields' 16-byte check
+    let mut ctx = vec![0u8; 192];
+    ctx[8..12].copy_from_slice(&77u32.to_ne_bytes()); // mark
+    ctx[48..52].copy_from_slice(&5u32.to_ne_bytes()); // cb[0]
+    let mut compared = 0;
+    for (name, prog) in &progs {
+        let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
+        for data in &frames {
+            for ctx_in in [None, Some(ctx.as_slice())] {
+                for engine in [Engine::Interpreter, Engine::Jit] {
+                    let k = kprog.test_run_with(&kbpf_kernel::TestRunArgs {
+                        data_in: data,
+                        data_out_len: data.len() + 256,
+                        ctx_in,
+                        ctx_out_len: ctx_in.map_or(0, <[u8]>::len),
+                        repeat: 1,
+                        flags: 0,
+                        cpu: 0,
+                    });
+                    let b = prog.test_run(&TestRunInput {
+                        data_in: data,
+                        ctx_in,
+                        repeat: 1,
+                        engine,
+                    });
+                    match (&k, &b) {
+                        (Ok(k), Ok(b)) => {
+                            assert_eq!(
+                                b.retval,
+                                k.retval,
+                                "{name} {:?} ctx {}",
+                                &data[..6],
+                                ctx_in.is_some()
+                            );
+                            assert_eq!(b.data_out, k.data_out, "{name} packet out");
+                        }
+                        (Err(_), Err(_)) => {}
+                        _ => panic!("{name} {data:?}: kernel {k:?}, kbpf {b:?}"),
+                    }
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 2 * 5 * 2 * 2);
+}
