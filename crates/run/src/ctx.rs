@@ -323,6 +323,21 @@ impl SkBuff {
         self.get_u32(skb_off::SKB_MARK)
     }
 
+    /// Sets `skb->priority`.
+    pub fn set_priority(&mut self, v: u32) {
+        self.put_u32(skb_off::SKB_PRIORITY, v);
+    }
+
+    /// `skb->priority`.
+    pub fn priority(&self) -> u32 {
+        self.get_u32(skb_off::SKB_PRIORITY)
+    }
+
+    /// Sets `skb->skb_iif` (`__sk_buff.ingress_ifindex`).
+    pub fn set_ingress_ifindex(&mut self, v: u32) {
+        self.put_u32(skb_off::SKB_IIF, v);
+    }
+
     /// Sets `__sk_buff.cb[i]`.
     pub fn set_cb(&mut self, i: usize, v: u32) {
         self.put_u32(skb_off::SKB_CB_DATA + 4 * i as i16, v);

@@ -320,7 +320,16 @@ fn run_skb(
             input.data_in.len()
         )));
     }
-    let mut mark = 0;
+    // convert___skb_to_skb: only these __sk_buff fields may be set in ctx_in.
+    const SETTABLE: &[(usize, usize)] = &[
+        (8, 12),    // mark
+        (32, 44),   // priority, ingress_ifindex, ifindex
+        (48, 68),   // cb[5]
+        (152, 168), // tstamp, wire_len, gso_segs
+        (176, 180), // gso_size
+        (184, 192), // hwtstamp
+    ];
+    let (mut mark, mut priority, mut iif, mut wire_len) = (0, 0, 0, 0);
     let mut cb = [0u32; 5];
     if let Some(ctx) = input.ctx_in {
         if ctx.len() > SK_BUFF_SIZE {
@@ -328,15 +337,40 @@ fn run_skb(
                 "ctx_in larger than struct __sk_buff".into(),
             ));
         }
+        let settable = |i: usize| SETTABLE.iter().any(|&(a, b)| (a..b).contains(&i));
+        if let Some(i) = (0..ctx.len()).find(|&i| ctx[i] != 0 && !settable(i)) {
+            return Err(TestRunError::Invalid(format!(
+                "__sk_buff byte {i} may not be set in ctx_in"
+            )));
+        }
         mark = u32_at(ctx, 8);
+        priority = u32_at(ctx, 32);
+        iif = u32_at(ctx, 36);
+        // kbpf's only device is the loopback (ifindex 1) the kernel's test run defaults to.
+        if u32_at(ctx, 40) > 1 {
+            return Err(TestRunError::Invalid(
+                "ifindex: kbpf has only lo (1)".into(),
+            ));
+        }
         for (i, c) in cb.iter_mut().enumerate() {
             *c = u32_at(ctx, 48 + 4 * i);
         }
+        wire_len = u32_at(ctx, 160);
+        if wire_len != 0 && (wire_len as usize) < input.data_in.len() {
+            return Err(TestRunError::Invalid(
+                "wire_len below the packet length".into(),
+            ));
+        }
+    }
+    if wire_len == 0 {
+        wire_len = input.data_in.len() as u32;
     }
     let mut packet = input.data_in.to_vec();
     let protocol = u16::from_ne_bytes([packet[12], packet[13]]);
     let pkt_type = crate::ctx::pkt_type_of(&packet[..6]);
     let mut skb = SkBuff::new(&mut packet[offset..], mark, protocol, pkt_type);
+    skb.set_priority(priority);
+    skb.set_ingress_ifindex(iif);
     for (i, c) in cb.iter().enumerate() {
         skb.set_cb(i, *c);
     }
@@ -344,17 +378,24 @@ fn run_skb(
     // SAFETY: `ctx` is the context of a live frame/skb that outlives the runs, of the type the
     // program was verified for.
     let (r0, ns) = timed(repeat, || unsafe { vm.run_ctx(ctx) })?;
+    // convert_skb_to___skb: the settable fields as the program left them, zeros elsewhere.
     let ctx_out = input.ctx_in.map(|c| {
-        let mut out = c.to_vec();
-        if out.len() >= 12 {
-            out[8..12].copy_from_slice(&skb.mark().to_ne_bytes());
+        let mut full = c.to_vec();
+        full.resize(SK_BUFF_SIZE, 0);
+        let mut out = vec![0u8; SK_BUFF_SIZE];
+        for &(a, b) in SETTABLE {
+            out[a..b].copy_from_slice(&full[a..b]);
         }
+        let mut put = |off: usize, v: u32| out[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+        put(8, skb.mark());
+        put(32, skb.priority());
+        put(36, iif);
+        put(40, 1);
         for i in 0..5 {
-            let o = 48 + 4 * i;
-            if out.len() >= o + 4 {
-                out[o..o + 4].copy_from_slice(&skb.cb(i).to_ne_bytes());
-            }
+            put(48 + 4 * i, skb.cb(i));
         }
+        put(160, wire_len);
+        out.truncate(c.len());
         out
     });
     // A non-L2 program's packet comes back with the Ethernet header pushed again as zeros

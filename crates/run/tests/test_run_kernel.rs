@@ -408,11 +408,15 @@ fn skb_runs_match_the_kernel() {
     let mut ctx = vec![0u8; 192];
     ctx[8..12].copy_from_slice(&77u32.to_ne_bytes()); // mark
     ctx[48..52].copy_from_slice(&5u32.to_ne_bytes()); // cb[0]
+    ctx[32..36].copy_from_slice(&3u32.to_ne_bytes()); // priority
+    // `len` is not settable: EINVAL on both sides.
+    let mut bad = ctx.clone();
+    bad[0..4].copy_from_slice(&1u32.to_ne_bytes());
     let mut compared = 0;
     for (name, prog) in &progs {
         let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
         for data in &frames {
-            for ctx_in in [None, Some(ctx.as_slice())] {
+            for ctx_in in [None, Some(ctx.as_slice()), Some(bad.as_slice())] {
                 for engine in [Engine::Interpreter, Engine::Jit] {
                     let k = kprog.test_run_with(&kbpf_kernel::TestRunArgs {
                         data_in: data,
@@ -448,5 +452,5 @@ fn skb_runs_match_the_kernel() {
             }
         }
     }
-    assert_eq!(compared, 2 * 5 * 2 * 2);
+    assert_eq!(compared, 2 * 5 * 3 * 2);
 }
