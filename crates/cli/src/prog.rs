@@ -30,7 +30,7 @@ use crate::words::{GrammarError, Words, is_prefix, strtoul};
 pub const USAGE: &str = "\
 Usage: kbpf prog { show | list } [PROG]
        kbpf prog dump xlated PROG [{ file FILE | opcodes | visual | linum }]
-       kbpf prog dump jited  PROG
+       kbpf prog dump jited  PROG [opcodes]
        kbpf prog pin   PROG FILE
        kbpf prog { load | loadall } OBJ  PATH \\
                          [type TYPE] \\
