@@ -420,8 +420,11 @@ impl Session {
             .ok_or_else(|| Reply::err(format!("bpf obj get ({path}): Permission denied"), -1))
     }
 
-    /// Pins map `id` at `path` (bpftool's `do_pin_fd` errors and statuses).
-    pub fn pin_map(&mut self, id: u32, path: &str) -> Result<(), Reply> {
+    /// Writes the pin file of object `kind id` (`kind`: `map` or `prog`) at `path`, with
+    /// bpftool's `do_pin_fd` errors and statuses, and returns the path relative to the bpffs
+    /// directory for the caller to record. A pin file no map or program owns (left by a
+    /// process that died before saving its state) is replaced.
+    pub(crate) fn write_pin(&self, kind: &str, id: u32, path: &str) -> Result<String, Reply> {
         let Some(rel) = self.resolve(path).filter(|r| !r.is_empty()) else {
             return Err(Reply::err(
                 format!(
@@ -445,21 +448,34 @@ impl Session {
                 -1,
             ));
         }
-        let taken = self.maps.values().any(|e| e.pins.contains(&rel));
-        let stale_placeholder =
-            !taken && std::fs::read_to_string(&file).is_ok_and(|c| c.starts_with("kbpf map "));
+        let owned = self.maps.values().any(|e| e.pins.contains(&rel))
+            || self.live_progs.values().any(|p| p.pins.contains(&rel))
+            || self.progs.iter().any(|r| {
+                r.get("pins")
+                    .and_then(|v| v.as_array())
+                    .is_some_and(|a| a.iter().any(|p| p.as_str() == Some(rel.as_str())))
+            });
+        let stale_placeholder = !owned
+            && std::fs::read_to_string(&file)
+                .is_ok_and(|c| c.starts_with("kbpf map ") || c.starts_with("kbpf prog "));
         if file.exists() && !stale_placeholder {
             return Err(Reply::err(
                 format!("can't pin the object ({path}): File exists"),
                 -17,
             ));
         }
-        std::fs::write(&file, format!("kbpf map {id}\n")).map_err(|e| {
+        std::fs::write(&file, format!("kbpf {kind} {id}\n")).map_err(|e| {
             Reply::err(
-                format!("can't pin the object ({path}): {e}"),
+                format!("can't pin the object ({path}): {}", strerror(&e)),
                 -e.raw_os_error().unwrap_or(1),
             )
         })?;
+        Ok(rel)
+    }
+
+    /// Pins map `id` at `path` (bpftool's `do_pin_fd` errors and statuses).
+    pub fn pin_map(&mut self, id: u32, path: &str) -> Result<(), Reply> {
+        let rel = self.write_pin("map", id, path)?;
         if let Some(e) = self.maps.get_mut(&id) {
             e.pins.push(rel);
         }

@@ -139,6 +139,25 @@ fn errno_status(e: &MapError) -> i32 {
     -e.errno.code()
 }
 
+/// bpftool's `Error: OP failed: <strerror>` with the element operation's exit status.
+fn op_failed(op: &str, e: &MapError) -> Reply {
+    Reply::err(
+        format!("{op} failed: {}", e.errno.description()),
+        errno_status(e),
+    )
+}
+
+/// The reply of an element operation that changes the map: saved state on success.
+fn changed(s: &mut Session, op: &str, r: Result<(), MapError>) -> Reply {
+    match r {
+        Ok(()) => {
+            s.touch();
+            Reply::ok("", Json::Null)
+        }
+        Err(e) => op_failed(op, &e),
+    }
+}
+
 /// Parses `MAP := id ID | pinned FILE | name NAME` into the kbpf ids it names (several for
 /// `name`, none when no map has that name).
 fn parse_maps(s: &Session, w: &mut Words<'_>) -> Result<Vec<u32>, Reply> {
@@ -447,10 +466,7 @@ fn lookup(s: &mut Session, w: &mut Words<'_>) -> Reply {
             json: Json::Null,
             status: -Errno::ENOENT.code(),
         },
-        Err(e) => Reply::err(
-            format!("lookup failed: {}", e.errno.description()),
-            errno_status(&e),
-        ),
+        Err(e) => op_failed("lookup", &e),
     }
 }
 
@@ -501,16 +517,7 @@ fn update(s: &mut Session, w: &mut Words<'_>) -> Reply {
             m.update_elem(&key, &v, flags)
         }
     };
-    match res {
-        Ok(()) => {
-            s.touch();
-            Reply::ok("", Json::Null)
-        }
-        Err(e) => Reply::err(
-            format!("update failed: {}", e.errno.description()),
-            errno_status(&e),
-        ),
-    }
+    changed(s, "update", res)
 }
 
 fn delete(s: &mut Session, w: &mut Words<'_>) -> Reply {
@@ -524,16 +531,7 @@ fn delete(s: &mut Session, w: &mut Words<'_>) -> Reply {
         Ok(x) => x,
         Err(r) => return r,
     };
-    match m.delete_elem(&key) {
-        Ok(()) => {
-            s.touch();
-            Reply::ok("", Json::Null)
-        }
-        Err(e) => Reply::err(
-            format!("delete failed: {}", e.errno.description()),
-            errno_status(&e),
-        ),
-    }
+    changed(s, "delete", m.delete_elem(&key))
 }
 
 fn getnext(s: &mut Session, w: &mut Words<'_>) -> Reply {
@@ -640,16 +638,11 @@ fn push(s: &mut Session, w: &mut Words<'_>) -> Reply {
     let Some(Value::Data(v)) = e.value else {
         return Reply::err("did not find value", -1);
     };
-    match m.update_elem(&[], &v, e.flags.unwrap_or(BPF_ANY)) {
-        Ok(()) => {
-            s.touch();
-            Reply::ok("", Json::Null)
-        }
-        Err(e) => Reply::err(
-            format!("update failed: {}", e.errno.description()),
-            errno_status(&e),
-        ),
-    }
+    changed(
+        s,
+        "update",
+        m.update_elem(&[], &v, e.flags.unwrap_or(BPF_ANY)),
+    )
 }
 
 fn parse_num(w: &mut Words<'_>, what: &str) -> Result<u32, GrammarError> {

@@ -517,57 +517,12 @@ pub fn pinned_prog(s: &Session, path: &str) -> Result<u32, Reply> {
 
 /// Pins program `id` at `path` (the same rules and errors as `map pin`).
 pub fn pin_prog(s: &mut Session, id: u32, path: &str) -> Result<(), Reply> {
-    let Some(rel) = s.resolve(path).filter(|r| !r.is_empty()) else {
-        return Err(Reply::err(
-            format!(
-                "can't pin the object ({path}): not under {SYS_BPFFS} or the bpffs directory ({})",
-                s.opts.bpffs.display()
-            ),
-            -1,
-        ));
-    };
-    let file = s.opts.bpffs.join(&rel);
-    let parent = file.parent().unwrap_or(&s.opts.bpffs).to_path_buf();
-    if !parent.is_dir() {
-        let shown = Path::new(path)
-            .parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        return Err(Reply::err(
-            format!(
-                "can't mount BPF file system to pin the object ({path}): mount --make-private {shown} failed: No such file or directory"
-            ),
-            -1,
-        ));
-    }
-    if file.exists() && !stale_pin(s, &rel, &file) {
-        return Err(Reply::err(
-            format!("can't pin the object ({path}): File exists"),
-            -17,
-        ));
-    }
-    std::fs::write(&file, format!("kbpf prog {id}\n")).map_err(|e| {
-        Reply::err(
-            format!("can't pin the object ({path}): {}", strerror(&e)),
-            -e.raw_os_error().unwrap_or(1),
-        )
-    })?;
+    let rel = s.write_pin("prog", id, path)?;
     if let Some(p) = s.live_progs.get_mut(&id) {
         p.pins.push(rel);
     }
     sync_records(s);
     Ok(())
-}
-
-/// A pin file no live object owns (left by a process that died before saving).
-fn stale_pin(s: &Session, rel: &str, file: &Path) -> bool {
-    let owned = s.maps().any(|(_, e)| e.pins.iter().any(|p| p == rel))
-        || s.live_progs
-            .values()
-            .any(|p| p.pins.iter().any(|x| x == rel));
-    !owned
-        && std::fs::read_to_string(file)
-            .is_ok_and(|c| c.starts_with("kbpf prog ") || c.starts_with("kbpf map "))
 }
 
 // ---------------------------------------------------------------------------------------
