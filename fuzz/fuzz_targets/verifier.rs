@@ -59,16 +59,7 @@ fuzz_target!(|data: &[u8]| {
     let mut frame = XdpFrame::new(&packet, 1, 0).unwrap();
     let ctx = frame.ctx_ptr();
     let values = e.array.as_ptr() as u64 + kbpf_maps::uapi::BPF_ARRAY_VALUE_OFF as u64;
-    let mut regions: Vec<MemoryRegion> = frame
-        .regions()
-        .into_iter()
-        .chain(kbpf_run::kernel::kernel_data_regions())
-        .map(|(start, len, writable)| MemoryRegion {
-            start,
-            len,
-            writable,
-        })
-        .collect();
+    let mut regions = frame.checked_regions();
     regions.push(MemoryRegion {
         start: values,
         len: 4 * 8,

@@ -244,6 +244,21 @@ impl XdpFrame {
         ]
     }
 
+    /// [`XdpFrame::regions`] and the kernel data translated programs read
+    /// ([`crate::kernel::kernel_data_regions`]) as the interpreter's regions for a
+    /// bounds-checked run; map memory is the caller's to add.
+    pub fn checked_regions(&self) -> Vec<kbpf_vm::MemoryRegion> {
+        self.regions()
+            .into_iter()
+            .chain(crate::kernel::kernel_data_regions())
+            .map(|(start, len, writable)| kbpf_vm::MemoryRegion {
+                start,
+                len,
+                writable,
+            })
+            .collect()
+    }
+
     /// What `BPF_PROG_TEST_RUN` copies out: metadata and packet, `[data_meta, data_end)`.
     pub fn data_out(&self) -> &[u8] {
         let base = self.frame.as_ptr() as usize;

@@ -221,16 +221,7 @@ fn run_checked(prog: &Program, env: &Env, packet: &[u8]) -> (Result<u64, RunErro
     let mut frame = XdpFrame::new(packet, 1, 0).unwrap();
     let ctx = frame.ctx_ptr();
     let values = env.map.as_ptr() as u64 + kbpf_maps::uapi::BPF_ARRAY_VALUE_OFF as u64;
-    let mut regions: Vec<MemoryRegion> = frame
-        .regions()
-        .into_iter()
-        .chain(kbpf_run::kernel::kernel_data_regions())
-        .map(|(start, len, writable)| MemoryRegion {
-            start,
-            len,
-            writable,
-        })
-        .collect();
+    let mut regions = frame.checked_regions();
     // Exactly the 4 value bytes of each 8-byte element: reading the padding would be a bug.
     regions.extend((0..4u64).map(|i| MemoryRegion {
         start: values + 8 * i,
