@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
     let prog = kbpf_loader::LoadedProgram::from_insns("fuzz", 6, insns.clone());
     let opts = kbpf_run::LoadOptions {
         log_level: 0,
-        prog_type: None,
+        ..Default::default()
     };
     let Ok(p) = kbpf_run::Program::load(&prog, &e.env, &opts, &[]) else {
         return;
@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
     let packet = [0x5au8; 64];
     let mut frame = XdpFrame::new(&packet, 1, 0).unwrap();
     let ctx = frame.ctx_ptr();
-    let values = e.array.as_ptr() as u64 + kbpf_maps::uapi::BPF_ARRAY_VALUE_OFF as u64;
+    let values = e.array.as_ptr() as u64 + e.array.value_off() as u64;
     let mut regions = frame.checked_regions();
     regions.push(MemoryRegion {
         start: values,

@@ -33,6 +33,9 @@ pub struct Options {
     pub pretty: bool,
     /// `-d`: debug notes on stderr (state loads and saves).
     pub debug: bool,
+    /// The kernel kbpf follows (`--kernel`, `--kernel-btf`): map layouts and `memlock`,
+    /// verifier messages, the rewrite.
+    pub profile: kbpf_profile::KernelProfile,
 }
 
 /// What one command prints and returns.
@@ -110,6 +113,7 @@ pub const OBJECTS: &[(&str, ObjectFn)] = &[
     ("batch", batch_command),
     ("prog", crate::prog::command),
     ("map", crate::map::command),
+    ("kernel", crate::kernel::command),
     ("help", help_command),
     ("version", version_command),
 ];
@@ -124,11 +128,14 @@ Usage: kbpf [OPTIONS] OBJECT { COMMAND | help }
        kbpf conformance-plugin [HEX_MEMORY] [OPTIONS]
        kbpf maglev demo [--json] [--plot DIR] [--backend kbpf|kernel] [--engine jit|interp] [--small]
 
-       OBJECT := { map | prog }
+       OBJECT := { map | prog | kernel }
        OPTIONS := { --bpffs DIR | {-j|--json} [{-p|--pretty}] | {-d|--debug} |
+                    --kernel { builtin | host | FILE.json } | --kernel-btf FILE |
                     {-h|--help} | {-V|--version} }
        --bpffs DIR plays /sys/fs/bpf (default $KBPF_BPFFS, else
        $XDG_RUNTIME_DIR/kbpf/bpffs, else /tmp/kbpf-$UID/bpffs)
+       --kernel/--kernel-btf: the kernel profile kbpf follows (default $KBPF_KERNEL,
+       else builtin); see `kbpf kernel profile`
 ";
 
 fn help_command(s: &mut Session, _: &[String], _: &str) -> Reply {
@@ -266,7 +273,8 @@ impl Session {
             let t = MapType::from_raw(r.map_type);
             let attr = MapAttr::new(t, r.key_size, r.value_size, r.max_entries)
                 .flags(r.map_flags)
-                .name(&r.name);
+                .name(&r.name)
+                .profile(self.opts.profile.maps);
             let template = match &r.inner_template {
                 Some(tr) => Some(
                     Map::create(
@@ -276,7 +284,8 @@ impl Session {
                             tr.value_size,
                             tr.max_entries,
                         )
-                        .flags(tr.map_flags),
+                        .flags(tr.map_flags)
+                        .profile(self.opts.profile.maps),
                         None,
                     )
                     .map_err(|e| e.to_string())?,
@@ -806,6 +815,10 @@ pub struct CommandLine {
     pub pretty: bool,
     /// `-d`.
     pub debug: bool,
+    /// `--kernel WHICH`.
+    pub kernel: Option<String>,
+    /// `--kernel-btf FILE`.
+    pub kernel_btf: Option<String>,
     /// `-h`.
     pub help: bool,
     /// `-V`.
@@ -821,6 +834,8 @@ pub fn parse_command_line(args: &[String]) -> Result<CommandLine, GrammarError> 
         json: false,
         pretty: false,
         debug: false,
+        kernel: None,
+        kernel_btf: None,
         help: false,
         version: false,
         words: Vec::new(),
@@ -850,14 +865,18 @@ pub fn parse_command_line(args: &[String]) -> Result<CommandLine, GrammarError> 
                         None => cl.words.extend(it.next().cloned()),
                     }
                 }
-                "bpffs" => {
+                "bpffs" | "kernel" | "kernel-btf" => {
                     let v = match inline {
                         Some(v) => v,
                         None => it.next().cloned().ok_or_else(|| {
-                            GrammarError::new("option '--bpffs' requires an argument")
+                            GrammarError::new(format!("option '--{name}' requires an argument"))
                         })?,
                     };
-                    cl.bpffs = Some(PathBuf::from(v));
+                    match name {
+                        "bpffs" => cl.bpffs = Some(PathBuf::from(v)),
+                        "kernel" => cl.kernel = Some(v),
+                        _ => cl.kernel_btf = Some(v),
+                    }
                 }
                 _ => return Err(GrammarError::new(format!("unrecognized option '{a}'"))),
             }
@@ -893,11 +912,19 @@ pub fn main(args: &[String]) -> u8 {
             return 255;
         }
     };
+    let profile = match crate::kernel::resolve(cl.kernel.as_deref(), cl.kernel_btf.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("kbpf: {e}");
+            return 255;
+        }
+    };
     let opts = Options {
         bpffs: cl.bpffs.clone().unwrap_or_else(pinned::default_bpffs),
         json: cl.json,
         pretty: cl.pretty,
         debug: cl.debug,
+        profile,
     };
     let mut s = Session::new(opts);
     let mut words = cl.words;
@@ -949,6 +976,7 @@ mod tests {
             json: false,
             pretty: false,
             debug: false,
+            profile: kbpf_profile::KernelProfile::builtin(),
         });
         assert_eq!(s.resolve("/sys/fs/bpf/a/b").as_deref(), Some("a/b"));
         assert_eq!(s.resolve("/sys/fs/bpf//a/./b/").as_deref(), Some("a/b"));
@@ -971,6 +999,7 @@ mod tests {
             json: false,
             pretty: false,
             debug: false,
+            profile: kbpf_profile::KernelProfile::builtin(),
         });
         s.load(true).unwrap();
         let mk = || Map::create(&MapAttr::new(MapType::Array, 4, 4, 1), None).unwrap();

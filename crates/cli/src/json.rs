@@ -25,6 +25,25 @@ pub enum Json {
     O(Vec<(String, Json)>),
 }
 
+impl From<&serde_json::Value> for Json {
+    fn from(v: &serde_json::Value) -> Json {
+        match v {
+            serde_json::Value::Null => Json::Null,
+            serde_json::Value::Bool(b) => Json::B(*b),
+            serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => Json::U(u),
+                (None, Some(i)) => Json::I(i),
+                _ => Json::S(n.to_string()),
+            },
+            serde_json::Value::String(s) => Json::S(s.clone()),
+            serde_json::Value::Array(a) => Json::A(a.iter().map(Json::from).collect()),
+            serde_json::Value::Object(o) => {
+                Json::O(o.iter().map(|(k, v)| (k.clone(), Json::from(v))).collect())
+            }
+        }
+    }
+}
+
 impl Json {
     /// An object from `(key, value)` pairs.
     pub fn obj<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Json)>) -> Json {

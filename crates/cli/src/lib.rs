@@ -11,7 +11,8 @@
 //!   maps and pinned state, and `batch file`; [`map`] holds the `map` commands;
 //! - [`words`]: the keyword grammar shared by the command line and batch files (prefixes,
 //!   `DATA`, batch-line quoting); [`json`]: bpftool's JSON layouts;
-//! - [`pinned`]: the bpffs directory's state file, locking and crash-safe writes.
+//! - [`pinned`]: the bpffs directory's state file, locking and crash-safe writes;
+//! - [`kernel`]: which kernel profile the session follows, and `kbpf kernel profile`.
 //!
 //! `main.rs` sends `run`, `conformance` and `conformance-plugin` (and `--help`) through clap and
 //! everything else through [`bpftool::main`].
@@ -21,6 +22,7 @@ pub mod bpftool;
 pub mod conformance;
 pub mod engine;
 pub mod json;
+pub mod kernel;
 pub mod maglev;
 pub mod map;
 pub mod pinned;

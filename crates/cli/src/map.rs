@@ -741,7 +741,8 @@ fn create(s: &mut Session, w: &mut Words<'_>) -> Reply {
         entries.unwrap_or(0),
     )
     .flags(flags.unwrap_or(0))
-    .name(&name);
+    .name(&name)
+    .profile(s.opts.profile.maps);
     let template = inner.map(|id| entry(s, id));
     // Without `inner_map`, bpftool leaves inner_map_fd at 0: an open file that is not a map.
     let resolved = match &template {

@@ -279,18 +279,17 @@ pub fn restore_all(s: &mut Session) -> Result<(), Reply> {
             };
             reuse.push((name.clone(), e.map.clone()));
         }
-        let built =
-            build(&origin.object, origin.type_override, &reuse, s.opts.debug).map_err(|e| {
-                Reply::err(
-                    format!(
-                        "restoring pinned program {id} ({} from {}): {}",
-                        origin.prog,
-                        origin.object.display(),
-                        e.message()
-                    ),
-                    -1,
-                )
-            })?;
+        let built = build(&origin.object, origin.type_override, &reuse, &s.opts).map_err(|e| {
+            Reply::err(
+                format!(
+                    "restoring pinned program {id} ({} from {}): {}",
+                    origin.prog,
+                    origin.object.display(),
+                    e.message()
+                ),
+                -1,
+            )
+        })?;
         let Some(b) = built
             .progs
             .into_iter()
@@ -1097,14 +1096,15 @@ fn errno_text(errno: i32) -> String {
 }
 
 /// Loads every program of `path` the way `bpf_object__load` does, reusing the maps given by
-/// name; `debug`: verifier log level 2 printed also on success (bpftool's `-d`).
+/// name, under the session's kernel profile; with `-d` the verifier log (level 2) is printed
+/// also on success (bpftool's `-d`).
 fn build(
     path: &Path,
     type_override: Option<u32>,
     reuse: &[(String, Map)],
-    debug: bool,
+    opts: &crate::bpftool::Options,
 ) -> Result<BuiltObject, BuildError> {
-    build_with(path, type_override, reuse, &[], debug)
+    build_with(path, type_override, reuse, &[], opts)
 }
 
 fn build_with(
@@ -1112,8 +1112,9 @@ fn build_with(
     type_override: Option<u32>,
     reuse: &[(String, Map)],
     reuse_idx: &[(usize, Map)],
-    debug: bool,
+    opts: &crate::bpftool::Options,
 ) -> Result<BuiltObject, BuildError> {
+    let debug = opts.debug;
     let shown = path.display().to_string();
     let obj = kbpf_object::BpfObject::open(path).map_err(|e| BuildError {
         libbpf: if path.exists() {
@@ -1125,7 +1126,10 @@ fn build_with(
         warn: false,
     })?;
     let registry = Arc::new(Registry::new());
-    let mut lopts = kbpf_loader::LoadOptions::default();
+    let mut lopts = kbpf_loader::LoadOptions {
+        maps_profile: opts.profile.maps,
+        ..Default::default()
+    };
     for (n, m) in reuse {
         lopts = lopts.reuse_map(n, m.clone());
     }
@@ -1144,6 +1148,7 @@ fn build_with(
         let ropts = kbpf_run::LoadOptions {
             log_level: if debug { 2 } else { 1 },
             prog_type: type_override,
+            profile: opts.profile.clone(),
         };
         match Program::load(lp, &env, &ropts, &btf) {
             Ok(p) => {
@@ -1422,7 +1427,7 @@ fn load_cmd(s: &mut Session, w: &mut Words<'_>, first_only: bool) -> Reply {
         }
     }
     let shown = Path::new(&args.object);
-    let mut built = match build_with(shown, args.prog_type, &reuse, &reuse_idx, s.opts.debug) {
+    let mut built = match build_with(shown, args.prog_type, &reuse, &reuse_idx, &s.opts) {
         Ok(b) => b,
         Err(e) => return fail(s, &e.libbpf, Reply::err(e.error, -1), e.warn),
     };
@@ -1841,6 +1846,7 @@ mod tests {
             json: false,
             pretty: false,
             debug: false,
+            profile: kbpf_profile::KernelProfile::builtin(),
         })
     }
 

@@ -13,6 +13,8 @@
 //!   kbpf's own map subsystem implements the same trait, so one table
 //!   ([`scenario::errno_table`], the errno table of `kernel-semantics.md` §5/§11) checks
 //!   both engines;
+//! - [`profile`]: the running kernel's [`kbpf_profile::KernelProfile`] (vmlinux BTF plus
+//!   `bpf()` probes), which kernel-differential tests hand to kbpf;
 //! - [`raw`]: `unsafe` element commands on arbitrary fd numbers, for tests that need a
 //!   closed or non-map fd as the map argument.
 //!
@@ -46,6 +48,7 @@ pub mod bpftool;
 pub mod consts;
 mod errno;
 mod map;
+pub mod profile;
 mod prog;
 pub mod scenario;
 mod sys;
@@ -54,6 +57,7 @@ use std::sync::OnceLock;
 
 pub use errno::Errno;
 pub use map::{KernelMap, MapCreateAttr, MapInfo};
+pub use profile::{host_profile, host_profile_or_skip};
 pub use prog::{KernelProg, ProgInfo, ProgLoadAttr, ProgLoadError, TestRun};
 pub use sys::{TestRunArgs, num_possible_cpus};
 
@@ -140,11 +144,15 @@ pub fn bpf_available() -> Result<(), String> {
 }
 
 /// For tests: returns `true` if `bpf()` works, otherwise prints
-/// `SKIP: bpf() unavailable: <reason>` and returns `false`.
+/// `SKIP: bpf() unavailable: <reason>` and returns `false`. Under `CI=true` (where
+/// `.ci/run` installs and sets up everything) a skip is a failure: it panics instead.
 pub fn bpf_available_or_skip(test: &str) -> bool {
     match bpf_available() {
         Ok(()) => true,
         Err(reason) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{test}: bpf() unavailable under CI=true: {reason}");
+            }
             println!("SKIP: bpf() unavailable: {reason} ({test})");
             false
         }

@@ -61,6 +61,8 @@ pub struct LoadOptions {
     /// Inner maps for map-of-maps outers declared without an `__array(values, …)` template
     /// (libbpf's `bpf_map__set_inner_map_fd`); also overrides an object's template.
     pub inner_maps: Vec<(MapSelector, Map)>,
+    /// The kernel profile's map facts the object's maps are created with.
+    pub maps_profile: kbpf_maps::MapsProfile,
 }
 
 impl LoadOptions {
@@ -287,7 +289,9 @@ fn create_map(
     guard: &mut FdGuard<'_>,
     def: &MapDef,
     supplied_inner: Option<&Map>,
+    profile: kbpf_maps::MapsProfile,
 ) -> Result<u32, LoadError> {
+    let create_attr = |def: &MapDef| create_attr(def).profile(profile);
     let create_err = |source| LoadError::MapCreate {
         map: def.name.clone(),
         section: def.section.clone(),
@@ -370,7 +374,7 @@ pub fn load_object(
             });
             continue;
         }
-        let fd = create_map(registry, &mut guard, def, inner[i])?;
+        let fd = create_map(registry, &mut guard, def, inner[i], opts.maps_profile)?;
         let map = registry.map(fd).map_err(|source| LoadError::MapCreate {
             map: def.name.clone(),
             section: def.section.clone(),

@@ -15,10 +15,7 @@ use kbpf_isa::insn::*;
 use crate::error::CallImmError;
 use crate::meta::MapDesc;
 use crate::raw;
-use crate::uapi::{
-    BPF_ARRAY_VALUE_OFF, BPF_F_INNER_MAP, HTAB_ELEM_KEY_OFF, HTAB_ELEM_LRU_REF_OFF, MapType,
-    round_up8,
-};
+use crate::uapi::{BPF_F_INNER_MAP, HTAB_ELEM_KEY_OFF, HTAB_ELEM_LRU_REF_OFF, MapType, round_up8};
 
 /// The answer of `map_gen_lookup`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +153,7 @@ pub fn gen_lookup(d: &MapDesc) -> GenLookup {
             if d.map_flags & BPF_F_INNER_MAP != 0 {
                 return GenLookup::NotSupported;
             }
-            v.push(alu64_imm(BPF_ADD, R1, BPF_ARRAY_VALUE_OFF as i32));
+            v.push(alu64_imm(BPF_ADD, R1, d.value_off as i32));
             v.push(ldx(BPF_W, R0, R2, 0));
             bound(d, 3, &mut v);
             v.push(scale(d.elem_size));
@@ -165,7 +162,7 @@ pub fn gen_lookup(d: &MapDesc) -> GenLookup {
             v.push(Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 0));
         }
         MapType::ArrayOfMaps => {
-            v.push(alu64_imm(BPF_ADD, R1, BPF_ARRAY_VALUE_OFF as i32));
+            v.push(alu64_imm(BPF_ADD, R1, d.value_off as i32));
             v.push(ldx(BPF_W, R0, R2, 0));
             bound(d, 5, &mut v);
             v.push(scale(d.elem_size));
@@ -179,7 +176,7 @@ pub fn gen_lookup(d: &MapDesc) -> GenLookup {
             if d.map_flags & BPF_F_INNER_MAP != 0 {
                 return GenLookup::NotSupported;
             }
-            v.push(alu64_imm(BPF_ADD, R1, BPF_ARRAY_VALUE_OFF as i32));
+            v.push(alu64_imm(BPF_ADD, R1, d.value_off as i32));
             v.push(ldx(BPF_W, R0, R2, 0));
             bound(d, 5, &mut v);
             v.push(alu64_imm(BPF_LSH, R0, 3));

@@ -32,12 +32,6 @@ use crate::layout::{
 use crate::map::{MapInner, copy_percpu_in, copy_percpu_out, release_inner_now};
 use crate::uapi::*;
 
-/// `sizeof(struct bpf_htab)` on Linux 6.18 x86_64, derived from bpftool memlock figures on the
-/// live kernel (HASH k4 v8 n4: 1424 B = 896 + 4·16 + 2·4·8 + 6·64 + 2·8). It is 896 on the
-/// 6.18.44 build CI runs (`-fc-v1098`); the first build probed (`-fc-v669`) had 832.
-pub const SIZEOF_BPF_HTAB: u64 = 896;
-/// `sizeof(struct bucket)` (hlist_nulls_head + raw spinlock).
-pub const SIZEOF_BUCKET: u64 = 16;
 /// `HASHTAB_MAP_LOCK_COUNT`.
 pub const HASHTAB_MAP_LOCK_COUNT: u64 = 8;
 /// `sizeof(struct llist_node)`.
@@ -190,7 +184,7 @@ impl Htab {
             ));
         }
         let n_buckets = m.max_entries.next_power_of_two();
-        if n_buckets as u64 > u32::MAX as u64 / SIZEOF_BUCKET {
+        if n_buckets as u64 > u32::MAX as u64 / m.profile.sizeof_htab_bucket.max(1) as u64 {
             return Err(err(
                 m,
                 Errno::E2BIG,
@@ -294,8 +288,10 @@ impl Htab {
         let lru = t.is_lru();
         let prealloc = m.map_flags & BPF_F_NO_PREALLOC == 0;
         let elem_size = self.elem_size as u64;
-        let mut usage = SIZEOF_BPF_HTAB;
-        usage += SIZEOF_BUCKET * self.n_buckets as u64;
+        // sizeof(struct bpf_htab) depends on the build's config (832 and 896 on two 6.18.44
+        // builds): the map's kernel profile says which.
+        let mut usage = m.profile.sizeof_bpf_htab as u64;
+        usage += m.profile.sizeof_htab_bucket as u64 * self.n_buckets as u64;
         usage += 4 * cpus * HASHTAB_MAP_LOCK_COUNT;
         if prealloc {
             let mut n = m.max_entries as u64;

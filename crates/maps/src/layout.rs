@@ -4,8 +4,8 @@
 //! pointer to its [`BpfMapOps`] table, so a raw map pointer (what `ld_imm64 map` yields, or what an
 //! outer lookup returns) is enough to dispatch `bpf_map_lookup_elem` on it.
 //!
-//! * Arrays ([`BpfArray`]): one allocation, a 312-byte header (`offsetof(struct bpf_array, value)`
-//!   on Linux 6.18) followed by `max_entries * elem_size` value bytes, `elem_size =
+//! * Arrays ([`BpfArray`]): one allocation, a header as long as the kernel profile's
+//!   `offsetof(struct bpf_array, value)` (312 on the built-in profile) followed by `max_entries * elem_size` value bytes, `elem_size =
 //!   round_up(value_size, 8)`. ARRAY_OF_MAPS and PROG_ARRAY slots are 8-byte pointers in that
 //!   area; PERCPU_ARRAY's area holds 8-byte pointers to per-CPU blocks (the kernel's `pptrs`).
 //! * Hash maps ([`BpfHtab`]): a header with a pointer to a fixed bucket array; elements
@@ -21,7 +21,7 @@ use std::ffi::c_void;
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicPtr, AtomicU8};
 
-use crate::uapi::{BPF_ARRAY_VALUE_OFF, HTAB_ELEM_KEY_OFF, HTAB_ELEM_LRU_REF_OFF};
+use crate::uapi::{HTAB_ELEM_KEY_OFF, HTAB_ELEM_LRU_REF_OFF};
 
 /// Signature of a map's lookup function (`ops->map_lookup_elem`): returns a pointer to the value
 /// (for map-of-maps: the inner map pointer) or NULL.
@@ -88,8 +88,9 @@ pub const BPF_MAP_SIZE: usize = 48;
 const _: () = assert!(size_of::<BpfMap>() == BPF_MAP_SIZE);
 const _: () = assert!(offset_of!(BpfMap, ops) == 0);
 
-/// An array map's header (`struct bpf_array` up to `value`). Values follow at
-/// [`BPF_ARRAY_VALUE_OFF`] = 312.
+/// An array map's header: kbpf's own fields. Values follow at `value_off`, the kernel
+/// profile's `offsetof(struct bpf_array, value)` (312 on the built-in profile), so inlined
+/// lookups add the same constant as the kernel's; the bytes between are zero.
 #[repr(C)]
 pub struct BpfArray {
     /// Common prefix.
@@ -98,12 +99,15 @@ pub struct BpfArray {
     pub elem_size: u32,
     /// `roundup_pow_of_two(max_entries) - 1`, for the Spectre v1 masked form.
     pub index_mask: u32,
-    /// Unused: pads the header to the kernel's value offset.
-    pub _reserved: [u64; 32],
+    /// Where values (or per-CPU/fd pointer slots) start, from the map's start.
+    pub value_off: u32,
+    /// Padding.
+    pub _pad: u32,
 }
 
-const _: () = assert!(size_of::<BpfArray>() == BPF_ARRAY_VALUE_OFF);
-const _: () = assert!(BPF_ARRAY_VALUE_OFF.is_multiple_of(8));
+// A profile's value offset is accepted only when the header fits before it.
+const _: () = assert!(size_of::<BpfArray>() <= kbpf_profile::MIN_ARRAY_VALUE_OFF as usize);
+const _: () = assert!(size_of::<BpfArray>().is_multiple_of(8));
 
 /// A hash map's header (`struct bpf_htab`, the part programs need).
 #[repr(C)]

@@ -70,6 +70,7 @@ pub use gen_lookup::{
     GenLookup, call_base, call_imm, call_target, gen_lookup, lookup_fn, raw_function_addr,
     raw_function_name,
 };
+pub use kbpf_profile::MapsProfile;
 pub use layout::{bpf_this_cpu_ptr, cpu_number_addr, current_cpu, set_current_cpu};
 pub use map::{
     FdObject, Map, MapAttr, MapInfo, ProgRef, check_create_attr, live_maps, possible_cpus,

@@ -24,6 +24,7 @@ use crate::queue::QueueStack;
 use crate::raw::ops_for;
 use crate::ringbuf::Ringbuf;
 use crate::uapi::*;
+use kbpf_profile::MapsProfile;
 
 static NEXT_MAP_ID: AtomicU32 = AtomicU32::new(1);
 static LIVE_MAPS: AtomicUsize = AtomicUsize::new(0);
@@ -98,6 +99,9 @@ pub struct MapAttr {
     /// array inline lookups and rounds array storage up to a power of two, as for
     /// unprivileged users.
     pub bypass_spec_v1: bool,
+    /// The kernel profile's map facts: where array values start, the sizes `memlock`
+    /// counts, which map types exist.
+    pub profile: MapsProfile,
 }
 
 impl MapAttr {
@@ -113,7 +117,14 @@ impl MapAttr {
             numa_node: 0,
             nr_cpus: 0,
             bypass_spec_v1: true,
+            profile: MapsProfile::BUILTIN,
         }
+    }
+
+    /// Sets the kernel profile's map facts.
+    pub fn profile(mut self, profile: MapsProfile) -> MapAttr {
+        self.profile = profile;
+        self
     }
 
     /// Sets `map_flags`.
@@ -236,6 +247,7 @@ pub struct MapInner {
     pub(crate) map_flags: u32,
     pub(crate) nr_cpus: u32,
     pub(crate) bypass_spec_v1: bool,
+    pub(crate) profile: MapsProfile,
     pub(crate) elem_size: u32,
     pub(crate) index_mask: u32,
     pub(crate) id: u32,
@@ -562,6 +574,16 @@ pub fn check_create_attr(a: &MapAttr) -> Result<(), MapError> {
             format!("NUMA node {} is not online", a.numa_node),
         ));
     }
+    if a.map_type >= a.profile.map_type_count {
+        return Err(err(
+            n,
+            Errno::EINVAL,
+            format!(
+                "map type {} does not exist on this kernel profile (__MAX_BPF_MAP_TYPE {})",
+                a.map_type, a.profile.map_type_count
+            ),
+        ));
+    }
     let t = MapType::from_raw(a.map_type);
     let nr_cpus = if a.nr_cpus == 0 {
         possible_cpus()
@@ -650,6 +672,7 @@ impl Map {
             map_flags,
             nr_cpus,
             bypass_spec_v1: attr.bypass_spec_v1,
+            profile: attr.profile,
             elem_size: 0,
             index_mask: 0,
             id,
@@ -706,6 +729,13 @@ impl Map {
             Arc::increment_strong_count(owner);
             Map(Arc::from_raw(owner))
         }
+    }
+
+    /// Where this array's values start from [`Map::as_ptr`] (the kernel profile's
+    /// `offsetof(struct bpf_array, value)`): `BPF_PSEUDO_MAP_VALUE` addresses and inlined
+    /// lookups add it.
+    pub fn value_off(&self) -> u32 {
+        self.0.profile.bpf_array_value_off
     }
 
     /// The raw map pointer programs use (`ld_imm64` of this map yields it).
@@ -765,6 +795,7 @@ impl Map {
             elem_size: m.elem_size,
             index_mask: m.index_mask,
             bypass_spec_v1: m.bypass_spec_v1,
+            value_off: m.profile.bpf_array_value_off,
         }
     }
 
@@ -798,9 +829,8 @@ impl Map {
         }
     }
 
-    /// Memory usage as the kernel's `map_mem_usage` op reports it (bpftool's `memlock`), for
-    /// the same map on Linux 6.18 x86_64 (sizeof(struct bpf_htab) = 832, checked on the live
-    /// kernel).
+    /// Memory usage as the kernel's `map_mem_usage` op reports it (bpftool's `memlock`), with
+    /// the struct sizes of the map's kernel profile.
     pub fn memlock(&self) -> u64 {
         let m = &self.0;
         let cpus = m.nr_cpus as u64;
@@ -809,7 +839,7 @@ impl Map {
                 // array_map_mem_usage
                 let entries = *slots as u64;
                 let elem = m.elem_size as u64;
-                let mut usage = BPF_ARRAY_VALUE_OFF as u64;
+                let mut usage = m.profile.bpf_array_value_off as u64;
                 if m.map_type == MapType::PercpuArray {
                     usage += entries * 8;
                     usage += entries * elem * cpus;
@@ -822,16 +852,17 @@ impl Map {
                 usage
             }
             Storage::Htab(h) => h.mem_usage(m),
-            // queue_stack_map_mem_usage: sizeof(struct bpf_queue_stack) (312 on 6.18) plus
-            // max_entries + 1 value slots.
+            // queue_stack_map_mem_usage: sizeof(struct bpf_queue_stack) plus max_entries + 1
+            // value slots.
             Storage::QueueStack(_) => {
-                BPF_ARRAY_VALUE_OFF as u64 + (m.max_entries as u64 + 1) * m.value_size as u64
+                m.profile.sizeof_bpf_queue_stack as u64
+                    + (m.max_entries as u64 + 1) * m.value_size as u64
             }
             // ringbuf_map_mem_usage: the map struct, every page (meta + data), and the page
             // pointer array, which lists the data pages twice (they are mapped twice).
             Storage::Ringbuf(_) => {
                 let data_pages = m.max_entries as u64 / PAGE_SIZE;
-                RINGBUF_MAP_SIZE
+                m.profile.sizeof_bpf_ringbuf_map as u64
                     + (RINGBUF_NR_META_PAGES + data_pages) * PAGE_SIZE
                     + (RINGBUF_NR_META_PAGES + 2 * data_pages) * 8
             }
@@ -861,20 +892,31 @@ impl Map {
         Ok(u32::from_ne_bytes([key[0], key[1], key[2], key[3]]))
     }
 
-    /// Address of array slot `idx` (caller checks `idx < slots`).
+    /// Address of the value of plain array slot `idx` (caller checks `idx < slots`). Pointer
+    /// slots (per-CPU, fd arrays) go through [`Self::slot_ptr`].
     fn array_slot(&self, idx: u32) -> *mut u8 {
         // SAFETY: callers bound idx by the allocated slot count, so the offset stays inside the
         // allocation made in alloc_array.
         unsafe {
-            (self.0.raw.as_ptr() as *mut u8)
-                .add(BPF_ARRAY_VALUE_OFF + idx as usize * self.0.elem_size as usize)
+            (self.0.raw.as_ptr() as *mut u8).add(
+                self.0.profile.bpf_array_value_off as usize
+                    + idx as usize * self.0.elem_size as usize,
+            )
         }
     }
 
+    /// The 8-byte pointer slot `idx` of a per-CPU array (`bpf_array::pptrs`) or an fd array
+    /// (`bpf_array::ptrs`). Its stride is always 8: a per-CPU array's `elem_size` is the
+    /// rounded *value* size, the size of each CPU's copy, not of the slot that points at them.
     fn slot_ptr(&self, idx: u32) -> &AtomicPtr<c_void> {
-        // SAFETY: fd-array and per-CPU slots are 8 bytes, 8-aligned (312 and elem_size 8 are
-        // multiples of 8) and only ever accessed atomically.
-        unsafe { &*(self.array_slot(idx) as *const AtomicPtr<c_void>) }
+        // SAFETY: callers bound idx by the slot count; the pointer area holds slots * 8 bytes
+        // after the header (alloc_array), 8-aligned (the header size is a multiple of 8), and
+        // slots are only ever accessed atomically.
+        unsafe {
+            &*((self.0.raw.as_ptr() as *mut u8)
+                .add(self.0.profile.bpf_array_value_off as usize + idx as usize * 8)
+                as *const AtomicPtr<c_void>)
+        }
     }
 
     /// `BPF_MAP_LOOKUP_ELEM` with no flags.
@@ -1556,12 +1598,24 @@ impl MapInner {
         } else {
             slots * elem_size
         };
+        let value_off = self.profile.bpf_array_value_off;
+        if (value_off as usize) < size_of::<BpfArray>() || !value_off.is_multiple_of(8) {
+            return Err(err(
+                &name,
+                Errno::EINVAL,
+                format!(
+                    "the kernel profile's offsetof(struct bpf_array, value) {value_off} cannot \
+                     hold kbpf's array header ({} bytes, 8-aligned)",
+                    size_of::<BpfArray>()
+                ),
+            ));
+        }
         let total = area
-            .checked_add(BPF_ARRAY_VALUE_OFF as u64)
+            .checked_add(value_off as u64)
             .and_then(|s| usize::try_from(s).ok())
             .and_then(|s| Layout::from_size_align(s, 8).ok())
             .ok_or_else(|| err(&name, Errno::ENOMEM, "array too large"))?;
-        // SAFETY: the layout is non-zero sized (at least the 312-byte header).
+        // SAFETY: the layout is non-zero sized (at least the header, checked above).
         let base = unsafe { std::alloc::alloc_zeroed(total) };
         if base.is_null() {
             return Err(err(
@@ -1575,7 +1629,8 @@ impl MapInner {
             map: header,
             elem_size: elem_size as u32,
             index_mask,
-            _reserved: [0; 32],
+            value_off,
+            _pad: 0,
         };
         // SAFETY: base is a fresh allocation of at least size_of::<BpfArray>() bytes, 8-aligned.
         unsafe { (base as *mut BpfArray).write(hdr) };
@@ -1597,7 +1652,7 @@ impl MapInner {
                     return Err(err(&name, Errno::ENOMEM, "cannot allocate per-CPU values"));
                 };
                 // SAFETY: slot i is inside the pointer area allocated above.
-                unsafe { (base.add(BPF_ARRAY_VALUE_OFF + i * 8) as *mut *mut u8).write(p) };
+                unsafe { (base.add(value_off as usize + i * 8) as *mut *mut u8).write(p) };
             }
         }
         Ok(())
@@ -1609,7 +1664,8 @@ impl Drop for MapInner {
         match &self.storage {
             Storage::Array { layout, slots, .. } => {
                 let base = self.raw.as_ptr() as *mut u8;
-                if layout.size() < BPF_ARRAY_VALUE_OFF {
+                let value_off = self.profile.bpf_array_value_off as usize;
+                if layout.size() < value_off {
                     // Creation failed before the array was allocated.
                     LIVE_MAPS.fetch_sub(1, Ordering::SeqCst);
                     return;
@@ -1617,9 +1673,8 @@ impl Drop for MapInner {
                 if matches!(self.map_type, MapType::PercpuArray | MapType::ArrayOfMaps) {
                     for i in 0..*slots as usize {
                         // SAFETY: slot i lies inside the allocation; pointer slots are 8 bytes.
-                        let p = unsafe {
-                            (base.add(BPF_ARRAY_VALUE_OFF + i * 8) as *const *mut c_void).read()
-                        };
+                        let p =
+                            unsafe { (base.add(value_off + i * 8) as *const *mut c_void).read() };
                         if p.is_null() {
                             continue;
                         }

@@ -41,6 +41,9 @@ pub struct MapDesc {
     pub index_mask: u32,
     /// True: no index masking in inline array lookups (privileged).
     pub bypass_spec_v1: bool,
+    /// Where an array's values start (the kernel profile's `offsetof(struct bpf_array,
+    /// value)`), which inlined array lookups add to the map address.
+    pub value_off: u32,
 }
 
 /// The detached template copy of a map-of-maps (`map->inner_map_meta`).
@@ -127,6 +130,14 @@ impl InnerMapMeta {
             MapType::PercpuArray => true,
             _ => false,
         };
+        if m.value_off != c.value_off {
+            // Only maps made under different kernel profiles differ here.
+            return mismatch(
+                "value offset (kernel profile)",
+                m.value_off.to_string(),
+                c.value_off.to_string(),
+            );
+        }
         if bound_matters && m.max_entries != c.max_entries {
             return mismatch(
                 "max_entries",

@@ -18,9 +18,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use crate::htab::htab_lookup_raw;
 use crate::layout::{BpfArray, BpfHtab, BpfMap, BpfMapOps, bpf_this_cpu_ptr};
 use crate::map::MapInner;
-use crate::uapi::{
-    BPF_ARRAY_VALUE_OFF, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, HTAB_ELEM_KEY_OFF, MapType, round_up8,
-};
+use crate::uapi::{BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, HTAB_ELEM_KEY_OFF, MapType, round_up8};
 
 /// An epoch guard held for the duration of a program run (the kernel's `rcu_read_lock()` around
 /// a BPF program). While it lives, no element or inner map a lookup returned is freed.
@@ -70,7 +68,7 @@ pub unsafe extern "C" fn array_map_lookup_elem(
         }
         // The mask is the identity after the bound check (index_mask >= max_entries - 1).
         let idx = idx & a.index_mask;
-        (map as *mut u8).add(BPF_ARRAY_VALUE_OFF + a.elem_size as usize * idx as usize)
+        (map as *mut u8).add(a.value_off as usize + a.elem_size as usize * idx as usize)
             as *mut c_void
     }
 }
@@ -91,7 +89,7 @@ pub unsafe extern "C" fn percpu_array_map_lookup_elem(
             return std::ptr::null_mut();
         }
         let slot =
-            (map as *mut u8).add(BPF_ARRAY_VALUE_OFF + 8 * idx as usize) as *const *mut c_void;
+            (map as *mut u8).add(a.value_off as usize + 8 * idx as usize) as *const *mut c_void;
         bpf_this_cpu_ptr(slot.read())
     }
 }
@@ -111,7 +109,7 @@ pub unsafe extern "C" fn array_of_map_lookup_elem(
         if idx >= a.map.max_entries {
             return std::ptr::null_mut();
         }
-        let slot = (map as *mut u8).add(BPF_ARRAY_VALUE_OFF + 8 * idx as usize)
+        let slot = (map as *mut u8).add(a.value_off as usize + 8 * idx as usize)
             as *const AtomicPtr<c_void>;
         (*slot).load(Ordering::Acquire)
     }
@@ -129,7 +127,7 @@ pub unsafe extern "C" fn prog_array_get(map: *mut c_void, index: u32) -> *mut c_
         if index >= a.map.max_entries {
             return std::ptr::null_mut();
         }
-        let slot = (map as *mut u8).add(BPF_ARRAY_VALUE_OFF + 8 * index as usize)
+        let slot = (map as *mut u8).add(a.value_off as usize + 8 * index as usize)
             as *const AtomicPtr<c_void>;
         (*slot).load(Ordering::Acquire)
     }
@@ -285,7 +283,7 @@ pub unsafe extern "C" fn array_map_update_elem(
         if flags == BPF_NOEXIST {
             return EEXIST;
         }
-        let dst = (map as *mut u8).add(BPF_ARRAY_VALUE_OFF + a.elem_size as usize * idx as usize);
+        let dst = (map as *mut u8).add(a.value_off as usize + a.elem_size as usize * idx as usize);
         std::ptr::copy(value as *const u8, dst, a.map.value_size as usize);
         0
     }

@@ -263,12 +263,15 @@ pub const BPF_EXIST: u64 = 2;
 /// `BPF_F_LOCK`: take the value's spin lock (no map here has one, so always EINVAL).
 pub const BPF_F_LOCK: u64 = 4;
 
-/// `offsetof(struct bpf_array, value)` on Linux 6.18 (x86_64): where array values start.
-pub const BPF_ARRAY_VALUE_OFF: usize = 312;
-/// `offsetof(struct htab_elem, key)`: where a hash element's key starts.
-pub const HTAB_ELEM_KEY_OFF: usize = 48;
-/// `offsetof(struct htab_elem, lru_node) + offsetof(struct bpf_lru_node, ref)`.
-pub const HTAB_ELEM_LRU_REF_OFF: usize = 35;
+/// `offsetof(struct htab_elem, key)` in kbpf's hash elements: the built-in profile's, which
+/// kbpf's `HtabElem` mirrors (a profile with another value is reported by
+/// `KernelProfile::unsupported`). Where array values start is per map (the profile's
+/// `bpf_array_value_off`, in each array's header).
+pub const HTAB_ELEM_KEY_OFF: usize = kbpf_profile::MapsProfile::BUILTIN.htab_elem_key_off as usize;
+/// `offsetof(struct htab_elem, lru_node) + offsetof(struct bpf_lru_node, ref)` in kbpf's hash
+/// elements (the built-in profile's).
+pub const HTAB_ELEM_LRU_REF_OFF: usize =
+    kbpf_profile::MapsProfile::BUILTIN.htab_elem_lru_ref_off as usize;
 /// `PAGE_SIZE` of the reference kernel (x86_64).
 pub const PAGE_SIZE: u64 = 4096;
 /// `PCPU_MIN_UNIT_SIZE`: upper bound of a per-CPU value (32 KiB).
@@ -278,9 +281,6 @@ pub const KMALLOC_MAX_SIZE: u64 = 1 << 22;
 /// `BPF_OBJ_NAME_LEN`: map names are at most 15 characters plus NUL.
 pub const BPF_OBJ_NAME_LEN: usize = 16;
 
-/// `sizeof(struct bpf_ringbuf_map)` on Linux 6.18 x86_64 (`struct bpf_map` + the ring
-/// pointer), the fixed part of a ring buffer's `memlock` (checked on the live kernel).
-pub const RINGBUF_MAP_SIZE: u64 = 304;
 /// `RINGBUF_NR_META_PAGES`: the non-mmapable header page plus the consumer and producer
 /// position pages that precede a ring buffer's data pages.
 pub const RINGBUF_NR_META_PAGES: u64 = 3;

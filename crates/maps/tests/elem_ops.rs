@@ -436,7 +436,8 @@ fn prog_array_ops() {
     // The slot holds the program pointer where tail calls read it.
     let m = r.map(pa).unwrap();
     // SAFETY: slot 0 of a live 2-entry prog array lies inside the map allocation.
-    let slot = unsafe { ((m.as_ptr() as *const u8).add(BPF_ARRAY_VALUE_OFF) as *const u64).read() };
+    let slot =
+        unsafe { ((m.as_ptr() as *const u8).add(m.value_off() as usize) as *const u64).read() };
     assert_eq!(slot, 0x1000);
     // SAFETY: live prog array.
     unsafe {

@@ -51,6 +51,7 @@ impl Backend for KbpfBackend {
             numa_node: 0,
             nr_cpus: 0,
             bypass_spec_v1: true,
+            profile: kbpf_maps::MapsProfile::BUILTIN,
         };
         Map::create_with(&attr, || resolve(inner.as_ref())).map_err(kerrno)
     }

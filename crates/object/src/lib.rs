@@ -23,7 +23,8 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod btf;
+/// BTF lives in its own crate (the kernel profile reads vmlinux BTF without objects).
+pub use kbpf_btf as btf;
 pub mod btf_ext;
 pub mod core;
 pub mod error;

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use kbpf_isa::Insn;
 use kbpf_isa::insn::*;
 use kbpf_maps::raw::ops_for;
-use kbpf_maps::uapi::BPF_ARRAY_VALUE_OFF;
 use kbpf_maps::{GenLookup, Map, MapType};
 use kbpf_verifier::{MapRef, MapUse};
 
@@ -372,7 +371,7 @@ pub fn resolve_map_refs(prog: &mut Prog, maps: &MapsEnv) -> Result<(), RewriteEr
             })?;
             let mut addr = map.as_ptr() as u64;
             if src == BPF_PSEUDO_MAP_VALUE {
-                addr += BPF_ARRAY_VALUE_OFF as u64 + prog.insns[i + 1].imm as u32 as u64;
+                addr += map.value_off() as u64 + prog.insns[i + 1].imm as u32 as u64;
             }
             prog.insns[i] = Insn::new(insn.code, insn.dst(), 0, 0, addr as u32 as i32);
             prog.insns[i + 1].imm = (addr >> 32) as u32 as i32;

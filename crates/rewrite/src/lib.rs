@@ -41,8 +41,8 @@ use std::collections::HashMap;
 use kbpf_isa::Insn;
 use kbpf_isa::insn::*;
 use kbpf_maps::Map;
-use kbpf_maps::uapi::BPF_ARRAY_VALUE_OFF;
 use kbpf_object::{FuncInfo, LineInfo};
+pub use kbpf_profile::{KernelProfile, TagHash};
 use kbpf_verifier::{ProgType, Verdict};
 
 pub use env::MapsEnv;
@@ -125,6 +125,8 @@ pub struct RewriteInput<'a> {
     pub funcs_btf: &'a [(Option<String>, String)],
     /// kbpf's kernel functions.
     pub kernel: &'a dyn KernelFunctions,
+    /// The kernel profile whose rewrite to reproduce (tag hash, zero-extension).
+    pub profile: &'a KernelProfile,
 }
 
 /// A translated program.
@@ -161,7 +163,7 @@ impl Xlated {
                 return Some((m.id(), 0, false));
             }
             if m.map_type() == kbpf_maps::MapType::Array && m.max_entries() == 1 {
-                let v = base + BPF_ARRAY_VALUE_OFF as u64;
+                let v = base + m.value_off() as u64;
                 if addr >= v && addr < v + m.value_size() as u64 {
                     return Some((m.id(), (addr - v) as u32, true));
                 }
@@ -190,10 +192,10 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// `bpf_prog_calc_tag`: the first 8 bytes of the SHA-256 of the instructions (SHA-1 before
-/// Linux 6.18), with the
-/// immediates of map `ld_imm64`s zeroed (fds are not stable across loads).
-pub fn prog_tag(insns: &[Insn]) -> [u8; 8] {
+/// `bpf_prog_calc_tag`: the first 8 bytes of the profile's hash (SHA-256 on Linux 6.18,
+/// SHA-1 before) of the instructions, with the immediates of map `ld_imm64`s zeroed (fds are
+/// not stable across loads).
+pub fn prog_tag(insns: &[Insn], hash: TagHash) -> [u8; 8] {
     let mut bytes = Vec::with_capacity(insns.len() * 8);
     let mut was_ld_map = false;
     for insn in insns {
@@ -212,11 +214,7 @@ pub fn prog_tag(insns: &[Insn]) -> [u8; 8] {
         }
         bytes.extend_from_slice(&i.to_bytes());
     }
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(&bytes);
-    let mut tag = [0u8; 8];
-    tag.copy_from_slice(&digest[..8]);
-    tag
+    hash.tag_of(&bytes)
 }
 
 /// Translates a verified program.
@@ -265,10 +263,13 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
     ctx::convert_ctx_accesses(&mut prog, input.prog_type)?;
     let mut call_names = HashMap::new();
     fixups::misc_fixups(&mut prog, input, &mut call_names)?;
-    fixups::zext_cmpxchg32(&mut prog)?;
+    if input.profile.rewrite.zext_cmpxchg32 {
+        fixups::zext_cmpxchg32(&mut prog)?;
+    }
     fixups::resolve_map_refs(&mut prog, input.maps)?;
 
-    let tag = prog_tag(input.insns);
+    let tag_hash = input.profile.rewrite.tag_hash;
+    let tag = prog_tag(input.insns, tag_hash);
     // Subprogram names as kallsyms has them (`jit_subprogs` names them `F` without BTF): the
     // kernel tags each subprogram by its own translated instructions. Those hold call
     // immediates and map addresses, so a subprogram that calls helpers or references maps
@@ -283,7 +284,7 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
         let t = if k == 0 {
             tag
         } else {
-            prog_tag(&prog.insns[start..end])
+            prog_tag(&prog.insns[start..end], tag_hash)
         };
         let name = prog
             .func_info

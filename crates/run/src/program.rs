@@ -7,7 +7,7 @@ use kbpf_loader::LoadedProgram;
 use kbpf_maps::Map;
 use kbpf_object::BpfObject;
 use kbpf_rewrite::xlated::{self, DumpOptions};
-use kbpf_rewrite::{MapsEnv, RewriteError, RewriteInput, Xlated};
+use kbpf_rewrite::{KernelProfile, MapsEnv, RewriteError, RewriteInput, Xlated};
 use kbpf_verifier::{Options, ProgType, Stats, VerifierError, verify};
 use kbpf_vm::HelperRegistry;
 
@@ -70,6 +70,8 @@ pub struct LoadOptions {
     pub log_level: u32,
     /// Override of the program type (bpftool's `type TYPE`).
     pub prog_type: Option<u32>,
+    /// The kernel whose verifier and rewrite to follow where builds differ.
+    pub profile: KernelProfile,
 }
 
 impl Default for LoadOptions {
@@ -77,6 +79,7 @@ impl Default for LoadOptions {
         LoadOptions {
             log_level: 1,
             prog_type: None,
+            profile: KernelProfile::builtin(),
         }
     }
 }
@@ -134,7 +137,9 @@ impl Program {
         let verdict = verify(
             &prog.insns,
             env,
-            &Options::new(prog_type).log_level(opts.log_level),
+            &Options::new(prog_type)
+                .log_level(opts.log_level)
+                .kernel(opts.profile.verifier),
         );
         if let Err(error) = &verdict.result {
             return Err(ProgLoadError::Verifier {
@@ -152,6 +157,7 @@ impl Program {
             func_info: &prog.func_info,
             funcs_btf,
             kernel: &Kbpf,
+            profile: &opts.profile,
         };
         let xlated = kbpf_rewrite::rewrite(&input).map_err(|error| ProgLoadError::Rewrite {
             name: prog.name.clone(),

@@ -220,7 +220,7 @@ fn run_checked(prog: &Program, env: &Env, packet: &[u8]) -> (Result<u64, RunErro
         .with_instruction_limit(100_000);
     let mut frame = XdpFrame::new(packet, 1, 0).unwrap();
     let ctx = frame.ctx_ptr();
-    let values = env.map.as_ptr() as u64 + kbpf_maps::uapi::BPF_ARRAY_VALUE_OFF as u64;
+    let values = env.map.as_ptr() as u64 + env.map.value_off() as u64;
     let mut regions = frame.checked_regions();
     // Exactly the 4 value bytes of each 8-byte element: reading the padding would be a bug.
     regions.extend((0..4u64).map(|i| MemoryRegion {
@@ -243,7 +243,7 @@ proptest! {
         let env = env();
         let insns = program(&gadgets);
         let packet: Vec<u8> = (0..pkt_len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
-        let Ok(prog) = Program::load(&loaded(insns), &env.env, &kbpf_run::LoadOptions { log_level: 0, prog_type: None }, &[]) else {
+        let Ok(prog) = Program::load(&loaded(insns), &env.env, &kbpf_run::LoadOptions { log_level: 0, ..Default::default() }, &[]) else {
             return Ok(()); // rejected: nothing to run
         };
         ACCEPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -287,7 +287,7 @@ fn the_generator_yields_both_verdicts() {
     }]);
     let opts = kbpf_run::LoadOptions {
         log_level: 1,
-        prog_type: None,
+        ..Default::default()
     };
     assert!(Program::load(&loaded(ok), &env.env, &opts, &[]).is_ok());
     let e = Program::load(&loaded(bad), &env.env, &opts, &[]).unwrap_err();

@@ -17,7 +17,7 @@ use crate::ctx::{CtxAccess, ProgType, check_ctx_access};
 use crate::helpers::{self, ArgType, RetType, func_proto};
 use crate::state::{BPF_REG_SIZE, FuncState, SlotType, StackSlot, VerifierState, states_equal};
 use crate::types::*;
-use crate::{InsnAux, MapUse, Options, Stats};
+use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
 /// `MAX_PACKET_OFF`.
 const MAX_PACKET_OFF: u64 = 0xffff;
@@ -1780,9 +1780,16 @@ impl<'a> Checker<'a> {
     // ---------------------------------------------------------------- helpers
 
     fn check_helper_call(&mut self, st: &mut VerifierState, idx: usize, id: i32) -> R<()> {
-        let Some(proto) = func_proto(self.prog, id) else {
+        // Helper ids past this kernel's `__BPF_FUNC_MAX_ID` do not exist there.
+        let known_here = id >= 0 && (id as u32) < self.opts.kernel.helper_count;
+        let proto = if known_here {
+            func_proto(self.prog, id)
+        } else {
+            None
+        };
+        let Some(proto) = proto else {
             return rej_hint(
-                if helpers::func_exists(id) {
+                if known_here && helpers::func_exists(id) {
                     format!(
                         "program of this type cannot use helper {}#{id}",
                         helper_str(id)
@@ -1923,8 +1930,22 @@ impl<'a> Checker<'a> {
                 let elide = matches!(d.map_type, BPF_MAP_TYPE_ARRAY | BPF_MAP_TYPE_PERCPU_ARRAY)
                     && d.map_flags & BPF_F_INNER_MAP == 0
                     && const_key.is_some_and(|k| k < d.max_entries as u64);
-                let mut v = RegState::pointer(RegType::PtrToMapValue);
-                v.map = m;
+                let inner = self.maps.get(m as usize).and_then(|s| s.inner);
+                let mut v = match inner {
+                    // Newer verifiers type an outer map-in-map lookup as the inner map
+                    // pointer straight away (`map_ptr_or_null`); older ones as a map value
+                    // that becomes `map_ptr` at the NULL check (mark_ptr_or_null_reg).
+                    Some(inner) if self.opts.kernel.inner_map_lookup == InnerMapLookup::MapPtr => {
+                        let mut v = RegState::pointer(RegType::ConstPtrToMap);
+                        v.map = inner;
+                        v
+                    }
+                    _ => {
+                        let mut v = RegState::pointer(RegType::PtrToMapValue);
+                        v.map = m;
+                        v
+                    }
+                };
                 if !elide {
                     v.maybe_null = true;
                     v.id = self.new_id();

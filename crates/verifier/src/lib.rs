@@ -60,6 +60,7 @@ pub mod tnum;
 pub mod types;
 
 use kbpf_isa::Insn;
+pub use kbpf_profile::{InnerMapLookup, VerifierBehaviour};
 
 pub use ctx::{CtxAccess, CtxField, ProgType};
 pub use types::{MapDesc, MapEnv, MapRef, RegState, RegType};
@@ -81,6 +82,9 @@ pub struct Options {
     pub allow_uninit_stack: bool,
     /// Whether to append a `hint:` line after the kernel's message on rejection.
     pub hints: bool,
+    /// The kernel profile's verifier behaviour: which kernel build's decisions and messages
+    /// to give where builds differ.
+    pub kernel: VerifierBehaviour,
 }
 
 impl Options {
@@ -92,7 +96,14 @@ impl Options {
             complexity_limit: BPF_COMPLEXITY_LIMIT_INSNS,
             allow_uninit_stack: true,
             hints: true,
+            kernel: VerifierBehaviour::BUILTIN,
         }
+    }
+
+    /// Sets the kernel profile's verifier behaviour.
+    pub fn kernel(mut self, kernel: VerifierBehaviour) -> Options {
+        self.kernel = kernel;
+        self
     }
 
     /// Sets the log level.

@@ -1,4 +1,4 @@
-//! BTF (`.BTF` section, `/sys/kernel/btf/vmlinux`): header, string table and every type
+//! kbpf-btf: BTF (`.BTF` section, `/sys/kernel/btf/vmlinux`): header, string table and every type
 //! kind, with size resolution, type-name text, function prototypes as bpftool prints them
 //! and a value formatter shaped like `bpftool map dump`'s `formatted` output.
 //!
@@ -6,6 +6,7 @@
 //! section of `struct btf_type` records (each followed by kind-specific data), then a
 //! string section. Type id 0 is `void`; ids count from 1 in section order. Everything is
 //! bounds-checked: malformed input gives a [`BtfError`] naming the type id or offset.
+#![deny(missing_docs)]
 
 use std::fmt::Write as _;
 
@@ -328,22 +329,21 @@ pub struct Btf {
 }
 
 /// Little-endian reader with bounds checks over one blob.
-pub(crate) struct Reader<'a> {
-    pub(crate) data: &'a [u8],
+#[doc(hidden)]
+pub struct Reader<'a> {
+    /// The blob.
+    pub data: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn u32_at(&self, off: usize, what: &'static str) -> Result<u32, BtfError> {
+    /// A little-endian `u32` at `off`.
+    pub fn u32_at(&self, off: usize, what: &'static str) -> Result<u32, BtfError> {
         let b = self.bytes(off, 4, what)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    pub(crate) fn bytes(
-        &self,
-        off: usize,
-        len: usize,
-        what: &'static str,
-    ) -> Result<&'a [u8], BtfError> {
+    /// `len` bytes at `off`.
+    pub fn bytes(&self, off: usize, len: usize, what: &'static str) -> Result<&'a [u8], BtfError> {
         off.checked_add(len)
             .and_then(|end| self.data.get(off..end))
             .ok_or(BtfError::OutOfBounds {
@@ -612,7 +612,8 @@ impl Btf {
 
     /// Sets a DATASEC's size and its variables' offsets, in the parsed view and in the
     /// raw blob (libbpf's `btf_fixup_datasec`: clang leaves them 0 in objects).
-    pub(crate) fn fixup_datasec(&mut self, id: u32, new_size: u32, offsets: &[Option<u32>]) {
+    #[doc(hidden)]
+    pub fn fixup_datasec(&mut self, id: u32, new_size: u32, offsets: &[Option<u32>]) {
         let Some(rec) = self.type_offsets.get(id as usize).copied() else {
             return;
         };
@@ -734,6 +735,60 @@ impl Btf {
             }
         }
         Err(BtfError::TooDeep(id))
+    }
+
+    /// Byte offset and type id of a member of struct `id`, by a dotted path
+    /// (`"rxq.queue_index"` is not followed through pointers, only nested aggregates).
+    /// Anonymous struct/union members are searched as C does: `value` finds
+    /// `bpf_array`'s `union { char value[]; … }` member. Bitfields have no byte offset.
+    pub fn member_offset(&self, id: u32, path: &str) -> Result<Option<(u32, u32)>, BtfError> {
+        let mut cur = id;
+        let mut total = 0u32;
+        for name in path.split('.') {
+            match self.find_member(cur, name, 0)? {
+                Some((bits, ty)) if bits % 8 == 0 => {
+                    total = total.saturating_add(bits / 8);
+                    cur = ty;
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some((total, cur)))
+    }
+
+    /// A named member of an aggregate, looking inside anonymous members; its bit offset.
+    fn find_member(
+        &self,
+        id: u32,
+        name: &str,
+        depth: usize,
+    ) -> Result<Option<(u32, u32)>, BtfError> {
+        if depth > MAX_RESOLVE_DEPTH {
+            return Err(BtfError::TooDeep(id));
+        }
+        for m in self.members(id)? {
+            if m.bitfield_size != 0 {
+                if m.name == name {
+                    return Ok(None);
+                }
+                continue;
+            }
+            if m.name == name {
+                return Ok(Some((m.bit_offset, m.ty)));
+            }
+            if m.name.is_empty()
+                && let Some((bits, ty)) = self.find_member(m.ty, name, depth + 1)?
+            {
+                return Ok(Some((m.bit_offset + bits, ty)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Size of the named struct (`sizeof(struct NAME)`), if the BTF has it.
+    pub fn struct_size(&self, name: &str) -> Option<u64> {
+        let id = self.find_by_name_kind(name, kind::STRUCT)?;
+        self.resolve_size(id).ok()
     }
 
     /// Members of a struct/union (after skipping typedefs/modifiers).
