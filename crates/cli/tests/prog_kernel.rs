@@ -64,8 +64,9 @@ struct Out {
 }
 
 fn kbpf(fs: &Bpffs, args: &[&str]) -> Out {
+    // Under the live kernel's profile (tags, verifier messages, layouts).
     let o = Command::new(env!("CARGO_BIN_EXE_kbpf"))
-        .arg("--bpffs")
+        .args(["--kernel", "host", "--bpffs"])
         .arg(&fs.0)
         .args(args)
         .output()

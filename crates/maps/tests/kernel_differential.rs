@@ -91,6 +91,11 @@ fn random_operations_match_the_kernel() {
     if !bpf_available_or_skip("kernel_differential") {
         return;
     }
+    // kbpf's maps follow the live kernel's profile (memlock: sizeof(struct bpf_htab) differs
+    // between builds), so memlock is compared exactly on any build.
+    let Some(host) = kbpf_kernel::host_profile_or_skip("kernel_differential") else {
+        return;
+    };
     let cpus = kbpf_kernel::num_possible_cpus().expect("possible cpus") as u32;
     let seeds = if cfg!(debug_assertions) { 12 } else { 60 };
     let mut compared = 0usize;
@@ -107,7 +112,13 @@ fn random_operations_match_the_kernel() {
         let o_inner: Vec<Map> = inner_specs
             .iter()
             .map(|&(n, f)| {
-                Map::create(&MapAttr::new(MapType::Array, 4, 4, n).flags(f), None).unwrap()
+                Map::create(
+                    &MapAttr::new(MapType::Array, 4, 4, n)
+                        .flags(f)
+                        .profile(host.maps),
+                    None,
+                )
+                .unwrap()
             })
             .collect();
         let k_ids: Vec<u32> = k_inner.iter().map(|m| m.id()).collect();
@@ -126,7 +137,8 @@ fn random_operations_match_the_kernel() {
                 &MapAttr::new(s.t, s.k, s.v, s.n)
                     .flags(s.flags)
                     .name("kdiff")
-                    .nr_cpus(cpus),
+                    .nr_cpus(cpus)
+                    .profile(host.maps),
                 mim.then(|| &o_inner[0]),
             )
             .unwrap();

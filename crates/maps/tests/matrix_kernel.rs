@@ -420,6 +420,23 @@ impl Op {
         }
     }
 
+    fn name(&self) -> &'static str {
+        match self {
+            Op::Update(_, _, f) if f & BPF_F_LOCK != 0 || *f > BPF_EXIST => "update(bad flags)",
+            Op::Update(..) => "update",
+            Op::Lookup(_, 0) => "lookup",
+            Op::Lookup(..) => "lookup(flags)",
+            Op::LookupAndDelete(_, 0) => "lookup_and_delete",
+            Op::LookupAndDelete(..) => "lookup_and_delete(flags)",
+            Op::Delete(_) => "delete",
+            Op::GetNextKey(_) => "get_next_key",
+            Op::Dump => "dump",
+            Op::UpdateBatch(_, _, 0) => "update_batch",
+            Op::UpdateBatch(..) => "update_batch(elem_flags)",
+            Op::Freeze => "freeze",
+        }
+    }
+
     fn is_write(&self) -> bool {
         matches!(
             self,
@@ -920,20 +937,40 @@ impl LruModel {
             _ => {}
         }
     }
+}
 
-    /// Whether the kernel's answer to `op` cannot depend on the map's contents.
-    fn content_independent(op: &Op, frozen: bool) -> bool {
-        if frozen && op.is_write() {
-            return true;
-        }
-        match op {
-            Op::Freeze => true,
-            Op::Update(_, _, f) => f & BPF_F_LOCK != 0 || *f > BPF_EXIST,
-            Op::Lookup(_, f) => *f != 0,
-            Op::LookupAndDelete(_, f) => f & BPF_F_LOCK != 0,
-            Op::UpdateBatch(ks, _, f) => *f != 0 || ks.is_empty(),
-            _ => false,
-        }
+/// Whether the kernel's answer to `op` cannot depend on the map's contents.
+fn content_independent(op: &Op, frozen: bool) -> bool {
+    if frozen && op.is_write() {
+        return true;
+    }
+    match op {
+        Op::Freeze => true,
+        Op::Update(_, _, f) => f & BPF_F_LOCK != 0 || *f > BPF_EXIST,
+        Op::Lookup(_, f) => *f != 0,
+        Op::LookupAndDelete(_, f) => *f != 0,
+        Op::UpdateBatch(ks, _, f) => *f != 0 || ks.is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether differing outcomes of `op` mean the two maps now hold different contents.
+fn changes_state_differently(op: &Op, o: &Out, k: &Out) -> bool {
+    if !op.is_write() || matches!(op, Op::Freeze) {
+        return false;
+    }
+    // Elements a batch applied: none when it failed before the element loop (EPERM,
+    // ENOTSUPP, EINVAL for elem_flags), where the kernel leaves `count` as passed in.
+    let applied = |out: &Out| match *out {
+        Out::Batch(_, e) if e == libc::EPERM || e == 524 => 0,
+        Out::Batch(_, libc::EINVAL) if matches!(op, Op::UpdateBatch(_, _, f) if *f != 0) => 0,
+        Out::Batch(c, _) => c,
+        _ => 0,
+    };
+    match (o, k) {
+        (Out::Err(_), Out::Err(_)) => false,
+        (Out::Batch(..), Out::Batch(..)) => applied(o) != applied(k),
+        _ => true,
     }
 }
 
@@ -944,14 +981,49 @@ struct Stats {
     configs: usize,
     creates: usize,
     compared: usize,
+    diverged: usize,
+    lru_tainted: usize,
     mismatches: Vec<String>,
     mismatched_configs: BTreeMap<String, usize>,
+    /// (map type, operation, kbpf outcome, kernel outcome) → count and the first example.
+    kinds: BTreeMap<String, (usize, String)>,
 }
 
 impl Stats {
     fn mismatch(&mut self, cfg: &str, what: String) {
         *self.mismatched_configs.entry(cfg.to_string()).or_default() += 1;
         self.mismatches.push(format!("{cfg}: {what}"));
+    }
+
+    /// A mismatch of operation `op` (its outcomes `o` on kbpf, `k` on the kernel).
+    fn op_mismatch(&mut self, c: &Cfg, cfg: &str, i: usize, op: &Op, o: &Out, k: &Out) {
+        let line = format!("op {i} {}: {}", op.describe(), show_pair(o, k));
+        let kind = format!(
+            "{} {}: kbpf {} / kernel {}",
+            c.t,
+            op.name(),
+            outcome_kind(o),
+            outcome_kind(k)
+        );
+        let e = self
+            .kinds
+            .entry(kind)
+            .or_insert((0, format!("{cfg}: {line}")));
+        e.0 += 1;
+        self.mismatch(cfg, line);
+    }
+}
+
+/// The shape of an outcome for grouping mismatches (errno, or "Ok"/"bytes"/…).
+fn outcome_kind(o: &Out) -> String {
+    match o {
+        Out::Err(e) => errno_name(*e),
+        Out::Unit => "Ok".into(),
+        Out::Bytes(_) => "Ok(bytes)".into(),
+        Out::Inner(_) => "Ok(inner)".into(),
+        Out::Batch(_, 0) => "Ok(count)".into(),
+        Out::Batch(_, e) => format!("{}(count)", errno_name(*e)),
+        Out::Dump(..) => "dump".into(),
     }
 }
 
@@ -996,8 +1068,11 @@ fn map_matrix_matches_the_kernel() {
         configs: 0,
         creates: 0,
         compared: 0,
+        diverged: 0,
+        lru_tainted: 0,
         mismatches: Vec::new(),
         mismatched_configs: BTreeMap::new(),
+        kinds: BTreeMap::new(),
     };
     let mut index = 0u64;
     for var in variants() {
@@ -1023,12 +1098,17 @@ fn map_matrix_matches_the_kernel() {
     restore_affinity(&old_mask);
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "map matrix: {} configurations ({} creations compared), {} operations compared, {} mismatches, {secs:.1} s (seed {seed:#x}, length {})",
+        "map matrix: {} configurations ({} creations compared), {} operations compared, {} mismatches, {secs:.1} s",
         st.configs,
         st.creates,
         st.compared,
         st.mismatches.len(),
-        fixed_len.map_or("48 + max_entries".to_string(), |l| l.to_string())
+    );
+    println!(
+        "  seed {seed:#x}, sequence length {}; {} LRU sequences reached possible eviction (compared only content-independent results from there), {} sequences diverged after a mismatch",
+        fixed_len.map_or("48 + max_entries".to_string(), |l| l.to_string()),
+        st.lru_tainted,
+        st.diverged
     );
     if !st.mismatches.is_empty() {
         let mut msg = format!(
@@ -1036,6 +1116,11 @@ fn map_matrix_matches_the_kernel() {
             st.mismatches.len(),
             st.mismatched_configs.len()
         );
+        msg.push_str("by map type, operation and outcome (count, first example):\n");
+        for (kind, (count, first)) in &st.kinds {
+            msg.push_str(&format!("  [{count}] {kind}\n      e.g. {first}\n"));
+        }
+        msg.push_str("all mismatches:\n");
         const SHOW: usize = 400;
         for m in st.mismatches.iter().take(SHOW) {
             msg.push_str(m);
@@ -1152,6 +1237,10 @@ fn run_config(c: &Cfg, cpus: u32, inners: &Inners, seed: u64, len: usize, st: &m
     let freeze_at = (c.access() == 0 && g.rng.chance(25))
         .then(|| len / 2 + g.rng.below(len as u64 / 2 + 1) as usize);
     let mut frozen = false;
+    // After a mismatch that left the two maps with different contents, only results that
+    // cannot depend on the contents are compared (the rest would repeat the first mismatch).
+    let mut diverged = false;
+    let trace = std::env::var("KBPF_MATRIX_TRACE").is_ok_and(|t| name.contains(t.as_str()));
     for i in 0..len {
         let mut op = g.op();
         if freeze_at == Some(i) || (frozen && g.rng.chance(3)) {
@@ -1164,13 +1253,22 @@ fn run_config(c: &Cfg, cpus: u32, inners: &Inners, seed: u64, len: usize, st: &m
             l.before(&op, frozen);
         }
         let tainted = lru.as_ref().is_some_and(|l| l.tainted);
-        let compare = !tainted || LruModel::content_independent(&op, frozen);
+        let compare = !(tainted || diverged) || content_independent(&op, frozen);
         let o = oside.exec(&op);
         let k = if compare || !matches!(op, Op::Dump) {
             kside.exec(&op)
         } else {
             Out::Unit
         };
+        if trace {
+            eprintln!(
+                "{name} op {i} {}: kbpf {} kernel {}{}",
+                op.describe(),
+                show(&o),
+                show(&k),
+                if compare { "" } else { " (not compared)" }
+            );
+        }
         if matches!(op, Op::Freeze) && k == Out::Unit {
             frozen = true;
         }
@@ -1180,12 +1278,20 @@ fn run_config(c: &Cfg, cpus: u32, inners: &Inners, seed: u64, len: usize, st: &m
         if compare {
             st.compared += 1;
             if o != k {
-                st.mismatch(
-                    &name,
-                    format!("op {i} {}: {}", op.describe(), show_pair(&o, &k)),
-                );
+                st.op_mismatch(c, &name, i, &op, &o, &k);
+                if !diverged && changes_state_differently(&op, &o, &k) {
+                    diverged = true;
+                    st.diverged += 1;
+                }
             }
         }
+    }
+    if lru.as_ref().is_some_and(|l| l.tainted) {
+        st.lru_tainted += 1;
+    }
+    if diverged {
+        // The mismatch that made the states differ is recorded; contents would only repeat it.
+        return;
     }
     final_contents(
         c,

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{Case, Expect};
-use kbpf_verifier::{MapDesc, Options, ProgType, verify};
+use kbpf_verifier::{InnerMapLookup, MapDesc, Options, ProgType, VerifierBehaviour, verify};
 
 /// The maps of a case as a kbpf environment (fd = index), templates copied into the outers'
 /// `inner_meta` as the kernel's `bpf_map_meta_alloc` does.
@@ -35,63 +35,116 @@ pub fn env_of(case: &Case) -> Vec<MapDesc> {
     out
 }
 
+/// The built-in verifier behaviour and each recorded kernel build's (`tests/profiles/`): every
+/// corpus case must give what a kernel with that behaviour gives (the kernel test checks the
+/// live one). Between them they cover both types of an outer map-in-map lookup.
+fn behaviours() -> Vec<VerifierBehaviour> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/profiles");
+    let mut v = vec![VerifierBehaviour::BUILTIN];
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("tests/profiles")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    for f in files {
+        let p = kbpf_profile::KernelProfile::from_json_file(f.to_str().unwrap())
+            .unwrap_or_else(|e| panic!("{e}"));
+        if !v.contains(&p.verifier) {
+            v.push(p.verifier);
+        }
+    }
+    for kind in [InnerMapLookup::MapValue, InnerMapLookup::MapPtr] {
+        assert!(
+            v.iter().any(|b| b.inner_map_lookup == kind),
+            "no recorded profile with {kind:?}"
+        );
+    }
+    v
+}
+
 #[test]
 fn corpus_on_kbpf() {
     let cases = common::filtered();
     assert!(cases.len() >= 40 || std::env::var_os("KBPF_CORPUS_FILTER").is_some());
+    let dependent = cases.iter().filter(|c| c.profile_dependent()).count();
+    assert!(
+        dependent >= 2 || std::env::var_os("KBPF_CORPUS_FILTER").is_some(),
+        "the corpus should cover the inner-map lookup type"
+    );
     let mut failures = Vec::new();
-    for case in &cases {
-        let env = env_of(case);
-        let Some(pt) = ProgType::from_u32(case.prog_type) else {
-            failures.push(format!("{}: unsupported prog type", case.name));
-            continue;
-        };
-        let level = if std::env::var_os("KBPF_SHOW_LOG").is_some() {
-            2
-        } else {
-            1
-        };
-        let v = verify(&case.insns, &env, &Options::new(pt).log_level(level));
-        if std::env::var_os("KBPF_SHOW_LOG").is_some() {
-            println!(
-                "==== {} (kbpf {}) ====\n{}",
-                case.name,
-                if v.accepted() { "accept" } else { "reject" },
-                v.log
-            );
-        }
-        let mut problems = Vec::new();
-        if v.accepted() != (case.expect == Expect::Accept) {
-            problems.push(format!(
-                "kbpf verdict {}",
-                if v.accepted() { "accept" } else { "reject" }
-            ));
-        }
-        for want in case.error.iter().chain(&case.log) {
-            if !v.log.lines().any(|l| l.contains(want.as_str())) {
-                problems.push(format!("kbpf log lacks `{want}`"));
+    let mut runs = 0;
+    for kernel in behaviours() {
+        for case in &cases {
+            // Cases whose expectations are the same under both behaviours run once.
+            if kernel != VerifierBehaviour::BUILTIN && !case.profile_dependent() {
+                continue;
             }
-        }
-        if let Some(e) = &case.error
-            && let Err(err) = &v.result
-            && !err.message.contains(e.as_str())
-            && !v.log.contains(e.as_str())
-        {
-            problems.push(format!("error message `{}`", err.message));
-        }
-        if !problems.is_empty() {
-            failures.push(format!(
-                "{}: {}\n--- kbpf log ---\n{}",
-                case.name,
-                problems.join("; "),
-                v.log
-            ));
+            runs += 1;
+            if let Some(f) = check_case(case, kernel) {
+                failures.push(f);
+            }
         }
     }
     println!(
-        "kbpf corpus: {}/{} as expected",
-        cases.len() - failures.len(),
+        "kbpf corpus: {}/{runs} as expected ({} cases, {dependent} checked under both inner-map lookup types)",
+        runs - failures.len(),
         cases.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn check_case(case: &Case, kernel: VerifierBehaviour) -> Option<String> {
+    let want = case.expected(&kernel);
+    let env = env_of(case);
+    let Some(pt) = ProgType::from_u32(case.prog_type) else {
+        return Some(format!("{}: unsupported prog type", case.name));
+    };
+    let level = if std::env::var_os("KBPF_SHOW_LOG").is_some() {
+        2
+    } else {
+        1
+    };
+    let v = verify(
+        &case.insns,
+        &env,
+        &Options::new(pt).log_level(level).kernel(kernel),
+    );
+    if std::env::var_os("KBPF_SHOW_LOG").is_some() {
+        println!(
+            "==== {} (kbpf {}) ====\n{}",
+            case.name,
+            if v.accepted() { "accept" } else { "reject" },
+            v.log
+        );
+    }
+    let mut problems = Vec::new();
+    if v.accepted() != (case.expect == Expect::Accept) {
+        problems.push(format!(
+            "kbpf verdict {}",
+            if v.accepted() { "accept" } else { "reject" }
+        ));
+    }
+    for line in want.error.iter().chain(&want.log) {
+        if !v.log.lines().any(|l| l.contains(line.as_str())) {
+            problems.push(format!("kbpf log lacks `{line}`"));
+        }
+    }
+    if let Some(e) = &want.error
+        && let Err(err) = &v.result
+        && !err.message.contains(e.as_str())
+        && !v.log.contains(e.as_str())
+    {
+        problems.push(format!("error message `{}`", err.message));
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} ({}): {}\n--- kbpf log ---\n{}",
+        case.name,
+        kernel.inner_map_lookup.type_name(),
+        problems.join("; "),
+        v.log
+    ))
 }

@@ -1,6 +1,7 @@
 //! Kernel-differential corpus test: every `tests/corpus/*.txt` program is loaded into the live
 //! kernel (maps created, fds patched in) and the kernel's verdict and log must match the
-//! file's expectation — so the expectations are the kernel's truth, and the kbpf corpus test
+//! file's expectation, expanded with the live kernel's profile (`kbpf_kernel::host_profile`:
+//! where builds differ, the probed behaviour decides which form is expected) — so the expectations are the kernel's truth, and the kbpf corpus test
 //! holds kbpf to the same lines. Skips (with a printed reason) where `bpf()` is unavailable.
 //!
 //! `KBPF_CORPUS_FILTER=name` limits the run; `KBPF_SHOW_LOG=1` prints the kernel's log.
@@ -26,9 +27,9 @@ fn run_kernel(case: &Case) -> Result<(bool, String), String> {
 
 #[test]
 fn corpus_matches_kernel() {
-    if !kbpf_kernel::bpf_available_or_skip("verifier kernel_corpus") {
+    let Some(host) = kbpf_kernel::host_profile_or_skip("verifier kernel_corpus") else {
         return;
-    }
+    };
     let cases = common::filtered();
     let mut failures = Vec::new();
     let mut matched = 0;
@@ -54,7 +55,8 @@ fn corpus_matches_kernel() {
                 if accepted { "accept" } else { "reject" }
             ));
         }
-        for want in case.error.iter().chain(&case.log).chain(&case.kernel_log) {
+        let want = case.expected(&host.verifier);
+        for want in want.error.iter().chain(&want.log).chain(&want.kernel_log) {
             if !log.lines().any(|l| l.contains(want.as_str())) {
                 problems.push(format!("kernel log lacks `{want}`"));
             }

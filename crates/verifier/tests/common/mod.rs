@@ -13,6 +13,12 @@
 //! kernel-log: <a line only the kernel log is checked for>  (optional)
 //! ```
 //!
+//! Expected lines may name what differs between kernel builds, expanded per kernel profile
+//! ([`Case::expected`]): `{inner_map_lookup}` is the type of an unchecked outer map-in-map
+//! lookup (`map_value` or `map_ptr`, `kbpf_profile::InnerMapLookup`). The kernel test
+//! expands it with the live kernel's profile, the kbpf test runs every case under each
+//! variant.
+//!
 //! Maps are created in order; `inner=TEMPLATE` names an earlier map used as the inner-map
 //! template (`inner_map_fd`). In the program, `lddw %rN, map:NAME` loads a map reference
 //! (`BPF_PSEUDO_MAP_FD`); for kbpf the fd is the map's index in the file, for the kernel the
@@ -100,6 +106,34 @@ fn num(s: &str) -> Result<u32, String> {
         s.parse()
     };
     r.map_err(|e| format!("bad number `{s}`: {e}"))
+}
+
+/// Expected lines of a case under one verifier behaviour.
+pub struct Expected {
+    pub error: Option<String>,
+    pub log: Vec<String>,
+    pub kernel_log: Vec<String>,
+}
+
+impl Case {
+    /// The expected lines with the profile placeholders expanded for `kernel`.
+    pub fn expected(&self, kernel: &kbpf_verifier::VerifierBehaviour) -> Expected {
+        let x = |s: &String| s.replace("{inner_map_lookup}", kernel.inner_map_lookup.type_name());
+        Expected {
+            error: self.error.as_ref().map(x),
+            log: self.log.iter().map(x).collect(),
+            kernel_log: self.kernel_log.iter().map(x).collect(),
+        }
+    }
+
+    /// Whether an expectation depends on the profile.
+    pub fn profile_dependent(&self) -> bool {
+        self.error
+            .iter()
+            .chain(&self.log)
+            .chain(&self.kernel_log)
+            .any(|l| l.contains("{inner_map_lookup}"))
+    }
 }
 
 /// Parses one corpus file.
