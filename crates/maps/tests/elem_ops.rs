@@ -74,6 +74,64 @@ fn percpu_array_values_are_per_cpu_concatenated() {
     assert_eq!(errno(m.delete_elem(&k(0))), Errno::EINVAL);
 }
 
+/// Regression: user-space access found element `i`'s per-CPU pointer at `i * value_size`
+/// instead of `i * 8`, so every per-CPU array with values wider than 8 bytes read and wrote
+/// the wrong memory (`kbpf map create … type percpu_array value 16` died with SIGSEGV; so did
+/// `prog loadall` of Katran's balancer). Every element of every width keeps its own bytes on
+/// every CPU, through update, lookup, iteration and a program-side lookup.
+#[test]
+fn percpu_array_wide_values_stay_in_their_own_slots() {
+    for value_size in [1u32, 3, 8, 12, 16, 24, 64, 256] {
+        for max_entries in [1u32, 2, 3, 100] {
+            let cpus = 3usize;
+            let m = Map::create(
+                &MapAttr::new(MapType::PercpuArray, 4, value_size, max_entries)
+                    .nr_cpus(cpus as u32),
+                None,
+            )
+            .unwrap();
+            let stride = (value_size as usize).div_ceil(8) * 8;
+            let value_of = |i: u32| -> Vec<u8> {
+                let mut v = vec![0u8; stride * cpus];
+                for cpu in 0..cpus {
+                    for b in 0..value_size as usize {
+                        v[cpu * stride + b] = (i as usize * 31 + cpu * 7 + b) as u8 | 1;
+                    }
+                }
+                v
+            };
+            for i in 0..max_entries {
+                m.update_elem(&k(i), &value_of(i), BPF_ANY).unwrap();
+            }
+            for i in 0..max_entries {
+                assert_eq!(
+                    m.lookup_elem(&k(i)).unwrap(),
+                    value_of(i),
+                    "value {value_size} entries {max_entries} index {i}"
+                );
+            }
+            let mut next = m.get_next_key(None).unwrap();
+            let mut seen = 1;
+            while let Ok(n) = m.get_next_key(Some(&next)) {
+                next = n;
+                seen += 1;
+            }
+            assert_eq!(seen, max_entries);
+            // A program on CPU 0 sees CPU 0's copy of the last element.
+            let last = max_entries - 1;
+            let p = unsafe {
+                kbpf_maps::raw::percpu_array_map_lookup_elem(
+                    m.as_ptr(),
+                    k(last).as_ptr() as *const std::ffi::c_void,
+                )
+            };
+            assert!(!p.is_null());
+            let got = unsafe { std::slice::from_raw_parts(p as *const u8, value_size as usize) };
+            assert_eq!(got, &value_of(last)[..value_size as usize]);
+        }
+    }
+}
+
 #[test]
 fn hash_ops() {
     let m = Map::create(&MapAttr::new(MapType::Hash, 4, 8, 2), None).unwrap();

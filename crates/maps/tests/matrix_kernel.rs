@@ -12,10 +12,12 @@
 //!
 //! LRU maps: kbpf's eviction order is an approximation, so only what is deterministic is
 //! compared. The thread is pinned to one CPU, which makes the kernel's LRU free lists
-//! predictable: an update can evict only when every node this CPU may use is taken (common
-//! LRU: `max_entries` nodes, all moved to this CPU's local free list on the first pop;
-//! `BPF_F_NO_COMMON_LRU`: this CPU's share, `roundup(max_entries, cpus) / cpus`). Until the
-//! first update that may evict, everything is compared exactly; after it ("tainted"), only
+//! predictable: an update that takes a free node (`prealloc_lru_pop`: every update with valid
+//! flags, except BPF_EXIST on LRU_PERCPU_HASH) can evict only when fewer free nodes remain
+//! than a refill of this CPU's list wants — common LRU: `target_free = clamp(max_entries /
+//! cpus / 2, 1, 128)` (so a 100-entry map may start evicting at 76 elements);
+//! `BPF_F_NO_COMMON_LRU`: none of this CPU's share (`roundup(max_entries, cpus) / cpus`).
+//! Until the first such update, everything is compared exactly; after it ("tainted"), only
 //! results that cannot depend on the contents (bad flags, writes to a frozen map, freeze),
 //! and kbpf's own dump must stay consistent.
 //!
@@ -862,7 +864,7 @@ impl Gen<'_> {
 // LRU model (see the module comment).
 
 struct LruModel {
-    /// Nodes this CPU can use before an update may evict.
+    /// Live elements at which an update that takes a free node may evict.
     capacity: usize,
     percpu: bool,
     present: HashSet<Vec<u8>>,
@@ -875,9 +877,18 @@ impl LruModel {
             return None;
         }
         let capacity = if c.flags & BPF_F_NO_COMMON_LRU != 0 {
+            // Per-CPU lists: max_entries is rounded up to a multiple of the CPU count and
+            // split evenly; a CPU evicts (PERCPU_FREE_TARGET at a time) only when its list
+            // has no free node.
             c.n.div_ceil(cpus) as usize
         } else {
-            c.n as usize
+            // Common list: a CPU whose local free list is empty refills it with up to
+            // `target_free = clamp(max_entries / cpus / 2, 1, LOCAL_FREE_TARGET)` nodes from
+            // the global free list, and evicts (shrinks) for the shortfall. With one CPU
+            // doing everything, the global free list holds every free node at a refill, so
+            // nothing can be evicted while at least `target_free` nodes are free.
+            let target_free = (c.n / cpus / 2).clamp(1, 128);
+            (c.n - target_free + 1) as usize
         };
         Some(LruModel {
             capacity,

@@ -1422,6 +1422,13 @@ impl<'a> Checker<'a> {
         if spi < 64 {
             self.scratched_stack |= 1 << spi;
         }
+        if !write {
+            // A read grows the frame's stack depth too (grow_stack_state in
+            // check_stack_access_within_bounds): the JIT zeroes that much, so a privileged
+            // read of an uninitialised slot sees 0 on every engine.
+            let s = &mut self.subprog_stack[frame.subprog];
+            *s = (*s).max(frame.stack_depth());
+        }
         let first = ((-off - 1) as usize) % BPF_REG_SIZE; // types[] index of the lowest byte
         if write {
             let (v, from_reg) = value.unwrap_or((RegState::unknown(), false));
