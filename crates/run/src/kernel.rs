@@ -514,6 +514,14 @@ mod tests {
         addrs.sort_unstable();
         let n = addrs.len();
         addrs.dedup();
+        if addrs.len() != n - 1 {
+            let mut by: std::collections::BTreeMap<usize, Vec<&str>> = Default::default();
+            for f in KERNEL_FUNCTIONS {
+                by.entry((f.addr)()).or_default().push(f.name);
+            }
+            let shared: Vec<_> = by.values().filter(|v| v.len() > 1).collect();
+            panic!("functions sharing an address: {shared:?}");
+        }
         // bpf_ktime_get_boot_ns shares bpf_ktime_get_ns's implementation.
         assert_eq!(addrs.len(), n - 1);
         assert_eq!(
