@@ -2,10 +2,13 @@
 //! `convert_ctx_access`): a program reads the uapi context (`struct xdp_md`,
 //! `struct __sk_buff`), but runs on the kernel-internal one (`struct xdp_buff`,
 //! `struct sk_buff`). Each access is rewritten into loads from the internal structure —
-//! kbpf's run-time contexts mirror the kernel's field offsets (the constants below, Linux
-//! 6.18 x86-64), so the translated program reads exactly like the kernel's.
+//! kbpf's run-time contexts mirror the kernel's field offsets (the constants below, the
+//! built-in kernel profile's `CtxLayout`), so the translated program reads exactly like the
+//! kernel's. A profile whose context layout differs is reported by
+//! `KernelProfile::unsupported`, not followed: the run-time structs are fixed `repr(C)` types.
 
 use kbpf_isa::Insn;
+use kbpf_profile::CtxLayout;
 use kbpf_isa::insn::*;
 use kbpf_verifier::{CtxAccess, ProgType, RegType};
 
@@ -15,25 +18,25 @@ use crate::patch::Prog;
 pub mod skb;
 
 /// `offsetof(struct xdp_buff, data)`.
-pub const XDP_BUFF_DATA: i16 = 0;
+pub const XDP_BUFF_DATA: i16 = CtxLayout::BUILTIN.xdp_buff_data as i16;
 /// `offsetof(struct xdp_buff, data_end)`.
-pub const XDP_BUFF_DATA_END: i16 = 8;
+pub const XDP_BUFF_DATA_END: i16 = CtxLayout::BUILTIN.xdp_buff_data_end as i16;
 /// `offsetof(struct xdp_buff, data_meta)`.
-pub const XDP_BUFF_DATA_META: i16 = 16;
+pub const XDP_BUFF_DATA_META: i16 = CtxLayout::BUILTIN.xdp_buff_data_meta as i16;
 /// `offsetof(struct xdp_buff, data_hard_start)`.
-pub const XDP_BUFF_DATA_HARD_START: i16 = 24;
+pub const XDP_BUFF_DATA_HARD_START: i16 = CtxLayout::BUILTIN.xdp_buff_data_hard_start as i16;
 /// `offsetof(struct xdp_buff, rxq)`.
-pub const XDP_BUFF_RXQ: i16 = 32;
+pub const XDP_BUFF_RXQ: i16 = CtxLayout::BUILTIN.xdp_buff_rxq as i16;
 /// `offsetof(struct xdp_buff, txq)`.
-pub const XDP_BUFF_TXQ: i16 = 40;
+pub const XDP_BUFF_TXQ: i16 = CtxLayout::BUILTIN.xdp_buff_txq as i16;
 /// `offsetof(struct xdp_buff, frame_sz)`.
-pub const XDP_BUFF_FRAME_SZ: i16 = 48;
+pub const XDP_BUFF_FRAME_SZ: i16 = CtxLayout::BUILTIN.xdp_buff_frame_sz as i16;
 /// `offsetof(struct xdp_rxq_info, dev)` (also `struct xdp_txq_info`'s).
-pub const XDP_RXQ_DEV: i16 = 0;
+pub const XDP_RXQ_DEV: i16 = CtxLayout::BUILTIN.xdp_rxq_info_dev as i16;
 /// `offsetof(struct xdp_rxq_info, queue_index)`.
-pub const XDP_RXQ_QUEUE_INDEX: i16 = 8;
+pub const XDP_RXQ_QUEUE_INDEX: i16 = CtxLayout::BUILTIN.xdp_rxq_info_queue_index as i16;
 /// `offsetof(struct net_device, ifindex)`.
-pub const NET_DEVICE_IFINDEX: i16 = 224;
+pub const NET_DEVICE_IFINDEX: i16 = CtxLayout::BUILTIN.net_device_ifindex as i16;
 
 fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
     Insn::new(BPF_LDX | size | BPF_MEM, dst, src, off, 0)
