@@ -1025,6 +1025,10 @@ impl Map {
     /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`: pops QUEUE/STACK (key empty, flags 0), or removes a
     /// hash element returning its value; ENOTSUPP for the other types, as the kernel.
     pub fn lookup_and_delete_elem(&self, key: &[u8], flags: u64) -> Result<Vec<u8>, MapError> {
+        // map_lookup_and_delete_elem's order: unknown flags, then access, then the rest.
+        if flags & !BPF_F_LOCK != 0 {
+            return Err(self.e(Errno::EINVAL, format!("flags {flags:#x}")));
+        }
         self.check_writable()?;
         let m = &self.0;
         if flags != 0 && m.map_type.is_queue_stack() {
@@ -1182,11 +1186,13 @@ impl Map {
         }
     }
 
-    /// `BPF_MAP_UPDATE_BATCH` (`generic_map_update_batch`): updates `keys[i]` to `values[i]`
-    /// in order, stopping at the first failure. `elem_flags` must be 0: the kernel accepts
-    /// only `BPF_F_LOCK` there (EINVAL otherwise), and no map here has a spin lock. Returns how many elements
-    /// were updated (the kernel's `batch.count` out-value) and the error that stopped it. Fd
-    /// maps have no batch update (ENOTSUPP), as in the kernel.
+    /// `BPF_MAP_UPDATE_BATCH` (`bpf_map_do_batch` + `generic_map_update_batch`): updates
+    /// `keys[i]` to `values[i]` in order, stopping at the first failure. Returns the kernel's
+    /// `batch.count` out-value and the error that stopped it. Checks in the kernel's order:
+    /// write access (a frozen map: EPERM), a type without batch update (ENOTSUPP), then
+    /// `elem_flags` (only `BPF_F_LOCK` is known, and no map here has a spin lock: EINVAL).
+    /// A failure before the loop leaves `count` as user space passed it (`keys.len()`); once
+    /// the loop starts, it is the number of elements updated.
     pub fn update_batch(
         &self,
         keys: &[&[u8]],
@@ -1194,25 +1200,29 @@ impl Map {
         elem_flags: u64,
     ) -> (usize, Result<(), MapError>) {
         let t = self.0.map_type;
+        let passed = keys.len();
+        if let Err(e) = self.check_writable() {
+            return (passed, Err(e));
+        }
         if t.is_fd_array()
             || t == MapType::HashOfMaps
             || t.is_queue_stack()
             || t == MapType::Ringbuf
         {
             return (
-                0,
+                passed,
                 Err(self.e(Errno::ENOTSUPP, format!("{t} has no batch update"))),
             );
         }
-        if elem_flags & !BPF_F_LOCK != 0 || elem_flags & BPF_F_LOCK != 0 {
+        if elem_flags != 0 {
             return (
-                0,
+                passed,
                 Err(self.e(Errno::EINVAL, format!("batch elem_flags {elem_flags:#x}"))),
             );
         }
         if keys.len() != values.len() {
             return (
-                0,
+                passed,
                 Err(self.e(
                     Errno::EINVAL,
                     format!("{} keys but {} values", keys.len(), values.len()),
@@ -1346,9 +1356,11 @@ impl Map {
     }
 
     /// `BPF_MAP_FREEZE`: from now on user space may only read (`EPERM` on writes), which is
-    /// what lets the verifier treat a read-only map's contents as constants. Freezing twice
-    /// is `EBUSY`.
+    /// what lets the verifier treat a read-only map's contents as constants. Freezing a frozen
+    /// map is `EPERM` too: `map_get_sys_perms` already strips write access from its fd, and
+    /// that check comes before the `EBUSY` one (which only a racing freeze can reach).
     pub fn freeze(&self) -> Result<(), MapError> {
+        self.check_writable()?;
         if self
             .0
             .frozen

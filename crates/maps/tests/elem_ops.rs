@@ -642,11 +642,18 @@ fn batch_update_stops_at_first_error() {
     assert_eq!(m.lookup_elem(&k(2)).unwrap(), k(0), "not reached");
     let (n, r) = m.update_batch(&kr[..2], &vr[..2], BPF_ANY);
     assert_eq!((n, r), (2, Ok(())));
-    // generic_map_update_batch accepts no element flags but BPF_F_LOCK.
+    // generic_map_update_batch accepts no element flags but BPF_F_LOCK; it fails before its
+    // loop, so the count stays what user space passed.
     let (n, r) = m.update_batch(&kr[..2], &vr[..2], BPF_EXIST);
-    assert_eq!((n, r.unwrap_err().errno), (0, Errno::EINVAL));
+    assert_eq!((n, r.unwrap_err().errno), (2, Errno::EINVAL));
     let (n, r) = m.update_batch(&kr, &vr, BPF_F_LOCK);
-    assert_eq!((n, r.unwrap_err().errno), (0, Errno::EINVAL));
+    assert_eq!((n, r.unwrap_err().errno), (4, Errno::EINVAL));
+    // A frozen map refuses before the flags are looked at.
+    let f = Map::create(&MapAttr::new(MapType::Array, 4, 4, 3), None).unwrap();
+    f.freeze().unwrap();
+    let (n, r) = f.update_batch(&kr, &vr, BPF_EXIST);
+    assert_eq!((n, r.unwrap_err().errno), (4, Errno::EPERM));
+    assert_eq!(f.freeze().unwrap_err().errno, Errno::EPERM, "freezing twice");
     let t = Map::create(&MapAttr::new(MapType::Array, 4, 4, 1), None).unwrap();
     let aom = Map::create(&MapAttr::new(MapType::ArrayOfMaps, 4, 4, 1), Some(&t)).unwrap();
     assert_eq!(
