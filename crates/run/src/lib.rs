@@ -11,9 +11,11 @@
 #![deny(missing_docs)]
 
 pub mod ctx;
+pub mod each;
 pub mod kernel;
 pub mod program;
 pub mod test_run;
 
+pub use each::{EachError, ProgVerification, verify_each};
 pub use program::{LoadOptions, ProgLoadError, Program, funcs_btf, maps_env, prog_ref};
 pub use test_run::{Engine, Runner, TestRunError, TestRunInput, TestRunOutput};

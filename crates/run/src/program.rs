@@ -33,6 +33,8 @@ pub enum ProgLoadError {
         error: VerifierError,
         /// The verifier log.
         log: String,
+        /// What the verifier did before it gave up (veristat reports it for failures too).
+        stats: Stats,
     },
     /// The rewrite failed.
     #[error("program {name}: {error}")]
@@ -146,6 +148,7 @@ impl Program {
                 name: prog.name.clone(),
                 error: error.clone(),
                 log: verdict.log.clone(),
+                stats: verdict.stats,
             });
         }
         let input = RewriteInput {
