@@ -1193,22 +1193,35 @@ impl Map {
     /// `elem_flags` (only `BPF_F_LOCK` is known, and no map here has a spin lock: EINVAL).
     /// A failure before the loop leaves `count` as user space passed it (`keys.len()`); once
     /// the loop starts, it is the number of elements updated.
+    /// Map-of-maps values are inner map fds, which need a descriptor table: see
+    /// [`Map::update_batch_with`] (here every fd is EBADF).
     pub fn update_batch(
         &self,
         keys: &[&[u8]],
         values: &[&[u8]],
         elem_flags: u64,
     ) -> (usize, Result<(), MapError>) {
+        self.update_batch_with(keys, values, elem_flags, |_| Err(Errno::EBADF))
+    }
+
+    /// [`Map::update_batch`] where a map-of-maps value (a 4-byte fd) is resolved by `resolve`
+    /// when its element is reached, as the kernel's `bpf_map_update_value` does per element
+    /// (ARRAY_OF_MAPS and HASH_OF_MAPS have the generic batch update; PROG_ARRAY and the
+    /// other fd arrays have none: ENOTSUPP).
+    pub fn update_batch_with(
+        &self,
+        keys: &[&[u8]],
+        values: &[&[u8]],
+        elem_flags: u64,
+        resolve: impl Fn(u32) -> Result<FdObject, Errno>,
+    ) -> (usize, Result<(), MapError>) {
         let t = self.0.map_type;
         let passed = keys.len();
         if let Err(e) = self.check_writable() {
             return (passed, Err(e));
         }
-        if t.is_fd_array()
-            || t == MapType::HashOfMaps
-            || t.is_queue_stack()
-            || t == MapType::Ringbuf
-        {
+        let map_in_map = t.is_map_in_map();
+        if (t.is_fd_array() && !map_in_map) || t.is_queue_stack() || t == MapType::Ringbuf {
             return (
                 passed,
                 Err(self.e(Errno::ENOTSUPP, format!("{t} has no batch update"))),
@@ -1230,7 +1243,18 @@ impl Map {
             );
         }
         for (done, (k, v)) in keys.iter().zip(values).enumerate() {
-            if let Err(e) = self.update_elem(k, v, BPF_ANY) {
+            let r = if map_in_map {
+                match <[u8; 4]>::try_from(*v) {
+                    Ok(fd) => self.update_elem_fd(k, BPF_ANY, || resolve(u32::from_ne_bytes(fd))),
+                    Err(_) => Err(self.e(
+                        Errno::EINVAL,
+                        format!("value is {} bytes, expected an fd (4)", v.len()),
+                    )),
+                }
+            } else {
+                self.update_elem(k, v, BPF_ANY)
+            };
+            if let Err(e) = r {
                 return (done, Err(e));
             }
         }

@@ -193,6 +193,38 @@ impl Registry {
         }
     }
 
+    /// `BPF_MAP_UPDATE_BATCH` through a descriptor: its access mode first (a read-only fd is
+    /// EPERM), then [`Map::update_batch_with`], map-of-maps values resolved in this table.
+    /// Returns the kernel's `batch.count` out-value with the result.
+    pub fn map_update_batch(
+        &self,
+        fd: u32,
+        keys: &[&[u8]],
+        values: &[&[u8]],
+        elem_flags: u64,
+    ) -> (usize, Result<(), MapError>) {
+        let (m, access) = match self.map_entry(fd) {
+            Ok(v) => v,
+            Err(e) => return (keys.len(), Err(e)),
+        };
+        if access & BPF_F_RDONLY != 0 {
+            return (
+                keys.len(),
+                Err(MapError::new(m.name(), Errno::EPERM, "fd is read-only")),
+            );
+        }
+        m.update_batch_with(keys, values, elem_flags, |ufd| self.object(ufd))
+    }
+
+    /// `BPF_MAP_FREEZE` through a descriptor: a read-only fd may not freeze (EPERM).
+    pub fn map_freeze(&self, fd: u32) -> Result<(), MapError> {
+        let (m, access) = self.map_entry(fd)?;
+        if access & BPF_F_RDONLY != 0 {
+            return Err(MapError::new(m.name(), Errno::EPERM, "fd is read-only"));
+        }
+        m.freeze()
+    }
+
     /// `BPF_MAP_DELETE_ELEM`.
     pub fn map_delete_elem(&self, fd: u32, key: &[u8]) -> Result<(), MapError> {
         let (m, access) = self.map_entry(fd)?;
@@ -209,6 +241,10 @@ impl Registry {
         key: &[u8],
         flags: u64,
     ) -> Result<Vec<u8>, MapError> {
+        // Unknown flags are refused before the descriptor is looked at.
+        if flags & !crate::uapi::BPF_F_LOCK != 0 {
+            return Err(fd_err(fd, Errno::EINVAL, "unknown flags"));
+        }
         let (m, access) = self.map_entry(fd)?;
         if access & (BPF_F_RDONLY | BPF_F_WRONLY) != 0 {
             return Err(MapError::new(

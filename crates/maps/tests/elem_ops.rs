@@ -653,11 +653,35 @@ fn batch_update_stops_at_first_error() {
     f.freeze().unwrap();
     let (n, r) = f.update_batch(&kr, &vr, BPF_EXIST);
     assert_eq!((n, r.unwrap_err().errno), (4, Errno::EPERM));
-    assert_eq!(f.freeze().unwrap_err().errno, Errno::EPERM, "freezing twice");
-    let t = Map::create(&MapAttr::new(MapType::Array, 4, 4, 1), None).unwrap();
-    let aom = Map::create(&MapAttr::new(MapType::ArrayOfMaps, 4, 4, 1), Some(&t)).unwrap();
     assert_eq!(
-        aom.update_batch(&kr, &vr, BPF_ANY).1.unwrap_err().errno,
+        f.freeze().unwrap_err().errno,
+        Errno::EPERM,
+        "freezing twice"
+    );
+    // Map-of-maps have the generic batch update; their values are fds, resolved per element.
+    let reg = Registry::new();
+    let t = reg
+        .map_create(&MapAttr::new(MapType::Array, 4, 4, 1), 0)
+        .unwrap();
+    let aom = reg
+        .map_create(&MapAttr::new(MapType::ArrayOfMaps, 4, 4, 2), t)
+        .unwrap();
+    let inner = reg
+        .map_create(&MapAttr::new(MapType::Array, 4, 4, 1), 0)
+        .unwrap();
+    let fd = inner.to_ne_bytes();
+    let closed = 999u32.to_ne_bytes();
+    let (n, r) = reg.map_update_batch(aom, &[&k(0), &k(1)], &[&fd, &closed], BPF_ANY);
+    assert_eq!((n, r.unwrap_err().errno), (1, Errno::EBADF));
+    let inner_id = reg.map(inner).unwrap().id();
+    assert_eq!(
+        reg.map_lookup_elem(aom, &k(0), 0).unwrap(),
+        inner_id.to_ne_bytes()
+    );
+    // Fd arrays other than map-of-maps have none.
+    let pa = Map::create(&MapAttr::new(MapType::ProgArray, 4, 4, 1), None).unwrap();
+    assert_eq!(
+        pa.update_batch(&kr, &vr, BPF_ANY).1.unwrap_err().errno,
         Errno::ENOTSUPP
     );
 }
