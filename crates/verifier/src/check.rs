@@ -1001,7 +1001,9 @@ impl<'a> Checker<'a> {
         let mut out = *ptr;
         match op {
             AluOp::Add | AluOp::Sub => {
-                if op == AluOp::Sub && ptr.ty == RegType::PtrToStack && !known {
+                // Any subtraction, constant or not ("invalid fp arithmetic": JITs might not
+                // cope); `r -= 8` must be written `r += -8`.
+                if op == AluOp::Sub && ptr.ty == RegType::PtrToStack {
                     return rej(format!("R{dst} subtraction from stack pointer prohibited"));
                 }
                 let delta = if op == AluOp::Add {
@@ -1193,6 +1195,9 @@ impl<'a> Checker<'a> {
                 } else {
                     d.frozen_value.clone()
                 };
+                if !key {
+                    check_map_access_type(d, off, sz, write)?;
+                }
                 self.check_mem_region(regno, &reg, off, sz, mem, key)?;
                 if reg.s.is_const()
                     && let Some(bytes) = &frozen
@@ -1696,18 +1701,18 @@ impl<'a> Checker<'a> {
         if a.is_pointer() && b.is_pointer() {
             return Taken::Unknown;
         }
-        // One pointer, one scalar: a non-NULL pointer is never equal to 0.
+        // One pointer, one scalar: a pointer known not to be NULL is never equal to 0.
         let (p, k, c) = if a.is_pointer() {
             (a, b, cond)
         } else {
             (b, a, bounds::flip(cond))
         };
-        let kconst = if width == Width::W32 {
-            k.s.is_const32()
+        let (kconst, kval) = if width == Width::W32 {
+            (k.s.is_const32(), k.s.var_off.value as u32 as u64)
         } else {
-            k.s.is_const()
+            (k.s.is_const(), k.s.var_off.value)
         };
-        if !kconst || p.maybe_null || k.s.var_off.value != 0 || width == Width::W32 {
+        if !kconst || kval != 0 || !reg_not_null(p) {
             return Taken::Unknown;
         }
         match c {
@@ -1921,6 +1926,14 @@ impl<'a> Checker<'a> {
             let r = self.maps[m as usize].r;
             self.aux[idx].map = merge_map_use(self.aux[idx].map, MapUse::Map(r));
         }
+        // record_func_map, after every argument: a read-only map may not be changed through
+        // helpers either.
+        if let Some(m) = map
+            && self.maps[m as usize].desc.map_flags & BPF_F_RDONLY_PROG != 0
+            && matches!(id, 2 | 3 | 87 | 88)
+        {
+            return rej("write into map forbidden");
+        }
         self.aux[idx].helper = Some(id);
         // Clobber caller-saved registers and set r0.
         for r in 1..=5 {
@@ -2014,7 +2027,7 @@ impl<'a> Checker<'a> {
         regno: u8,
         reg: &RegState,
         size: i32,
-        _write: bool,
+        write: bool,
     ) -> R<()> {
         match reg.ty {
             RegType::PtrToStack if !reg.maybe_null => {
@@ -2055,8 +2068,12 @@ impl<'a> Checker<'a> {
             RegType::PtrToMapValue | RegType::PtrToMapKey if !reg.maybe_null => {
                 let d = &self.maps[reg.map as usize].desc;
                 let mem = if reg.ty == RegType::PtrToMapKey {
+                    if write {
+                        return rej(format!("R{regno} cannot write into map_key"));
+                    }
                     d.key_size
                 } else {
+                    check_map_access_type(d, reg.off, size, write)?;
                     d.value_size
                 };
                 self.check_mem_region(regno, reg, reg.off, size, mem, false)
@@ -2159,4 +2176,36 @@ fn merge_map_use(old: MapUse, new: MapUse) -> MapUse {
         (MapUse::Map(a), MapUse::Map(b)) if a == b => old,
         _ => MapUse::Poisoned,
     }
+}
+
+/// `reg_not_null`: the pointer types whose base is never NULL, with an offset that cannot
+/// wrap it to zero. The context, the stack and packet pointers are *not* among them: the
+/// kernel explores both sides of `if (ctx == 0)`, and so must kbpf (a loop whose exit depends
+/// on it is rejected there).
+fn reg_not_null(r: &RegState) -> bool {
+    let max = BPF_MAX_VAR_OFF as i64;
+    !r.maybe_null
+        && r.s.smin_value > -max
+        && r.s.smax_value < max
+        && matches!(
+            r.ty,
+            RegType::PtrToMapValue | RegType::PtrToMapKey | RegType::ConstPtrToMap
+        )
+}
+
+/// `check_map_access_type`: a `BPF_F_RDONLY_PROG` map's values may not be written by the
+/// program, a `BPF_F_WRONLY_PROG` map's not read (`bpf_map_flags_to_cap`).
+fn check_map_access_type(d: &MapDesc, off: i32, size: i32, write: bool) -> R<()> {
+    let (what, forbidden) = if write {
+        ("write into", d.map_flags & BPF_F_RDONLY_PROG != 0)
+    } else {
+        ("read from", d.map_flags & BPF_F_WRONLY_PROG != 0)
+    };
+    if forbidden {
+        return rej(format!(
+            "{what} map forbidden, value_size={} off={off} size={size}",
+            d.value_size
+        ));
+    }
+    Ok(())
 }

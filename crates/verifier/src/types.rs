@@ -27,6 +27,10 @@ pub const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 pub const BPF_MAP_TYPE_DEVMAP_HASH: u32 = 25;
 /// `BPF_F_INNER_MAP`: an array whose `max_entries` may differ between inner maps.
 pub const BPF_F_INNER_MAP: u32 = 1 << 12;
+/// `BPF_F_RDONLY_PROG`: programs may only read the map.
+pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+/// `BPF_F_WRONLY_PROG`: programs may only write the map.
+pub const BPF_F_WRONLY_PROG: u32 = 1 << 8;
 
 /// A map as the verifier needs to know it; the caller (map subsystem or test) provides it.
 /// For a map-of-maps, `inner_meta` describes the inner-map template (the kernel's
