@@ -8,8 +8,8 @@
 //! `KernelProfile::unsupported`, not followed: the run-time structs are fixed `repr(C)` types.
 
 use kbpf_isa::Insn;
-use kbpf_profile::CtxLayout;
 use kbpf_isa::insn::*;
+use kbpf_profile::CtxLayout;
 use kbpf_verifier::{CtxAccess, ProgType, RegType};
 
 use crate::RewriteError;
@@ -119,6 +119,9 @@ fn convert_one(
     let size = access.size;
     // `cb[]` is byte-addressable scratch: any access size is converted as it is.
     let narrow = !access.write && size < field.size && !field.name.starts_with("cb[");
+    // A sign-extending load (`BPF_MEMSX`) is converted as a plain one, then sign-extended
+    // from its size with `movsx` (convert_ctx_accesses).
+    let ldsx = insn.code & 0xe0 == BPF_MEMSX;
     let mut insn = *insn;
     if narrow {
         // Read the whole field, then shift and mask (the kernel's narrow-load handling).
@@ -150,6 +153,16 @@ fn convert_one(
             ));
         }
         seq.push(Insn::new(BPF_ALU | BPF_AND | BPF_K, d, 0, 0, mask));
+    }
+    if ldsx {
+        let d = insn.dst();
+        seq.push(Insn::new(
+            BPF_ALU64 | BPF_MOV | BPF_X,
+            d,
+            d,
+            (size * 8) as i16,
+            0,
+        ));
     }
     Ok(seq)
 }

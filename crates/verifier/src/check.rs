@@ -642,7 +642,8 @@ impl<'a> Checker<'a> {
             } => {
                 let base = self.read_reg(st, src)?;
                 self.check_dst(dst)?;
-                let v = self.check_mem_access(st, idx, src, base, off as i32, size, false, None)?;
+                let v = self
+                    .check_mem_access(st, idx, src, base, off as i32, size, false, None, signed)?;
                 let mut v = v.unwrap_or_else(RegState::unknown);
                 if v.ty == RegType::Scalar && size.bytes() < 8 {
                     if signed {
@@ -680,6 +681,7 @@ impl<'a> Checker<'a> {
                     size,
                     true,
                     value.map(|v| (v, val.is_some())),
+                    false,
                 )?;
                 Ok(Flow::Next)
             }
@@ -1172,6 +1174,7 @@ impl<'a> Checker<'a> {
         size: Size,
         write: bool,
         value: Option<(RegState, bool)>,
+        ldsx: bool,
     ) -> R<Option<RegState>> {
         let sz = size.bytes() as i32;
         if reg.maybe_null {
@@ -1226,7 +1229,11 @@ impl<'a> Checker<'a> {
                         reg.off as i64 + reg.s.var_off.value as i64
                     ));
                 }
-                match check_ctx_access(self.prog, insn_off, sz as u32, write) {
+                // A sign-extending load of a field that is a pointer (data, data_end,
+                // data_meta) is no valid access (`info->is_ldsx` in the is_valid_access ops).
+                let valid = check_ctx_access(self.prog, insn_off, sz as u32, write)
+                    .filter(|l| !ldsx || l.reg_type == RegType::Scalar);
+                match valid {
                     Some(load) => {
                         self.aux[idx].ctx = Some(CtxAccess {
                             field: load.field,
@@ -1547,7 +1554,8 @@ impl<'a> Checker<'a> {
         if matches!(op, AtomicOp::LoadAcquire) {
             let base = self.read_reg(st, src)?;
             self.check_dst(dst)?;
-            let v = self.check_mem_access(st, idx, src, base, off as i32, size, false, None)?;
+            let v =
+                self.check_mem_access(st, idx, src, base, off as i32, size, false, None, false)?;
             let mut v = v.unwrap_or_else(RegState::unknown);
             if v.ty == RegType::Scalar {
                 v.s.coerce_to_size(size.bytes() as u8);
@@ -1567,6 +1575,7 @@ impl<'a> Checker<'a> {
                 size,
                 true,
                 Some((val, true)),
+                false,
             )?;
             return Ok(());
         }
@@ -1583,7 +1592,7 @@ impl<'a> Checker<'a> {
             ));
         }
         // Read then write the location.
-        self.check_mem_access(st, idx, dst, base, off as i32, size, false, None)?;
+        self.check_mem_access(st, idx, dst, base, off as i32, size, false, None, false)?;
         self.check_mem_access(
             st,
             idx,
@@ -1593,6 +1602,7 @@ impl<'a> Checker<'a> {
             size,
             true,
             Some((RegState::unknown(), true)),
+            false,
         )?;
         let fetch = match op {
             AtomicOp::Add { fetch }
