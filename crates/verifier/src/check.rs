@@ -1176,6 +1176,36 @@ impl<'a> Checker<'a> {
         value: Option<(RegState, bool)>,
         ldsx: bool,
     ) -> R<Option<RegState>> {
+        // save_aux_ptr_type, after a successful access: one instruction may not access the
+        // context on one path and another pointer type on another (the context access is
+        // rewritten, the other would then read the wrong memory).
+        let prev = self.aux[idx].ptr_type;
+        let ty = reg.ty;
+        let v =
+            self.check_mem_access_at(st, idx, regno, reg, insn_off, size, write, value, ldsx)?;
+        if let Some(p) = prev
+            && p != ty
+            && (p == RegType::PtrToCtx || ty == RegType::PtrToCtx)
+        {
+            return rej("same insn cannot be used with different pointers");
+        }
+        Ok(v)
+    }
+
+    /// The access itself (`check_mem_access` without the instruction-wide type check).
+    #[allow(clippy::too_many_arguments)]
+    fn check_mem_access_at(
+        &mut self,
+        st: &mut VerifierState,
+        idx: usize,
+        regno: u8,
+        reg: RegState,
+        insn_off: i32,
+        size: Size,
+        write: bool,
+        value: Option<(RegState, bool)>,
+        ldsx: bool,
+    ) -> R<Option<RegState>> {
         let sz = size.bytes() as i32;
         if reg.maybe_null {
             return rej_hint(
@@ -1590,6 +1620,11 @@ impl<'a> Checker<'a> {
                 "BPF_ATOMIC stores into R{dst} {} is not allowed",
                 base.type_str()
             ));
+        }
+        // check_atomic's accesses are strictly aligned (strict_alignment_once); the stack
+        // always is.
+        if base.ty == RegType::PtrToMapValue {
+            check_strict_alignment("value ", &base, off as i32, size.bytes() as i32)?;
         }
         // Read then write the location.
         self.check_mem_access(st, idx, dst, base, off as i32, size, false, None, false)?;
@@ -2218,4 +2253,27 @@ fn check_map_access_type(d: &MapDesc, off: i32, size: i32, write: bool) -> R<()>
         ));
     }
     Ok(())
+}
+
+/// `check_generic_ptr_alignment` with `strict`: `reg + off` must be aligned to `size` for every
+/// value the variable offset can take.
+fn check_strict_alignment(desc: &str, reg: &RegState, off: i32, size: i32) -> R<()> {
+    if size == 1 {
+        return Ok(());
+    }
+    let at = reg.s.var_off.add(crate::tnum::Tnum::constant(
+        (reg.off as i64 + off as i64) as u64,
+    ));
+    if at.is_aligned(size as u64) {
+        return Ok(());
+    }
+    let var = if reg.s.is_const() {
+        (reg.s.var_off.value as i64).to_string()
+    } else {
+        reg.s.var_off.to_string()
+    };
+    rej(format!(
+        "misaligned {desc}access off {var}+{}+{off} size {size}",
+        reg.off
+    ))
 }
