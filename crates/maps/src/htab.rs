@@ -578,13 +578,24 @@ impl Htab {
         src: ValueSrc<'_>,
         flags: u64,
     ) -> Result<(), MapError> {
-        // prealloc_lru_pop: take a free element (evicting if needed) before the lookup.
-        self.reserve_lru(m)?;
+        // prealloc_lru_pop: take a free element (evicting if needed) before the lookup --
+        // except for BPF_EXIST on a per-CPU LRU hash: __htab_lru_percpu_map_update_elem
+        // updates an existing element in place and takes no node then, so it never evicts.
+        let percpu = matches!(self.free.kind, ElemKind::Percpu);
+        let reserve = !(percpu && flags & !BPF_F_LOCK == BPF_EXIST);
+        if reserve {
+            self.reserve_lru(m)?;
+        }
+        let release = || {
+            if reserve {
+                self.count.fetch_sub(1, Ordering::AcqRel);
+            }
+        };
         let b = self.bucket(hash);
         let lock = b.lock.lock();
         let old = self.find_link(b, hash, key);
         if let Err(e) = Self::check_flags(m, old.is_some(), flags) {
-            self.count.fetch_sub(1, Ordering::AcqRel);
+            release();
             return Err(e);
         }
         if let (Some((_, e)), ElemKind::Percpu, ValueSrc::User(v) | ValueSrc::Prog(v)) =
@@ -596,9 +607,11 @@ impl Htab {
                 let p = (self.value_ptr(e) as *const *mut c_void).read();
                 self.write_percpu(m, p, &src, v);
             }
-            self.count.fetch_sub(1, Ordering::AcqRel);
+            release();
             return Ok(());
         }
+        // Only BPF_ANY/BPF_NOEXIST get here on a per-CPU LRU (BPF_EXIST either updated in
+        // place above or failed with ENOENT), so a node is reserved.
         let new = match self.alloc_elem(m, hash, key, &src) {
             Ok(e) => e,
             Err(e) => {

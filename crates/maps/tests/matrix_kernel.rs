@@ -1,7 +1,8 @@
 //! The map matrix: every map type kbpf-maps supports that the kernel creates from user space,
-//! in flag variants, × key sizes × value sizes {1, 3, 4, 8, 12, 16, 24, 64, 256} × max_entries
-//! {1, 2, 3, 100}, created on kbpf and on the live kernel. Every creation's errno is compared
-//! (types that fix a size still get all sizes: the kernel's EINVAL must be kbpf's). Every valid
+//! in flag variants, × key sizes × value sizes {0, 1, 3, 4, 8, 12, 16, 24, 64, 256} ×
+//! max_entries {0, 1, 2, 3, 100}, created on kbpf and on the live kernel. Every creation's
+//! errno is compared (types that fix a size still get all sizes: the kernel's EINVAL must be
+//! kbpf's; 0 is a QUEUE/STACK key size and refused elsewhere). Every valid
 //! configuration then runs a seeded random sequence of every user-space operation on both
 //! sides — update with each flag (BPF_ANY, BPF_NOEXIST, BPF_EXIST, bad flags, BPF_F_LOCK),
 //! lookup (also with bad flags), lookup_and_delete, delete, get_next_key (NULL, present and
@@ -21,16 +22,23 @@
 //! results that cannot depend on the contents (bad flags, writes to a frozen map, freeze),
 //! and kbpf's own dump must stay consistent.
 //!
-//! Knobs: `KBPF_MATRIX_SEED` (decimal or 0x-hex) reseeds every sequence, `KBPF_MATRIX_LEN`
-//! fixes the sequence length of every configuration (default `48 + max_entries`; the valgrind
-//! run uses a short one). Mismatches are collected and listed (configuration, op index, op,
-//! kbpf's result, the kernel's result); the test fails if there is any.
+//! After a mismatch that leaves the two maps with different contents, a sequence compares
+//! only content-independent results too (the rest would repeat the first mismatch).
 //!
-//! Not compared because kbpf-maps has no counterpart: BPF_MAP_LOOKUP_BATCH,
-//! BPF_MAP_LOOKUP_AND_DELETE_BATCH and BPF_MAP_DELETE_BATCH (only `Map::update_batch`
-//! exists), and freeze / batch update through a BPF_F_RDONLY or BPF_F_WRONLY descriptor
-//! (`Registry` has no freeze or batch entry point that knows the descriptor's access mode;
-//! those configurations run the element commands through `Registry`).
+//! Knobs: `KBPF_MATRIX_SEED` (decimal or 0x-hex) reseeds every sequence; `KBPF_MATRIX_LEN`
+//! fixes the sequence length of every configuration (default `160 + 3 * max_entries`, and
+//! `32 + max_entries / 2` for map-of-maps, whose kernel updates wait for an RCU grace period;
+//! `scripts/valgrind-stress.sh` uses 32); `KBPF_MATRIX_ONLY=<substring>` runs only the
+//! configurations whose name contains it (e.g. `"lru_percpu_hash k4 v8 n1 flags 0x40"`);
+//! `KBPF_MATRIX_TRACE=<substring>` prints every operation of those configurations with both
+//! outcomes. Mismatches are collected and listed (configuration, op index, op, kbpf's result,
+//! the kernel's result), grouped by type, operation and outcome first; the test fails if
+//! there is any.
+//!
+//! BPF_F_RDONLY / BPF_F_WRONLY configurations run every command through a `Registry`
+//! descriptor, which carries the access mode. Not compared because kbpf-maps has no
+//! counterpart: BPF_MAP_LOOKUP_BATCH, BPF_MAP_LOOKUP_AND_DELETE_BATCH and
+//! BPF_MAP_DELETE_BATCH (only the batch update exists).
 
 use std::collections::{BTreeMap, HashSet};
 use std::os::fd::{AsFd, AsRawFd};
@@ -40,8 +48,11 @@ use kbpf_kernel::{KernelMap, MapCreateAttr, bpf_available_or_skip};
 use kbpf_maps::uapi::*;
 use kbpf_maps::{Errno, FdObject, Map, MapAttr, MapType, Registry};
 
-const SIZES: [u32; 9] = [1, 3, 4, 8, 12, 16, 24, 64, 256];
-const ENTRIES: [u32; 4] = [1, 2, 3, 100];
+/// Key and value sizes. 0 is there for QUEUE/STACK keys (and as a size every other type
+/// refuses at creation).
+const SIZES: [u32; 10] = [0, 1, 3, 4, 8, 12, 16, 24, 64, 256];
+/// max_entries (0: refused at creation by every type).
+const ENTRIES: [u32; 5] = [0, 1, 2, 3, 100];
 /// An fd number no test process has open (EBADF as a map-of-maps value).
 const CLOSED_FD: u32 = 999_999;
 
@@ -52,7 +63,11 @@ struct Rng(u64);
 
 impl Rng {
     fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
+        // One splitmix64 step, so that seeds differing in any bit start far apart.
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)) | 1)
     }
     fn next(&mut self) -> u64 {
         // xorshift64*
@@ -654,7 +669,27 @@ struct OSide<'a> {
     max_walk: usize,
 }
 
+/// The number kbpf's batch update is given for an inner-map value (see `OSide::resolve`).
+fn inner_token(i: Inner) -> u32 {
+    match i {
+        Inner::Map(i) => 1000 + i as u32,
+        Inner::ClosedFd => CLOSED_FD,
+        Inner::NotAMap => 2000,
+    }
+}
+
 impl OSide<'_> {
+    /// What a map-of-maps batch value stands for: an inner map, a non-map file, or nothing.
+    fn resolve(&self, token: u32) -> Result<FdObject, Errno> {
+        match token {
+            2000 => Ok(FdObject::Other),
+            t if (1000..1000 + self.inners.o.len() as u32).contains(&t) => {
+                Ok(FdObject::Map(self.inners.o[(t - 1000) as usize].clone()))
+            }
+            _ => Err(Errno::EBADF),
+        }
+    }
+
     fn lookup_via(&self, direct: bool, key: &[u8], flags: u64) -> Out {
         let r = match (&self.reg, direct) {
             (Some((reg, fd)), false) => reg.map_lookup_elem(*fd, key, flags),
@@ -730,19 +765,28 @@ impl OSide<'_> {
             Op::Dump => self.dump(false),
             Op::UpdateBatch(ks, vs, f) => {
                 let keys: Vec<&[u8]> = ks.iter().map(|k| k.as_slice()).collect();
-                // kbpf's batch update takes bytes; map-of-maps (ENOTSUPP) get the fd bytes.
+                // Map-of-maps values are "fds" that `resolve` turns into the inner maps.
                 let owned: Vec<Vec<u8>> = vs
                     .iter()
                     .map(|v| match v {
                         Val::Bytes(b) => b.clone(),
-                        Val::Inner(_) => vec![0; 4],
+                        Val::Inner(i) => inner_token(*i).to_ne_bytes().to_vec(),
                     })
                     .collect();
                 let vals: Vec<&[u8]> = owned.iter().map(|v| v.as_slice()).collect();
-                let (c, r) = m.update_batch(&keys, &vals, *f);
+                let (c, r) = match &self.reg {
+                    Some((reg, fd)) => reg.map_update_batch(*fd, &keys, &vals, *f),
+                    None => m.update_batch_with(&keys, &vals, *f, |t| self.resolve(t)),
+                };
                 Out::Batch(c as u32, r.err().map_or(0, oerr))
             }
-            Op::Freeze => unit(m.freeze(), oerr),
+            Op::Freeze => unit(
+                match &self.reg {
+                    Some((reg, fd)) => reg.map_freeze(*fd),
+                    None => m.freeze(),
+                },
+                oerr,
+            ),
         }
     }
 }
@@ -976,24 +1020,6 @@ fn content_independent(op: &Op, frozen: bool) -> bool {
     }
 }
 
-/// After kbpf answered ENOTSUPP to a map-of-maps BPF_MAP_UPDATE_BATCH that the kernel ran,
-/// applies the elements the kernel applied to kbpf one by one; false if that is not the case
-/// at hand or kbpf disagrees with an element.
-fn resync_mim_batch(oside: &OSide<'_>, op: &Op, o: &Out, k: &Out) -> bool {
-    let (Op::UpdateBatch(ks, vs, 0), Out::Batch(_, 524), Out::Batch(applied, _)) = (op, o, k)
-    else {
-        return false;
-    };
-    if changes_state_differently(op, &Out::Batch(0, 524), k) || *applied == 0 {
-        ks.iter()
-            .zip(vs)
-            .take(*applied as usize)
-            .all(|(key, v)| oside.update(key, v, BPF_ANY) == Out::Unit)
-    } else {
-        true
-    }
-}
-
 /// Whether differing outcomes of `op` mean the two maps now hold different contents.
 fn changes_state_differently(op: &Op, o: &Out, k: &Out) -> bool {
     if !op.is_write() || matches!(op, Op::Freeze) {
@@ -1017,6 +1043,7 @@ fn changes_state_differently(op: &Op, o: &Out, k: &Out) -> bool {
 // ------------------------------------------------------------------------------------------
 // The matrix.
 
+#[derive(Default)]
 struct Stats {
     configs: usize,
     creates: usize,
@@ -1033,6 +1060,17 @@ impl Stats {
     fn mismatch(&mut self, cfg: &str, what: String) {
         *self.mismatched_configs.entry(cfg.to_string()).or_default() += 1;
         self.mismatches.push(format!("{cfg}: {what}"));
+    }
+
+    /// A mismatch outside the operation sequence (creation, value size, final contents),
+    /// grouped under `kind`.
+    fn other_mismatch(&mut self, c: &Cfg, cfg: &str, kind: &str, what: String) {
+        let e = self
+            .kinds
+            .entry(format!("{} {kind}", c.t))
+            .or_insert((0, format!("{cfg}: {what}")));
+        e.0 += 1;
+        self.mismatch(cfg, what);
     }
 
     /// A mismatch of operation `op` (its outcomes `o` on kbpf, `k` on the kernel).
@@ -1104,16 +1142,7 @@ fn map_matrix_matches_the_kernel() {
     let fixed_len = env_u64("KBPF_MATRIX_LEN");
     let old_mask = pin_to_one_cpu().expect("sched_setaffinity to one CPU");
     let inners = Inners::new();
-    let mut st = Stats {
-        configs: 0,
-        creates: 0,
-        compared: 0,
-        diverged: 0,
-        lru_tainted: 0,
-        mismatches: Vec::new(),
-        mismatched_configs: BTreeMap::new(),
-        kinds: BTreeMap::new(),
-    };
+    let mut st = Stats::default();
     let mut index = 0u64;
     for var in variants() {
         for k in SIZES {
@@ -1128,7 +1157,11 @@ fn map_matrix_matches_the_kernel() {
                         v,
                         n,
                     };
-                    let len = fixed_len.unwrap_or(48 + n as u64) as usize;
+                    let len = fixed_len.unwrap_or(if var.t.is_map_in_map() {
+                        32 + n as u64 / 2
+                    } else {
+                        160 + 3 * n as u64
+                    }) as usize;
                     let cfg_seed = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
                     run_config(&c, cpus, &inners, cfg_seed, len, &mut st);
                 }
@@ -1146,7 +1179,10 @@ fn map_matrix_matches_the_kernel() {
     );
     println!(
         "  seed {seed:#x}, sequence length {}; {} LRU sequences reached possible eviction (compared only content-independent results from there), {} sequences diverged after a mismatch",
-        fixed_len.map_or("48 + max_entries".to_string(), |l| l.to_string()),
+        fixed_len.map_or(
+            "160 + 3 * max_entries (map-of-maps 32 + max_entries / 2)".to_string(),
+            |l| l.to_string()
+        ),
         st.lru_tainted,
         st.diverged
     );
@@ -1175,6 +1211,9 @@ fn map_matrix_matches_the_kernel() {
 
 fn run_config(c: &Cfg, cpus: u32, inners: &Inners, seed: u64, len: usize, st: &mut Stats) {
     let name = c.name();
+    if std::env::var("KBPF_MATRIX_ONLY").is_ok_and(|f| !name.contains(f.as_str())) {
+        return;
+    }
     // Creation on both sides, errno compared.
     let mut ka = MapCreateAttr::new(c.t.raw(), c.k, c.v, c.n)
         .flags(c.flags)
@@ -1206,8 +1245,10 @@ fn run_config(c: &Cfg, cpus: u32, inners: &Inners, seed: u64, len: usize, st: &m
         (Err(ke), Err(oe)) => {
             let ke = kerr(ke);
             if ke != oe {
-                st.mismatch(
+                st.other_mismatch(
+                    c,
                     &name,
+                    "create",
                     format!(
                         "create: kbpf Err({}) vs kernel Err({})",
                         errno_name(oe),
@@ -1218,15 +1259,19 @@ fn run_config(c: &Cfg, cpus: u32, inners: &Inners, seed: u64, len: usize, st: &m
             return;
         }
         (Ok(_), Err(oe)) => {
-            st.mismatch(
+            st.other_mismatch(
+                c,
                 &name,
+                "create",
                 format!("create: kbpf Err({}) vs kernel Ok", errno_name(oe)),
             );
             return;
         }
         (Err(ke), Ok(_)) => {
-            st.mismatch(
+            st.other_mismatch(
+                c,
                 &name,
+                "create",
                 format!("create: kbpf Ok vs kernel Err({})", errno_name(kerr(ke))),
             );
             return;
@@ -1241,8 +1286,10 @@ fn run_config(c: &Cfg, cpus: u32, inners: &Inners, seed: u64, len: usize, st: &m
         c.v as usize
     };
     if km.user_value_len() != expect_len || om.user_value_size() != expect_len {
-        st.mismatch(
+        st.other_mismatch(
+            c,
             &name,
+            "user value size",
             format!(
                 "user value size: kbpf {} kernel {} expected {expect_len}",
                 om.user_value_size(),
@@ -1272,9 +1319,10 @@ fn run_config(c: &Cfg, cpus: u32, inners: &Inners, seed: u64, len: usize, st: &m
         user_value_len: if c.mim() { 4 } else { expect_len },
     };
     let mut lru = LruModel::new(c, cpus);
-    // Freeze at a random point in a quarter of the sequences (not through RDONLY/WRONLY
-    // descriptors: kbpf's Registry has no freeze that knows the descriptor's mode).
-    let freeze_at = (c.access() == 0 && g.rng.chance(25))
+    // Freeze at a random point in a quarter of the sequences (and now and then again).
+    let freeze_at = g
+        .rng
+        .chance(25)
         .then(|| len / 2 + g.rng.below(len as u64 / 2 + 1) as usize);
     let mut frozen = false;
     // After a mismatch that left the two maps with different contents, only results that
@@ -1283,11 +1331,8 @@ fn run_config(c: &Cfg, cpus: u32, inners: &Inners, seed: u64, len: usize, st: &m
     let trace = std::env::var("KBPF_MATRIX_TRACE").is_ok_and(|t| name.contains(t.as_str()));
     for i in 0..len {
         let mut op = g.op();
-        if freeze_at == Some(i) || (frozen && g.rng.chance(3)) {
+        if freeze_at == Some(i) || (frozen && g.rng.chance(4)) {
             op = Op::Freeze;
-        }
-        if c.access() != 0 && matches!(op, Op::Freeze | Op::UpdateBatch(..)) {
-            continue;
         }
         if let Some(l) = lru.as_mut() {
             l.before(&op, frozen);
@@ -1319,11 +1364,6 @@ fn run_config(c: &Cfg, cpus: u32, inners: &Inners, seed: u64, len: usize, st: &m
             st.compared += 1;
             if o != k {
                 st.op_mismatch(c, &name, i, &op, &o, &k);
-                if c.mim() && resync_mim_batch(&oside, &op, &o, &k) {
-                    // kbpf refused a map-of-maps batch the kernel applied (recorded above):
-                    // the same elements one by one keep the sequence comparable.
-                    continue;
-                }
                 if !diverged && changes_state_differently(&op, &o, &k) {
                     diverged = true;
                     st.diverged += 1;
@@ -1368,7 +1408,12 @@ fn final_contents(
             let o = bytes(oside.map.lookup_elem(&[]), oerr);
             st.compared += 1;
             if o != k {
-                st.mismatch(name, format!("final peek: {}", show_pair(&o, &k)));
+                st.other_mismatch(
+                    c,
+                    name,
+                    "final peek",
+                    format!("final peek: {}", show_pair(&o, &k)),
+                );
                 return;
             }
             if frozen || matches!(k, Out::Err(_)) {
@@ -1381,7 +1426,12 @@ fn final_contents(
             let o = bytes(oside.map.lookup_and_delete_elem(&[], 0), oerr);
             st.compared += 1;
             if o != k {
-                st.mismatch(name, format!("final pop: {}", show_pair(&o, &k)));
+                st.other_mismatch(
+                    c,
+                    name,
+                    "final pop",
+                    format!("final pop: {}", show_pair(&o, &k)),
+                );
                 return;
             }
             if matches!(k, Out::Err(_)) {
@@ -1399,8 +1449,10 @@ fn final_contents(
                 && entries.len() <= oside.map.max_entries() as usize
                 && entries.iter().all(|e| matches!(e.1, Out::Bytes(_)));
             if !ok {
-                st.mismatch(
+                st.other_mismatch(
+                    c,
                     name,
+                    "final kbpf dump (LRU)",
                     format!(
                         "final kbpf dump inconsistent (LRU, kernel not compared): {}",
                         show(&o)
@@ -1413,6 +1465,11 @@ fn final_contents(
     let k = kside.dump(&krw);
     st.compared += 1;
     if o != k {
-        st.mismatch(name, format!("final contents: {}", show_pair(&o, &k)));
+        st.other_mismatch(
+            c,
+            name,
+            "final contents",
+            format!("final contents: {}", show_pair(&o, &k)),
+        );
     }
 }
