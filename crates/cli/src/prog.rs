@@ -1126,8 +1126,21 @@ fn build_with(
         warn: false,
     })?;
     let registry = Arc::new(Registry::new());
+    let core_target = match &opts.profile.btf_path {
+        // CO-RE against the profile's kernel BTF (`--kernel-btf FILE`); without one the
+        // loader reads the running kernel's, as libbpf does.
+        Some(path) if std::path::Path::new(path).exists() => Some(std::sync::Arc::new(
+            kbpf_object::core::load_btf_file(path).map_err(|e| BuildError {
+                libbpf: format!("libbpf: {e}\n"),
+                error: "failed to load object file".into(),
+                warn: true,
+            })?,
+        )),
+        _ => None,
+    };
     let mut lopts = kbpf_loader::LoadOptions {
         maps_profile: opts.profile.maps,
+        core_target,
         ..Default::default()
     };
     for (n, m) in reuse {

@@ -104,6 +104,11 @@ pub enum LoadError {
         /// The maps crate's error.
         source: MapError,
     },
+    /// A CO-RE relocation that cannot be applied (a missing kernel BTF, an ambiguous or
+    /// unsupported relocation; a field or type the kernel lacks poisons the instruction
+    /// instead, as libbpf does).
+    #[error("{0}")]
+    Core(#[from] kbpf_object::CoreError),
     /// A relocation that cannot be applied.
     #[error("program '{program}' (section {section}): insn {insn_idx} ({symbol}): {reason}")]
     Relocation {
@@ -144,7 +149,9 @@ impl LoadError {
             | LoadError::GlobalData { map, .. }
             | LoadError::SlotTarget { map, .. }
             | LoadError::Slot { map, .. } => Some(map),
-            LoadError::UnknownMap { .. } | LoadError::Relocation { .. } => None,
+            LoadError::UnknownMap { .. } | LoadError::Relocation { .. } | LoadError::Core(_) => {
+                None
+            }
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct LoadOptions {
     pub inner_maps: Vec<(MapSelector, Map)>,
     /// The kernel profile's map facts the object's maps are created with.
     pub maps_profile: kbpf_maps::MapsProfile,
+    /// The kernel BTF CO-RE relocations resolve against (libbpf's `btf_custom_path`); by
+    /// default `/sys/kernel/btf/vmlinux`, read only when a program has CO-RE relocations.
+    pub core_target: Option<std::sync::Arc<kbpf_object::Btf>>,
 }
 
 impl LoadOptions {
@@ -458,8 +461,29 @@ pub fn load_object(
         .map(|(_, lm)| lm.fd)
         .collect();
     let mut programs = Vec::with_capacity(obj.programs.len());
+    let mut core_target = opts.core_target.clone();
     for p in &obj.programs {
         let mut lp = relocate_program(p, |i| maps.get(i).map(|m| m.fd))?;
+        if !p.core_relos.is_empty()
+            && let Some(local) = &obj.btf
+        {
+            // bpf_object__relocate_core: against the kernel's BTF, loaded on first need.
+            let target = match &core_target {
+                Some(t) => t.clone(),
+                None => {
+                    let t = std::sync::Arc::new(kbpf_object::core::load_vmlinux_btf()?);
+                    core_target = Some(t.clone());
+                    t
+                }
+            };
+            kbpf_object::core::apply_core_relos(
+                &p.name,
+                &mut lp.insns,
+                &p.core_relos,
+                local,
+                &target,
+            )?;
+        }
         lp.bound_map_fds = rodata_fds
             .iter()
             .copied()

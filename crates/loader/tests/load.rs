@@ -487,3 +487,48 @@ fn selector_out_of_range_is_named() {
         }
     );
 }
+
+/// CO-RE against a kernel BTF: a field of a type the kernel lacks poisons its instruction
+/// (libbpf's `bpf_core_poison_insn`: `call 0xbad2310`), an existence check resolves to 0,
+/// and a field the kernel has resolves to its real value. The target here is the kernel
+/// BTF of the object's own types' absence: any vmlinux lacks `kbpf_no_such_struct`.
+#[test]
+fn core_relocations_resolve_or_poison_like_libbpf() {
+    let Ok(vmlinux) = kbpf_object::core::load_vmlinux_btf() else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("/sys/kernel/btf/vmlinux missing under CI=true");
+        }
+        eprintln!("SKIP: /sys/kernel/btf/vmlinux unavailable");
+        return;
+    };
+    let target = Some(std::sync::Arc::new(vmlinux));
+    let opts = LoadOptions {
+        core_target: target,
+        ..Default::default()
+    };
+    let poison = kbpf_isa::Insn::new(
+        kbpf_isa::insn::BPF_JMP | kbpf_isa::insn::BPF_CALL,
+        0,
+        0,
+        0,
+        kbpf_object::core::CORE_POISON_HELPER,
+    );
+    let reg = Registry::new();
+    let obj = open("core_poison.bpf.o");
+    let loaded = load_object(&obj, &reg, &opts).unwrap();
+    let p = &loaded.programs[0];
+    let at = obj.programs[0].core_relos[0].insn_idx;
+    assert_eq!(p.insns[at], poison, "missing type: poisoned");
+
+    let obj = open("core_guarded.bpf.o");
+    let loaded = load_object(&obj, &reg, &opts).unwrap();
+    let relos = &obj.programs[0].core_relos;
+    let insns = &loaded.programs[0].insns;
+    // bpf_core_type_exists(struct kbpf_no_such_struct) -> 0; the field size behind it is
+    // poisoned; bpf_core_field_exists(xdp_md->data_end) -> 1.
+    let values: Vec<kbpf_isa::Insn> = relos.iter().map(|r| insns[r.insn_idx]).collect();
+    assert_eq!(values.len(), 3, "{relos:?}");
+    assert_eq!(values[0].imm, 0, "type exists");
+    assert_eq!(values[1], poison, "field size of a missing type");
+    assert_eq!(values[2].imm, 1, "field exists");
+}

@@ -4,9 +4,10 @@
 //!
 //! Supported kinds: field byte offset, field byte size, field exists, field signed,
 //! local/target type id, type exists, type size, enumerator exists/value. Other kinds
-//! (bitfield shifts, type matches) give an error naming the relocation. A field or type
-//! that has no match in the target is an error except for the `*_EXISTS` kinds (libbpf
-//! would "poison" the instruction instead and let the verifier reject it if reached).
+//! (bitfield shifts, type matches) give an error naming the relocation. A field, type or
+//! enumerator that has no match in the target "poisons" the instruction as libbpf does (a
+//! call of an invalid helper the verifier refuses if it is reached), except for the
+//! `*_EXISTS` kinds, which resolve to 0.
 
 use crate::btf::{Btf, BtfError, BtfKind, kind};
 use crate::btf_ext::CoreReloRec;
@@ -160,7 +161,11 @@ pub enum CoreError {
 
 /// Loads the running kernel's BTF (`/sys/kernel/btf/vmlinux`).
 pub fn load_vmlinux_btf() -> Result<Btf, CoreError> {
-    let path = "/sys/kernel/btf/vmlinux";
+    load_btf_file("/sys/kernel/btf/vmlinux")
+}
+
+/// A kernel BTF from a file (`--kernel-btf FILE`, libbpf's `btf_custom_path`).
+pub fn load_btf_file(path: &str) -> Result<Btf, CoreError> {
     let data = std::fs::read(path).map_err(|e| CoreError::TargetBtf {
         path: path.into(),
         reason: e.to_string(),
@@ -346,8 +351,13 @@ fn candidates(local: &Btf, local_id: u32, target: &Btf) -> Result<Vec<u32>, Stri
         .collect())
 }
 
+/// What one relocation resolves to: the local and target values (and a new load size), or
+/// `None` when the target has no such field, type or enumerator: libbpf then poisons the
+/// instruction instead of failing the load.
+type Resolved = Option<(u64, u64, Option<u32>)>;
+
 /// Computes the (local, target) values of one relocation.
-fn resolve_one(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<(u64, u64, Option<u32>), String> {
+fn resolve_one(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<Resolved, String> {
     use CoreReloKind::*;
     let access = parse_access(&r.access)?;
     match r.kind {
@@ -378,9 +388,9 @@ fn resolve_one(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<(u64, u64, Opt
             };
             let Some(t) = found else {
                 if r.kind == FieldExists {
-                    return Ok((local_val, 0, None));
+                    return Ok(Some((local_val, 0, None)));
                 }
-                return Err("field not found in target BTF".into());
+                return Ok(None);
             };
             if (spec.field.bitfield_size != 0 || t.bitfield_size != 0)
                 && matches!(r.kind, FieldByteOffset | FieldByteSize)
@@ -395,21 +405,21 @@ fn resolve_one(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<(u64, u64, Opt
                 _ => u64::from(is_signed(target, t.ty)),
             };
             let new_size = (r.kind == FieldByteOffset && tsize != lsize).then_some(tsize as u32);
-            Ok((local_val, target_val, new_size))
+            Ok(Some((local_val, target_val, new_size)))
         }
-        TypeIdLocal => Ok((u64::from(r.type_id), u64::from(r.type_id), None)),
+        TypeIdLocal => Ok(Some((u64::from(r.type_id), u64::from(r.type_id), None))),
         TypeIdTarget | TypeExists | TypeSize => {
             let cands = candidates(local, r.type_id, target)?;
             let lsize = local.resolve_size(r.type_id).unwrap_or(0);
             match (r.kind, cands.first()) {
-                (TypeExists, c) => Ok((1, u64::from(c.is_some()), None)),
-                (_, None) => Err("type not found in target BTF".into()),
-                (TypeIdTarget, Some(&c)) => Ok((u64::from(r.type_id), u64::from(c), None)),
-                (_, Some(&c)) => Ok((
+                (TypeExists, c) => Ok(Some((1, u64::from(c.is_some()), None))),
+                (_, None) => Ok(None),
+                (TypeIdTarget, Some(&c)) => Ok(Some((u64::from(r.type_id), u64::from(c), None))),
+                (_, Some(&c)) => Ok(Some((
                     lsize,
                     target.resolve_size(c).map_err(|e| e.to_string())?,
                     None,
-                )),
+                ))),
             }
         }
         EnumvalExists | EnumvalValue => {
@@ -434,9 +444,9 @@ fn resolve_one(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<(u64, u64, Opt
                 }
             }
             match (r.kind, tval) {
-                (EnumvalExists, t) => Ok((1, u64::from(t.is_some()), None)),
-                (_, Some(v)) => Ok((lval, v, None)),
-                (_, None) => Err(format!("enumerator '{name}' not found in target BTF")),
+                (EnumvalExists, t) => Ok(Some((1, u64::from(t.is_some()), None))),
+                (_, Some(v)) => Ok(Some((lval, v, None))),
+                (_, None) => Ok(None),
             }
         }
         FieldLshiftU64 | FieldRshiftU64 | TypeMatches | Unknown(_) => Err(format!(
@@ -457,6 +467,19 @@ fn is_signed(btf: &Btf, id: u32) -> bool {
     }
 }
 
+/// libbpf's poisoned instruction (`bpf_core_poison_insn`).
+pub const CORE_POISON_HELPER: i32 = 0xbad2310;
+
+fn poison() -> Insn {
+    Insn::new(
+        kbpf_isa::insn::BPF_JMP | kbpf_isa::insn::BPF_CALL,
+        0,
+        0,
+        0,
+        CORE_POISON_HELPER,
+    )
+}
+
 /// Resolves every CO-RE relocation of `insns` (a linked program) against `target` and
 /// patches the instructions as libbpf's `bpf_core_patch_insn` does: ALU immediates,
 /// memory offsets (and load size when the field size changed) or the 64-bit immediate of
@@ -474,11 +497,20 @@ pub fn apply_core_relos(
             relo: r.to_string(),
             reason,
         };
-        let (local_val, new_val, new_size) = resolve_one(local, target, r).map_err(err)?;
+        let resolved = resolve_one(local, target, r).map_err(err)?;
         let insn = insns
             .get(r.insn_idx)
             .copied()
             .ok_or_else(|| err("instruction index out of range".into()))?;
+        let Some((local_val, new_val, new_size)) = resolved else {
+            // bpf_core_poison_insn: a call of helper 0xbad2310 ("bad relo"), which the
+            // verifier refuses as `invalid func unknown#195896080` if it is reachable.
+            if insn.is_ld_imm64() && r.insn_idx + 1 < insns.len() {
+                insns[r.insn_idx + 1] = poison();
+            }
+            insns[r.insn_idx] = poison();
+            continue;
+        };
         let class = insn.class();
         if insn.is_ld_imm64() {
             let next = insns

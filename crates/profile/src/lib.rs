@@ -257,6 +257,10 @@ pub struct KernelProfile {
     pub name: String,
     /// `uname -r` of the kernel it was taken from, where known.
     pub kernel_release: Option<String>,
+    /// The vmlinux BTF the layouts were read from, where they were: CO-RE relocations
+    /// resolve against it (libbpf's `btf_custom_path`; without one, the running kernel's).
+    #[serde(default)]
+    pub btf_path: Option<String>,
     /// Map object layouts and map types.
     pub maps: MapsProfile,
     /// `__MAX_BPF_PROG_TYPE`.
@@ -330,6 +334,7 @@ impl KernelProfile {
         let mut p = KernelProfile {
             name: format!("built-in ({BUILTIN_KERNEL})"),
             kernel_release: None,
+            btf_path: None,
             maps: MapsProfile::BUILTIN,
             prog_type_count: 33,
             ctx: CtxLayout::BUILTIN,
@@ -381,6 +386,7 @@ impl KernelProfile {
     /// origins).
     pub fn from_btf(btf: &Btf, file: &str) -> Result<KernelProfile, ProfileError> {
         let mut p = Self::builtin();
+        p.btf_path = Some(file.to_owned());
         let missing = |what: &str| ProfileError::Missing {
             file: file.into(),
             what: what.into(),

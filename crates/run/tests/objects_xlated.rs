@@ -30,6 +30,7 @@ fn objects() -> Vec<PathBuf> {
         "tests/golden/disasm/v4.v4.o",
         "tests/objects/multi_prog.bpf.o",
         "crates/maglev/bpf/maglev.bpf.o",
+        "tests/objects/core_guarded.bpf.o",
     ]
     .iter()
     .map(|p| r.join(p))
@@ -64,20 +65,34 @@ fn stem(obj: &Path) -> String {
         .replace(".bpf", "")
 }
 
+/// The kernel kbpf follows here: the live one where it can be probed (its goldens came from
+/// it), else the built-in profile.
+fn profile() -> kbpf_profile::KernelProfile {
+    kbpf_kernel::host_profile().unwrap_or_else(|_| kbpf_profile::KernelProfile::builtin())
+}
+
 /// kbpf's xlated text and program tag of every supported program of `obj`, by name.
 fn kbpf_xlated(obj: &Path) -> Result<Vec<(String, String, String)>, String> {
     let parsed = kbpf_object::BpfObject::open(obj).map_err(|e| e.to_string())?;
+    let profile = profile();
     let reg = kbpf_maps::Registry::new();
-    let loaded = kbpf_loader::load_object(&parsed, &reg, &kbpf_loader::LoadOptions::default())
-        .map_err(|e| e.to_string())?;
+    let lopts = kbpf_loader::LoadOptions {
+        maps_profile: profile.maps,
+        ..Default::default()
+    };
+    let loaded = kbpf_loader::load_object(&parsed, &reg, &lopts).map_err(|e| e.to_string())?;
     let env = kbpf_run::maps_env(&loaded);
+    let ropts = kbpf_run::LoadOptions {
+        profile,
+        ..Default::default()
+    };
     let mut out = Vec::new();
     for p in &loaded.programs {
         if kbpf_verifier::ProgType::from_u32(p.prog_type).is_none() {
             continue;
         }
         let btf = kbpf_run::funcs_btf(&parsed, p);
-        let prog = kbpf_run::Program::load(p, &env, &kbpf_run::LoadOptions::default(), &btf)
+        let prog = kbpf_run::Program::load(p, &env, &ropts, &btf)
             .map_err(|e| format!("{e}\n{}", e.log().unwrap_or("")))?;
         let text = prog.dump_xlated(&DumpOptions {
             dialect: kbpf_isa::disasm::Dialect::Bpftool71,
@@ -162,6 +177,23 @@ fn objects_print_the_kernels_xlated() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert!(compared >= 9, "only {compared} programs compared");
+}
+
+/// A CO-RE relocation of a type the kernel lacks poisons its instruction; reached, it is the
+/// verifier's `invalid func unknown#195896080` on kbpf, and the kernel refuses the object too
+/// (libbpf rewrites that line of its log into `<invalid CO-RE relocation>`).
+#[test]
+fn poisoned_core_relocation_is_refused() {
+    let obj = root().join("tests/objects/core_poison.bpf.o");
+    match kbpf_xlated(&obj) {
+        Ok(_) => panic!("kbpf accepted a reachable poisoned CO-RE relocation"),
+        Err(e) => assert!(e.contains("invalid func unknown#195896080"), "{e}"),
+    }
+    if kbpf_kernel::bpftool::unavailable(&obj).is_none() {
+        let pins = Pins::new("kbpfcp", "core_poison");
+        let err = loadall(&obj, &pins).expect_err("the kernel refuses it too");
+        assert!(err.contains("invalid CO-RE relocation"), "{err}");
+    }
 }
 
 /// The differing lines, kernel first.
