@@ -38,6 +38,10 @@ const SKIP: &[(&str, &str)] = &[
         "pinned.bpf.o",
         "LIBBPF_PIN_BY_NAME would pin globally under /sys/fs/bpf",
     ),
+    (
+        "core_poison.bpf.o",
+        "refused by design (a reachable poisoned CO-RE relocation; kbpf-run's objects_xlated checks both refuse it)",
+    ),
 ];
 
 fn corpus_dir() -> PathBuf {
