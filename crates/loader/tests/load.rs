@@ -83,6 +83,11 @@ fn check_relocations(obj: &BpfObject, loaded: &LoadedObject, reg: &Registry) -> 
             "{}",
             p.name
         );
+        // CO-RE relocations patch their instructions too (checked on their own below).
+        for r in &p.core_relos {
+            touched.insert(r.insn_idx);
+            touched.insert(r.insn_idx + 1);
+        }
         for (i, (a, b)) in p.insns.iter().zip(&lp.insns).enumerate() {
             if !touched.contains(&i) {
                 assert_eq!(a, b, "{}: insn {i} changed", p.name);
