@@ -170,8 +170,10 @@ fn ids(dir: &Path, show: impl Fn(&[String]) -> Run) -> HashMap<u64, String> {
 }
 
 fn id_bytes(bytes: &[u8]) -> Option<u64> {
+    // Any 4-byte value may be an id (the kernel's ids pass 65,535 once enough maps have been
+    // made on the machine); it is replaced only if it names a map of the test.
     match bytes {
-        [a, b, 0, 0] if (*a, *b) != (0, 0) => Some(*a as u64 | (*b as u64) << 8),
+        [a, b, c, d] => Some(u32::from_le_bytes([*a, *b, *c, *d]) as u64).filter(|&id| id != 0),
         _ => None,
     }
 }
