@@ -127,6 +127,8 @@ Usage: kbpf [OPTIONS] OBJECT { COMMAND | help }
        kbpf conformance DIR [--engine interp|jit] [--verbose]
        kbpf conformance-plugin [HEX_MEMORY] [OPTIONS]
        kbpf maglev demo [--json] [--plot DIR] [--backend kbpf|kernel] [--engine jit|interp] [--small]
+       kbpf veristat [-v] [-l LEVEL] [-o table|csv] [-e SPEC] [-s SPEC] [-f FILTER] [-n N] OBJ...
+       kbpf veristat -C A.csv B.csv | -R RESULTS.csv
 
        OBJECT := { map | prog | kernel }
        OPTIONS := { --bpffs DIR | {-j|--json} [{-p|--pretty}] | {-d|--debug} |

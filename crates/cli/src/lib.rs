@@ -12,10 +12,11 @@
 //! - [`words`]: the keyword grammar shared by the command line and batch files (prefixes,
 //!   `DATA`, batch-line quoting); [`json`]: bpftool's JSON layouts;
 //! - [`pinned`]: the bpffs directory's state file, locking and crash-safe writes;
-//! - [`kernel`]: which kernel profile the session follows, and `kbpf kernel profile`.
+//! - [`kernel`]: which kernel profile the session follows, and `kbpf kernel profile`;
+//! - [`veristat`]: `kbpf veristat OBJ…`, the kernel's veristat on kbpf's verifier.
 //!
-//! `main.rs` sends `run`, `conformance` and `conformance-plugin` (and `--help`) through clap and
-//! everything else through [`bpftool::main`].
+//! `main.rs` sends `run`, `conformance`, `conformance-plugin`, `maglev` and `veristat` (and
+//! `--help`) through clap and everything else through [`bpftool::main`].
 #![deny(missing_docs)]
 
 pub mod bpftool;
@@ -29,6 +30,7 @@ pub mod pinned;
 pub mod plugin;
 pub mod prog;
 pub mod run;
+pub mod veristat;
 pub mod words;
 
 use std::path::PathBuf;
@@ -47,7 +49,8 @@ use clap::{Parser, Subcommand};
         kbpf [--bpffs DIR] [-j|--json] [-p|--pretty] [-d|--debug] OBJECT COMMAND ...\n\
         with OBJECT := { map | prog | batch } and keywords accepted by prefix (`kbpf map sh`).\n\
         `kbpf map help` and `kbpf prog help` list the commands; `kbpf batch file FILE` runs a\n\
-        bpftool batch file. `kbpf maglev demo` runs the Maglev load balancer demo.\n\
+        bpftool batch file. `kbpf maglev demo` runs the Maglev load balancer demo;\n\
+        `kbpf veristat OBJ...` prints verifier statistics like the kernel's veristat.\n\
         Paths under /sys/fs/bpf/ resolve inside the bpffs directory (--bpffs DIR, default\n\
         $KBPF_BPFFS, else $XDG_RUNTIME_DIR/kbpf/bpffs, else /tmp/kbpf-$UID/bpffs), where pinned\n\
         maps persist between invocations. Exit status as bpftool: 0, 255, or 256 - errno."
@@ -65,6 +68,13 @@ pub struct Cli {
     /// Debug notes on stderr: state loads and saves (bpftool-grammar commands).
     #[arg(short, long, global = true)]
     pub debug: bool,
+    /// The kernel profile to follow: builtin | host | FILE.json (bpftool-grammar commands
+    /// and veristat; default $KBPF_KERNEL, else builtin).
+    #[arg(long, global = true, value_name = "WHICH")]
+    pub kernel: Option<String>,
+    /// The kernel profile from a vmlinux BTF file (bpftool-grammar commands and veristat).
+    #[arg(long = "kernel-btf", global = true, value_name = "FILE")]
+    pub kernel_btf: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -101,6 +111,10 @@ pub enum Command {
     /// quotes) in one process; stops at the first failing command with its exit status.
     #[command(disable_help_flag = true)]
     Batch(WordsArgs),
+    /// The kernel's veristat on kbpf's verifier: each program's verdict, time, instructions
+    /// and states as a table or CSV (`-o csv`), `-e`/`-s`/`-f` stats, sorting and filters,
+    /// `-C A.csv B.csv` comparison, `-R R.csv` replay.
+    Veristat(veristat::VeristatArgs),
 }
 
 /// The words of a bpftool-grammar command, parsed by [`bpftool`] itself.
@@ -141,9 +155,32 @@ pub fn run(cli: Cli) -> ExitCode {
         json,
         pretty,
         debug,
+        kernel,
+        kernel_btf,
         command,
     } = cli;
+    let profile_flags = kernel.is_some() || kernel_btf.is_some();
     match command {
+        Command::Veristat(args) => {
+            let g = veristat::Globals {
+                kernel,
+                kernel_btf,
+                debug,
+                json: json || pretty,
+            };
+            veristat::command(&args, &g)
+        }
+        Command::Conformance(_)
+        | Command::ConformancePlugin(_)
+        | Command::Run(_)
+        | Command::Maglev(_)
+            if profile_flags =>
+        {
+            eprintln!(
+                "Error: --kernel/--kernel-btf apply to bpftool-grammar commands and veristat only"
+            );
+            ExitCode::from(255)
+        }
         Command::Conformance(args) => conformance::command(&args),
         Command::ConformancePlugin(args) => plugin::command(&args.args),
         Command::Run(args) => run::command(&args),
@@ -160,6 +197,12 @@ pub fn run(cli: Cli) -> ExitCode {
                 args.push("--bpffs".into());
                 args.push(d.display().to_string());
             }
+            for (name, v) in [("--kernel", &kernel), ("--kernel-btf", &kernel_btf)] {
+                if let Some(v) = v {
+                    args.push(name.into());
+                    args.push(v.clone());
+                }
+            }
             for (on, flag) in [(json, "-j"), (pretty, "-p"), (debug, "-d")] {
                 if on {
                     args.push(flag.into());
@@ -174,12 +217,13 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 /// Whether a command line (without the program name) goes to clap: the clap subcommands
-/// (`run`, `conformance`, `conformance-plugin`), no command at all, or `--help`/`--version`
-/// without an object. Everything else is bpftool grammar ([`bpftool::main`]).
+/// (`run`, `conformance`, `conformance-plugin`, `maglev`, `veristat`), no command at all, or
+/// `--help`/`--version` without an object. Everything else is bpftool grammar
+/// ([`bpftool::main`]). The values of `--bpffs`, `--kernel` and `--kernel-btf` are skipped.
 pub fn is_clap_command(args: &[String]) -> bool {
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if a == "--bpffs" {
+        if matches!(a.as_str(), "--bpffs" | "--kernel" | "--kernel-btf") {
             it.next();
             continue;
         }
@@ -191,7 +235,7 @@ pub fn is_clap_command(args: &[String]) -> bool {
         }
         return matches!(
             a.as_str(),
-            "run" | "conformance" | "conformance-plugin" | "maglev"
+            "run" | "conformance" | "conformance-plugin" | "maglev" | "veristat"
         );
     }
     true
