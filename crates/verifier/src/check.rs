@@ -1911,14 +1911,12 @@ impl<'a> Checker<'a> {
                     let next = args.get(i + 1).copied();
                     let size_reg = self.read_reg(st, regno + 1)?;
                     let zero_ok = next == Some(ArgType::ConstSizeOrZero);
-                    if arg == ArgType::PtrToMemReadonlyOrNull
-                        && reg.ty == RegType::Scalar
-                        && reg.s.is_const()
-                        && reg.s.var_off.value == 0
-                    {
-                        continue;
-                    }
-                    self.check_mem_size(st, regno, &reg, &size_reg, zero_ok)?;
+                    let null =
+                        reg.ty == RegType::Scalar && reg.s.is_const() && reg.s.var_off.value == 0;
+                    // A NULL skips the type check only: its size must still be able to be 0,
+                    // and only a zero-byte read of NULL is allowed (check_helper_mem_access).
+                    let null_ok = arg == ArgType::PtrToMemReadonlyOrNull && null;
+                    self.check_mem_size(st, regno, &reg, &size_reg, zero_ok, null_ok)?;
                 }
                 ArgType::ConstSize | ArgType::ConstSizeOrZero => {
                     if reg.ty != RegType::Scalar {
@@ -2041,6 +2039,7 @@ impl<'a> Checker<'a> {
         reg: &RegState,
         size: &RegState,
         zero_ok: bool,
+        null_ok: bool,
     ) -> R<()> {
         let sno = regno + 1;
         if size.ty != RegType::Scalar {
@@ -2061,6 +2060,9 @@ impl<'a> Checker<'a> {
         }
         if size.s.umax_value == 0 {
             return Ok(());
+        }
+        if null_ok {
+            return rej(format!("R{regno} type={} expected=fp", reg.type_str()));
         }
         self.check_helper_mem(st, regno, reg, size.s.umax_value as i32, false)
     }
