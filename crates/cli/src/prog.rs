@@ -1068,6 +1068,8 @@ struct Built {
 
 struct BuiltObject {
     progs: Vec<Built>,
+    /// Programs not loaded because their autoload is off (`SEC("?…")`), in object order.
+    not_loaded: Vec<String>,
     /// Every map of the object: libbpf name, map, reused, template record.
     maps: Vec<(String, Map, bool, Option<TemplateRecord>)>,
     /// PROG_ARRAY initial slots (`.values = { [0] = &prog }`), written once the programs
@@ -1156,7 +1158,8 @@ fn build_with(
     })?;
     let env = kbpf_run::maps_env(&loaded);
     let mut progs = Vec::new();
-    for lp in &loaded.programs {
+    // bpf_object__load skips programs whose autoload is off (`SEC("?…")`).
+    for lp in loaded.programs.iter().filter(|p| p.autoload) {
         let btf = kbpf_run::funcs_btf(&obj, lp);
         let ropts = kbpf_run::LoadOptions {
             log_level: if debug { 2 } else { 1 },
@@ -1231,6 +1234,12 @@ fn build_with(
         .collect();
     Ok(BuiltObject {
         progs,
+        not_loaded: loaded
+            .programs
+            .iter()
+            .filter(|p| !p.autoload)
+            .map(|p| p.name.clone())
+            .collect(),
         maps,
         prog_slots: loaded.pending_prog_slots.clone(),
         gpl: gpl_compatible(&loaded.license),
@@ -1466,6 +1475,15 @@ fn load_cmd(s: &mut Session, w: &mut Words<'_>, first_only: bool) -> Reply {
     // Pin the programs.
     if !first_only && let Err(m) = make_pin_dir(s, &args.path) {
         return fail(s, "", Reply::err(m, -1), true);
+    }
+    // bpf_object__pin_programs refuses a program that was not loaded (autoload off).
+    if !first_only && let Some(name) = built.not_loaded.first() {
+        return fail(
+            s,
+            &format!("libbpf: prog '{name}': can't pin program that wasn't loaded\n"),
+            Reply::err("failed to pin all programs", -1),
+            true,
+        );
     }
     let registry = built.registry.clone();
     let gpl = built.gpl;

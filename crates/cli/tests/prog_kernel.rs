@@ -424,3 +424,28 @@ fn diff(kbpf: &str, kernel: &str) -> String {
     }
     out
 }
+
+/// `SEC("?xdp")`: libbpf leaves the program unloaded, so bpftool's `prog loadall` fails to pin
+/// it; kbpf prints the same lines and status.
+#[test]
+fn optional_autoload_program_cannot_be_pinned_like_bpftool() {
+    if skip() {
+        return;
+    }
+    let obj = root().join("tests/objects/optional_autoload.bpf.o");
+    let obj = obj.to_str().unwrap();
+    let fs = Bpffs::new("optional");
+    let ours = kbpf(&fs, &["prog", "loadall", obj, "/sys/fs/bpf/oa"]);
+    let pin = format!("/sys/fs/bpf/kbpf_progk_oa_{}", std::process::id());
+    let theirs = bpftool(&["prog", "loadall", obj, &pin]);
+    let _ = std::fs::remove_dir_all(&pin);
+    assert_ne!(theirs.status, 0);
+    assert_eq!(ours.status, theirs.status);
+    assert_eq!(ours.stderr, theirs.stderr);
+    assert!(
+        ours.stderr
+            .contains("prog 'xdp_optional': can't pin program that wasn't loaded"),
+        "{}",
+        ours.stderr
+    );
+}

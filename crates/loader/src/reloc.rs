@@ -21,6 +21,8 @@ pub struct LoadedProgram {
     pub name: String,
     /// ELF section name.
     pub section: String,
+    /// libbpf's `autoload` (false for `SEC("?…")`): whole-object loads skip the program.
+    pub autoload: bool,
     /// `enum bpf_prog_type` (0 for a section libbpf does not know).
     pub prog_type: u32,
     /// `expected_attach_type`.
@@ -60,6 +62,7 @@ impl LoadedProgram {
         LoadedProgram {
             name: name.to_owned(),
             section: String::new(),
+            autoload: true,
             prog_type,
             expected_attach_type: 0,
             prog_flags: 0,
@@ -133,6 +136,7 @@ pub fn relocate_program(
     Ok(LoadedProgram {
         name: prog.name.clone(),
         section: prog.section.clone(),
+        autoload: prog.autoload,
         prog_type: prog.prog_type(),
         expected_attach_type: prog.expected_attach_type(),
         prog_flags: prog.prog_flags(),

@@ -129,8 +129,11 @@ pub struct LineInfo {
 pub struct Program {
     /// Entry function name.
     pub name: String,
-    /// ELF section name (`xdp`, `kprobe/do_sys_open`, …).
+    /// ELF section name (`xdp`, `kprobe/do_sys_open`, …), without libbpf's `?` prefix.
     pub section: String,
+    /// libbpf's `autoload`: false for a `SEC("?…")` program, which a whole-object load skips
+    /// (veristat and the selftests load such programs one at a time).
+    pub autoload: bool,
     /// libbpf's section definition, `None` when the section name is unknown to libbpf.
     pub sec_def: Option<SecDef>,
     /// Linked instructions (entry function first, then subprograms in libbpf's order).
@@ -555,7 +558,9 @@ impl<'d> Parser<'d> {
                         reason: "program is static and not supported".into(),
                     });
                 }
-                programs.push(ctx.link(fi, find_sec_def(sec_name).copied())?);
+                // SEC("?abc") is SEC("abc") with autoload off; the `?` is forgotten.
+                let name = sec_name.strip_prefix('?').unwrap_or(sec_name);
+                programs.push(ctx.link(fi, find_sec_def(name).copied())?);
             }
         }
 
@@ -1092,7 +1097,8 @@ impl LinkCtx<'_> {
         let mut l = Linking {
             prog: Program {
                 name: f.name.clone(),
-                section: es.name.clone(),
+                section: es.name.strip_prefix('?').unwrap_or(&es.name).to_owned(),
+                autoload: !es.name.starts_with('?'),
                 sec_def,
                 insns: Vec::new(),
                 subprogs: Vec::new(),

@@ -711,3 +711,15 @@ fn vmlinux_btf_parses() {
     // Re-encoding gives the same bytes back (no fix-ups apply to vmlinux).
     assert_eq!(btf.to_bytes(), data);
 }
+
+/// `SEC("?xdp")`: an XDP program with autoload off, its `?` forgotten (libbpf).
+#[test]
+fn optional_sections_drop_the_question_mark_and_autoload() {
+    let o = open("optional_autoload.bpf.o");
+    let opt = prog(&o, "xdp_optional");
+    assert_eq!(opt.section, "xdp");
+    assert!(!opt.autoload);
+    assert_eq!(opt.prog_type(), 6);
+    let always = prog(&o, "xdp_always");
+    assert!(always.autoload);
+}
