@@ -72,6 +72,7 @@ pub fn conformance_helpers() -> HelperRegistry {
             name: "conformance_unwind",
             func: conformance_unwind,
             unwind_on_zero: true,
+            keep_r0_on_failure: false,
         },
     );
     helpers

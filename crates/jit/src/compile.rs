@@ -840,11 +840,24 @@ impl Emitter<'_> {
     fn call_helper(&mut self, pc: usize, id: i32) -> Result<(), JitError> {
         match self.helpers.get(id).copied() {
             Some(h) => {
+                if h.keep_r0_on_failure {
+                    // r0 survives the call (two pushes keep rsp 16-byte aligned for it) ...
+                    self.asm.push(RAX);
+                    self.asm.push(RAX);
+                }
                 self.asm.movabs(RAX, h.func as usize as u64);
                 self.asm.call_r(RAX);
+                if h.keep_r0_on_failure {
+                    self.asm.pop(R11);
+                    self.asm.pop(R11);
+                }
                 if h.unwind_on_zero {
                     self.asm.test_rr(true, RAX, RAX);
                     self.jcc_unwind(Cond::E)?;
+                }
+                if h.keep_r0_on_failure {
+                    // ... and is the result again when the helper failed.
+                    self.asm.mov_rr(true, RAX, R11);
                 }
                 Ok(())
             }

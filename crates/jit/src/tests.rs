@@ -539,6 +539,7 @@ fn test_helpers() -> HelperRegistry {
             name: "mix",
             func: mix,
             unwind_on_zero: false,
+            keep_r0_on_failure: false,
         },
     );
     h.register(
@@ -547,9 +548,39 @@ fn test_helpers() -> HelperRegistry {
             name: "unwind",
             func: identity,
             unwind_on_zero: true,
+            keep_r0_on_failure: false,
+        },
+    );
+    h.register(
+        12,
+        Helper {
+            name: "tail_call_like",
+            func: identity,
+            unwind_on_zero: true,
+            keep_r0_on_failure: true,
         },
     );
     h
+}
+
+/// A `bpf_tail_call`-like helper: 0 unwinds, anything else is no result and r0 keeps its
+/// value (the kernel's tail call is a jump that leaves r0 alone when it fails).
+#[test]
+fn keep_r0_on_failure_helper_leaves_r0_alone() {
+    let h = test_helpers();
+    let prog = |r1: i32| {
+        vec![
+            mov64(0, 77),
+            mov64(6, 5),
+            mov64(1, r1),
+            call_helper(12),
+            alu64_k(BPF_ADD, 0, 1),
+            Insn::new(BPF_ALU64 | BPF_ADD | BPF_X, 0, 6, 0, 0),
+            exit(),
+        ]
+    };
+    assert_eq!(check_with(&prog(-2), &h, &[]), Ok(77 + 1 + 5));
+    assert_eq!(check_with(&prog(0), &h, &[]), Ok(0), "unwinds");
 }
 
 #[test]
@@ -817,6 +848,7 @@ fn helpers_see_an_aligned_stack_at_every_depth() {
             name: "stack_misalignment",
             func: stack_misalignment,
             unwind_on_zero: false,
+            keep_r0_on_failure: false,
         },
     );
     // main: helper; f (depth 1): helper via callx; g (depth 2): helper; sum of all results

@@ -88,6 +88,7 @@ fn helpers() -> HelperRegistry {
             name: "unwind",
             func: unwind,
             unwind_on_zero: true,
+            keep_r0_on_failure: false,
         },
     );
     h

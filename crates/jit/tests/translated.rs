@@ -62,6 +62,7 @@ fn registry() -> HelperRegistry {
             name: "this_cpu_ptr",
             func: this_cpu_ptr,
             unwind_on_zero: false,
+            keep_r0_on_failure: false,
         },
     );
     reg.register(
@@ -70,6 +71,7 @@ fn registry() -> HelperRegistry {
             name: "kernel_fn",
             func: kernel_fn,
             unwind_on_zero: false,
+            keep_r0_on_failure: false,
         },
     );
     reg

@@ -196,6 +196,7 @@ pub fn registry_for(call_imms: impl IntoIterator<Item = i32>) -> HelperRegistry 
                     name: f.name,
                     func: f.shim,
                     unwind_on_zero: false,
+                    keep_r0_on_failure: false,
                 },
             );
         }
@@ -205,8 +206,11 @@ pub fn registry_for(call_imms: impl IntoIterator<Item = i32>) -> HelperRegistry 
         Helper {
             name: "bpf_tail_call",
             func: bpf_tail_call,
-            // Returns 0 only when the tail call happens: the current program ends there.
+            // Returns 0 only when the tail call happens: the current program ends there. A
+            // failed tail call has no result: the program goes on with its r0 (JMP_TAIL_CALL
+            // is a jump, not a call, in the kernel).
             unwind_on_zero: true,
+            keep_r0_on_failure: true,
         },
     );
     reg.register(
@@ -215,6 +219,7 @@ pub fn registry_for(call_imms: impl IntoIterator<Item = i32>) -> HelperRegistry 
             name: "this_cpu_ptr",
             func: this_cpu_ptr,
             unwind_on_zero: false,
+            keep_r0_on_failure: false,
         },
     );
     reg
@@ -387,7 +392,8 @@ pub(crate) fn take_tail_call() -> Option<usize> {
 /// empty, and an empty slot fails; on failure the program goes on after the call. On success
 /// the helper is registered to unwind the current program (`unwind_on_zero`), and the run
 /// loop ([`crate::Runner::run_ctx`]) continues with the slot's program on the same context.
-/// (The kernel leaves `r0` alone on a failed tail call; here it is `-ENOENT`.)
+/// The `-ENOENT` of a failure never reaches the program: the engines keep its `r0`
+/// (`keep_r0_on_failure`), as the kernel's jump leaves `r0` alone.
 unsafe extern "C" fn bpf_tail_call(_ctx: u64, map: u64, index: u64, _: u64, _: u64) -> u64 {
     const ENOENT: u64 = (-2i64) as u64;
     // SAFETY: the verifier checked that `map` is a PROG_ARRAY.

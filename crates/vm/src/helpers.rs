@@ -25,6 +25,10 @@ pub struct Helper {
     /// If true and the helper returns 0, the program stops at once with `r0 = 0`. This models
     /// the bpf_conformance suite's helper 5 (an "unwind" helper); no kernel helper does this.
     pub unwind_on_zero: bool,
+    /// If true, a non-zero return is no result: `r0` keeps the value it had before the call.
+    /// With `unwind_on_zero` this is `bpf_tail_call`, a jump in the kernel, which leaves `r0`
+    /// alone when the tail call fails.
+    pub keep_r0_on_failure: bool,
 }
 
 /// The registry id of the hook that gives `this_cpu_ptr(p)` for the per-CPU address move
@@ -89,6 +93,7 @@ mod tests {
             name: "add_all",
             func: add_all,
             unwind_on_zero: false,
+            keep_r0_on_failure: false,
         };
         assert!(reg.register(7, h).is_none());
         assert!(reg.register(7, h).is_some());

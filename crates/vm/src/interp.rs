@@ -465,9 +465,13 @@ impl<'p> Interpreter<'p> {
                     // ---- calls ----
                     Kind::CallHelper => {
                         let h = &self.helpers[op.imm as usize];
+                        let before = regs[0];
                         regs[0] = raw::call_helper(h.func, regs);
                         if h.unwind_on_zero && regs[0] == 0 {
                             return Ok(0);
+                        }
+                        if h.keep_r0_on_failure {
+                            regs[0] = before;
                         }
                     }
                     Kind::MovPercpu => {
@@ -491,9 +495,13 @@ impl<'p> Interpreter<'p> {
                                 pc: here,
                                 id: id as i64,
                             })?;
+                        let before = regs[0];
                         regs[0] = raw::call_helper(h.func, regs);
                         if h.unwind_on_zero && regs[0] == 0 {
                             return Ok(0);
+                        }
+                        if h.keep_r0_on_failure {
+                            regs[0] = before;
                         }
                     }
                     Kind::CallLocal => {

@@ -762,6 +762,7 @@ fn registry() -> HelperRegistry {
             name: "sum",
             func: helper_sum,
             unwind_on_zero: false,
+            keep_r0_on_failure: false,
         },
     );
     reg.register(
@@ -770,6 +771,7 @@ fn registry() -> HelperRegistry {
             name: "unwind",
             func: helper_unwind,
             unwind_on_zero: true,
+            keep_r0_on_failure: false,
         },
     );
     reg
