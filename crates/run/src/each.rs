@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use kbpf_maps::Registry;
 use kbpf_object::BpfObject;
+use kbpf_rewrite::RewriteError;
 use kbpf_verifier::Stats;
 
 use crate::{LoadOptions, ProgLoadError, Program, funcs_btf, maps_env};
@@ -22,9 +23,12 @@ pub struct ProgVerification {
     pub section: String,
     /// `BPF_PROG_TYPE_*` of the section.
     pub prog_type: u32,
-    /// `Ok` when accepted; the failure's one-line message otherwise (the verifier's message,
-    /// or what stopped the program before the verifier).
+    /// `Ok` when the verifier accepted; the failure's one-line message otherwise (the
+    /// verifier's message, or what stopped the program before the verifier).
     pub result: Result<(), String>,
+    /// Whether kbpf can also run the accepted program: the rewrite's error otherwise (e.g. a
+    /// helper the verifier knows but kbpf does not implement yet).
+    pub runnable: Result<(), String>,
     /// errno of a failure (EACCES/EINVAL from the verifier, others from loading).
     pub errno: i32,
     /// The verifier log (level as asked).
@@ -72,6 +76,7 @@ pub fn verify_each(path: &Path, opts: &LoadOptions) -> Result<Vec<ProgVerificati
                     section: p.section.clone(),
                     prog_type: p.prog_type(),
                     result: Err(msg.clone()),
+                    runnable: Err(msg.clone()),
                     errno: 22,
                     log: String::new(),
                     stats: Stats::default(),
@@ -87,23 +92,42 @@ pub fn verify_each(path: &Path, opts: &LoadOptions) -> Result<Vec<ProgVerificati
         let start = Instant::now();
         let r = Program::load(lp, &env, opts, &btf);
         let duration = start.elapsed();
-        let (result, errno, log, stats) = match r {
-            Ok(p) => (Ok(()), 0, p.verifier_log, p.stats),
+        let (result, runnable, errno, log, stats) = match r {
+            Ok(p) => (Ok(()), Ok(()), 0, p.verifier_log, p.stats),
             Err(ProgLoadError::Verifier {
                 error, log, stats, ..
-            }) => (Err(error.message.clone()), error.errno, log, stats),
-            Err(e) => (
-                Err(e.to_string()),
-                e.errno(),
-                String::new(),
-                Stats::default(),
-            ),
+            }) => {
+                let m = error.message.clone();
+                (Err(m.clone()), Err(m), error.errno, log, stats)
+            }
+            // Verified, but kbpf cannot translate it yet (a helper it does not implement, an
+            // instruction its rewrite lacks): the verdict is the verifier's. Other rewrite
+            // failures (jump range, ...) fail the kernel's load too.
+            Err(ProgLoadError::Rewrite {
+                error:
+                    error @ (RewriteError::HelperNotImplemented { .. }
+                    | RewriteError::Unsupported { .. }),
+                log,
+                stats,
+                ..
+            }) => (Ok(()), Err(error.to_string()), 0, log, stats),
+            Err(e) => {
+                let m = e.to_string();
+                (
+                    Err(m.clone()),
+                    Err(m),
+                    e.errno(),
+                    String::new(),
+                    Stats::default(),
+                )
+            }
         };
         out.push(ProgVerification {
             name: lp.name.clone(),
             section: lp.section.clone(),
             prog_type: lp.prog_type,
             result,
+            runnable,
             errno,
             log,
             stats,

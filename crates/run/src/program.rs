@@ -43,6 +43,10 @@ pub enum ProgLoadError {
         name: String,
         /// The error.
         error: RewriteError,
+        /// The verifier accepted the program: its log.
+        log: String,
+        /// The verifier's statistics.
+        stats: Stats,
     },
 }
 
@@ -165,6 +169,8 @@ impl Program {
         let xlated = kbpf_rewrite::rewrite(&input).map_err(|error| ProgLoadError::Rewrite {
             name: prog.name.clone(),
             error,
+            log: verdict.log.clone(),
+            stats: verdict.stats,
         })?;
         let helpers = registry_for(call_imms(&xlated.insns));
         let ctx_accesses = verdict.aux.iter().filter_map(|a| a.ctx).collect();
