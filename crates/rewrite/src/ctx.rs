@@ -85,7 +85,7 @@ fn xdp(insn: &Insn, field: &str, at: usize) -> Result<Vec<Insn>, RewriteError> {
 /// Converts every context access of `prog` (`convert_ctx_accesses`).
 pub fn convert_ctx_accesses(prog: &mut Prog, prog_type: ProgType) -> Result<(), RewriteError> {
     // A raw tracepoint's context is its argument array itself: no `convert_ctx_access`.
-    if prog_type == ProgType::RawTracepoint {
+    if prog_type.is_tracing() {
         return Ok(());
     }
     let mut i = 0;
@@ -133,7 +133,7 @@ fn convert_one(
         ProgType::SocketFilter | ProgType::SchedCls => {
             crate::ctx::skb::convert(&insn, field.name, access.write, at)?
         }
-        ProgType::RawTracepoint => vec![insn],
+        ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint => vec![insn],
     };
     if narrow {
         let shift = ((access.off - field.off) & (field.size - 1)) * 8;

@@ -19,6 +19,7 @@ use kbpf_verifier::ProgType;
 use kbpf_vm::{Helper, HelperFn, HelperRegistry};
 
 use crate::ctx::XdpBuff;
+use crate::tracing as t;
 
 /// One kernel function: its kallsyms name, the address translated programs call, and the
 /// shim engines call it through.
@@ -157,6 +158,19 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(54, "bpf_xdp_adjust_meta", bpf_xdp_adjust_meta),
     helper!(65, "bpf_xdp_adjust_tail", bpf_xdp_adjust_tail),
     helper!(125, "bpf_ktime_get_boot_ns", bpf_ktime_get_ns),
+    helper!(4, "bpf_probe_read_compat", t::bpf_probe_read_compat),
+    helper!(14, "bpf_get_current_pid_tgid", t::bpf_get_current_pid_tgid),
+    helper!(15, "bpf_get_current_uid_gid", t::bpf_get_current_uid_gid),
+    helper!(67, "bpf_get_stack_tp", t::bpf_get_stack),
+    helper!(112, "bpf_probe_read_user", t::bpf_probe_read_user),
+    helper!(113, "bpf_probe_read_kernel", t::bpf_probe_read_kernel),
+    helper!(114, "bpf_probe_read_user_str", t::bpf_probe_read_user_str),
+    helper!(
+        115,
+        "bpf_probe_read_kernel_str",
+        t::bpf_probe_read_kernel_str
+    ),
+    helper!(160, "bpf_ktime_get_coarse_ns", t::bpf_ktime_get_coarse_ns),
 ];
 
 /// kbpf's [`KernelFunctions`] for the rewrite.

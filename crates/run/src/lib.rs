@@ -15,6 +15,7 @@ pub mod each;
 pub mod kernel;
 pub mod program;
 pub mod test_run;
+mod tracing;
 
 pub use each::{EachError, ProgVerification, verify_each};
 pub use program::{LoadOptions, ProgLoadError, Program, funcs_btf, maps_env, prog_ref};

@@ -58,6 +58,10 @@ pub enum TestRunError {
     /// The requested engine cannot run this program.
     #[error("{0}")]
     Engine(String),
+    /// The program type has no test run (`prog->aux->ops->test_run` is NULL: kprobe,
+    /// tracepoint), the kernel's `ENOTSUPP`.
+    #[error("{0} programs have no test run")]
+    NotSupported(&'static str),
 }
 
 impl TestRunError {
@@ -66,7 +70,7 @@ impl TestRunError {
         match self {
             TestRunError::Invalid(_) => 22,
             TestRunError::Run(_) => 14,
-            TestRunError::Engine(_) => 524,
+            TestRunError::Engine(_) | TestRunError::NotSupported(_) => 524,
         }
     }
 }
@@ -95,6 +99,8 @@ impl Program {
             ProgType::SchedCls => run_skb(&engine, input, repeat, 0),
             ProgType::SocketFilter => run_skb(&engine, input, repeat, ETH_HLEN),
             ProgType::RawTracepoint => run_raw_tp(&engine, input, self.max_ctx_offset()),
+            ProgType::Kprobe => Err(TestRunError::NotSupported("kprobe")),
+            ProgType::Tracepoint => Err(TestRunError::NotSupported("tracepoint")),
         }
     }
 

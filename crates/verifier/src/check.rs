@@ -1859,6 +1859,9 @@ impl<'a> Checker<'a> {
         };
         let mut map: Option<u32> = None;
         let mut const_key: Option<u64> = None;
+        // ARG_PTR_TO_UNINIT_MEM: the size argument's maximum, and the stack it fills.
+        let mut size_max: Option<u64> = None;
+        let mut raw_stack: Option<(RegState, u64)> = None;
         let args = proto.args;
         for (i, &arg) in args.iter().enumerate() {
             let regno = (i + 1) as u8;
@@ -1916,7 +1919,19 @@ impl<'a> Checker<'a> {
                     // A NULL skips the type check only: its size must still be able to be 0,
                     // and only a zero-byte read of NULL is allowed (check_helper_mem_access).
                     let null_ok = arg == ArgType::PtrToMemReadonlyOrNull && null;
-                    self.check_mem_size(st, regno, &reg, &size_reg, zero_ok, null_ok)?;
+                    self.check_mem_size(st, regno, &reg, &size_reg, zero_ok, null_ok, false)?;
+                }
+                ArgType::PtrToUninitMem => {
+                    let next = args.get(i + 1).copied();
+                    let size_reg = self.read_reg(st, regno + 1)?;
+                    let zero_ok = next == Some(ArgType::ConstSizeOrZero);
+                    self.check_mem_size(st, regno, &reg, &size_reg, zero_ok, false, true)?;
+                    size_max = Some(size_reg.s.umax_value);
+                    if reg.ty == RegType::PtrToStack {
+                        // Marked written after the arguments (the kernel's byte stores for
+                        // raw_mode in check_helper_call).
+                        raw_stack = Some((reg, size_reg.s.umax_value));
+                    }
                 }
                 ArgType::ConstSize | ArgType::ConstSizeOrZero => {
                     if reg.ty != RegType::Scalar {
@@ -1977,6 +1992,9 @@ impl<'a> Checker<'a> {
         {
             return rej("write into map forbidden");
         }
+        if let Some((reg, size)) = raw_stack {
+            mark_stack_written(st, &reg, size);
+        }
         self.aux[idx].helper = Some(id);
         // Clobber caller-saved registers and set r0.
         for r in 1..=5 {
@@ -1986,6 +2004,17 @@ impl<'a> Checker<'a> {
         self.scratched_regs |= 1;
         let r0 = match proto.ret {
             RetType::Integer => RegState::unknown(),
+            RetType::IntegerUpToSize => {
+                // do_refine_retval_range: a negative errno, or at most the size asked for.
+                let mut v = RegState::unknown();
+                let max = size_max.unwrap_or(0).min(i32::MAX as u64) as i64;
+                v.s.smax_value = max;
+                v.s.s32_max_value = max as i32;
+                v.s.smin_value = -MAX_ERRNO;
+                v.s.s32_min_value = -MAX_ERRNO as i32;
+                v.s.sync();
+                v
+            }
             RetType::Void => RegState::NOT_INIT,
             RetType::PtrToMapValueOrNull => {
                 let m = map.unwrap_or(NO_MAP);
@@ -2040,6 +2069,7 @@ impl<'a> Checker<'a> {
         size: &RegState,
         zero_ok: bool,
         null_ok: bool,
+        write: bool,
     ) -> R<()> {
         let sno = regno + 1;
         if size.ty != RegType::Scalar {
@@ -2064,7 +2094,7 @@ impl<'a> Checker<'a> {
         if null_ok {
             return rej(format!("R{regno} type={} expected=fp", reg.type_str()));
         }
-        self.check_helper_mem(st, regno, reg, size.s.umax_value as i32, false)
+        self.check_helper_mem(st, regno, reg, size.s.umax_value as i32, write)
     }
 
     /// `check_helper_mem_access`: `size` bytes readable at the pointer in `regno`.
@@ -2084,7 +2114,8 @@ impl<'a> Checker<'a> {
                 let off = reg.off as i64 + reg.s.var_off.value as i64;
                 if off < -(MAX_BPF_STACK as i64) || off + size as i64 > 0 || size <= 0 {
                     return rej(format!(
-                        "invalid read from stack R{regno} off={off} size={size}"
+                        "invalid {} stack R{regno} off={off} size={size}",
+                        if write { "write to" } else { "read from" }
                     ));
                 }
                 let Some(frame) = st.frames.get_mut(reg.frameno as usize) else {
@@ -2093,7 +2124,8 @@ impl<'a> Checker<'a> {
                     ));
                 };
                 frame.grow_to(off as i32);
-                for b in 0..size as i64 {
+                // Memory the helper writes need not be initialised (raw_mode).
+                for b in 0..if write { 0 } else { size as i64 } {
                     let a = off + b;
                     let spi = ((-a - 1) / BPF_REG_SIZE as i64) as usize;
                     let ti = ((-a - 1) % BPF_REG_SIZE as i64) as usize;
@@ -2278,4 +2310,36 @@ fn check_strict_alignment(desc: &str, reg: &RegState, off: i32, size: i32) -> R<
         "misaligned {desc}access off {var}+{}+{off} size {size}",
         reg.off
     ))
+}
+
+/// `MAX_ERRNO`: the most negative errno a helper returns.
+const MAX_ERRNO: i64 = 4095;
+
+/// After a helper wrote `size` bytes of stack at `reg` (`ARG_PTR_TO_UNINIT_MEM`): the bytes
+/// hold unknown data (`STACK_MISC`), and a spill they touch is gone, as after the kernel's
+/// byte-wise `BPF_WRITE`s of check_helper_call.
+fn mark_stack_written(st: &mut VerifierState, reg: &RegState, size: u64) {
+    let Some(frame) = st.frames.get_mut(reg.frameno as usize) else {
+        return;
+    };
+    let off = reg.off as i64 + reg.s.var_off.value as i64;
+    for b in 0..size as i64 {
+        let a = off + b;
+        if a >= 0 {
+            break;
+        }
+        let spi = ((-a - 1) / BPF_REG_SIZE as i64) as usize;
+        let ti = ((-a - 1) % BPF_REG_SIZE as i64) as usize;
+        frame.grow_to(a as i32);
+        let slot = &mut frame.stack[spi];
+        if slot.is_spill() {
+            for t in slot.types.iter_mut() {
+                if *t == SlotType::Spill {
+                    *t = SlotType::Misc;
+                }
+            }
+            slot.spilled = RegState::NOT_INIT;
+        }
+        slot.types[ti] = SlotType::Misc;
+    }
 }

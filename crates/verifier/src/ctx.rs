@@ -17,6 +17,12 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT` (17): the tracepoint's arguments, `u64 args[]`
     /// (read-only, no rewrite; test runs feed them from `ctx_in`).
     RawTracepoint,
+    /// `BPF_PROG_TYPE_KPROBE` (2): `struct pt_regs` (read-only, no rewrite; the kernel has no
+    /// test run for it either).
+    Kprobe,
+    /// `BPF_PROG_TYPE_TRACEPOINT` (5): the tracepoint's record after its 8-byte common
+    /// header (read-only, no rewrite, no test run).
+    Tracepoint,
 }
 
 impl ProgType {
@@ -27,6 +33,8 @@ impl ProgType {
             3 => ProgType::SchedCls,
             6 => ProgType::Xdp,
             17 => ProgType::RawTracepoint,
+            2 => ProgType::Kprobe,
+            5 => ProgType::Tracepoint,
             _ => return None,
         })
     }
@@ -38,9 +46,25 @@ impl ProgType {
             ProgType::SchedCls => 3,
             ProgType::Xdp => 6,
             ProgType::RawTracepoint => 17,
+            ProgType::Kprobe => 2,
+            ProgType::Tracepoint => 5,
         }
     }
+
+    /// Tracing programs: a read-only context without `convert_ctx_access`, the tracing
+    /// helpers (`bpf_tracing_func_proto`), no packet.
+    pub fn is_tracing(self) -> bool {
+        matches!(
+            self,
+            ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint
+        )
+    }
 }
+
+/// `sizeof(struct pt_regs)` on x86-64.
+const SIZEOF_PT_REGS: u32 = 168;
+/// `PERF_MAX_TRACE_SIZE`: the largest tracepoint record.
+const PERF_MAX_TRACE_SIZE: u32 = 8192;
 
 /// One context field as the rewrite needs it (`convert_ctx_access` works per field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -319,6 +343,38 @@ pub fn check_ctx_access(prog: ProgType, off: i32, size: u32, write: bool) -> Opt
                 _ => RegType::Scalar,
             };
             Some(CtxLoad { field, reg_type })
+        }
+        ProgType::Kprobe => {
+            // kprobe_prog_is_valid_access: reads inside struct pt_regs, naturally aligned.
+            if write
+                || off >= SIZEOF_PT_REGS
+                || !off.is_multiple_of(size)
+                || off + size > SIZEOF_PT_REGS
+            {
+                return None;
+            }
+            Some(CtxLoad {
+                field: CtxField {
+                    name: "pt_regs",
+                    off,
+                    size,
+                },
+                reg_type: RegType::Scalar,
+            })
+        }
+        ProgType::Tracepoint => {
+            // tp_prog_is_valid_access: reads past the common header, inside the record.
+            if write || !(8..PERF_MAX_TRACE_SIZE).contains(&off) || !off.is_multiple_of(size) {
+                return None;
+            }
+            Some(CtxLoad {
+                field: CtxField {
+                    name: "tracepoint",
+                    off,
+                    size,
+                },
+                reg_type: RegType::Scalar,
+            })
         }
         ProgType::RawTracepoint => {
             // bpf_tracing_ctx_access: reads inside the argument array, naturally aligned.

@@ -18,6 +18,9 @@ pub enum ArgType {
     PtrToMemReadonly,
     /// `ARG_PTR_TO_MEM | PTR_MAYBE_NULL | MEM_RDONLY`.
     PtrToMemReadonlyOrNull,
+    /// `ARG_PTR_TO_UNINIT_MEM` (`ARG_PTR_TO_MEM | MEM_UNINIT | MEM_WRITE`): memory the helper
+    /// writes, sized by the next argument; it need not be initialised, and is afterwards.
+    PtrToUninitMem,
     /// `ARG_CONST_SIZE`.
     ConstSize,
     /// `ARG_CONST_SIZE_OR_ZERO`.
@@ -37,6 +40,9 @@ pub enum RetType {
     Void,
     /// `RET_PTR_TO_MAP_VALUE_OR_NULL`.
     PtrToMapValueOrNull,
+    /// `RET_INTEGER` bounded by `do_refine_retval_range`: a negative errno or at most the
+    /// size argument's maximum (`bpf_get_stack`, the `*_str` probe reads).
+    IntegerUpToSize,
 }
 
 /// One helper's prototype.
@@ -150,6 +156,102 @@ const PROTOS: &[FuncProto] = &[
         [ConstMapPtr, Anything, Anything, DontCare, DontCare],
         RetType::Integer,
     ),
+    proto(
+        4,
+        "bpf_probe_read",
+        [
+            PtrToUninitMem,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+        RetType::Integer,
+    ),
+    proto(
+        14,
+        "bpf_get_current_pid_tgid",
+        [DontCare; 5],
+        RetType::Integer,
+    ),
+    proto(
+        15,
+        "bpf_get_current_uid_gid",
+        [DontCare; 5],
+        RetType::Integer,
+    ),
+    proto(
+        67,
+        "bpf_get_stack",
+        [
+            PtrToCtx,
+            PtrToUninitMem,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+        ],
+        RetType::IntegerUpToSize,
+    ),
+    proto(
+        112,
+        "bpf_probe_read_user",
+        [
+            PtrToUninitMem,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+        RetType::Integer,
+    ),
+    proto(
+        113,
+        "bpf_probe_read_kernel",
+        [
+            PtrToUninitMem,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+        RetType::Integer,
+    ),
+    proto(
+        114,
+        "bpf_probe_read_user_str",
+        [
+            PtrToUninitMem,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+        RetType::IntegerUpToSize,
+    ),
+    proto(
+        115,
+        "bpf_probe_read_kernel_str",
+        [
+            PtrToUninitMem,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+        RetType::IntegerUpToSize,
+    ),
+    proto(
+        125,
+        "bpf_ktime_get_boot_ns",
+        [DontCare; 5],
+        RetType::Integer,
+    ),
+    proto(
+        160,
+        "bpf_ktime_get_coarse_ns",
+        [DontCare; 5],
+        RetType::Integer,
+    ),
     FuncProto {
         changes_pkt_data: true,
         ..proto(
@@ -170,6 +272,9 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         23 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),
         28 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),
         51 => prog == ProgType::Xdp,
+        // bpf_tracing_func_proto only (the `*_kernel`/`*_user` probe reads and the clocks are
+        // in bpf_base_func_proto for a CAP_PERFMON loader, i.e. every program type here).
+        4 | 14 | 15 | 67 => prog.is_tracing(),
         _ => true,
     };
     ok.then_some(p)

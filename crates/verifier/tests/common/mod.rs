@@ -95,6 +95,7 @@ fn prog_type(name: &str) -> Option<u32> {
         "sched_cls" => 3,
         "xdp" => 6,
         "raw_tracepoint" => 17,
+        "tracepoint" => 5,
         _ => return None,
     })
 }
