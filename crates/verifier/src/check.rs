@@ -1274,6 +1274,7 @@ impl<'a> Checker<'a> {
                         if write {
                             if let Some((v, _)) = value
                                 && v.is_pointer()
+                                && !self.opts.allow_ptr_leaks
                             {
                                 return rej(format!("R{regno} leaks addr into ctx"));
                             }
@@ -1299,6 +1300,7 @@ impl<'a> Checker<'a> {
                 if write
                     && let Some((v, _)) = value
                     && v.is_pointer()
+                    && !self.opts.allow_ptr_leaks
                 {
                     return rej(format!("R{regno} leaks addr into packet"));
                 }
@@ -1612,7 +1614,7 @@ impl<'a> Checker<'a> {
         if op == AtomicOp::Cmpxchg {
             self.read_reg(st, 0)?;
         }
-        if val.is_pointer() {
+        if val.is_pointer() && !self.opts.allow_ptr_leaks {
             return rej(format!("R{src} leaks addr into mem"));
         }
         if !matches!(base.ty, RegType::PtrToStack | RegType::PtrToMapValue) || base.maybe_null {

@@ -82,6 +82,9 @@ pub struct Options {
     pub allow_uninit_stack: bool,
     /// Whether to append a `hint:` line after the kernel's message on rejection.
     pub hints: bool,
+    /// Pointers may be stored into the packet, the context's writable fields and memory by
+    /// atomics (`env->allow_ptr_leaks`, true for a `CAP_PERFMON` loader such as root).
+    pub allow_ptr_leaks: bool,
     /// The kernel profile's verifier behaviour: which kernel build's decisions and messages
     /// to give where builds differ.
     pub kernel: VerifierBehaviour,
@@ -96,6 +99,7 @@ impl Options {
             complexity_limit: BPF_COMPLEXITY_LIMIT_INSNS,
             allow_uninit_stack: true,
             hints: true,
+            allow_ptr_leaks: true,
             kernel: VerifierBehaviour::BUILTIN,
         }
     }
