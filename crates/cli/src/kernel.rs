@@ -44,6 +44,18 @@ fn by_name(which: &str) -> Result<KernelProfile, String> {
     }
 }
 
+/// The BTF CO-RE relocations resolve against under `p`: the profile's own vmlinux BTF
+/// (`--kernel-btf FILE`) where it has one that exists here, else `None` (the loader then
+/// reads the running kernel's, as libbpf does).
+pub fn core_target(p: &KernelProfile) -> Result<Option<std::sync::Arc<kbpf_object::Btf>>, String> {
+    match &p.btf_path {
+        Some(path) if std::path::Path::new(path).exists() => kbpf_object::core::load_btf_file(path)
+            .map(|b| Some(std::sync::Arc::new(b)))
+            .map_err(|e| e.to_string()),
+        _ => Ok(None),
+    }
+}
+
 const HELP: &str = "\
 Usage: kbpf kernel profile
        kbpf kernel help

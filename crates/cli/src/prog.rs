@@ -1128,18 +1128,11 @@ fn build_with(
         warn: false,
     })?;
     let registry = Arc::new(Registry::new());
-    let core_target = match &opts.profile.btf_path {
-        // CO-RE against the profile's kernel BTF (`--kernel-btf FILE`); without one the
-        // loader reads the running kernel's, as libbpf does.
-        Some(path) if std::path::Path::new(path).exists() => Some(std::sync::Arc::new(
-            kbpf_object::core::load_btf_file(path).map_err(|e| BuildError {
-                libbpf: format!("libbpf: {e}\n"),
-                error: "failed to load object file".into(),
-                warn: true,
-            })?,
-        )),
-        _ => None,
-    };
+    let core_target = crate::kernel::core_target(&opts.profile).map_err(|e| BuildError {
+        libbpf: format!("libbpf: {e}\n"),
+        error: "failed to load object file".into(),
+        warn: true,
+    })?;
     let mut lopts = kbpf_loader::LoadOptions {
         maps_profile: opts.profile.maps,
         core_target,
@@ -1165,6 +1158,7 @@ fn build_with(
             log_level: if debug { 2 } else { 1 },
             prog_type: type_override,
             profile: opts.profile.clone(),
+            ..Default::default()
         };
         match Program::load(lp, &env, &ropts, &btf) {
             Ok(p) => {

@@ -349,7 +349,10 @@ fn verify_mode(env: &Env, g: &Globals) -> Result<String, ModeError> {
             0
         },
         prog_type: None,
+        core_target: crate::kernel::core_target(&profile)
+            .map_err(|m| (format!("kbpf: {m}\n"), 1))?,
         profile,
+        prog_flags: 0,
     };
     let mut c = Counts::default();
     let mut rows = Vec::new();

@@ -62,6 +62,7 @@ pub fn verify_each(path: &Path, opts: &LoadOptions) -> Result<Vec<ProgVerificati
     let registry = Registry::new();
     let lopts = kbpf_loader::LoadOptions {
         maps_profile: opts.profile.maps,
+        core_target: opts.core_target.clone(),
         ..Default::default()
     };
     let loaded = match kbpf_loader::load_object(&obj, &registry, &lopts) {

@@ -78,7 +78,17 @@ pub struct LoadOptions {
     pub prog_type: Option<u32>,
     /// The kernel whose verifier and rewrite to follow where builds differ.
     pub profile: KernelProfile,
+    /// `BPF_PROG_LOAD`'s `prog_flags`, OR-ed with the section's own (libbpf's
+    /// `bpf_program__set_flags`): `BPF_F_STRICT_ALIGNMENT` makes the verifier check every
+    /// access's alignment, as on architectures without efficient unaligned access.
+    pub prog_flags: u32,
+    /// The kernel BTF CO-RE relocations resolve against when a whole object is loaded
+    /// ([`crate::verify_each`]); `None`: the running kernel's.
+    pub core_target: Option<std::sync::Arc<kbpf_object::Btf>>,
 }
+
+/// `BPF_F_STRICT_ALIGNMENT`.
+pub const BPF_F_STRICT_ALIGNMENT: u32 = 1 << 0;
 
 impl Default for LoadOptions {
     fn default() -> Self {
@@ -86,6 +96,8 @@ impl Default for LoadOptions {
             log_level: 1,
             prog_type: None,
             profile: KernelProfile::builtin(),
+            prog_flags: 0,
+            core_target: None,
         }
     }
 }
@@ -145,7 +157,10 @@ impl Program {
             env,
             &Options::new(prog_type)
                 .log_level(opts.log_level)
-                .kernel(opts.profile.verifier),
+                .kernel(opts.profile.verifier)
+                .strict_alignment(
+                    (opts.prog_flags | prog.prog_flags) & BPF_F_STRICT_ALIGNMENT != 0,
+                ),
         );
         if let Err(error) = &verdict.result {
             return Err(ProgLoadError::Verifier {

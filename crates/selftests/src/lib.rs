@@ -23,7 +23,7 @@ pub mod elf;
 pub mod kernel;
 pub mod spec;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Mutex;
@@ -1258,60 +1258,6 @@ impl From<kbpf_run::ProgVerification> for Each {
     }
 }
 
-/// `kbpf_run::verify_each` with CO-RE resolved against `core_btf` instead of the kernel's
-/// BTF (libbpf's `btf_custom_path`, which `verify_each` does not take): the same steps
-/// through the same public API (the verdict is `Program::load`'s: the verifier's message
-/// where it rejects, else the load's error).
-fn verify_each_core(
-    path: &Path,
-    opts: &kbpf_run::program::LoadOptions,
-    core_btf: &Path,
-) -> Result<Vec<Each>, String> {
-    let obj = kbpf_object::BpfObject::open(path).map_err(|e| e.to_string())?;
-    let registry = kbpf_maps::Registry::new();
-    let lopts = kbpf_loader::LoadOptions {
-        maps_profile: opts.profile.maps,
-        core_target: Some(core_target(core_btf)?),
-        ..Default::default()
-    };
-    let loaded = kbpf_loader::load_object(&obj, &registry, &lopts).map_err(|e| e.to_string())?;
-    let env = kbpf_run::maps_env(&loaded);
-    Ok(loaded
-        .programs
-        .iter()
-        .map(|lp| {
-            let start = Instant::now();
-            let r = kbpf_run::Program::load(lp, &env, opts, &kbpf_run::funcs_btf(&obj, lp));
-            let duration = start.elapsed();
-            let (result, errno, log, insns) = match r {
-                Ok(p) => (Ok(()), 0, p.verifier_log, p.stats.insn_processed),
-                Err(kbpf_run::ProgLoadError::Verifier {
-                    error, log, stats, ..
-                }) => (
-                    Err(error.message.clone()),
-                    error.errno,
-                    log,
-                    stats.insn_processed,
-                ),
-                Err(e) => (
-                    Err(e.to_string()),
-                    e.errno(),
-                    e.log().unwrap_or_default().to_owned(),
-                    0,
-                ),
-            };
-            Each {
-                name: lp.name.clone(),
-                result,
-                errno,
-                log,
-                insns,
-                duration,
-            }
-        })
-        .collect())
-}
-
 /// kbpf's test run of one program, as test_loader's `do_prog_test_run`: the object loaded
 /// afresh, the program loaded, 64 zero bytes in, once, on the interpreter.
 fn kbpf_test_run(
@@ -1375,38 +1321,65 @@ fn kbpf_test_run(
     Ok(out.retval as i32)
 }
 
-/// kbpf's side of one object: `verify_each` at log level 1, and again at level 2 for the
-/// programs whose test asks for it; then the test runs of accepted `__retval` tests.
+/// kbpf's side of one object: `verify_each` once per distinct (log level, `__flag`s) the
+/// object's tests ask for, each program taken from the run with its own; then the test runs
+/// of accepted `__retval` tests.
 fn kbpf_side(p: &ObjectPlan, opts: &kbpf_run::program::LoadOptions) -> HashMap<String, KbpfResult> {
-    let level2: HashSet<&str> = p
+    // What each program's test asks for: log level 1 or 2, and its program flags.
+    let want: HashMap<&str, (u32, u32)> = p
         .programs
         .iter()
         .zip(&p.specs)
-        .filter(|(_, s)| s.as_ref().is_ok_and(|s| s.log_level & 3 >= 2))
-        .map(|(p, _)| p.name.as_str())
+        .map(|(prog, s)| {
+            let (level, flags) = match s {
+                Ok(s) => (if s.log_level & 3 >= 2 { 2 } else { 1 }, s.prog_flags),
+                Err(_) => (1, spec::TESTING_PROG_FLAGS),
+            };
+            (prog.name.as_str(), (level, flags))
+        })
         .collect();
-    let mut out = HashMap::new();
-    let mut levels = vec![1u32];
-    if !level2.is_empty() {
-        levels.push(2);
+    let mut runs: Vec<(u32, u32)> = want.values().copied().collect();
+    runs.sort_unstable();
+    runs.dedup();
+    if runs.is_empty() {
+        runs.push((1, spec::TESTING_PROG_FLAGS));
     }
-    for level in levels {
+    let core_target = match &p.core_btf {
+        Some(btf) => match core_target(btf) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                return p
+                    .programs
+                    .iter()
+                    .map(|prog| {
+                        let r = KbpfResult {
+                            message: format!("open: {e}"),
+                            errno: 22,
+                            log_level: 1,
+                            ..Default::default()
+                        };
+                        (prog.name.clone(), r)
+                    })
+                    .collect();
+            }
+        },
+        None => None,
+    };
+    let mut out = HashMap::new();
+    for (level, flags) in runs {
         let o = kbpf_run::program::LoadOptions {
             log_level: level,
+            prog_flags: flags,
+            core_target: core_target.clone(),
             ..opts.clone()
         };
-        let each = match &p.core_btf {
-            None => kbpf_run::verify_each(&p.path, &o)
-                .map(|v| v.into_iter().map(Each::from).collect())
-                .map_err(|e| e.to_string()),
-            Some(btf) => verify_each_core(&p.path, &o, btf),
-        };
-        match each {
+        match kbpf_run::verify_each(&p.path, &o) {
             Ok(v) => {
                 for pv in v {
-                    if (level == 2) != level2.contains(pv.name.as_str()) {
+                    if want.get(pv.name.as_str()) != Some(&(level, flags)) {
                         continue;
                     }
+                    let pv = Each::from(pv);
                     let (accepted, message) = match &pv.result {
                         Ok(()) => (true, String::new()),
                         Err(m) => (false, m.clone()),

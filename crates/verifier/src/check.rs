@@ -711,6 +711,15 @@ impl<'a> Checker<'a> {
                 if !matches!(self.prog, ProgType::SocketFilter | ProgType::SchedCls) {
                     return rej("BPF_LD_[ABS|IND] instructions not allowed for this program type");
                 }
+                // In a subprogram a failed load also returns 0 from it (bpf_gen_ld_abs's hidden
+                // exit), a path the kernel explores and kbpf does not model yet: refused, which
+                // is stricter than the kernel, never looser.
+                if st.frames.len() > 1 {
+                    return rej_hint(
+                        "BPF_LD_[ABS|IND] in a subprogram is not supported by kbpf",
+                        "move the legacy packet load into the main program, or use direct packet access",
+                    );
+                }
                 let ctx = self.read_reg(st, 6)?;
                 if ctx.ty != RegType::PtrToCtx {
                     return rej(
@@ -1212,6 +1221,18 @@ impl<'a> Checker<'a> {
                 format!("R{regno} invalid mem access '{}'", reg.type_str()),
                 "add a NULL check on the value returned by bpf_map_lookup_elem before dereferencing it",
             );
+        }
+        if self.opts.strict_alignment {
+            // check_ptr_alignment with env->strict_alignment (the stack is always strict).
+            match reg.ty {
+                RegType::PtrToPacket | RegType::PtrToPacketMeta => {
+                    check_strict_alignment_at("packet ", "2+", 2, &reg, insn_off, sz)?
+                }
+                RegType::PtrToMapValue => check_strict_alignment("value ", &reg, insn_off, sz)?,
+                RegType::PtrToMapKey => check_strict_alignment("key ", &reg, insn_off, sz)?,
+                RegType::PtrToCtx => check_strict_alignment("context ", &reg, insn_off, sz)?,
+                _ => {}
+            }
         }
         let off = insn_off + reg.off;
         self.aux[idx].ptr_type = Some(reg.ty);
@@ -1921,9 +1942,13 @@ impl<'a> Checker<'a> {
                     // A NULL skips the type check only: its size must still be able to be 0,
                     // and only a zero-byte read of NULL is allowed (check_helper_mem_access).
                     let null_ok = arg == ArgType::PtrToMemReadonlyOrNull && null;
+                    if !null_ok {
+                        check_mem_arg_type(regno, &reg)?;
+                    }
                     self.check_mem_size(st, regno, &reg, &size_reg, zero_ok, null_ok, false)?;
                 }
                 ArgType::PtrToUninitMem => {
+                    check_mem_arg_type(regno, &reg)?;
                     let next = args.get(i + 1).copied();
                     let size_reg = self.read_reg(st, regno + 1)?;
                     let zero_ok = next == Some(ArgType::ConstSizeOrZero);
@@ -2091,6 +2116,12 @@ impl<'a> Checker<'a> {
             ));
         }
         if size.s.umax_value == 0 {
+            // A zero-sized access still needs a pointer inside its object: kbpf has no
+            // variable-offset stack accesses, so such a pointer is refused here as for any
+            // other size (the kernel checks its whole range).
+            if reg.ty == RegType::PtrToStack && !reg.s.is_const() {
+                return rej(format!("R{regno} variable stack access prohibited"));
+            }
             return Ok(());
         }
         if null_ok {
@@ -2294,11 +2325,24 @@ fn check_map_access_type(d: &MapDesc, off: i32, size: i32, write: bool) -> R<()>
 /// `check_generic_ptr_alignment` with `strict`: `reg + off` must be aligned to `size` for every
 /// value the variable offset can take.
 fn check_strict_alignment(desc: &str, reg: &RegState, off: i32, size: i32) -> R<()> {
+    check_strict_alignment_at(desc, "", 0, reg, off, size)
+}
+
+/// [`check_strict_alignment`] with a bias added first (`check_pkt_ptr_alignment`'s
+/// `ip_align` of 2, printed as `prefix`).
+fn check_strict_alignment_at(
+    desc: &str,
+    prefix: &str,
+    bias: i64,
+    reg: &RegState,
+    off: i32,
+    size: i32,
+) -> R<()> {
     if size == 1 {
         return Ok(());
     }
     let at = reg.s.var_off.add(crate::tnum::Tnum::constant(
-        (reg.off as i64 + off as i64) as u64,
+        (bias + reg.off as i64 + off as i64) as u64,
     ));
     if at.is_aligned(size as u64) {
         return Ok(());
@@ -2309,7 +2353,7 @@ fn check_strict_alignment(desc: &str, reg: &RegState, off: i32, size: i32) -> R<
         reg.s.var_off.to_string()
     };
     rej(format!(
-        "misaligned {desc}access off {var}+{}+{off} size {size}",
+        "misaligned {desc}access off {prefix}{var}+{}+{off} size {size}",
         reg.off
     ))
 }
@@ -2344,4 +2388,28 @@ fn mark_stack_written(st: &mut VerifierState, reg: &RegState, size: u64) {
         }
         slot.types[ti] = SlotType::Misc;
     }
+}
+
+/// `check_reg_type` for `ARG_PTR_TO_MEM` arguments: the register must be one of the memory
+/// pointer types (a NULL only where the argument allows it, checked by the caller).
+fn check_mem_arg_type(regno: u8, reg: &RegState) -> R<()> {
+    let ok = !reg.maybe_null
+        && matches!(
+            reg.ty,
+            RegType::PtrToStack
+                | RegType::PtrToPacket
+                | RegType::PtrToPacketMeta
+                | RegType::PtrToMapKey
+                | RegType::PtrToMapValue
+        );
+    if ok {
+        return Ok(());
+    }
+    rej_hint(
+        format!(
+            "R{regno} type={} expected=fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_",
+            reg.type_str()
+        ),
+        "pass a pointer to memory (e.g. a stack variable's address), not a number",
+    )
 }

@@ -275,6 +275,8 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // bpf_tracing_func_proto only (the `*_kernel`/`*_user` probe reads and the clocks are
         // in bpf_base_func_proto for a CAP_PERFMON loader, i.e. every program type here).
         4 | 14 | 15 | 67 => prog.is_tracing(),
+        // The coarse clock is not NMI-safe: tracing programs may not read it.
+        160 => !prog.is_tracing(),
         _ => true,
     };
     ok.then_some(p)

@@ -85,6 +85,9 @@ pub struct Options {
     /// Pointers may be stored into the packet, the context's writable fields and memory by
     /// atomics (`env->allow_ptr_leaks`, true for a `CAP_PERFMON` loader such as root).
     pub allow_ptr_leaks: bool,
+    /// `BPF_F_STRICT_ALIGNMENT` (`env->strict_alignment`): every access is checked for
+    /// alignment, packet accesses as if `NET_IP_ALIGN` were 2.
+    pub strict_alignment: bool,
     /// The kernel profile's verifier behaviour: which kernel build's decisions and messages
     /// to give where builds differ.
     pub kernel: VerifierBehaviour,
@@ -100,8 +103,15 @@ impl Options {
             allow_uninit_stack: true,
             hints: true,
             allow_ptr_leaks: true,
+            strict_alignment: false,
             kernel: VerifierBehaviour::BUILTIN,
         }
+    }
+
+    /// Sets `BPF_F_STRICT_ALIGNMENT`.
+    pub fn strict_alignment(mut self, strict: bool) -> Options {
+        self.strict_alignment = strict;
+        self
     }
 
     /// Sets the kernel profile's verifier behaviour.
