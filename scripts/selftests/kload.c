@@ -148,6 +148,14 @@ static void json_str(FILE *out, const char *s)
 
 /* The last non-empty line before the `processed N insns` line (or the last non-empty line
  * when there is none); `insns` gets N, or -1. */
+/* The kernel's "verification time N usec" (BPF_LOG_STATS), or -1. */
+static long verify_us(const char *log)
+{
+	const char *p = log ? strstr(log, "verification time ") : NULL;
+
+	return p ? strtol(p + 18, NULL, 10) : -1;
+}
+
 static void error_line(const char *log, char *out, size_t out_sz, long *insns)
 {
 	const char *line = log, *next, *stats = NULL;
@@ -155,6 +163,8 @@ static void error_line(const char *log, char *out, size_t out_sz, long *insns)
 
 	*insns = -1;
 	out[0] = 0;
+	if (!log)
+		return;
 	for (line = log; line && *line; line = next) {
 		const char *end = strchr(line, '\n');
 
@@ -166,6 +176,9 @@ static void error_line(const char *log, char *out, size_t out_sz, long *insns)
 			*insns = strtol(line + 10, NULL, 10);
 			break;
 		}
+		/* BPF_LOG_STATS lines come between the message and `processed`. */
+		if (!strncmp(line, "verification time ", 18) || !strncmp(line, "stack depth ", 12))
+			continue;
 		/* skip blank lines */
 		{
 			const char *q = line;
@@ -343,7 +356,8 @@ static void load_one(const char *path, const char *target, int log_level, unsign
 	}
 	prog_type = bpf_program__type(tprog);
 	bpf_program__set_log_buf(tprog, log_buf, LOG_BUF_SIZE);
-	bpf_program__set_log_level(tprog, log_level);
+	/* BPF_LOG_STATS on top: the kernel's own "verification time N usec" line. */
+	bpf_program__set_log_level(tprog, log_level | 4);
 	all_flags = bpf_program__flags(tprog) | flags;
 	bpf_program__set_flags(tprog, all_flags);
 
@@ -377,8 +391,8 @@ static void load_one(const char *path, const char *target, int log_level, unsign
 	       prog_type, verdict_ok ? "accept" : "reject", verdict_ok ? 0 : -err,
 	       verdict_ok ? "verifier" : stage);
 	json_str(stdout, line);
-	printf(",\"verified_insns\":%ld,\"log_level\":%d,\"prog_flags\":%u,", insns, log_level,
-	       all_flags);
+	printf(",\"verified_insns\":%ld,\"verify_us\":%ld,\"log_level\":%d,\"prog_flags\":%u,",
+	       insns, verify_us(log_buf), log_level, all_flags);
 	if (ran)
 		printf("\"retval\":%d,", retval);
 	else

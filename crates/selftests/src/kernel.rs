@@ -48,6 +48,8 @@ pub struct KernelResult {
     pub error_line: String,
     /// `verified_insns` (bpf_prog_info) or the `processed` count; -1 when unknown.
     pub verified_insns: i64,
+    /// The kernel's own `verification time N usec` (BPF_LOG_STATS); -1 when unknown.
+    pub verify_us: i64,
     /// Log level used.
     pub log_level: i32,
     /// Flags used.
@@ -87,6 +89,7 @@ impl KernelResult {
             stage: s("stage"),
             error_line: s("error_line"),
             verified_insns: v["verified_insns"].as_i64().unwrap_or(-1),
+            verify_us: v["verify_us"].as_i64().unwrap_or(-1),
             log_level: v["log_level"].as_i64().unwrap_or(0) as i32,
             prog_flags: v["prog_flags"].as_u64().unwrap_or(0) as u32,
             log: s("log"),

@@ -431,6 +431,17 @@ pub struct Counts {
     pub flagged: usize,
     /// Of those, compared with a different verdict.
     pub flagged_mismatch: usize,
+    /// Programs both accepted, with the kernel's `verified_insns` known.
+    pub both_accept: usize,
+    /// Of those, kbpf's `processed` count equals the kernel's (veristat's `total_insns`).
+    pub same_insns: usize,
+    /// Programs both judged with the kernel's verification time known: the kernel's summed
+    /// `verification time` (µs) and kbpf's summed verify + rewrite time (µs).
+    pub timed: usize,
+    /// Kernel verification time, µs.
+    pub kernel_us: u64,
+    /// kbpf verification time, µs.
+    pub kbpf_us: u64,
 }
 
 impl Counts {
@@ -446,6 +457,15 @@ impl Counts {
         self.same_error_line_modulo_regs += usize::from(r.same_error_line_modulo_regs());
         self.kbpf_message_in_kernel_log += usize::from(r.kbpf_message_in_kernel_log());
         self.kbpf_unsupported += usize::from(!r.kbpf_verified());
+        if r.compared() && r.kbpf.accepted && r.kernel.accepted && r.kernel.verified_insns >= 0 {
+            self.both_accept += 1;
+            self.same_insns += usize::from(r.kbpf.insns as i64 == r.kernel.verified_insns);
+        }
+        if r.compared() && r.kbpf_verified() && r.kernel.verify_us >= 0 {
+            self.timed += 1;
+            self.kernel_us += r.kernel.verify_us as u64;
+            self.kbpf_us += r.kbpf.duration.as_micros() as u64;
+        }
         if r.compared() && r.kbpf_verified() {
             self.compared_verified += 1;
             self.same_verdict_verified += usize::from(r.same_verdict());
@@ -776,6 +796,11 @@ impl Suite {
             ("compared (the kernel judged)", t.compared, t.programs),
             ("**same verdict**", t.same_verdict, t.compared),
             (
+                "**same instructions processed** (both accept; veristat's `total_insns` = the kernel's `verified_insns`)",
+                t.same_insns,
+                t.both_accept,
+            ),
+            (
                 "**kbpf accepts, kernel rejects (soundness)**",
                 t.unsound,
                 t.compared,
@@ -872,6 +897,24 @@ impl Suite {
             t.kernel_wrong_verdict,
             t.priv_tests - t.kbpf_met,
             t.kbpf_wrong_verdict
+        );
+        let _ = writeln!(
+            s,
+            "## Verification time\n\nOver the {} programs both verifiers judged (kbpf's verifier \
+             ran; the kernel's `verification time` line of `BPF_LOG_STATS` known): the kernel's \
+             verifier {:.1} ms in total, kbpf's verifier and rewrite {:.1} ms ({}; a debug build \
+             when run by `cargo test`, so kbpf is slower here than in release).\n",
+            t.timed,
+            t.kernel_us as f64 / 1000.0,
+            t.kbpf_us as f64 / 1000.0,
+            if t.kernel_us > 0 {
+                format!(
+                    "{:.2}× the kernel's time",
+                    t.kbpf_us as f64 / t.kernel_us as f64
+                )
+            } else {
+                "no kernel time".to_owned()
+            }
         );
 
         let _ = writeln!(s, "## Build\n");
