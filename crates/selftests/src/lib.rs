@@ -735,13 +735,15 @@ impl Suite {
                 "kernel": {
                     "verdict": format!("{:?}", r.kernel_verdict()), "errno": r.kernel.errno,
                     "stage": r.kernel.stage, "error_line": r.kernel.error_line,
-                    "verified_insns": r.kernel.verified_insns, "libbpf_log": r.kernel.libbpf_log,
+                    "verified_insns": r.kernel.verified_insns, "verify_us": r.kernel.verify_us,
+                    "libbpf_log": r.kernel.libbpf_log,
                     "retval": r.kernel.retval, "run_errno": r.kernel.run_errno,
                     "log": r.kernel.log,
                 },
                 "kbpf": {
                     "accepted": r.kbpf.accepted, "errno": r.kbpf.errno,
                     "message": r.kbpf.message, "insns": r.kbpf.insns, "log": r.kbpf.log,
+                    "duration_us": r.kbpf.duration.as_micros() as u64,
                     "error_line_from_log": error_line(&r.kbpf.log),
                     "retval": r.kbpf.retval.as_ref().map(|v| match v {
                         Ok(v) => serde_json::json!(v),
@@ -902,8 +904,8 @@ impl Suite {
             s,
             "## Verification time\n\nOver the {} programs both verifiers judged (kbpf's verifier \
              ran; the kernel's `verification time` line of `BPF_LOG_STATS` known): the kernel's \
-             verifier {:.1} ms in total, kbpf's verifier and rewrite {:.1} ms ({}; a debug build \
-             when run by `cargo test`, so kbpf is slower here than in release).\n",
+             verifier {:.1} ms in total, kbpf's verifier and rewrite {:.1} ms ({}; kbpf {} \
+             build).\n",
             t.timed,
             t.kernel_us as f64 / 1000.0,
             t.kbpf_us as f64 / 1000.0,
@@ -914,6 +916,11 @@ impl Suite {
                 )
             } else {
                 "no kernel time".to_owned()
+            },
+            if cfg!(debug_assertions) {
+                "in a debug"
+            } else {
+                "in a release"
             }
         );
 
