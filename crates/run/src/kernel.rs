@@ -19,6 +19,7 @@ use kbpf_verifier::ProgType;
 use kbpf_vm::{Helper, HelperFn, HelperRegistry};
 
 use crate::ctx::XdpBuff;
+use crate::skb_helpers as s;
 use crate::tracing as t;
 
 /// One kernel function: its kallsyms name, the address translated programs call, and the
@@ -171,6 +172,10 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
         t::bpf_probe_read_kernel_str
     ),
     helper!(160, "bpf_ktime_get_coarse_ns", t::bpf_ktime_get_coarse_ns),
+    helper!(9, "bpf_skb_store_bytes", s::bpf_skb_store_bytes),
+    helper!(26, "bpf_skb_load_bytes", s::bpf_skb_load_bytes),
+    helper!(34, "bpf_get_hash_recalc", s::bpf_get_hash_recalc),
+    helper!(40, "bpf_csum_update", s::bpf_csum_update),
 ];
 
 /// kbpf's [`KernelFunctions`] for the rewrite.

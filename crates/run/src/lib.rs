@@ -15,6 +15,7 @@ pub mod each;
 pub mod kernel;
 pub mod program;
 pub mod test_run;
+mod skb_helpers;
 mod tracing;
 
 pub use each::{EachError, ProgVerification, verify_each};

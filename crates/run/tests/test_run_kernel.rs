@@ -363,7 +363,8 @@ fn raw_tracepoint_runs_match_the_kernel() {
 
 /// tc and socket-filter test runs: `__sk_buff` fields (len, protocol, mark, ifindex,
 /// ingress_ifindex, pkt_type from the destination MAC, cb), the packet a tc program writes,
-/// and the socket filter's view from the network header, on kbpf and the kernel.
+/// the socket filter's view from the network header, and `bpf_skb_load_bytes`/
+/// `bpf_skb_store_bytes` in and past the packet, on kbpf and the kernel.
 #[test]
 fn skb_runs_match_the_kernel() {
     let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/skb.bpf.o");
@@ -391,6 +392,8 @@ fn skb_runs_match_the_kernel() {
     let progs = [
         ("tc_fields", load("tc_fields")),
         ("sock_len", load("sock_len")),
+        ("tc_bytes", load("tc_bytes")),
+        ("sock_bytes", load("sock_bytes")),
     ];
     let mut frames: Vec<Vec<u8>> = Vec::new();
     for dest in [
@@ -452,5 +455,5 @@ fn skb_runs_match_the_kernel() {
             }
         }
     }
-    assert_eq!(compared, 2 * 5 * 3 * 2);
+    assert_eq!(compared, progs.len() * 5 * 3 * 2);
 }

@@ -156,6 +156,33 @@ const PROTOS: &[FuncProto] = &[
         [ConstMapPtr, Anything, Anything, DontCare, DontCare],
         RetType::Integer,
     ),
+    FuncProto {
+        changes_pkt_data: true,
+        ..proto(
+            9,
+            "bpf_skb_store_bytes",
+            [PtrToCtx, Anything, PtrToMemReadonly, ConstSize, Anything],
+            RetType::Integer,
+        )
+    },
+    proto(
+        26,
+        "bpf_skb_load_bytes",
+        [PtrToCtx, Anything, PtrToUninitMem, ConstSize, DontCare],
+        RetType::Integer,
+    ),
+    proto(
+        34,
+        "bpf_get_hash_recalc",
+        [PtrToCtx, DontCare, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
+    proto(
+        40,
+        "bpf_csum_update",
+        [PtrToCtx, Anything, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
     proto(
         4,
         "bpf_probe_read",
@@ -275,6 +302,9 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // bpf_tracing_func_proto only (the `*_kernel`/`*_user` probe reads and the clocks are
         // in bpf_base_func_proto for a CAP_PERFMON loader, i.e. every program type here).
         4 | 14 | 15 | 67 => prog.is_tracing(),
+        // sk_filter_func_proto / tc_cls_act_func_proto.
+        26 => matches!(prog, ProgType::SocketFilter | ProgType::SchedCls),
+        9 | 34 | 40 => prog == ProgType::SchedCls,
         // The coarse clock is not NMI-safe: tracing programs may not read it.
         160 => !prog.is_tracing(),
         _ => true,
