@@ -1892,6 +1892,13 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let reg = self.read_reg(st, regno)?;
+            // may_access_direct_pkt_data with the helper's `.pkt_access`.
+            if arg != ArgType::Anything
+                && reg.ty.is_pkt_pointer()
+                && !(proto.pkt_access && matches!(self.prog, ProgType::Xdp | ProgType::SchedCls))
+            {
+                return rej("helper access to the packet is not allowed");
+            }
             match arg {
                 ArgType::DontCare | ArgType::Anything => {}
                 ArgType::ConstMapPtr => {

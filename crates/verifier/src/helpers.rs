@@ -59,6 +59,9 @@ pub struct FuncProto {
     /// Whether the helper may change packet data (`bpf_helper_changes_pkt_data`): every
     /// packet pointer is invalidated after the call.
     pub changes_pkt_data: bool,
+    /// `.pkt_access`: packet pointers may be passed as its memory arguments (in program
+    /// types with direct packet access).
+    pub pkt_access: bool,
 }
 
 use ArgType::*;
@@ -70,6 +73,7 @@ const fn proto(id: i32, name: &'static str, args: [ArgType; 5], ret: RetType) ->
         args,
         ret,
         changes_pkt_data: false,
+        pkt_access: matches!(id, 1 | 2 | 3 | 28 | 87),
     }
 }
 
