@@ -449,19 +449,11 @@ impl Scalar {
                 return;
             }
             AluOp::Div | AluOp::Sdiv | AluOp::Mod | AluOp::Smod => {
-                // The kernel does not track division; constants are folded exactly though,
-                // since both operands being known makes the result known.
-                if self.is_const()
-                    && src.is_const()
-                    && let Some(v) = const_div_mod(op, alu32, self.var_off.value, src.var_off.value)
-                {
-                    *self = Scalar::constant(v);
-                    return;
-                }
+                // The kernel does not track division at all (is_safe_to_compute_dst_reg_range
+                // says no): even `0 % 1` is an unknown scalar, and tracking more than the
+                // kernel would accept programs it rejects. A 32-bit one too is a full 64-bit
+                // unknown: the kernel returns before its zero-extension step.
                 *self = Scalar::unknown();
-                if alu32 {
-                    self.coerce_to_size(4);
-                }
                 return;
             }
             AluOp::Lsh | AluOp::Rsh | AluOp::Arsh => {
@@ -471,10 +463,9 @@ impl Scalar {
                     src.var_off.value
                 };
                 if !src_const || shift >= bitness {
+                    // is_safe_to_compute_dst_reg_range says no: a full 64-bit unknown, for a
+                    // 32-bit shift too (the kernel returns before zero-extending).
                     *self = Scalar::unknown();
-                    if alu32 {
-                        self.coerce_to_size(4);
-                    }
                     return;
                 }
                 self.shift(op, alu32, shift as u32);

@@ -766,21 +766,16 @@ impl<'a> Checker<'a> {
     }
 
     fn check_exit(&mut self, st: &mut VerifierState) -> R<Flow> {
-        let r0 = st.cur().regs[0];
-        if r0.ty == RegType::NotInit {
-            self.scratched_regs |= 1;
-            return rej_hint(
-                "R0 !read_ok",
-                "set a return value in r0 before exit (e.g. return XDP_PASS)",
-            );
-        }
         if st.frames.len() > 1 {
-            // Return to the caller (`prepare_func_exit`).
-            let callee = st.frames.pop().unwrap_or_else(|| FuncState::new(0, 0, 0));
-            let ret = callee.regs[0];
-            if ret.ty == RegType::PtrToStack && ret.frameno == callee.frameno {
+            // Return to the caller (`prepare_func_exit`): a static subprogram's r0 need not
+            // be initialised (the caller only fails if it reads it), but no stack pointer,
+            // not even the caller's, may come back.
+            let ret = st.cur().regs[0];
+            if ret.ty == RegType::PtrToStack {
                 return rej("cannot return stack pointer to the caller frame");
             }
+            let callee = st.frames.pop().unwrap_or_else(|| FuncState::new(0, 0, 0));
+            let ret = callee.regs[0];
             let caller = st.cur_mut();
             caller.regs[0] = ret;
             for r in 1..=5 {
@@ -788,6 +783,14 @@ impl<'a> Checker<'a> {
             }
             self.scratched_regs |= 1;
             return Ok(Flow::Goto(callee.callsite + 1));
+        }
+        // check_return_code: the main program's r0 must be readable.
+        if st.cur().regs[0].ty == RegType::NotInit {
+            self.scratched_regs |= 1;
+            return rej_hint(
+                "R0 !read_ok",
+                "set a return value in r0 before exit (e.g. return XDP_PASS)",
+            );
         }
         // The program types kbpf supports have no return-range check, and a privileged
         // program may return a pointer (`allow_ptr_leaks`), as in the kernel.
@@ -1638,19 +1641,54 @@ impl<'a> Checker<'a> {
         if val.is_pointer() && !self.opts.allow_ptr_leaks {
             return rej(format!("R{src} leaks addr into mem"));
         }
-        if !matches!(base.ty, RegType::PtrToStack | RegType::PtrToMapValue) || base.maybe_null {
+        // check_atomic_rmw refuses these up front; anything else goes through the two
+        // memory checks, which refuse it there (a scalar, a map_value_or_null, ...).
+        if matches!(
+            base.ty,
+            RegType::PtrToCtx
+                | RegType::PtrToPacket
+                | RegType::PtrToPacketMeta
+                | RegType::PtrToPacketEnd
+        ) {
             return rej(format!(
                 "BPF_ATOMIC stores into R{dst} {} is not allowed",
                 base.type_str()
             ));
         }
-        // check_atomic's accesses are strictly aligned (strict_alignment_once); the stack
-        // always is.
-        if base.ty == RegType::PtrToMapValue {
-            check_strict_alignment("value ", &base, off as i32, size.bytes() as i32)?;
+        let fetch = match op {
+            AtomicOp::Add { fetch }
+            | AtomicOp::Or { fetch }
+            | AtomicOp::And { fetch }
+            | AtomicOp::Xor { fetch } => fetch,
+            _ => true,
+        };
+        let sz = size.bytes() as i32;
+        // Read the location (strictly aligned: strict_alignment_once); a fetch puts the old
+        // value in its register right away, so when that register is also the base (r0 of a
+        // cmpxchg), the write below goes through the loaded value, as in the kernel.
+        atomic_alignment(&base, off as i32, sz)?;
+        let old =
+            self.check_mem_access(st, idx, dst, base, off as i32, size, false, None, false)?;
+        if fetch {
+            let r = if op == AtomicOp::Cmpxchg { 0 } else { src };
+            self.check_dst(r)?;
+            // The kernel knows a fetched constant (a spilled one on the stack); any other
+            // fetched scalar is a full 64-bit unknown there, whatever the access size (seen
+            // on the live kernel: a 32-bit cmpxchg leaves r0 as (0x0; 0xffffffffffffffff)).
+            let mut v = old.unwrap_or_else(RegState::unknown);
+            if v.ty == RegType::Scalar {
+                if v.s.is_const() {
+                    if sz < 8 {
+                        v.s.coerce_to_size(sz as u8);
+                    }
+                } else {
+                    v = RegState::unknown();
+                }
+            }
+            self.set_reg(st, r, v);
         }
-        // Read then write the location.
-        self.check_mem_access(st, idx, dst, base, off as i32, size, false, None, false)?;
+        let base = self.read_reg(st, dst)?;
+        atomic_alignment(&base, off as i32, sz)?;
         self.check_mem_access(
             st,
             idx,
@@ -1662,20 +1700,6 @@ impl<'a> Checker<'a> {
             Some((RegState::unknown(), true)),
             false,
         )?;
-        let fetch = match op {
-            AtomicOp::Add { fetch }
-            | AtomicOp::Or { fetch }
-            | AtomicOp::And { fetch }
-            | AtomicOp::Xor { fetch } => fetch,
-            _ => true,
-        };
-        if fetch {
-            let r = if op == AtomicOp::Cmpxchg { 0 } else { src };
-            self.check_dst(r)?;
-            let mut v = RegState::unknown();
-            v.s = Scalar::of_size(size.bytes() as u8);
-            self.set_reg(st, r, v);
-        }
         Ok(())
     }
 
@@ -2126,8 +2150,19 @@ impl<'a> Checker<'a> {
             // A zero-sized access still needs a pointer inside its object: kbpf has no
             // variable-offset stack accesses, so such a pointer is refused here as for any
             // other size (the kernel checks its whole range).
-            if reg.ty == RegType::PtrToStack && !reg.s.is_const() {
-                return rej(format!("R{regno} variable stack access prohibited"));
+            if reg.ty == RegType::PtrToStack {
+                if !reg.s.is_const() {
+                    return rej(format!("R{regno} variable stack access prohibited"));
+                }
+                // check_stack_slot_within_bounds: even a zero-sized access must start inside
+                // the frame (fp-512 .. fp-1).
+                let off = reg.off as i64 + reg.s.var_off.value as i64;
+                if off >= 0 || off < -(MAX_BPF_STACK as i64) {
+                    return rej(format!(
+                        "invalid {} stack R{regno} off={off} size=0",
+                        if write { "write to" } else { "read from" }
+                    ));
+                }
             }
             return Ok(());
         }
@@ -2419,4 +2454,17 @@ fn check_mem_arg_type(regno: u8, reg: &RegState) -> R<()> {
         ),
         "pass a pointer to memory (e.g. a stack variable's address), not a number",
     )
+}
+
+/// `check_ptr_alignment` of an atomic access (always strict). The stack's own access check
+/// aligns it already.
+fn atomic_alignment(base: &RegState, off: i32, size: i32) -> R<()> {
+    let desc = match base.ty {
+        RegType::PtrToStack => return Ok(()),
+        RegType::PtrToMapValue => "value ",
+        RegType::PtrToMapKey => "key ",
+        RegType::PtrToCtx => "context ",
+        _ => "",
+    };
+    check_strict_alignment(desc, base, off, size)
 }
