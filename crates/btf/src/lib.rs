@@ -6,11 +6,25 @@
 //! section of `struct btf_type` records (each followed by kind-specific data), then a
 //! string section. Type id 0 is `void`; ids count from 1 in section order. Everything is
 //! bounds-checked: malformed input gives a [`BtfError`] naming the type id or offset.
+//!
+//! Beyond parsing: [`validate`](mod@validate) (the kernel's `BPF_BTF_LOAD` checks, with its errnos and log
+//! wording), [`dumper`] (bpftool's BTF value dumper behind `map dump`/`lookup`, plain text and
+//! JSON tokens), [`raw`] (`bpftool btf dump … format raw`, text and JSON) and [`c_dump`]
+//! (libbpf's `btf_dump`: BTF as compilable C, what `format c` prints).
 #![deny(missing_docs)]
 
 use std::fmt::Write as _;
 
 use serde_json::{Map as JsonMap, Value as JsonValue};
+
+pub mod c_dump;
+pub mod dumper;
+pub mod raw;
+pub mod validate;
+
+pub use c_dump::CDump;
+pub use dumper::Node;
+pub use validate::{LoadError, validate};
 
 /// `BTF_MAGIC`.
 pub const BTF_MAGIC: u16 = 0xeb9f;
@@ -658,6 +672,22 @@ impl Btf {
         v
     }
 
+    /// The raw `name_off` of type `id` (0 for void and for anonymous types).
+    pub fn name_off(&self, id: u32) -> u32 {
+        match self.type_offsets.get(id as usize) {
+            Some(&off) if id != 0 => self
+                .types_raw
+                .get(off..off + 4)
+                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            _ => 0,
+        }
+    }
+
+    /// Size of the blob [`Btf::to_bytes`] writes (bpftool's `btf_size`).
+    pub fn blob_size(&self) -> usize {
+        24 + self.types_raw.len() + self.strings.len()
+    }
+
     /// The string at `off` in the string section.
     pub fn string_at(&self, off: u32) -> Result<&str, BtfError> {
         cstr_at(&self.strings, off)
@@ -929,6 +959,8 @@ impl Btf {
     /// hex string (`"0x5"`), structs and unions as objects by member name, arrays as
     /// lists, `char` arrays holding a printable C string as a JSON string, enums by
     /// enumerator name when one matches, DATASECs as `{"<sec>": [{"<var>": …}]}`.
+    /// Anonymous members are flattened here; bpftool prints them under an empty name, as
+    /// [`Btf::dump_data`] does (use that for bpftool's exact output).
     /// Pointers are numbers (bpftool 7.1 writes a bare `0x…`, which is not JSON);
     /// FLOAT values are numbers (bpftool 7.1 cannot print them).
     pub fn format_value(&self, id: u32, data: &[u8]) -> Result<JsonValue, BtfError> {
@@ -1055,7 +1087,7 @@ impl Btf {
                         self.format_at(mem.ty, sub, mem.bit_offset % 8, depth + 1, budget)?
                     };
                     if mem.name.is_empty() {
-                        // Anonymous struct/union members are flattened, as bpftool does.
+                        // Flattened (bpftool prints them under "", as dump_data does).
                         if let JsonValue::Object(inner) = v {
                             m.extend(inner);
                             continue;

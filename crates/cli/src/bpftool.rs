@@ -114,6 +114,7 @@ pub const OBJECTS: &[(&str, ObjectFn)] = &[
     ("prog", crate::prog::command),
     ("map", crate::map::command),
     ("kernel", crate::kernel::command),
+    ("btf", crate::btf::command),
     ("help", help_command),
     ("version", version_command),
 ];
@@ -130,7 +131,7 @@ Usage: kbpf [OPTIONS] OBJECT { COMMAND | help }
        kbpf veristat [-v] [-l LEVEL] [-o table|csv] [-e SPEC] [-s SPEC] [-f FILTER] [-n N] OBJ...
        kbpf veristat -C A.csv B.csv | -R RESULTS.csv
 
-       OBJECT := { map | prog | kernel }
+       OBJECT := { map | prog | btf | kernel }
        OPTIONS := { --bpffs DIR | {-j|--json} [{-p|--pretty}] | {-d|--debug} |
                     --kernel { builtin | host | FILE.json } | --kernel-btf FILE |
                     {-h|--help} | {-V|--version} }
@@ -188,6 +189,8 @@ pub struct Session {
     /// PROG_ARRAY slots read from the state, by map id, written back once the programs
     /// they name are rebuilt ([`crate::prog::restore_all`]).
     pub(crate) pending_prog_slots: BTreeMap<u32, Vec<(Vec<u8>, u32)>>,
+    /// BTF objects by kbpf id ([`crate::btf`]).
+    pub(crate) btfs: crate::btf::BtfTable,
 }
 
 impl Session {
@@ -206,6 +209,7 @@ impl Session {
             progs_restored: false,
             next_prog_id: 1,
             pending_prog_slots: BTreeMap::new(),
+            btfs: crate::btf::BtfTable::default(),
         }
     }
 
@@ -232,12 +236,15 @@ impl Session {
         ));
         self.restore(st)
             .map_err(|e| Reply::err(format!("restoring pinned state: {e}"), -1))?;
+        self.collect_garbage();
         self.lock = Some(lock);
         Ok(())
     }
 
     fn restore(&mut self, st: State) -> Result<(), String> {
         self.next_id = st.next_map_id.max(1);
+        // BTF objects first: maps are created with them.
+        self.btfs.restore(st.next_btf_id, &st.btfs)?;
         // A pinned program whose pins were all removed (`rm`) is freed, as on bpffs.
         self.progs = Vec::new();
         for mut rec in st.progs {
@@ -273,10 +280,17 @@ impl Session {
             .partition(|r| MapType::from_raw(r.map_type).is_map_in_map());
         for r in datas.into_iter().chain(outers) {
             let t = MapType::from_raw(r.map_type);
-            let attr = MapAttr::new(t, r.key_size, r.value_size, r.max_entries)
+            let mut attr = MapAttr::new(t, r.key_size, r.value_size, r.max_entries)
                 .flags(r.map_flags)
                 .name(&r.name)
                 .profile(self.opts.profile.maps);
+            if r.btf_id != 0 {
+                let b = self
+                    .btfs
+                    .get(r.btf_id)
+                    .ok_or(format!("map {}: BTF object {} missing", r.id, r.btf_id))?;
+                attr = attr.btf(b.obj.clone(), r.btf_key_type_id, r.btf_value_type_id);
+            }
             let template = match &r.inner_template {
                 Some(tr) => Some(
                     Map::create(
@@ -319,6 +333,9 @@ impl Session {
                 map.update_inner_map(&k, &inner.map, 0)
                     .map_err(|e| e.to_string())?;
             }
+            if r.frozen {
+                map.freeze().map_err(|e| e.to_string())?;
+            }
             let before = r.pins.len();
             let pins: Vec<String> = r
                 .pins
@@ -345,6 +362,9 @@ impl Session {
 
     /// Adds a newly created map under a new kbpf id.
     pub fn add_map(&mut self, map: Map, template: Option<TemplateRecord>) -> u32 {
+        if let Some((b, _, _)) = map.btf() {
+            self.btfs.register(b);
+        }
         let id = self.next_id;
         self.next_id += 1;
         self.by_kid.insert(map.id(), id);
@@ -388,6 +408,15 @@ impl Session {
     /// Pinned programs' records (reserved for the prog commands), kept verbatim.
     pub fn prog_records(&mut self) -> &mut Vec<serde_json::Value> {
         &mut self.progs
+    }
+
+    /// The ids of the pinned programs' records.
+    pub fn pinned_prog_ids(&self) -> HashSet<u32> {
+        self.progs
+            .iter()
+            .filter_map(|r| r.get("id").and_then(|v| v.as_u64()))
+            .filter_map(|id| u32::try_from(id).ok())
+            .collect()
     }
 
     /// Resolves a user path to a path relative to the bpffs directory: `/sys/fs/bpf/…` and
@@ -538,13 +567,7 @@ impl Session {
     /// End of a command: drop maps nothing holds any more (as the kernel frees a map when its
     /// last fd, pin and outer reference go) and write the state back if it changed.
     pub fn commit(&mut self) -> Result<(), Reply> {
-        let keep = self.reachable();
-        let before = self.maps.len();
-        self.maps.retain(|id, _| keep.contains(id));
-        if self.maps.len() != before {
-            let live: HashSet<u32> = self.maps.values().map(|e| e.map.id()).collect();
-            self.by_kid.retain(|kid, _| live.contains(kid));
-        }
+        self.collect_garbage();
         if !self.dirty {
             return Ok(());
         }
@@ -559,6 +582,32 @@ impl Session {
         self.debug(&format!("saved {} map(s)", st.maps.len()));
         self.dirty = false;
         Ok(())
+    }
+
+    /// Drops the maps nothing holds and the BTF objects no map or program holds (tying new
+    /// programs to their BTF first). Also right after the state is loaded, so that objects
+    /// whose pins were removed are gone for read-only commands too.
+    fn collect_garbage(&mut self) {
+        let keep = self.reachable();
+        let before = self.maps.len();
+        self.maps.retain(|id, _| keep.contains(id));
+        if self.maps.len() != before {
+            let live: HashSet<u32> = self.maps.values().map(|e| e.map.id()).collect();
+            self.by_kid.retain(|kid, _| live.contains(kid));
+        }
+        // BTF objects: tie new programs to theirs, then free what nothing holds.
+        let mut btf_changed = crate::btf::link_programs(self);
+        let map_kids: HashSet<u32> = self
+            .maps
+            .values()
+            .filter_map(|e| e.map.btf().map(|(b, _, _)| b.id()))
+            .collect();
+        let mut alive = self.pinned_prog_ids();
+        alive.extend(self.live_progs.keys().copied());
+        btf_changed |= self.btfs.gc(&map_kids, &alive);
+        if btf_changed {
+            self.dirty = true;
+        }
     }
 
     /// The state document for the current maps.
@@ -577,8 +626,16 @@ impl Session {
                 map_flags: m.map_flags(),
                 pins: e.pins.clone(),
                 inner_template: e.template.clone(),
+                frozen: m.is_frozen(),
                 ..MapRecord::default()
             };
+            if let Some((b, key, value)) = m.btf()
+                && let Some(btf_id) = self.btfs.id_of(b)
+            {
+                rec.btf_id = btf_id;
+                rec.btf_key_type_id = key;
+                rec.btf_value_type_id = value;
+            }
             if t.is_map_in_map() {
                 rec.inner_maps = self
                     .inner_slots(id)
@@ -624,11 +681,14 @@ impl Session {
             }
             maps.push(rec);
         }
+        let (next_btf_id, btfs) = self.btfs.records(&self.pinned_prog_ids());
         State {
             version: pinned::FORMAT_VERSION,
             next_map_id: self.next_id,
             maps,
             progs: self.progs.clone(),
+            next_btf_id,
+            btfs,
         }
     }
 

@@ -23,6 +23,25 @@ pub enum Json {
     A(Vec<Json>),
     /// An object, in key order.
     O(Vec<(String, Json)>),
+    /// A token printed as is where a value goes (bpftool's `jsonw_printf`: `0x5`, `(nil)` in
+    /// the BTF dumper's plain text); an empty token prints nothing at all.
+    Raw(String),
+    /// Text printed straight to the output, outside the writer's bookkeeping (bpftool's
+    /// `printf` while a JSON writer is open, e.g. a map without BTF in a BTF-formatted dump).
+    Text(String),
+}
+
+impl From<&kbpf_object::btf::Node> for Json {
+    fn from(n: &kbpf_object::btf::Node) -> Json {
+        use kbpf_object::btf::Node;
+        match n {
+            Node::Raw(s) => Json::Raw(s.clone()),
+            Node::Str(s) => Json::S(s.clone()),
+            Node::Bool(b) => Json::B(*b),
+            Node::Array(a) => Json::A(a.iter().map(Json::from).collect()),
+            Node::Object(o) => Json::O(o.iter().map(|(k, v)| (k.clone(), Json::from(v))).collect()),
+        }
+    }
 }
 
 impl From<&serde_json::Value> for Json {
@@ -156,6 +175,9 @@ impl Writer {
                 }
                 self.end('}');
             }
+            Json::Raw(s) if s.is_empty() => {}
+            Json::Raw(s) => self.scalar(s),
+            Json::Text(s) => self.out.push_str(s),
         }
     }
 
@@ -223,6 +245,20 @@ mod tests {
         assert_eq!(
             two.to_document(true),
             "[{\n        \"id\": 1\n    },{\n        \"id\": 2\n    }\n]\n"
+        );
+        // bpftool's BTF dumper: bare tokens, and a name whose value printed nothing.
+        let btf = Json::A(vec![Json::obj([
+            ("lo", Json::Raw("0x0".into())),
+            ("p", Json::Raw("(nil)".into())),
+            ("bad", Json::Raw(String::new())),
+        ])]);
+        assert_eq!(
+            btf.to_document(true),
+            "[{\n        \"lo\": 0x0,\n        \"p\": (nil),\n        \"bad\": }\n]\n"
+        );
+        assert_eq!(
+            Json::A(vec![Json::Text("key: 00\n".into())]).to_document(true),
+            "[key: 00\n]\n"
         );
         assert_eq!(
             Json::obj([("output", Json::Null)]).to_document(true),

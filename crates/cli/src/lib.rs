@@ -8,7 +8,8 @@
 //! - [`plugin`]: `kbpf conformance-plugin`, the suite runner's plugin protocol;
 //! - [`run`]: `kbpf run FILE`, one program on one packet with bpftool's result line;
 //! - [`bpftool`]: the bpftool grammar (`kbpf [OPTIONS] OBJECT COMMAND …`), the session with its
-//!   maps and pinned state, and `batch file`; [`map`] holds the `map` commands;
+//!   maps and pinned state, and `batch file`; [`map`] holds the `map` commands, [`btf`] the
+//!   `btf` commands and the session's BTF objects;
 //! - [`words`]: the keyword grammar shared by the command line and batch files (prefixes,
 //!   `DATA`, batch-line quoting); [`json`]: bpftool's JSON layouts;
 //! - [`pinned`]: the bpffs directory's state file, locking and crash-safe writes;
@@ -20,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod bpftool;
+pub mod btf;
 pub mod conformance;
 pub mod engine;
 pub mod json;
@@ -47,8 +49,8 @@ use clap::{Parser, Subcommand};
     long_about = "A kernel-faithful eBPF runtime in user space.\n\n\
         Besides the subcommands below, kbpf speaks bpftool's grammar:\n  \
         kbpf [--bpffs DIR] [-j|--json] [-p|--pretty] [-d|--debug] OBJECT COMMAND ...\n\
-        with OBJECT := { map | prog | batch } and keywords accepted by prefix (`kbpf map sh`).\n\
-        `kbpf map help` and `kbpf prog help` list the commands; `kbpf batch file FILE` runs a\n\
+        with OBJECT := { map | prog | btf | batch } and keywords accepted by prefix (`kbpf map sh`).\n\
+        `kbpf map help`, `kbpf prog help` and `kbpf btf help` list the commands; `kbpf batch file FILE` runs a\n\
         bpftool batch file. `kbpf maglev demo` runs the Maglev load balancer demo;\n\
         `kbpf veristat OBJ...` prints verifier statistics like the kernel's veristat.\n\
         Paths under /sys/fs/bpf/ resolve inside the bpffs directory (--bpffs DIR, default\n\
@@ -103,6 +105,10 @@ pub enum Command {
     /// jit|interp), pin (see `kbpf prog help`).
     #[command(long_about = prog::USAGE, disable_help_flag = true)]
     Prog(WordsArgs),
+    /// bpftool's btf commands: show/list the BTF objects loaded with programs and maps, dump
+    /// one (or an object file's, or vmlinux's) as raw types or C (see `kbpf btf help`).
+    #[command(long_about = btf::USAGE, disable_help_flag = true)]
+    Btf(WordsArgs),
     /// The Maglev load balancer demo: `kbpf maglev demo [--json] [--plot DIR]
     /// [--backend kbpf|kernel] [--engine jit|interp] [--small]` (see `kbpf maglev help`).
     #[command(long_about = maglev::USAGE)]
@@ -185,10 +191,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::ConformancePlugin(args) => plugin::command(&args.args),
         Command::Run(args) => run::command(&args),
         Command::Maglev(args) => maglev::command(&args),
-        cmd @ (Command::Map(_) | Command::Prog(_) | Command::Batch(_)) => {
+        cmd @ (Command::Map(_) | Command::Prog(_) | Command::Btf(_) | Command::Batch(_)) => {
             let (object, w) = match cmd {
                 Command::Map(w) => ("map", w),
                 Command::Prog(w) => ("prog", w),
+                Command::Btf(w) => ("btf", w),
                 Command::Batch(w) => ("batch", w),
                 _ => unreachable!("matched above"),
             };

@@ -47,10 +47,10 @@ type Cmd = fn(&mut Session, &mut Words<'_>) -> Reply;
 
 /// The commands, in bpftool's order (a prefix selects the first match: `l` is `list`).
 const COMMANDS: &[(&str, Cmd, bool)] = &[
-    ("show", show, false),
-    ("list", show, false),
+    ("show", show::show, false),
+    ("list", show::show, false),
     ("help", help, false),
-    ("dump", dump, false),
+    ("dump", show::dump, false),
     ("update", update, true),
     ("lookup", lookup, false),
     ("getnext", getnext, false),
@@ -104,7 +104,7 @@ const TYPE_NAMES: &[(&str, u32)] = &[
 /// The `map` object: selects the command by prefix (no command is `show`).
 pub fn command(s: &mut Session, args: &[String], _object: &str) -> Reply {
     let (name, f, writes, rest): (&str, Cmd, bool, &[String]) = match args.first() {
-        None => ("show", show, false, &[]),
+        None => ("show", show::show, false, &[]),
         Some(w) => match COMMANDS.iter().find(|(n, _, _)| is_prefix(w, n)) {
             Some((_, f, wr)) => (w.as_str(), *f, *wr, &args[1..]),
             None => {
@@ -216,154 +216,9 @@ fn entry(s: &Session, id: u32) -> Map {
         .unwrap_or_else(|| unreachable!("map {id} was resolved from the session's table"))
 }
 
-fn info_text(s: &Session, id: u32, m: &Map) -> (String, String) {
-    let _ = s;
-    let i = m.info();
-    (
-        format!(
-            "{id}: {}  name {}  flags {:#x}",
-            i.map_type, i.name, i.map_flags
-        ),
-        format!(
-            "\tkey {}B  value {}B  max_entries {}  memlock {}B",
-            i.key_size, i.value_size, i.max_entries, i.memlock
-        ),
-    )
-}
+mod show;
 
-fn info_json(id: u32, m: &Map) -> Json {
-    let i = m.info();
-    Json::obj([
-        ("id", Json::U(id as u64)),
-        ("type", Json::s(i.map_type.to_string())),
-        ("name", Json::s(i.name)),
-        ("flags", Json::U(i.map_flags as u64)),
-        ("bytes_key", Json::U(i.key_size as u64)),
-        ("bytes_value", Json::U(i.value_size as u64)),
-        ("max_entries", Json::U(i.max_entries as u64)),
-        ("bytes_memlock", Json::U(i.memlock)),
-        ("frozen", Json::U(0)),
-    ])
-}
-
-fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
-    let (ids, single) = if w.is_empty() {
-        (s.maps().map(|(id, _)| id).collect::<Vec<_>>(), false)
-    } else if w.len() == 2 {
-        match parse_maps(s, w) {
-            Ok(ids) if ids.is_empty() => return Reply::silent(-1),
-            Ok(ids) => {
-                let one = ids.len() == 1;
-                (ids, one)
-            }
-            Err(r) => return r,
-        }
-    } else {
-        return Reply::err(format!("what is '{}'?", w.peek().unwrap_or_default()), -1);
-    };
-    let mut text = String::new();
-    let mut js = Vec::new();
-    for id in ids {
-        let m = entry(s, id);
-        let (a, b) = info_text(s, id, &m);
-        text.push_str(&format!("{a}\n{b}\n"));
-        js.push(info_json(id, &m));
-    }
-    let json = if single {
-        js.pop().unwrap_or(Json::Null)
-    } else {
-        Json::A(js)
-    };
-    Reply::ok(text, json)
-}
-
-/// The value bytes user space shows: inner maps and programs by kbpf id.
-fn shown_value(s: &Session, m: &Map, mut v: Vec<u8>) -> Vec<u8> {
-    if m.map_type().is_map_in_map() && v.len() >= 4 {
-        let kid = u32::from_ne_bytes([v[0], v[1], v[2], v[3]]);
-        if let Some(id) = s.id_of_kid(kid) {
-            v[..4].copy_from_slice(&id.to_ne_bytes());
-        }
-    }
-    v
-}
-
-/// One element as bpftool prints it (text, JSON).
-fn element(m: &Map, key: &[u8], value: &[u8]) -> (String, Json) {
-    if m.map_type().is_percpu() {
-        let stride = (m.value_size() as usize).div_ceil(8) * 8;
-        let vs = m.value_size() as usize;
-        let mut text = format!("key:\n{}\n", hex_bytes(key));
-        let mut values = Vec::new();
-        for (cpu, chunk) in value.chunks(stride.max(1)).enumerate() {
-            let v = &chunk[..vs.min(chunk.len())];
-            text.push_str(&format!("value (CPU {cpu:02}): {}\n", hex_bytes(v)));
-            values.push(Json::obj([
-                ("cpu", Json::U(cpu as u64)),
-                ("value", Json::hex(v)),
-            ]));
-        }
-        return (
-            text,
-            Json::obj([("key", Json::hex(key)), ("values", Json::A(values))]),
-        );
-    }
-    let text = if key.len() > 16 || value.len() > 16 {
-        format!("key:\n{}\nvalue:\n{}\n", hex_bytes(key), hex_bytes(value))
-    } else {
-        format!("key: {}  value: {}\n", hex_bytes(key), hex_bytes(value))
-    };
-    (
-        text,
-        Json::obj([("key", Json::hex(key)), ("value", Json::hex(value))]),
-    )
-}
-
-fn dump(s: &mut Session, w: &mut Words<'_>) -> Reply {
-    let ids = match parse_maps(s, w) {
-        Ok(ids) if ids.is_empty() => return Reply::silent(-1),
-        Ok(ids) => ids,
-        Err(r) => return r,
-    };
-    if !w.is_empty() {
-        return Reply::usage(if s.opts.json { "" } else { USAGE });
-    }
-    // PROG_ARRAY slots name programs: rebuild the pinned ones so the slots are filled.
-    if ids
-        .iter()
-        .any(|id| entry(s, *id).map_type() == MapType::ProgArray)
-        && let Err(r) = crate::prog::restore_all(s)
-    {
-        return r;
-    }
-    let several = ids.len() > 1;
-    let mut text = String::new();
-    let mut js = Vec::new();
-    for (n, id) in ids.into_iter().enumerate() {
-        let m = entry(s, id);
-        if several {
-            if n > 0 {
-                text.push('\n');
-            }
-            text.push_str(&info_text(s, id, &m).0);
-            text.push('\n');
-        }
-        let mut count = 0;
-        for k in m.keys() {
-            let Ok(v) = m.lookup_elem(&k) else { continue };
-            let v = shown_value(s, &m, v);
-            let (t, j) = element(&m, &k, &v);
-            text.push_str(&t);
-            js.push(j);
-            count += 1;
-        }
-        text.push_str(&format!(
-            "Found {count} element{}\n",
-            if count == 1 { "" } else { "s" }
-        ));
-    }
-    Reply::ok(text, Json::A(js))
-}
+use show::{element, shown_value};
 
 /// What `parse_elem` found.
 #[derive(Default)]
@@ -457,8 +312,24 @@ fn lookup(s: &mut Session, w: &mut Words<'_>) -> Reply {
     match m.lookup_elem(&key) {
         Ok(v) => {
             let v = shown_value(s, &m, v);
-            let (t, j) = element(&m, &key, &v);
-            Reply::ok(t, j)
+            let (t, mut j) = element(&m, &key, &v);
+            // get_map_kv_btf: formatted when the map has a BTF value type.
+            match crate::btf::map_btf(s, &m).filter(|b| b.value != 0) {
+                Some(b) if s.opts.json => {
+                    if let Json::O(f) = &mut j {
+                        f.push((
+                            "formatted".into(),
+                            crate::btf::formatted(&b, &m, &key, &v, false),
+                        ));
+                    }
+                    Reply::ok(t, j)
+                }
+                Some(b) => Reply::ok(
+                    crate::btf::formatted(&b, &m, &key, &v, true).to_document(true),
+                    j,
+                ),
+                None => Reply::ok(t, j),
+            }
         }
         Err(e) if e.errno == Errno::ENOENT => Reply {
             stdout: format!("key:\n{}\n\nNot found\n", hex_bytes(&key)),

@@ -11,6 +11,8 @@
 //!   verbatim by this version; the one rule already fixed is that a program record's
 //!   `map_ids` array (kbpf map ids) keeps those maps alive and persisted
 //!   ([`crate::bpftool::prog_map_ids`]), as a loaded program's `used_maps` do in the kernel;
+//! - BTF objects ([`BtfRecord`]: id, blob, the pinned programs loaded with it) held by
+//!   persisted maps (`btf_id`, `btf_key_type_id`, `btf_value_type_id`) or pinned programs;
 //! - [`LOCK_FILE`], locked with `flock` for the whole invocation: shared by read-only
 //!   commands, exclusive by anything that may write, so concurrent kbpf processes serialise;
 //! - writes go to a temporary file that is fsync-ed and renamed over [`STATE_FILE`] (then the
@@ -49,6 +51,29 @@ pub struct State {
     /// Reserved for pinned programs (`prog load/loadall`); kept verbatim by this version.
     #[serde(default)]
     pub progs: Vec<serde_json::Value>,
+    /// The next BTF object id (0 in states written before BTF objects existed: start at 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub next_btf_id: u32,
+    /// BTF objects persisted maps and pinned programs hold, by increasing id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub btfs: Vec<BtfRecord>,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// One persisted BTF object: the blob as loaded (so `btf dump id N` and typed map dumps do
+/// not depend on the object file staying as it was) and the pinned programs that carry it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BtfRecord {
+    /// kbpf BTF id.
+    pub id: u32,
+    /// The blob (header, types, strings), hex.
+    pub data: String,
+    /// Pinned programs (record ids) loaded with this BTF.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prog_ids: Vec<u32>,
 }
 
 /// One persisted map.
@@ -83,6 +108,18 @@ pub struct MapRecord {
     /// PROG_ARRAY: the occupied slots, by pinned program id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prog_slots: Vec<ProgSlot>,
+    /// The BTF object's kbpf id (0: no BTF).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub btf_id: u32,
+    /// `btf_key_type_id`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub btf_key_type_id: u32,
+    /// `btf_value_type_id`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub btf_value_type_id: u32,
+    /// `BPF_MAP_FREEZE` was done (libbpf freezes `.rodata*`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frozen: bool,
 }
 
 /// One occupied PROG_ARRAY slot.
@@ -360,6 +397,12 @@ mod tests {
                 },
             ],
             progs: vec![serde_json::json!({"id": 1, "future": true})],
+            next_btf_id: 2,
+            btfs: vec![BtfRecord {
+                id: 1,
+                data: "9feb0100".into(),
+                prog_ids: vec![1],
+            }],
         }
     }
 

@@ -647,7 +647,8 @@ fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
     let mut text = String::new();
     let mut js = Vec::new();
     for id in ids {
-        let (t, j) = show_one(id, &s.live_progs[&id]);
+        let (mut t, mut j) = show_one(id, &s.live_progs[&id]);
+        crate::btf::prog_show(s, id, &mut t, &mut j);
         text.push_str(&t);
         js.push(j);
     }

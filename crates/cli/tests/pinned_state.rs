@@ -429,7 +429,9 @@ fn help_is_complete() {
     let o = Command::new(KBPF).args(["map", "--help"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout), help);
     let top = ok(&d.0, "help");
-    assert!(top.contains("OBJECT := { map | prog | kernel }") && top.contains("batch file FILE"));
+    assert!(
+        top.contains("OBJECT := { map | prog | btf | kernel }") && top.contains("batch file FILE")
+    );
     // An unknown command prints the usage on stderr with status 255, as bpftool.
     let o = kbpf(&d.0, "map frob");
     assert_eq!((o.status, o.stdout.as_str()), (255, ""));

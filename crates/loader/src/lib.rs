@@ -6,7 +6,10 @@
 //!
 //! - [`load`]: [`load_object`], [`LoadOptions`] (map reuse, inner maps), [`LoadedObject`];
 //! - [`reloc`]: map relocations of one program ([`relocate_program`], [`LoadedProgram`]);
-//! - [`error`]: [`LoadError`], naming the map/section/program and carrying the errno.
+//! - [`error`]: [`LoadError`], naming the map/section/program and carrying the errno;
+//! - `btf`: the object's BTF loaded as a kernel object (checked like `BPF_BTF_LOAD`, with
+//!   libbpf's fallback to no BTF) and the type ids each map is created with
+//!   ([`LoadedObject::btf`]).
 //!
 //! # Load order, and why
 //!
@@ -47,6 +50,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod btf;
 pub mod error;
 pub mod load;
 pub mod reloc;

@@ -138,6 +138,12 @@ pub struct LoadedObject {
     pub programs: Vec<LoadedProgram>,
     /// PROG_ARRAY initial slots, which need loaded programs.
     pub pending_prog_slots: Vec<ProgSlot>,
+    /// The object's BTF as loaded (`BPF_BTF_LOAD`): the maps created with BTF hold it, and
+    /// it is the BTF of programs with func info. `None` without `.BTF` or when the kernel
+    /// would refuse it (see [`LoadedObject::btf_warning`]).
+    pub btf: Option<kbpf_maps::BtfObject>,
+    /// libbpf's warning when the object's BTF was dropped as the kernel would refuse it.
+    pub btf_warning: Option<String>,
 }
 
 impl LoadedObject {
@@ -286,6 +292,9 @@ fn option_for<'o>(
     Ok(per_map)
 }
 
+/// The object's BTF as the maps get it: the loaded object and the parsed types.
+type ObjBtf<'a> = Option<(&'a kbpf_maps::BtfObject, &'a kbpf_object::Btf)>;
+
 /// Creates `def` (an outer map-of-maps when `inner` is given) and returns its fd.
 fn create_map(
     registry: &Registry,
@@ -293,8 +302,15 @@ fn create_map(
     def: &MapDef,
     supplied_inner: Option<&Map>,
     profile: kbpf_maps::MapsProfile,
+    btf: ObjBtf<'_>,
 ) -> Result<u32, LoadError> {
-    let create_attr = |def: &MapDef| create_attr(def).profile(profile);
+    let create_attr = |def: &MapDef| {
+        let attr = create_attr(def).profile(profile);
+        match btf.and_then(|(o, b)| Some((o, crate::btf::map_type_ids(b, def)?))) {
+            Some((o, (key, value))) => attr.btf(o.clone(), key, value),
+            None => attr,
+        }
+    };
     let create_err = |source| LoadError::MapCreate {
         map: def.name.clone(),
         section: def.section.clone(),
@@ -342,6 +358,9 @@ pub fn load_object(
 ) -> Result<LoadedObject, LoadError> {
     let reuse = option_for(obj, &opts.reuse)?;
     let inner = option_for(obj, &opts.inner_maps)?;
+    // bpf_object__load_btf comes before the maps: they are created with its fd.
+    let (btf, btf_warning) = crate::btf::load_btf(obj);
+    let obj_btf = btf.as_ref().zip(obj.btf.as_ref());
     let mut guard = FdGuard {
         registry,
         fds: Vec::new(),
@@ -377,7 +396,14 @@ pub fn load_object(
             });
             continue;
         }
-        let fd = create_map(registry, &mut guard, def, inner[i], opts.maps_profile)?;
+        let fd = create_map(
+            registry,
+            &mut guard,
+            def,
+            inner[i],
+            opts.maps_profile,
+            obj_btf,
+        )?;
         let map = registry.map(fd).map_err(|source| LoadError::MapCreate {
             map: def.name.clone(),
             section: def.section.clone(),
@@ -500,6 +526,8 @@ pub fn load_object(
         maps,
         programs,
         pending_prog_slots,
+        btf,
+        btf_warning,
     })
 }
 

@@ -25,6 +25,8 @@ pub enum Errno {
     EEXIST,
     /// `EINVAL` (22).
     EINVAL,
+    /// `ENOSPC` (28): an LPM trie is full.
+    ENOSPC,
     /// `EOPNOTSUPP` (95).
     EOPNOTSUPP,
     /// `ENOTSUPP` (524): kernel-internal, but it leaks to user space from map creation.
@@ -45,6 +47,7 @@ impl Errno {
             Errno::EFAULT => 14,
             Errno::EEXIST => 17,
             Errno::EINVAL => 22,
+            Errno::ENOSPC => 28,
             Errno::EOPNOTSUPP => 95,
             Errno::ENOTSUPP => 524,
         }
@@ -63,6 +66,7 @@ impl Errno {
             14 => Errno::EFAULT,
             17 => Errno::EEXIST,
             22 => Errno::EINVAL,
+            28 => Errno::ENOSPC,
             95 => Errno::EOPNOTSUPP,
             524 => Errno::ENOTSUPP,
             _ => return None,
@@ -82,6 +86,7 @@ impl Errno {
             Errno::EFAULT => "EFAULT",
             Errno::EEXIST => "EEXIST",
             Errno::EINVAL => "EINVAL",
+            Errno::ENOSPC => "ENOSPC",
             Errno::EOPNOTSUPP => "EOPNOTSUPP",
             Errno::ENOTSUPP => "ENOTSUPP",
         }
@@ -100,6 +105,7 @@ impl Errno {
             Errno::EFAULT => "Bad address",
             Errno::EEXIST => "File exists",
             Errno::EINVAL => "Invalid argument",
+            Errno::ENOSPC => "No space left on device",
             Errno::EOPNOTSUPP => "Operation not supported",
             Errno::ENOTSUPP => "Unknown error 524",
         }
@@ -169,6 +175,7 @@ mod tests {
             Errno::EFAULT,
             Errno::EEXIST,
             Errno::EINVAL,
+            Errno::ENOSPC,
             Errno::EOPNOTSUPP,
             Errno::ENOTSUPP,
         ] {

@@ -9,6 +9,8 @@
 //! - [`layout`]: the raw `#[repr(C)]` layouts programs address directly (array values at
 //!   `map + 312 + idx * elem_size`, hash values at `elem + 48 + round_up(key_size, 8)`);
 //! - [`htab`]: the hash family on fixed buckets with per-bucket locks and epoch-deferred frees;
+//! - [`lpm_trie`]: LPM_TRIE — the kernel's trie node for node (intermediate nodes, the
+//!   post-order `get_next_key`), lock-free readers, programs call [`lpm_trie::trie_lookup_elem`];
 //! - [`queue`]: QUEUE and STACK;
 //! - `ringbuf`: RINGBUF — the kernel's creation checks, record format and `memlock`;
 //!   user-space element commands answer ENOTSUPP as in the kernel, records go through
@@ -19,7 +21,8 @@
 //!   with `__bpf_call_base`-relative call immediates;
 //! - [`raw`]: `extern "C"` lookup/update/delete functions for programs, and [`pin`], the
 //!   read-side guard a program run holds;
-//! - [`registry`]: descriptors, ids and `map show`.
+//! - [`registry`]: descriptors, ids and `map show`;
+//! - [`btf`]: [`BtfObject`], the BTF a map holds (opaque here: an id and the blob).
 //!
 //! ```
 //! use kbpf_maps::uapi::{BPF_ANY, BPF_F_INNER_MAP};
@@ -52,11 +55,13 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod btf;
 pub mod error;
 pub mod gen_lookup;
 pub mod htab;
 pub mod jhash;
 pub mod layout;
+pub mod lpm_trie;
 pub mod map;
 pub mod meta;
 pub mod queue;
@@ -65,6 +70,7 @@ pub mod registry;
 mod ringbuf;
 pub mod uapi;
 
+pub use btf::BtfObject;
 pub use error::{CallImmError, Errno, MapError};
 pub use gen_lookup::{
     GenLookup, call_base, call_imm, call_target, gen_lookup, lookup_fn, raw_function_addr,

@@ -15,10 +15,12 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crate::btf::BtfObject;
 use crate::error::{Errno, MapError};
 use crate::gen_lookup::{GenLookup, gen_lookup};
 use crate::htab::Htab;
 use crate::layout::{BpfArray, BpfMap, alloc_percpu, free_percpu, per_cpu_ptr};
+use crate::lpm_trie::{LpmTrie, trie_alloc_check};
 use crate::meta::{InnerMapMeta, MapDesc};
 use crate::queue::QueueStack;
 use crate::raw::ops_for;
@@ -102,6 +104,13 @@ pub struct MapAttr {
     /// The kernel profile's map facts: where array values start, the sizes `memlock`
     /// counts, which map types exist.
     pub profile: MapsProfile,
+    /// `btf_fd`: the BTF object the key and value types are in (held by the map while either
+    /// type id is non-zero, ignored otherwise, as in the kernel).
+    pub btf: Option<BtfObject>,
+    /// `btf_key_type_id` (0: none; global data maps have only a value type).
+    pub btf_key_type_id: u32,
+    /// `btf_value_type_id` (0: the map has no BTF).
+    pub btf_value_type_id: u32,
 }
 
 impl MapAttr {
@@ -118,7 +127,18 @@ impl MapAttr {
             nr_cpus: 0,
             bypass_spec_v1: true,
             profile: MapsProfile::BUILTIN,
+            btf: None,
+            btf_key_type_id: 0,
+            btf_value_type_id: 0,
         }
+    }
+
+    /// Sets `btf_fd`, `btf_key_type_id` and `btf_value_type_id`.
+    pub fn btf(mut self, btf: BtfObject, key_type_id: u32, value_type_id: u32) -> MapAttr {
+        self.btf = Some(btf);
+        self.btf_key_type_id = key_type_id;
+        self.btf_value_type_id = value_type_id;
+        self
     }
 
     /// Sets the kernel profile's map facts.
@@ -200,6 +220,12 @@ pub struct MapInfo {
     pub max_entries: u32,
     /// Memory usage as the kernel's `map_mem_usage` computes it.
     pub memlock: u64,
+    /// The id of the map's BTF object (0: none).
+    pub btf_id: u32,
+    /// `btf_key_type_id`.
+    pub btf_key_type_id: u32,
+    /// `btf_value_type_id`.
+    pub btf_value_type_id: u32,
 }
 
 impl fmt::Display for MapInfo {
@@ -213,7 +239,11 @@ impl fmt::Display for MapInfo {
             f,
             "\tkey {}B  value {}B  max_entries {}  memlock {}B",
             self.key_size, self.value_size, self.max_entries, self.memlock
-        )
+        )?;
+        if self.btf_id != 0 {
+            write!(f, "\n\tbtf_id {}", self.btf_id)?;
+        }
+        Ok(())
     }
 }
 
@@ -233,6 +263,8 @@ pub(crate) enum Storage {
     QueueStack(QueueStack),
     /// RINGBUF; the raw allocation is a bare `BpfMap` header from a `Box`.
     Ringbuf(Ringbuf),
+    /// LPM_TRIE; the raw allocation is the trie's `BpfLpmTrie` header.
+    LpmTrie(LpmTrie),
 }
 
 /// The object behind a [`Map`] handle.
@@ -256,6 +288,8 @@ pub struct MapInner {
     pub(crate) prog_owner_type: AtomicU32,
     /// `BPF_MAP_FREEZE` was done: user space may no longer write.
     pub(crate) frozen: std::sync::atomic::AtomicBool,
+    /// The BTF object and type ids (`map->btf`, `btf_key_type_id`, `btf_value_type_id`).
+    pub(crate) btf: Option<(BtfObject, u32, u32)>,
 }
 
 // SAFETY: the raw allocation is only mutated through atomics, bucket locks, or byte copies that
@@ -574,6 +608,11 @@ pub fn check_create_attr(a: &MapAttr) -> Result<(), MapError> {
             format!("NUMA node {} is not online", a.numa_node),
         ));
     }
+    // map_create: type ids need a BTF object (btf_get_by_fd fails on a descriptor that is
+    // not one).
+    if (a.btf_key_type_id != 0 || a.btf_value_type_id != 0) && a.btf.is_none() {
+        return Err(err(n, Errno::EINVAL, "BTF type ids without a BTF object"));
+    }
     if a.map_type >= a.profile.map_type_count {
         return Err(err(
             n,
@@ -598,6 +637,8 @@ pub fn check_create_attr(a: &MapAttr) -> Result<(), MapError> {
         queue_stack_map_alloc_check(a, t)
     } else if t == MapType::Ringbuf {
         ringbuf_map_alloc_check(a)
+    } else if t == MapType::LpmTrie {
+        trie_alloc_check(a)
     } else {
         Err(err(
             n,
@@ -679,6 +720,12 @@ impl Map {
             meta,
             prog_owner_type: AtomicU32::new(0),
             frozen: std::sync::atomic::AtomicBool::new(false),
+            btf: match &attr.btf {
+                Some(b) if attr.btf_key_type_id != 0 || attr.btf_value_type_id != 0 => {
+                    Some((b.clone(), attr.btf_key_type_id, attr.btf_value_type_id))
+                }
+                _ => None,
+            },
         };
         let header = BpfMap {
             ops: ops_for(t),
@@ -702,6 +749,10 @@ impl Map {
         } else if t == MapType::Ringbuf {
             inner.raw = NonNull::from(Box::leak(Box::new(header)));
             inner.storage = Storage::Ringbuf(Ringbuf::new(max_entries));
+        } else if t == MapType::LpmTrie {
+            let trie = LpmTrie::alloc(&inner, header);
+            inner.raw = trie.header_ptr();
+            inner.storage = Storage::LpmTrie(trie);
         } else {
             let htab = Htab::alloc(&inner, header)?;
             inner.raw = htab.header_ptr();
@@ -826,7 +877,15 @@ impl Map {
             value_size: self.0.value_size,
             max_entries: self.0.max_entries,
             memlock: self.memlock(),
+            btf_id: self.0.btf.as_ref().map_or(0, |(b, _, _)| b.id()),
+            btf_key_type_id: self.0.btf.as_ref().map_or(0, |b| b.1),
+            btf_value_type_id: self.0.btf.as_ref().map_or(0, |b| b.2),
         }
+    }
+
+    /// The map's BTF object with its key and value type ids, if it was created with BTF.
+    pub fn btf(&self) -> Option<(&BtfObject, u32, u32)> {
+        self.0.btf.as_ref().map(|(b, k, v)| (b, *k, *v))
     }
 
     /// Memory usage as the kernel's `map_mem_usage` op reports it (bpftool's `memlock`), with
@@ -866,6 +925,8 @@ impl Map {
                     + (RINGBUF_NR_META_PAGES + data_pages) * PAGE_SIZE
                     + (RINGBUF_NR_META_PAGES + 2 * data_pages) * 8
             }
+            // trie_mem_usage: elements only.
+            Storage::LpmTrie(t) => t.mem_usage(),
         }
     }
 
@@ -942,6 +1003,10 @@ impl Map {
             MapType::Ringbuf => {
                 self.check_key(key)?;
                 Err(self.ringbuf_unsupported("lookup"))
+            }
+            MapType::LpmTrie => {
+                self.check_key(key)?;
+                self.0.lpm_trie()?.lookup_user(m, key)
             }
             MapType::Array => {
                 let idx = self.array_index(key)?;
@@ -1053,7 +1118,10 @@ impl Map {
     fn prog_slots(&self) -> Option<&parking_lot::Mutex<Vec<Option<ProgRef>>>> {
         match &self.0.storage {
             Storage::Array { progs, .. } => progs.as_ref(),
-            Storage::Htab(_) | Storage::QueueStack(_) | Storage::Ringbuf(_) => None,
+            Storage::Htab(_)
+            | Storage::QueueStack(_)
+            | Storage::Ringbuf(_)
+            | Storage::LpmTrie(_) => None,
         }
     }
 
@@ -1125,6 +1193,7 @@ impl Map {
         match m.map_type {
             MapType::Queue | MapType::Stack => self.queue()?.push(&m.name, value, flags),
             MapType::Ringbuf => Err(self.ringbuf_unsupported("update")),
+            MapType::LpmTrie => self.0.lpm_trie()?.update_user(m, key, value, flags),
             MapType::Array | MapType::PercpuArray => {
                 let idx = self.array_index(key)?;
                 self.array_update_check(idx, flags)?;
@@ -1427,6 +1496,10 @@ impl Map {
                 self.check_key(key)?;
                 Err(self.ringbuf_unsupported("delete"))
             }
+            MapType::LpmTrie => {
+                self.check_key(key)?;
+                self.0.lpm_trie()?.delete_user(m, key)
+            }
             MapType::ArrayOfMaps
             | MapType::ProgArray
             | MapType::PerfEventArray
@@ -1484,6 +1557,9 @@ impl Map {
         if m.map_type == MapType::Ringbuf {
             return Err(self.ringbuf_unsupported("get_next_key"));
         }
+        if m.map_type == MapType::LpmTrie {
+            return self.0.lpm_trie()?.get_next_key_user(m, key);
+        }
         if m.map_type.is_array_family() {
             // array_map_get_next_key: a NULL key counts as U32_MAX.
             let idx = key.map_or(u32::MAX, |k| u32::from_ne_bytes([k[0], k[1], k[2], k[3]]));
@@ -1516,11 +1592,12 @@ impl Map {
         out
     }
 
-    /// Number of elements of a hash map, queue or stack (0 for arrays).
+    /// Number of elements of a hash map, LPM trie, queue or stack (0 for arrays).
     pub fn elem_count(&self) -> u32 {
         match &self.0.storage {
             Storage::Htab(h) => h.count(),
             Storage::QueueStack(q) => q.len() as u32,
+            Storage::LpmTrie(t) => t.count(),
             Storage::Array { .. } | Storage::Ringbuf(_) => 0,
         }
     }
@@ -1601,7 +1678,10 @@ impl MapInner {
     pub(crate) fn htab(&self) -> Option<&Htab> {
         match &self.storage {
             Storage::Htab(h) => Some(h),
-            Storage::Array { .. } | Storage::QueueStack(_) | Storage::Ringbuf(_) => None,
+            Storage::Array { .. }
+            | Storage::QueueStack(_)
+            | Storage::Ringbuf(_)
+            | Storage::LpmTrie(_) => None,
         }
     }
 
@@ -1735,6 +1815,7 @@ impl Drop for MapInner {
                 };
             }
             Storage::Htab(h) => h.free_all(self.map_type),
+            Storage::LpmTrie(t) => t.free_all(),
             // SAFETY: the header came from Box::leak in create_with and is freed once.
             Storage::QueueStack(_) | Storage::Ringbuf(_) => unsafe {
                 drop(Box::from_raw(self.raw.as_ptr()))

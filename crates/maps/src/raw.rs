@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::htab::htab_lookup_raw;
 use crate::layout::{BpfArray, BpfHtab, BpfMap, BpfMapOps, bpf_this_cpu_ptr};
+pub use crate::lpm_trie::{trie_delete_elem, trie_lookup_elem, trie_update_elem};
 use crate::map::MapInner;
 use crate::uapi::{BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, HTAB_ELEM_KEY_OFF, MapType, round_up8};
 
@@ -45,7 +46,7 @@ const ENOTSUPP: i64 = -524;
 
 /// # Safety
 /// `map` must be a live map pointer.
-unsafe fn owner<'a>(map: *mut c_void) -> &'a MapInner {
+pub(crate) unsafe fn owner<'a>(map: *mut c_void) -> &'a MapInner {
     // SAFETY: per the contract, owner was set at creation and the map is alive.
     unsafe { &*((*(map as *const BpfMap)).owner as *const MapInner) }
 }
@@ -748,6 +749,17 @@ static RINGBUF_OPS: BpfMapOps = BpfMapOps {
     map_peek_elem: map_pop_elem_unsupported,
 };
 
+/// `trie_map_ops`: LPM tries have no `map_gen_lookup`, so programs call
+/// `trie_lookup_elem` itself.
+static LPM_TRIE_OPS: BpfMapOps = BpfMapOps {
+    map_lookup_elem: trie_lookup_elem,
+    map_update_elem: trie_update_elem,
+    map_delete_elem: trie_delete_elem,
+    map_push_elem: map_push_elem_unsupported,
+    map_pop_elem: map_pop_elem_unsupported,
+    map_peek_elem: map_pop_elem_unsupported,
+};
+
 /// The ops table of a map type.
 pub fn ops_for(t: MapType) -> &'static BpfMapOps {
     match t {
@@ -761,6 +773,7 @@ pub fn ops_for(t: MapType) -> &'static BpfMapOps {
         MapType::HashOfMaps => &HTAB_OF_MAPS_OPS,
         MapType::Queue | MapType::Stack => &QUEUE_STACK_OPS,
         MapType::Ringbuf => &RINGBUF_OPS,
+        MapType::LpmTrie => &LPM_TRIE_OPS,
         _ => &FD_ARRAY_OPS,
     }
 }
@@ -887,5 +900,14 @@ pub(crate) static RAW_FUNCTIONS: &[(&str, RawFnAddr)] = &[
     }),
     ("ringbuf_map_update_elem", || {
         ringbuf_map_update_elem as *const () as usize
+    }),
+    ("trie_lookup_elem", || {
+        trie_lookup_elem as *const () as usize
+    }),
+    ("trie_update_elem", || {
+        trie_update_elem as *const () as usize
+    }),
+    ("trie_delete_elem", || {
+        trie_delete_elem as *const () as usize
     }),
 ];

@@ -28,6 +28,8 @@ pub enum MapType {
     LruHash,
     /// `BPF_MAP_TYPE_LRU_PERCPU_HASH` (10).
     LruPercpuHash,
+    /// `BPF_MAP_TYPE_LPM_TRIE` (11): longest-prefix match on `struct bpf_lpm_trie_key_u8` keys.
+    LpmTrie,
     /// `BPF_MAP_TYPE_ARRAY_OF_MAPS` (12).
     ArrayOfMaps,
     /// `BPF_MAP_TYPE_HASH_OF_MAPS` (13).
@@ -60,6 +62,8 @@ pub const BPF_MAP_TYPE_CGROUP_ARRAY: u32 = 8;
 pub const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
 /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`
 pub const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
+/// `BPF_MAP_TYPE_LPM_TRIE`
+pub const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
 /// `BPF_MAP_TYPE_ARRAY_OF_MAPS`
 pub const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
 /// `BPF_MAP_TYPE_HASH_OF_MAPS`
@@ -84,6 +88,7 @@ impl MapType {
             BPF_MAP_TYPE_CGROUP_ARRAY => MapType::CgroupArray,
             BPF_MAP_TYPE_LRU_HASH => MapType::LruHash,
             BPF_MAP_TYPE_LRU_PERCPU_HASH => MapType::LruPercpuHash,
+            BPF_MAP_TYPE_LPM_TRIE => MapType::LpmTrie,
             BPF_MAP_TYPE_ARRAY_OF_MAPS => MapType::ArrayOfMaps,
             BPF_MAP_TYPE_HASH_OF_MAPS => MapType::HashOfMaps,
             BPF_MAP_TYPE_QUEUE => MapType::Queue,
@@ -105,6 +110,7 @@ impl MapType {
             MapType::CgroupArray => BPF_MAP_TYPE_CGROUP_ARRAY,
             MapType::LruHash => BPF_MAP_TYPE_LRU_HASH,
             MapType::LruPercpuHash => BPF_MAP_TYPE_LRU_PERCPU_HASH,
+            MapType::LpmTrie => BPF_MAP_TYPE_LPM_TRIE,
             MapType::ArrayOfMaps => BPF_MAP_TYPE_ARRAY_OF_MAPS,
             MapType::HashOfMaps => BPF_MAP_TYPE_HASH_OF_MAPS,
             MapType::Queue => BPF_MAP_TYPE_QUEUE,
@@ -126,6 +132,7 @@ impl MapType {
             MapType::CgroupArray => "cgroup_array",
             MapType::LruHash => "lru_hash",
             MapType::LruPercpuHash => "lru_percpu_hash",
+            MapType::LpmTrie => "lpm_trie",
             MapType::ArrayOfMaps => "array_of_maps",
             MapType::HashOfMaps => "hash_of_maps",
             MapType::Queue => "queue",
@@ -189,6 +196,13 @@ impl MapType {
         matches!(self, MapType::Queue | MapType::Stack)
     }
 
+    /// `BPF_MAP_TYPE_LPM_TRIE` (`lpm_trie.c`): its own family — not a hash (no buckets, no
+    /// `map_gen_lookup`, no lookup_and_delete), keys are a host-order `prefixlen` followed by
+    /// big-endian data bits.
+    pub const fn is_lpm_trie(self) -> bool {
+        matches!(self, MapType::LpmTrie)
+    }
+
     /// LRU hash types (`htab_is_lru`).
     pub const fn is_lru(self) -> bool {
         matches!(self, MapType::LruHash | MapType::LruPercpuHash)
@@ -249,6 +263,8 @@ pub const ARRAY_CREATE_FLAG_MASK: u32 =
 pub const QUEUE_STACK_CREATE_FLAG_MASK: u32 = BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK;
 /// `RINGBUF_CREATE_FLAG_MASK` of ringbuf.c: only a NUMA node may be asked for.
 pub const RINGBUF_CREATE_FLAG_MASK: u32 = BPF_F_NUMA_NODE;
+/// `LPM_CREATE_FLAG_MASK` of lpm_trie.c (`BPF_F_NO_PREALLOC` is also *required*).
+pub const LPM_CREATE_FLAG_MASK: u32 = BPF_F_NO_PREALLOC | BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK;
 /// `HTAB_CREATE_FLAG_MASK` of hashtab.c.
 pub const HTAB_CREATE_FLAG_MASK: u32 =
     BPF_F_NO_PREALLOC | BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | BPF_F_ZERO_SEED;
@@ -272,6 +288,20 @@ pub const HTAB_ELEM_KEY_OFF: usize = kbpf_profile::MapsProfile::BUILTIN.htab_ele
 /// elements (the built-in profile's).
 pub const HTAB_ELEM_LRU_REF_OFF: usize =
     kbpf_profile::MapsProfile::BUILTIN.htab_elem_lru_ref_off as usize;
+/// `offsetof(struct bpf_lpm_trie_key_u8, data)`: an LPM trie key is a host-order `u32`
+/// prefix length followed by the data bytes.
+pub const LPM_KEY_DATA_OFF: u32 = 4;
+/// `LPM_DATA_SIZE_MIN`: at least one data byte.
+pub const LPM_DATA_SIZE_MIN: u32 = 1;
+/// `LPM_DATA_SIZE_MAX`: at most 256 data bytes (2048-bit prefixes).
+pub const LPM_DATA_SIZE_MAX: u32 = 256;
+/// `sizeof(struct lpm_trie_node)` on Linux 6.18 (two child pointers, `prefixlen`, `flags`;
+/// nodes come from `bpf_mem_alloc`, so the `rcu_head` of 6.12's node is gone): the node part
+/// of an LPM trie's `memlock` and of `LPM_VAL_SIZE_MAX`. Node data starts at this offset in
+/// kbpf's nodes too.
+pub const LPM_TRIE_NODE_SIZE: u32 = 24;
+/// `LPM_VAL_SIZE_MAX`: `KMALLOC_MAX_SIZE - LPM_DATA_SIZE_MAX - sizeof(struct lpm_trie_node)`.
+pub const LPM_VAL_SIZE_MAX: u32 = KMALLOC_MAX_SIZE as u32 - LPM_DATA_SIZE_MAX - LPM_TRIE_NODE_SIZE;
 /// `PAGE_SIZE` of the reference kernel (x86_64).
 pub const PAGE_SIZE: u64 = 4096;
 /// `PCPU_MIN_UNIT_SIZE`: upper bound of a per-CPU value (32 KiB).
@@ -318,6 +348,12 @@ mod tests {
         assert_eq!(MapType::from_raw(13), MapType::HashOfMaps);
         assert_eq!(BPF_F_INNER_MAP, 0x1000);
         assert_eq!(MapType::HashOfMaps.to_string(), "hash_of_maps");
+        let lpm = MapType::from_raw(11);
+        assert_eq!(lpm, MapType::LpmTrie);
+        assert_eq!(lpm.to_string(), "lpm_trie");
+        assert!(lpm.is_lpm_trie() && lpm.has_map_meta_equal());
+        assert!(!lpm.is_hash_family() && !lpm.is_array_family() && !lpm.is_percpu());
+        assert!(!lpm.is_map_in_map() && !lpm.is_queue_stack() && !lpm.is_fd_array());
     }
 
     #[test]
@@ -325,6 +361,8 @@ mod tests {
         assert_eq!(BPF_F_ACCESS_MASK, 0x198);
         assert_eq!(ARRAY_CREATE_FLAG_MASK, 0x1d9c);
         assert_eq!(HTAB_CREATE_FLAG_MASK, 0x1df);
+        assert_eq!(LPM_CREATE_FLAG_MASK, 0x19d);
+        assert_eq!(LPM_VAL_SIZE_MAX, 4_194_024);
         assert_eq!(round_up8(0), 0);
         assert_eq!(round_up8(1), 8);
         assert_eq!(round_up8(u32::MAX), 4294967296);

@@ -52,6 +52,9 @@ impl Backend for KbpfBackend {
             nr_cpus: 0,
             bypass_spec_v1: true,
             profile: kbpf_maps::MapsProfile::BUILTIN,
+            btf: None,
+            btf_key_type_id: 0,
+            btf_value_type_id: 0,
         };
         Map::create_with(&attr, || resolve(inner.as_ref())).map_err(kerrno)
     }

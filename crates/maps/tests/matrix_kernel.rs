@@ -1,5 +1,6 @@
-//! The map matrix: every map type kbpf-maps supports that the kernel creates from user space,
-//! in flag variants, × key sizes × value sizes {0, 1, 3, 4, 8, 12, 16, 24, 64, 256} ×
+//! The map matrix: every map type kbpf-maps supports that the kernel creates from user space
+//! (LPM_TRIE included: its keys get a prefix length that mostly fits the data), in flag
+//! variants, × key sizes × value sizes {0, 1, 3, 4, 8, 12, 16, 24, 64, 256} ×
 //! max_entries {0, 1, 2, 3, 100}, created on kbpf and on the live kernel. Every creation's
 //! errno is compared (types that fix a size still get all sizes: the kernel's EINVAL must be
 //! kbpf's; 0 is a QUEUE/STACK key size and refused elsewhere). Every valid
@@ -286,6 +287,10 @@ fn variants() -> Vec<Variant> {
         v(Queue, BPF_F_NO_PREALLOC),
         v(Stack, 0),
         v(Stack, BPF_F_RDONLY),
+        v(LpmTrie, 0),
+        v(LpmTrie, BPF_F_NO_PREALLOC),
+        v(LpmTrie, BPF_F_NO_PREALLOC | BPF_F_RDONLY),
+        v(LpmTrie, BPF_F_NO_PREALLOC | BPF_F_WRONLY),
     ]
 }
 
@@ -813,6 +818,14 @@ impl Gen<'_> {
         } else {
             key[0] = (i / 2) as u8;
             key[k - 1] = 0xa0 | (i % 2) as u8;
+        }
+        if self.c.t == MapType::LpmTrie && k > 4 {
+            // LPM keys: a prefix length that mostly fits the data bits (now and then one
+            // past them: EINVAL), data whose first bits split the keys into four groups and
+            // whose last bit splits them again, so prefixes overlap at several lengths.
+            let bits = (k as u32 - 4) * 8;
+            key[..4].copy_from_slice(&(i.wrapping_mul(13) % (bits + 2)).to_ne_bytes());
+            key[4] ^= ((i % 4) as u8) << 6;
         }
         key
     }

@@ -149,6 +149,10 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     map_op!(queue_stack_map_pop_elem / 2),
     map_op!(queue_stack_map_peek_elem / 2),
     map_op!(map_pop_elem_unsupported / 2),
+    // LPM tries: no map_gen_lookup, direct calls of the trie's own operations.
+    map_op!(trie_lookup_elem / 2),
+    map_op!(trie_update_elem / 4),
+    map_op!(trie_delete_elem / 2),
     helper!(5, "bpf_ktime_get_ns", bpf_ktime_get_ns),
     helper!(6, "bpf_trace_printk", bpf_trace_printk),
     helper!(7, "bpf_user_rnd_u32", bpf_user_rnd_u32),

@@ -14,8 +14,8 @@ pub mod ctx;
 pub mod each;
 pub mod kernel;
 pub mod program;
-pub mod test_run;
 mod skb_helpers;
+pub mod test_run;
 mod tracing;
 
 pub use each::{EachError, ProgVerification, verify_each};

@@ -79,6 +79,7 @@ fn map_type(name: &str) -> Option<u32> {
         "percpu_hash" => 5,
         "percpu_array" => 6,
         "lru_hash" => 9,
+        "lpm_trie" => 11,
         "array_of_maps" => 12,
         "hash_of_maps" => 13,
         "devmap" => 14,
