@@ -158,9 +158,9 @@ impl Program {
             &Options::new(prog_type)
                 .log_level(opts.log_level)
                 .kernel(opts.profile.verifier)
-                .strict_alignment(
-                    (opts.prog_flags | prog.prog_flags) & BPF_F_STRICT_ALIGNMENT != 0,
-                ),
+                .strict_alignment((opts.prog_flags | prog.prog_flags) & BPF_F_STRICT_ALIGNMENT != 0)
+                // kbpf's CPU numbers are below the per-CPU maps' CPU count.
+                .nr_cpu_ids(kbpf_maps::possible_cpus()),
         );
         if let Err(error) = &verdict.result {
             return Err(ProgLoadError::Verifier {

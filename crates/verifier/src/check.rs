@@ -2061,6 +2061,21 @@ impl<'a> Checker<'a> {
         }
         self.scratched_regs |= 1;
         let r0 = match proto.ret {
+            // do_refine_retval_range: the CPU number is below nr_cpu_ids.
+            RetType::Integer if id == 8 && self.opts.nr_cpu_ids.is_some_and(|n| n > 0) => {
+                let max = self.opts.nr_cpu_ids.unwrap_or(1) as i64 - 1;
+                let mut v = RegState::unknown();
+                v.s.umin_value = 0;
+                v.s.u32_min_value = 0;
+                v.s.smin_value = 0;
+                v.s.s32_min_value = 0;
+                v.s.umax_value = max as u64;
+                v.s.u32_max_value = max as u32;
+                v.s.smax_value = max;
+                v.s.s32_max_value = max as i32;
+                v.s.sync();
+                v
+            }
             RetType::Integer => RegState::unknown(),
             RetType::IntegerUpToSize => {
                 // do_refine_retval_range: a negative errno, or at most the size asked for.

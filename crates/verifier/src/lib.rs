@@ -88,6 +88,9 @@ pub struct Options {
     /// `BPF_F_STRICT_ALIGNMENT` (`env->strict_alignment`): every access is checked for
     /// alignment, packet accesses as if `NET_IP_ALIGN` were 2.
     pub strict_alignment: bool,
+    /// `nr_cpu_ids` of the machine the program runs on: `bpf_get_smp_processor_id` returns
+    /// `[0, nr_cpu_ids - 1]` (do_refine_retval_range). `None`: an unknown scalar.
+    pub nr_cpu_ids: Option<u32>,
     /// The kernel profile's verifier behaviour: which kernel build's decisions and messages
     /// to give where builds differ.
     pub kernel: VerifierBehaviour,
@@ -104,8 +107,15 @@ impl Options {
             hints: true,
             allow_ptr_leaks: true,
             strict_alignment: false,
+            nr_cpu_ids: None,
             kernel: VerifierBehaviour::BUILTIN,
         }
+    }
+
+    /// Sets the CPU count `bpf_get_smp_processor_id`'s result is bounded by.
+    pub fn nr_cpu_ids(mut self, n: u32) -> Options {
+        self.nr_cpu_ids = Some(n);
+        self
     }
 
     /// Sets `BPF_F_STRICT_ALIGNMENT`.

@@ -151,7 +151,11 @@ pub struct Ctx {
 impl Ctx {
     pub fn kbpf(&self, p: &Prog) -> Outcome {
         let pt = ProgType::from_u32(p.prog_type).expect("prog type");
-        let opts = Options::new(pt).log_level(1).kernel(self.behaviour);
+        let mut opts = Options::new(pt).log_level(1).kernel(self.behaviour);
+        // The kernel bounds bpf_get_smp_processor_id by its nr_cpu_ids: this machine's.
+        if let Ok(n) = kbpf_kernel::num_possible_cpus() {
+            opts = opts.nr_cpu_ids(n as u32);
+        }
         LAST_PANIC.with(|x| *x.borrow_mut() = None);
         match catch_unwind(AssertUnwindSafe(|| verify(&p.insns, &self.env, &opts))) {
             Ok(v) => match v.result {
