@@ -7,26 +7,15 @@
 //! LRU maps are left out: kbpf's LRU approximates the kernel's per-CPU free lists (see
 //! `kbpf_maps::htab`), so eviction choices legitimately differ.
 
+mod common;
+
 use std::os::fd::{AsFd, AsRawFd};
 
 use kbpf_kernel::{KernelMap, MapCreateAttr, bpf_available_or_skip};
 use kbpf_maps::uapi::*;
 use kbpf_maps::{Map, MapAttr, MapType};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use common::Rng;
 
 #[derive(Clone, Copy)]
 struct Spec {

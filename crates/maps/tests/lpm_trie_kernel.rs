@@ -18,6 +18,8 @@
 //!
 //! `KBPF_LPM_SEED` reseeds, `KBPF_LPM_LEN` sets the sequence length (default 1200).
 
+mod common;
+
 use std::os::fd::AsRawFd;
 use std::process::Command;
 
@@ -27,31 +29,7 @@ use kbpf_kernel::{KernelMap, KernelProg, MapCreateAttr, bpf_available_or_skip};
 use kbpf_maps::uapi::*;
 use kbpf_maps::{Map, MapAttr, MapType};
 
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+use common::Rng;
 
 fn env_u64(name: &str) -> Option<u64> {
     let s = std::env::var(name).ok()?;
