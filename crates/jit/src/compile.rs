@@ -35,8 +35,8 @@ use kbpf_isa::decode::{
     Source, Width, validate_with,
 };
 use kbpf_isa::insn::{MAX_BPF_STACK, MAX_CALL_FRAMES};
-use kbpf_vm::HelperRegistry;
 use kbpf_vm::helpers::THIS_CPU_PTR_ID;
+use kbpf_vm::{Helper, HelperInline, HelperRegistry};
 
 use crate::JitError;
 use crate::x86::{self, Alu, Asm, Cond, Shift};
@@ -839,6 +839,38 @@ impl Emitter<'_> {
     /// registers `rdi, rsi, rdx, rcx, r8`, and the result comes back in `rax` = `r0`.
     fn call_helper(&mut self, pc: usize, id: i32) -> Result<(), JitError> {
         match self.helpers.get(id).copied() {
+            Some(Helper {
+                inline:
+                    Some(HelperInline::ArrayLookup {
+                        max_entries,
+                        elem_size,
+                        value_off,
+                    }),
+                ..
+            }) => {
+                // r1 = the array, r2 = the key. r1-r5 are dead after a call (the verifier
+                // clobbers them), so rdx serves as scratch; r0 = rax gets the result.
+                let a = &mut self.asm;
+                a.load(x86::Width::W, false, RAX, RSI, 0);
+                a.load(x86::Width::W, false, RDX, RDI, max_entries);
+                a.alu_rr(false, Alu::Cmp, RAX, RDX);
+                let null = a.jcc_short_fwd(Cond::Ae);
+                a.load(x86::Width::W, false, RDX, RDI, elem_size);
+                a.imul_rr(true, RAX, RDX);
+                a.load(x86::Width::W, false, RDX, RDI, value_off);
+                a.alu_rr(true, Alu::Add, RAX, RDX);
+                a.alu_rr(true, Alu::Add, RAX, RDI);
+                let done = a.jmp_short_fwd();
+                let bound = a.bind_short(null);
+                a.alu_rr(false, Alu::Xor, RAX, RAX);
+                if !(bound && a.bind_short(done)) {
+                    return Err(JitError::Unsupported {
+                        pc,
+                        what: "an inline array lookup longer than a short jump",
+                    });
+                }
+                Ok(())
+            }
             Some(h) => {
                 if h.keep_r0_on_failure {
                     // r0 survives the call (two pushes keep rsp 16-byte aligned for it) ...

@@ -540,6 +540,7 @@ fn test_helpers() -> HelperRegistry {
             func: mix,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            inline: None,
         },
     );
     h.register(
@@ -549,6 +550,7 @@ fn test_helpers() -> HelperRegistry {
             func: identity,
             unwind_on_zero: true,
             keep_r0_on_failure: false,
+            inline: None,
         },
     );
     h.register(
@@ -558,6 +560,7 @@ fn test_helpers() -> HelperRegistry {
             func: identity,
             unwind_on_zero: true,
             keep_r0_on_failure: true,
+            inline: None,
         },
     );
     h
@@ -849,6 +852,7 @@ fn helpers_see_an_aligned_stack_at_every_depth() {
             func: stack_misalignment,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            inline: None,
         },
     );
     // main: helper; f (depth 1): helper via callx; g (depth 2): helper; sum of all results

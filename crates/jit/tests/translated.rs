@@ -63,6 +63,7 @@ fn registry() -> HelperRegistry {
             func: this_cpu_ptr,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            inline: None,
         },
     );
     reg.register(
@@ -72,6 +73,7 @@ fn registry() -> HelperRegistry {
             func: kernel_fn,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            inline: None,
         },
     );
     reg

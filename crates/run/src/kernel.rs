@@ -206,6 +206,20 @@ impl KernelFunctions for Kbpf {
     }
 }
 
+/// What the JIT may emit instead of calling `name`: `array_map_lookup_elem`, the direct call
+/// the rewrite makes for `BPF_F_INNER_MAP` arrays (whose bound is not a constant), becomes
+/// a bound check and an address computation reading the bound, element size and value
+/// offset from the array's header, as the function itself does.
+fn inline_body(name: &str) -> Option<kbpf_vm::HelperInline> {
+    use kbpf_maps::layout::{BpfArray, BpfMap};
+    use std::mem::offset_of;
+    (name == "array_map_lookup_elem").then(|| kbpf_vm::HelperInline::ArrayLookup {
+        max_entries: (offset_of!(BpfArray, map) + offset_of!(BpfMap, max_entries)) as i32,
+        elem_size: offset_of!(BpfArray, elem_size) as i32,
+        value_off: offset_of!(BpfArray, value_off) as i32,
+    })
+}
+
 /// The engine-side wiring of a translated program: every call target as a helper under its
 /// call immediate, plus the per-CPU hook and `bpf_tail_call` by its helper id.
 pub fn registry_for(call_imms: impl IntoIterator<Item = i32>) -> HelperRegistry {
@@ -220,6 +234,7 @@ pub fn registry_for(call_imms: impl IntoIterator<Item = i32>) -> HelperRegistry 
                     func: f.shim,
                     unwind_on_zero: false,
                     keep_r0_on_failure: false,
+                    inline: inline_body(f.name),
                 },
             );
         }
@@ -234,6 +249,7 @@ pub fn registry_for(call_imms: impl IntoIterator<Item = i32>) -> HelperRegistry 
             // is a jump, not a call, in the kernel).
             unwind_on_zero: true,
             keep_r0_on_failure: true,
+            inline: None,
         },
     );
     reg.register(
@@ -243,6 +259,7 @@ pub fn registry_for(call_imms: impl IntoIterator<Item = i32>) -> HelperRegistry 
             func: this_cpu_ptr,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            inline: None,
         },
     );
     reg

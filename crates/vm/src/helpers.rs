@@ -29,6 +29,25 @@ pub struct Helper {
     /// With `unwind_on_zero` this is `bpf_tail_call`, a jump in the kernel, which leaves `r0`
     /// alone when the tail call fails.
     pub keep_r0_on_failure: bool,
+    /// A body the JIT may emit inline instead of the call (the interpreter always calls).
+    pub inline: Option<HelperInline>,
+}
+
+/// Helper bodies the JIT knows how to emit inline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelperInline {
+    /// `array_map_lookup_elem` on an array whose bound is read at run time (the
+    /// `BPF_F_INNER_MAP` direct call): `r0 = idx < max_entries ? map + value_off + idx *
+    /// elem_size : NULL`, with `idx = *(u32 *)r2` and the three fields read from the map
+    /// header at these byte offsets (each a `u32`).
+    ArrayLookup {
+        /// Offset of `max_entries`.
+        max_entries: i32,
+        /// Offset of `elem_size`.
+        elem_size: i32,
+        /// Offset of the value offset.
+        value_off: i32,
+    },
 }
 
 /// The registry id of the hook that gives `this_cpu_ptr(p)` for the per-CPU address move
@@ -94,6 +113,7 @@ mod tests {
             func: add_all,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            inline: None,
         };
         assert!(reg.register(7, h).is_none());
         assert!(reg.register(7, h).is_some());

@@ -45,7 +45,7 @@ mod program;
 mod raw;
 
 pub use error::RunError;
-pub use helpers::{Helper, HelperFn, HelperRegistry};
+pub use helpers::{Helper, HelperFn, HelperInline, HelperRegistry};
 pub use interp::{Interpreter, MemoryRegion, Mode};
 pub use kbpf_isa::insn::{MAX_BPF_STACK, MAX_CALL_FRAMES};
 
