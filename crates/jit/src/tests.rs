@@ -905,3 +905,64 @@ fn prologue_zeroes_only_the_verifiers_stack_depth() {
         .expect("compiles");
     assert!(has_rep_stos(big.image()));
 }
+
+/// The interpreter's view of [`HelperInline::ArrayLookup`] with the layout of
+/// [`inline_lookup_matches_the_call`]: max_entries at 0, elem_size at 4, value offset at 8.
+unsafe extern "C" fn test_array_lookup(map: u64, key: u64, _: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: the test passes its own header and a 4-byte key.
+    unsafe {
+        let h = map as *const u32;
+        let idx = (key as *const u32).read_unaligned();
+        if idx >= h.read_unaligned() {
+            return 0;
+        }
+        map + h.add(2).read_unaligned() as u64 + idx as u64 * h.add(1).read_unaligned() as u64
+    }
+}
+
+/// The JIT's inline array lookup gives what the call gives: the element's address for an
+/// index below the bound read from the header, NULL at and past it (results as offsets from
+/// the header, so both engines' memory copies compare).
+#[test]
+fn inline_lookup_matches_the_call() {
+    let mut h = HelperRegistry::new();
+    h.register(
+        40,
+        Helper {
+            name: "array_map_lookup_elem",
+            func: test_array_lookup,
+            unwind_on_zero: false,
+            keep_r0_on_failure: false,
+            inline: Some(kbpf_vm::HelperInline::ArrayLookup {
+                max_entries: 0,
+                elem_size: 4,
+                value_off: 8,
+            }),
+        },
+    );
+    let mut mem = vec![0u8; 64];
+    mem[0..4].copy_from_slice(&5u32.to_ne_bytes()); // max_entries
+    mem[4..8].copy_from_slice(&12u32.to_ne_bytes()); // elem_size
+    mem[8..12].copy_from_slice(&16u32.to_ne_bytes()); // value offset
+    for idx in [0i32, 1, 4, 5, 6, -1] {
+        let p = vec![
+            mov64(6, 0),
+            Insn::new(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0),
+            Insn::new(BPF_ST | BPF_MEM | BPF_W, 10, 0, -4, idx),
+            Insn::new(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0),
+            alu64_k(BPF_ADD, 2, -4),
+            call_helper(40),
+            Insn::new(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2, 0),
+            Insn::new(BPF_ALU64 | BPF_SUB | BPF_X, 0, 6, 0, 0),
+            exit(),
+            mov64(0, 0xffff),
+            exit(),
+        ];
+        let want = if (0..5).contains(&idx) {
+            16 + idx as u64 * 12
+        } else {
+            0xffff
+        };
+        assert_eq!(check_with(&p, &h, &mem), Ok(want), "index {idx}");
+    }
+}
