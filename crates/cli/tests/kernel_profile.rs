@@ -2,31 +2,8 @@
 //! built-in profile and under the live kernel's give each profile's `memlock`, and the host
 //! profile's figures are the kernel's own (bpftool's `map show` on the same map).
 
-use std::process::Command;
-
-const KBPF: &str = env!("CARGO_BIN_EXE_kbpf");
-
-fn kbpf(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(KBPF)
-        .arg("--bpffs")
-        .arg(dir)
-        .args(args)
-        .env_remove("KBPF_KERNEL")
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn tmpdir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("kbpf-kprof-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{kbpf, scratch_dir};
 
 fn hash_memlock(dir: &std::path::Path, kernel: &[&str]) -> u64 {
     let mut args: Vec<&str> = kernel.to_vec();
@@ -58,7 +35,7 @@ fn hash_memlock(dir: &std::path::Path, kernel: &[&str]) -> u64 {
 
 #[test]
 fn builtin_profile_is_shown_with_its_origins() {
-    let dir = tmpdir("show");
+    let dir = scratch_dir("kprof-show");
     let (st, out, err) = kbpf(&dir, &["kernel", "profile"]);
     assert_eq!(st, 0, "{err}");
     assert!(out.starts_with("profile: built-in"), "{out}");
@@ -100,7 +77,7 @@ fn builtin_profile_is_shown_with_its_origins() {
 /// what bpftool printed on that build.
 #[test]
 fn recorded_profiles_give_their_builds_memlock() {
-    let dir = tmpdir("rec");
+    let dir = scratch_dir("kprof-rec");
     let profiles = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/profiles");
     for (build, want) in [("6.18.44-fc-v1098", 1424), ("6.18.44-fc-v1300", 1360)] {
         let file = format!("{profiles}/{build}.json");
@@ -117,7 +94,7 @@ fn host_profile_matches_the_live_kernel() {
     if kbpf_kernel::host_profile_or_skip("kernel_profile host").is_none() {
         return;
     }
-    let dir = tmpdir("host");
+    let dir = scratch_dir("kprof-host");
     let (st, out, err) = kbpf(&dir, &["--kernel", "host", "kernel", "profile"]);
     assert_eq!(st, 0, "{err}");
     assert!(

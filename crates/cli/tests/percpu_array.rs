@@ -2,27 +2,12 @@
 //! found element i's per-CPU pointer at i * value_size, not i * 8). The whole bpftool round
 //! trip on a wide per-CPU array: create, update every element, lookup, dump.
 
-use std::process::Command;
-
-fn kbpf(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_kbpf"))
-        .arg("--bpffs")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{kbpf, scratch_dir};
 
 #[test]
 fn wide_percpu_array_round_trip() {
-    let dir = std::env::temp_dir().join(format!("kbpf-percpu-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("percpu");
     let pin = "/sys/fs/bpf/pa";
     let (st, _, err) = kbpf(
         &dir,

@@ -2,6 +2,9 @@
 //! `prog run` in others after `map update`s of the maps the program is bound to; PROG_ARRAY
 //! values naming programs; `rm` of the pin frees the program.
 
+mod common;
+use common::{kbpf, scratch_dir};
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -9,25 +12,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn kbpf(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_kbpf"))
-        .arg("--bpffs")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn pinned_program_runs_in_later_processes_on_its_maps() {
-    let dir = std::env::temp_dir().join(format!("kbpf-progp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("progp");
     let obj = root().join("tests/objects/aom_inner_map.bpf.o");
     let pkt = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/prog/rand64.bin");
     let pkt = pkt.to_str().unwrap();
@@ -132,9 +119,7 @@ fn pinned_program_runs_in_later_processes_on_its_maps() {
 /// give what the kernel gives for the same object (42, 2001 for the empty slot, 43).
 #[test]
 fn prog_array_initial_slots_persist_and_tail_calls_use_them() {
-    let dir = std::env::temp_dir().join(format!("kbpf-progslots-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("progslots");
     let obj = root().join("crates/run/tests/progs/tail_slots.bpf.o");
     let (st, _, err) = kbpf(
         &dir,
