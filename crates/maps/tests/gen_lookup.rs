@@ -8,7 +8,10 @@ use kbpf_isa::Insn;
 use kbpf_isa::insn::*;
 use kbpf_maps::layout::MapLookupFn;
 use kbpf_maps::uapi::*;
-use kbpf_maps::{GenLookup, Map, MapAttr, MapType, call_imm, call_target, raw, raw_function_name};
+use kbpf_maps::{
+    GenLookup, Map, MapAttr, MapType, call_imm, call_target, raw, raw_function_addr,
+    raw_function_name,
+};
 
 fn ins(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
     Insn::new(code, dst, src, off, imm)
@@ -21,8 +24,15 @@ fn inline(g: GenLookup) -> Vec<Insn> {
     }
 }
 
+/// The address kbpf names a kernel function by. Taking `raw::f as usize` here instead can give
+/// this crate's own copy of a small function in release builds (cross-crate inlining), which
+/// is not the address kbpf's programs call.
+fn kernel_fn(name: &str) -> usize {
+    raw_function_addr(name).expect("a kbpf kernel function")
+}
+
 fn htab_call() -> Insn {
-    let imm = call_imm(raw::__htab_map_lookup_elem as *const () as usize).unwrap();
+    let imm = call_imm(kernel_fn("__htab_map_lookup_elem")).unwrap();
     ins(BPF_JMP | BPF_CALL, 0, 0, 0, imm)
 }
 
@@ -70,7 +80,7 @@ fn inner_map_array_is_not_inlined() {
     assert_eq!(m.gen_lookup(), GenLookup::NotSupported);
     assert_eq!(
         kbpf_maps::lookup_fn(MapType::Array),
-        raw::array_map_lookup_elem as *const () as usize
+        kernel_fn("array_map_lookup_elem")
     );
     assert_eq!(
         raw_function_name(kbpf_maps::lookup_fn(MapType::Array)),
@@ -194,7 +204,7 @@ fn hash_family_sequences() {
 
 #[test]
 fn call_immediates_resolve_back() {
-    let f = raw::__htab_map_lookup_elem as *const () as usize;
+    let f = kernel_fn("__htab_map_lookup_elem");
     let imm = call_imm(f).unwrap();
     assert_eq!(call_target(imm), f);
     assert_eq!(
