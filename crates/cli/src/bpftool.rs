@@ -17,7 +17,7 @@ use kbpf_maps::{Map, MapAttr, MapType};
 
 use crate::json::Json;
 use crate::pinned::{self, Element, Lock, MapRecord, Slot, State, TemplateRecord};
-use crate::words::{GrammarError, is_prefix, logical_lines, split_line};
+use crate::words::{GrammarError, Words, is_prefix, logical_lines, split_line};
 
 /// The path bpftool batch files use for bpffs; it is resolved inside `--bpffs DIR`.
 pub const SYS_BPFFS: &str = "/sys/fs/bpf";
@@ -96,6 +96,44 @@ impl Reply {
     /// The process exit status bpftool would have (`return ret` of a negative int).
     pub fn exit_code(&self) -> u8 {
         (self.status & 0xff) as u8
+    }
+
+    /// A `show` command's output: under `-j` one object when a single handle was named, an
+    /// array otherwise (bpftool's `show` with and without an argument).
+    pub fn shown(text: String, mut objects: Vec<Json>, single: bool) -> Reply {
+        let json = if single {
+            objects.pop().unwrap_or(Json::Null)
+        } else {
+            Json::A(objects)
+        };
+        Reply::ok(text, json)
+    }
+}
+
+/// The ids a `map show`/`prog show` lists and whether the user named a single object: all of
+/// them without an argument, else the objects one handle (`id N`, `pinned P`, `name N`, …)
+/// names; a handle naming nothing fails silently, as bpftool's does.
+pub fn show_selection(
+    s: &Session,
+    w: &mut Words<'_>,
+    all: impl FnOnce(&Session) -> Vec<u32>,
+    parse: fn(&Session, &mut Words<'_>) -> Result<Vec<u32>, Reply>,
+) -> Result<(Vec<u32>, bool), Reply> {
+    if w.is_empty() {
+        return Ok((all(s), false));
+    }
+    if w.len() != 2 {
+        return Err(Reply::err(
+            format!("what is '{}'?", w.peek().unwrap_or_default()),
+            -1,
+        ));
+    }
+    match parse(s, w)? {
+        ids if ids.is_empty() => Err(Reply::silent(-1)),
+        ids => {
+            let one = ids.len() == 1;
+            Ok((ids, one))
+        }
     }
 }
 

@@ -373,12 +373,7 @@ fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
             ("kernel", Json::B(false)),
         ]));
     }
-    let json = if single {
-        js.pop().unwrap_or(Json::Null)
-    } else {
-        Json::A(js)
-    };
-    Reply::ok(text, json)
+    Reply::shown(text, js, single)
 }
 
 mod dump_cmd;

@@ -21,7 +21,7 @@ use kbpf_rewrite::xlated::{DumpOptions, insns_for_dump};
 use kbpf_run::{Engine, Program, TestRunInput};
 use serde_json::json;
 
-use crate::bpftool::{Reply, SYS_BPFFS, Session, strerror};
+use crate::bpftool::{Reply, SYS_BPFFS, Session, show_selection, strerror};
 use crate::json::Json;
 use crate::pinned::TemplateRecord;
 use crate::words::{GrammarError, Words, is_prefix, strtoul};
@@ -630,19 +630,14 @@ fn show_one(id: u32, p: &LiveProg) -> (String, Json) {
 }
 
 fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
-    let (ids, single) = if w.is_empty() {
-        (s.live_progs.keys().copied().collect::<Vec<_>>(), false)
-    } else if w.len() == 2 {
-        match parse_progs(s, w) {
-            Ok(ids) if ids.is_empty() => return Reply::silent(-1),
-            Ok(ids) => {
-                let one = ids.len() == 1;
-                (ids, one)
-            }
-            Err(r) => return r,
-        }
-    } else {
-        return Reply::err(format!("what is '{}'?", w.peek().unwrap_or_default()), -1);
+    let (ids, single) = match show_selection(
+        s,
+        w,
+        |s| s.live_progs.keys().copied().collect(),
+        parse_progs,
+    ) {
+        Ok(selection) => selection,
+        Err(r) => return r,
     };
     let mut text = String::new();
     let mut js = Vec::new();
@@ -652,12 +647,7 @@ fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
         text.push_str(&t);
         js.push(j);
     }
-    let json = if single {
-        js.pop().unwrap_or(Json::Null)
-    } else {
-        Json::A(js)
-    };
-    Reply::ok(text, json)
+    Reply::shown(text, js, single)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 use kbpf_maps::{Map, MapType};
 
 use super::{USAGE, entry, parse_maps};
-use crate::bpftool::{Reply, Session};
+use crate::bpftool::{Reply, Session, show_selection};
 use crate::json::Json;
 use crate::words::{Words, hex_bytes};
 
@@ -69,20 +69,11 @@ fn header_json(id: u32, m: &Map) -> Vec<(&'static str, Json)> {
 }
 
 pub(super) fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
-    let (ids, single) = if w.is_empty() {
-        (s.maps().map(|(id, _)| id).collect::<Vec<_>>(), false)
-    } else if w.len() == 2 {
-        match parse_maps(s, w) {
-            Ok(ids) if ids.is_empty() => return Reply::silent(-1),
-            Ok(ids) => {
-                let one = ids.len() == 1;
-                (ids, one)
-            }
+    let (ids, single) =
+        match show_selection(s, w, |s| s.maps().map(|(id, _)| id).collect(), parse_maps) {
+            Ok(selection) => selection,
             Err(r) => return r,
-        }
-    } else {
-        return Reply::err(format!("what is '{}'?", w.peek().unwrap_or_default()), -1);
-    };
+        };
     let mut text = String::new();
     let mut js = Vec::new();
     for id in ids {
@@ -91,12 +82,7 @@ pub(super) fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
         text.push_str(&format!("{a}\n{b}\n"));
         js.push(info_json(s, id, &m));
     }
-    let json = if single {
-        js.pop().unwrap_or(Json::Null)
-    } else {
-        Json::A(js)
-    };
-    Reply::ok(text, json)
+    Reply::shown(text, js, single)
 }
 
 /// The value bytes user space shows: inner maps and programs by kbpf id.
