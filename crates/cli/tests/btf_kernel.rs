@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kbpf_kernel::bpftool::{Pins, loadall, unavailable};
+
+mod common;
+use common::btf_maps_updates;
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -196,46 +199,13 @@ fn mask_inner_ids(s: &str) -> String {
     lines.join("\n")
 }
 
-/// The updates run on both sides before comparing (`@M@` is the map pin directory).
+/// The updates run on both sides before comparing.
 fn updates(stem: &str) -> Vec<String> {
-    if stem != "btf_maps" {
-        return Vec::new();
+    if stem == "btf_maps" {
+        btf_maps_updates()
+    } else {
+        Vec::new()
     }
-    let bytes = |b: &[u8]| {
-        b.iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let pattern: Vec<u8> = (0..128u32).map(|i| ((i * 37 + 11) & 0xff) as u8).collect();
-    let mut named = vec![0u8; 128];
-    named[0] = 0x80;
-    named[2..4].copy_from_slice(&[0, 0x80]);
-    named[32] = 1;
-    named[33..39].copy_from_slice(b"hello\0");
-    named[39..42].copy_from_slice(&[1, 2, 0x80]);
-    named[60..64].copy_from_slice(&1u32.to_le_bytes());
-    named[64..68].copy_from_slice(&(-3i32).to_le_bytes());
-    named[72..80].copy_from_slice(&0x1_2345_6789u64.to_le_bytes());
-    vec![
-        format!(
-            "map update pinned @M@/values key 0 0 0 0 value {}",
-            bytes(&pattern)
-        ),
-        format!(
-            "map update pinned @M@/values key 1 0 0 0 value {}",
-            bytes(&named)
-        ),
-        "map update pinned @M@/flows key 1 2 3 4 5 6 7 8 value 9 10 11 12".into(),
-        "map update pinned @M@/per_cpu key 0 0 0 0 value 1 2 3 0x84".into(),
-        "map update pinned @M@/per_cpu_hash key 1 0 0 0 0 0 0 0 value 0xfb 0xff 0xff 0xff".into(),
-        format!(
-            "map update pinned @M@/pads key 0 0 0 0 value {}",
-            bytes(&pattern[..32])
-        ),
-        "map update pinned @M@/leaf key 1 0 0 0 value 1 2 3 4 5 6 7 8".into(),
-        "map update pinned @M@/btf_maps_data key 0 0 0 0 value 9 0 0 0".into(),
-    ]
 }
 
 fn words(s: &str) -> Vec<String> {

@@ -7,6 +7,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+mod common;
+use common::btf_maps_updates;
+
 fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -70,34 +73,14 @@ fn golden(name: &str) -> String {
     std::fs::read_to_string(manifest().join("tests/btf/golden").join(name)).unwrap()
 }
 
-/// The same updates as tests/btf_kernel.rs (the golden outputs were recorded after them).
+/// The updates tests/btf_kernel.rs makes, on the maps the golden outputs were recorded from.
 fn update_values(fs: &Fs) {
-    let bytes = |b: &[u8]| {
-        b.iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let pattern: Vec<u8> = (0..128u32).map(|i| ((i * 37 + 11) & 0xff) as u8).collect();
-    let mut named = vec![0u8; 128];
-    named[0] = 0x80;
-    named[2..4].copy_from_slice(&[0, 0x80]);
-    named[32] = 1;
-    named[33..39].copy_from_slice(b"hello\0");
-    named[39..42].copy_from_slice(&[1, 2, 0x80]);
-    named[60..64].copy_from_slice(&1u32.to_le_bytes());
-    named[64..68].copy_from_slice(&(-3i32).to_le_bytes());
-    named[72..80].copy_from_slice(&0x1_2345_6789u64.to_le_bytes());
-    fs.ok(&format!(
-        "map update pinned /sys/fs/bpf/m/values key 0 0 0 0 value {}",
-        bytes(&pattern)
-    ));
-    fs.ok(&format!(
-        "map update pinned /sys/fs/bpf/m/values key 1 0 0 0 value {}",
-        bytes(&named)
-    ));
-    fs.ok("map update pinned /sys/fs/bpf/m/flows key 1 2 3 4 5 6 7 8 value 9 10 11 12");
-    fs.ok("map update pinned /sys/fs/bpf/m/btf_maps_data key 0 0 0 0 value 9 0 0 0");
+    for u in btf_maps_updates() {
+        let map = u.split_whitespace().nth(3).unwrap_or_default();
+        if ["@M@/values", "@M@/flows", "@M@/btf_maps_data"].contains(&map) {
+            fs.ok(&u.replace("@M@", "/sys/fs/bpf/m"));
+        }
+    }
 }
 
 #[test]
