@@ -326,6 +326,28 @@ struct Sides {
 }
 
 impl Sides {
+    /// A user-space walk (get_next_key from NULL, then from each key returned) with each key's
+    /// lookup; stops at `walk_limit` keys (-1) so a walk that never ends fails the comparison.
+    fn dump(
+        &self,
+        next_key: impl Fn(Option<&[u8]>) -> Result<Vec<u8>, i32>,
+        lookup: impl Fn(&[u8]) -> Out,
+    ) -> Out {
+        let mut out: Vec<(Vec<u8>, Box<Out>)> = Vec::new();
+        loop {
+            if out.len() > self.walk_limit {
+                return Out::Dump(out, -1);
+            }
+            match next_key(out.last().map(|e| e.0.as_slice())) {
+                Ok(k) => {
+                    let v = lookup(&k);
+                    out.push((k, Box::new(v)));
+                }
+                Err(e) => return Out::Dump(out, e),
+            }
+        }
+    }
+
     fn kernel(&self, op: &Op) -> Out {
         let m = &self.km;
         match op {
@@ -333,21 +355,10 @@ impl Sides {
             Op::Lookup(k) => bytes(m.lookup(k), kerr),
             Op::Delete(k, _) => unit(m.delete(k), kerr),
             Op::GetNextKey(k) => bytes(m.get_next_key(k.as_deref()), kerr),
-            Op::Dump => {
-                let mut out: Vec<(Vec<u8>, Box<Out>)> = Vec::new();
-                loop {
-                    if out.len() > self.walk_limit {
-                        return Out::Dump(out, -1);
-                    }
-                    match m.get_next_key(out.last().map(|e| e.0.as_slice())) {
-                        Ok(k) => {
-                            let v = bytes(m.lookup(&k), kerr);
-                            out.push((k, Box::new(v)));
-                        }
-                        Err(e) => return Out::Dump(out, kerr(e)),
-                    }
-                }
-            }
+            Op::Dump => self.dump(
+                |prev| m.get_next_key(prev).map_err(kerr),
+                |k| bytes(m.lookup(k), kerr),
+            ),
         }
     }
 
@@ -380,21 +391,10 @@ impl Sides {
             }
             Op::Delete(k, false) => unit(m.delete_elem(k), oerr),
             Op::GetNextKey(k) => bytes(m.get_next_key(k.as_deref()), oerr),
-            Op::Dump => {
-                let mut out: Vec<(Vec<u8>, Box<Out>)> = Vec::new();
-                loop {
-                    if out.len() > self.walk_limit {
-                        return Out::Dump(out, -1);
-                    }
-                    match m.get_next_key(out.last().map(|e| e.0.as_slice())) {
-                        Ok(k) => {
-                            let v = bytes(m.lookup_elem(&k), oerr);
-                            out.push((k, Box::new(v)));
-                        }
-                        Err(e) => return Out::Dump(out, oerr(e)),
-                    }
-                }
-            }
+            Op::Dump => self.dump(
+                |prev| m.get_next_key(prev).map_err(oerr),
+                |k| bytes(m.lookup_elem(k), oerr),
+            ),
         }
     }
 }
