@@ -17,7 +17,7 @@ use kbpf_maps::{Map, MapAttr, MapType};
 
 use crate::json::Json;
 use crate::pinned::{self, Element, Lock, MapRecord, Slot, State, TemplateRecord};
-use crate::words::{GrammarError, Words, is_prefix, logical_lines, split_line};
+use crate::words::{GrammarError, Words, is_prefix};
 
 /// The path bpftool batch files use for bpffs; it is resolved inside `--bpffs DIR`.
 pub const SYS_BPFFS: &str = "/sys/fs/bpf";
@@ -148,7 +148,7 @@ pub type ObjectFn = fn(&mut Session, &[String], &str) -> Reply;
 
 /// The objects, in bpftool's prefix-match order.
 pub const OBJECTS: &[(&str, ObjectFn)] = &[
-    ("batch", batch_command),
+    ("batch", crate::batch::command),
     ("prog", crate::prog::command),
     ("map", crate::map::command),
     ("kernel", crate::kernel::command),
@@ -217,7 +217,7 @@ pub struct Session {
     next_id: u32,
     progs: Vec<serde_json::Value>,
     dirty: bool,
-    in_batch: bool,
+    pub(crate) in_batch: bool,
     /// Live programs by kbpf id ([`crate::prog`]).
     pub(crate) live_progs: BTreeMap<u32, crate::prog::LiveProg>,
     /// The pinned programs' records were rebuilt into `live_progs`.
@@ -229,6 +229,45 @@ pub struct Session {
     pub(crate) pending_prog_slots: BTreeMap<u32, Vec<(Vec<u8>, u32)>>,
     /// BTF objects by kbpf id ([`crate::btf`]).
     pub(crate) btfs: crate::btf::BtfTable,
+    /// What the command wrote for stderr besides its reply (debug notes, libbpf-style lines):
+    /// printed before the reply, or sent back by the daemon.
+    pub(crate) notes: String,
+    /// The client's stdin, when the daemon runs a command that reads it (`-` as a file).
+    pub(crate) stdin: Option<Vec<u8>>,
+    /// Daemon mode: where committed changes go instead of a whole-state write.
+    pub(crate) journal: Option<crate::daemon::journal::Journal>,
+    /// Element changes since the last commit (journal mode).
+    pub(crate) changes: Vec<Change>,
+    /// Something beyond element contents changed since the last commit: maps, pins,
+    /// programs, BTF objects (the journal compares them then).
+    meta_dirty: bool,
+    /// Something may have become unreachable since the last commit (garbage collection).
+    gc_needed: bool,
+    /// Contents changed since the last checkpoint (journal mode: element changes the journal
+    /// does not carry, such as a program's writes).
+    pub(crate) contents_dirty: bool,
+    /// Maps held by daemon connections (as fds hold them): id → holders.
+    pub(crate) held: HashMap<u32, u32>,
+    /// Directories holding pins, with their modification time when last checked
+    /// ([`Session::refresh_pins`]).
+    pin_dirs: HashMap<PathBuf, std::time::SystemTime>,
+}
+
+/// One element-level change a command made, for the journal.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Change {
+    /// The element at `key` of map `map` was written or deleted.
+    Elem {
+        /// Map id.
+        map: u32,
+        /// Key.
+        key: Vec<u8>,
+    },
+    /// Any part of map `map`'s contents changed (queue push/pop).
+    Contents {
+        /// Map id.
+        map: u32,
+    },
 }
 
 impl Session {
@@ -248,13 +287,124 @@ impl Session {
             next_prog_id: 1,
             pending_prog_slots: BTreeMap::new(),
             btfs: crate::btf::BtfTable::default(),
+            notes: String::new(),
+            stdin: None,
+            journal: None,
+            changes: Vec::new(),
+            meta_dirty: false,
+            gc_needed: false,
+            contents_dirty: false,
+            held: HashMap::new(),
+            pin_dirs: HashMap::new(),
         }
     }
 
-    fn debug(&self, msg: &str) {
-        if self.opts.debug {
-            eprintln!("kbpf: {msg}");
+    /// The daemon's view of `rm`: pins whose placeholder file was removed since the last
+    /// request are dropped (and what only they held is freed at the next commit). Only the
+    /// directories whose modification time changed are looked at, so a request costs one
+    /// `stat` per pin directory, not one per pin.
+    pub fn refresh_pins(&mut self) {
+        let root = self.opts.bpffs.clone();
+        let parent = |rel: &str| -> PathBuf {
+            let p = root.join(rel);
+            p.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.clone())
+        };
+        let mut dirs: HashSet<PathBuf> = HashSet::new();
+        for e in self.maps.values() {
+            dirs.extend(e.pins.iter().map(|p| parent(p)));
         }
+        for p in self.live_progs.values() {
+            dirs.extend(p.pins.iter().map(|p| parent(p)));
+        }
+        for r in &self.progs {
+            if let Some(a) = r.get("pins").and_then(|v| v.as_array()) {
+                dirs.extend(a.iter().filter_map(|p| p.as_str()).map(parent));
+            }
+        }
+        let mut changed: HashSet<PathBuf> = HashSet::new();
+        for d in dirs {
+            let now = std::fs::metadata(&d).and_then(|m| m.modified()).ok();
+            let before = self.pin_dirs.get(&d).copied();
+            if now.is_none() || now != before {
+                match now {
+                    Some(t) => self.pin_dirs.insert(d.clone(), t),
+                    None => self.pin_dirs.remove(&d),
+                };
+                changed.insert(d);
+            }
+        }
+        self.pin_dirs
+            .retain(|d, _| changed.contains(d) || d.exists());
+        if changed.is_empty() {
+            return;
+        }
+        let gone = |rel: &String| changed.contains(&parent(rel)) && !root.join(rel).is_file();
+        let mut any = false;
+        for e in self.maps.values_mut() {
+            let before = e.pins.len();
+            e.pins.retain(|p| !gone(p));
+            any |= e.pins.len() != before;
+        }
+        let mut unpinned_progs = Vec::new();
+        for (id, p) in self.live_progs.iter_mut() {
+            let before = p.pins.len();
+            p.pins.retain(|p| !gone(p));
+            if p.pins.len() != before {
+                any = true;
+                if p.pins.is_empty() {
+                    unpinned_progs.push(*id);
+                }
+            }
+        }
+        for r in self.progs.iter_mut() {
+            if let Some(a) = r.get_mut("pins").and_then(|v| v.as_array_mut()) {
+                let before = a.len();
+                a.retain(|p| p.as_str().is_none_or(|p| !gone(&p.to_string())));
+                any |= a.len() != before;
+            }
+        }
+        // A program whose last pin went is freed, as on bpffs once no fd holds it.
+        self.progs.retain(|r| {
+            r.get("pins")
+                .and_then(|v| v.as_array())
+                .is_some_and(|a| !a.is_empty())
+        });
+        for id in unpinned_progs {
+            self.live_progs.remove(&id);
+        }
+        if any {
+            // Freed before the command runs, as a fresh process would find them gone.
+            self.mark_meta();
+            self.collect_garbage();
+        }
+    }
+
+    /// Adds text for stderr (printed before the reply).
+    pub fn note(&mut self, text: &str) {
+        self.notes.push_str(text);
+    }
+
+    fn debug(&mut self, msg: &str) {
+        if self.opts.debug {
+            self.notes.push_str(&format!("kbpf: {msg}\n"));
+        }
+    }
+
+    /// Takes the stderr notes gathered so far.
+    pub fn take_notes(&mut self) -> String {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// The bytes of `-` as an input file: the client's stdin (daemon), else this process's.
+    pub fn read_stdin(&mut self) -> std::io::Result<Vec<u8>> {
+        if let Some(b) = self.stdin.take() {
+            return Ok(b);
+        }
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)?;
+        Ok(v)
     }
 
     /// Locks and loads the pinned state (once). `exclusive` is needed to write it back; a
@@ -276,6 +426,30 @@ impl Session {
             .map_err(|e| Reply::err(format!("restoring pinned state: {e}"), -1))?;
         self.collect_garbage();
         self.lock = Some(lock);
+        Ok(())
+    }
+
+    /// The daemon's load: the state file (the last checkpoint) plus the journal written since,
+    /// then the journal opened for this daemon's changes. The lock is held until the daemon
+    /// exits.
+    pub fn load_journaled(&mut self, lock: Lock) -> Result<(), String> {
+        let dir = self.opts.bpffs.clone();
+        let mut st = pinned::load(&dir).map_err(|e| e.to_string())?;
+        let replayed = crate::daemon::journal::replay(&dir, &mut st)?;
+        self.debug(&format!(
+            "loaded {} map(s) from {} and {replayed} journal record(s)",
+            st.maps.len(),
+            dir.join(pinned::STATE_FILE).display()
+        ));
+        let journal = crate::daemon::journal::Journal::open(&dir, &st)?;
+        self.restore(st)
+            .map_err(|e| format!("restoring pinned state: {e}"))?;
+        self.lock = Some(lock);
+        self.journal = Some(journal);
+        // Objects whose pins were removed while no daemon ran are dropped now, in the
+        // journal too.
+        self.mark_meta();
+        self.commit().map_err(|r| r.stderr)?;
         Ok(())
     }
 
@@ -302,7 +476,7 @@ impl Session {
                 })
                 .unwrap_or_default();
             if rec.get("pins").and_then(|v| v.as_array()).map(Vec::len) != Some(pins.len()) {
-                self.dirty = true;
+                self.mark_meta();
             }
             if pins.is_empty() {
                 continue;
@@ -382,7 +556,7 @@ impl Session {
                 .cloned()
                 .collect();
             if pins.len() != before {
-                self.dirty = true;
+                self.mark_meta();
             }
             self.by_kid.insert(map.id(), r.id);
             self.next_id = self.next_id.max(r.id + 1);
@@ -414,7 +588,7 @@ impl Session {
                 template,
             },
         );
-        self.dirty = true;
+        self.mark_meta();
         id
     }
 
@@ -438,9 +612,43 @@ impl Session {
         self.id_of_kid(m.id())
     }
 
-    /// Marks the state as changed (saved at the end of the command).
+    /// Marks the state as changed (saved at the end of the command): objects, pins,
+    /// programs, anything beyond one element.
     pub fn touch(&mut self) {
+        self.mark_meta();
+    }
+
+    fn mark_meta(&mut self) {
         self.dirty = true;
+        self.meta_dirty = true;
+        self.gc_needed = true;
+    }
+
+    /// Records an element-level change (`map update`, `delete`, `push`, `pop`).
+    pub fn record_change(&mut self, c: Change) {
+        self.dirty = true;
+        self.contents_dirty = true;
+        let map = match &c {
+            Change::Elem { map, .. } | Change::Contents { map } => *map,
+        };
+        // A slot of a map-of-maps may have been the last holder of an inner map.
+        if self
+            .maps
+            .get(&map)
+            .is_some_and(|e| e.map.map_type().is_map_in_map())
+        {
+            self.gc_needed = true;
+        }
+        if self.journal.is_some() {
+            self.changes.push(c);
+        }
+    }
+
+    /// Marks contents as changed in ways no element record describes (a program ran and may
+    /// have written its maps): saved whole, or at the daemon's next checkpoint.
+    pub fn touch_contents(&mut self) {
+        self.dirty = true;
+        self.contents_dirty = true;
     }
 
     /// Pinned programs' records (reserved for the prog commands), kept verbatim.
@@ -526,6 +734,20 @@ impl Session {
                 -1,
             ));
         }
+        // A symlink inside the directory must not carry a pin outside it.
+        let inside = match (parent.canonicalize(), self.opts.bpffs.canonicalize()) {
+            (Ok(p), Ok(root)) => p.starts_with(&root),
+            _ => false,
+        };
+        if !inside {
+            return Err(Reply::err(
+                format!(
+                    "can't pin the object ({path}): the path leaves the bpffs directory ({})",
+                    self.opts.bpffs.display()
+                ),
+                -1,
+            ));
+        }
         let owned = self.maps.values().any(|e| e.pins.contains(&rel))
             || self.live_progs.values().any(|p| p.pins.contains(&rel))
             || self.progs.iter().any(|r| {
@@ -536,7 +758,8 @@ impl Session {
         let stale_placeholder = !owned
             && std::fs::read_to_string(&file)
                 .is_ok_and(|c| c.starts_with("kbpf map ") || c.starts_with("kbpf prog "));
-        if file.exists() && !stale_placeholder {
+        // symlink_metadata: a (dangling) symlink at the pin's name is never written through.
+        if file.symlink_metadata().is_ok() && (!stale_placeholder || file.is_symlink()) {
             return Err(Reply::err(
                 format!("can't pin the object ({path}): File exists"),
                 -17,
@@ -557,7 +780,7 @@ impl Session {
         if let Some(e) = self.maps.get_mut(&id) {
             e.pins.push(rel);
         }
-        self.dirty = true;
+        self.mark_meta();
         Ok(())
     }
 
@@ -572,6 +795,8 @@ impl Session {
             .collect();
         // Maps bound to pinned programs: each `progs` record lists them in `map_ids`.
         stack.extend(self.progs.iter().flat_map(prog_map_ids));
+        // Maps a daemon connection holds, as an open fd holds a map.
+        stack.extend(self.held.keys().copied());
         while let Some(id) = stack.pop() {
             if !keep.insert(id) {
                 continue;
@@ -603,9 +828,27 @@ impl Session {
     }
 
     /// End of a command: drop maps nothing holds any more (as the kernel frees a map when its
-    /// last fd, pin and outer reference go) and write the state back if it changed.
+    /// last fd, pin and outer reference go) and write the changes: to the daemon's journal, or
+    /// the whole state file when this process owns the directory alone. Inside a batch file
+    /// this waits for the batch's end (the batch is one request: one write).
     pub fn commit(&mut self) -> Result<(), Reply> {
-        self.collect_garbage();
+        if self.in_batch {
+            return Ok(());
+        }
+        if self.gc_needed {
+            self.collect_garbage();
+            self.gc_needed = false;
+        }
+        if let Some(mut j) = self.journal.take() {
+            let r = j.commit(self);
+            self.journal = Some(j);
+            self.changes.clear();
+            self.meta_dirty = false;
+            self.dirty = false;
+            return r.map_err(|e| Reply::err(format!("writing the journal: {e}"), -1));
+        }
+        self.changes.clear();
+        self.meta_dirty = false;
         if !self.dirty {
             return Ok(());
         }
@@ -620,6 +863,11 @@ impl Session {
         self.debug(&format!("saved {} map(s)", st.maps.len()));
         self.dirty = false;
         Ok(())
+    }
+
+    /// Whether anything beyond element contents changed since the last commit.
+    pub(crate) fn meta_dirty(&self) -> bool {
+        self.meta_dirty
     }
 
     /// Drops the maps nothing holds and the BTF objects no map or program holds (tying new
@@ -644,81 +892,89 @@ impl Session {
         alive.extend(self.live_progs.keys().copied());
         btf_changed |= self.btfs.gc(&map_kids, &alive);
         if btf_changed {
-            self.dirty = true;
+            self.mark_meta();
         }
+    }
+
+    /// The state record of map `id`: attributes, pins, template, BTF, and its contents
+    /// (elements, map-of-maps slots as map ids, PROG_ARRAY slots as program ids).
+    pub fn map_record(&self, id: u32) -> Option<MapRecord> {
+        let e = self.maps.get(&id)?;
+        let m = &e.map;
+        let t = m.map_type();
+        let mut rec = MapRecord {
+            id,
+            map_type: t.raw(),
+            name: m.name().to_string(),
+            key_size: m.key_size(),
+            value_size: m.value_size(),
+            max_entries: m.max_entries(),
+            map_flags: m.map_flags(),
+            pins: e.pins.clone(),
+            inner_template: e.template.clone(),
+            frozen: m.is_frozen(),
+            ..MapRecord::default()
+        };
+        if let Some((b, key, value)) = m.btf()
+            && let Some(btf_id) = self.btfs.id_of(b)
+        {
+            rec.btf_id = btf_id;
+            rec.btf_key_type_id = key;
+            rec.btf_value_type_id = value;
+        }
+        if t.is_map_in_map() {
+            rec.inner_maps = self
+                .inner_slots(id)
+                .into_iter()
+                .map(|(k, map_id)| Slot {
+                    key: pinned::to_hex(&k),
+                    map_id,
+                })
+                .collect();
+        } else if t == MapType::ProgArray {
+            // Slots not written back yet (their programs were not rebuilt this session)
+            // stay as they were; live slots are read back as program ids.
+            let slots: Vec<(Vec<u8>, u32)> = match self.pending_prog_slots.get(&id) {
+                Some(p) => p.clone(),
+                None => m
+                    .keys()
+                    .into_iter()
+                    .filter_map(|k| {
+                        let v = m.lookup_elem(&k).ok()?;
+                        let pid = u32::from_ne_bytes(v.get(..4)?.try_into().ok()?);
+                        Some((k, pid))
+                    })
+                    .collect(),
+            };
+            rec.prog_slots = slots
+                .into_iter()
+                .map(|(k, prog_id)| pinned::ProgSlot {
+                    key: pinned::to_hex(&k),
+                    prog_id,
+                })
+                .collect();
+        } else if !t.is_fd_array() {
+            for k in m.keys() {
+                let Ok(v) = m.lookup_elem(&k) else { continue };
+                if t.is_array_family() && v.iter().all(|b| *b == 0) {
+                    continue;
+                }
+                rec.elements.push(Element {
+                    key: pinned::to_hex(&k),
+                    value: pinned::to_hex(&v),
+                });
+            }
+        }
+        Some(rec)
     }
 
     /// The state document for the current maps.
     pub fn snapshot(&self) -> State {
-        let mut maps = Vec::new();
-        for (&id, e) in &self.maps {
-            let m = &e.map;
-            let t = m.map_type();
-            let mut rec = MapRecord {
-                id,
-                map_type: t.raw(),
-                name: m.name().to_string(),
-                key_size: m.key_size(),
-                value_size: m.value_size(),
-                max_entries: m.max_entries(),
-                map_flags: m.map_flags(),
-                pins: e.pins.clone(),
-                inner_template: e.template.clone(),
-                frozen: m.is_frozen(),
-                ..MapRecord::default()
-            };
-            if let Some((b, key, value)) = m.btf()
-                && let Some(btf_id) = self.btfs.id_of(b)
-            {
-                rec.btf_id = btf_id;
-                rec.btf_key_type_id = key;
-                rec.btf_value_type_id = value;
-            }
-            if t.is_map_in_map() {
-                rec.inner_maps = self
-                    .inner_slots(id)
-                    .into_iter()
-                    .map(|(k, map_id)| Slot {
-                        key: pinned::to_hex(&k),
-                        map_id,
-                    })
-                    .collect();
-            } else if t == MapType::ProgArray {
-                // Slots not written back yet (their programs were not rebuilt this session)
-                // stay as they were; live slots are read back as program ids.
-                let slots: Vec<(Vec<u8>, u32)> = match self.pending_prog_slots.get(&id) {
-                    Some(p) => p.clone(),
-                    None => m
-                        .keys()
-                        .into_iter()
-                        .filter_map(|k| {
-                            let v = m.lookup_elem(&k).ok()?;
-                            let pid = u32::from_ne_bytes(v.get(..4)?.try_into().ok()?);
-                            Some((k, pid))
-                        })
-                        .collect(),
-                };
-                rec.prog_slots = slots
-                    .into_iter()
-                    .map(|(k, prog_id)| pinned::ProgSlot {
-                        key: pinned::to_hex(&k),
-                        prog_id,
-                    })
-                    .collect();
-            } else if !t.is_fd_array() {
-                for k in m.keys() {
-                    let Ok(v) = m.lookup_elem(&k) else { continue };
-                    if t.is_array_family() && v.iter().all(|b| *b == 0) {
-                        continue;
-                    }
-                    rec.elements.push(Element {
-                        key: pinned::to_hex(&k),
-                        value: pinned::to_hex(&v),
-                    });
-                }
-            }
-            maps.push(rec);
-        }
+        let maps = self
+            .maps
+            .keys()
+            .filter_map(|&id| self.map_record(id))
+            .collect();
         let (next_btf_id, btfs) = self.btfs.records(&self.pinned_prog_ids());
         State {
             version: pinned::FORMAT_VERSION,
@@ -727,7 +983,18 @@ impl Session {
             progs: self.progs.clone(),
             next_btf_id,
             btfs,
+            journal_seq: 0,
         }
+    }
+
+    /// The next map id.
+    pub(crate) fn next_map_id(&self) -> u32 {
+        self.next_id
+    }
+
+    /// The pinned programs' records.
+    pub(crate) fn progs(&self) -> &[serde_json::Value] {
+        &self.progs
     }
 
     /// Runs one command (`OBJECT COMMAND …` as words) and commits the state afterwards.
@@ -772,122 +1039,6 @@ pub fn prog_map_ids(rec: &serde_json::Value) -> Vec<u32> {
         })
         .unwrap_or_default()
 }
-
-/// `batch file FILE`: runs each line as a command in this process; stops at the first failing
-/// command with its status. Prints as it goes (plain) or one JSON array of
-/// `{"command": [...], "output": ...}` objects; `processed N commands` at the end (plain).
-fn batch_command(s: &mut Session, args: &[String], _word: &str) -> Reply {
-    if s.in_batch {
-        return Reply::err("nested batch commands are not allowed", -1);
-    }
-    if args.len() < 2 {
-        return Reply::err("too few parameters for batch", -1);
-    }
-    if !is_prefix(&args[0], "file") {
-        return Reply::err(format!("expected 'file', got: {}", args[0]), -1);
-    }
-    if args.len() > 2 {
-        return Reply::err(format!("too many arguments: {}", args[2]), -1);
-    }
-    let path = &args[1];
-    let text = if path == "-" {
-        let mut t = String::new();
-        match std::io::Read::read_to_string(&mut std::io::stdin(), &mut t) {
-            Ok(_) => t,
-            Err(e) => return Reply::err(format!("reading batch file failed: {e}"), -1),
-        }
-    } else {
-        match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                return Reply::err(format!("Can't open file ({path}): {}", strerror(&e)), -1);
-            }
-        }
-    };
-    // Batch files may write anything: hold the exclusive lock for the whole file.
-    if let Err(r) = s.load(true) {
-        return r;
-    }
-    s.in_batch = true;
-    let r = run_batch(s, &text);
-    s.in_batch = false;
-    r
-}
-
-fn run_batch(s: &mut Session, text: &str) -> Reply {
-    use std::io::Write;
-    let json = s.opts.json;
-    let mut out = std::io::stdout();
-    let mut items: Vec<Json> = Vec::new();
-    let mut done = 0usize;
-    let mut status = 0;
-    for line in logical_lines(text) {
-        let words = match split_line(&line, done) {
-            Ok(w) => w,
-            Err(e) => {
-                let r = Reply::from(e);
-                if json {
-                    // bpftool reports a bad line outside the command objects.
-                    items.push(r.json.clone());
-                } else {
-                    let _ = std::io::stderr().write_all(r.stderr.as_bytes());
-                }
-                status = r.status;
-                break;
-            }
-        };
-        if words.is_empty() {
-            continue;
-        }
-        let r = s.dispatch(&words);
-        if json {
-            items.push(Json::obj([
-                (
-                    "command",
-                    Json::A(words.iter().map(|w| Json::s(w.clone())).collect()),
-                ),
-                ("output", r.json.clone()),
-            ]));
-        } else {
-            let _ = out.write_all(r.stdout.as_bytes());
-            let _ = out.flush();
-            let _ = std::io::stderr().write_all(r.stderr.as_bytes());
-        }
-        if r.status != 0 {
-            status = r.status;
-            break;
-        }
-        done += 1;
-    }
-    if json {
-        let _ = out.write_all(Json::A(items).to_document(s.opts.pretty).as_bytes());
-    } else if status == 0 {
-        let _ = writeln!(out, "processed {done} commands");
-    }
-    // Already printed: return only the status.
-    Reply {
-        stdout: String::new(),
-        stderr: String::new(),
-        json: Json::Null,
-        status,
-    }
-    .batch_done()
-}
-
-impl Reply {
-    /// Marks a reply whose output was printed already (batch): `print` must not print it.
-    fn batch_done(mut self) -> Reply {
-        self.json = Json::S(BATCH_PRINTED.to_string());
-        self
-    }
-
-    /// Whether the output was printed already.
-    pub fn printed(&self) -> bool {
-        matches!(&self.json, Json::S(s) if s == BATCH_PRINTED)
-    }
-}
-
-const BATCH_PRINTED: &str = "\u{0}kbpf-batch-printed";
 
 /// `strerror` text of an I/O error (without Rust's "(os error N)" suffix).
 pub fn strerror(e: &std::io::Error) -> String {
@@ -1004,7 +1155,7 @@ pub fn parse_command_line(args: &[String]) -> Result<CommandLine, GrammarError> 
 /// Runs a bpftool-style command line (`kbpf [OPTIONS] OBJECT COMMAND …`); returns the exit
 /// status.
 pub fn main(args: &[String]) -> u8 {
-    let cl = match parse_command_line(args) {
+    let mut cl = match parse_command_line(args) {
         Ok(cl) => cl,
         Err(e) => {
             eprintln!("kbpf: {e}");
@@ -1012,6 +1163,27 @@ pub fn main(args: &[String]) -> u8 {
             return 255;
         }
     };
+    let mut words = std::mem::take(&mut cl.words);
+    if cl.version {
+        words = vec!["version".into()];
+    } else if cl.help {
+        // `kbpf map -h` is `kbpf map help`.
+        words.truncate(1);
+        words.push("help".into());
+        if words.len() == 1 || words[0] == "help" {
+            words = vec!["help".into()];
+        }
+    }
+    if words.first().is_some_and(|w| w == "daemon") {
+        return crate::daemon::command(&cl, &words[1..]);
+    }
+    // Help and version need no objects; everything else goes to the directory's owner.
+    let local = words.is_empty()
+        || matches!(words[0].as_str(), "help" | "version")
+        || words.get(1).is_some_and(|w| w == "help");
+    if crate::daemon::enabled() && !local {
+        return crate::daemon::forward(&cl, words);
+    }
     let profile = match crate::kernel::resolve(cl.kernel.as_deref(), cl.kernel_btf.as_deref()) {
         Ok(p) => p,
         Err(e) => {
@@ -1027,21 +1199,10 @@ pub fn main(args: &[String]) -> u8 {
         profile,
     };
     let mut s = Session::new(opts);
-    let mut words = cl.words;
-    if cl.version {
-        words = vec!["version".into()];
-    } else if cl.help {
-        // `kbpf map -h` is `kbpf map help`.
-        words.truncate(1);
-        words.push("help".into());
-        if words.len() == 1 || words[0] == "help" {
-            words = vec!["help".into()];
-        }
-    }
     let r = s.dispatch(&words);
-    if !r.printed() {
-        s.print(&r);
-    }
+    let notes = s.take_notes();
+    eprint!("{notes}");
+    s.print(&r);
     r.exit_code()
 }
 

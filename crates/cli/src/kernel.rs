@@ -17,12 +17,24 @@ pub const KERNEL_CHOICES: &str = "builtin | host | FILE.json";
 /// Resolves the profile from `--kernel WHICH` and `--kernel-btf FILE` (at most one of them;
 /// without either, `$KBPF_KERNEL`, else the built-in profile).
 pub fn resolve(kernel: Option<&str>, kernel_btf: Option<&str>) -> Result<KernelProfile, String> {
-    let env = std::env::var("KBPF_KERNEL").ok();
+    resolve_with(
+        kernel,
+        kernel_btf,
+        std::env::var("KBPF_KERNEL").ok().as_deref(),
+    )
+}
+
+/// [`resolve`] with `$KBPF_KERNEL` given (the daemon resolves its clients' environments).
+pub fn resolve_with(
+    kernel: Option<&str>,
+    kernel_btf: Option<&str>,
+    env: Option<&str>,
+) -> Result<KernelProfile, String> {
     match (kernel, kernel_btf) {
         (Some(_), Some(_)) => Err("give one of --kernel and --kernel-btf".into()),
         (None, Some(btf)) => KernelProfile::from_btf_file(btf).map_err(|e| e.to_string()),
         (Some(which), None) => by_name(which),
-        (None, None) => match env.as_deref() {
+        (None, None) => match env {
             Some(which) if !which.is_empty() => {
                 by_name(which).map_err(|e| format!("$KBPF_KERNEL: {e}"))
             }

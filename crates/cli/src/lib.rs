@@ -12,7 +12,11 @@
 //!   `btf` commands and the session's BTF objects;
 //! - [`words`]: the keyword grammar shared by the command line and batch files (prefixes,
 //!   `DATA`, batch-line quoting); [`json`]: bpftool's JSON layouts;
-//! - [`pinned`]: the bpffs directory's state file, locking and crash-safe writes;
+//! - [`batch`]: `batch file FILE`, bpftool's batch mode;
+//! - [`daemon`]: the daemon that owns a bpffs directory's live objects (`kbpf daemon …`), its
+//!   journal and `bpf()`-shaped requests, and the CLI's side of it;
+//! - [`pinned`]: the bpffs directory's state file (the daemon's checkpoint), locking and
+//!   crash-safe writes;
 //! - [`kernel`]: which kernel profile the session follows, and `kbpf kernel profile`;
 //! - [`veristat`]: `kbpf veristat OBJ…`, the kernel's veristat on kbpf's verifier.
 //!
@@ -20,9 +24,11 @@
 //! `--help`) through clap and everything else through [`bpftool::main`].
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod bpftool;
 pub mod btf;
 pub mod conformance;
+pub mod daemon;
 pub mod engine;
 pub mod json;
 pub mod kernel;

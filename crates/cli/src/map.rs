@@ -5,7 +5,7 @@
 use kbpf_maps::uapi::{BPF_ANY, BPF_EXIST, BPF_NOEXIST};
 use kbpf_maps::{Errno, FdObject, Map, MapAttr, MapError, MapType};
 
-use crate::bpftool::{Reply, Session};
+use crate::bpftool::{Change, Reply, Session};
 use crate::json::Json;
 use crate::pinned::TemplateRecord;
 use crate::words::{GrammarError, Words, hex_bytes, is_prefix, parse_data, strtoul};
@@ -147,11 +147,11 @@ fn op_failed(op: &str, e: &MapError) -> Reply {
     )
 }
 
-/// The reply of an element operation that changes the map: saved state on success.
-fn changed(s: &mut Session, op: &str, r: Result<(), MapError>) -> Reply {
+/// The reply of an element operation that changes the map: the change recorded on success.
+fn changed(s: &mut Session, change: Change, op: &str, r: Result<(), MapError>) -> Reply {
     match r {
         Ok(()) => {
-            s.touch();
+            s.record_change(change);
             Reply::ok("", Json::Null)
         }
         Err(e) => op_failed(op, &e),
@@ -358,9 +358,9 @@ fn update(s: &mut Session, w: &mut Words<'_>) -> Reply {
         let Some(value) = e.value else {
             return Err(Reply::err("did not find value", -1));
         };
-        Ok::<_, Reply>((m, key, value, e.flags.unwrap_or(BPF_ANY)))
+        Ok::<_, Reply>((id, m, key, value, e.flags.unwrap_or(BPF_ANY)))
     })();
-    let (m, key, value, flags) = match r {
+    let (id, m, key, value, flags) = match r {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -388,7 +388,7 @@ fn update(s: &mut Session, w: &mut Words<'_>) -> Reply {
             m.update_elem(&key, &v, flags)
         }
     };
-    changed(s, "update", res)
+    changed(s, Change::Elem { map: id, key }, "update", res)
 }
 
 fn delete(s: &mut Session, w: &mut Words<'_>) -> Reply {
@@ -396,13 +396,14 @@ fn delete(s: &mut Session, w: &mut Words<'_>) -> Reply {
         let id = parse_map(s, w)?;
         let m = entry(s, id);
         let e = parse_elem(s, w, &m)?;
-        Ok::<_, Reply>((m, need_key(&e)?))
+        Ok::<_, Reply>((id, m, need_key(&e)?))
     })();
-    let (m, key) = match r {
+    let (id, m, key) = match r {
         Ok(x) => x,
         Err(r) => return r,
     };
-    changed(s, "delete", m.delete_elem(&key))
+    let res = m.delete_elem(&key);
+    changed(s, Change::Elem { map: id, key }, "delete", res)
 }
 
 fn getnext(s: &mut Session, w: &mut Words<'_>) -> Reply {
@@ -472,7 +473,7 @@ fn queue_read(s: &mut Session, w: &mut Words<'_>, delete: bool) -> Reply {
     match res {
         Ok(v) => {
             if delete {
-                s.touch();
+                s.record_change(Change::Contents { map: id });
             }
             Reply::ok(
                 format!("value: {}\n", hex_bytes(&v)),
@@ -509,11 +510,8 @@ fn push(s: &mut Session, w: &mut Words<'_>) -> Reply {
     let Some(Value::Data(v)) = e.value else {
         return Reply::err("did not find value", -1);
     };
-    changed(
-        s,
-        "update",
-        m.update_elem(&[], &v, e.flags.unwrap_or(BPF_ANY)),
-    )
+    let res = m.update_elem(&[], &v, e.flags.unwrap_or(BPF_ANY));
+    changed(s, Change::Contents { map: id }, "update", res)
 }
 
 fn parse_num(w: &mut Words<'_>, what: &str) -> Result<u32, GrammarError> {

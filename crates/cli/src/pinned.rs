@@ -57,6 +57,14 @@ pub struct State {
     /// BTF objects persisted maps and pinned programs hold, by increasing id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub btfs: Vec<BtfRecord>,
+    /// The daemon's journal records up to this sequence number are included in this state
+    /// (a checkpoint); replay starts after it (see `crate::daemon::journal`).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub journal_seq: u64,
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
 }
 
 fn is_zero(v: &u32) -> bool {
@@ -260,6 +268,36 @@ pub fn lock(dir: &Path, exclusive: bool) -> Result<Lock, StateError> {
     })
 }
 
+/// Takes the exclusive lock without waiting: `None` when another process holds it (a daemon
+/// owns the directory for its lifetime).
+pub fn try_lock_exclusive(dir: &Path) -> Result<Option<Lock>, StateError> {
+    fs::create_dir_all(dir).map_err(io_err("create bpffs directory", dir))?;
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err("open lock file", &path))?;
+    loop {
+        // SAFETY: a valid open descriptor; flock has no memory effects.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            return Ok(Some(Lock {
+                _file: file,
+                exclusive: true,
+            }));
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => return Ok(None),
+            _ => return Err(io_err("lock", &path)(e)),
+        }
+    }
+}
+
 /// Reads the state (an empty state when there is no state file yet). Call with a [`Lock`] held.
 pub fn load(dir: &Path) -> Result<State, StateError> {
     let path = dir.join(STATE_FILE);
@@ -403,6 +441,7 @@ mod tests {
                 data: "9feb0100".into(),
                 prog_ids: vec![1],
             }],
+            journal_seq: 7,
         }
     }
 

@@ -1068,6 +1068,8 @@ struct BuiltObject {
     prog_slots: Vec<kbpf_loader::ProgSlot>,
     gpl: bool,
     registry: Arc<Registry>,
+    /// With `-d`: the verifier logs of the loaded programs (libbpf's lines, for stderr).
+    debug_log: String,
 }
 
 /// Why `build` failed: the libbpf-style lines printed on stderr, then bpftool's error.
@@ -1108,6 +1110,7 @@ fn build_with(
     opts: &crate::bpftool::Options,
 ) -> Result<BuiltObject, BuildError> {
     let debug = opts.debug;
+    let mut debug_log = String::new();
     let shown = path.display().to_string();
     let obj = kbpf_object::BpfObject::open(path).map_err(|e| BuildError {
         libbpf: if path.exists() {
@@ -1154,7 +1157,7 @@ fn build_with(
         match Program::load(lp, &env, &ropts, &btf) {
             Ok(p) => {
                 if debug {
-                    eprint!(
+                    debug_log.push_str(&format!(
                         "libbpf: prog '{}': -- BEGIN PROG LOAD LOG --\n{}{}-- END PROG LOAD LOG --\n",
                         lp.name,
                         p.verifier_log,
@@ -1163,7 +1166,7 @@ fn build_with(
                         } else {
                             "\n"
                         }
-                    );
+                    ));
                 }
                 let t = p.prog_type.as_u32();
                 progs.push(Built {
@@ -1229,6 +1232,7 @@ fn build_with(
         prog_slots: loaded.pending_prog_slots.clone(),
         gpl: gpl_compatible(&loaded.license),
         registry,
+        debug_log,
     })
 }
 
@@ -1343,9 +1347,9 @@ fn loadall(s: &mut Session, w: &mut Words<'_>) -> Reply {
     load_cmd(s, w, false)
 }
 
-fn fail(s: &Session, libbpf: &str, r: Reply, warn: bool) -> Reply {
+fn fail(s: &mut Session, libbpf: &str, r: Reply, warn: bool) -> Reply {
     // libbpf prints as it goes, before bpftool's own error (also under -j).
-    eprint!("{libbpf}");
+    s.note(libbpf);
     let mut r = r;
     if warn && !s.opts.json {
         r.stderr.push_str(STRICT_WARNING);
@@ -1438,6 +1442,8 @@ fn load_cmd(s: &mut Session, w: &mut Words<'_>, first_only: bool) -> Reply {
         Ok(b) => b,
         Err(e) => return fail(s, &e.libbpf, Reply::err(e.error, -1), e.warn),
     };
+    let log = std::mem::take(&mut built.debug_log);
+    s.note(&log);
     // The maps join the session (reused ones are there already).
     let mut names: BTreeMap<String, u32> = BTreeMap::new();
     let mut map_pins = Vec::new();
@@ -1696,12 +1702,11 @@ fn parse_u32(v: &str, what: &str) -> Result<u32, Reply> {
         .ok_or_else(|| Reply::err(format!("can't parse {v} as {what}"), -1))
 }
 
-fn read_input(f: &str) -> Result<Vec<u8>, Reply> {
+fn read_input(s: &mut Session, f: &str) -> Result<Vec<u8>, Reply> {
     if f == "-" {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)
-            .map_err(|e| Reply::err(format!("failed to read stdin: {}", strerror(&e)), -1))?;
-        return Ok(v);
+        return s
+            .read_stdin()
+            .map_err(|e| Reply::err(format!("failed to read stdin: {}", strerror(&e)), -1));
     }
     std::fs::read(f).map_err(|e| Reply::err(format!("failed to open {f}: {}", strerror(&e)), -1))
 }
@@ -1750,14 +1755,14 @@ fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
         return Reply::err("bpftool prog run needs data_in or ctx_in", -1);
     }
     let data = match &a.data_in {
-        Some(f) => match read_input(f) {
+        Some(f) => match read_input(s, f) {
             Ok(d) => d,
             Err(r) => return r,
         },
         None => Vec::new(),
     };
     let ctx = match &a.ctx_in {
-        Some(f) => match read_input(f) {
+        Some(f) => match read_input(s, f) {
             Ok(c) => Some(c),
             Err(r) => return r,
         },
@@ -1780,7 +1785,7 @@ fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
         Err(e) => {
             let errno = e.errno();
             if s.opts.debug || matches!(e, kbpf_run::TestRunError::Engine(_)) {
-                eprintln!("kbpf: {e}");
+                s.note(&format!("kbpf: {e}\n"));
             }
             return Reply::err(
                 format!("failed to run program: {}", errno_text(errno)),
@@ -1832,7 +1837,7 @@ fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
         if a.repeat > 1 { " (average)" } else { "" },
         out.duration_ns
     ));
-    s.touch();
+    s.touch_contents();
     fields.push(("retval", Json::U(out.retval as u64)));
     fields.push(("duration", Json::U(out.duration_ns)));
     Reply::ok(text, Json::obj(fields))

@@ -136,6 +136,8 @@ fn btf_objects_persist_with_their_maps_and_programs() {
     assert_eq!(fs.ok("btf show"), "");
     // The next command that writes the state drops the object from it.
     fs.ok("map create /sys/fs/bpf/x type array key 4 value 4 entries 1 name x");
+    // The daemon writes the state file at its checkpoints: stopping it writes one.
+    fs.ok("daemon stop");
     let state = std::fs::read_to_string(fs.0.join(".kbpf-state.json")).unwrap();
     assert!(!state.contains("\"btfs\""), "{state}");
 }

@@ -37,7 +37,17 @@ struct Out {
 }
 
 fn kbpf(dir: &Path, cmd: &str) -> Out {
-    let o = Command::new(KBPF)
+    kbpf_mode(dir, cmd, true)
+}
+
+/// Runs kbpf through the directory's daemon, or (`daemon` false) in the process itself
+/// (`KBPF_DAEMON=off`: the whole state file is written per command).
+fn kbpf_mode(dir: &Path, cmd: &str, daemon: bool) -> Out {
+    let mut c = Command::new(KBPF);
+    if !daemon {
+        c.env("KBPF_DAEMON", "off");
+    }
+    let o = c
         .arg("--bpffs")
         .arg(dir)
         .args(cmd.split_whitespace())
@@ -52,6 +62,12 @@ fn kbpf(dir: &Path, cmd: &str) -> Out {
 
 fn ok(dir: &Path, cmd: &str) -> String {
     let o = kbpf(dir, cmd);
+    assert_eq!(o.status, 0, "`{cmd}` failed: {}{}", o.stdout, o.stderr);
+    o.stdout
+}
+
+fn ok_in_process(dir: &Path, cmd: &str) -> String {
+    let o = kbpf_mode(dir, cmd, false);
     assert_eq!(o.status, 0, "`{cmd}` failed: {}{}", o.stdout, o.stderr);
     o.stdout
 }
@@ -115,6 +131,8 @@ fn pinned_maps_persist_across_processes() {
         .map(|n| show_id(p, &format!("{t}/{n}")))
         .collect();
     std::fs::remove_file(p.join("t/tmp")).unwrap();
+    // The daemon stops (writing a checkpoint); the next command starts a new one.
+    ok(p, "daemon stop");
 
     // Other processes see the same contents, slots and ids.
     assert_eq!(
@@ -186,6 +204,7 @@ fn pinned_maps_persist_across_processes() {
     );
     assert!(show_id(p, &format!("{t}/n")) > tmp_id);
     // The state file is the documented versioned document, with the reserved progs array.
+    ok(p, "daemon stop");
     let st: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p.join(".kbpf-state.json")).unwrap())
             .unwrap();
@@ -195,7 +214,7 @@ fn pinned_maps_persist_across_processes() {
 
 /// The value of key 0 of `t/a` (a 4-byte array), as a number; panics if the lookup fails.
 fn value0(p: &Path) -> u32 {
-    let out = ok(p, "map lookup pinned /sys/fs/bpf/t/a key 0 0 0 0");
+    let out = ok_in_process(p, "map lookup pinned /sys/fs/bpf/t/a key 0 0 0 0");
     let hex: Vec<u8> = out
         .split("value: ")
         .nth(1)
@@ -209,6 +228,7 @@ fn value0(p: &Path) -> u32 {
 fn spawn_update(p: &Path, v: u32, pause_ms: Option<u64>) -> Child {
     let b = v.to_le_bytes();
     let mut c = Command::new(KBPF);
+    c.env("KBPF_DAEMON", "off");
     c.arg("--bpffs").arg(p).args(
         format!(
             "map update pinned /sys/fs/bpf/t/a key 0 0 0 0 value {} {} {} {}",
@@ -236,13 +256,15 @@ fn has_tmp(p: &Path) -> bool {
 
 #[test]
 fn killed_during_write_keeps_old_or_new_state() {
+    // Without the daemon each command writes the whole state file (the daemon's
+    // checkpoints use the same write): a kill leaves the old or the new file, never a mix.
     let d = Dir::new("crash");
     let p = &d.0;
-    ok(
+    ok_in_process(
         p,
         "map create /sys/fs/bpf/t/a type array key 4 value 4 entries 2 name a",
     );
-    ok(
+    ok_in_process(
         p,
         "map update pinned /sys/fs/bpf/t/a key 0 0 0 0 value 1 0 0 0",
     );
@@ -264,7 +286,7 @@ fn killed_during_write_keeps_old_or_new_state() {
         1,
         "a write killed before its rename must not be visible"
     );
-    ok(
+    ok_in_process(
         p,
         "map update pinned /sys/fs/bpf/t/a key 0 0 0 0 value 3 0 0 0",
     );
@@ -299,7 +321,7 @@ fn killed_during_write_keeps_old_or_new_state() {
     println!("40 killed updates: {old} left the old value, {new} the new one");
     // The map's other attributes and slot 1 are intact.
     assert_eq!(
-        ok(p, "map show pinned /sys/fs/bpf/t/a")
+        ok_in_process(p, "map show pinned /sys/fs/bpf/t/a")
             .lines()
             .nth(1)
             .unwrap(),

@@ -1,0 +1,691 @@
+//! The kbpf daemon: the one owner of a bpffs directory's live objects, as the kernel is of its
+//! own. Every bpftool-grammar command and every `kbpf_client::Client` talks to it over the
+//! directory's Unix socket, so processes share live maps and a command costs what it does,
+//! not what everything pinned weighs. `docs/design/daemon.md` gives the reasons for the design.
+//!
+//! - [`serve`] (`kbpf daemon run`): takes the directory's lock for its lifetime, loads the
+//!   last checkpoint plus the journal ([`journal`]), and serves connections, one thread each.
+//!   Requests run one at a time under the session's lock, so concurrent clients see some
+//!   serial order; program runs over many packets ([`Request::ProgRunPackets`]) and test runs
+//!   run outside it, so a datapath keeps going while another client swaps inner maps (maps
+//!   are safe under concurrent use; an inner map swapped out stays alive until the runs that
+//!   may see it end).
+//! - Only the daemon's own user (or root) may connect: the socket is mode 0600 and each peer's
+//!   credentials are checked (`SO_PEERCRED`).
+//! - It checkpoints every [`CHECKPOINT_ENV`] seconds when contents changed, on
+//!   `kbpf daemon stop`, on SIGTERM/SIGINT, and when idle for [`IDLE_ENV`] seconds (then it
+//!   exits; the next command starts it again). It exits at once, without writing, when its
+//!   directory or socket is removed.
+//! - [`forward`] is the CLI's side: a command line becomes one [`Request::Command`].
+//!   `KBPF_DAEMON=off` runs commands in the process instead (the directory lock then
+//!   serialises processes, and each command writes the whole state).
+
+pub mod journal;
+pub mod ops;
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use kbpf_client::proto::{
+    self, Bytes, CommandOptions, DaemonStatus, Payload, ProtoError, Request, Response,
+};
+use kbpf_client::{Client, socket_path};
+use kbpf_maps::Errno;
+use kbpf_profile::KernelProfile;
+
+use crate::bpftool::{CommandLine, Options, Session};
+use crate::pinned;
+
+/// `KBPF_DAEMON=off`: run bpftool-grammar commands in the calling process.
+pub const MODE_ENV: &str = "KBPF_DAEMON";
+/// Seconds without requests after which the daemon checkpoints and exits (default 600).
+pub const IDLE_ENV: &str = "KBPF_DAEMON_IDLE_SECS";
+/// Seconds between checkpoints while contents change (default 30).
+pub const CHECKPOINT_ENV: &str = "KBPF_DAEMON_CHECKPOINT_SECS";
+
+fn env_secs(name: &str, default: u64) -> Duration {
+    Duration::from_secs(
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+/// Whether bpftool-grammar commands go to the daemon.
+pub fn enabled() -> bool {
+    std::env::var(MODE_ENV).map_or(true, |v| v != "off")
+}
+
+/// Kernel profiles by what named them: `--kernel`, `--kernel-btf`, `$KBPF_KERNEL`.
+type ProfileCache = HashMap<(Option<String>, Option<String>, Option<String>), KernelProfile>;
+
+/// The shared state of a running daemon.
+struct Daemon {
+    dir: PathBuf,
+    socket: PathBuf,
+    session: Mutex<Session>,
+    profiles: Mutex<ProfileCache>,
+    requests: AtomicU64,
+    last_request: Mutex<Instant>,
+    /// Set by SIGTERM/SIGINT.
+    stop: &'static AtomicBool,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+impl Daemon {
+    fn session(&self) -> MutexGuard<'_, Session> {
+        // A panic while a request held the lock leaves the session as that request left
+        // it; the objects themselves are consistent (each map operation is atomic).
+        self.session.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn checkpoint(&self, s: &mut Session) -> Result<(), String> {
+        let dir = self.dir.clone();
+        let Some(mut j) = s.journal.take() else {
+            return Ok(());
+        };
+        let r = j.checkpoint(s, &dir);
+        s.journal = Some(j);
+        if r.is_ok() {
+            s.contents_dirty = false;
+        }
+        r
+    }
+
+    /// Writes a checkpoint and ends the process.
+    fn exit_clean(&self) -> ! {
+        let mut s = self.session();
+        if let Err(e) = self.checkpoint(&mut s) {
+            eprintln!("kbpf daemon: final checkpoint failed: {e}");
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        std::process::exit(0)
+    }
+
+    fn profile(&self, o: &CommandOptions) -> Result<KernelProfile, String> {
+        let key = (o.kernel.clone(), o.kernel_btf.clone(), o.kernel_env.clone());
+        let mut cache = self.profiles.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = cache.get(&key) {
+            return Ok(p.clone());
+        }
+        let p = crate::kernel::resolve_with(
+            o.kernel.as_deref(),
+            o.kernel_btf.as_deref(),
+            o.kernel_env.as_deref(),
+        )?;
+        cache.insert(key, p.clone());
+        Ok(p)
+    }
+
+    fn handle(&self, req: Request, held: &mut Vec<u32>) -> Response {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        *self.last_request.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        match req {
+            Request::Command {
+                words,
+                options,
+                cwd,
+                stdin,
+            } => self.command(words, options, cwd, stdin),
+            Request::ProgTestRun {
+                prog_id,
+                data_in,
+                repeat,
+            } => self.test_run(prog_id, &data_in.0, repeat),
+            Request::ProgRunPackets { prog_id, packets } => self.run_packets(prog_id, &packets),
+            Request::Status => Response::Ok(Payload::Status(self.status())),
+            Request::Checkpoint => {
+                let mut s = self.session();
+                match self.checkpoint(&mut s) {
+                    Ok(()) => Response::Ok(Payload::Done),
+                    Err(e) => Response::Err {
+                        errno: libc::EIO,
+                        message: e,
+                    },
+                }
+            }
+            Request::Shutdown => Response::Ok(Payload::Done),
+            other => {
+                let mut s = self.session();
+                s.refresh_pins();
+                let r = map_request(&mut s, other, held);
+                if let Err(e) = s.commit() {
+                    return Response::Err {
+                        errno: libc::EIO,
+                        message: e.stderr,
+                    };
+                }
+                r
+            }
+        }
+    }
+
+    fn command(
+        &self,
+        words: Vec<String>,
+        o: CommandOptions,
+        cwd: String,
+        stdin: Option<Bytes>,
+    ) -> Response {
+        let profile = match self.profile(&o) {
+            Ok(p) => p,
+            Err(e) => {
+                return Response::Ok(Payload::Command {
+                    stdout: String::new(),
+                    stderr: format!("kbpf: {e}\n"),
+                    status: 255,
+                });
+            }
+        };
+        let mut s = self.session();
+        // Relative file names in the words are the client's: the process's working
+        // directory is only ever changed here, under the session lock.
+        if let Err(e) = std::env::set_current_dir(&cwd) {
+            return Response::Ok(Payload::Command {
+                stdout: String::new(),
+                stderr: format!("kbpf: working directory {cwd}: {e}\n"),
+                status: 255,
+            });
+        }
+        s.opts.json = o.json || o.pretty;
+        s.opts.pretty = o.pretty;
+        s.opts.debug = o.debug;
+        s.opts.profile = profile;
+        s.stdin = stdin.map(|b| b.0);
+        s.refresh_pins();
+        let r = s.dispatch(&words);
+        s.stdin = None;
+        let notes = s.take_notes();
+        let (stdout, stderr) = if s.opts.json {
+            (r.json.to_document(s.opts.pretty), notes)
+        } else {
+            (r.stdout.clone(), notes + &r.stderr)
+        };
+        Response::Ok(Payload::Command {
+            stdout,
+            stderr,
+            status: r.exit_code(),
+        })
+    }
+
+    fn program(&self, prog_id: u32) -> Result<Arc<kbpf_run::Program>, Response> {
+        let mut s = self.session();
+        if let Err(r) = crate::prog::restore_all(&mut s) {
+            return Err(ops::refuse(Errno::EINVAL, r.stderr));
+        }
+        s.live_progs
+            .get(&prog_id)
+            .map(|p| p.program.clone())
+            .ok_or_else(|| ops::refuse(Errno::ENOENT, format!("no program with id {prog_id}")))
+    }
+
+    fn test_run(&self, prog_id: u32, data: &[u8], repeat: u32) -> Response {
+        let prog = match self.program(prog_id) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let out = prog.test_run(&kbpf_run::TestRunInput {
+            data_in: data,
+            ctx_in: None,
+            repeat,
+            engine: kbpf_run::Engine::Jit,
+        });
+        self.session().touch_contents();
+        match out {
+            Ok(o) => Response::Ok(Payload::TestRun {
+                retval: o.retval,
+                data_out: Bytes(o.data_out),
+                duration_ns: o.duration_ns,
+            }),
+            Err(e) => Response::Err {
+                errno: e.errno(),
+                message: e.to_string(),
+            },
+        }
+    }
+
+    fn run_packets(&self, prog_id: u32, packets: &[Bytes]) -> Response {
+        let prog = match self.program(prog_id) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let start = Instant::now();
+        let mut retvals = Vec::with_capacity(packets.len());
+        for p in packets {
+            match prog.test_run(&kbpf_run::TestRunInput {
+                data_in: &p.0,
+                ctx_in: None,
+                repeat: 1,
+                engine: kbpf_run::Engine::Jit,
+            }) {
+                Ok(o) => retvals.push(o.retval),
+                Err(e) => {
+                    return Response::Err {
+                        errno: e.errno(),
+                        message: e.to_string(),
+                    };
+                }
+            }
+        }
+        let elapsed_ns = start.elapsed().as_nanos() as u64;
+        self.session().touch_contents();
+        Response::Ok(Payload::Retvals {
+            retvals,
+            elapsed_ns,
+        })
+    }
+
+    fn status(&self) -> DaemonStatus {
+        let s = self.session();
+        let (records, bytes, since) = s.journal.as_ref().map_or((0, 0, 0), |j| {
+            (j.records, j.bytes, j.last_checkpoint.elapsed().as_secs())
+        });
+        DaemonStatus {
+            protocol: proto::PROTOCOL_VERSION,
+            pid: std::process::id(),
+            bpffs: self.dir.display().to_string(),
+            maps: s.maps().count() as u32,
+            progs: s.live_progs.len() as u32,
+            requests: self.requests.load(Ordering::Relaxed),
+            journal_records: records,
+            journal_bytes: bytes,
+            since_checkpoint_s: since,
+            rss_kb: rss_kb(),
+        }
+    }
+
+    fn serve_connection(self: &Arc<Daemon>, mut stream: UnixStream) {
+        let mut held: Vec<u32> = Vec::new();
+        loop {
+            let body = match proto::read_frame(&mut stream) {
+                Ok(b) => b,
+                Err(ProtoError::Closed) => break,
+                Err(e) => {
+                    // A broken frame: say so if the peer still listens, then drop it.
+                    let _ =
+                        proto::write_frame(&mut stream, &ops::refuse(Errno::EINVAL, e.to_string()));
+                    break;
+                }
+            };
+            let (resp, shutdown) = match proto::decode_request(&body) {
+                Ok(req) => {
+                    let shutdown = req == Request::Shutdown;
+                    (self.handle(req, &mut held), shutdown)
+                }
+                Err(e) => (ops::refuse(Errno::EINVAL, e.to_string()), false),
+            };
+            if shutdown {
+                let mut s = self.session();
+                ops::release(&mut s, &held);
+                held.clear();
+                let _ = s.commit();
+                drop(s);
+                let _ = proto::write_frame(&mut stream, &resp);
+                self.exit_clean();
+            }
+            if proto::write_frame(&mut stream, &resp).is_err() {
+                break;
+            }
+        }
+        if !held.is_empty() {
+            let mut s = self.session();
+            ops::release(&mut s, &held);
+            if let Err(e) = s.commit() {
+                eprintln!("kbpf daemon: {}", e.stderr.trim());
+            }
+        }
+    }
+
+    /// Checkpoints on time, exits when idle, stopped, or when its directory disappears.
+    fn watch(self: Arc<Daemon>, socket_ino: u64) {
+        let idle = env_secs(IDLE_ENV, 600);
+        let every = env_secs(CHECKPOINT_ENV, 30);
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let ino =
+                std::fs::metadata(&self.socket).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+            if ino.ok() != Some(socket_ino) {
+                // The directory was removed (or another daemon replaced the socket): the
+                // state has no home any more; nothing is written.
+                eprintln!("kbpf daemon: {} is gone; exiting", self.socket.display());
+                std::process::exit(0);
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                self.exit_clean();
+            }
+            let last = *self.last_request.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() >= idle {
+                self.exit_clean();
+            }
+            let mut s = self.session();
+            let due = s
+                .journal
+                .as_ref()
+                .is_some_and(|j| j.last_checkpoint.elapsed() >= every);
+            let pending = s.contents_dirty || s.journal.as_ref().is_some_and(|j| j.records > 0);
+            if due
+                && pending
+                && let Err(e) = self.checkpoint(&mut s)
+            {
+                eprintln!("kbpf daemon: checkpoint failed: {e}");
+            }
+        }
+    }
+}
+
+fn map_request(s: &mut Session, req: Request, held: &mut Vec<u32>) -> Response {
+    match req {
+        Request::MapCreate { attr, pin } => ops::map_create(s, &attr, pin.as_deref(), held),
+        Request::MapLookup { map_id, key } => ops::lookup(s, map_id, &key.0),
+        Request::MapUpdate {
+            map_id,
+            key,
+            value,
+            flags,
+        } => ops::update(s, map_id, &key.0, &value.0, flags),
+        Request::MapDelete { map_id, key } => ops::delete(s, map_id, &key.0),
+        Request::MapGetNextKey { map_id, key } => {
+            ops::get_next_key(s, map_id, key.as_ref().map(|k| k.0.as_slice()))
+        }
+        Request::MapLookupBatch {
+            map_id,
+            in_batch,
+            count,
+        } => ops::lookup_batch(s, map_id, in_batch.as_ref().map(|k| k.0.as_slice()), count),
+        Request::MapUpdateBatch {
+            map_id,
+            keys,
+            values,
+            flags,
+        } => ops::update_batch(s, map_id, &keys, &values, flags),
+        Request::MapDeleteBatch { map_id, keys } => ops::delete_batch(s, map_id, &keys),
+        Request::MapFreeze { map_id } => ops::freeze(s, map_id),
+        Request::MapGetInfo { map_id } => ops::info(s, map_id),
+        Request::ObjPin { kind, id, path } => ops::pin(s, kind, id, &path),
+        Request::ObjGet { path } => ops::obj_get(s, &path),
+        _ => ops::refuse(Errno::EINVAL, "not a map request"),
+    }
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The uid of the peer of a Unix stream (`SO_PEERCRED`).
+fn peer_uid(s: &UnixStream) -> io::Result<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes given; the descriptor is
+    // an open socket for the duration of the call.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cred.uid)
+}
+
+/// `kbpf daemon run`: serves the bpffs directory `dir` until stopped.
+pub fn serve(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let lock = pinned::try_lock_exclusive(&dir)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{} is owned by another kbpf process (a daemon, or a command run with KBPF_DAEMON=off)", dir.display()))?;
+    let mut s = Session::new(Options {
+        bpffs: dir.clone(),
+        json: false,
+        pretty: false,
+        debug: false,
+        profile: KernelProfile::builtin(),
+    });
+    s.load_journaled(lock)?;
+    let socket = socket_path(&dir);
+    let _ = std::fs::remove_file(&socket);
+    let listener = {
+        // SAFETY: umask only changes this process's file-creation mask; the socket is
+        // created with no group/other bits, and the mask is restored at once.
+        let old = unsafe { libc::umask(0o077) };
+        let l = UnixListener::bind(&socket);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        l.map_err(|e| format!("bind {}: {e}", socket.display()))?
+    };
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("chmod {}: {e}", socket.display()))?;
+    let ino = std::fs::metadata(&socket)
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .map_err(|e| e.to_string())?;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let d = Arc::new(Daemon {
+        dir: dir.clone(),
+        socket: socket.clone(),
+        session: Mutex::new(s),
+        profiles: Mutex::new(HashMap::new()),
+        requests: AtomicU64::new(0),
+        last_request: Mutex::new(Instant::now()),
+        stop: &STOP,
+    });
+    eprintln!(
+        "kbpf daemon {} serving {} on {}",
+        std::process::id(),
+        dir.display(),
+        socket.display()
+    );
+    {
+        let d = d.clone();
+        std::thread::spawn(move || d.watch(ino));
+    }
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() };
+    for conn in listener.incoming() {
+        let Ok(stream) = conn else { continue };
+        match peer_uid(&stream) {
+            Ok(uid) if uid == me || uid == 0 => {}
+            _ => continue,
+        }
+        let d = d.clone();
+        std::thread::spawn(move || d.serve_connection(stream));
+    }
+    Ok(())
+}
+
+const USAGE: &str = "\
+Usage: kbpf [--bpffs DIR] daemon { start | stop | status | run }
+       start   start the daemon of DIR if none runs (commands start it on demand too)
+       stop    checkpoint and stop it
+       status  its pid, objects, requests and journal (-j for JSON)
+       run     serve DIR in the foreground (what `start` runs, detached)
+";
+
+/// `kbpf daemon …`.
+pub fn command(cl: &CommandLine, args: &[String]) -> u8 {
+    let dir = cl.bpffs.clone().unwrap_or_else(pinned::default_bpffs);
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let Some(sub) = args.first() else {
+        eprint!("{USAGE}");
+        return 255;
+    };
+    let is = |w: &str| crate::words::is_prefix(sub, w);
+    if is("run") {
+        return match serve(&dir) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("kbpf daemon: {e}");
+                1
+            }
+        };
+    }
+    if is("start") {
+        return match connect_or_start(&dir).and_then(|mut c| c.status().map_err(io::Error::other)) {
+            Ok(st) => {
+                println!("kbpf daemon {} serving {}", st.pid, st.bpffs);
+                0
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                255
+            }
+        };
+    }
+    if is("stop") {
+        return match Client::connect(&dir) {
+            Ok(mut c) => match c.call(&Request::Shutdown) {
+                Ok(_) => {
+                    // Wait until it has let go of the directory.
+                    let start = Instant::now();
+                    while Client::connect(&dir).is_ok() && start.elapsed() < Duration::from_secs(30)
+                    {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    0
+                }
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    255
+                }
+            },
+            Err(_) => {
+                eprintln!("Error: no kbpf daemon serves {}", dir.display());
+                255
+            }
+        };
+    }
+    if is("status") {
+        return match Client::connect(&dir) {
+            Ok(mut c) => match c.status() {
+                Ok(st) => {
+                    if cl.json {
+                        println!("{}", serde_json::to_string(&st).unwrap_or_default());
+                    } else {
+                        println!(
+                            "pid {}  bpffs {}\n\tmaps {}  progs {}  requests {}\n\tjournal {} records, {} bytes since the checkpoint {} s ago\n\trss {} kB",
+                            st.pid,
+                            st.bpffs,
+                            st.maps,
+                            st.progs,
+                            st.requests,
+                            st.journal_records,
+                            st.journal_bytes,
+                            st.since_checkpoint_s,
+                            st.rss_kb
+                        );
+                    }
+                    0
+                }
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    255
+                }
+            },
+            Err(_) => {
+                eprintln!("Error: no kbpf daemon serves {}", dir.display());
+                254
+            }
+        };
+    }
+    eprint!("{USAGE}");
+    255
+}
+
+/// Connects to the daemon of `dir`, starting it (this very binary) when none answers.
+pub fn connect_or_start(dir: &Path) -> io::Result<Client> {
+    let exe = std::env::current_exe()?;
+    Client::connect_or_start(dir, &exe)
+}
+
+/// The CLI's side: sends a parsed command line to the daemon and prints its reply.
+pub fn forward(cl: &CommandLine, words: Vec<String>) -> u8 {
+    let dir = cl.bpffs.clone().unwrap_or_else(pinned::default_bpffs);
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    // `-` as an input file is the client's stdin: send it along.
+    let reads_stdin = words.windows(2).any(|w| {
+        w[1] == "-"
+            && (crate::words::is_prefix(&w[0], "file") || w[0] == "data_in" || w[0] == "ctx_in")
+    });
+    let stdin = if reads_stdin {
+        let mut v = Vec::new();
+        if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut v) {
+            eprintln!("Error: failed to read stdin: {e}");
+            return 255;
+        }
+        Some(Bytes(v))
+    } else {
+        None
+    };
+    let req = Request::Command {
+        words,
+        options: CommandOptions {
+            json: cl.json,
+            pretty: cl.pretty,
+            debug: cl.debug,
+            kernel: cl.kernel.clone(),
+            kernel_btf: cl.kernel_btf.clone(),
+            kernel_env: std::env::var("KBPF_KERNEL").ok(),
+        },
+        cwd: std::env::current_dir()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "/".into()),
+        stdin,
+    };
+    let reply = connect_or_start(&dir)
+        .map_err(|e| e.to_string())
+        .and_then(|mut c| c.call(&req).map_err(|e| e.to_string()));
+    match reply {
+        Ok(Payload::Command {
+            stdout,
+            stderr,
+            status,
+        }) => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(stdout.as_bytes());
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().write_all(stderr.as_bytes());
+            status
+        }
+        Ok(other) => {
+            eprintln!("kbpf: unexpected reply from the daemon: {other:?}");
+            255
+        }
+        Err(e) => {
+            eprintln!("kbpf: {e} (KBPF_DAEMON=off runs commands without the daemon)");
+            255
+        }
+    }
+}
