@@ -243,6 +243,13 @@ pub struct Session {
     meta_dirty: bool,
     /// Something may have become unreachable since the last commit (garbage collection).
     gc_needed: bool,
+    /// Daemon: a map-of-maps slot changed, so an inner map may have lost its last holder.
+    /// Collected within the daemon's next tick or before the next command that lists
+    /// objects ([`Session::collect_pending_garbage`]), as the kernel frees a replaced inner
+    /// map after a grace period, not inside the update.
+    slot_gc_pending: bool,
+    /// The directories holding pins (recomputed after object changes).
+    pin_dir_set: Option<HashSet<PathBuf>>,
     /// Contents changed since the last checkpoint (journal mode: element changes the journal
     /// does not carry, such as a program's writes).
     pub(crate) contents_dirty: bool,
@@ -293,6 +300,8 @@ impl Session {
             changes: Vec::new(),
             meta_dirty: false,
             gc_needed: false,
+            slot_gc_pending: false,
+            pin_dir_set: None,
             contents_dirty: false,
             held: HashMap::new(),
             pin_dirs: HashMap::new(),
@@ -311,18 +320,22 @@ impl Session {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| root.clone())
         };
-        let mut dirs: HashSet<PathBuf> = HashSet::new();
-        for e in self.maps.values() {
-            dirs.extend(e.pins.iter().map(|p| parent(p)));
-        }
-        for p in self.live_progs.values() {
-            dirs.extend(p.pins.iter().map(|p| parent(p)));
-        }
-        for r in &self.progs {
-            if let Some(a) = r.get("pins").and_then(|v| v.as_array()) {
-                dirs.extend(a.iter().filter_map(|p| p.as_str()).map(parent));
+        if self.pin_dir_set.is_none() {
+            let mut dirs: HashSet<PathBuf> = HashSet::new();
+            for e in self.maps.values() {
+                dirs.extend(e.pins.iter().map(|p| parent(p)));
             }
+            for p in self.live_progs.values() {
+                dirs.extend(p.pins.iter().map(|p| parent(p)));
+            }
+            for r in &self.progs {
+                if let Some(a) = r.get("pins").and_then(|v| v.as_array()) {
+                    dirs.extend(a.iter().filter_map(|p| p.as_str()).map(parent));
+                }
+            }
+            self.pin_dir_set = Some(dirs);
         }
+        let dirs = self.pin_dir_set.clone().unwrap_or_default();
         let mut changed: HashSet<PathBuf> = HashSet::new();
         for d in dirs {
             let now = std::fs::metadata(&d).and_then(|m| m.modified()).ok();
@@ -622,6 +635,17 @@ impl Session {
         self.dirty = true;
         self.meta_dirty = true;
         self.gc_needed = true;
+        self.pin_dir_set = None;
+    }
+
+    /// Daemon: frees what slot changes left unheld (see `slot_gc_pending`), and journals it.
+    pub fn collect_pending_garbage(&mut self) -> Result<(), Reply> {
+        if !self.slot_gc_pending {
+            return Ok(());
+        }
+        self.slot_gc_pending = false;
+        self.mark_meta();
+        self.commit()
     }
 
     /// Records an element-level change (`map update`, `delete`, `push`, `pop`).
@@ -637,7 +661,11 @@ impl Session {
             .get(&map)
             .is_some_and(|e| e.map.map_type().is_map_in_map())
         {
-            self.gc_needed = true;
+            if self.journal.is_some() {
+                self.slot_gc_pending = true;
+            } else {
+                self.gc_needed = true;
+            }
         }
         if self.journal.is_some() {
             self.changes.push(c);
@@ -838,6 +866,7 @@ impl Session {
         if self.gc_needed {
             self.collect_garbage();
             self.gc_needed = false;
+            self.slot_gc_pending = false;
         }
         if let Some(mut j) = self.journal.take() {
             let r = j.commit(self);
@@ -954,16 +983,12 @@ impl Session {
                 })
                 .collect();
         } else if !t.is_fd_array() {
-            for k in m.keys() {
-                let Ok(v) = m.lookup_elem(&k) else { continue };
-                if t.is_array_family() && v.iter().all(|b| *b == 0) {
-                    continue;
-                }
+            m.for_each_elem(true, |k, v| {
                 rec.elements.push(Element {
-                    key: pinned::to_hex(&k),
-                    value: pinned::to_hex(&v),
-                });
-            }
+                    key: pinned::to_hex(k),
+                    value: pinned::to_hex(v),
+                })
+            });
         }
         Some(rec)
     }

@@ -364,7 +364,13 @@ pub fn save(dir: &Path, st: &State) -> Result<(), StateError> {
 
 /// Lowercase hex of `b`.
 pub fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = String::with_capacity(b.len() * 2);
+    for x in b {
+        t.push(HEX[(x >> 4) as usize] as char);
+        t.push(HEX[(x & 15) as usize] as char);
+    }
+    t
 }
 
 /// Bytes of a hex string (`None` when malformed).

@@ -15,6 +15,8 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+mod walk;
+
 use crate::btf::BtfObject;
 use crate::error::{Errno, MapError};
 use crate::gen_lookup::{GenLookup, gen_lookup};

@@ -206,6 +206,23 @@ impl Daemon {
         s.opts.profile = profile;
         s.stdin = stdin.map(|b| b.0);
         s.refresh_pins();
+        // Element operations leave pending collection to the next tick; anything that may
+        // list or free objects sees them collected first.
+        let element_op = words.len() > 1
+            && crate::words::is_prefix(&words[0], "map")
+            && [
+                "update", "lookup", "delete", "getnext", "peek", "push", "pop", "enqueue",
+                "dequeue",
+            ]
+            .iter()
+            .any(|c| crate::words::is_prefix(&words[1], c));
+        if !element_op && let Err(r) = s.collect_pending_garbage() {
+            return Response::Ok(Payload::Command {
+                stdout: String::new(),
+                status: r.exit_code(),
+                stderr: r.stderr,
+            });
+        }
         let r = s.dispatch(&words);
         s.stdin = None;
         let notes = s.take_notes();
@@ -371,6 +388,9 @@ impl Daemon {
                 self.exit_clean();
             }
             let mut s = self.session();
+            if let Err(e) = s.collect_pending_garbage() {
+                eprintln!("kbpf daemon: {}", e.stderr.trim());
+            }
             let due = s
                 .journal
                 .as_ref()
@@ -460,9 +480,20 @@ fn peer_uid(s: &UnixStream) -> io::Result<u32> {
 pub fn serve(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let lock = pinned::try_lock_exclusive(&dir)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{} is owned by another kbpf process (a daemon, or a command run with KBPF_DAEMON=off)", dir.display()))?;
+    // A daemon that was just stopped may still be exiting: give it a moment.
+    let start = Instant::now();
+    let lock = loop {
+        if let Some(l) = pinned::try_lock_exclusive(&dir).map_err(|e| e.to_string())? {
+            break l;
+        }
+        if start.elapsed() > Duration::from_secs(2) {
+            return Err(format!(
+                "{} is owned by another kbpf process (a daemon, or a command run with KBPF_DAEMON=off)",
+                dir.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     let mut s = Session::new(Options {
         bpffs: dir.clone(),
         json: false,
@@ -566,13 +597,15 @@ pub fn command(cl: &CommandLine, args: &[String]) -> u8 {
     }
     if is("stop") {
         return match Client::connect(&dir) {
-            Ok(mut c) => match c.call(&Request::Shutdown) {
-                Ok(_) => {
-                    // Wait until it has let go of the directory.
+            Ok(mut c) => match c
+                .status()
+                .and_then(|st| c.call(&Request::Shutdown).map(|_| st.pid))
+            {
+                Ok(pid) => {
+                    // Wait until the process is gone (and so has let go of the directory).
                     let start = Instant::now();
-                    while Client::connect(&dir).is_ok() && start.elapsed() < Duration::from_secs(30)
-                    {
-                        std::thread::sleep(Duration::from_millis(5));
+                    while process_alive(pid) && start.elapsed() < Duration::from_secs(30) {
+                        std::thread::sleep(Duration::from_millis(2));
                     }
                     0
                 }
@@ -622,6 +655,14 @@ pub fn command(cl: &CommandLine, args: &[String]) -> u8 {
     }
     eprint!("{USAGE}");
     255
+}
+
+/// Whether process `pid` still runs (a zombie does not).
+fn process_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let exists = unsafe { libc::kill(pid as i32, 0) } == 0;
+    exists
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
 }
 
 /// Connects to the daemon of `dir`, starting it (this very binary) when none answers.
