@@ -196,7 +196,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Conformance(args) => conformance::command(&args),
         Command::ConformancePlugin(args) => plugin::command(&args.args),
         Command::Run(args) => run::command(&args),
-        Command::Maglev(args) => maglev::command(&args),
+        Command::Maglev(args) => maglev::command(&args, bpffs.as_deref()),
         cmd @ (Command::Map(_) | Command::Prog(_) | Command::Btf(_) | Command::Batch(_)) => {
             let (object, w) = match cmd {
                 Command::Map(w) => ("map", w),

@@ -3,15 +3,19 @@
 //! through the XDP datapath, backend churn under traffic) with a progress bar on stderr, the
 //! report on stdout (text, or one JSON object with `--json`) and SVG plots with `--plot DIR`.
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::process::{Command, Stdio};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use kbpf_maglev::demo::{DemoConfig, DemoReport};
+use kbpf_maglev::live::{LiveConfig, SwapReport, TrafficReport, control_plane, drive_traffic};
 
 /// `kbpf maglev help`.
 pub const USAGE: &str = "\
 Usage: kbpf maglev demo [--json] [--plot DIR] [--backend kbpf|kernel] [--engine jit|interp] [--small]
+       kbpf [--bpffs DIR] maglev live [--json] [--small]
        kbpf maglev help
 
   demo   10,000 services with a skewed, seeded backend-count distribution; builds every
@@ -27,6 +31,12 @@ Usage: kbpf maglev demo [--json] [--plot DIR] [--backend kbpf|kernel] [--engine 
                   kernel: the same object and control plane on the live kernel (bpf())
   --engine E      jit (default) or interp: the kbpf backend's engine
   --small         a reduced configuration (seconds instead of tens of seconds)
+
+  live   the live deployment: the datapath runs in the kbpf daemon of the bpffs directory
+         (a fresh one unless --bpffs is given) on 1,000,000 packets while a control plane in
+         another process (`kbpf maglev control`) makes 1,000 backend changes, each a new
+         inner map swapped into the outer map; every packet is checked (misrouted must be
+         0) and the time per change is reported
 ";
 
 /// Arguments of `kbpf maglev`.
@@ -50,6 +60,9 @@ pub struct MaglevArgs {
     /// The engine of the kbpf backend.
     #[arg(long, value_enum, default_value_t = DemoEngine::Jit)]
     pub engine: DemoEngine,
+    /// `live`/`control`: the pin directory's name under the bpffs directory.
+    #[arg(long, hide = true, value_name = "NAME")]
+    pub pin: Option<String>,
 }
 
 /// `--engine` of the kbpf backend.
@@ -80,9 +93,11 @@ pub enum Backend {
 }
 
 /// Runs `kbpf maglev …`.
-pub fn command(a: &MaglevArgs) -> ExitCode {
+pub fn command(a: &MaglevArgs, bpffs: Option<&Path>) -> ExitCode {
     match a.command.as_deref() {
         Some("demo") => {}
+        Some("live") => return live(a, bpffs),
+        Some("control") => return control(a, bpffs),
         None | Some("help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -175,6 +190,186 @@ fn run(backend: Backend, engine: DemoEngine, cfg: &DemoConfig) -> Result<DemoRep
                 .map_err(|e| format!("loading {}: {e}", kbpf_maglev::OBJECT_PATH))?;
             let mut dp = KbpfDatapath::new(&loaded, engine.into()).map_err(|e| e.to_string())?;
             run_demo(cfg, &mut lb, &mut dp, &mut progress).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn live_config(a: &MaglevArgs) -> LiveConfig {
+    if a.small {
+        LiveConfig::small()
+    } else {
+        LiveConfig::default()
+    }
+}
+
+/// `kbpf maglev live`: loads the datapath into the daemon, starts the control plane as
+/// another process, drives the traffic and checks every packet.
+fn live(a: &MaglevArgs, bpffs: Option<&Path>) -> ExitCode {
+    match live_run(a, bpffs) {
+        Ok((traffic, swaps)) => {
+            let overlap_ms = traffic.to_ms.min(swaps.changes_to_ms) as i64
+                - traffic.from_ms.max(swaps.changes_from_ms) as i64;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "traffic": traffic,
+                        "control": swaps,
+                        "overlap_ms": overlap_ms.max(0),
+                    })
+                );
+            } else {
+                println!(
+                    "datapath in the kbpf daemon: {} packets in {:.2} s ({:.0} packets/s, round trips included)\n\
+                     \tforwarded {}  misrouted {}  dropped {}  passed {}\n\
+                     control plane in another process: {} backend changes, {} inner maps swapped\n\
+                     \ttime per change: median {:.0} µs, p99 {:.0} µs, max {:.0} µs (install {:.2} s)\n\
+                     \tchanges and traffic overlapped for {} ms",
+                    traffic.packets,
+                    traffic.elapsed_s,
+                    traffic.pps,
+                    traffic.forwarded,
+                    traffic.misrouted,
+                    traffic.dropped,
+                    traffic.passed,
+                    swaps.changes,
+                    swaps.table_swaps,
+                    swaps.p50_us,
+                    swaps.p99_us,
+                    swaps.max_us,
+                    swaps.install_s,
+                    overlap_ms.max(0)
+                );
+            }
+            if traffic.misrouted == 0 && traffic.passed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("Error: misrouted or unhandled packets");
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::from(255)
+        }
+    }
+}
+
+fn live_run(a: &MaglevArgs, bpffs: Option<&Path>) -> Result<(TrafficReport, SwapReport), String> {
+    let cfg = live_config(a);
+    let (dir, fresh) = match bpffs {
+        Some(d) => (std::path::absolute(d).map_err(|e| e.to_string())?, false),
+        None => (
+            std::env::temp_dir().join(format!("kbpf-maglev-live-{}", std::process::id())),
+            true,
+        ),
+    };
+    let pin = format!("maglev-live-{}", std::process::id());
+    std::fs::create_dir_all(dir.join(&pin)).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let result = (|| {
+        let mut client = crate::daemon::connect_or_start(&dir).map_err(|e| e.to_string())?;
+        let prog_dir = format!("/sys/fs/bpf/{pin}/prog");
+        let map_dir = format!("/sys/fs/bpf/{pin}/maps");
+        let (_, err, st) = client
+            .command(
+                &[
+                    "prog",
+                    "loadall",
+                    kbpf_maglev::OBJECT_PATH,
+                    &prog_dir,
+                    "pinmaps",
+                    &map_dir,
+                ],
+                Path::new("/"),
+            )
+            .map_err(|e| e.to_string())?;
+        if st != 0 {
+            return Err(format!("loading {}: {err}", kbpf_maglev::OBJECT_PATH));
+        }
+        let (_, prog_id) = client
+            .obj_get(&format!("{prog_dir}/maglev_xdp"))
+            .map_err(|e| e.to_string())?;
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("--bpffs")
+            .arg(&dir)
+            .args(["maglev", "control", "--pin", &pin])
+            .stdout(Stdio::piped());
+        if a.small {
+            cmd.arg("--small");
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("starting the control plane: {e}"))?;
+        let out = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(out).lines();
+        match lines.next() {
+            Some(Ok(l)) if l == "ready" => {}
+            other => {
+                let _ = child.wait();
+                return Err(format!("the control plane did not get ready: {other:?}"));
+            }
+        }
+        let bar = ProgressBar::new(cfg.packets);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>16} [{elapsed_precise}] {wide_bar} {pos}/{len}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message("live traffic");
+        let traffic = drive_traffic(&mut client, prog_id, &cfg, |n| bar.set_position(n))
+            .map_err(|e| e.to_string());
+        bar.finish();
+        let last = lines.map_while(Result::ok).last().unwrap_or_default();
+        let status = child.wait().map_err(|e| e.to_string())?;
+        let traffic = traffic?;
+        if !status.success() {
+            return Err(format!("the control plane failed ({status})"));
+        }
+        let swaps: SwapReport = serde_json::from_str(&last)
+            .map_err(|e| format!("the control plane's report ({last}): {e}"))?;
+        Ok((traffic, swaps))
+    })();
+    // Unpinning frees the objects in the daemon.
+    let _ = std::fs::remove_dir_all(dir.join(&pin));
+    if fresh {
+        if let Ok(mut c) = kbpf_client::Client::connect(&dir) {
+            let _ = c.call(&kbpf_client::Request::Shutdown);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+/// `kbpf maglev control --pin NAME`: the control plane process of `maglev live`.
+fn control(a: &MaglevArgs, bpffs: Option<&Path>) -> ExitCode {
+    let cfg = live_config(a);
+    let Some(pin) = &a.pin else {
+        eprintln!("Error: maglev control needs --pin NAME");
+        return ExitCode::from(255);
+    };
+    let dir = bpffs
+        .map(Path::to_path_buf)
+        .unwrap_or_else(crate::pinned::default_bpffs);
+    let client = match kbpf_client::Client::connect(&dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error: no kbpf daemon serves {}: {e}", dir.display());
+            return ExitCode::from(255);
+        }
+    };
+    let r = control_plane(client, &format!("/sys/fs/bpf/{pin}/maps"), &cfg, || {
+        use std::io::Write;
+        println!("ready");
+        let _ = std::io::stdout().flush();
+    });
+    match r {
+        Ok(rep) => {
+            println!("{}", serde_json::to_string(&rep).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::from(1)
         }
     }
 }

@@ -324,6 +324,54 @@ impl Client {
         }
     }
 
+    /// Runs program `prog_id` over `packets` in the daemon (outside its request lock, so
+    /// other clients update maps meanwhile): each packet's XDP action, and with
+    /// `want_data_out` each packet as the program left it.
+    pub fn prog_run_packets(
+        &mut self,
+        prog_id: u32,
+        packets: &[Vec<u8>],
+        want_data_out: bool,
+    ) -> Result<(Vec<u32>, Vec<Vec<u8>>), ClientError> {
+        match self.call(&Request::ProgRunPackets {
+            prog_id,
+            packets: packets.iter().map(|p| Bytes(p.clone())).collect(),
+            want_data_out,
+        })? {
+            Payload::Retvals {
+                retvals, data_out, ..
+            } => Ok((retvals, data_out.into_iter().map(|b| b.0).collect())),
+            p => Err(unexpected(p)),
+        }
+    }
+
+    /// Drops this connection's hold on a map it created.
+    pub fn close(&mut self, map_id: u32) -> Result<(), ClientError> {
+        self.done(&Request::Close { map_id })
+    }
+
+    /// Runs one bpftool-grammar command in the daemon (as `kbpf WORDS…` would): stdout,
+    /// stderr and the exit status.
+    pub fn command(
+        &mut self,
+        words: &[&str],
+        cwd: &Path,
+    ) -> Result<(String, String, u8), ClientError> {
+        match self.call(&Request::Command {
+            words: words.iter().map(|w| w.to_string()).collect(),
+            options: CommandOptions::default(),
+            cwd: cwd.display().to_string(),
+            stdin: None,
+        })? {
+            Payload::Command {
+                stdout,
+                stderr,
+                status,
+            } => Ok((stdout, stderr, status)),
+            p => Err(unexpected(p)),
+        }
+    }
+
     /// The daemon's status.
     pub fn status(&mut self) -> Result<DaemonStatus, ClientError> {
         match self.call(&Request::Status)? {

@@ -254,6 +254,15 @@ pub enum Request {
         prog_id: u32,
         /// The packets.
         packets: Vec<Bytes>,
+        /// Also return each packet as the program left it.
+        #[serde(default)]
+        want_data_out: bool,
+    },
+    /// Drops this connection's hold on a map it created (closing the fd, in `bpf()` terms):
+    /// the map lives on only while pinned or held by another object.
+    Close {
+        /// Map id.
+        map_id: u32,
     },
     /// The daemon's state: pid, object counts, journal.
     Status,
@@ -375,6 +384,9 @@ pub enum Payload {
     Retvals {
         /// `r0` per packet.
         retvals: Vec<u32>,
+        /// Each packet as the program left it (when asked for).
+        #[serde(default)]
+        data_out: Vec<Bytes>,
         /// Wall time of the whole run.
         elapsed_ns: u64,
     },

@@ -37,6 +37,7 @@ pub mod demo;
 pub mod hash;
 pub mod kbpf_datapath;
 pub mod layout;
+pub mod live;
 pub mod packet;
 pub mod plot;
 pub mod size;

@@ -5,9 +5,10 @@
 //! every element, written atomically. Between checkpoints each committed request appends one
 //! line to [`JOURNAL_FILE`]: `{"seq": N, "ops": [...]}`, written with one `write(2)` before
 //! the reply is sent.
-//! - Object-level operations ([`Op::PutMap`], [`Op::DelMap`], pins, programs, BTF objects) are
-//!   `fdatasync`ed before the reply: an acknowledged create, pin or delete survives even a
-//!   power loss.
+//! - Object-level operations (maps created pinned, [`Op::DelMap`], pins, programs, BTF
+//!   objects) are `fdatasync`ed before the reply: an acknowledged create, pin or delete
+//!   survives even a power loss. A map created unpinned (through the API) is not synced:
+//!   until something pins it or an outer map holds it, a restart frees it anyway.
 //! - Element operations from user space ([`Op::Set`], [`Op::Del`], slots) are written but not
 //!   synced. A killed daemon loses nothing (the data is in the kernel's page cache); a power
 //!   loss may lose them back to the last sync.
@@ -187,7 +188,14 @@ impl Journal {
         if s.meta_dirty() {
             self.object_ops(s, &mut ops, &mut new_maps);
         }
-        let sync = !ops.is_empty();
+        // What must survive a power loss: pins, deletes, programs, BTF objects, and maps
+        // created pinned. A map created unpinned lives only while a connection or an outer
+        // map holds it; until then a restart would free it anyway.
+        let sync = ops.iter().any(|op| match op {
+            Op::PutMap { rec } => !rec.pins.is_empty(),
+            Op::NextIds { .. } => false,
+            _ => true,
+        });
         self.element_ops(s, &new_maps, &mut ops);
         if ops.is_empty() {
             return Ok(());

@@ -145,7 +145,11 @@ impl Daemon {
                 data_in,
                 repeat,
             } => self.test_run(prog_id, &data_in.0, repeat),
-            Request::ProgRunPackets { prog_id, packets } => self.run_packets(prog_id, &packets),
+            Request::ProgRunPackets {
+                prog_id,
+                packets,
+                want_data_out,
+            } => self.run_packets(prog_id, &packets, want_data_out),
             Request::Status => Response::Ok(Payload::Status(self.status())),
             Request::Checkpoint => {
                 let mut s = self.session();
@@ -274,35 +278,27 @@ impl Daemon {
         }
     }
 
-    fn run_packets(&self, prog_id: u32, packets: &[Bytes]) -> Response {
+    fn run_packets(&self, prog_id: u32, packets: &[Bytes], want_data_out: bool) -> Response {
         let prog = match self.program(prog_id) {
             Ok(p) => p,
             Err(r) => return r,
         };
         let start = Instant::now();
-        let mut retvals = Vec::with_capacity(packets.len());
-        for p in packets {
-            match prog.test_run(&kbpf_run::TestRunInput {
-                data_in: &p.0,
-                ctx_in: None,
-                repeat: 1,
-                engine: kbpf_run::Engine::Jit,
-            }) {
-                Ok(o) => retvals.push(o.retval),
-                Err(e) => {
-                    return Response::Err {
-                        errno: e.errno(),
-                        message: e.to_string(),
-                    };
-                }
-            }
-        }
+        let r = if matches!(prog.prog_type, kbpf_verifier::ProgType::Xdp) {
+            run_xdp_packets(&prog, packets, want_data_out)
+        } else {
+            run_test_packets(&prog, packets, want_data_out)
+        };
         let elapsed_ns = start.elapsed().as_nanos() as u64;
         self.session().touch_contents();
-        Response::Ok(Payload::Retvals {
-            retvals,
-            elapsed_ns,
-        })
+        match r {
+            Ok((retvals, data_out)) => Response::Ok(Payload::Retvals {
+                retvals,
+                data_out,
+                elapsed_ns,
+            }),
+            Err((errno, message)) => Response::Err { errno, message },
+        }
     }
 
     fn status(&self) -> DaemonStatus {
@@ -406,6 +402,62 @@ impl Daemon {
     }
 }
 
+type PacketRun = Result<(Vec<u32>, Vec<Bytes>), (i32, String)>;
+
+/// An XDP program over many packets the way a NIC's poll loop runs it: compiled once, one
+/// reused frame, the whole batch inside one epoch pin (an RCU read section: an inner map
+/// swapped out meanwhile stays alive until the batch ends).
+fn run_xdp_packets(prog: &kbpf_run::Program, packets: &[Bytes], want_data_out: bool) -> PacketRun {
+    let runner = prog
+        .engine(kbpf_run::Engine::Jit)
+        .map_err(|e| (e.errno(), e.to_string()))?;
+    let _pin = kbpf_maps::pin();
+    let mut frame: Option<kbpf_run::ctx::XdpFrame> = None;
+    let mut retvals = Vec::with_capacity(packets.len());
+    let mut data_out = Vec::new();
+    for p in packets {
+        if !frame.as_mut().is_some_and(|f| f.reset(&p.0)) {
+            frame = Some(kbpf_run::ctx::XdpFrame::new(&p.0, 1, 0).ok_or((
+                libc::EINVAL,
+                format!("{}-byte packet does not fit a frame", p.0.len()),
+            ))?);
+        }
+        let Some(f) = frame.as_mut() else {
+            return Err((libc::EINVAL, "no frame".into()));
+        };
+        let ctx = f.ctx_ptr();
+        // SAFETY: `ctx` is the live frame's xdp_buff, the context type the program was
+        // verified for; the epoch pin is held for the whole batch.
+        let r0 = unsafe { runner.run_ctx(ctx) }.map_err(|e| (libc::EFAULT, e.to_string()))?;
+        retvals.push(r0 as u32);
+        if want_data_out {
+            data_out.push(Bytes(f.data_out().to_vec()));
+        }
+    }
+    Ok((retvals, data_out))
+}
+
+/// Other program types: one test run per packet.
+fn run_test_packets(prog: &kbpf_run::Program, packets: &[Bytes], want_data_out: bool) -> PacketRun {
+    let mut retvals = Vec::with_capacity(packets.len());
+    let mut data_out = Vec::new();
+    for p in packets {
+        let o = prog
+            .test_run(&kbpf_run::TestRunInput {
+                data_in: &p.0,
+                ctx_in: None,
+                repeat: 1,
+                engine: kbpf_run::Engine::Jit,
+            })
+            .map_err(|e| (e.errno(), e.to_string()))?;
+        retvals.push(o.retval);
+        if want_data_out {
+            data_out.push(Bytes(o.data_out));
+        }
+    }
+    Ok((retvals, data_out))
+}
+
 fn map_request(s: &mut Session, req: Request, held: &mut Vec<u32>) -> Response {
     match req {
         Request::MapCreate { attr, pin } => ops::map_create(s, &attr, pin.as_deref(), held),
@@ -436,6 +488,18 @@ fn map_request(s: &mut Session, req: Request, held: &mut Vec<u32>) -> Response {
         Request::MapGetInfo { map_id } => ops::info(s, map_id),
         Request::ObjPin { kind, id, path } => ops::pin(s, kind, id, &path),
         Request::ObjGet { path } => ops::obj_get(s, &path),
+        Request::Close { map_id } => {
+            if let Some(i) = held.iter().position(|h| *h == map_id) {
+                held.swap_remove(i);
+                ops::release(s, &[map_id]);
+                Response::Ok(Payload::Done)
+            } else {
+                ops::refuse(
+                    Errno::EBADF,
+                    format!("this connection holds no map {map_id}"),
+                )
+            }
+        }
         _ => ops::refuse(Errno::EINVAL, "not a map request"),
     }
 }

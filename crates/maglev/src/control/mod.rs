@@ -11,8 +11,10 @@
 //! the old inner map loses its last reference with the swap and is freed after readers
 //! are done (the kernel: after an RCU grace period; kbpf-maps: after the epoch).
 //!
-//! Maps are driven through [`MapOps`], implemented for kbpf's maps ([`KbpfOps`],
-//! handles `kbpf_maps::Map`) and, with the default `kernel` feature, for the live kernel
+//! Maps are driven through [`MapOps`], implemented for kbpf's maps in this process
+//! ([`KbpfOps`], handles `kbpf_maps::Map`), for the maps a kbpf daemon owns
+//! ([`DaemonOps`], handles map ids: the control plane in another process than the
+//! datapath) and, with the default `kernel` feature, for the live kernel
 //! ([`kernel::KernelOps`], handles `kbpf_kernel::KernelMap`). The handles are the maps of
 //! a loaded object, found by name ([`DatapathMaps::from_named`]).
 //!
@@ -40,10 +42,12 @@ use crate::layout::{INNER_VALUE_SIZE, PackedTable};
 use crate::table::Backend;
 use crate::{HashSeed, ServiceError, SizePolicy, build_service};
 
+mod daemon;
 mod kbpf;
 #[cfg(feature = "kernel")]
 pub mod kernel;
 
+pub use daemon::DaemonOps;
 pub use kbpf::KbpfOps;
 
 /// Why a control-plane operation failed.
