@@ -11,6 +11,9 @@
 //! `duration` is the average of `ktime` over the loop (it includes the loop's own per-run
 //! cost: `bpf_test_timer` bookkeeping and `bpf_prog_run_xdp`'s dispatch); median of 5 calls
 //! of ~50 ms each. rbpf: the same bytecode with a `{ u64 data; u64 data_end; }` context.
+//! Native -O2: the same computation in C (`native/limits.c`, gcc/clang -O2 through the `cc`
+//! crate) over the packet and a plain array — the limit (Maglev has none: its maps would need
+//! a native hash table and LRU, which would measure that implementation instead).
 //! Columns are skipped (`-`) where an engine cannot run the program (`bpf()` unavailable,
 //! rbpf has no maps).
 
@@ -35,7 +38,15 @@ struct Row {
     kernel: Option<f64>,
     rbpf_jit: Option<f64>,
     rbpf_interp: Option<f64>,
+    /// The same computation in C at -O2 over plain memory (`native/limits.c`).
+    native: Option<f64>,
     retvals: Vec<(String, u64)>,
+}
+
+/// Times the native limit of a benchmark and records its result.
+fn native_time(f: impl Fn() -> u64, row: &mut Row) {
+    row.retvals.push(("native".into(), f() & 0xffff_ffff));
+    row.native = Some(ns_per_call(f, 20.0, 9));
 }
 
 fn kbpf_times(prog: &Program, pkt: &[u8], row: &mut Row) {
@@ -199,6 +210,11 @@ fn main() {
             }
         }
         rbpf_times(&insns, &pkt, &mut row);
+        match name {
+            n if n.starts_with("ALU") => native_time(kbpf_bench::native::alu_loop, &mut row),
+            n if n.starts_with("FNV") => native_time(|| kbpf_bench::native::fnv1a(&pkt), &mut row),
+            _ => native_time(|| kbpf_bench::native::parse_hash(&pkt), &mut row),
+        }
         rows.push(row);
     }
 
@@ -262,7 +278,10 @@ fn main() {
             None
         };
         if stem == "lookup_inline" {
+            let values = vec![0u64; kbpf_bench::native::ENTRIES as usize];
+            native_time(|| kbpf_bench::native::lookup_loop(&values) as u64, &mut row);
             rows.push(Row {
+                native: row.native,
                 name: "array lookup loop (1000 lookups)".into(),
                 per: 1.0,
                 jit: row.jit,
@@ -279,20 +298,23 @@ fn main() {
     println!("ns per run (kbpf JIT / kernel JIT < 1.00× means kbpf is faster)");
     println!();
     println!(
-        "| program | kbpf JIT | kbpf interp | kernel JIT | rbpf JIT | rbpf interp | kbpf JIT / kernel JIT | kbpf JIT / rbpf JIT |"
+        "| program | kbpf JIT | kbpf interp | kernel JIT | rbpf JIT | rbpf interp | native -O2 | kbpf JIT / kernel JIT | kbpf JIT / rbpf JIT | kbpf JIT / native | kernel JIT / native |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.name,
             fmt(r.jit, r.per),
             fmt(r.interp, r.per),
             fmt(r.kernel, r.per),
             fmt(r.rbpf_jit, r.per),
             fmt(r.rbpf_interp, r.per),
+            fmt(r.native, r.per),
             ratio(r.jit, r.kernel),
             ratio(r.jit, r.rbpf_jit),
+            ratio(r.jit, r.native),
+            ratio(r.kernel, r.native),
         );
     }
     println!();

@@ -25,6 +25,8 @@ use kbpf_vm::{Interpreter, Mode};
 #[path = "../../vm/benches/common/progs.rs"]
 pub mod progs;
 
+pub mod native;
+
 /// Bytes [`fnv1a_checked`] hashes.
 pub const FNV_LEN: i32 = 1500;
 
