@@ -966,3 +966,68 @@ fn inline_lookup_matches_the_call() {
         assert_eq!(check_with(&p, &h, &mem), Ok(want), "index {idx}");
     }
 }
+
+fn alu64_x(op: u8, dst: u8, src: u8) -> Insn {
+    Insn::new(BPF_ALU64 | op | BPF_X, dst, src, 0, 0)
+}
+
+/// `X = Y; X <<= k; Y += X` is fused into `mov; shl; lea` (see `Emitter::fused`): every
+/// register pair, every scale, edge values — and the same shape left alone where it must be
+/// (k outside 1..=3, a jump into its middle, 32-bit forms, X == Y), all against the interpreter.
+#[test]
+fn shift_add_fusion_keeps_every_register() {
+    for x in 0..10u8 {
+        for y in 0..10u8 {
+            for k in 0..=5 {
+                let body = [
+                    alu64_x(BPF_MOV, x, y),
+                    alu64_k(BPF_LSH, x, k),
+                    alu64_x(BPF_ADD, y, x),
+                ];
+                check(&with_dump(
+                    vals_for((x * 10 + y) as usize + k as usize),
+                    &body,
+                ))
+                .expect("runs");
+            }
+        }
+    }
+    // The 32-bit forms, and a jump landing on the shift and on the add.
+    let thirty_two = [
+        Insn::new(BPF_ALU | BPF_MOV | BPF_X, 3, 4, 0, 0),
+        Insn::new(BPF_ALU | BPF_LSH | BPF_K, 3, 0, 0, 2),
+        Insn::new(BPF_ALU | BPF_ADD | BPF_X, 4, 3, 0, 0),
+    ];
+    check(&with_dump(vals_for(7), &thirty_two)).expect("runs");
+    for (jump_to, cond) in [(1i16, 0i32), (2, 0), (1, 1), (2, 1)] {
+        // if r5 == cond goto (mov + jump_to)
+        let body = [
+            Insn::new(BPF_JMP | BPF_JEQ | BPF_K, 5, 0, jump_to, cond),
+            alu64_x(BPF_MOV, 6, 7),
+            alu64_k(BPF_LSH, 6, 3),
+            alu64_x(BPF_ADD, 7, 6),
+        ];
+        let mut vals = vals_for(3);
+        vals[5] = 0;
+        check(&with_dump(vals, &body)).expect("runs");
+    }
+}
+
+#[test]
+fn shift_add_fusion_emits_lea() {
+    // r0 = r1; r0 <<= 3; r1 += r0; r0 = r1; exit
+    let prog = [
+        alu64_x(BPF_MOV, 0, 1),
+        alu64_k(BPF_LSH, 0, 3),
+        alu64_x(BPF_ADD, 1, 0),
+        alu64_x(BPF_MOV, 0, 1),
+        exit(),
+    ];
+    let jit = JitProgram::compile(&prog, &HelperRegistry::new()).expect("compiles");
+    let code = jit.image();
+    // lea rdi, [rdi + rdi*8] (BPF r1 is rdi, as in the kernel's JIT)
+    assert!(
+        code.windows(4).any(|w| w == [0x48, 0x8d, 0x3c, 0xff]),
+        "no lea in {code:02x?}"
+    );
+}

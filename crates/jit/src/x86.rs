@@ -507,6 +507,20 @@ impl Asm {
         self.inst(e, &[0x8d], dst, Rm::Mem { base, disp });
     }
 
+    /// `lea dst, [base + index * 2^scale]` (64-bit; `index` must not be `rsp`).
+    pub fn lea_scaled(&mut self, dst: u8, base: u8, index: u8, scale: u8) {
+        debug_assert!(index != RSP && scale <= 3);
+        self.byte(0x48 | ((dst >> 3) & 1) << 2 | ((index >> 3) & 1) << 1 | ((base >> 3) & 1));
+        self.byte(0x8d);
+        // rbp/r13 as a base have no mod=00 form: mod=01 with a zero disp8.
+        let md: u8 = if base & 7 == 5 { 0b01 } else { 0b00 };
+        self.byte(md << 6 | (dst & 7) << 3 | 0b100);
+        self.byte(scale << 6 | (index & 7) << 3 | (base & 7));
+        if md == 0b01 {
+            self.byte(0);
+        }
+    }
+
     /// `lea dst, [rip + disp]` (7 bytes; `disp` counts from the end of this instruction).
     pub fn lea_rip(&mut self, dst: u8, disp: i32) {
         let e = Enc {
@@ -791,6 +805,31 @@ mod tests {
         assert_eq!(
             enc(|a| a.test_ri(true, RDI, 1)),
             [0x48, 0xf7, 0xc7, 1, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn scaled_lea() {
+        // Checked with GNU as.
+        assert_eq!(
+            enc(|a| a.lea_scaled(RAX, RAX, RAX, 3)),
+            [0x48, 0x8d, 0x04, 0xc0]
+        );
+        assert_eq!(
+            enc(|a| a.lea_scaled(RBX, RBX, RBX, 1)),
+            [0x48, 0x8d, 0x1c, 0x5b]
+        );
+        assert_eq!(
+            enc(|a| a.lea_scaled(R13, R13, R13, 2)),
+            [0x4f, 0x8d, 0x6c, 0xad, 0x00]
+        );
+        assert_eq!(
+            enc(|a| a.lea_scaled(RBP, RBP, RBP, 3)),
+            [0x48, 0x8d, 0x6c, 0xed, 0x00]
+        );
+        assert_eq!(
+            enc(|a| a.lea_scaled(R12, R12, R12, 1)),
+            [0x4f, 0x8d, 0x24, 0x64]
         );
     }
 
