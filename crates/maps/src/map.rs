@@ -1238,6 +1238,15 @@ impl Map {
         Ok(())
     }
 
+    /// The PROG_ARRAY's owner program type (`owner_prog_type` in fdinfo), once a program
+    /// was stored in it or loaded using it.
+    pub fn prog_array_owner(&self) -> Option<u32> {
+        match self.0.prog_owner_type.load(Ordering::Acquire) {
+            0 => None,
+            t => Some(t),
+        }
+    }
+
     /// `bpf_prog_map_compatible` for PROG_ARRAY: the first program type stored (or checked
     /// when a program using the map is loaded) becomes the owner type; later programs must
     /// match it, since a tail call continues with the caller's context. Always true for

@@ -36,6 +36,21 @@ pub enum ProgLoadError {
         /// What the verifier did before it gave up (veristat reports it for failures too).
         stats: Stats,
     },
+    /// A PROG_ARRAY the program uses already belongs to programs of another type (the
+    /// kernel's `bpf_check_tail_call` at the end of `BPF_PROG_LOAD`: EINVAL, no log line).
+    #[error(
+        "program {name}: program array {map} belongs to programs of type {owner}, not {prog_type}"
+    )]
+    ProgArrayOwner {
+        /// Program name.
+        name: String,
+        /// The map's name.
+        map: String,
+        /// The array's owner type.
+        owner: u32,
+        /// This program's type.
+        prog_type: u32,
+    },
     /// The rewrite failed.
     #[error("program {name}: {error}")]
     Rewrite {
@@ -54,7 +69,7 @@ impl ProgLoadError {
     /// The errno `BPF_PROG_LOAD` returns.
     pub fn errno(&self) -> i32 {
         match self {
-            ProgLoadError::ProgType { .. } => 22,
+            ProgLoadError::ProgType { .. } | ProgLoadError::ProgArrayOwner { .. } => 22,
             ProgLoadError::Verifier { error, .. } => error.errno,
             ProgLoadError::Rewrite { error, .. } => error.errno(),
         }
@@ -189,11 +204,23 @@ impl Program {
         })?;
         let helpers = registry_for(call_imms(&xlated.insns));
         let ctx_accesses = verdict.aux.iter().filter_map(|a| a.ctx).collect();
-        let maps = prog
+        let maps: Vec<kbpf_maps::Map> = prog
             .used_map_fds()
             .iter()
             .filter_map(|fd| env.map(*fd as i32).cloned())
             .collect();
+        // Every PROG_ARRAY the program uses takes its type as owner, or must already have it
+        // (the kernel's bpf_check_tail_call, whether or not the program tail-calls).
+        for m in &maps {
+            if !m.prog_array_compatible(raw_type) {
+                return Err(ProgLoadError::ProgArrayOwner {
+                    name: prog.name.clone(),
+                    map: m.name().to_string(),
+                    owner: m.prog_array_owner().unwrap_or(0),
+                    prog_type: raw_type,
+                });
+            }
+        }
         Ok(Program {
             name: prog.name.clone(),
             section: prog.section.clone(),

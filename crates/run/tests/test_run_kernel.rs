@@ -239,6 +239,28 @@ fn tail_calls_match_the_kernel() {
         .collect();
     let by_name = |n: &str| progs.iter().find(|p| p.name == n).unwrap().clone();
     let bjump = loaded.map("jump").unwrap().map.clone();
+    // Loading the programs made XDP the array's owner (the kernel's bpf_check_tail_call):
+    // a program of another type that uses it is refused at load with EINVAL.
+    assert_eq!(bjump.prog_array_owner(), Some(6));
+    {
+        // A fresh copy of the object whose array a sched_cls program claimed first.
+        let reg = kbpf_maps::Registry::new();
+        let other =
+            kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
+        assert!(other.map("jump").unwrap().map.prog_array_compatible(3));
+        let env = kbpf_run::maps_env(&other);
+        let entry = other
+            .programs
+            .iter()
+            .find(|p| p.name == "xdp_entry")
+            .unwrap();
+        let btf = kbpf_run::funcs_btf(&obj, entry);
+        match Program::load(entry, &env, &kbpf_run::LoadOptions::default(), &btf) {
+            Err(e @ kbpf_run::ProgLoadError::ProgArrayOwner { .. }) => assert_eq!(e.errno(), 22),
+            Err(e) => panic!("refused for another reason: {e}"),
+            Ok(_) => panic!("an XDP program used a sched_cls program array"),
+        }
+    }
     bjump
         .update_prog(
             &u32s(0),

@@ -15,6 +15,14 @@ fn info_text(s: &Session, id: u32, m: &Map) -> (String, String) {
         "\tkey {}B  value {}B  max_entries {}  memlock {}B",
         i.key_size, i.value_size, i.max_entries, i.memlock
     );
+    // bpftool: a PROG_ARRAY's owner (fdinfo's owner_prog_type/owner_jited) on its own line;
+    // kbpf's programs are JIT-compiled, as the kernel's are with bpf_jit_enable.
+    if let Some(t) = m.prog_array_owner() {
+        second.push_str(&format!(
+            "\n\towner_prog_type {}  owner jited",
+            crate::prog::prog_type_name(t)
+        ));
+    }
     // bpftool: `btf_id N` and/or `frozen` on a third line.
     let btf = crate::btf::map_btf(s, m).map(|b| b.id);
     let frozen = m.is_frozen();
@@ -47,8 +55,12 @@ fn info_json(s: &Session, id: u32, m: &Map) -> Json {
         ("bytes_value", Json::U(i.value_size as u64)),
         ("max_entries", Json::U(i.max_entries as u64)),
         ("bytes_memlock", Json::U(i.memlock)),
-        ("frozen", Json::U(u64::from(m.is_frozen()))),
     ];
+    if let Some(t) = m.prog_array_owner() {
+        fields.push(("owner_prog_type", Json::s(crate::prog::prog_type_name(t))));
+        fields.push(("owner_jited", Json::B(true)));
+    }
+    fields.push(("frozen", Json::U(u64::from(m.is_frozen()))));
     if let Some(b) = crate::btf::map_btf(s, m) {
         fields.push(("btf_id", Json::U(u64::from(b.id))));
     }
