@@ -129,10 +129,10 @@ pub(crate) fn translate(
     // fuse across these.
     let mut targets = vec![false; insns.len() + 1];
     for &(pc, ins) in &prog {
-        if let Some(t) = ins.branch_target(pc) {
-            if let Some(slot) = usize::try_from(t).ok().and_then(|t| targets.get_mut(t)) {
-                *slot = true;
-            }
+        if let Some(t) = ins.branch_target(pc)
+            && let Some(slot) = usize::try_from(t).ok().and_then(|t| targets.get_mut(t))
+        {
+            *slot = true;
         }
     }
     let mut prev: Option<Layout> = None;
