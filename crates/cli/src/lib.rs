@@ -55,13 +55,14 @@ use clap::{Parser, Subcommand};
     long_about = "A kernel-faithful eBPF runtime in user space.\n\n\
         Besides the subcommands below, kbpf speaks bpftool's grammar:\n  \
         kbpf [--bpffs DIR] [-j|--json] [-p|--pretty] [-d|--debug] OBJECT COMMAND ...\n\
-        with OBJECT := { map | prog | btf | batch } and keywords accepted by prefix (`kbpf map sh`).\n\
+        with OBJECT := { map | prog | btf | batch | daemon } and keywords accepted by prefix (`kbpf map sh`).\n\
         `kbpf map help`, `kbpf prog help` and `kbpf btf help` list the commands; `kbpf batch file FILE` runs a\n\
         bpftool batch file. `kbpf maglev demo` runs the Maglev load balancer demo;\n\
         `kbpf veristat OBJ...` prints verifier statistics like the kernel's veristat.\n\
         Paths under /sys/fs/bpf/ resolve inside the bpffs directory (--bpffs DIR, default\n\
-        $KBPF_BPFFS, else $XDG_RUNTIME_DIR/kbpf/bpffs, else /tmp/kbpf-$UID/bpffs), where pinned\n\
-        maps persist between invocations. Exit status as bpftool: 0, 255, or 256 - errno."
+        $KBPF_BPFFS, else $XDG_RUNTIME_DIR/kbpf/bpffs, else /tmp/kbpf-$UID/bpffs), whose daemon\n\
+        (started on demand; `kbpf daemon start|stop|status`) keeps the objects live and shared\n\
+        between processes. Exit status as bpftool: 0, 255, or 256 - errno."
 )]
 pub struct Cli {
     /// The directory playing /sys/fs/bpf for pinned objects (bpftool-grammar commands).
