@@ -237,40 +237,23 @@ pub struct Lock {
 
 /// Creates `dir` if needed and locks it (blocking until the lock is granted).
 pub fn lock(dir: &Path, exclusive: bool) -> Result<Lock, StateError> {
-    fs::create_dir_all(dir).map_err(io_err("create bpffs directory", dir))?;
-    let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_err("open lock file", &path))?;
     let op = if exclusive {
         libc::LOCK_EX
     } else {
         libc::LOCK_SH
     };
-    loop {
-        // SAFETY: a valid open descriptor; flock has no memory effects.
-        let r = unsafe { libc::flock(file.as_raw_fd(), op) };
-        if r == 0 {
-            break;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(io_err("lock", &path)(e));
-        }
-    }
-    Ok(Lock {
-        _file: file,
-        exclusive,
-    })
+    flock_dir(dir, op).map(|l| l.expect("a blocking flock never would-block"))
 }
 
 /// Takes the exclusive lock without waiting: `None` when another process holds it (a daemon
 /// owns the directory for its lifetime).
 pub fn try_lock_exclusive(dir: &Path) -> Result<Option<Lock>, StateError> {
+    flock_dir(dir, libc::LOCK_EX | libc::LOCK_NB)
+}
+
+/// `flock(op)` on [`LOCK_FILE`] of `dir` (created if needed); `None` when `op` has
+/// `LOCK_NB` and the lock is held elsewhere.
+fn flock_dir(dir: &Path, op: i32) -> Result<Option<Lock>, StateError> {
     fs::create_dir_all(dir).map_err(io_err("create bpffs directory", dir))?;
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
@@ -282,17 +265,16 @@ pub fn try_lock_exclusive(dir: &Path) -> Result<Option<Lock>, StateError> {
         .map_err(io_err("open lock file", &path))?;
     loop {
         // SAFETY: a valid open descriptor; flock has no memory effects.
-        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if r == 0 {
+        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
             return Ok(Some(Lock {
                 _file: file,
-                exclusive: true,
+                exclusive: op & libc::LOCK_EX != 0,
             }));
         }
         let e = io::Error::last_os_error();
         match e.kind() {
             io::ErrorKind::Interrupted => {}
-            io::ErrorKind::WouldBlock => return Ok(None),
+            io::ErrorKind::WouldBlock if op & libc::LOCK_NB != 0 => return Ok(None),
             _ => return Err(io_err("lock", &path)(e)),
         }
     }

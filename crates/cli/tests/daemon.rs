@@ -384,47 +384,20 @@ fn the_socket_is_its_owners_and_pins_stay_inside_the_directory() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600, "socket mode {mode:o}");
+    // Pinning map `a` at `path` fails with a message containing `why`.
+    let refused = |path: &str, why: &str| {
+        let (st, _, err) = kbpf(&d.0, &["map", "pin", "pinned", "/sys/fs/bpf/a", path]);
+        assert_ne!(st, 0, "pinned at {path}");
+        assert!(err.contains(why), "{path}: {err}");
+    };
     // `..` cannot leave the directory.
-    let (st, _, err) = kbpf(
-        &d.0,
-        &[
-            "map",
-            "pin",
-            "pinned",
-            "/sys/fs/bpf/a",
-            "/sys/fs/bpf/../../escaped",
-        ],
-    );
-    assert_ne!(st, 0);
-    assert!(err.contains("not under /sys/fs/bpf"), "{err}");
+    refused("/sys/fs/bpf/../../escaped", "not under /sys/fs/bpf");
     // Nor can a symlink inside it, to a directory or as the pin's own name.
     let outside = scratch_dir("daemon-sec-outside");
     std::os::unix::fs::symlink(&outside, d.0.join("link")).unwrap();
-    let (st, _, err) = kbpf(
-        &d.0,
-        &[
-            "map",
-            "pin",
-            "pinned",
-            "/sys/fs/bpf/a",
-            "/sys/fs/bpf/link/p",
-        ],
-    );
-    assert_ne!(st, 0);
-    assert!(err.contains("leaves the bpffs directory"), "{err}");
+    refused("/sys/fs/bpf/link/p", "leaves the bpffs directory");
     std::os::unix::fs::symlink(outside.join("target"), d.0.join("dangling")).unwrap();
-    let (st, _, err) = kbpf(
-        &d.0,
-        &[
-            "map",
-            "pin",
-            "pinned",
-            "/sys/fs/bpf/a",
-            "/sys/fs/bpf/dangling",
-        ],
-    );
-    assert_ne!(st, 0);
-    assert!(err.contains("File exists"), "{err}");
+    refused("/sys/fs/bpf/dangling", "File exists");
     assert_eq!(
         std::fs::read_dir(&outside).unwrap().count(),
         0,

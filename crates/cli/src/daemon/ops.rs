@@ -161,6 +161,11 @@ pub fn update(s: &mut Session, id: u32, key: &[u8], value: &[u8], flags: u64) ->
     } else {
         m.update_elem(key, value, flags)
     };
+    changed(s, id, key, res)
+}
+
+/// The reply of an element operation; a success is recorded for the journal.
+fn changed(s: &mut Session, id: u32, key: &[u8], res: Result<(), MapError>) -> Response {
     match res {
         Ok(()) => {
             s.record_change(Change::Elem {
@@ -179,16 +184,8 @@ pub fn delete(s: &mut Session, id: u32, key: &[u8]) -> Response {
         Ok(m) => m,
         Err(r) => return r,
     };
-    match m.delete_elem(key) {
-        Ok(()) => {
-            s.record_change(Change::Elem {
-                map: id,
-                key: key.to_vec(),
-            });
-            Response::Ok(Payload::Done)
-        }
-        Err(e) => map_err(e),
-    }
+    let res = m.delete_elem(key);
+    changed(s, id, key, res)
 }
 
 /// `BPF_MAP_GET_NEXT_KEY`.
