@@ -39,6 +39,8 @@ use kbpf_vm::helpers::THIS_CPU_PTR_ID;
 use kbpf_vm::{Helper, HelperInline, HelperRegistry};
 
 use crate::JitError;
+
+mod peephole;
 use crate::x86::{self, Alu, Asm, Cond, Shift};
 use crate::x86::{R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP};
 
@@ -127,12 +129,12 @@ pub(crate) fn translate(
     let funcs = split_functions(&prog, insns.len())?;
     // Where control can arrive other than from the previous instruction: peepholes never
     // fuse across these.
-    let mut targets = vec![false; insns.len() + 1];
+    let mut targets = vec![0u32; insns.len() + 1];
     for &(pc, ins) in &prog {
         if let Some(t) = ins.branch_target(pc)
             && let Some(slot) = usize::try_from(t).ok().and_then(|t| targets.get_mut(t))
         {
-            *slot = true;
+            *slot += 1;
         }
     }
     let mut prev: Option<Layout> = None;
@@ -273,8 +275,8 @@ fn split_functions(prog: &[(usize, Instruction)], len: usize) -> Result<Vec<Func
 
 struct Emitter<'a> {
     prog: &'a [(usize, Instruction)],
-    /// Instructions control can jump to (see [`Emitter::fused`]).
-    targets: &'a [bool],
+    /// How many jumps and calls land on each instruction (see [`Emitter::fused`]).
+    targets: &'a [u32],
     funcs: &'a [Func],
     helpers: &'a HelperRegistry,
     /// The verifier's stack depth per function, if known (see `CompileOptions`).
@@ -317,7 +319,7 @@ impl Emitter<'_> {
             while i < f.end {
                 let (pc, ins) = self.prog[i];
                 self.cur.insn_start[pc] = self.asm.len();
-                let n = self.fused(i, f.end);
+                let n = self.fused(i, f.end)?;
                 if n == 0 {
                     self.insn(pc, ins, fi, i + 1 == f.end)?;
                     self.cur.insn_end[pc] = self.asm.len();
@@ -588,16 +590,7 @@ impl Emitter<'_> {
                 src,
                 ..
             } => {
-                let w = width == Width::W64;
-                let d = REG[dst as usize];
-                match (c, src) {
-                    (JmpCond::Set, Source::Reg(s)) => self.asm.test_rr(w, d, REG[s as usize]),
-                    (JmpCond::Set, Source::Imm(k)) => self.asm.test_ri(w, d, k),
-                    (_, Source::Reg(s)) => self.asm.alu_rr(w, Alu::Cmp, d, REG[s as usize]),
-                    // `test d, d` sets the same flags as `cmp d, 0` (CF = OF = 0).
-                    (_, Source::Imm(0)) => self.asm.test_rr(w, d, d),
-                    (_, Source::Imm(k)) => self.asm.alu_ri(w, Alu::Cmp, d, k),
-                }
+                self.compare(width == Width::W64, c, REG[dst as usize], src);
                 let t = ins.branch_target(pc).unwrap_or(0) as usize;
                 self.branch(Some(cond(c)), pc, |p| p.insn_start[t]);
                 Ok(())
@@ -634,43 +627,15 @@ impl Emitter<'_> {
         }
     }
 
-    /// Peepholes over several instructions of one basic block, emitted at `prog[i]`; returns
-    /// how many instructions were consumed (0: none applies).
-    ///
-    /// `X = Y; X <<= k; Y += X` (64-bit, k in 1..=3: how clang multiplies by 3, 5 or 9) keeps
-    /// its meaning as `mov X, Y; shl X, k; lea Y, [Y + Y * 2^k]`: X gets `Y << k` as before,
-    /// and Y's new value depends on its old one through one `lea` instead of `shl` + `add`
-    /// (one cycle off a dependency chain; the native -O2 code of such loops does the same).
-    fn fused(&mut self, i: usize, end: usize) -> usize {
-        if i + 3 > end {
-            return 0;
-        }
-        let [(_, a), (p1, b), (p2, c)] = [self.prog[i], self.prog[i + 1], self.prog[i + 2]];
-        if self.targets[p1] || self.targets[p2] {
-            return 0;
-        }
-        let alu64 = |ins: Instruction| match ins {
-            Instruction::Alu {
-                width: Width::W64,
-                op,
-                dst,
-                src,
-            } => Some((op, dst, src)),
-            _ => None,
-        };
-        match (alu64(a), alu64(b), alu64(c)) {
-            (
-                Some((AluOp::Mov, x, Source::Reg(y))),
-                Some((AluOp::Lsh, x2, Source::Imm(k @ 1..=3))),
-                Some((AluOp::Add, y2, Source::Reg(x3))),
-            ) if x != y && x2 == x && x3 == x && y2 == y => {
-                let (rx, ry) = (REG[x as usize], REG[y as usize]);
-                self.asm.mov_rr(true, rx, ry);
-                self.asm.shift_ri(true, Shift::Shl, rx, k as u8);
-                self.asm.lea_scaled(ry, ry, ry, k as u8);
-                3
-            }
-            _ => 0,
+    /// The flags a conditional jump on `c` tests: `test` for `JSET`, else `cmp`.
+    fn compare(&mut self, w: bool, c: JmpCond, d: u8, src: Source) {
+        match (c, src) {
+            (JmpCond::Set, Source::Reg(s)) => self.asm.test_rr(w, d, REG[s as usize]),
+            (JmpCond::Set, Source::Imm(k)) => self.asm.test_ri(w, d, k),
+            (_, Source::Reg(s)) => self.asm.alu_rr(w, Alu::Cmp, d, REG[s as usize]),
+            // `test d, d` sets the same flags as `cmp d, 0` (CF = OF = 0).
+            (_, Source::Imm(0)) => self.asm.test_rr(w, d, d),
+            (_, Source::Imm(k)) => self.asm.alu_ri(w, Alu::Cmp, d, k),
         }
     }
 

@@ -1031,3 +1031,99 @@ fn shift_add_fusion_emits_lea() {
         "no lea in {code:02x?}"
     );
 }
+
+fn jmp_k(op: u8, dst: u8, imm: i32, off: i16) -> Insn {
+    Insn::new(BPF_JMP | op | BPF_K, dst, 0, off, imm)
+}
+fn ja(off: i16) -> Insn {
+    Insn::new(BPF_JMP | BPF_JA, 0, 0, off, 0)
+}
+
+/// The kernel's inlined array lookup followed by a null check (`array_map_gen_lookup`'s
+/// shape over the memory block as the "array" of 16 8-byte values), for keys in and out of
+/// range, masked and not; and the near misses the peephole must leave alone (the null target
+/// reads r0, a jump lands inside the run).
+#[test]
+fn array_lookup_null_check_fusion() {
+    let lookup = |key: i32, masked: bool, target: [Insn; 2], extra_jump: bool| {
+        let mut p = vec![alu64_x(BPF_MOV, 6, 1), mov64(0, key)];
+        if extra_jump {
+            // if r6 == 0 goto Z (never taken, but lands on the `r0 = 0`)
+            p.push(jmp_k(BPF_JEQ, 6, 0, if masked { 5 } else { 4 }));
+        }
+        p.push(jmp_k(BPF_JGE, 0, 16, if masked { 4 } else { 3 }));
+        if masked {
+            p.push(Insn::new(BPF_ALU | BPF_AND | BPF_K, 0, 0, 0, 15));
+        }
+        p.extend([
+            alu64_k(BPF_LSH, 0, 3),
+            alu64_x(BPF_ADD, 0, 6),
+            ja(1),
+            mov64(0, 0),
+            jmp_k(BPF_JEQ, 0, 0, 2),
+            ldx(BPF_DW, 0, 0, 0),
+            exit(),
+        ]);
+        p.extend(target);
+        p.push(exit());
+        p
+    };
+    let overwrite = [
+        mov64(0, 77),
+        Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, 1),
+    ];
+    let reads = [
+        alu64_k(BPF_ADD, 0, 5),
+        Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, 1),
+    ];
+    for key in [0, 1, 15, 16, 17, -1, 1 << 20] {
+        for masked in [false, true] {
+            for extra in [false, true] {
+                for target in [overwrite, reads] {
+                    let r = check(&lookup(key, masked, target, extra)).expect("runs");
+                    if (0..16).contains(&key) {
+                        assert_ne!(r, 77, "key {key} found nothing");
+                    }
+                }
+            }
+        }
+    }
+    // The fused form is what the JIT emits for the plain shape: no `test rax, rax`.
+    let jit = JitProgram::compile(&lookup(3, false, overwrite, false), &HelperRegistry::new())
+        .expect("compiles");
+    assert!(
+        !jit.image().windows(3).any(|w| w == [0x48, 0x85, 0xc0]),
+        "test rax, rax left in {:02x?}",
+        jit.image()
+    );
+}
+
+/// `if A goto +1; goto L` becomes `if !A goto L`: a counted loop with every condition and
+/// width, JSET included, run against the interpreter (r2 counts the iterations).
+#[test]
+fn branch_over_goto_inversion() {
+    let conds = [
+        BPF_JEQ, BPF_JNE, BPF_JGT, BPF_JGE, BPF_JLT, BPF_JLE, BPF_JSGT, BPF_JSGE, BPF_JSLT,
+        BPF_JSLE, BPF_JSET,
+    ];
+    for class in [BPF_JMP, BPF_JMP32] {
+        for op in conds {
+            for limit in [0, 1, 7, -3] {
+                // r1 = 0; r2 = 0; loop: r1 += 1; r2 += 1; if r2 > 40 goto out;
+                // if r1 OP limit goto +1; goto loop; out: r0 = r2; exit
+                let prog = [
+                    mov64(1, -5),
+                    mov64(2, 0),
+                    alu64_k(BPF_ADD, 1, 1),
+                    alu64_k(BPF_ADD, 2, 1),
+                    jmp_k(BPF_JGT, 2, 40, 2),
+                    Insn::new(class | op | BPF_K, 1, 0, 1, limit),
+                    ja(-5),
+                    alu64_x(BPF_MOV, 0, 2),
+                    exit(),
+                ];
+                check(&prog).expect("runs");
+            }
+        }
+    }
+}

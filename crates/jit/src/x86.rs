@@ -70,6 +70,24 @@ pub enum Cond {
     G = 0xf,
 }
 
+impl Cond {
+    /// The opposite condition (x86 condition codes come in pairs differing in bit 0).
+    pub fn negate(self) -> Cond {
+        match self {
+            Cond::B => Cond::Ae,
+            Cond::Ae => Cond::B,
+            Cond::E => Cond::Ne,
+            Cond::Ne => Cond::E,
+            Cond::Be => Cond::A,
+            Cond::A => Cond::Be,
+            Cond::L => Cond::Ge,
+            Cond::Ge => Cond::L,
+            Cond::Le => Cond::G,
+            Cond::G => Cond::Le,
+        }
+    }
+}
+
 /// Two-operand ALU operations in their `op r/m, reg` form (opcode byte) and `op r/m, imm`
 /// form (the `/digit` of opcodes `0x81`/`0x83`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,215 @@
+//! Peepholes: short runs of BPF instructions emitted as one better x86 sequence with the
+//! same effect on every register, memory and control flow. Each applies only inside one
+//! basic block — no jump or call lands inside the run except the ones the run itself makes
+//! (counted in `Emitter::targets`) — so nothing can observe the difference. The translated
+//! program (`xlated`) is unchanged: this is the JIT's business only, as the kernel's JITs
+//! have their own (and kbpf's must never change a result: `tests.rs` runs every shape,
+//! including the near misses, against the interpreter).
+
+use kbpf_isa::decode::{AluOp, Instruction, JmpCond, Source, Width};
+
+use super::{Emitter, REG, cond};
+use crate::JitError;
+use crate::x86::{Alu, Cond, Shift};
+
+fn alu(ins: Instruction) -> Option<(Width, AluOp, u8, Source)> {
+    match ins {
+        Instruction::Alu {
+            width,
+            op,
+            dst,
+            src,
+        } => Some((width, op, dst, src)),
+        _ => None,
+    }
+}
+
+/// Whether `ins` sets r0 without reading it (so r0's value before it is dead).
+fn overwrites_r0(ins: Instruction) -> bool {
+    match ins {
+        Instruction::Alu {
+            op: AluOp::Mov,
+            dst: 0,
+            src,
+            ..
+        } => !matches!(src, Source::Reg(0)),
+        Instruction::LdImm64 { dst: 0, .. } => true,
+        _ => false,
+    }
+}
+
+impl Emitter<'_> {
+    /// The number of jumps landing on `pc`.
+    fn landings(&self, pc: usize) -> u32 {
+        self.targets.get(pc).copied().unwrap_or(0)
+    }
+
+    /// Emits a peephole starting at `prog[i]` if one applies; returns how many instructions
+    /// it consumed (0: none applies).
+    pub(super) fn fused(&mut self, i: usize, end: usize) -> Result<usize, JitError> {
+        if let Some(n) = self.shift_add(i, end) {
+            return Ok(n);
+        }
+        if let Some(n) = self.array_lookup_null_check(i, end)? {
+            return Ok(n);
+        }
+        Ok(self.branch_over_goto(i, end))
+    }
+
+    /// `X = Y; X <<= k; Y += X` (64-bit, k in 1..=3: how clang multiplies by 3, 5 or 9)
+    /// as `mov X, Y; shl X, k; lea Y, [Y + Y * 2^k]`: X gets `Y << k` as before, and Y's new
+    /// value depends on its old one through one `lea` instead of `shl` + `add` (one cycle off
+    /// a dependency chain; native -O2 code does the same).
+    fn shift_add(&mut self, i: usize, end: usize) -> Option<usize> {
+        if i + 3 > end {
+            return None;
+        }
+        let [(_, a), (p1, b), (p2, c)] = [self.prog[i], self.prog[i + 1], self.prog[i + 2]];
+        if self.landings(p1) + self.landings(p2) != 0 {
+            return None;
+        }
+        match (alu(a)?, alu(b)?, alu(c)?) {
+            (
+                (Width::W64, AluOp::Mov, x, Source::Reg(y)),
+                (Width::W64, AluOp::Lsh, x2, Source::Imm(k @ 1..=3)),
+                (Width::W64, AluOp::Add, y2, Source::Reg(x3)),
+            ) if x != y && x2 == x && x3 == x && y2 == y => {
+                let (rx, ry) = (REG[x as usize], REG[y as usize]);
+                self.asm.mov_rr(true, rx, ry);
+                self.asm.shift_ri(true, Shift::Shl, rx, k as u8);
+                self.asm.lea_scaled(ry, ry, ry, k as u8);
+                Some(3)
+            }
+            _ => None,
+        }
+    }
+
+    /// `if A goto +1; goto L` (the `goto` reached from nowhere else) as one `if !A goto L`:
+    /// the shape clang gives a loop's back edge; one taken jump fewer per iteration.
+    fn branch_over_goto(&mut self, i: usize, end: usize) -> usize {
+        if i + 2 > end {
+            return 0;
+        }
+        let [(p0, a), (p1, b)] = [self.prog[i], self.prog[i + 1]];
+        let (
+            Instruction::Jmp {
+                width,
+                cond: c,
+                dst,
+                src,
+                ..
+            },
+            Instruction::Ja { .. },
+        ) = (a, b)
+        else {
+            return 0;
+        };
+        if a.branch_target(p0) != Some(p1 as i64 + 1) || self.landings(p1) != 0 {
+            return 0;
+        }
+        let Some(l) = b.branch_target(p1).and_then(|t| usize::try_from(t).ok()) else {
+            return 0;
+        };
+        self.compare(width == Width::W64, c, REG[dst as usize], src);
+        // The pair's code ends with this jump: `branch` measures from the end of `p1`.
+        self.branch(Some(cond(c).negate()), p1, |p| p.insn_start[l]);
+        2
+    }
+
+    /// The kernel's inlined array lookup (`array_map_gen_lookup`) followed by the program's
+    /// null check:
+    ///
+    /// ```text
+    /// if r0 >= N goto Z;  [w0 &= mask;]  r0 <<= k (or *= size);  r0 += rB;  goto C;
+    /// Z: r0 = 0;  C: if r0 == 0 goto T
+    /// ```
+    ///
+    /// The non-null path cannot be null (a map value address), so the check folds into the
+    /// bound check: `cmp; jae T; [and;] lea r0, [rB + r0 * 2^k]`. Only where `T` sets r0
+    /// without reading it (so the 0 it would have seen is dead), and no other jump lands on
+    /// `Z` or `C`.
+    fn array_lookup_null_check(&mut self, i: usize, end: usize) -> Result<Option<usize>, JitError> {
+        let masked = matches!(
+            self.prog.get(i + 1).and_then(|&(_, b)| alu(b)),
+            Some((_, AluOp::And, 0, Source::Imm(_)))
+        );
+        let n = if masked { 7 } else { 6 };
+        if i + n > end {
+            return Ok(None);
+        }
+        let run: Vec<(usize, Instruction)> = self.prog[i..i + n].to_vec();
+        let (p0, bound) = run[0];
+        let Instruction::Jmp {
+            width: Width::W64,
+            cond: JmpCond::Ge,
+            dst: 0,
+            src: Source::Imm(limit),
+            ..
+        } = bound
+        else {
+            return Ok(None);
+        };
+        let k = usize::from(masked);
+        let (pz, zero) = run[k + 4];
+        let (pc_null, null) = run[k + 5];
+        // The shape, exactly.
+        let scale = match alu(run[k + 1].1) {
+            Some((Width::W64, AluOp::Lsh, 0, Source::Imm(s @ 0..=3))) => s as u8,
+            _ => return Ok(None),
+        };
+        let Some((Width::W64, AluOp::Add, 0, Source::Reg(base))) = alu(run[k + 2].1) else {
+            return Ok(None);
+        };
+        let (pj, goto) = run[k + 3];
+        if base == 0
+            || bound.branch_target(p0) != Some(pz as i64)
+            || goto.branch_target(pj) != Some(pc_null as i64)
+            || !matches!(goto, Instruction::Ja { .. })
+            || !matches!(alu(zero), Some((Width::W64, AluOp::Mov, 0, Source::Imm(0))))
+        {
+            return Ok(None);
+        }
+        let Instruction::Jmp {
+            width: Width::W64,
+            cond: JmpCond::Eq,
+            dst: 0,
+            src: Source::Imm(0),
+            ..
+        } = null
+        else {
+            return Ok(None);
+        };
+        let Some(t) = null
+            .branch_target(pc_null)
+            .and_then(|t| usize::try_from(t).ok())
+        else {
+            return Ok(None);
+        };
+        // Only the run's own jumps land inside it; T forgets r0.
+        let inner_ok = run[1..]
+            .iter()
+            .all(|&(p, _)| self.landings(p) == u32::from(p == pz || p == pc_null));
+        let t_ok = self
+            .prog
+            .iter()
+            .find(|&&(p, _)| p == t)
+            .is_some_and(|&(_, ins)| overwrites_r0(ins));
+        let mask = match (masked, alu(run[1].1)) {
+            (false, _) => None,
+            (true, Some((w, AluOp::And, 0, Source::Imm(m)))) => Some((w == Width::W64, m)),
+            (true, _) => return Ok(None),
+        };
+        if !inner_ok || !t_ok {
+            return Ok(None);
+        }
+        let (r0, rb) = (REG[0], REG[base as usize]);
+        self.asm.alu_ri(true, Alu::Cmp, r0, limit);
+        let rel = self.rel32_to(|p| p.insn_start[t], 6)?;
+        self.asm.jcc_rel32(Cond::Ae, rel);
+        if let Some((w64, m)) = mask {
+            self.asm.alu_ri(w64, Alu::And, r0, m);
+        }
+        self.asm.lea_scaled(r0, rb, r0, scale);
+        Ok(Some(n))
+    }
+}
