@@ -1127,3 +1127,33 @@ fn branch_over_goto_inversion() {
         }
     }
 }
+
+/// `X = Y; X += K` and `X = imm64; X += K` (as `lea` and one `mov`), on every register and
+/// edge constants, against the interpreter; and left alone when a jump lands on the add.
+#[test]
+fn set_then_add_fusion() {
+    for x in 0..10u8 {
+        for y in 0..10u8 {
+            for k in [0, 1, -4, i32::MIN, i32::MAX] {
+                let body = [alu64_x(BPF_MOV, x, y), alu64_k(BPF_ADD, x, k)];
+                check(&with_dump(vals_for((x + y) as usize), &body)).expect("runs");
+            }
+        }
+        for v in [0u64, u64::MAX, 0x7fff_ffff, 0x1234_5678_9abc_def0] {
+            let mut body = ld_imm64(x, v).to_vec();
+            body.push(alu64_k(BPF_ADD, x, -8));
+            check(&with_dump(vals_for(x as usize), &body)).expect("runs");
+        }
+    }
+    // A jump onto the add: `if r3 == 0 goto +1` skips the move but not the add.
+    for r3 in [0u64, 1] {
+        let mut vals = vals_for(2);
+        vals[3] = r3;
+        let body = [
+            jmp_k(BPF_JEQ, 3, 0, 1),
+            alu64_x(BPF_MOV, 4, 5),
+            alu64_k(BPF_ADD, 4, 100),
+        ];
+        check(&with_dump(vals, &body)).expect("runs");
+    }
+}

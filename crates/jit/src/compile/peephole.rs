@@ -50,6 +50,9 @@ impl Emitter<'_> {
         if let Some(n) = self.shift_add(i, end) {
             return Ok(n);
         }
+        if let Some(n) = self.set_then_add(i, end) {
+            return Ok(n);
+        }
         if let Some(n) = self.array_lookup_null_check(i, end)? {
             return Ok(n);
         }
@@ -79,6 +82,45 @@ impl Emitter<'_> {
                 self.asm.shift_ri(true, Shift::Shl, rx, k as u8);
                 self.asm.lea_scaled(ry, ry, ry, k as u8);
                 Some(3)
+            }
+            _ => None,
+        }
+    }
+
+    /// A register set and then offset by a constant — `X = Y; X += K` (how programs point
+    /// at the stack: `r2 = r10; r2 += -4`) and `X = imm64; X += K` (a map address and its
+    /// value offset) — as one `lea X, [Y + K]` or one `mov X, imm64 + K`.
+    fn set_then_add(&mut self, i: usize, end: usize) -> Option<usize> {
+        if i + 2 > end {
+            return None;
+        }
+        let [(_, a), (p1, b)] = [self.prog[i], self.prog[i + 1]];
+        if self.landings(p1) != 0 {
+            return None;
+        }
+        let (Width::W64, AluOp::Add, x2, Source::Imm(k)) = alu(b)? else {
+            return None;
+        };
+        match a {
+            Instruction::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: x,
+                src: Source::Reg(y),
+            } if x == x2 => {
+                self.asm.lea(REG[x as usize], REG[y as usize], k);
+                Some(2)
+            }
+            Instruction::LdImm64 {
+                dst: x,
+                src,
+                imm,
+                next_imm,
+            } if x == x2 && src != kbpf_isa::decode::Imm64Source::Func => {
+                let v = (imm as u32 as u64) | ((next_imm as u32 as u64) << 32);
+                self.asm
+                    .mov_ri64(REG[x as usize], v.wrapping_add(k as i64 as u64));
+                Some(2)
             }
             _ => None,
         }
