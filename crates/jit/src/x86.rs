@@ -133,6 +133,8 @@ impl Alu {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Shift {
+    /// `rol`
+    Rol = 0,
     /// `ror`
     Ror = 1,
     /// `shl`
@@ -823,6 +825,19 @@ mod tests {
         assert_eq!(
             enc(|a| a.test_ri(true, RDI, 1)),
             [0x48, 0xf7, 0xc7, 1, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn rotates() {
+        // Checked with GNU as: rol $4,%ecx / rol $1,%r9d
+        assert_eq!(
+            enc(|a| a.shift_ri(false, Shift::Rol, RCX, 4)),
+            [0xc1, 0xc1, 0x04]
+        );
+        assert_eq!(
+            enc(|a| a.shift_ri(false, Shift::Rol, R9, 1)),
+            [0x41, 0xd1, 0xc1]
         );
     }
 

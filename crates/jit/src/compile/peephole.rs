@@ -53,6 +53,9 @@ impl Emitter<'_> {
         if let Some(n) = self.set_then_add(i, end) {
             return Ok(n);
         }
+        if let Some(n) = self.rotate32(i, end) {
+            return Ok(n);
+        }
         if let Some(n) = self.array_lookup_null_check(i, end)? {
             return Ok(n);
         }
@@ -124,6 +127,54 @@ impl Emitter<'_> {
             }
             _ => None,
         }
+    }
+
+    /// clang's 32-bit rotate, `wA = wX; wA >>= 32-k; wB = wX; wB <<= k; wB |= wA` (jhash's
+    /// `rol32`, in either order of the two halves), as `mov; shr` for A and `mov; rol` for
+    /// B: both registers end as before, and B's value is one `rol` away from X instead of a
+    /// shift and an `or`.
+    fn rotate32(&mut self, i: usize, end: usize) -> Option<usize> {
+        if i + 5 > end {
+            return None;
+        }
+        let run = &self.prog[i..i + 5];
+        if run[1..].iter().any(|&(p, _)| self.landings(p) != 0) {
+            return None;
+        }
+        let ops: Vec<(Width, AluOp, u8, Source)> = run
+            .iter()
+            .map(|&(_, ins)| alu(ins))
+            .collect::<Option<_>>()?;
+        if ops.iter().any(|o| o.0 != Width::W32) {
+            return None;
+        }
+        // (A gets X >> (32 - k), B gets X << k) in either order, then B |= A.
+        let half = |m: (Width, AluOp, u8, Source), s: (Width, AluOp, u8, Source)| match (m, s) {
+            ((_, AluOp::Mov, d, Source::Reg(x)), (_, op, d2, Source::Imm(n)))
+                if d == d2 && d != x && (1..32).contains(&n) =>
+            {
+                Some((op, d, x, n))
+            }
+            _ => None,
+        };
+        let (h1, h2) = (half(ops[0], ops[1])?, half(ops[2], ops[3])?);
+        let ((_, a, x, r), (_, b, x2, k)) = match (h1.0, h2.0) {
+            (AluOp::Rsh, AluOp::Lsh) => (h1, h2),
+            (AluOp::Lsh, AluOp::Rsh) => (h2, h1),
+            _ => return None,
+        };
+        let (AluOp::Or, b2, Source::Reg(a2)) = (ops[4].1, ops[4].2, ops[4].3) else {
+            return None;
+        };
+        if x != x2 || a == b || b2 != b || a2 != a || r + k != 32 {
+            return None;
+        }
+        let (ra, rb, rx) = (REG[a as usize], REG[b as usize], REG[x as usize]);
+        self.asm.mov_rr(false, ra, rx);
+        self.asm.shift_ri(false, Shift::Shr, ra, r as u8);
+        self.asm.mov_rr(false, rb, rx);
+        self.asm.shift_ri(false, Shift::Rol, rb, k as u8);
+        Some(5)
     }
 
     /// `if A goto +1; goto L` (the `goto` reached from nowhere else) as one `if !A goto L`:
