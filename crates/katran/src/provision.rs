@@ -1,0 +1,267 @@
+//! The control plane of Katran's tester: `KatranLb` as `KatranTestProvision` drives it
+//! (VIP and real numbering, flags, Maglev rings written as deltas, QUIC server ids, the
+//! default MAC), writing `balancer.bpf.o`'s maps through a [`Sink`] (kbpf's maps or the
+//! kernel's).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use crate::hash::{Endpoint, folly_ip_hash, maglev_ring};
+
+/// `RING_SIZE` (and `kLbDefaultChRingSize`).
+pub const RING_SIZE: u32 = 65537;
+/// `kDefaultMac` of the tester.
+pub const DEFAULT_MAC: [u8; 6] = [0x00, 0x00, 0xDE, 0xAD, 0xBE, 0xAF];
+/// `F_IPV6` of `real_definition.flags`.
+pub const F_IPV6: u8 = 1;
+/// Protocols.
+pub const UDP: u8 = 17;
+/// TCP.
+pub const TCP: u8 = 6;
+/// VIP flags (`KatranTestProvision.h`).
+pub const K_BYPASS_LRU: u32 = 2;
+/// `kQuicVip`.
+pub const K_QUIC_VIP: u32 = 4;
+/// `kDportHash`.
+pub const K_DPORT_HASH: u32 = 8;
+/// `kSrcRouting`.
+pub const K_SRC_ROUTING: u32 = 16;
+/// `kLocalVip`.
+pub const K_LOCAL_VIP: u32 = 32;
+/// `kUdpStableRouting`.
+pub const K_UDP_STABLE_ROUTING: u32 = 256;
+/// `kUdpFlowMigration`.
+pub const K_UDP_FLOW_MIGRATION: u32 = 512;
+
+/// Where map writes go.
+pub trait Sink {
+    /// `BPF_MAP_UPDATE_ELEM` on the object's map `map`.
+    fn update(&mut self, map: &str, key: &[u8], value: &[u8]) -> Result<(), String>;
+    /// Marks real `real` down for the VIP `vip_key` in `vip_to_down_reals_map` (a
+    /// `HASH_OF_MAPS`: an inner hash map is created for the VIP if it has none).
+    fn down_real(&mut self, vip_key: &[u8], real: u32) -> Result<(), String>;
+}
+
+/// `struct vip_definition` (20 bytes).
+pub fn vip_key(addr: IpAddr, port: u16, proto: u8) -> Vec<u8> {
+    let mut k = vec![0u8; 20];
+    match addr {
+        IpAddr::V4(a) => k[..4].copy_from_slice(&a.octets()),
+        IpAddr::V6(a) => k[..16].copy_from_slice(&a.octets()),
+    }
+    k[16..18].copy_from_slice(&port.to_be_bytes());
+    k[18] = proto;
+    k
+}
+
+/// `struct real_definition` (20 bytes).
+pub fn real_value(addr: IpAddr, flags: u8) -> Vec<u8> {
+    let mut v = vec![0u8; 20];
+    match addr {
+        IpAddr::V4(a) => v[..4].copy_from_slice(&a.octets()),
+        IpAddr::V6(a) => v[..16].copy_from_slice(&a.octets()),
+    }
+    v[16] = flags;
+    v
+}
+
+struct Vip {
+    num: u32,
+    flags: u32,
+    /// real num → (weight, hash)
+    reals: BTreeMap<u32, (u32, u64)>,
+    ring: Vec<i64>,
+}
+
+struct Real {
+    num: u32,
+    flags: u8,
+}
+
+/// `KatranLb`'s bookkeeping, enough for the tester's provisioning.
+pub struct Lb<'s, S: Sink> {
+    sink: &'s mut S,
+    vips: HashMap<Vec<u8>, Vip>,
+    next_vip: u32,
+    reals: HashMap<IpAddr, Real>,
+    next_real: u32,
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap_or_else(|e| panic!("address {s}: {e}"))
+}
+
+impl<'s, S: Sink> Lb<'s, S> {
+    /// A fresh control plane; writes the default MAC into `ctl_array`.
+    pub fn new(sink: &'s mut S) -> Result<Lb<'s, S>, String> {
+        let mut mac = [0u8; 8];
+        mac[..6].copy_from_slice(&DEFAULT_MAC);
+        sink.update("ctl_array", &0u32.to_ne_bytes(), &mac)?;
+        Ok(Lb {
+            sink,
+            vips: HashMap::new(),
+            next_vip: 0,
+            reals: HashMap::new(),
+            next_real: 1,
+        })
+    }
+
+    fn write_vip(&mut self, key: &[u8]) -> Result<(), String> {
+        let v = &self.vips[key];
+        let mut meta = Vec::with_capacity(8);
+        meta.extend_from_slice(&v.flags.to_ne_bytes());
+        meta.extend_from_slice(&v.num.to_ne_bytes());
+        self.sink.update("vip_map", key, &meta)
+    }
+
+    /// `addVip`.
+    pub fn add_vip(&mut self, addr: &str, port: u16, proto: u8) -> Result<(), String> {
+        let key = vip_key(ip(addr), port, proto);
+        if self.vips.contains_key(&key) {
+            return Ok(());
+        }
+        let num = self.next_vip;
+        self.next_vip += 1;
+        self.vips.insert(
+            key.clone(),
+            Vip { num, flags: 0, reals: BTreeMap::new(), ring: vec![-1; RING_SIZE as usize] },
+        );
+        self.write_vip(&key)
+    }
+
+    /// `modifyVip(vip, flag)` (set).
+    pub fn modify_vip(&mut self, addr: &str, port: u16, proto: u8, flag: u32) -> Result<(), String> {
+        let key = vip_key(ip(addr), port, proto);
+        self.vips.get_mut(&key).ok_or("no such VIP")?.flags |= flag;
+        self.write_vip(&key)
+    }
+
+    fn real_num(&mut self, addr: IpAddr) -> Result<u32, String> {
+        if let Some(r) = self.reals.get(&addr) {
+            return Ok(r.num);
+        }
+        let num = self.next_real;
+        self.next_real += 1;
+        let flags = if addr.is_ipv6() { F_IPV6 } else { 0 };
+        self.reals.insert(addr, Real { num, flags });
+        self.sink.update("reals", &num.to_ne_bytes(), &real_value(addr, flags))?;
+        Ok(num)
+    }
+
+    /// `addRealForVip` with weight 1 (`kDefaultWeight`): the ring delta is written.
+    pub fn add_real(&mut self, addr: &str, port: u16, proto: u8, real: &str) -> Result<(), String> {
+        let key = vip_key(ip(addr), port, proto);
+        let raddr = ip(real);
+        let num = self.real_num(raddr)?;
+        let vip = self.vips.get_mut(&key).ok_or("no such VIP")?;
+        vip.reals.insert(num, (1, folly_ip_hash(raddr)));
+        let mut eps: Vec<Endpoint> = vip
+            .reals
+            .iter()
+            .filter(|(_, (w, _))| *w != 0)
+            .map(|(&num, &(weight, hash))| Endpoint { num, weight, hash })
+            .collect();
+        // std::sort by hash (no equal hashes among distinct addresses here).
+        eps.sort_by_key(|e| e.hash);
+        let ring = maglev_ring(&eps, RING_SIZE);
+        let base = vip.num * RING_SIZE;
+        let mut writes = Vec::new();
+        for (i, (&new, old)) in ring.iter().zip(vip.ring.iter_mut()).enumerate() {
+            if new != *old {
+                *old = new;
+                writes.push((base + i as u32, new as u32));
+            }
+        }
+        for (k, v) in writes {
+            self.sink.update("ch_rings", &k.to_ne_bytes(), &v.to_ne_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// `modifyReal(addr, flag)` (set).
+    pub fn modify_real(&mut self, real: &str, flag: u8) -> Result<(), String> {
+        let addr = ip(real);
+        let r = self.reals.get_mut(&addr).ok_or("no such real")?;
+        r.flags |= flag;
+        let (num, flags) = (r.num, r.flags);
+        self.sink.update("reals", &num.to_ne_bytes(), &real_value(addr, flags))
+    }
+
+    /// One `modifyQuicRealsMapping(ADD)` entry: `server_id_map[id] = real`.
+    pub fn add_quic_mapping(&mut self, real: &str, id: u32) -> Result<(), String> {
+        let num = self.real_num(ip(real))?;
+        self.sink.update("server_id_map", &id.to_ne_bytes(), &num.to_ne_bytes())
+    }
+
+    /// `addDownRealToVipToDownRealsMap`.
+    pub fn add_down_real(&mut self, addr: &str, port: u16, proto: u8, real: u32) -> Result<(), String> {
+        let key = vip_key(ip(addr), port, proto);
+        self.sink.down_real(&key, real)
+    }
+}
+
+const REALS: [&str; 3] = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
+const REALS6: [&str; 3] = ["fc00::1", "fc00::2", "fc00::3"];
+const K_REALS: [&str; 6] = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "fc00::1", "fc00::2", "fc00::3"];
+
+fn add_reals<S: Sink>(lb: &mut Lb<'_, S>, vip: (&str, u16, u8), reals: &[&str]) -> Result<(), String> {
+    for r in reals {
+        lb.add_real(vip.0, vip.1, vip.2, r)?;
+    }
+    Ok(())
+}
+
+/// `addQuicMappings`.
+pub fn add_quic_mappings<S: Sink>(lb: &mut Lb<'_, S>) -> Result<(), String> {
+    let ids = [1022u32, 1023, 1025, 1024, 1026, 1027];
+    for (r, id) in K_REALS.iter().zip(ids) {
+        lb.add_quic_mapping(r, id)?;
+        lb.add_quic_mapping(r, 0x030000 | id)?;
+    }
+    Ok(())
+}
+
+/// `prepareLbData(lb, skipLru = false)`.
+pub fn prepare_lb_data<S: Sink>(lb: &mut Lb<'_, S>) -> Result<(), String> {
+    let mut vip = ("10.200.1.1", 80u16, UDP);
+    lb.add_vip(vip.0, vip.1, vip.2)?;
+    add_reals(lb, vip, &REALS)?;
+    vip.2 = TCP;
+    lb.add_vip(vip.0, vip.1, vip.2)?;
+    add_reals(lb, vip, &REALS)?;
+    vip = ("10.200.1.2", 0, TCP);
+    lb.add_vip(vip.0, vip.1, vip.2)?;
+    add_reals(lb, vip, &REALS)?;
+    vip.0 = "10.200.1.4";
+    lb.add_vip(vip.0, vip.1, vip.2)?;
+    add_reals(lb, vip, &REALS)?;
+    lb.modify_vip(vip.0, vip.1, vip.2, K_DPORT_HASH)?;
+    vip = ("10.200.1.3", 80, TCP);
+    lb.add_vip(vip.0, vip.1, vip.2)?;
+    add_reals(lb, vip, &REALS6)?;
+    vip.0 = "fc00:1::1";
+    lb.add_vip(vip.0, vip.1, vip.2)?;
+    add_reals(lb, vip, &REALS6)?;
+    add_quic_mappings(lb)?;
+    vip = ("10.200.1.5", 443, UDP);
+    lb.add_vip(vip.0, vip.1, vip.2)?;
+    lb.modify_vip(vip.0, vip.1, vip.2, K_QUIC_VIP)?;
+    add_reals(lb, vip, &REALS)?;
+    vip.0 = "fc00:1::2";
+    lb.add_vip(vip.0, vip.1, vip.2)?;
+    lb.modify_vip(vip.0, vip.1, vip.2, K_QUIC_VIP)?;
+    add_reals(lb, vip, &REALS6)?;
+    vip = ("10.200.1.6", 80, UDP);
+    lb.add_vip(vip.0, vip.1, vip.2)?;
+    lb.modify_vip(vip.0, vip.1, vip.2, K_UDP_FLOW_MIGRATION)?;
+    add_reals(lb, vip, &REALS)?;
+    lb.add_down_real(vip.0, vip.1, vip.2, 1)?;
+    // addHealthcheckerDst: hc_reals_map belongs to the healthchecking program.
+    Ok(())
+}
+
+/// `prepareVipUninitializedLbData`.
+pub fn prepare_vip_uninitialized_lb_data<S: Sink>(lb: &mut Lb<'_, S>) -> Result<(), String> {
+    lb.add_vip("10.200.1.99", 80, TCP)?;
+    lb.add_vip("fc00:1::11", 80, UDP)
+}

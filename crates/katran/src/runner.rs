@@ -1,0 +1,170 @@
+//! `balancer.bpf.o` on kbpf (its interpreter and JIT, each over its own maps) and on the
+//! live kernel (`bpftool prog loadall` + `BPF_PROG_TEST_RUN`), each provisionable through
+//! [`crate::provision::Sink`].
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use kbpf_kernel::bpftool::{Pins, loadall};
+use kbpf_kernel::{KernelMap, KernelProg};
+use kbpf_maps::uapi::{BPF_ANY, BPF_F_NO_PREALLOC};
+use kbpf_maps::{Map, MapAttr, MapType};
+use kbpf_run::{Engine, Program, TestRunInput};
+
+use crate::provision::Sink;
+
+/// The XDP program of `balancer.bpf.o`.
+pub const PROG_NAME: &str = "balancer_ingress";
+/// `MAX_REALS`: the inner maps of `vip_to_down_reals_map`.
+const MAX_REALS: u32 = 4096;
+/// The tester's output buffer (`kMaxXdpPcktSize`).
+pub const MAX_PCKT: usize = 4096;
+
+/// One run: return code and output packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOut {
+    /// `retval`.
+    pub retval: u32,
+    /// `data_out`.
+    pub data: Vec<u8>,
+}
+
+/// `balancer.bpf.o` loaded into kbpf.
+pub struct KbpfBalancer {
+    program: Program,
+    maps: HashMap<String, Map>,
+    engine: Engine,
+    _object: kbpf_loader::LoadedObject,
+}
+
+impl KbpfBalancer {
+    /// Loads, verifies and translates `object`'s balancer for `engine`.
+    pub fn load(object: &Path, engine: Engine) -> Result<KbpfBalancer, String> {
+        let obj = kbpf_object::BpfObject::open(object).map_err(|e| format!("open: {e}"))?;
+        let registry = kbpf_maps::Registry::new();
+        let loaded =
+            kbpf_loader::load_object(&obj, &registry, &kbpf_loader::LoadOptions::default())
+                .map_err(|e| format!("load: {e}"))?;
+        let prog = loaded.program(PROG_NAME).ok_or("no program balancer_ingress")?;
+        let env = kbpf_run::maps_env(&loaded);
+        let btf = kbpf_run::funcs_btf(&obj, prog);
+        let program = Program::load(prog, &env, &kbpf_run::LoadOptions::default(), &btf)
+            .map_err(|e| format!("BPF_PROG_LOAD: {e}\n{}", e.log().unwrap_or("")))?;
+        let maps = loaded.maps.iter().map(|m| (m.name.clone(), m.map.clone())).collect();
+        Ok(KbpfBalancer { program, maps, engine, _object: loaded })
+    }
+
+    fn map(&self, name: &str) -> Result<&Map, String> {
+        self.maps.get(name).ok_or_else(|| format!("kbpf: no map {name}"))
+    }
+
+    /// One `BPF_PROG_TEST_RUN`.
+    pub fn run(&self, packet: &[u8]) -> Result<RunOut, String> {
+        let out = self
+            .program
+            .test_run(&TestRunInput {
+                data_in: packet,
+                ctx_in: None,
+                repeat: 1,
+                engine: self.engine,
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(RunOut { retval: out.retval, data: out.data_out })
+    }
+}
+
+impl Sink for KbpfBalancer {
+    fn update(&mut self, map: &str, key: &[u8], value: &[u8]) -> Result<(), String> {
+        self.map(map)?
+            .update_elem(key, value, BPF_ANY)
+            .map_err(|e| format!("kbpf {map}: {e}"))
+    }
+
+    fn down_real(&mut self, vip_key: &[u8], real: u32) -> Result<(), String> {
+        let outer = self.map("vip_to_down_reals_map")?;
+        // One inner map per VIP, as the tester creates (one call per VIP here).
+        let inner = Map::create(
+            &MapAttr::new(MapType::Hash, 4, 1, MAX_REALS)
+                .flags(BPF_F_NO_PREALLOC)
+                .name("down_reals"),
+            None,
+        )
+        .map_err(|e| format!("kbpf inner map: {e}"))?;
+        outer
+            .update_inner_map(vip_key, &inner, BPF_ANY)
+            .map_err(|e| format!("kbpf vip_to_down_reals_map: {e}"))?;
+        inner
+            .update_elem(&real.to_ne_bytes(), &[1], BPF_ANY)
+            .map_err(|e| format!("kbpf down reals: {e}"))
+    }
+}
+
+/// `balancer.bpf.o` loaded into the live kernel.
+pub struct KernelBalancer {
+    prog: KernelProg,
+    maps: HashMap<String, KernelMap>,
+    _pins: Pins,
+}
+
+impl KernelBalancer {
+    /// `bpftool prog loadall OBJECT … pinmaps …`, then the program and maps by fd.
+    pub fn load(object: &Path) -> Result<KernelBalancer, String> {
+        let pins = Pins::new("kbpfkatran", "balancer");
+        loadall(object, &pins)?;
+        let prog = KernelProg::from_pinned(pins.progs.join(PROG_NAME))
+            .map_err(|e| format!("kernel program: {e}"))?;
+        let mut maps = HashMap::new();
+        for entry in std::fs::read_dir(&pins.maps).map_err(|e| e.to_string())? {
+            let entry = entry.map_err(|e| e.to_string())?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let m = KernelMap::from_pinned(entry.path()).map_err(|e| format!("{name}: {e}"))?;
+            maps.insert(name, m);
+        }
+        Ok(KernelBalancer { prog, maps, _pins: pins })
+    }
+
+    fn map(&self, name: &str) -> Result<&KernelMap, String> {
+        self.maps
+            .get(name)
+            .or_else(|| self.maps.get(&name[..name.len().min(15)]))
+            .ok_or_else(|| format!("kernel: no map {name}"))
+    }
+
+    /// One `BPF_PROG_TEST_RUN`.
+    pub fn run(&self, packet: &[u8]) -> Result<RunOut, String> {
+        let out = self
+            .prog
+            .test_run(packet, MAX_PCKT, None, 1)
+            .map_err(|e| e.to_string())?;
+        Ok(RunOut { retval: out.retval, data: out.data_out })
+    }
+}
+
+impl Sink for KernelBalancer {
+    fn update(&mut self, map: &str, key: &[u8], value: &[u8]) -> Result<(), String> {
+        self.map(map)?
+            .update(key, value, BPF_ANY)
+            .map_err(|e| format!("kernel {map}: {e}"))
+    }
+
+    fn down_real(&mut self, vip_key: &[u8], real: u32) -> Result<(), String> {
+        use kbpf_kernel::MapCreateAttr;
+        use kbpf_kernel::consts::BPF_MAP_TYPE_HASH;
+        let outer = self.map("vip_to_down_reals_map")?;
+        // The tester creates one inner map per VIP and keeps its fd; a second real for the
+        // same VIP would go into the same inner map (not needed by the base fixtures).
+        let inner = KernelMap::create(
+            &MapCreateAttr::new(BPF_MAP_TYPE_HASH, 4, 1, MAX_REALS)
+                .flags(kbpf_kernel::consts::BPF_F_NO_PREALLOC)
+                .name("down_reals"),
+        )
+        .map_err(|e| format!("kernel inner map: {e}"))?;
+        inner
+            .update(&real.to_ne_bytes(), &[1], BPF_ANY)
+            .map_err(|e| format!("kernel down reals: {e}"))?;
+        outer
+            .update_fd(vip_key, inner.as_fd(), BPF_ANY)
+            .map_err(|e| format!("kernel vip_to_down_reals_map: {e}"))
+    }
+}
