@@ -439,6 +439,10 @@ fn constants() -> BTreeMap<&'static str, u64> {
         ("ICMPv6Header::PACKET_TOO_BIG", 2),
         ("QUICHeader::CID_V1", 1),
         ("QUICHeader::CID_V2", 2),
+        ("PacketBuilder::IP_FLAG_MF", 0x20),
+        ("PacketBuilder::IP_FLAG_DF", 0x40),
+        ("PacketBuilder::IPV6_NH_FRAGMENT", 44),
+        ("PacketBuilder::STABLE_UDP_TYPE", 0x52),
         ("IPPROTO_TCP", 6),
         ("IPPROTO_UDP", 17),
     ])
@@ -482,6 +486,17 @@ impl Eval {
         match e {
             // A std::string built from a C string literal stops at the first NUL.
             Expr::Str(s) => Ok(s.split(|&b| b == 0).next().unwrap_or(&[]).to_vec()),
+            // std::string(literal, n): the first n bytes, NULs included.
+            Expr::Call(f, a) if f == "string" && a.len() == 2 => match &a[0] {
+                Expr::Str(s) => {
+                    let n = self.int(&a[1])? as usize;
+                    let mut v = s.clone();
+                    v.resize(n, 0);
+                    Ok(v)
+                }
+                other => Err(format!("std::string of {other:?}")),
+            },
+            Expr::Call(f, a) if f == "string" && a.len() == 1 => self.bytes(&a[0]),
             Expr::Call(f, a) if f == "repeatString" && a.len() == 2 => {
                 let s = self.bytes(&a[0])?;
                 let n = self.int(&a[1])? as usize;

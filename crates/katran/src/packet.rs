@@ -484,7 +484,11 @@ pub fn apply(ev: &Eval, mut b: Builder, m: &str, args: &[Expr]) -> Result<Builde
         ev.builder(e)?.build().map_err(|e| e.0)
     };
     match m {
-        "Eth" => b.stack.push(Hdr::Eth { src: mac(&s(0)?), dst: mac(&s(1)?), proto: 0 }),
+        "Eth" => {
+            let src = if args.is_empty() { "0x1".to_string() } else { s(0)? };
+            let dst = if args.len() < 2 { "0x2".to_string() } else { s(1)? };
+            b.stack.push(Hdr::Eth { src: mac(&src), dst: mac(&dst), proto: 0 })
+        }
         "IPv4" => b.stack.push(Hdr::Ip4 {
             src: ipv4(&s(0)?)?,
             dst: ipv4(&s(1)?)?,
