@@ -379,13 +379,24 @@ pub fn parse_vectors(src: &str) -> Result<Vec<(String, Vec<Expr>)>, String> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < toks.len() {
-        if toks[i] == Tok::Ident("PacketAttributes".into())
+        // `…PacketAttributes> NAME = {` or, through the alias some headers declare,
+        // `TestFixture NAME = {`.
+        let name_at = if toks[i] == Tok::Ident("PacketAttributes".into())
             && toks.get(i + 1) == Some(&Tok::Punct(">"))
         {
+            Some(i + 2)
+        } else if toks[i] == Tok::Ident("TestFixture".into())
+            && matches!(toks.get(i + 1), Some(Tok::Ident(_)))
+        {
+            Some(i + 1)
+        } else {
+            None
+        };
+        if let Some(at) = name_at {
             if let (Some(Tok::Ident(name)), Some(Tok::Punct("=")), Some(Tok::Punct("{"))) =
-                (toks.get(i + 2), toks.get(i + 3), toks.get(i + 4))
+                (toks.get(at), toks.get(at + 1), toks.get(at + 2))
             {
-                let mut p = Parser { t: &toks, i: i + 5 };
+                let mut p = Parser { t: &toks, i: at + 3 };
                 let items = p.args("}").map_err(|e| format!("{name}: {e}"))?;
                 out.push((name.clone(), items));
                 i = p.i;

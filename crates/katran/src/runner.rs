@@ -35,6 +35,7 @@ pub struct KbpfBalancer {
     program: Program,
     maps: HashMap<String, Map>,
     engine: Engine,
+    down_reals: HashMap<Vec<u8>, Map>,
     _object: kbpf_loader::LoadedObject,
 }
 
@@ -52,7 +53,7 @@ impl KbpfBalancer {
         let program = Program::load(prog, &env, &kbpf_run::LoadOptions::default(), &btf)
             .map_err(|e| format!("BPF_PROG_LOAD: {e}\n{}", e.log().unwrap_or("")))?;
         let maps = loaded.maps.iter().map(|m| (m.name.clone(), m.map.clone())).collect();
-        Ok(KbpfBalancer { program, maps, engine, _object: loaded })
+        Ok(KbpfBalancer { program, maps, engine, down_reals: HashMap::new(), _object: loaded })
     }
 
     fn map(&self, name: &str) -> Result<&Map, String> {
@@ -82,18 +83,21 @@ impl Sink for KbpfBalancer {
     }
 
     fn down_real(&mut self, vip_key: &[u8], real: u32) -> Result<(), String> {
-        let outer = self.map("vip_to_down_reals_map")?;
-        // One inner map per VIP, as the tester creates (one call per VIP here).
-        let inner = Map::create(
-            &MapAttr::new(MapType::Hash, 4, 1, MAX_REALS)
-                .flags(BPF_F_NO_PREALLOC)
-                .name("down_reals"),
-            None,
-        )
-        .map_err(|e| format!("kbpf inner map: {e}"))?;
-        outer
-            .update_inner_map(vip_key, &inner, BPF_ANY)
-            .map_err(|e| format!("kbpf vip_to_down_reals_map: {e}"))?;
+        // One inner map per VIP, created on its first down real.
+        if !self.down_reals.contains_key(vip_key) {
+            let inner = Map::create(
+                &MapAttr::new(MapType::Hash, 4, 1, MAX_REALS)
+                    .flags(BPF_F_NO_PREALLOC)
+                    .name("down_reals"),
+                None,
+            )
+            .map_err(|e| format!("kbpf inner map: {e}"))?;
+            self.map("vip_to_down_reals_map")?
+                .update_inner_map(vip_key, &inner, BPF_ANY)
+                .map_err(|e| format!("kbpf vip_to_down_reals_map: {e}"))?;
+            self.down_reals.insert(vip_key.to_vec(), inner);
+        }
+        let inner = &self.down_reals[vip_key];
         inner
             .update_elem(&real.to_ne_bytes(), &[1], BPF_ANY)
             .map_err(|e| format!("kbpf down reals: {e}"))
@@ -104,6 +108,7 @@ impl Sink for KbpfBalancer {
 pub struct KernelBalancer {
     prog: KernelProg,
     maps: HashMap<String, KernelMap>,
+    down_reals: HashMap<Vec<u8>, KernelMap>,
     _pins: Pins,
 }
 
@@ -121,7 +126,7 @@ impl KernelBalancer {
             let m = KernelMap::from_pinned(entry.path()).map_err(|e| format!("{name}: {e}"))?;
             maps.insert(name, m);
         }
-        Ok(KernelBalancer { prog, maps, _pins: pins })
+        Ok(KernelBalancer { prog, maps, down_reals: HashMap::new(), _pins: pins })
     }
 
     fn map(&self, name: &str) -> Result<&KernelMap, String> {
@@ -151,20 +156,20 @@ impl Sink for KernelBalancer {
     fn down_real(&mut self, vip_key: &[u8], real: u32) -> Result<(), String> {
         use kbpf_kernel::MapCreateAttr;
         use kbpf_kernel::consts::BPF_MAP_TYPE_HASH;
-        let outer = self.map("vip_to_down_reals_map")?;
-        // The tester creates one inner map per VIP and keeps its fd; a second real for the
-        // same VIP would go into the same inner map (not needed by the base fixtures).
-        let inner = KernelMap::create(
-            &MapCreateAttr::new(BPF_MAP_TYPE_HASH, 4, 1, MAX_REALS)
-                .flags(kbpf_kernel::consts::BPF_F_NO_PREALLOC)
-                .name("down_reals"),
-        )
-        .map_err(|e| format!("kernel inner map: {e}"))?;
-        inner
+        if !self.down_reals.contains_key(vip_key) {
+            let inner = KernelMap::create(
+                &MapCreateAttr::new(BPF_MAP_TYPE_HASH, 4, 1, MAX_REALS)
+                    .flags(kbpf_kernel::consts::BPF_F_NO_PREALLOC)
+                    .name("down_reals"),
+            )
+            .map_err(|e| format!("kernel inner map: {e}"))?;
+            self.map("vip_to_down_reals_map")?
+                .update_fd(vip_key, inner.as_fd(), BPF_ANY)
+                .map_err(|e| format!("kernel vip_to_down_reals_map: {e}"))?;
+            self.down_reals.insert(vip_key.to_vec(), inner);
+        }
+        self.down_reals[vip_key]
             .update(&real.to_ne_bytes(), &[1], BPF_ANY)
-            .map_err(|e| format!("kernel down reals: {e}"))?;
-        outer
-            .update_fd(vip_key, inner.as_fd(), BPF_ANY)
-            .map_err(|e| format!("kernel vip_to_down_reals_map: {e}"))
+            .map_err(|e| format!("kernel down reals: {e}"))
     }
 }

@@ -3,11 +3,11 @@
 //! the kernel wherever the kernel run succeeds; agreement with Katran's expectation is
 //! counted and printed per fixture file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use kbpf_katran::fixture::{Fixture, read_fixture_file};
-use kbpf_katran::provision::{Lb, Sink, prepare_lb_data, prepare_vip_uninitialized_lb_data};
+use kbpf_katran::provision::{self as prov, Lb, Op, apply};
 use kbpf_katran::runner::{KbpfBalancer, KernelBalancer, RunOut};
 use kbpf_katran::{katran_src, repo_root};
 use kbpf_run::Engine;
@@ -23,11 +23,14 @@ fn skip(why: &str) {
     println!("SKIP: {why}");
 }
 
-/// `scripts/katran-build.sh`: the directory of the built objects, or why not.
-fn build_objects() -> Result<PathBuf, String> {
+/// `scripts/katran-build.sh` with Katran's compile-time `defines`, into its own directory
+/// per feature set: the directory of the built objects, or why not.
+fn build_objects(variant: &str, defines: &str) -> Result<PathBuf, String> {
     let out = Command::new("bash")
         .arg(repo_root().join("scripts/katran-build.sh"))
         .env("KBPF_KATRAN_SRC", katran_src())
+        .env("KBPF_KATRAN_DEFINES", defines)
+        .env("KBPF_KATRAN_OUT", repo_root().join("target/katran").join(variant))
         .output()
         .map_err(|e| format!("scripts/katran-build.sh: {e}"))?;
     if !out.status.success() {
@@ -87,6 +90,7 @@ fn every_fixture_file_parses() {
 struct Counts {
     total: usize,
     not_built: usize,
+    kbpf_cannot: usize,
     kernel_ran: usize,
     interp_eq_kernel: usize,
     jit_eq_kernel: usize,
@@ -106,6 +110,7 @@ fn code(r: u32) -> &'static str {
     }
 }
 
+/// BpfTester's check: return code by name, output bytes equal.
 fn matches_katran(out: &RunOut, f: &Fixture) -> bool {
     code(out.retval) == f.expected_return
         && f.expected_output.as_ref().is_ok_and(|e| *e == out.data)
@@ -115,100 +120,152 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Provisions `sink` with `prepare` on a fresh control plane.
-fn provision<S: Sink>(
-    sink: &mut S,
-    prepare: fn(&mut Lb<'_, S>) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut lb = Lb::new(sink)?;
-    prepare(&mut lb)
+type Prepare = fn(&mut Lb) -> Result<(), String>;
+
+/// One `tester.resetTestFixtures(…); tester.testFromFixture()` step of `katran_tester`,
+/// after its provisioning.
+struct Phase {
+    file: &'static str,
+    vector: &'static str,
+    prepare: &'static [Prepare],
 }
 
-fn base_prepare<S: Sink>(lb: &mut Lb<'_, S>) -> Result<(), String> {
-    prepare_lb_data(lb)?;
-    prepare_vip_uninitialized_lb_data(lb)
+/// One `katran_tester` invocation: a balancer built with `defines`, its phases in order over
+/// the same maps (the LRU and the control plane carry over, as in Katran's tester).
+struct Suite {
+    name: &'static str,
+    defines: &'static str,
+    gue: bool,
+    phases: Vec<Phase>,
 }
 
-/// Runs `fixtures` in order on all three, each provisioned by `prepare`.
-fn run_file(
-    label: &str,
-    object: &Path,
-    fixtures: &[Fixture],
-    prepare_kbpf: fn(&mut Lb<'_, KbpfBalancer>) -> Result<(), String>,
-    prepare_kernel: fn(&mut Lb<'_, KernelBalancer>) -> Result<(), String>,
-    kernel_ok: bool,
-) -> (Counts, Vec<String>) {
-    let mut interp = KbpfBalancer::load(object, Engine::Interpreter).expect("kbpf load");
-    let mut jit = KbpfBalancer::load(object, Engine::Jit).expect("kbpf load (JIT)");
-    provision(&mut interp, prepare_kbpf).expect("provision kbpf interpreter");
-    provision(&mut jit, prepare_kbpf).expect("provision kbpf JIT");
-    let mut kernel = if kernel_ok {
-        let mut k = KernelBalancer::load(object).expect("kernel load");
-        provision(&mut k, prepare_kernel).expect("provision kernel");
-        Some(k)
-    } else {
-        None
-    };
-    let mut c = Counts::default();
-    let mut mismatches = Vec::new();
-    for f in fixtures {
-        c.total += 1;
-        let input = match &f.input {
-            Ok(p) => p,
-            Err(e) => {
-                c.not_built += 1;
-                println!("{label} #{} {}: input not built: {e}", f.index, f.description);
-                continue;
+fn base_phase() -> Phase {
+    Phase {
+        file: "KatranBaseTestFixtures.h",
+        vector: "testFixtures",
+        prepare: &[prov::prepare_lb_data, prov::prepare_vip_uninitialized_lb_data],
+    }
+}
+
+struct Datapaths {
+    interp: Result<KbpfBalancer, String>,
+    jit: Result<KbpfBalancer, String>,
+    kernel: Option<Result<KernelBalancer, String>>,
+}
+
+impl Datapaths {
+    fn apply(&mut self, ops: &[Op]) {
+        for (what, r) in [("interpreter", &mut self.interp), ("JIT", &mut self.jit)] {
+            if let Ok(b) = r {
+                if let Err(e) = apply(b, ops) {
+                    *r = Err(format!("kbpf {what}: provisioning failed: {e}"));
+                }
             }
-        };
-        let i = interp.run(input);
-        let j = jit.run(input);
-        let k = kernel.as_mut().map(|k| k.run(input));
-        let show = |r: &Result<RunOut, String>| match r {
-            Ok(o) => format!("{} {}", code(o.retval), hex(&o.data)),
-            Err(e) => format!("error: {e}"),
-        };
-        let mut line = format!("{label} #{} {}:", f.index, f.description);
-        if let Some(Ok(ko)) = &k {
-            c.kernel_ran += 1;
-            let ie = i.as_ref().is_ok_and(|o| o == ko);
-            let je = j.as_ref().is_ok_and(|o| o == ko);
-            c.interp_eq_kernel += usize::from(ie);
-            c.jit_eq_kernel += usize::from(je);
-            c.kernel_eq_katran += usize::from(matches_katran(ko, f));
-            if !ie || !je {
-                mismatches.push(format!(
-                    "{line}\n  kernel: {}\n  interp: {}\n  jit:    {}",
-                    show(&Ok(ko.clone())),
-                    show(&i),
-                    show(&j)
-                ));
-            }
-        } else if let Some(Err(e)) = &k {
-            line.push_str(&format!(" kernel run failed: {e};"));
         }
-        let ik = i.as_ref().is_ok_and(|o| matches_katran(o, f));
-        let jk = j.as_ref().is_ok_and(|o| matches_katran(o, f));
-        c.interp_eq_katran += usize::from(ik);
-        c.jit_eq_katran += usize::from(jk);
-        if !ik {
-            println!(
-                "{line} differs from Katran's expectation\n  expected: {} {}\n  kbpf:     {}",
-                f.expected_return,
-                f.expected_output.as_ref().map_or_else(|e| format!("(not built: {e})"), |p| hex(p)),
-                show(&i)
-            );
+        if let Some(Ok(k)) = &mut self.kernel {
+            if let Err(e) = apply(k, ops) {
+                self.kernel = Some(Err(format!("kernel provisioning failed: {e}")));
+            }
         }
     }
-    (c, mismatches)
+}
+
+fn show(r: &Result<RunOut, String>) -> String {
+    match r {
+        Ok(o) => format!("{} {}", code(o.retval), hex(&o.data)),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// Runs a suite: per phase, its counts; and every kbpf-vs-kernel mismatch.
+fn run_suite(suite: &Suite, kernel_ok: bool) -> Result<(Vec<(String, Counts)>, Vec<String>), String> {
+    let dir = build_objects(suite.name, suite.defines)?;
+    let object = dir.join("balancer.bpf.o");
+    let mut dp = Datapaths {
+        interp: KbpfBalancer::load(&object, Engine::Interpreter),
+        jit: KbpfBalancer::load(&object, Engine::Jit),
+        kernel: kernel_ok.then(|| KernelBalancer::load(&object)),
+    };
+    let mut lb = Lb::new()?;
+    if suite.gue {
+        lb.setup_gue_environment()?;
+    }
+    let mut results = Vec::new();
+    let mut mismatches = Vec::new();
+    for phase in &suite.phases {
+        for prepare in phase.prepare {
+            prepare(&mut lb)?;
+        }
+        dp.apply(&lb.take_ops());
+        let label = format!("[{}] {}:{}", suite.name, phase.file, phase.vector);
+        let fixtures = read_vector(phase.file, phase.vector);
+        let mut c = Counts::default();
+        for f in &fixtures {
+            c.total += 1;
+            let input = match &f.input {
+                Ok(p) => p,
+                Err(e) => {
+                    c.not_built += 1;
+                    println!("{label} #{} {}: input not built: {e}", f.index, f.description);
+                    continue;
+                }
+            };
+            let i = dp.interp.as_ref().map_err(Clone::clone).and_then(|b| b.run(input));
+            let j = dp.jit.as_ref().map_err(Clone::clone).and_then(|b| b.run(input));
+            let k = dp.kernel.as_ref().map(|k| k.as_ref().map_err(Clone::clone).and_then(|k| k.run(input)));
+            let line = format!("{label} #{} {}", f.index, f.description);
+            if let (Err(e), _) | (_, Err(e)) = (&dp.interp, &dp.jit) {
+                c.kbpf_cannot += 1;
+                println!("{line}: kbpf cannot run it: {}", e.lines().next().unwrap_or(""));
+            }
+            match &k {
+                Some(Ok(ko)) => {
+                    c.kernel_ran += 1;
+                    let ie = i.as_ref().is_ok_and(|o| o == ko);
+                    let je = j.as_ref().is_ok_and(|o| o == ko);
+                    c.interp_eq_kernel += usize::from(ie);
+                    c.jit_eq_kernel += usize::from(je);
+                    c.kernel_eq_katran += usize::from(matches_katran(ko, f));
+                    if (!ie || !je) && dp.interp.is_ok() && dp.jit.is_ok() {
+                        mismatches.push(format!(
+                            "{line}\n  kernel: {}\n  interp: {}\n  jit:    {}",
+                            show(&Ok(ko.clone())),
+                            show(&i),
+                            show(&j)
+                        ));
+                    }
+                }
+                Some(Err(e)) => println!("{line}: kernel cannot run it: {}", e.lines().next().unwrap_or("")),
+                None => {}
+            }
+            let ik = i.as_ref().is_ok_and(|o| matches_katran(o, f));
+            let jk = j.as_ref().is_ok_and(|o| matches_katran(o, f));
+            c.interp_eq_katran += usize::from(ik);
+            c.jit_eq_katran += usize::from(jk);
+            let kk = matches!(&k, Some(Ok(ko)) if matches_katran(ko, f));
+            if i.is_ok() && !ik || matches!(&k, Some(Ok(_))) && !kk {
+                println!(
+                    "{line}: differs from Katran's expectation\n  expected: {} {}\n  kbpf:     {}\n  kernel:   {}",
+                    f.expected_return,
+                    f.expected_output.as_ref().map_or_else(|e| format!("(not built: {e})"), |p| hex(p)),
+                    show(&i),
+                    k.as_ref().map_or_else(|| "(not run)".to_string(), show)
+                );
+            }
+        }
+        report(&label, &c);
+        results.push((label, c));
+    }
+    Ok((results, mismatches))
 }
 
 fn report(label: &str, c: &Counts) {
     println!(
-        "{label}: {} fixtures ({} not built); kernel ran {}; interpreter = kernel {}, JIT = kernel {}; \
-         = Katran's expectation: kernel {}, interpreter {}, JIT {}",
+        "{label}: {} fixtures ({} not built, {} kbpf cannot run); kernel ran {}; interpreter = kernel {}, \
+         JIT = kernel {}; = Katran's expectation: kernel {}, interpreter {}, JIT {}",
         c.total,
         c.not_built,
+        c.kbpf_cannot,
         c.kernel_ran,
         c.interp_eq_kernel,
         c.jit_eq_kernel,
@@ -228,46 +285,142 @@ fn read_vector(file: &str, vector: &str) -> Vec<Fixture> {
         .1
 }
 
-/// `KatranBaseTestFixtures.h` (`testFixtures`), provisioned by `prepareLbData` and
-/// `prepareVipUninitializedLbData`, as `katran_tester --test_from_fixtures` runs it.
-#[test]
-fn base_fixtures() {
+/// The suite's prerequisites, or `None` after printing why it is skipped.
+fn prerequisites() -> Option<bool> {
     if !fixtures_dir().is_dir() {
         skip(&format!("{} missing", fixtures_dir().display()));
-        return;
+        return None;
     }
-    let objs = match build_objects() {
-        Ok(d) => d,
-        Err(e) => {
-            skip(&e);
-            return;
-        }
-    };
-    let object = objs.join("balancer.bpf.o");
-    let kernel_ok = match kbpf_kernel::bpf_available() {
+    Some(match kbpf_kernel::bpf_available() {
         Ok(()) => true,
         Err(e) => {
             skip(&format!("kernel side: bpf() unavailable: {e}"));
             false
         }
+    })
+}
+
+/// Runs `suite` and asserts: kbpf equals the kernel wherever both run; every built fixture
+/// runs on the kernel; kbpf runs every phase unless `kbpf_cannot` (the baseline) says it
+/// cannot, with the reason printed.
+fn check(suite: Suite, kbpf_cannot_baseline: usize) {
+    let Some(kernel_ok) = prerequisites() else { return };
+    let (results, mismatches) = match run_suite(&suite, kernel_ok) {
+        Ok(r) => r,
+        Err(e) if e.contains("katran-build.sh") => {
+            skip(&e);
+            return;
+        }
+        Err(e) => panic!("[{}] {e}", suite.name),
     };
-    let fixtures = read_vector("KatranBaseTestFixtures.h", "testFixtures");
-    let (c, mismatches) = run_file(
-        "KatranBaseTestFixtures.h",
-        &object,
-        &fixtures,
-        base_prepare,
-        base_prepare,
-        kernel_ok,
-    );
-    report("KatranBaseTestFixtures.h", &c);
+    let cannot: usize = results.iter().map(|(_, c)| c.kbpf_cannot).sum();
     assert!(
         mismatches.is_empty(),
-        "kbpf differs from the kernel on {} fixtures:\n{}",
+        "[{}] kbpf differs from the kernel on {} fixtures:\n{}",
+        suite.name,
         mismatches.len(),
         mismatches.join("\n")
     );
+    assert_eq!(
+        cannot, kbpf_cannot_baseline,
+        "[{}] fixtures kbpf cannot run (baseline {kbpf_cannot_baseline}); update the baseline when it improves",
+        suite.name
+    );
     if kernel_ok {
-        assert_eq!(c.kernel_ran + c.not_built, c.total, "every built fixture runs on the kernel");
+        for (label, c) in &results {
+            assert_eq!(c.kernel_ran + c.not_built, c.total, "{label}: every built fixture runs on the kernel");
+        }
     }
+}
+
+/// `katran_tester --test_from_fixtures`: `KatranBaseTestFixtures.h` after `prepareLbData`
+/// and `prepareVipUninitializedLbData`, on the default build.
+#[test]
+fn base_fixtures() {
+    check(Suite { name: "default", defines: "", gue: false, phases: vec![base_phase()] }, 0);
+}
+
+/// `--udp_flow_migration`: base, then the flow-migration fixtures before and after a real
+/// goes down.
+#[test]
+fn udp_flow_migration_fixtures() {
+    check(
+        Suite {
+            name: "udp_flow_migration",
+            defines: "",
+            gue: false,
+            phases: vec![
+                base_phase(),
+                Phase {
+                    file: "KatranUdpFlowMigrationTestFixtures.h",
+                    vector: "udpFlowMigrationTestFirstFixtures",
+                    prepare: &[prov::prepare_udp_flow_migration_test_data],
+                },
+                Phase {
+                    file: "KatranUdpFlowMigrationTestFixtures.h",
+                    vector: "udpFlowMigrationTestSecondFixtures",
+                    prepare: &[prov::set_down_host_for_udp_flow_migration],
+                },
+            ],
+        },
+        0,
+    );
+}
+
+/// `--gue`: `KatranGueTestFixtures.h` on a `GUE_ENCAP` build.
+#[test]
+fn gue_fixtures() {
+    check(
+        Suite {
+            name: "gue",
+            defines: "-DGUE_ENCAP",
+            gue: true,
+            phases: vec![Phase {
+                file: "KatranGueTestFixtures.h",
+                vector: "gueTestFixtures",
+                prepare: &[prov::prepare_lb_data, prov::prepare_vip_uninitialized_lb_data],
+            }],
+        },
+        0,
+    );
+}
+
+/// `--tpr`: `KatranTPRTestFixtures.h` on a `TCP_SERVER_ID_ROUTING` build.
+#[test]
+fn tpr_fixtures() {
+    check(
+        Suite {
+            name: "tpr",
+            defines: "-DTCP_SERVER_ID_ROUTING",
+            gue: false,
+            phases: vec![Phase {
+                file: "KatranTPRTestFixtures.h",
+                vector: "tprTestFixtures",
+                prepare: &[prov::prepare_lb_data, prov::prepare_vip_uninitialized_lb_data],
+            }],
+        },
+        0,
+    );
+}
+
+/// `--stable_rt`: base, then `KatranUdpStableRtTestFixtures.h` on a `UDP_STABLE_ROUTING`
+/// build.
+#[test]
+fn stable_rt_fixtures() {
+    check(
+        Suite {
+            name: "stable_rt",
+            defines: "-DUDP_STABLE_ROUTING",
+            gue: false,
+            phases: vec![
+                base_phase(),
+                Phase {
+                    file: "KatranUdpStableRtTestFixtures.h",
+                    vector: "udpStableRtFixtures",
+                    prepare: &[prov::prepare_lb_data_stable_rt],
+                },
+            ],
+        },
+        0,
+    );
 }
