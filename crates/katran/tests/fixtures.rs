@@ -23,6 +23,16 @@ fn skip(why: &str) {
     println!("SKIP: {why}");
 }
 
+/// One build directory per feature set (the script rebuilds only when a source changes).
+fn variant_dir(variant: &str, defines: &str) -> String {
+    let mut d = variant.to_string();
+    for w in defines.split_whitespace() {
+        d.push('_');
+        d.extend(w.trim_start_matches("-D").chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }));
+    }
+    d
+}
+
 /// `scripts/katran-build.sh` with Katran's compile-time `defines`, into its own directory
 /// per feature set: the directory of the built objects, or why not.
 fn build_objects(variant: &str, defines: &str) -> Result<PathBuf, String> {
@@ -30,7 +40,7 @@ fn build_objects(variant: &str, defines: &str) -> Result<PathBuf, String> {
         .arg(repo_root().join("scripts/katran-build.sh"))
         .env("KBPF_KATRAN_SRC", katran_src())
         .env("KBPF_KATRAN_DEFINES", defines)
-        .env("KBPF_KATRAN_OUT", repo_root().join("target/katran").join(variant))
+        .env("KBPF_KATRAN_OUT", repo_root().join("target/katran").join(variant_dir(variant, defines)))
         .output()
         .map_err(|e| format!("scripts/katran-build.sh: {e}"))?;
     if !out.status.success() {
@@ -147,6 +157,18 @@ fn base_phase() -> Phase {
     }
 }
 
+/// GUE builds: the fixtures expect Katran's GUE port 9886 (`GUE_DPORT`).
+const GUE: &str = "-DGUE_ENCAP -DGUE_DPORT=9886";
+
+/// `--gue`: the GUE flavour of the base fixtures (`testParam.testData`).
+fn gue_phase() -> Phase {
+    Phase {
+        file: "KatranGueTestFixtures.h",
+        vector: "gueTestFixtures",
+        prepare: &[prov::prepare_lb_data, prov::prepare_vip_uninitialized_lb_data],
+    }
+}
+
 struct Datapaths {
     interp: Result<KbpfBalancer, String>,
     jit: Result<KbpfBalancer, String>,
@@ -154,19 +176,17 @@ struct Datapaths {
 }
 
 impl Datapaths {
-    fn apply(&mut self, ops: &[Op]) {
+    /// Provisions every loaded datapath; a failed write is an error of the suite.
+    fn apply(&mut self, ops: &[Op]) -> Result<(), String> {
         for (what, r) in [("interpreter", &mut self.interp), ("JIT", &mut self.jit)] {
             if let Ok(b) = r {
-                if let Err(e) = apply(b, ops) {
-                    *r = Err(format!("kbpf {what}: provisioning failed: {e}"));
-                }
+                apply(b, ops).map_err(|e| format!("kbpf {what}: provisioning failed: {e}"))?;
             }
         }
         if let Some(Ok(k)) = &mut self.kernel {
-            if let Err(e) = apply(k, ops) {
-                self.kernel = Some(Err(format!("kernel provisioning failed: {e}")));
-            }
+            apply(k, ops).map_err(|e| format!("kernel provisioning failed: {e}"))?;
         }
+        Ok(())
     }
 }
 
@@ -196,7 +216,7 @@ fn run_suite(suite: &Suite, kernel_ok: bool) -> Result<(Vec<(String, Counts)>, V
         for prepare in phase.prepare {
             prepare(&mut lb)?;
         }
-        dp.apply(&lb.take_ops());
+        dp.apply(&lb.take_ops())?;
         let label = format!("[{}] {}:{}", suite.name, phase.file, phase.vector);
         let fixtures = read_vector(phase.file, phase.vector);
         let mut c = Counts::default();
@@ -340,17 +360,17 @@ fn base_fixtures() {
     check(Suite { name: "default", defines: "", gue: false, phases: vec![base_phase()] }, 0);
 }
 
-/// `--udp_flow_migration`: base, then the flow-migration fixtures before and after a real
+/// `--gue --udp_flow_migration`: GUE base, then the flow-migration fixtures before and after a real
 /// goes down.
 #[test]
 fn udp_flow_migration_fixtures() {
     check(
         Suite {
             name: "udp_flow_migration",
-            defines: "",
-            gue: false,
+            defines: GUE,
+            gue: true,
             phases: vec![
-                base_phase(),
+                gue_phase(),
                 Phase {
                     file: "KatranUdpFlowMigrationTestFixtures.h",
                     vector: "udpFlowMigrationTestFirstFixtures",
@@ -373,13 +393,9 @@ fn gue_fixtures() {
     check(
         Suite {
             name: "gue",
-            defines: "-DGUE_ENCAP",
+            defines: GUE,
             gue: true,
-            phases: vec![Phase {
-                file: "KatranGueTestFixtures.h",
-                vector: "gueTestFixtures",
-                prepare: &[prov::prepare_lb_data, prov::prepare_vip_uninitialized_lb_data],
-            }],
+            phases: vec![gue_phase()],
         },
         0,
     );
@@ -403,17 +419,17 @@ fn tpr_fixtures() {
     );
 }
 
-/// `--stable_rt`: base, then `KatranUdpStableRtTestFixtures.h` on a `UDP_STABLE_ROUTING`
-/// build.
+/// `--gue --stable_rt`: GUE base, then `KatranUdpStableRtTestFixtures.h` on a GUE,
+/// `UDP_STABLE_ROUTING` build.
 #[test]
 fn stable_rt_fixtures() {
     check(
         Suite {
             name: "stable_rt",
-            defines: "-DUDP_STABLE_ROUTING",
-            gue: false,
+            defines: "-DGUE_ENCAP -DGUE_DPORT=9886 -DUDP_STABLE_ROUTING",
+            gue: true,
             phases: vec![
-                base_phase(),
+                gue_phase(),
                 Phase {
                     file: "KatranUdpStableRtTestFixtures.h",
                     vector: "udpStableRtFixtures",
