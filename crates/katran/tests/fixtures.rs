@@ -440,3 +440,126 @@ fn stable_rt_fixtures() {
         0,
     );
 }
+
+/// `KatranTPRTestFixtures.h`'s GUE flavour on a GUE, `TCP_SERVER_ID_ROUTING` build.
+#[test]
+fn tpr_gue_fixtures() {
+    check(
+        Suite {
+            name: "tpr_gue",
+            defines: "-DGUE_ENCAP -DGUE_DPORT=9886 -DTCP_SERVER_ID_ROUTING",
+            gue: true,
+            phases: vec![Phase {
+                file: "KatranTPRTestFixtures.h",
+                vector: "tprGueTestFixtures",
+                prepare: &[prov::prepare_lb_data, prov::prepare_vip_uninitialized_lb_data],
+            }],
+        },
+        0,
+    );
+}
+
+/// The optional features `--optional_tests` needs: source routing (LPM tries), ICMP
+/// too-big generation, inline IPIP decap, local delivery.
+const OPTIONAL: &str =
+    "-DLPM_SRC_LOOKUP -DICMP_TOOBIG_GENERATION -DINLINE_DECAP_IPIP -DLOCAL_DELIVERY_OPTIMIZATION";
+
+/// `--optional_tests`: base, then (after `prepareOptionalLbData`) the ICMP too-big and the
+/// LPM source-routing fixtures.
+#[test]
+fn optional_fixtures() {
+    check(
+        Suite {
+            name: "optional",
+            defines: OPTIONAL,
+            gue: false,
+            phases: vec![
+                base_phase(),
+                Phase {
+                    file: "KatranIcmpTooBigTestFixtures.h",
+                    vector: "icmpTooBigTestFixtures",
+                    prepare: &[prov::prepare_optional_lb_data],
+                },
+                Phase {
+                    file: "KatranLpmSrcLookupTestFixtures.h",
+                    vector: "lpmSrcLookupTestFixtures",
+                    prepare: &[],
+                },
+            ],
+        },
+        0,
+    );
+}
+
+/// `--gue --optional_tests`: as [`optional_fixtures`], with GUE encapsulation and inline GUE
+/// decap, and the origin-GUE ICMP too-big fixtures.
+#[test]
+fn optional_gue_fixtures() {
+    check(
+        Suite {
+            name: "optional_gue",
+            defines: "-DGUE_ENCAP -DGUE_DPORT=9886 -DLPM_SRC_LOOKUP -DICMP_TOOBIG_GENERATION \
+                      -DINLINE_DECAP_GUE -DLOCAL_DELIVERY_OPTIMIZATION",
+            gue: true,
+            phases: vec![
+                gue_phase(),
+                Phase {
+                    file: "KatranIcmpTooBigTestFixtures.h",
+                    vector: "originGueIcmpTooBigTestFixtures",
+                    prepare: &[prov::prepare_optional_lb_data],
+                },
+                Phase {
+                    file: "KatranLpmSrcLookupTestFixtures.h",
+                    vector: "lpmSrcLookupTestFixtures",
+                    prepare: &[],
+                },
+            ],
+        },
+        0,
+    );
+}
+
+/// Cross-pop decap: GUE build with inline GUE decap and strict destination.
+const XPOP: &str = "-DGUE_ENCAP -DGUE_DPORT=9886 -DINLINE_DECAP_GUE -DDECAP_STRICT_DESTINATION";
+
+/// `--gue --xpop_decap`.
+#[test]
+fn xpop_decap_fixtures() {
+    check(
+        Suite {
+            name: "xpop",
+            defines: XPOP,
+            gue: true,
+            phases: vec![
+                gue_phase(),
+                Phase {
+                    file: "KatranXPopDecapTestFixtures.h",
+                    vector: "xPopDecapTestFixtures",
+                    prepare: &[prov::prepare_lb_data_xpop_decap],
+                },
+            ],
+        },
+        0,
+    );
+}
+
+/// `--gue --egress_decap`.
+#[test]
+fn egress_decap_fixtures() {
+    check(
+        Suite {
+            name: "egress",
+            defines: XPOP,
+            gue: true,
+            phases: vec![
+                gue_phase(),
+                Phase {
+                    file: "KatranEgressDecapTestFixtures.h",
+                    vector: "egressDecapTestFixtures",
+                    prepare: &[prov::prepare_lb_data_xpop_decap, prov::prepare_lb_data_egress_decap],
+                },
+            ],
+        },
+        0,
+    );
+}
