@@ -41,6 +41,8 @@ pub trait Sink {
     /// Marks real `real` down for the VIP `vip_key` in `vip_to_down_reals_map` (a
     /// `HASH_OF_MAPS`: an inner hash map is created for the VIP if it has none).
     fn down_real(&mut self, vip_key: &[u8], real: u32) -> Result<(), String>;
+    /// Puts the balancer program into its own `subprograms[0]` (a `PROG_ARRAY`).
+    fn set_recirculation(&mut self) -> Result<(), String>;
 }
 
 /// One map write of the control plane.
@@ -55,6 +57,8 @@ pub enum Op {
         /// Value bytes.
         value: Vec<u8>,
     },
+    /// [`Sink::set_recirculation`].
+    Recirculation,
     /// [`Sink::down_real`].
     DownReal {
         /// `struct vip_definition`.
@@ -70,6 +74,7 @@ pub fn apply<S: Sink + ?Sized>(sink: &mut S, ops: &[Op]) -> Result<(), String> {
         match op {
             Op::Update { map, key, value } => sink.update(map, key, value)?,
             Op::DownReal { vip, real } => sink.down_real(vip, *real)?,
+            Op::Recirculation => sink.set_recirculation()?,
         }
     }
     Ok(())
@@ -319,6 +324,12 @@ impl Lb {
             IpAddr::V6(a) => key.copy_from_slice(&a.octets()),
         }
         self.put("decap_dst", &key, &flags.to_ne_bytes())
+    }
+
+    /// `enableRecirculation`: the balancer itself in `subprograms[RECIRCULATION_INDEX]`
+    /// (inline-decap builds), so decapsulated packets run through it again.
+    pub fn enable_recirculation(&mut self) {
+        self.ops.push(Op::Recirculation);
     }
 
     /// `addDownRealToVipToDownRealsMap`.

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::Arc;
 
 use kbpf_kernel::bpftool::{Pins, loadall};
 use kbpf_kernel::{KernelMap, KernelProg};
@@ -32,7 +33,7 @@ pub struct RunOut {
 
 /// `balancer.bpf.o` loaded into kbpf.
 pub struct KbpfBalancer {
-    program: Program,
+    program: Arc<Program>,
     maps: HashMap<String, Map>,
     engine: Engine,
     down_reals: HashMap<Vec<u8>, Map>,
@@ -53,7 +54,13 @@ impl KbpfBalancer {
         let program = Program::load(prog, &env, &kbpf_run::LoadOptions::default(), &btf)
             .map_err(|e| format!("BPF_PROG_LOAD: {e}\n{}", e.log().unwrap_or("")))?;
         let maps = loaded.maps.iter().map(|m| (m.name.clone(), m.map.clone())).collect();
-        Ok(KbpfBalancer { program, maps, engine, down_reals: HashMap::new(), _object: loaded })
+        Ok(KbpfBalancer {
+            program: Arc::new(program),
+            maps,
+            engine,
+            down_reals: HashMap::new(),
+            _object: loaded,
+        })
     }
 
     fn map(&self, name: &str) -> Result<&Map, String> {
@@ -75,7 +82,23 @@ impl KbpfBalancer {
     }
 }
 
+impl Drop for KbpfBalancer {
+    /// Clears `subprograms[0]`: the slot keeps the program (and so its maps) alive.
+    fn drop(&mut self) {
+        if let Some(m) = self.maps.get("subprograms") {
+            let _ = m.delete_elem(&0u32.to_ne_bytes());
+        }
+    }
+}
+
 impl Sink for KbpfBalancer {
+    fn set_recirculation(&mut self) -> Result<(), String> {
+        let r = kbpf_run::prog_ref(&self.program, 1);
+        self.map("subprograms")?
+            .update_prog(&0u32.to_ne_bytes(), r, BPF_ANY)
+            .map_err(|e| format!("kbpf subprograms: {e}"))
+    }
+
     fn update(&mut self, map: &str, key: &[u8], value: &[u8]) -> Result<(), String> {
         self.map(map)?
             .update_elem(key, value, BPF_ANY)
@@ -147,6 +170,12 @@ impl KernelBalancer {
 }
 
 impl Sink for KernelBalancer {
+    fn set_recirculation(&mut self) -> Result<(), String> {
+        self.map("subprograms")?
+            .update_fd(&0u32.to_ne_bytes(), self.prog.as_fd(), BPF_ANY)
+            .map_err(|e| format!("kernel subprograms: {e}"))
+    }
+
     fn update(&mut self, map: &str, key: &[u8], value: &[u8]) -> Result<(), String> {
         self.map(map)?
             .update(key, value, BPF_ANY)

@@ -210,6 +210,10 @@ fn run_suite(suite: &Suite, kernel_ok: bool) -> Result<(Vec<(String, Counts)>, V
     if suite.gue {
         lb.setup_gue_environment()?;
     }
+    // KatranLb enables recirculation when the build has inline decap.
+    if suite.defines.contains("INLINE_DECAP") {
+        lb.enable_recirculation();
+    }
     let mut results = Vec::new();
     let mut mismatches = Vec::new();
     for phase in &suite.phases {
