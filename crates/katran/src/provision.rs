@@ -92,6 +92,19 @@ pub fn vip_key(addr: IpAddr, port: u16, proto: u8) -> Vec<u8> {
     k
 }
 
+/// `struct vip_lpm_key` of a CIDR VIP: the prefix length counts the 32 bits of port,
+/// proto and pad before the address.
+fn cidr_key(addr: &str, prefix: u32, port: u16, proto: u8) -> Result<Vec<u8>, String> {
+    let IpAddr::V6(a) = ip(addr) else {
+        return Err(format!("CIDR VIP {addr}: IPv6 only"));
+    };
+    let mut k = (32 + prefix).to_ne_bytes().to_vec();
+    k.extend_from_slice(&port.to_be_bytes());
+    k.extend_from_slice(&[proto, 0]);
+    k.extend_from_slice(&a.octets());
+    Ok(k)
+}
+
 /// `struct real_definition` (20 bytes).
 pub fn real_value(addr: IpAddr, flags: u8) -> Vec<u8> {
     let mut v = vec![0u8; 20];
@@ -208,12 +221,37 @@ impl Lb {
         Ok(num)
     }
 
+    /// `addVip` of a CIDR VIP (`cidrVipPrefixLen`, IPv6): `vip_lpm_map[{prefix + 32,
+    /// port, proto, addr}] = vip_meta`, a VIP number and ring as any VIP.
+    pub fn add_cidr_vip(&mut self, addr: &str, prefix: u32, port: u16, proto: u8) -> Result<(), String> {
+        let key = cidr_key(addr, prefix, port, proto)?;
+        let num = self.next_vip;
+        self.next_vip += 1;
+        self.vips.insert(
+            key.clone(),
+            Vip { num, flags: 0, reals: BTreeMap::new(), ring: vec![-1; RING_SIZE as usize] },
+        );
+        let mut meta = Vec::with_capacity(8);
+        meta.extend_from_slice(&0u32.to_ne_bytes());
+        meta.extend_from_slice(&num.to_ne_bytes());
+        self.put("vip_lpm_map", &key, &meta)
+    }
+
+    /// `addRealForVip` on a CIDR VIP.
+    pub fn add_cidr_real(&mut self, addr: &str, prefix: u32, port: u16, proto: u8, real: &str) -> Result<(), String> {
+        let key = cidr_key(addr, prefix, port, proto)?;
+        self.add_real_key(key, real)
+    }
+
     /// `addRealForVip` with weight 1 (`kDefaultWeight`): the ring delta is written.
     pub fn add_real(&mut self, addr: &str, port: u16, proto: u8, real: &str) -> Result<(), String> {
-        let key = vip_key(ip(addr), port, proto);
+        self.add_real_key(vip_key(ip(addr), port, proto), real)
+    }
+
+    fn add_real_key(&mut self, key: Vec<u8>, real: &str) -> Result<(), String> {
         let raddr = ip(real);
         if !self.vips.contains_key(&key) {
-            return Err(format!("no VIP {addr}:{port}/{proto}"));
+            return Err(format!("no VIP with key {key:02x?}"));
         }
         let num = match self.reals.get(&raddr) {
             Some(r) if self.vips[&key].reals.contains_key(&r.num) => r.num,
@@ -501,6 +539,22 @@ pub fn set_down_host_for_udp_flow_migration(lb: &mut Lb) -> Result<(), String> {
     for vip in ["10.200.1.1", "10.200.1.2"] {
         lb.add_down_real(vip, 80, UDP, 2)?;
         lb.del_real(vip, 80, UDP, "10.0.0.2")?;
+    }
+    Ok(())
+}
+
+/// `prepareCidrVipLbData`.
+pub fn prepare_cidr_vip_lb_data(lb: &mut Lb) -> Result<(), String> {
+    for (addr, port, proto, reals) in [
+        ("fc00:1::", 0u16, TCP, ["fc00::1", "fc00::2"]),
+        ("fc00:2::", 443, TCP, ["fc00::3", "fc00::4"]),
+        ("fc00:3::", 0, UDP, ["fc00::5", "fc00::6"]),
+        ("fc00:4::", 443, UDP, ["fc00::7", "fc00::8"]),
+    ] {
+        lb.add_cidr_vip(addr, 96, port, proto)?;
+        for r in reals {
+            lb.add_cidr_real(addr, 96, port, proto, r)?;
+        }
     }
     Ok(())
 }

@@ -468,8 +468,8 @@ fn tpr_gue_fixtures() {
 const OPTIONAL: &str =
     "-DLPM_SRC_LOOKUP -DICMP_TOOBIG_GENERATION -DINLINE_DECAP_IPIP -DLOCAL_DELIVERY_OPTIMIZATION";
 
-/// `--optional_tests`: base, then (after `prepareOptionalLbData`) the ICMP too-big and the
-/// LPM source-routing fixtures.
+/// `--optional_tests` without GUE: base, then (after `prepareOptionalLbData`) the ICMP
+/// too-big fixtures. (The LPM source-routing fixtures expect GUE: [`optional_gue_fixtures`].)
 #[test]
 fn optional_fixtures() {
     check(
@@ -483,11 +483,6 @@ fn optional_fixtures() {
                     file: "KatranIcmpTooBigTestFixtures.h",
                     vector: "icmpTooBigTestFixtures",
                     prepare: &[prov::prepare_optional_lb_data],
-                },
-                Phase {
-                    file: "KatranLpmSrcLookupTestFixtures.h",
-                    vector: "lpmSrcLookupTestFixtures",
-                    prepare: &[],
                 },
             ],
         },
@@ -562,6 +557,45 @@ fn egress_decap_fixtures() {
                     vector: "egressDecapTestFixtures",
                     prepare: &[prov::prepare_lb_data_xpop_decap, prov::prepare_lb_data_egress_decap],
                 },
+            ],
+        },
+        0,
+    );
+}
+
+/// `KatranCidrVipTestFixtures.h` (GUE, `CIDR_VIP`): GUE base, then `prepareCidrVipLbData`.
+#[test]
+fn cidr_vip_fixtures() {
+    check(
+        Suite {
+            name: "cidr_vip",
+            defines: "-DGUE_ENCAP -DGUE_DPORT=9886 -DCIDR_VIP",
+            gue: true,
+            phases: vec![
+                gue_phase(),
+                Phase {
+                    file: "KatranCidrVipTestFixtures.h",
+                    vector: "cidrVipTestFixtures",
+                    prepare: &[prov::prepare_cidr_vip_lb_data],
+                },
+            ],
+        },
+        0,
+    );
+}
+
+/// `KatranDecapStatsTestFixtures.h` (GUE, `INLINE_DECAP_GUE`): GUE base, then the decap
+/// fixtures.
+#[test]
+fn decap_stats_fixtures() {
+    check(
+        Suite {
+            name: "decap_stats",
+            defines: "-DGUE_ENCAP -DGUE_DPORT=9886 -DINLINE_DECAP_GUE",
+            gue: true,
+            phases: vec![
+                gue_phase(),
+                Phase { file: "KatranDecapStatsTestFixtures.h", vector: "GUEDecapTestFixtures", prepare: &[] },
             ],
         },
         0,
