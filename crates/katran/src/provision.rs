@@ -13,6 +13,8 @@ use crate::hash::{Endpoint, folly_ip_hash, maglev_ring};
 pub const RING_SIZE: u32 = 65537;
 /// `kDefaultMac` of the tester.
 pub const DEFAULT_MAC: [u8; 6] = [0x00, 0x00, 0xDE, 0xAD, 0xBE, 0xAF];
+/// `kLocalMac` of the tester.
+pub const LOCAL_MAC: [u8; 6] = [0x00, 0xFF, 0xDE, 0xAD, 0xBE, 0xAF];
 /// `F_IPV6` of `real_definition.flags`.
 pub const F_IPV6: u8 = 1;
 /// Protocols.
@@ -362,6 +364,24 @@ impl Lb {
             IpAddr::V6(a) => key.copy_from_slice(&a.octets()),
         }
         self.put("decap_dst", &key, &flags.to_ne_bytes())
+    }
+
+    /// The healthchecker's maps as `KatranLb` sets them with `enableHc` (`hc_ctrl_map`'s main
+    /// interface = `lo`, `hc_pckt_macs` = local and default MAC, `hc_pckt_srcs_map` = the
+    /// tester's sources) and `addHealthcheckerDst(somark, dst)` for the tester's three.
+    pub fn setup_hc(&mut self) -> Result<(), String> {
+        self.put("hc_ctrl_map", &3u32.to_ne_bytes(), &1u32.to_ne_bytes())?;
+        let mut local = LOCAL_MAC.to_vec();
+        local.truncate(6);
+        self.put("hc_pckt_macs", &0u32.to_ne_bytes(), &local)?;
+        self.put("hc_pckt_macs", &1u32.to_ne_bytes(), &DEFAULT_MAC)?;
+        self.put("hc_pckt_srcs_map", &0u32.to_ne_bytes(), &real_value(ip("10.0.13.37"), 0))?;
+        self.put("hc_pckt_srcs_map", &1u32.to_ne_bytes(), &real_value(ip("fc00:2307::1337"), F_IPV6))?;
+        for (mark, dst) in [(1u32, "10.0.0.1"), (2, "10.0.0.2"), (3, "fc00::1")] {
+            let a = ip(dst);
+            self.put("hc_reals_map", &mark.to_ne_bytes(), &real_value(a, if a.is_ipv6() { F_IPV6 } else { 0 }))?;
+        }
+        Ok(())
     }
 
     /// `enableRecirculation`: the balancer itself in `subprograms[RECIRCULATION_INDEX]`

@@ -43,12 +43,17 @@ pub struct KbpfBalancer {
 impl KbpfBalancer {
     /// Loads, verifies and translates `object`'s balancer for `engine`.
     pub fn load(object: &Path, engine: Engine) -> Result<KbpfBalancer, String> {
+        Self::load_prog(object, PROG_NAME, engine)
+    }
+
+    /// Loads, verifies and translates `object`'s program `name` for `engine`.
+    pub fn load_prog(object: &Path, name: &str, engine: Engine) -> Result<KbpfBalancer, String> {
         let obj = kbpf_object::BpfObject::open(object).map_err(|e| format!("open: {e}"))?;
         let registry = kbpf_maps::Registry::new();
         let loaded =
             kbpf_loader::load_object(&obj, &registry, &kbpf_loader::LoadOptions::default())
                 .map_err(|e| format!("load: {e}"))?;
-        let prog = loaded.program(PROG_NAME).ok_or("no program balancer_ingress")?;
+        let prog = loaded.program(name).ok_or_else(|| format!("no program {name}"))?;
         let env = kbpf_run::maps_env(&loaded);
         let btf = kbpf_run::funcs_btf(&obj, prog);
         let program = Program::load(prog, &env, &kbpf_run::LoadOptions::default(), &btf)
@@ -69,11 +74,16 @@ impl KbpfBalancer {
 
     /// One `BPF_PROG_TEST_RUN`.
     pub fn run(&self, packet: &[u8]) -> Result<RunOut, String> {
+        self.run_ctx(packet, None)
+    }
+
+    /// One `BPF_PROG_TEST_RUN` with an input context (`struct __sk_buff` for TC).
+    pub fn run_ctx(&self, packet: &[u8], ctx: Option<&[u8]>) -> Result<RunOut, String> {
         let out = self
             .program
             .test_run(&TestRunInput {
                 data_in: packet,
-                ctx_in: None,
+                ctx_in: ctx,
                 repeat: 1,
                 engine: self.engine,
             })
@@ -138,9 +148,14 @@ pub struct KernelBalancer {
 impl KernelBalancer {
     /// `bpftool prog loadall OBJECT … pinmaps …`, then the program and maps by fd.
     pub fn load(object: &Path) -> Result<KernelBalancer, String> {
+        Self::load_prog(object, PROG_NAME)
+    }
+
+    /// As [`KernelBalancer::load`], for the object's program `name`.
+    pub fn load_prog(object: &Path, name: &str) -> Result<KernelBalancer, String> {
         let pins = Pins::new("kbpfkatran", "balancer");
         loadall(object, &pins)?;
-        let prog = KernelProg::from_pinned(pins.progs.join(PROG_NAME))
+        let prog = KernelProg::from_pinned(pins.progs.join(name))
             .map_err(|e| format!("kernel program: {e}"))?;
         let mut maps = HashMap::new();
         for entry in std::fs::read_dir(&pins.maps).map_err(|e| e.to_string())? {
@@ -161,9 +176,14 @@ impl KernelBalancer {
 
     /// One `BPF_PROG_TEST_RUN`.
     pub fn run(&self, packet: &[u8]) -> Result<RunOut, String> {
+        self.run_ctx(packet, None)
+    }
+
+    /// One `BPF_PROG_TEST_RUN` with an input context.
+    pub fn run_ctx(&self, packet: &[u8], ctx: Option<&[u8]>) -> Result<RunOut, String> {
         let out = self
             .prog
-            .test_run(packet, MAX_PCKT, None, 1)
+            .test_run(packet, MAX_PCKT, ctx, 1)
             .map_err(|e| e.to_string())?;
         Ok(RunOut { retval: out.retval, data: out.data_out })
     }
