@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::packet::{Builder, BuildError};
+use crate::packet::{BuildError, Builder};
 
 /// A C++ token.
 #[derive(Clone, Debug, PartialEq)]
@@ -225,7 +225,11 @@ impl Parser<'_> {
         if self.eat(p) {
             Ok(())
         } else {
-            Err(format!("expected {p:?} at token {}: {:?}", self.i, self.peek()))
+            Err(format!(
+                "expected {p:?} at token {}: {:?}",
+                self.i,
+                self.peek()
+            ))
         }
     }
     fn ident(&mut self) -> Result<String, String> {
@@ -392,16 +396,18 @@ pub fn parse_vectors(src: &str) -> Result<Vec<(String, Vec<Expr>)>, String> {
         } else {
             None
         };
-        if let Some(at) = name_at {
-            if let (Some(Tok::Ident(name)), Some(Tok::Punct("=")), Some(Tok::Punct("{"))) =
+        if let Some(at) = name_at
+            && let (Some(Tok::Ident(name)), Some(Tok::Punct("=")), Some(Tok::Punct("{"))) =
                 (toks.get(at), toks.get(at + 1), toks.get(at + 2))
-            {
-                let mut p = Parser { t: &toks, i: at + 3 };
-                let items = p.args("}").map_err(|e| format!("{name}: {e}"))?;
-                out.push((name.clone(), items));
-                i = p.i;
-                continue;
-            }
+        {
+            let mut p = Parser {
+                t: &toks,
+                i: at + 3,
+            };
+            let items = p.args("}").map_err(|e| format!("{name}: {e}"))?;
+            out.push((name.clone(), items));
+            i = p.i;
+            continue;
         }
         i += 1;
     }
@@ -466,7 +472,9 @@ pub struct Eval {
 
 impl Default for Eval {
     fn default() -> Self {
-        Eval { consts: constants() }
+        Eval {
+            consts: constants(),
+        }
     }
 }
 
@@ -536,7 +544,10 @@ impl Eval {
             return Err(format!("fixture {index}: not a designated initialiser"));
         };
         let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v);
-        let description = get("description").map(as_str).transpose()?.unwrap_or_default();
+        let description = get("description")
+            .map(as_str)
+            .transpose()?
+            .unwrap_or_default();
         let expected_return = get("expectedReturnValue")
             .map(as_str)
             .transpose()?

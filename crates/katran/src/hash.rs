@@ -34,35 +34,81 @@ const SC_CONST: u64 = 0xdead_beef_dead_beef;
 fn short_mix(h: &mut [u64; 4]) {
     let rot = |x: u64, k: u32| x.rotate_left(k);
     let [mut h0, mut h1, mut h2, mut h3] = *h;
-    h2 = rot(h2, 50); h2 = h2.wrapping_add(h3); h0 ^= h2;
-    h3 = rot(h3, 52); h3 = h3.wrapping_add(h0); h1 ^= h3;
-    h0 = rot(h0, 30); h0 = h0.wrapping_add(h1); h2 ^= h0;
-    h1 = rot(h1, 41); h1 = h1.wrapping_add(h2); h3 ^= h1;
-    h2 = rot(h2, 54); h2 = h2.wrapping_add(h3); h0 ^= h2;
-    h3 = rot(h3, 48); h3 = h3.wrapping_add(h0); h1 ^= h3;
-    h0 = rot(h0, 38); h0 = h0.wrapping_add(h1); h2 ^= h0;
-    h1 = rot(h1, 37); h1 = h1.wrapping_add(h2); h3 ^= h1;
-    h2 = rot(h2, 62); h2 = h2.wrapping_add(h3); h0 ^= h2;
-    h3 = rot(h3, 34); h3 = h3.wrapping_add(h0); h1 ^= h3;
-    h0 = rot(h0, 5); h0 = h0.wrapping_add(h1); h2 ^= h0;
-    h1 = rot(h1, 36); h1 = h1.wrapping_add(h2); h3 ^= h1;
+    h2 = rot(h2, 50);
+    h2 = h2.wrapping_add(h3);
+    h0 ^= h2;
+    h3 = rot(h3, 52);
+    h3 = h3.wrapping_add(h0);
+    h1 ^= h3;
+    h0 = rot(h0, 30);
+    h0 = h0.wrapping_add(h1);
+    h2 ^= h0;
+    h1 = rot(h1, 41);
+    h1 = h1.wrapping_add(h2);
+    h3 ^= h1;
+    h2 = rot(h2, 54);
+    h2 = h2.wrapping_add(h3);
+    h0 ^= h2;
+    h3 = rot(h3, 48);
+    h3 = h3.wrapping_add(h0);
+    h1 ^= h3;
+    h0 = rot(h0, 38);
+    h0 = h0.wrapping_add(h1);
+    h2 ^= h0;
+    h1 = rot(h1, 37);
+    h1 = h1.wrapping_add(h2);
+    h3 ^= h1;
+    h2 = rot(h2, 62);
+    h2 = h2.wrapping_add(h3);
+    h0 ^= h2;
+    h3 = rot(h3, 34);
+    h3 = h3.wrapping_add(h0);
+    h1 ^= h3;
+    h0 = rot(h0, 5);
+    h0 = h0.wrapping_add(h1);
+    h2 ^= h0;
+    h1 = rot(h1, 36);
+    h1 = h1.wrapping_add(h2);
+    h3 ^= h1;
     *h = [h0, h1, h2, h3];
 }
 
 fn short_end(h: &mut [u64; 4]) {
     let rot = |x: u64, k: u32| x.rotate_left(k);
     let [mut h0, mut h1, mut h2, mut h3] = *h;
-    h3 ^= h2; h2 = rot(h2, 15); h3 = h3.wrapping_add(h2);
-    h0 ^= h3; h3 = rot(h3, 52); h0 = h0.wrapping_add(h3);
-    h1 ^= h0; h0 = rot(h0, 26); h1 = h1.wrapping_add(h0);
-    h2 ^= h1; h1 = rot(h1, 51); h2 = h2.wrapping_add(h1);
-    h3 ^= h2; h2 = rot(h2, 28); h3 = h3.wrapping_add(h2);
-    h0 ^= h3; h3 = rot(h3, 9); h0 = h0.wrapping_add(h3);
-    h1 ^= h0; h0 = rot(h0, 47); h1 = h1.wrapping_add(h0);
-    h2 ^= h1; h1 = rot(h1, 54); h2 = h2.wrapping_add(h1);
-    h3 ^= h2; h2 = rot(h2, 32); h3 = h3.wrapping_add(h2);
-    h0 ^= h3; h3 = rot(h3, 25); h0 = h0.wrapping_add(h3);
-    h1 ^= h0; h0 = rot(h0, 63); h1 = h1.wrapping_add(h0);
+    h3 ^= h2;
+    h2 = rot(h2, 15);
+    h3 = h3.wrapping_add(h2);
+    h0 ^= h3;
+    h3 = rot(h3, 52);
+    h0 = h0.wrapping_add(h3);
+    h1 ^= h0;
+    h0 = rot(h0, 26);
+    h1 = h1.wrapping_add(h0);
+    h2 ^= h1;
+    h1 = rot(h1, 51);
+    h2 = h2.wrapping_add(h1);
+    h3 ^= h2;
+    h2 = rot(h2, 28);
+    h3 = h3.wrapping_add(h2);
+    h0 ^= h3;
+    h3 = rot(h3, 9);
+    h0 = h0.wrapping_add(h3);
+    h1 ^= h0;
+    h0 = rot(h0, 47);
+    h1 = h1.wrapping_add(h0);
+    h2 ^= h1;
+    h1 = rot(h1, 54);
+    h2 = h2.wrapping_add(h1);
+    h3 ^= h2;
+    h2 = rot(h2, 32);
+    h3 = h3.wrapping_add(h2);
+    h0 ^= h3;
+    h3 = rot(h3, 25);
+    h0 = h0.wrapping_add(h3);
+    h1 ^= h0;
+    h0 = rot(h0, 63);
+    h1 = h1.wrapping_add(h0);
     *h = [h0, h1, h2, h3];
 }
 
@@ -172,9 +218,8 @@ pub fn maglev_ring(endpoints: &[Endpoint], ring_size: u32) -> Vec<i64> {
             let (offset, skip) = perm[i];
             for _ in 0..weights[i] {
                 // uint32_t arithmetic, as in Katran.
-                let slot = |n: u32| {
-                    (offset as u32).wrapping_add(n.wrapping_mul(skip as u32)) % ring_size
-                };
+                let slot =
+                    |n: u32| (offset as u32).wrapping_add(n.wrapping_mul(skip as u32)) % ring_size;
                 let mut cur = slot(next[i]);
                 while result[cur as usize] >= 0 {
                     next[i] += 1;

@@ -22,7 +22,12 @@ use std::path::PathBuf;
 /// repository.
 pub fn katran_src() -> PathBuf {
     std::env::var_os("KBPF_KATRAN_SRC").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/third_party/katran")),
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/third_party/katran"
+            ))
+        },
         PathBuf::from,
     )
 }

@@ -33,13 +33,55 @@ enum Kind {
 
 #[derive(Clone, Debug)]
 enum Hdr {
-    Eth { src: [u8; 6], dst: [u8; 6], proto: u16 },
-    Ip4 { src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, tos: u8, id: u16, frag: u16, ihl: u8, proto: u8 },
-    Ip6 { src: Ipv6Addr, dst: Ipv6Addr, hlim: u8, tc: u8, flow: u32, nxt: u8 },
-    Udp { sport: u16, dport: u16, zero: bool },
-    Tcp { sport: u16, dport: u16, seq: u32, ack: u32, win: u16, flags: u8, opts: Vec<(u8, Vec<u8>)> },
-    Icmp { ty: u8, code: u8, rest: [u8; 4], embedded: Option<Vec<u8>> },
-    Icmp6 { ty: u8, code: u8, rest: [u8; 4], embedded: Option<Vec<u8>> },
+    Eth {
+        src: [u8; 6],
+        dst: [u8; 6],
+        proto: u16,
+    },
+    Ip4 {
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ttl: u8,
+        tos: u8,
+        id: u16,
+        frag: u16,
+        ihl: u8,
+        proto: u8,
+    },
+    Ip6 {
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        hlim: u8,
+        tc: u8,
+        flow: u32,
+        nxt: u8,
+    },
+    Udp {
+        sport: u16,
+        dport: u16,
+        zero: bool,
+    },
+    Tcp {
+        sport: u16,
+        dport: u16,
+        seq: u32,
+        ack: u32,
+        win: u16,
+        flags: u8,
+        opts: Vec<(u8, Vec<u8>)>,
+    },
+    Icmp {
+        ty: u8,
+        code: u8,
+        rest: [u8; 4],
+        embedded: Option<Vec<u8>>,
+    },
+    Icmp6 {
+        ty: u8,
+        code: u8,
+        rest: [u8; 4],
+        embedded: Option<Vec<u8>>,
+    },
     Arp([u8; 28]),
     Payload(Vec<u8>),
 }
@@ -110,7 +152,11 @@ impl Quic {
                 let remaining = if self.pn > 0 {
                     u64::from(self.pn_len)
                 } else if !self.data.is_empty() {
-                    if self.ty == 0x00 { self.data.len() as u64 } else { 1 }
+                    if self.ty == 0x00 {
+                        self.data.len() as u64
+                    } else {
+                        1
+                    }
                 } else {
                     0
                 };
@@ -142,7 +188,9 @@ fn varint(v: u64) -> Vec<u8> {
 
 fn pn_bytes(pn: u64, len: u8) -> Vec<u8> {
     let len = len as usize;
-    (0..len).map(|i| (pn >> (8 * (len - 1 - i))) as u8).collect()
+    (0..len)
+        .map(|i| (pn >> (8 * (len - 1 - i))) as u8)
+        .collect()
 }
 
 /// `PacketBuilder`: a stack of headers.
@@ -176,7 +224,11 @@ fn mac(s: &str) -> [u8; 6] {
 /// RFC 1071 sum of `data` (big-endian words, odd byte padded), not yet complemented.
 fn sum16(data: &[u8], mut sum: u64) -> u64 {
     for c in data.chunks(2) {
-        let w = if c.len() == 2 { u16::from_be_bytes([c[0], c[1]]) } else { u16::from(c[0]) << 8 };
+        let w = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from(c[0]) << 8
+        };
         sum += u64::from(w);
     }
     sum
@@ -283,7 +335,16 @@ impl Builder {
                     hdr.extend_from_slice(src);
                     hdr.extend_from_slice(&proto.to_be_bytes());
                 }
-                Hdr::Ip4 { src, dst, ttl, tos, id, frag, ihl, proto } => {
+                Hdr::Ip4 {
+                    src,
+                    dst,
+                    ttl,
+                    tos,
+                    id,
+                    frag,
+                    ihl,
+                    proto,
+                } => {
                     let hl = usize::from(*ihl) * 4;
                     hdr = vec![0u8; hl.max(20)];
                     hdr[0] = 0x40 | (ihl & 0xf);
@@ -299,7 +360,14 @@ impl Builder {
                     let c = fold(sum16(&hdr, 0));
                     hdr[10..12].copy_from_slice(&c.to_be_bytes());
                 }
-                Hdr::Ip6 { src, dst, hlim, tc, flow, nxt } => {
+                Hdr::Ip6 {
+                    src,
+                    dst,
+                    hlim,
+                    tc,
+                    flow,
+                    nxt,
+                } => {
                     let v = (6u32 << 28) | (u32::from(*tc) << 20) | (flow & 0xfffff);
                     hdr.extend_from_slice(&v.to_be_bytes());
                     hdr.extend_from_slice(&(pkt.len() as u16).to_be_bytes());
@@ -335,7 +403,15 @@ impl Builder {
                         }
                     }
                 }
-                Hdr::Tcp { sport, dport, seq, ack, win, flags, opts } => {
+                Hdr::Tcp {
+                    sport,
+                    dport,
+                    seq,
+                    ack,
+                    win,
+                    flags,
+                    opts,
+                } => {
                     let mut o = Vec::new();
                     for (kind, data) in opts {
                         o.push(*kind);
@@ -362,12 +438,21 @@ impl Builder {
                         hdr[16..18].copy_from_slice(&c.to_be_bytes());
                     }
                 }
-                Hdr::Icmp { ty, code, rest, embedded } => {
+                Hdr::Icmp {
+                    ty,
+                    code,
+                    rest,
+                    embedded,
+                } => {
                     hdr.extend_from_slice(&[*ty, *code, 0, 0]);
                     hdr.extend_from_slice(rest);
                     let body: Vec<u8> = match embedded {
                         Some(e) => {
-                            let n = if *ty == 3 && *code == 4 { e.len().min(84) } else { e.len() };
+                            let n = if *ty == 3 && *code == 4 {
+                                e.len().min(84)
+                            } else {
+                                e.len()
+                            };
                             e[..n].to_vec()
                         }
                         None => pkt.clone(),
@@ -378,7 +463,12 @@ impl Builder {
                         hdr.extend_from_slice(&body);
                     }
                 }
-                Hdr::Icmp6 { ty, code, rest, embedded } => {
+                Hdr::Icmp6 {
+                    ty,
+                    code,
+                    rest,
+                    embedded,
+                } => {
                     hdr.extend_from_slice(&[*ty, *code, 0, 0]);
                     hdr.extend_from_slice(rest);
                     let body: Vec<u8> = match embedded {
@@ -390,7 +480,11 @@ impl Builder {
                     };
                     let mut data = hdr.clone();
                     data.extend_from_slice(&body);
-                    let len = if *ty == 2 { data.len().min(256) } else { data.len() };
+                    let len = if *ty == 2 {
+                        data.len().min(256)
+                    } else {
+                        data.len()
+                    };
                     let (s, d) = match b.ip_before(i) {
                         Ip::V6(s, d) => (s.octets(), d.octets()),
                         _ => ([0u8; 16], [0u8; 16]),
@@ -428,7 +522,10 @@ fn ipv6(s: &str) -> Result<Ipv6Addr, String> {
 /// Applies one builder method (`.Eth(…)`, `.TCP(…)`, `.QUICInitial()`, …) to `b`.
 pub fn apply(ev: &Eval, mut b: Builder, m: &str, args: &[Expr]) -> Result<Builder, String> {
     let s = |i: usize| -> Result<String, String> {
-        let v = ev.bytes(args.get(i).ok_or_else(|| format!("{m}: missing argument {i}"))?)?;
+        let v = ev.bytes(
+            args.get(i)
+                .ok_or_else(|| format!("{m}: missing argument {i}"))?,
+        )?;
         Ok(String::from_utf8_lossy(&v).into_owned())
     };
     let n = |i: usize, default: u64| -> Result<u64, String> {
@@ -480,14 +577,25 @@ pub fn apply(ev: &Eval, mut b: Builder, m: &str, args: &[Expr]) -> Result<Builde
             _ => Err(format!("{m}() must follow TCP()")),
         }
     };
-    let embedded = |e: &Expr| -> Result<Vec<u8>, String> {
-        ev.builder(e)?.build().map_err(|e| e.0)
-    };
+    let embedded =
+        |e: &Expr| -> Result<Vec<u8>, String> { ev.builder(e)?.build().map_err(|e| e.0) };
     match m {
         "Eth" => {
-            let src = if args.is_empty() { "0x1".to_string() } else { s(0)? };
-            let dst = if args.len() < 2 { "0x2".to_string() } else { s(1)? };
-            b.stack.push(Hdr::Eth { src: mac(&src), dst: mac(&dst), proto: 0 })
+            let src = if args.is_empty() {
+                "0x1".to_string()
+            } else {
+                s(0)?
+            };
+            let dst = if args.len() < 2 {
+                "0x2".to_string()
+            } else {
+                s(1)?
+            };
+            b.stack.push(Hdr::Eth {
+                src: mac(&src),
+                dst: mac(&dst),
+                proto: 0,
+            })
         }
         "IPv4" => b.stack.push(Hdr::Ip4 {
             src: ipv4(&s(0)?)?,
@@ -581,9 +689,19 @@ pub fn apply(ev: &Eval, mut b: Builder, m: &str, args: &[Expr]) -> Result<Builde
                 rest[2..4].copy_from_slice(&(n(3, 0)? as u16).to_be_bytes());
             }
             b.stack.push(if v6 {
-                Hdr::Icmp6 { ty, code, rest, embedded: emb }
+                Hdr::Icmp6 {
+                    ty,
+                    code,
+                    rest,
+                    embedded: emb,
+                }
             } else {
-                Hdr::Icmp { ty, code, rest, embedded: emb }
+                Hdr::Icmp {
+                    ty,
+                    code,
+                    rest,
+                    embedded: emb,
+                }
             });
         }
         "ICMPv6PacketTooBig" | "ICMPFragNeeded" => {
@@ -593,8 +711,10 @@ pub fn apply(ev: &Eval, mut b: Builder, m: &str, args: &[Expr]) -> Result<Builde
                 Expr::Designated(f) => {
                     let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v);
                     let gs = |k: &str| -> Result<String, String> {
-                        Ok(String::from_utf8_lossy(&ev.bytes(get(k).ok_or(format!("no .{k}"))?)?)
-                            .into_owned())
+                        Ok(
+                            String::from_utf8_lossy(&ev.bytes(get(k).ok_or(format!("no .{k}"))?)?)
+                                .into_owned(),
+                        )
                     };
                     let gi = |k: &str, d: u64| get(k).map_or(Ok(d), |e| ev.int(e));
                     let mut e = Builder::new();
@@ -651,7 +771,12 @@ pub fn apply(ev: &Eval, mut b: Builder, m: &str, args: &[Expr]) -> Result<Builde
             } else {
                 let mut rest = [0u8; 4];
                 rest[2..4].copy_from_slice(&(mtu as u16).to_be_bytes());
-                b.stack.push(Hdr::Icmp { ty: 3, code: 4, rest, embedded: Some(bytes) });
+                b.stack.push(Hdr::Icmp {
+                    ty: 3,
+                    code: 4,
+                    rest,
+                    embedded: Some(bytes),
+                });
             }
         }
         "ARP" => {

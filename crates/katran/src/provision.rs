@@ -154,7 +154,11 @@ impl Lb {
         let mut mac = vec![0u8; 8];
         mac[..6].copy_from_slice(&DEFAULT_MAC);
         Ok(Lb {
-            ops: vec![Op::Update { map: "ctl_array", key: 0u32.to_ne_bytes().to_vec(), value: mac }],
+            ops: vec![Op::Update {
+                map: "ctl_array",
+                key: 0u32.to_ne_bytes().to_vec(),
+                value: mac,
+            }],
             vips: HashMap::new(),
             next_vip: 0,
             reals: HashMap::new(),
@@ -169,7 +173,11 @@ impl Lb {
     }
 
     fn put(&mut self, map: &'static str, key: &[u8], value: &[u8]) -> Result<(), String> {
-        self.ops.push(Op::Update { map, key: key.to_vec(), value: value.to_vec() });
+        self.ops.push(Op::Update {
+            map,
+            key: key.to_vec(),
+            value: value.to_vec(),
+        });
         Ok(())
     }
 
@@ -191,13 +199,24 @@ impl Lb {
         self.next_vip += 1;
         self.vips.insert(
             key.clone(),
-            Vip { num, flags: 0, reals: BTreeMap::new(), ring: vec![-1; RING_SIZE as usize] },
+            Vip {
+                num,
+                flags: 0,
+                reals: BTreeMap::new(),
+                ring: vec![-1; RING_SIZE as usize],
+            },
         );
         self.write_vip(&key)
     }
 
     /// `modifyVip(vip, flag)` (set).
-    pub fn modify_vip(&mut self, addr: &str, port: u16, proto: u8, flag: u32) -> Result<(), String> {
+    pub fn modify_vip(
+        &mut self,
+        addr: &str,
+        port: u16,
+        proto: u8,
+        flag: u32,
+    ) -> Result<(), String> {
         let key = vip_key(ip(addr), port, proto);
         self.vips.get_mut(&key).ok_or("no such VIP")?.flags |= flag;
         self.write_vip(&key)
@@ -218,20 +237,38 @@ impl Lb {
             self.free_reals.remove(0)
         };
         let flags = if addr.is_ipv6() { F_IPV6 } else { 0 };
-        self.reals.insert(addr, Real { num, flags, refs: 1 });
+        self.reals.insert(
+            addr,
+            Real {
+                num,
+                flags,
+                refs: 1,
+            },
+        );
         self.put("reals", &num.to_ne_bytes(), &real_value(addr, flags))?;
         Ok(num)
     }
 
     /// `addVip` of a CIDR VIP (`cidrVipPrefixLen`, IPv6): `vip_lpm_map[{prefix + 32,
     /// port, proto, addr}] = vip_meta`, a VIP number and ring as any VIP.
-    pub fn add_cidr_vip(&mut self, addr: &str, prefix: u32, port: u16, proto: u8) -> Result<(), String> {
+    pub fn add_cidr_vip(
+        &mut self,
+        addr: &str,
+        prefix: u32,
+        port: u16,
+        proto: u8,
+    ) -> Result<(), String> {
         let key = cidr_key(addr, prefix, port, proto)?;
         let num = self.next_vip;
         self.next_vip += 1;
         self.vips.insert(
             key.clone(),
-            Vip { num, flags: 0, reals: BTreeMap::new(), ring: vec![-1; RING_SIZE as usize] },
+            Vip {
+                num,
+                flags: 0,
+                reals: BTreeMap::new(),
+                ring: vec![-1; RING_SIZE as usize],
+            },
         );
         let mut meta = Vec::with_capacity(8);
         meta.extend_from_slice(&0u32.to_ne_bytes());
@@ -240,7 +277,14 @@ impl Lb {
     }
 
     /// `addRealForVip` on a CIDR VIP.
-    pub fn add_cidr_real(&mut self, addr: &str, prefix: u32, port: u16, proto: u8, real: &str) -> Result<(), String> {
+    pub fn add_cidr_real(
+        &mut self,
+        addr: &str,
+        prefix: u32,
+        port: u16,
+        proto: u8,
+        real: &str,
+    ) -> Result<(), String> {
         let key = cidr_key(addr, prefix, port, proto)?;
         self.add_real_key(key, real)
     }
@@ -333,8 +377,16 @@ impl Lb {
 
     /// `setupGueEnvironment`: `pckt_srcs` gets the tester's `katranSrcV4`/`katranSrcV6`.
     pub fn setup_gue_environment(&mut self) -> Result<(), String> {
-        self.put("pckt_srcs", &0u32.to_ne_bytes(), &real_value(ip("10.0.13.37"), 0))?;
-        self.put("pckt_srcs", &1u32.to_ne_bytes(), &real_value(ip("fc00:2307::1337"), F_IPV6))
+        self.put(
+            "pckt_srcs",
+            &0u32.to_ne_bytes(),
+            &real_value(ip("10.0.13.37"), 0),
+        )?;
+        self.put(
+            "pckt_srcs",
+            &1u32.to_ne_bytes(),
+            &real_value(ip("fc00:2307::1337"), F_IPV6),
+        )
     }
 
     /// `addSrcRoutingRule({src}, dst)`: `lpm_src_v4`/`_v6[src] = real(dst)`.
@@ -375,11 +427,23 @@ impl Lb {
         local.truncate(6);
         self.put("hc_pckt_macs", &0u32.to_ne_bytes(), &local)?;
         self.put("hc_pckt_macs", &1u32.to_ne_bytes(), &DEFAULT_MAC)?;
-        self.put("hc_pckt_srcs_map", &0u32.to_ne_bytes(), &real_value(ip("10.0.13.37"), 0))?;
-        self.put("hc_pckt_srcs_map", &1u32.to_ne_bytes(), &real_value(ip("fc00:2307::1337"), F_IPV6))?;
+        self.put(
+            "hc_pckt_srcs_map",
+            &0u32.to_ne_bytes(),
+            &real_value(ip("10.0.13.37"), 0),
+        )?;
+        self.put(
+            "hc_pckt_srcs_map",
+            &1u32.to_ne_bytes(),
+            &real_value(ip("fc00:2307::1337"), F_IPV6),
+        )?;
         for (mark, dst) in [(1u32, "10.0.0.1"), (2, "10.0.0.2"), (3, "fc00::1")] {
             let a = ip(dst);
-            self.put("hc_reals_map", &mark.to_ne_bytes(), &real_value(a, if a.is_ipv6() { F_IPV6 } else { 0 }))?;
+            self.put(
+                "hc_reals_map",
+                &mark.to_ne_bytes(),
+                &real_value(a, if a.is_ipv6() { F_IPV6 } else { 0 }),
+            )?;
         }
         Ok(())
     }
@@ -391,7 +455,13 @@ impl Lb {
     }
 
     /// `addDownRealToVipToDownRealsMap`.
-    pub fn add_down_real(&mut self, addr: &str, port: u16, proto: u8, real: u32) -> Result<(), String> {
+    pub fn add_down_real(
+        &mut self,
+        addr: &str,
+        port: u16,
+        proto: u8,
+        real: u32,
+    ) -> Result<(), String> {
         let key = vip_key(ip(addr), port, proto);
         self.ops.push(Op::DownReal { vip: key, real });
         Ok(())
@@ -400,7 +470,9 @@ impl Lb {
 
 const REALS: [&str; 3] = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
 const REALS6: [&str; 3] = ["fc00::1", "fc00::2", "fc00::3"];
-const K_REALS: [&str; 6] = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "fc00::1", "fc00::2", "fc00::3"];
+const K_REALS: [&str; 6] = [
+    "10.0.0.1", "10.0.0.2", "10.0.0.3", "fc00::1", "fc00::2", "fc00::3",
+];
 
 fn add_reals(lb: &mut Lb, vip: (&str, u16, u8), reals: &[&str]) -> Result<(), String> {
     for r in reals {
@@ -543,7 +615,12 @@ pub fn prepare_udp_flow_migration_test_data(lb: &mut Lb) -> Result<(), String> {
     add_reals(lb, vip, &K_REALS)?;
     let vip = ("10.200.1.2", 80u16, UDP);
     lb.add_vip(vip.0, vip.1, vip.2)?;
-    lb.modify_vip(vip.0, vip.1, vip.2, K_UDP_FLOW_MIGRATION | K_UDP_STABLE_ROUTING)?;
+    lb.modify_vip(
+        vip.0,
+        vip.1,
+        vip.2,
+        K_UDP_FLOW_MIGRATION | K_UDP_STABLE_ROUTING,
+    )?;
     add_reals(lb, vip, &K_REALS)?;
     add_quic_mappings(lb)?;
     let vip = ("10.200.1.3", 80u16, UDP);

@@ -53,12 +53,18 @@ impl KbpfBalancer {
         let loaded =
             kbpf_loader::load_object(&obj, &registry, &kbpf_loader::LoadOptions::default())
                 .map_err(|e| format!("load: {e}"))?;
-        let prog = loaded.program(name).ok_or_else(|| format!("no program {name}"))?;
+        let prog = loaded
+            .program(name)
+            .ok_or_else(|| format!("no program {name}"))?;
         let env = kbpf_run::maps_env(&loaded);
         let btf = kbpf_run::funcs_btf(&obj, prog);
         let program = Program::load(prog, &env, &kbpf_run::LoadOptions::default(), &btf)
             .map_err(|e| format!("BPF_PROG_LOAD: {e}\n{}", e.log().unwrap_or("")))?;
-        let maps = loaded.maps.iter().map(|m| (m.name.clone(), m.map.clone())).collect();
+        let maps = loaded
+            .maps
+            .iter()
+            .map(|m| (m.name.clone(), m.map.clone()))
+            .collect();
         Ok(KbpfBalancer {
             program: Arc::new(program),
             maps,
@@ -69,7 +75,9 @@ impl KbpfBalancer {
     }
 
     fn map(&self, name: &str) -> Result<&Map, String> {
-        self.maps.get(name).ok_or_else(|| format!("kbpf: no map {name}"))
+        self.maps
+            .get(name)
+            .ok_or_else(|| format!("kbpf: no map {name}"))
     }
 
     /// One `BPF_PROG_TEST_RUN`.
@@ -88,7 +96,10 @@ impl KbpfBalancer {
                 engine: self.engine,
             })
             .map_err(|e| e.to_string())?;
-        Ok(RunOut { retval: out.retval, data: out.data_out })
+        Ok(RunOut {
+            retval: out.retval,
+            data: out.data_out,
+        })
     }
 }
 
@@ -164,7 +175,12 @@ impl KernelBalancer {
             let m = KernelMap::from_pinned(entry.path()).map_err(|e| format!("{name}: {e}"))?;
             maps.insert(name, m);
         }
-        Ok(KernelBalancer { prog, maps, down_reals: HashMap::new(), _pins: pins })
+        Ok(KernelBalancer {
+            prog,
+            maps,
+            down_reals: HashMap::new(),
+            _pins: pins,
+        })
     }
 
     fn map(&self, name: &str) -> Result<&KernelMap, String> {
@@ -185,7 +201,10 @@ impl KernelBalancer {
             .prog
             .test_run(packet, MAX_PCKT, ctx, 1)
             .map_err(|e| e.to_string())?;
-        Ok(RunOut { retval: out.retval, data: out.data_out })
+        Ok(RunOut {
+            retval: out.retval,
+            data: out.data_out,
+        })
     }
 }
 
