@@ -241,6 +241,92 @@ fn fold(mut sum: u64) -> u16 {
     !(sum as u16)
 }
 
+fn be16(b: &[u8], off: usize) -> u64 {
+    u64::from(u16::from_be_bytes([b[off], b[off + 1]]))
+}
+
+fn not16(w: u64) -> u64 {
+    !w & 0xffff
+}
+
+/// `calculateGueIcmpChecksum(V6)`: the outer GUE UDP checksum of an encapsulated ICMP
+/// error as Katran's `gue_csum()` computes it (seeded with the embedded transport
+/// checksum, the inner pseudo header subtracted), with the builder's quirks: an IPv4 outer
+/// header's `tot_len` is still 0 when the V6 variant reads it, and an IPv6 outer header
+/// leaves the V4 variant's outer addresses at 0. 0 when the payload is not such a packet.
+fn gue_icmp_csum(udp: &[u8], outer: &Ip<'_>, payload: &[u8]) -> u16 {
+    let v6 = payload.first().is_some_and(|b| b >> 4 == 6);
+    let (ihl, emb_off) = if v6 {
+        (40, 48)
+    } else {
+        if payload.len() < 20 {
+            return 0;
+        }
+        let ihl = usize::from(payload[0] & 0xf) * 4;
+        (ihl, ihl + 8)
+    };
+    if payload.len() < emb_off + 20 {
+        return 0;
+    }
+    let (emb_proto, emb_hl) = if v6 {
+        if payload.len() < emb_off + 40 {
+            return 0;
+        }
+        (payload[emb_off + 6], 40)
+    } else {
+        (payload[emb_off + 9], usize::from(payload[emb_off] & 0xf) * 4)
+    };
+    let t = emb_off + emb_hl;
+    if payload.len() < t + 4 {
+        return 0;
+    }
+    let emb_csum = match emb_proto {
+        6 if payload.len() >= t + 18 => be16(payload, t + 16),
+        17 if payload.len() >= t + 8 => be16(payload, t + 6),
+        6 | 17 => 0,
+        _ => return 0,
+    };
+    let mut csum: u64 = not16(emb_csum) + emb_csum;
+    let (inner_len, inner_proto) = if v6 {
+        for o in (8..40).step_by(2) {
+            csum += not16(be16(payload, o));
+        }
+        (be16(payload, 4), u64::from(payload[6]))
+    } else {
+        for o in [12, 14, 16, 18] {
+            csum += not16(be16(payload, o));
+        }
+        ((be16(payload, 2).wrapping_sub(ihl as u64)) & 0xffff, u64::from(payload[9]))
+    };
+    // htonl(len), htonl(proto): high words 0.
+    csum += not16(0) + not16(inner_len) + not16(0) + not16(inner_proto);
+    csum = sum16(&payload[..ihl], csum);
+    let mut u = udp[..8].to_vec();
+    u[6] = 0;
+    u[7] = 0;
+    csum = sum16(&u, csum);
+    let outer_len = (8 + payload.len()) as u64 & 0xffff;
+    match outer {
+        Ip::V6(s, d) if v6 => {
+            csum = sum16(&d.octets(), sum16(&s.octets(), csum));
+            csum += outer_len + 17;
+        }
+        Ip::V4(s, d) => {
+            csum = sum16(&d.octets(), sum16(&s.octets(), csum));
+            // The V6 variant reads the outer IPv4 header's tot_len before it is set.
+            csum += if v6 { u64::from(0u16.wrapping_sub(20)) } else { outer_len } + 17;
+        }
+        // Inner IPv4 under an IPv6 (or no) outer header: outer addresses read as 0.
+        _ => csum += outer_len + 17,
+    }
+    for _ in 0..4 {
+        if csum >> 16 != 0 {
+            csum = (csum & 0xffff) + (csum >> 16);
+        }
+    }
+    !(csum as u16)
+}
+
 /// The IP header nearest before `idx`, for pseudo-header checksums.
 enum Ip<'a> {
     V4(&'a Ipv4Addr, &'a Ipv4Addr),
@@ -388,10 +474,11 @@ impl Builder {
                                 .iter()
                                 .any(|h| matches!(h.kind(), Kind::Icmp | Kind::Icmp6))
                         {
-                            return Err(BuildError(
-                                "GUE-encapsulated ICMP checksum (calculateGueIcmpChecksum) not reproduced"
-                                    .into(),
-                            ));
+                            let c = gue_icmp_csum(&hdr, &b.ip_before(i), &pkt);
+                            hdr[6..8].copy_from_slice(&c.to_be_bytes());
+                            hdr.extend_from_slice(&pkt);
+                            pkt = hdr;
+                            continue;
                         }
                         let ip = b.ip_before(i);
                         if let Some(p) = Self::pseudo(&ip, 17, len) {
