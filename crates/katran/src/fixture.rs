@@ -582,3 +582,59 @@ pub fn read_fixture_file(src: &str) -> Result<Vec<(String, Vec<Fixture>)>, Strin
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SNIPPET: &str = r#"
+        // a comment
+        #include "x.h"
+        const std::vector<::katran::PacketAttributes> fx = {
+            // 1
+            {.description = "one" " two",
+             .expectedReturnValue = "XDP_TX",
+             .inputPacketBuilder = katran::testing::PacketBuilder::newPacket()
+                 .Eth("0x1", "0x2")
+                 .IPv4("192.168.1.1", "10.200.1.1", 64, 0, 1, PacketBuilder::IP_FLAG_MF)
+                 .TCP(31337, 80, 0, 0, 8192, TH_SYN | TH_ACK)
+                 .withCustomOption(0xb7, std::vector<uint8_t>{0x04, 0x00})
+                 .payload("ab\x00@cd"),
+             .expectedOutputPacketBuilder = PacketBuilder::newPacket()
+                 .Eth("02:00:00:00:00:00", "00:00:de:ad:be:af")
+                 .IPv6("fc00::1", "fc00::2")
+                 .UDP(1, 2)
+                 .QUICShortHeader().destConnId({0x41, 0x00}).data("\x01q\x00@").done()},
+        };
+    "#;
+
+    #[test]
+    fn reads_designated_initialisers_and_builder_chains() {
+        let v = read_fixture_file(SNIPPET).expect("parses");
+        assert_eq!(v.len(), 1);
+        let (name, fx) = &v[0];
+        assert_eq!(name, "fx");
+        assert_eq!(fx.len(), 1);
+        let f = &fx[0];
+        assert_eq!(f.description, "one two");
+        assert_eq!(f.expected_return, "XDP_TX");
+        let input = f.input.as_ref().expect("input built");
+        // Eth: dst (0x2) first, then src (0x1), IPv4.
+        assert_eq!(
+            &input[..14],
+            &[2, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x08, 0x00]
+        );
+        // IPv4: fragment field from the MF constant (0x20), protocol TCP.
+        assert_eq!(&input[20..22], &[0x00, 0x20]);
+        assert_eq!(input[23], 6);
+        // TCP: SYN|ACK, options padded to 4 bytes (doff 6).
+        assert_eq!(input[34 + 12], 6 << 4);
+        assert_eq!(input[34 + 13], 0x12);
+        assert_eq!(&input[54..58], &[0xb7, 4, 0x04, 0x00]);
+        // The C string literal stops at its NUL.
+        assert_eq!(&input[58..], b"ab");
+        let out = f.expected_output.as_ref().expect("output built");
+        // Short header: 0x00, the connection id, the data up to its NUL (no "\0@" suffix).
+        assert_eq!(&out[14 + 40 + 8..], &[0x00, 0x41, 0x00, 0x01, b'q']);
+    }
+}

@@ -274,7 +274,10 @@ fn gue_icmp_csum(udp: &[u8], outer: &Ip<'_>, payload: &[u8]) -> u16 {
         }
         (payload[emb_off + 6], 40)
     } else {
-        (payload[emb_off + 9], usize::from(payload[emb_off] & 0xf) * 4)
+        (
+            payload[emb_off + 9],
+            usize::from(payload[emb_off] & 0xf) * 4,
+        )
     };
     let t = emb_off + emb_hl;
     if payload.len() < t + 4 {
@@ -296,7 +299,10 @@ fn gue_icmp_csum(udp: &[u8], outer: &Ip<'_>, payload: &[u8]) -> u16 {
         for o in [12, 14, 16, 18] {
             csum += not16(be16(payload, o));
         }
-        ((be16(payload, 2).wrapping_sub(ihl as u64)) & 0xffff, u64::from(payload[9]))
+        (
+            (be16(payload, 2).wrapping_sub(ihl as u64)) & 0xffff,
+            u64::from(payload[9]),
+        )
     };
     // htonl(len), htonl(proto): high words 0.
     csum += not16(0) + not16(inner_len) + not16(0) + not16(inner_proto);
@@ -314,7 +320,11 @@ fn gue_icmp_csum(udp: &[u8], outer: &Ip<'_>, payload: &[u8]) -> u16 {
         Ip::V4(s, d) => {
             csum = sum16(&d.octets(), sum16(&s.octets(), csum));
             // The V6 variant reads the outer IPv4 header's tot_len before it is set.
-            csum += if v6 { u64::from(0u16.wrapping_sub(20)) } else { outer_len } + 17;
+            csum += if v6 {
+                u64::from(0u16.wrapping_sub(20))
+            } else {
+                outer_len
+            } + 17;
         }
         // Inner IPv4 under an IPv6 (or no) outer header: outer addresses read as 0.
         _ => csum += outer_len + 17,
@@ -886,4 +896,36 @@ pub fn apply(ev: &Eval, mut b: Builder, m: &str, args: &[Expr]) -> Result<Builde
         other => return Err(format!("PacketBuilder::{other} not supported")),
     }
     Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ones_complement_ok(data: &[u8], init: u64) -> bool {
+        fold(sum16(data, init)) == 0
+    }
+
+    #[test]
+    fn checksums_verify() {
+        let ev = Eval::default();
+        let s = |v: &str| Expr::Str(v.as_bytes().to_vec());
+        let mut b = Builder::new();
+        b = apply(&ev, b, "Eth", &[s("0x1"), s("0x2")]).unwrap();
+        b = apply(&ev, b, "IPv4", &[s("192.168.1.1"), s("10.200.1.1")]).unwrap();
+        b = apply(&ev, b, "UDP", &[Expr::Int(31337), Expr::Int(80)]).unwrap();
+        b = apply(&ev, b, "payload", &[s("katran test pkt")]).unwrap();
+        let p = b.build().unwrap();
+        assert!(ones_complement_ok(&p[14..34], 0), "IPv4 header checksum");
+        // UDP over the pseudo header.
+        let mut pseudo = p[26..34].to_vec();
+        pseudo.extend_from_slice(&[0, 17]);
+        pseudo.extend_from_slice(&p[38..40]);
+        assert!(
+            ones_complement_ok(&p[34..], sum16(&pseudo, 0)),
+            "UDP checksum"
+        );
+        // Katran's fixture 1 input, as its scapy comment has it (id 1, ttl 64).
+        assert_eq!(&p[14..20], &[0x45, 0x00, 0x00, 0x2b, 0x00, 0x01]);
+    }
 }
