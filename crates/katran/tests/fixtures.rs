@@ -91,6 +91,7 @@ fn every_fixture_file_parses() {
         .collect();
     names.sort();
     let mut total = 0;
+    let mut unbuilt = 0;
     for path in names {
         let src = std::fs::read_to_string(&path).expect("read fixture file");
         let vectors = read_fixture_file(&src).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -107,6 +108,7 @@ fn every_fixture_file_parses() {
             for f in fx {
                 for (what, r) in [("input", &f.input), ("expected output", &f.expected_output)] {
                     if let Err(e) = r {
+                        unbuilt += 1;
                         println!("  #{} {}: {what} not built: {e}", f.index, f.description);
                     }
                 }
@@ -115,6 +117,7 @@ fn every_fixture_file_parses() {
         }
     }
     assert!(total > 0, "no fixtures found");
+    assert_eq!(unbuilt, 0, "every fixture's packets build (reasons above)");
 }
 
 #[derive(Default)]
