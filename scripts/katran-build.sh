@@ -4,6 +4,10 @@
 # -O2 -g --target=bpf, Katran's include paths. Output: $KBPF_KATRAN_OUT (default
 # target/katran)/{balancer,healthchecking,healthchecking_ipip,xdp_root,xdp_pktcntr}.bpf.o
 #
+# $KBPF_KATRAN_DEFINES (e.g. "-DGUE_ENCAP -DTCP_SERVER_ID_ROUTING") selects Katran's
+# compile-time features, as build_bpf_modules_opensource.sh -d does; give each feature set its
+# own $KBPF_KATRAN_OUT.
+#
 # Exit status: 0 built; 3 a prerequisite is missing (the message says which); 1 otherwise.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,7 +23,8 @@ for f in balancer.bpf healthchecking.bpf healthchecking_ipip xdp_root xdp_pktcnt
     in="$src/katran/lib/bpf/$f.c"
     obj="$out/${f%.bpf}.bpf.o"
     if [ ! -f "$obj" ] || [ "$in" -nt "$obj" ]; then
-        "$clang" -O2 -g --target=bpf -D__TARGET_ARCH_x86 \
+        # shellcheck disable=SC2086 # the defines are words
+        "$clang" -O2 -g --target=bpf -D__TARGET_ARCH_x86 ${KBPF_KATRAN_DEFINES:-} \
             -I"$src" -I"$src/katran/lib/bpf" -I"$src/katran/lib/linux_includes" -I"$out/stub" -I/usr/include/x86_64-linux-gnu \
             -Wno-compare-distinct-pointer-types -c "$in" -o "$obj"
     fi
