@@ -449,3 +449,53 @@ fn optional_autoload_program_cannot_be_pinned_like_bpftool() {
         ours.stderr
     );
 }
+
+/// Katran's XDP objects (`scripts/katran-build.sh`): `prog dump xlated` of every program,
+/// plain and with line info, equal to the kernel's.
+#[test]
+fn katran_programs_dump_the_kernels_xlated() {
+    if skip() {
+        return;
+    }
+    let built = Command::new("bash")
+        .arg(root().join("scripts/katran-build.sh"))
+        .output()
+        .expect("bash runs");
+    if !built.status.success() {
+        let why = String::from_utf8_lossy(&built.stderr).into_owned();
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: Katran objects not built: {why}"
+        );
+        println!("SKIP: Katran objects not built: {why}");
+        return;
+    }
+    let out = PathBuf::from(String::from_utf8_lossy(&built.stdout).trim());
+    let mut compared = 0;
+    for name in ["balancer", "xdp_root", "xdp_pktcntr"] {
+        let s = load_both(&out.join(format!("{name}.bpf.o")), &format!("xl_k_{name}"));
+        for entry in std::fs::read_dir(&s.pins.progs).unwrap() {
+            let prog = entry.unwrap().file_name().to_string_lossy().into_owned();
+            for extra in [&[][..], &["linum"][..]] {
+                let kp = format!("{}/{prog}", s.pins.progs.display());
+                let bp = format!("/sys/fs/bpf/progs/{prog}");
+                let mut ka = vec!["prog", "dump", "xlated", "pinned", kp.as_str()];
+                let mut ba = vec!["prog", "dump", "xlated", "pinned", bp.as_str()];
+                ka.extend(extra);
+                ba.extend(extra);
+                let k = bpftool(&ka);
+                let b = kbpf(&s.fs, &ba);
+                assert_eq!(k.status, 0, "bpftool {ka:?}: {}", k.stderr);
+                assert_eq!(b.status, 0, "kbpf {ba:?}: {}", b.stderr);
+                let (kn, bn) = (normalize(&k.stdout), normalize(&b.stdout));
+                assert!(
+                    bn == kn,
+                    "{name} {prog} {extra:?}: kbpf vs kernel\n{}",
+                    diff(&bn, &kn)
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 6, "only {compared} dumps compared");
+}
