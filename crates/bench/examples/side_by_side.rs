@@ -130,6 +130,136 @@ fn rbpf_times(insns: &[kbpf_isa::Insn], pkt: &[u8], row: &mut Row) {
     ));
 }
 
+/// Katran's balancer on one packet: a fresh copy of the packet every run (the program
+/// encapsulates it, so a run on its own output would measure another path). kbpf: reset the
+/// frame and run, timed together; the kernel: the median `duration` of single-run
+/// `BPF_PROG_TEST_RUN` calls (its repeat loop would run on the encapsulated output).
+fn katran_times(prog: &Program, kernel: Option<&KernelProg>, pkt: &[u8], row: &mut Row) {
+    if let Ok(e) = Engines::new(prog) {
+        let mut frame = XdpFrame::new(pkt, 1, 0).expect("packet fits an XDP frame");
+        let _guard = kbpf_maps::pin();
+        let mut run = |jit: bool| {
+            frame.reset(pkt);
+            let ctx = frame.ctx_ptr();
+            if jit {
+                // SAFETY: the program passed kbpf's verifier as XDP; `ctx` is a live frame.
+                unsafe { e.run_jit(ctx) }.unwrap_or(u64::MAX)
+            } else {
+                e.run_interp(ctx).unwrap_or(u64::MAX)
+            }
+        };
+        row.retvals
+            .push(("kbpf jit".into(), run(true) & 0xffff_ffff));
+        row.jit = Some(ns_per_call(|| run(true), 20.0, 9));
+        row.retvals
+            .push(("kbpf interp".into(), run(false) & 0xffff_ffff));
+        row.interp = Some(ns_per_call(|| run(false), 20.0, 9));
+    }
+    if let Some(k) = kernel {
+        let mut d: Vec<f64> = (0..2001)
+            .filter_map(|_| k.test_run(pkt, pkt.len() + 512, None, 1).ok())
+            .map(|r| {
+                if row.retvals.iter().all(|(n, _)| n != "kernel") {
+                    row.retvals.push(("kernel".into(), r.retval as u64));
+                }
+                r.duration_ns as f64
+            })
+            .collect();
+        if !d.is_empty() {
+            d.sort_by(f64::total_cmp);
+            row.kernel = Some(d[d.len() / 2]);
+        }
+    }
+}
+
+/// Katran's `balancer.bpf.o` (scripts/katran-build.sh, default features) provisioned as its
+/// tester does (`prepare_lb_data`), on its base fixture 2 (TCP to a v4 VIP: IPIP encap,
+/// `XDP_TX`), after one run has filled the flow's LRU entry.
+fn katran_row(kernel_ok: bool) -> Option<Row> {
+    use kbpf_katran::provision::{Lb, apply, prepare_lb_data};
+    use kbpf_katran::runner::{KbpfBalancer, KernelBalancer};
+    let built = std::process::Command::new("bash")
+        .arg(kbpf_bench::root().join("scripts/katran-build.sh"))
+        .output()
+        .ok()?;
+    if !built.status.success() {
+        eprintln!(
+            "Katran row skipped: {}",
+            String::from_utf8_lossy(&built.stderr).trim()
+        );
+        return None;
+    }
+    let obj = std::path::PathBuf::from(String::from_utf8_lossy(&built.stdout).trim())
+        .join("balancer.bpf.o");
+    let header =
+        kbpf_katran::katran_src().join("katran/lib/testing/fixtures/KatranBaseTestFixtures.h");
+    let src = std::fs::read_to_string(&header).ok()?;
+    let fixtures = kbpf_katran::fixture::read_fixture_file(&src).ok()?;
+    let pkt = fixtures
+        .iter()
+        .find(|(n, _)| n == "testFixtures")?
+        .1
+        .get(1)?
+        .input
+        .clone()
+        .ok()?;
+    let mut lb = Lb::new().ok()?;
+    prepare_lb_data(&mut lb).ok()?;
+    let ops = lb.take_ops();
+    let mut row = Row {
+        name: "Katran balancer (TCP to a v4 VIP, encap, XDP_TX)".into(),
+        per: 1.0,
+        ..Row::default()
+    };
+    let mut kb = match KbpfBalancer::load(&obj, kbpf_run::Engine::Jit) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("Katran on kbpf: {e}");
+            return None;
+        }
+    };
+    apply(&mut kb, &ops).ok()?;
+    kb.run(&pkt).ok()?;
+    let mut kk = if kernel_ok {
+        KernelBalancer::load(&obj).ok()
+    } else {
+        None
+    };
+    if let Some(k) = kk.as_mut() {
+        apply(k, &ops).ok()?;
+        k.run(&pkt).ok()?;
+    }
+    katran_times(kb.program(), kk.as_ref().map(|k| k.prog()), &pkt, &mut row);
+    // The method's own cost per run (frame reset; the kernel's single-run test_run
+    // bookkeeping), measured the same way on `r0 = XDP_PASS; exit`, is taken off both.
+    let trivial = [
+        kbpf_isa::Insn::new(0xb7, 0, 0, 0, 2),
+        kbpf_isa::Insn::new(0x95, 0, 0, 0, 0),
+    ];
+    let mut base = Row::default();
+    let kernel_trivial = if kernel_ok {
+        KernelProg::load(BPF_PROG_TYPE_XDP, &trivial, "GPL", 0)
+            .ok()
+            .map(|(p, _)| p)
+    } else {
+        None
+    };
+    if let Ok(p) = load_xdp_insns("trivial", &trivial) {
+        katran_times(&p, kernel_trivial.as_ref(), &pkt, &mut base);
+    }
+    let net = |v: Option<f64>, b: Option<f64>| v.map(|v| (v - b.unwrap_or(0.0)).max(0.0));
+    println!(
+        "Katran per packet without the method's cost per run (kbpf JIT {:?} ns, interp {:?} ns, kernel {:?} ns taken off): kbpf JIT {:.1} ns, kbpf interp {:.0} ns, kernel JIT {:.1} ns",
+        base.jit.map(|v| v.round()),
+        base.interp.map(|v| v.round()),
+        base.kernel,
+        net(row.jit, base.jit).unwrap_or(f64::NAN),
+        net(row.interp, base.interp).unwrap_or(f64::NAN),
+        net(row.kernel, base.kernel).unwrap_or(f64::NAN),
+    );
+    Some(row)
+}
+
 /// The kernel's copy of a clang object's program, loaded by bpftool (maps as libbpf makes
 /// them); the pins are removed when the guard drops.
 fn kernel_object(obj: &Path, prog: &str) -> Option<(Pins, KernelProg)> {
@@ -251,6 +381,8 @@ fn main() {
         }
         rows.push(row);
     }
+
+    rows.extend(katran_row(kernel_ok));
 
     // The lookup programs: per run, and per lookup.
     let mut flavours = Vec::new();

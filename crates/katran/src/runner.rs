@@ -80,6 +80,11 @@ impl KbpfBalancer {
             .ok_or_else(|| format!("kbpf: no map {name}"))
     }
 
+    /// The verified, translated program (for benchmarks that drive an engine directly).
+    pub fn program(&self) -> &Arc<Program> {
+        &self.program
+    }
+
     /// One `BPF_PROG_TEST_RUN`.
     pub fn run(&self, packet: &[u8]) -> Result<RunOut, String> {
         self.run_ctx(packet, None)
@@ -181,6 +186,11 @@ impl KernelBalancer {
             down_reals: HashMap::new(),
             _pins: pins,
         })
+    }
+
+    /// The kernel's program.
+    pub fn prog(&self) -> &KernelProg {
+        &self.prog
     }
 
     fn map(&self, name: &str) -> Result<&KernelMap, String> {
