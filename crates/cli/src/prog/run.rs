@@ -1,0 +1,250 @@
+//! `prog run`: `BPF_PROG_TEST_RUN` with bpftool's arguments and output.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------
+// run
+
+/// The parsed `prog run` arguments after `PROG`.
+#[derive(Debug, Default, PartialEq)]
+pub struct RunArgs {
+    /// `data_in FILE` (`-` is stdin).
+    pub data_in: Option<String>,
+    /// `data_out FILE` (`-` is stdout).
+    pub data_out: Option<String>,
+    /// `data_size_out L`.
+    pub data_size_out: Option<u32>,
+    /// `ctx_in FILE`.
+    pub ctx_in: Option<String>,
+    /// `ctx_out FILE`.
+    pub ctx_out: Option<String>,
+    /// `ctx_size_out M`.
+    pub ctx_size_out: Option<u32>,
+    /// `repeat N`.
+    pub repeat: u32,
+    /// `--engine interp|jit` (kbpf's).
+    pub engine: Engine,
+}
+
+/// Parses the `prog run` words after `PROG` (bpftool's keywords, any order, and kbpf's
+/// `--engine` / `engine` option).
+pub fn parse_run_args(w: &mut Words<'_>) -> Result<RunArgs, Reply> {
+    let mut a = RunArgs {
+        // 0 = one run for every type the kernel repeats (it treats 0 as 1); unlike bpftool
+        // 7.1, which always sends 1, this lets raw tracepoint programs run at all (their
+        // test run refuses any repeat count).
+        repeat: 0,
+        // The JIT where there is one (x86-64); elsewhere the interpreter.
+        engine: if cfg!(target_arch = "x86_64") {
+            Engine::Jit
+        } else {
+            Engine::Interpreter
+        },
+        ..RunArgs::default()
+    };
+    while let Some(word) = w.peek() {
+        let need = |w: &mut Words<'_>| -> Result<String, Reply> {
+            w.next();
+            w.require(1).map_err(Reply::from)?;
+            Ok(w.next().unwrap_or_default().to_string())
+        };
+        if word == "--engine" || word == "engine" {
+            let v = need(w)?;
+            a.engine = match v.as_str() {
+                "interp" | "interpreter" => Engine::Interpreter,
+                "jit" => Engine::Jit,
+                _ => {
+                    return Err(Reply::err(
+                        format!("unknown engine '{v}' (interp or jit)"),
+                        -1,
+                    ));
+                }
+            };
+        } else if let Some(e) = word.strip_prefix("--engine=") {
+            w.next();
+            a.engine = match e {
+                "interp" | "interpreter" => Engine::Interpreter,
+                "jit" => Engine::Jit,
+                _ => {
+                    return Err(Reply::err(
+                        format!("unknown engine '{e}' (interp or jit)"),
+                        -1,
+                    ));
+                }
+            };
+        } else if is_prefix(word, "data_in") {
+            a.data_in = Some(need(w)?);
+        } else if is_prefix(word, "data_out") {
+            a.data_out = Some(need(w)?);
+        } else if is_prefix(word, "data_size_out") {
+            let v = need(w)?;
+            a.data_size_out = Some(parse_u32(&v, "output data size")?);
+        } else if is_prefix(word, "ctx_in") {
+            a.ctx_in = Some(need(w)?);
+        } else if is_prefix(word, "ctx_out") {
+            a.ctx_out = Some(need(w)?);
+        } else if is_prefix(word, "ctx_size_out") {
+            let v = need(w)?;
+            a.ctx_size_out = Some(parse_u32(&v, "output context size")?);
+        } else if is_prefix(word, "repeat") {
+            let v = need(w)?;
+            a.repeat = parse_u32(&v, "repeat number")?;
+        } else {
+            return Err(Reply::err(
+                format!(
+                    "expected no more arguments, 'data_in', 'data_out', 'data_size_out', 'ctx_in', 'ctx_out', 'ctx_size_out' or 'repeat', got: '{word}'?"
+                ),
+                -1,
+            ));
+        }
+    }
+    Ok(a)
+}
+
+fn parse_u32(v: &str, what: &str) -> Result<u32, Reply> {
+    strtoul(v, 0)
+        .filter(|n| *n <= u32::MAX as u64)
+        .map(|n| n as u32)
+        .ok_or_else(|| Reply::err(format!("can't parse {v} as {what}"), -1))
+}
+
+fn read_input(s: &mut Session, f: &str) -> Result<Vec<u8>, Reply> {
+    if f == "-" {
+        return s
+            .read_stdin()
+            .map_err(|e| Reply::err(format!("failed to read stdin: {}", strerror(&e)), -1));
+    }
+    std::fs::read(f).map_err(|e| Reply::err(format!("failed to open {f}: {}", strerror(&e)), -1))
+}
+
+/// bpftool's hex dump of `data_out -`: `%07x` offset, a tab, 16 bytes in pairs, ` | ` and
+/// the printable characters with a blank after the eighth.
+pub fn hex_dump(b: &[u8]) -> String {
+    let mut o = String::new();
+    for (n, chunk) in b.chunks(16).enumerate() {
+        let mut hex = String::new();
+        for (i, x) in chunk.iter().enumerate() {
+            hex.push_str(&format!("{x:02x}"));
+            if i % 2 == 1 {
+                hex.push(' ');
+            }
+        }
+        let mut asc = String::new();
+        for (i, x) in chunk.iter().enumerate() {
+            asc.push(if (0x20..0x7f).contains(x) {
+                *x as char
+            } else {
+                '.'
+            });
+            if i == 7 {
+                asc.push(' ');
+            }
+        }
+        o.push_str(&format!("{:07x}\t{hex:<40}| {asc}\n", n * 16));
+    }
+    o
+}
+
+pub(super) fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
+    if let Err(e) = w.require(4) {
+        return e.into();
+    }
+    let id = match parse_prog(s, w) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let a = match parse_run_args(w) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if a.data_in.is_none() && a.ctx_in.is_none() {
+        return Reply::err("bpftool prog run needs data_in or ctx_in", -1);
+    }
+    let data = match &a.data_in {
+        Some(f) => match read_input(s, f) {
+            Ok(d) => d,
+            Err(r) => return r,
+        },
+        None => Vec::new(),
+    };
+    let ctx = match &a.ctx_in {
+        Some(f) => match read_input(s, f) {
+            Ok(c) => Some(c),
+            Err(r) => return r,
+        },
+        None => None,
+    };
+    if a.data_out.is_none() && a.data_size_out.is_some() {
+        return Reply::err("data_size_out is set but data_out is not", -1);
+    }
+    if a.ctx_out.is_none() && a.ctx_size_out.is_some() {
+        return Reply::err("ctx_size_out is set but ctx_out is not", -1);
+    }
+    let prog = s.live_progs[&id].program.clone();
+    let out = match prog.test_run(&TestRunInput {
+        data_in: &data,
+        ctx_in: ctx.as_deref(),
+        repeat: a.repeat,
+        engine: a.engine,
+    }) {
+        Ok(o) => o,
+        Err(e) => {
+            let errno = e.errno();
+            if s.opts.debug || matches!(e, kbpf_run::TestRunError::Engine(_)) {
+                s.note(&format!("kbpf: {e}\n"));
+            }
+            return Reply::err(
+                format!("failed to run program: {}", errno_text(errno)),
+                -errno,
+            );
+        }
+    };
+    // The kernel copies at most data_size_out bytes (ENOSPC when the packet is longer).
+    let cap = a
+        .data_size_out
+        .map(|n| n as usize)
+        .unwrap_or(if a.data_out.is_some() {
+            // bpftool's default output buffer.
+            usize::MAX
+        } else {
+            0
+        });
+    if a.data_out.is_some() && out.data_out.len() > cap {
+        return Reply::err("failed to run program: No space left on device", -28);
+    }
+    let ctx_cap = a.ctx_size_out.map(|n| n as usize).unwrap_or(usize::MAX);
+    if let (Some(_), Some(c)) = (&a.ctx_out, &out.ctx_out)
+        && c.len() > ctx_cap
+    {
+        return Reply::err("failed to run program: No space left on device", -28);
+    }
+    let mut text = String::new();
+    let mut fields: Vec<(&str, Json)> = Vec::new();
+    let bytes = |b: &[u8]| Json::A(b.iter().map(|x| Json::U(*x as u64)).collect());
+    if let Some(f) = &a.data_out {
+        if f == "-" {
+            text.push_str(&hex_dump(&out.data_out));
+            fields.push(("data_out", bytes(&out.data_out)));
+        } else if let Err(e) = std::fs::write(f, &out.data_out) {
+            return Reply::err(format!("failed to open {f}: {}", strerror(&e)), -1);
+        }
+    }
+    if let (Some(f), Some(c)) = (&a.ctx_out, &out.ctx_out) {
+        if f == "-" {
+            text.push_str(&hex_dump(c));
+            fields.push(("ctx_out", bytes(c)));
+        } else if let Err(e) = std::fs::write(f, c) {
+            return Reply::err(format!("failed to open {f}: {}", strerror(&e)), -1);
+        }
+    }
+    text.push_str(&format!(
+        "Return value: {}, duration{}: {}ns\n",
+        out.retval,
+        if a.repeat > 1 { " (average)" } else { "" },
+        out.duration_ns
+    ));
+    s.touch_contents();
+    fields.push(("retval", Json::U(out.retval as u64)));
+    fields.push(("duration", Json::U(out.duration_ns)));
+    Reply::ok(text, Json::obj(fields))
+}
