@@ -11,8 +11,8 @@
 //! it binds to the same maps with their current contents; the program's tag is checked
 //! against the recorded one so a rebuilt object is not taken for the old.
 //!
-//! Submodules: [`load`] (`prog load|loadall`), [`dump`] (`prog dump xlated|jited`, the CFG),
-//! [`run`] (`prog run`, also over a capture file).
+//! Submodules: `load` (`prog load|loadall`), `dump` (`prog dump xlated|jited`, the CFG),
+//! `run` (`prog run`, also over a capture file).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
