@@ -427,7 +427,21 @@ impl Session {
             return Ok(());
         }
         let dir = self.opts.bpffs.clone();
-        let lock = pinned::lock(&dir, exclusive).map_err(|e| Reply::err(e.to_string(), -1))?;
+        // A daemon holds the lock for its whole life: say so instead of waiting for it.
+        let lock = match pinned::try_lock(&dir, exclusive) {
+            Ok(Some(l)) => l,
+            Ok(None) if kbpf_client::Client::connect(&dir).is_ok() => {
+                return Err(Reply::err(
+                    format!(
+                        "{} is owned by its kbpf daemon: run without KBPF_DAEMON=off, or stop it first (kbpf daemon stop)",
+                        dir.display()
+                    ),
+                    -16,
+                ));
+            }
+            Ok(None) => pinned::lock(&dir, exclusive).map_err(|e| Reply::err(e.to_string(), -1))?,
+            Err(e) => return Err(Reply::err(e.to_string(), -1)),
+        };
         let st = pinned::load(&dir).map_err(|e| Reply::err(e.to_string(), -1))?;
         self.debug(&format!(
             "loaded {} map(s) from {} ({} lock)",

@@ -245,6 +245,16 @@ pub fn lock(dir: &Path, exclusive: bool) -> Result<Lock, StateError> {
     flock_dir(dir, op).map(|l| l.expect("a blocking flock never would-block"))
 }
 
+/// Takes the lock without waiting: `None` when another process holds it in a conflicting mode.
+pub fn try_lock(dir: &Path, exclusive: bool) -> Result<Option<Lock>, StateError> {
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    flock_dir(dir, op | libc::LOCK_NB)
+}
+
 /// Takes the exclusive lock without waiting: `None` when another process holds it (a daemon
 /// owns the directory for its lifetime).
 pub fn try_lock_exclusive(dir: &Path) -> Result<Option<Lock>, StateError> {

@@ -486,6 +486,16 @@ fn daemon_start_status_stop() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("owned by another kbpf process"));
+    // A command run in the process while the daemon owns the directory says so at once.
+    let o = Command::new(KBPF)
+        .env("KBPF_DAEMON", "off")
+        .arg("--bpffs")
+        .arg(&d.0)
+        .args(["map", "show"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(240), "EBUSY");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("owned by its kbpf daemon"));
     d.ok("daemon stop");
     assert!(Client::connect(&d.0).is_err());
     // The next command starts it again, with the objects.

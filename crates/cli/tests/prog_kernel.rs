@@ -499,3 +499,131 @@ fn katran_programs_dump_the_kernels_xlated() {
     }
     assert!(compared >= 6, "only {compared} dumps compared");
 }
+
+/// `prog run PROG pcap_in FILE pcap_out FILE` against the kernel run packet by packet: the
+/// counts per return value, and the written packets (XDP_PASS/TX/REDIRECT) byte for byte, on
+/// a program that rewrites (`xdp_rewrite`: bpf_xdp_adjust_head, bpf_csum_diff) and one whose
+/// answers depend on the packets before (`xdp_plain_lru`: a map and an LRU hash), on both
+/// engines, through the daemon and in the process.
+#[test]
+fn pcap_runs_match_the_kernel_packet_by_packet() {
+    use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+    if skip() {
+        return;
+    }
+    let obj = root().join("crates/run/tests/progs/mim_run.bpf.o");
+    // 700 packets: sizes 1..=300, seeded bytes.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let packets: Vec<Vec<u8>> = (0..700)
+        .map(|i| {
+            (0..1 + (i * 37) % 300)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed >> 24) as u8
+                })
+                .collect()
+        })
+        .collect();
+    for (prog, engine, daemon) in [
+        ("xdp_rewrite", "jit", true),
+        ("xdp_rewrite", "interp", false),
+        ("xdp_plain_lru", "jit", true),
+        ("xdp_plain_lru", "interp", true),
+    ] {
+        let s = load_both(&obj, &format!("pcap_{prog}_{engine}"));
+        let inp = s.fs.0.join("in.pcap");
+        let out = s.fs.0.join("out.pcap");
+        let mut w = PcapWriter::new(std::fs::File::create(&inp).unwrap()).unwrap();
+        for (i, p) in packets.iter().enumerate() {
+            w.write_packet(&PcapPacket::new(
+                std::time::Duration::from_millis(i as u64),
+                p.len() as u32,
+                p,
+            ))
+            .unwrap();
+        }
+        drop(w);
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kbpf"));
+        if !daemon {
+            // The directory's daemon (which loaded the object) lets go of it first.
+            assert_eq!(kbpf(&s.fs, &["daemon", "stop"]).status, 0);
+            c.env("KBPF_DAEMON", "off");
+        }
+        let o = c
+            .args(["--kernel", "host", "-j", "--bpffs"])
+            .arg(&s.fs.0)
+            .args([
+                "prog",
+                "run",
+                "pinned",
+                &format!("/sys/fs/bpf/progs/{prog}"),
+            ])
+            .arg("pcap_in")
+            .arg(&inp)
+            .arg("pcap_out")
+            .arg(&out)
+            .args(["--engine", engine])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{prog}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        // The kernel, one test run per packet, in order.
+        let kp = kbpf_kernel::KernelProg::from_pinned(s.pins.progs.join(prog)).unwrap();
+        let mut want: std::collections::BTreeMap<u64, u64> = Default::default();
+        let mut written = Vec::new();
+        let mut refused = 0;
+        for p in &packets {
+            // The kernel refuses packets shorter than an Ethernet header: so does kbpf.
+            let Ok(r) = kp.test_run(p, p.len() + 512, None, 1) else {
+                assert!(p.len() < 14, "the kernel refused a {}-byte packet", p.len());
+                refused += 1;
+                continue;
+            };
+            *want.entry(r.retval as u64).or_default() += 1;
+            if (2..=4).contains(&r.retval) {
+                written.push(r.data_out);
+            }
+        }
+        let got: std::collections::BTreeMap<u64, u64> = j["retvals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["retval"].as_u64().unwrap(),
+                    r["packets"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(j["packets"], 700);
+        assert_eq!(j["refused"], refused);
+        assert_eq!(got, want, "{prog} on {engine}: counts per return value");
+        let mut r = PcapReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+        let mut kbpf_written = Vec::new();
+        while let Some(p) = r.next_packet() {
+            kbpf_written.push(p.unwrap().data.into_owned());
+        }
+        assert_eq!(
+            kbpf_written.len(),
+            written.len(),
+            "{prog} on {engine}: written"
+        );
+        assert!(
+            kbpf_written == written,
+            "{prog} on {engine}: written packets differ"
+        );
+        println!(
+            "{prog} on {engine} ({}): 700 packets, {} return values, {} written, equal to the kernel",
+            if daemon { "daemon" } else { "in process" },
+            want.len(),
+            written.len()
+        );
+    }
+}

@@ -333,10 +333,22 @@ impl Client {
         packets: &[Vec<u8>],
         want_data_out: bool,
     ) -> Result<(Vec<u32>, Vec<Vec<u8>>), ClientError> {
+        self.prog_run_packets_on(prog_id, packets, want_data_out, false)
+    }
+
+    /// [`Client::prog_run_packets`] on the JIT or (`interp`) the interpreter.
+    pub fn prog_run_packets_on(
+        &mut self,
+        prog_id: u32,
+        packets: &[Vec<u8>],
+        want_data_out: bool,
+        interp: bool,
+    ) -> Result<(Vec<u32>, Vec<Vec<u8>>), ClientError> {
         match self.call(&Request::ProgRunPackets {
             prog_id,
             packets: packets.iter().map(|p| Bytes(p.clone())).collect(),
             want_data_out,
+            interp,
         })? {
             Payload::Retvals {
                 retvals, data_out, ..

@@ -257,6 +257,9 @@ pub enum Request {
         /// Also return each packet as the program left it.
         #[serde(default)]
         want_data_out: bool,
+        /// Run on the interpreter instead of the JIT.
+        #[serde(default)]
+        interp: bool,
     },
     /// Drops this connection's hold on a map it created (closing the fd, in `bpf()` terms):
     /// the map lives on only while pinned or held by another object.

@@ -149,7 +149,8 @@ impl Daemon {
                 prog_id,
                 packets,
                 want_data_out,
-            } => self.run_packets(prog_id, &packets, want_data_out),
+                interp,
+            } => self.run_packets(prog_id, &packets, want_data_out, interp),
             Request::Status => Response::Ok(Payload::Status(self.status())),
             Request::Checkpoint => {
                 let mut s = self.session();
@@ -278,26 +279,48 @@ impl Daemon {
         }
     }
 
-    fn run_packets(&self, prog_id: u32, packets: &[Bytes], want_data_out: bool) -> Response {
+    fn run_packets(
+        &self,
+        prog_id: u32,
+        packets: &[Bytes],
+        want_data_out: bool,
+        interp: bool,
+    ) -> Response {
         let prog = match self.program(prog_id) {
             Ok(p) => p,
             Err(r) => return r,
         };
-        let start = Instant::now();
-        let r = if matches!(prog.prog_type, kbpf_verifier::ProgType::Xdp) {
-            run_xdp_packets(&prog, packets, want_data_out)
+        let engine = if interp {
+            kbpf_run::Engine::Interpreter
         } else {
-            run_test_packets(&prog, packets, want_data_out)
+            kbpf_run::Engine::Jit
         };
+        let start = Instant::now();
+        let (mut retvals, mut data_out) = (Vec::with_capacity(packets.len()), Vec::new());
+        let r = kbpf_run::run_packets(
+            &prog,
+            engine,
+            packets.iter().map(|p| p.0.as_slice()),
+            want_data_out,
+            |_, r| {
+                retvals.push(r.retval);
+                if want_data_out {
+                    data_out.push(Bytes(r.data_out));
+                }
+            },
+        );
         let elapsed_ns = start.elapsed().as_nanos() as u64;
         self.session().touch_contents();
         match r {
-            Ok((retvals, data_out)) => Response::Ok(Payload::Retvals {
+            Ok(()) => Response::Ok(Payload::Retvals {
                 retvals,
                 data_out,
                 elapsed_ns,
             }),
-            Err((errno, message)) => Response::Err { errno, message },
+            Err(e) => Response::Err {
+                errno: e.errno(),
+                message: e.to_string(),
+            },
         }
     }
 
@@ -400,62 +423,6 @@ impl Daemon {
             }
         }
     }
-}
-
-type PacketRun = Result<(Vec<u32>, Vec<Bytes>), (i32, String)>;
-
-/// An XDP program over many packets the way a NIC's poll loop runs it: compiled once, one
-/// reused frame, the whole batch inside one epoch pin (an RCU read section: an inner map
-/// swapped out meanwhile stays alive until the batch ends).
-fn run_xdp_packets(prog: &kbpf_run::Program, packets: &[Bytes], want_data_out: bool) -> PacketRun {
-    let runner = prog
-        .engine(kbpf_run::Engine::Jit)
-        .map_err(|e| (e.errno(), e.to_string()))?;
-    let _pin = kbpf_maps::pin();
-    let mut frame: Option<kbpf_run::ctx::XdpFrame> = None;
-    let mut retvals = Vec::with_capacity(packets.len());
-    let mut data_out = Vec::new();
-    for p in packets {
-        if !frame.as_mut().is_some_and(|f| f.reset(&p.0)) {
-            frame = Some(kbpf_run::ctx::XdpFrame::new(&p.0, 1, 0).ok_or((
-                libc::EINVAL,
-                format!("{}-byte packet does not fit a frame", p.0.len()),
-            ))?);
-        }
-        let Some(f) = frame.as_mut() else {
-            return Err((libc::EINVAL, "no frame".into()));
-        };
-        let ctx = f.ctx_ptr();
-        // SAFETY: `ctx` is the live frame's xdp_buff, the context type the program was
-        // verified for; the epoch pin is held for the whole batch.
-        let r0 = unsafe { runner.run_ctx(ctx) }.map_err(|e| (libc::EFAULT, e.to_string()))?;
-        retvals.push(r0 as u32);
-        if want_data_out {
-            data_out.push(Bytes(f.data_out().to_vec()));
-        }
-    }
-    Ok((retvals, data_out))
-}
-
-/// Other program types: one test run per packet.
-fn run_test_packets(prog: &kbpf_run::Program, packets: &[Bytes], want_data_out: bool) -> PacketRun {
-    let mut retvals = Vec::with_capacity(packets.len());
-    let mut data_out = Vec::new();
-    for p in packets {
-        let o = prog
-            .test_run(&kbpf_run::TestRunInput {
-                data_in: &p.0,
-                ctx_in: None,
-                repeat: 1,
-                engine: kbpf_run::Engine::Jit,
-            })
-            .map_err(|e| (e.errno(), e.to_string()))?;
-        retvals.push(o.retval);
-        if want_data_out {
-            data_out.push(Bytes(o.data_out));
-        }
-    }
-    Ok((retvals, data_out))
 }
 
 fn map_request(s: &mut Session, req: Request, held: &mut Vec<u32>) -> Response {
@@ -721,6 +688,92 @@ pub fn command(cl: &CommandLine, args: &[String]) -> u8 {
     255
 }
 
+/// `prog run PROG pcap_in FILE …` through the daemon, driven from the client: the program is
+/// found with `prog show PROG`, the packets go in batches (`prog_run_packets`), and the
+/// capture files and the progress bar stay with the user.
+fn forward_capture(cl: &CommandLine, dir: &Path, words: &[String]) -> u8 {
+    let print = |r: &crate::bpftool::Reply| {
+        use std::io::Write;
+        if cl.json {
+            print!("{}", r.json.to_document(cl.pretty));
+        } else {
+            print!("{}", r.stdout);
+            let _ = std::io::stdout().flush();
+            eprint!("{}", r.stderr);
+        }
+        r.exit_code()
+    };
+    let rest = &words[4..];
+    let a = match crate::prog::parse_run_args(&mut crate::words::Words::new(rest, &words[1])) {
+        Ok(a) => a,
+        Err(r) => return print(&r),
+    };
+    let mut client = match connect_or_start(dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kbpf: {e}");
+            return 255;
+        }
+    };
+    let mut show = vec!["prog".to_string(), "show".to_string()];
+    show.extend(words[2..4].iter().cloned());
+    let shown = client.call(&Request::Command {
+        words: show,
+        options: CommandOptions {
+            json: true,
+            ..CommandOptions::default()
+        },
+        cwd: std::env::current_dir()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "/".into()),
+        stdin: None,
+    });
+    let info: serde_json::Value = match shown {
+        Ok(Payload::Command {
+            stdout, status: 0, ..
+        }) => serde_json::from_str(&stdout).unwrap_or_default(),
+        Ok(Payload::Command {
+            stdout,
+            stderr,
+            status,
+        }) => {
+            print!("{stdout}");
+            eprint!("{stderr}");
+            return status;
+        }
+        other => {
+            eprintln!("kbpf: unexpected reply from the daemon: {other:?}");
+            return 255;
+        }
+    };
+    let (Some(id), Some(kind)) = (info["id"].as_u64(), info["type"].as_str()) else {
+        return print(&crate::bpftool::Reply::err(
+            "several programs match this handle",
+            -1,
+        ));
+    };
+    let prog_type = crate::prog::prog_type_number(kind);
+    let interp = a.engine == kbpf_run::Engine::Interpreter;
+    let r = crate::prog::pcap::run_capture(
+        prog_type,
+        Path::new(a.pcap_in.as_deref().unwrap_or_default()),
+        a.pcap_out.as_deref().map(Path::new),
+        |batch| {
+            client
+                .prog_run_packets_on(id as u32, batch, true, interp)
+                .map(|(r, d)| r.into_iter().zip(d).collect())
+                .map_err(|e| {
+                    let errno = e.errno().unwrap_or(libc::EIO);
+                    crate::bpftool::Reply::err(format!("failed to run program: {e}"), -errno)
+                })
+        },
+    );
+    match r {
+        Ok(s) => print(&crate::prog::pcap::reply(prog_type, &s)),
+        Err(r) => print(&r),
+    }
+}
+
 /// Whether process `pid` still runs (a zombie does not).
 fn process_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
@@ -739,6 +792,13 @@ pub fn connect_or_start(dir: &Path) -> io::Result<Client> {
 pub fn forward(cl: &CommandLine, words: Vec<String>) -> u8 {
     let dir = cl.bpffs.clone().unwrap_or_else(pinned::default_bpffs);
     let dir = std::path::absolute(&dir).unwrap_or(dir);
+    if words.len() > 4
+        && crate::words::is_prefix(&words[0], "prog")
+        && crate::words::is_prefix(&words[1], "run")
+        && words.iter().any(|w| w == "pcap_in")
+    {
+        return forward_capture(cl, &dir, &words);
+    }
     // `-` as an input file is the client's stdin: send it along.
     let reads_stdin = words.windows(2).any(|w| {
         w[1] == "-"

@@ -32,6 +32,7 @@ use crate::words::{GrammarError, Words, is_prefix, strtoul};
 
 mod dump;
 mod load;
+pub mod pcap;
 mod run;
 
 pub use dump::dot_graph;
@@ -56,6 +57,7 @@ Usage: kbpf prog { show | list } [PROG]
                          [data_out FILE [data_size_out L]] \\
                          [ctx_in FILE [ctx_out FILE [ctx_size_out M]]] \\
                          [repeat N] [--engine {interp|jit}]
+       kbpf prog run PROG pcap_in FILE [pcap_out FILE] [--engine {interp|jit}]
        kbpf prog help
 
        MAP := { id MAP_ID | pinned FILE | name MAP_NAME }
@@ -69,6 +71,8 @@ Usage: kbpf prog { show | list } [PROG]
        kbpf's x86-64 JIT (the interpreter on other hosts, or with --engine
        interp). Program and map ids are kbpf's own; `prog show` reports the size of
        kbpf's JIT image and `dump jited` disassembles it (AT&T syntax).
+       pcap_in runs every packet of a classic pcap capture once, in order, counts
+       them per return value and writes what the program passes on to pcap_out.
 ";
 
 const STRICT_WARNING: &str = "Warning: bpftool is now running in libbpf strict mode and has more stringent requirements about BPF programs.\nIf it used to work for this object file but now doesn't, see --legacy option for more details.\n\n";
@@ -151,7 +155,15 @@ const LOAD_TYPES: &[(&str, u32)] = &[
 
 const LIBBPF_SECTIONS: &str = "socket sk_reuseport/migrate sk_reuseport kprobe+ uprobe+ uprobe.s+ kretprobe+ uretprobe+ uretprobe.s+ kprobe.multi+ kretprobe.multi+ ksyscall+ kretsyscall+ usdt+ tc classifier action tracepoint+ tp+ raw_tracepoint+ raw_tp+ raw_tracepoint.w+ raw_tp.w+ tp_btf+ fentry+ fmod_ret+ fexit+ fentry.s+ fmod_ret.s+ fexit.s+ freplace+ lsm+ lsm.s+ lsm_cgroup+ iter+ iter.s+ syscall xdp.frags/devmap xdp/devmap xdp.frags/cpumap xdp/cpumap xdp.frags xdp perf_event lwt_in lwt_out lwt_xmit lwt_seg6local sockops sk_skb/stream_parser sk_skb/stream_verdict sk_skb sk_msg lirc_mode2 flow_dissector cgroup_skb/ingress cgroup_skb/egress cgroup/skb cgroup/sock_create cgroup/sock_release cgroup/sock cgroup/post_bind4 cgroup/post_bind6 cgroup/bind4 cgroup/bind6 cgroup/connect4 cgroup/connect6 cgroup/sendmsg4 cgroup/sendmsg6 cgroup/recvmsg4 cgroup/recvmsg6 cgroup/getpeername4 cgroup/getpeername6 cgroup/getsockname4 cgroup/getsockname6 cgroup/sysctl cgroup/getsockopt cgroup/setsockopt cgroup/dev struct_ops+ sk_lookup";
 
-/// The name bpftool shows for a program type number.
+/// The program type number of a name bpftool shows (0, `unspec`, for an unknown one).
+pub fn prog_type_number(name: &str) -> u32 {
+    PROG_TYPE_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .map_or(0, |i| i as u32)
+}
+
+/// bpftool's name of program type `t` (`type N` when it has none).
 pub fn prog_type_name(t: u32) -> String {
     PROG_TYPE_NAMES
         .get(t as usize)

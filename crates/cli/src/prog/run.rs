@@ -24,6 +24,10 @@ pub struct RunArgs {
     pub repeat: u32,
     /// `--engine interp|jit` (kbpf's).
     pub engine: Engine,
+    /// `pcap_in FILE` (kbpf's): every packet of a capture through the program.
+    pub pcap_in: Option<String>,
+    /// `pcap_out FILE` (with `pcap_in`): the packets the program passes on.
+    pub pcap_out: Option<String>,
 }
 
 /// Parses the `prog run` words after `PROG` (bpftool's keywords, any order, and kbpf's
@@ -89,6 +93,10 @@ pub fn parse_run_args(w: &mut Words<'_>) -> Result<RunArgs, Reply> {
         } else if is_prefix(word, "repeat") {
             let v = need(w)?;
             a.repeat = parse_u32(&v, "repeat number")?;
+        } else if word == "pcap_in" {
+            a.pcap_in = Some(need(w)?);
+        } else if word == "pcap_out" {
+            a.pcap_out = Some(need(w)?);
         } else {
             return Err(Reply::err(
                 format!(
@@ -97,6 +105,15 @@ pub fn parse_run_args(w: &mut Words<'_>) -> Result<RunArgs, Reply> {
                 -1,
             ));
         }
+    }
+    if a.pcap_out.is_some() && a.pcap_in.is_none() {
+        return Err(Reply::err("pcap_out is set but pcap_in is not", -1));
+    }
+    if a.pcap_in.is_some() && (a.data_in.is_some() || a.ctx_in.is_some() || a.repeat > 1) {
+        return Err(Reply::err(
+            "pcap_in runs each packet once: no data_in, ctx_in or repeat with it",
+            -1,
+        ));
     }
     Ok(a)
 }
@@ -157,6 +174,37 @@ pub(super) fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
         Ok(a) => a,
         Err(r) => return r,
     };
+    if let Some(input) = &a.pcap_in {
+        let prog = s.live_progs[&id].program.clone();
+        let prog_type = s.live_progs[&id].prog_type;
+        let r = super::pcap::run_capture(
+            prog_type,
+            Path::new(input),
+            a.pcap_out.as_deref().map(Path::new),
+            |batch| {
+                let mut out = Vec::with_capacity(batch.len());
+                kbpf_run::run_packets(
+                    &prog,
+                    a.engine,
+                    batch.iter().map(|p| p.as_slice()),
+                    true,
+                    |_, r| out.push((r.retval, r.data_out)),
+                )
+                .map_err(|e| {
+                    Reply::err(
+                        format!("failed to run program: {}", errno_text(e.errno())),
+                        -e.errno(),
+                    )
+                })?;
+                Ok(out)
+            },
+        );
+        s.touch_contents();
+        return match r {
+            Ok(summary) => super::pcap::reply(prog_type, &summary),
+            Err(r) => r,
+        };
+    }
     if a.data_in.is_none() && a.ctx_in.is_none() {
         return Reply::err("bpftool prog run needs data_in or ctx_in", -1);
     }
