@@ -809,6 +809,11 @@ impl<'a> Checker<'a> {
             );
         }
         let subprog = self.subprog_of(target);
+        if self.opts.global_funcs.contains(&target) {
+            return rej(format!(
+                "func#{subprog} is global: calls of global functions are not supported by kbpf"
+            ));
+        }
         let caller = st.cur().clone();
         let frameno = st.frames.len() as u8;
         let mut callee = FuncState::new(frameno, idx, subprog);

@@ -94,6 +94,12 @@ pub struct Options {
     /// The kernel profile's verifier behaviour: which kernel build's decisions and messages
     /// to give where builds differ.
     pub kernel: VerifierBehaviour,
+    /// First instruction of each global function other than the entry (from the BTF
+    /// func_info: `BTF_FUNC_GLOBAL`). The kernel verifies a global function once, on its
+    /// own, against its BTF prototype, and its callers only check the arguments; kbpf does
+    /// not model that yet, so a call of one is refused (never treated as a static call,
+    /// which would accept bodies that are only safe for the caller's arguments).
+    pub global_funcs: Vec<usize>,
 }
 
 impl Options {
@@ -109,6 +115,7 @@ impl Options {
             strict_alignment: false,
             nr_cpu_ids: None,
             kernel: VerifierBehaviour::BUILTIN,
+            global_funcs: Vec::new(),
         }
     }
 
@@ -127,6 +134,12 @@ impl Options {
     /// Sets the kernel profile's verifier behaviour.
     pub fn kernel(mut self, kernel: VerifierBehaviour) -> Options {
         self.kernel = kernel;
+        self
+    }
+
+    /// Sets the global functions (first instructions; see [`Options::global_funcs`]).
+    pub fn global_funcs(mut self, starts: Vec<usize>) -> Options {
+        self.global_funcs = starts;
         self
     }
 
