@@ -134,6 +134,12 @@ fn convert_one(
             crate::ctx::skb::convert(&insn, field.name, access.write, at)?
         }
         ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint => vec![insn],
+        ProgType::CgroupSockAddr => {
+            return Err(RewriteError::Unsupported {
+                insn: at,
+                what: format!("struct bpf_sock_addr field '{}'", field.name),
+            });
+        }
     };
     if narrow {
         let shift = ((access.off - field.off) & (field.size - 1)) * 8;

@@ -101,6 +101,7 @@ impl Program {
             ProgType::RawTracepoint => run_raw_tp(&engine, input, self.max_ctx_offset()),
             ProgType::Kprobe => Err(TestRunError::NotSupported("kprobe")),
             ProgType::Tracepoint => Err(TestRunError::NotSupported("tracepoint")),
+            ProgType::CgroupSockAddr => Err(TestRunError::NotSupported("cgroup_sock_addr")),
         }
     }
 

@@ -13,7 +13,7 @@ use kbpf_isa::disasm::{Disasm, Imm64Style, helper_name};
 use kbpf_isa::insn::{MAX_BPF_STACK, MAX_CALL_FRAMES};
 
 use crate::bounds::{self, Scalar, Taken};
-use crate::ctx::{CtxAccess, ProgType, check_ctx_access};
+use crate::ctx::{CtxAccess, ProgType, check_ctx_access_for};
 use crate::helpers::{self, ArgType, RetType, func_proto};
 use crate::state::{BPF_REG_SIZE, FuncState, SlotType, StackSlot, VerifierState, states_equal};
 use crate::types::*;
@@ -792,8 +792,26 @@ impl<'a> Checker<'a> {
                 "set a return value in r0 before exit (e.g. return XDP_PASS)",
             );
         }
-        // The program types kbpf supports have no return-range check, and a privileged
-        // program may return a pointer (`allow_ptr_leaks`), as in the kernel.
+        // check_return_code: the range of the program type (a privileged program may
+        // return a pointer where there is none, `allow_ptr_leaks`, as in the kernel).
+        if let Some(range) = crate::cgroup::return_range(self.prog, self.opts.expected_attach_type)
+        {
+            let r0 = st.cur().regs[0];
+            self.scratched_regs |= 1;
+            if r0.ty != RegType::Scalar {
+                return rej(format!(
+                    "At program exit the register R0 is not a known value ({})",
+                    r0.type_str()
+                ));
+            }
+            if r0.s.smin_value < range.0 || r0.s.smax_value > range.1 {
+                return rej(crate::cgroup::invalid_return_msg(
+                    r0.s.smin_value,
+                    r0.s.smax_value,
+                    range,
+                ));
+            }
+        }
         Ok(Flow::Exit)
     }
 
@@ -1290,7 +1308,8 @@ impl<'a> Checker<'a> {
                 }
                 // A sign-extending load of a field that is a pointer (data, data_end,
                 // data_meta) is no valid access (`info->is_ldsx` in the is_valid_access ops).
-                let valid = check_ctx_access(self.prog, insn_off, sz as u32, write)
+                let attach = self.opts.expected_attach_type;
+                let valid = check_ctx_access_for(self.prog, attach, insn_off, sz as u32, write)
                     .filter(|l| !ldsx || l.reg_type == RegType::Scalar);
                 match valid {
                     Some(load) => {
@@ -1939,14 +1958,32 @@ impl<'a> Checker<'a> {
                     }
                     map = Some(reg.map);
                 }
-                ArgType::PtrToCtx => {
+                ArgType::PtrToCtx | ArgType::PtrToCtxOrNull => {
+                    let null =
+                        reg.ty == RegType::Scalar && reg.s.is_const() && reg.s.var_off.value == 0;
+                    if arg == ArgType::PtrToCtxOrNull && null {
+                        continue;
+                    }
                     if reg.ty != RegType::PtrToCtx {
                         return rej(format!("R{regno} type={} expected=ctx", reg.type_str()));
                     }
-                    if reg.off != 0 || !reg.s.is_const() || reg.s.var_off.value != 0 {
+                    // __check_ptr_off_reg: a negative offset, a fixed one, a variable one.
+                    if reg.off < 0 {
+                        return rej(format!(
+                            "negative offset ctx ptr R{regno} off={} disallowed",
+                            reg.off
+                        ));
+                    }
+                    if reg.off != 0 {
                         return rej(format!(
                             "dereference of modified ctx ptr R{regno} off={} disallowed",
                             reg.off
+                        ));
+                    }
+                    if !reg.s.is_const() || reg.s.var_off.value != 0 {
+                        return rej(format!(
+                            "variable ctx access var_off={} disallowed",
+                            reg.s.var_off
                         ));
                     }
                 }

@@ -23,6 +23,9 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_TRACEPOINT` (5): the tracepoint's record after its 8-byte common
     /// header (read-only, no rewrite, no test run).
     Tracepoint,
+    /// `BPF_PROG_TYPE_CGROUP_SOCK_ADDR` (18): `struct bpf_sock_addr`, fields by expected
+    /// attach type ([`crate::cgroup`]; no rewrite, no test run).
+    CgroupSockAddr,
 }
 
 impl ProgType {
@@ -35,6 +38,7 @@ impl ProgType {
             17 => ProgType::RawTracepoint,
             2 => ProgType::Kprobe,
             5 => ProgType::Tracepoint,
+            18 => ProgType::CgroupSockAddr,
             _ => return None,
         })
     }
@@ -48,6 +52,7 @@ impl ProgType {
             ProgType::RawTracepoint => 17,
             ProgType::Kprobe => 2,
             ProgType::Tracepoint => 5,
+            ProgType::CgroupSockAddr => 18,
         }
     }
 
@@ -316,14 +321,28 @@ const SKB_FIELDS: &[CtxField] = &[
     },
 ];
 
-/// Checks a context access of `size` bytes at `off` (`check_ctx_access`). `None` means the
-/// kernel's `invalid bpf_context access off=%d size=%d`.
+/// Checks a context access of `size` bytes at `off` (`check_ctx_access`) for a program
+/// loaded without an expected attach type. `None` means the kernel's
+/// `invalid bpf_context access off=%d size=%d`.
 pub fn check_ctx_access(prog: ProgType, off: i32, size: u32, write: bool) -> Option<CtxLoad> {
+    check_ctx_access_for(prog, 0, off, size, write)
+}
+
+/// [`check_ctx_access`] for a program with `expected_attach_type` `attach` (some program
+/// types' fields depend on it).
+pub fn check_ctx_access_for(
+    prog: ProgType,
+    attach: u32,
+    off: i32,
+    size: u32,
+    write: bool,
+) -> Option<CtxLoad> {
     if off < 0 {
         return None;
     }
     let off = off as u32;
     match prog {
+        ProgType::CgroupSockAddr => crate::cgroup::sock_addr_access(attach, off, size, write),
         ProgType::Xdp => {
             // xdp_is_valid_access: read-only, whole u32 fields only.
             if write || size != 4 || !off.is_multiple_of(4) {

@@ -27,6 +27,8 @@ pub enum ArgType {
     ConstSizeOrZero,
     /// `ARG_PTR_TO_CTX`.
     PtrToCtx,
+    /// `ARG_PTR_TO_CTX_OR_NULL`: the context, or a NULL constant.
+    PtrToCtxOrNull,
     /// `ARG_ANYTHING`: any initialised value.
     Anything,
 }
@@ -283,6 +285,13 @@ const PROTOS: &[FuncProto] = &[
         [DontCare; 5],
         RetType::Integer,
     ),
+    // bpf_get_netns_cookie_sock_addr_proto (and the cgroup/sock variants' shape).
+    proto(
+        122,
+        "bpf_get_netns_cookie",
+        [PtrToCtxOrNull, DontCare, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
     FuncProto {
         changes_pkt_data: true,
         ..proto(
@@ -298,7 +307,16 @@ const PROTOS: &[FuncProto] = &[
 /// `get_func_proto`); `None` is the kernel's `unknown func %s#%d`.
 pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     let p = PROTOS.iter().find(|p| p.id == id)?;
+    if prog == ProgType::CgroupSockAddr {
+        // sock_addr_func_proto: bpf_sk_base_func_proto, the cgroup ones, its own.
+        return matches!(
+            id,
+            1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 15 | 112..=115 | 122 | 125 | 160
+        )
+        .then_some(p);
+    }
     let ok = match id {
+        122 => false,
         44 | 65 => prog == ProgType::Xdp,
         23 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),
         28 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),

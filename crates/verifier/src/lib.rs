@@ -14,6 +14,7 @@
 //! - [`types`]: register types, [`RegState`], [`MapDesc`] and log formatting;
 //! - [`state`]: frames, stack slots and state comparison for pruning;
 //! - [`ctx`]: program types and context field access;
+//! - [`cgroup`]: the cgroup program types' contexts and every type's return-value range;
 //! - [`helpers`]: helper prototypes;
 //! - `cfg` (private): the control-flow checks run before exploration (`check_cfg`);
 //! - `check` (private): the exploration engine (`do_check`).
@@ -51,6 +52,7 @@
 
 pub mod bounds;
 mod cfg;
+pub mod cgroup;
 mod check;
 pub mod ctx;
 pub mod helpers;
@@ -100,6 +102,9 @@ pub struct Options {
     /// not model that yet, so a call of one is refused (never treated as a static call,
     /// which would accept bodies that are only safe for the caller's arguments).
     pub global_funcs: Vec<usize>,
+    /// `expected_attach_type` of the program (`enum bpf_attach_type`): some program types'
+    /// context fields and return ranges depend on it.
+    pub expected_attach_type: u32,
 }
 
 impl Options {
@@ -116,6 +121,7 @@ impl Options {
             nr_cpu_ids: None,
             kernel: VerifierBehaviour::BUILTIN,
             global_funcs: Vec::new(),
+            expected_attach_type: 0,
         }
     }
 
@@ -140,6 +146,12 @@ impl Options {
     /// Sets the global functions (first instructions; see [`Options::global_funcs`]).
     pub fn global_funcs(mut self, starts: Vec<usize>) -> Options {
         self.global_funcs = starts;
+        self
+    }
+
+    /// Sets the expected attach type.
+    pub fn expected_attach_type(mut self, attach: u32) -> Options {
+        self.expected_attach_type = attach;
         self
     }
 
