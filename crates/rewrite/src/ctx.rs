@@ -134,10 +134,19 @@ fn convert_one(
             crate::ctx::skb::convert(&insn, field.name, access.write, at)?
         }
         ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint => vec![insn],
-        ProgType::CgroupSockAddr => {
+        ProgType::CgroupSockAddr
+        | ProgType::CgroupSkb
+        | ProgType::CgroupSock
+        | ProgType::LwtIn
+        | ProgType::LwtOut
+        | ProgType::LwtXmit => {
             return Err(RewriteError::Unsupported {
                 insn: at,
-                what: format!("struct bpf_sock_addr field '{}'", field.name),
+                what: format!(
+                    "context field '{}' of program type {}",
+                    field.name,
+                    prog_type.as_u32()
+                ),
             });
         }
     };

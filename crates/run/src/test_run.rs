@@ -101,7 +101,12 @@ impl Program {
             ProgType::RawTracepoint => run_raw_tp(&engine, input, self.max_ctx_offset()),
             ProgType::Kprobe => Err(TestRunError::NotSupported("kprobe")),
             ProgType::Tracepoint => Err(TestRunError::NotSupported("tracepoint")),
-            ProgType::CgroupSockAddr => Err(TestRunError::NotSupported("cgroup_sock_addr")),
+            ProgType::CgroupSockAddr
+            | ProgType::CgroupSkb
+            | ProgType::CgroupSock
+            | ProgType::LwtIn
+            | ProgType::LwtOut
+            | ProgType::LwtXmit => Err(TestRunError::NotSupported("this program type")),
         }
     }
 

@@ -6,6 +6,10 @@
 //!   attach type, the address and port fields may be written (4 bytes, or 8 bytes aligned
 //!   inside the IPv6 arrays) and read narrowly, the others are 4-byte reads. The `sk` field
 //!   (a `PTR_TO_SOCKET`) is not modelled: kbpf refuses its load.
+//! - `BPF_PROG_TYPE_CGROUP_SOCK`: `struct bpf_sock` as `sock_filter_is_valid_access` allows
+//!   it (`bpf_sock_is_valid_access` and the attach type's fields: `bound_dev_if`, `mark`,
+//!   `priority` read-write at socket create/release only, the source address and port
+//!   read-only after bind only, the rest read-only).
 //! - Return values: [`return_range`] is the range `check_return_code` enforces on `R0` at
 //!   the main program's exit, by program type and expected attach type.
 
@@ -14,6 +18,16 @@ use crate::types::RegType;
 
 /// `enum bpf_attach_type` values used here.
 pub mod attach {
+    /// `BPF_CGROUP_INET_EGRESS`.
+    pub const INET_EGRESS: u32 = 1;
+    /// `BPF_CGROUP_INET_SOCK_CREATE`.
+    pub const INET_SOCK_CREATE: u32 = 2;
+    /// `BPF_CGROUP_INET4_POST_BIND`.
+    pub const INET4_POST_BIND: u32 = 12;
+    /// `BPF_CGROUP_INET6_POST_BIND`.
+    pub const INET6_POST_BIND: u32 = 13;
+    /// `BPF_CGROUP_INET_SOCK_RELEASE`.
+    pub const INET_SOCK_RELEASE: u32 = 34;
     /// `BPF_CGROUP_INET4_BIND`.
     pub const INET4_BIND: u32 = 8;
     /// `BPF_CGROUP_INET6_BIND`.
@@ -138,6 +152,73 @@ pub(crate) fn sock_addr_access(attach: u32, off: u32, size: u32, write: bool) ->
     }
 }
 
+/// `struct bpf_sock` (80 bytes).
+const SOCK_FIELDS: &[CtxField] = &[
+    f("bound_dev_if", 0, 4),
+    f("family", 4, 4),
+    f("type", 8, 4),
+    f("protocol", 12, 4),
+    f("mark", 16, 4),
+    f("priority", 20, 4),
+    f("src_ip4", 24, 4),
+    f("src_ip6[0]", 28, 4),
+    f("src_ip6[1]", 32, 4),
+    f("src_ip6[2]", 36, 4),
+    f("src_ip6[3]", 40, 4),
+    f("src_port", 44, 4),
+    f("dst_port", 48, 2),
+    f("(padding)", 50, 2),
+    f("dst_ip4", 52, 4),
+    f("dst_ip6[0]", 56, 4),
+    f("dst_ip6[1]", 60, 4),
+    f("dst_ip6[2]", 64, 4),
+    f("dst_ip6[3]", 68, 4),
+    f("state", 72, 4),
+    f("rx_queue_mapping", 76, 4),
+];
+
+/// `sock_filter_is_valid_access` for expected attach type `attach`.
+pub(crate) fn sock_access(attach: u32, off: u32, size: u32, write: bool) -> Option<CtxLoad> {
+    use attach::*;
+    if off >= 80 || size == 0 || !off.is_multiple_of(size) {
+        return None;
+    }
+    let field = *SOCK_FIELDS
+        .iter()
+        .find(|fl| fl.off <= off && off < fl.off + fl.size)?;
+    let narrow = |fsize: u32| size <= fsize && size.is_power_of_two();
+    // bpf_sock_is_valid_access: narrow reads of the addresses; exact offsets of the
+    // scalars; dst_port as 2 bytes (or 4 at its start); no padding.
+    let size_ok = match field.name {
+        n if n.starts_with("src_ip") || n.starts_with("dst_ip") => narrow(4),
+        "state" | "family" | "type" | "protocol" | "src_port" | "rx_queue_mapping"
+            if off == field.off =>
+        {
+            narrow(4)
+        }
+        "dst_port" => narrow(if size == 4 { 4 } else { 2 }),
+        "(padding)" => false,
+        _ => size == 4,
+    };
+    if !size_ok {
+        return None;
+    }
+    // __sock_filter_check_attach_type.
+    let allowed = match field.name {
+        "bound_dev_if" | "mark" | "priority" => {
+            matches!(attach, INET_SOCK_CREATE | INET_SOCK_RELEASE)
+        }
+        "src_ip4" => attach == INET4_POST_BIND && !write,
+        n if n.starts_with("src_ip6") => attach == INET6_POST_BIND && !write,
+        "src_port" => matches!(attach, INET4_POST_BIND | INET6_POST_BIND) && !write,
+        _ => !write,
+    };
+    allowed.then_some(CtxLoad {
+        field,
+        reg_type: RegType::Scalar,
+    })
+}
+
 /// The range `check_return_code` enforces on `R0` at the main program's exit for `prog`
 /// with expected attach type `attach`; `None` when any value may be returned.
 pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
@@ -149,6 +230,9 @@ pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
             INET4_BIND | INET6_BIND => (0, 3),
             _ => (0, 1),
         }),
+        ProgType::CgroupSkb if attach == INET_EGRESS => Some((0, 3)),
+        ProgType::CgroupSkb | ProgType::CgroupSock => Some((0, 1)),
+        ProgType::LwtIn | ProgType::LwtOut | ProgType::LwtXmit => None,
         ProgType::SocketFilter
         | ProgType::SchedCls
         | ProgType::Xdp
@@ -212,12 +296,36 @@ mod tests {
     }
 
     #[test]
+    fn sock_fields_follow_the_attach_type() {
+        // bound_dev_if/mark/priority: read-write at create, nothing at post_bind.
+        assert!(sock_access(INET_SOCK_CREATE, 16, 4, true).is_some());
+        assert!(sock_access(INET4_POST_BIND, 16, 4, false).is_none());
+        // src_ip4 read-only at post_bind4 only; family read-only everywhere.
+        assert!(sock_access(INET4_POST_BIND, 24, 4, false).is_some());
+        assert!(sock_access(INET4_POST_BIND, 24, 4, true).is_none());
+        assert!(sock_access(INET_SOCK_CREATE, 24, 4, false).is_none());
+        assert!(sock_access(INET_SOCK_CREATE, 4, 4, false).is_some());
+        assert!(sock_access(INET_SOCK_CREATE, 4, 4, true).is_none());
+        // dst_port: 2 bytes, or 4 at its start; the padding after it never.
+        assert!(sock_access(INET_SOCK_CREATE, 48, 2, false).is_some());
+        assert!(sock_access(INET_SOCK_CREATE, 48, 4, false).is_some());
+        assert!(sock_access(INET_SOCK_CREATE, 50, 2, false).is_none());
+        // Narrow reads of a scalar field only at its start... not at all for `state`+2.
+        assert!(sock_access(INET_SOCK_CREATE, 74, 2, false).is_none());
+    }
+
+    #[test]
     fn return_ranges() {
         let r = |a| return_range(ProgType::CgroupSockAddr, a);
         assert_eq!(r(UDP4_RECVMSG), Some((1, 1)));
         assert_eq!(r(INET6_BIND), Some((0, 3)));
         assert_eq!(r(INET4_CONNECT), Some((0, 1)));
         assert_eq!(return_range(ProgType::Xdp, 0), None);
+        assert_eq!(return_range(ProgType::CgroupSkb, INET_EGRESS), Some((0, 3)));
+        assert_eq!(
+            return_range(ProgType::CgroupSock, INET_SOCK_CREATE),
+            Some((0, 1))
+        );
         assert_eq!(
             invalid_return_msg(0, 0, (1, 1)),
             "At program exit the register R0 has smin=0 smax=0 should have been in [1, 1]"

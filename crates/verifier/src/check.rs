@@ -1345,6 +1345,9 @@ impl<'a> Checker<'a> {
                 if self.prog == ProgType::SocketFilter {
                     return rej(format!("R{regno} invalid mem access '{}'", reg.type_str()));
                 }
+                if write && self.prog.direct_packet_access() == Some(false) {
+                    return rej("cannot write into packet");
+                }
                 if write
                     && let Some((v, _)) = value
                     && v.is_pointer()
@@ -1943,7 +1946,7 @@ impl<'a> Checker<'a> {
             // may_access_direct_pkt_data with the helper's `.pkt_access`.
             if arg != ArgType::Anything
                 && reg.ty.is_pkt_pointer()
-                && !(proto.pkt_access && matches!(self.prog, ProgType::Xdp | ProgType::SchedCls))
+                && !(proto.pkt_access && self.prog.direct_packet_access().is_some())
             {
                 return rej("helper access to the packet is not allowed");
             }

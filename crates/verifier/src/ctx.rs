@@ -26,6 +26,18 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_CGROUP_SOCK_ADDR` (18): `struct bpf_sock_addr`, fields by expected
     /// attach type ([`crate::cgroup`]; no rewrite, no test run).
     CgroupSockAddr,
+    /// `BPF_PROG_TYPE_CGROUP_SKB` (8): the whole `struct __sk_buff` ([`crate::skb_ctx`]),
+    /// read-only packet (no rewrite, no test run).
+    CgroupSkb,
+    /// `BPF_PROG_TYPE_CGROUP_SOCK` (9): `struct bpf_sock` by expected attach type
+    /// ([`crate::cgroup`]; no rewrite, no test run).
+    CgroupSock,
+    /// `BPF_PROG_TYPE_LWT_IN` (10): `struct __sk_buff`, read-only packet.
+    LwtIn,
+    /// `BPF_PROG_TYPE_LWT_OUT` (11): `struct __sk_buff`, read-only packet.
+    LwtOut,
+    /// `BPF_PROG_TYPE_LWT_XMIT` (12): `struct __sk_buff`, writable packet.
+    LwtXmit,
 }
 
 impl ProgType {
@@ -39,6 +51,11 @@ impl ProgType {
             2 => ProgType::Kprobe,
             5 => ProgType::Tracepoint,
             18 => ProgType::CgroupSockAddr,
+            8 => ProgType::CgroupSkb,
+            9 => ProgType::CgroupSock,
+            10 => ProgType::LwtIn,
+            11 => ProgType::LwtOut,
+            12 => ProgType::LwtXmit,
             _ => return None,
         })
     }
@@ -53,6 +70,21 @@ impl ProgType {
             ProgType::Kprobe => 2,
             ProgType::Tracepoint => 5,
             ProgType::CgroupSockAddr => 18,
+            ProgType::CgroupSkb => 8,
+            ProgType::CgroupSock => 9,
+            ProgType::LwtIn => 10,
+            ProgType::LwtOut => 11,
+            ProgType::LwtXmit => 12,
+        }
+    }
+
+    /// Direct packet access (`may_access_direct_pkt_data`): `None` without packet
+    /// pointers, `Some(writable)` otherwise.
+    pub fn direct_packet_access(self) -> Option<bool> {
+        match self {
+            ProgType::Xdp | ProgType::SchedCls | ProgType::LwtXmit => Some(true),
+            ProgType::CgroupSkb | ProgType::LwtIn | ProgType::LwtOut => Some(false),
+            _ => None,
         }
     }
 
@@ -343,6 +375,10 @@ pub fn check_ctx_access_for(
     let off = off as u32;
     match prog {
         ProgType::CgroupSockAddr => crate::cgroup::sock_addr_access(attach, off, size, write),
+        ProgType::CgroupSock => crate::cgroup::sock_access(attach, off, size, write),
+        ProgType::CgroupSkb | ProgType::LwtIn | ProgType::LwtOut | ProgType::LwtXmit => {
+            crate::skb_ctx::skb_access(prog, off, size, write)
+        }
         ProgType::Xdp => {
             // xdp_is_valid_access: read-only, whole u32 fields only.
             if write || size != 4 || !off.is_multiple_of(4) {

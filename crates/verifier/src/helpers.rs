@@ -285,6 +285,13 @@ const PROTOS: &[FuncProto] = &[
         [DontCare; 5],
         RetType::Integer,
     ),
+    // bpf_get_socket_cookie_proto and its sock/sock_addr variants: the context.
+    proto(
+        46,
+        "bpf_get_socket_cookie",
+        [PtrToCtx, DontCare, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
     // bpf_get_netns_cookie_sock_addr_proto (and the cgroup/sock variants' shape).
     proto(
         122,
@@ -311,12 +318,35 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // sock_addr_func_proto: bpf_sk_base_func_proto, the cgroup ones, its own.
         return matches!(
             id,
-            1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 15 | 112..=115 | 122 | 125 | 160
+            1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 15 | 46 | 112..=115 | 122 | 125 | 160
         )
         .then_some(p);
     }
+    // The base helpers (bpf_sk_base_func_proto for a CAP_BPF + CAP_PERFMON loader) kbpf
+    // knows.
+    let base = matches!(
+        id,
+        1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 112..=115 | 125 | 160
+    );
+    let ok_new = match prog {
+        // cg_skb_func_proto: the cgroup ones, sk_filter_func_proto's.
+        ProgType::CgroupSkb => base || matches!(id, 15 | 26 | 46),
+        // sock_filter_func_proto.
+        ProgType::CgroupSock => base || matches!(id, 15 | 46 | 122),
+        // lwt_out_func_proto (and lwt_in's additions kbpf does not know).
+        ProgType::LwtIn | ProgType::LwtOut => base || matches!(id, 26 | 28 | 34),
+        // lwt_xmit_func_proto.
+        ProgType::LwtXmit => base || matches!(id, 9 | 26 | 28 | 34 | 40),
+        _ => return func_proto_old(prog, id, p),
+    };
+    ok_new.then_some(p)
+}
+
+/// `func_proto` for the program types kbpf verified first.
+fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'static FuncProto> {
     let ok = match id {
         122 => false,
+        46 => matches!(prog, ProgType::SocketFilter | ProgType::SchedCls),
         44 | 65 => prog == ProgType::Xdp,
         23 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),
         28 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),

@@ -15,6 +15,7 @@
 //! - [`state`]: frames, stack slots and state comparison for pruning;
 //! - [`ctx`]: program types and context field access;
 //! - [`cgroup`]: the cgroup program types' contexts and every type's return-value range;
+//! - `skb_ctx` (private): the whole `struct __sk_buff` for cgroup_skb and the LWT types;
 //! - [`helpers`]: helper prototypes;
 //! - `cfg` (private): the control-flow checks run before exploration (`check_cfg`);
 //! - `check` (private): the exploration engine (`do_check`).
@@ -57,6 +58,7 @@ mod check;
 pub mod ctx;
 pub mod helpers;
 mod liveness;
+mod skb_ctx;
 pub mod state;
 pub mod tnum;
 pub mod types;

@@ -1,0 +1,166 @@
+//! The whole `struct __sk_buff` as `bpf_skb_is_valid_access` (net/core/filter.c) checks it,
+//! for the `__sk_buff` program types beyond socket filters and TC (whose older, narrower
+//! model lives in [`crate::ctx`] next to the rewrite that converts it):
+//!
+//! - `BPF_PROG_TYPE_CGROUP_SKB` (`cg_skb_is_valid_access`): no `tc_classid`, `data_meta`
+//!   or `wire_len`; read-only packet; writes to `mark`, `priority`, `cb[]` and `tstamp`;
+//! - `BPF_PROG_TYPE_LWT_IN`/`_OUT`/`_XMIT` (`lwt_is_valid_access`): no `tc_classid`, socket
+//!   fields, `data_meta`, `tstamp`, `wire_len` or `hwtstamp`; writes to `mark`, `priority`
+//!   and `cb[]`; only LWT_XMIT may write the packet.
+//!
+//! The `sk` field (`PTR_TO_SOCK_COMMON_OR_NULL`) is not modelled: kbpf refuses its load.
+
+use crate::ctx::{CtxField, CtxLoad, ProgType};
+use crate::types::RegType;
+
+const fn f(name: &'static str, off: u32, size: u32) -> CtxField {
+    CtxField { name, off, size }
+}
+
+/// `sizeof(struct __sk_buff)`.
+const SIZEOF_SK_BUFF: u32 = 192;
+
+/// Every field of `struct __sk_buff` (Linux 6.12), in offset order.
+const FIELDS: &[CtxField] = &[
+    f("len", 0, 4),
+    f("pkt_type", 4, 4),
+    f("mark", 8, 4),
+    f("queue_mapping", 12, 4),
+    f("protocol", 16, 4),
+    f("vlan_present", 20, 4),
+    f("vlan_tci", 24, 4),
+    f("vlan_proto", 28, 4),
+    f("priority", 32, 4),
+    f("ingress_ifindex", 36, 4),
+    f("ifindex", 40, 4),
+    f("tc_index", 44, 4),
+    f("cb[0]", 48, 4),
+    f("cb[1]", 52, 4),
+    f("cb[2]", 56, 4),
+    f("cb[3]", 60, 4),
+    f("cb[4]", 64, 4),
+    f("hash", 68, 4),
+    f("tc_classid", 72, 4),
+    f("data", 76, 4),
+    f("data_end", 80, 4),
+    f("napi_id", 84, 4),
+    f("family", 88, 4),
+    f("remote_ip4", 92, 4),
+    f("local_ip4", 96, 4),
+    f("remote_ip6[0]", 100, 4),
+    f("remote_ip6[1]", 104, 4),
+    f("remote_ip6[2]", 108, 4),
+    f("remote_ip6[3]", 112, 4),
+    f("local_ip6[0]", 116, 4),
+    f("local_ip6[1]", 120, 4),
+    f("local_ip6[2]", 124, 4),
+    f("local_ip6[3]", 128, 4),
+    f("remote_port", 132, 4),
+    f("local_port", 136, 4),
+    f("data_meta", 140, 4),
+    f("flow_keys", 144, 8),
+    f("tstamp", 152, 8),
+    f("wire_len", 160, 4),
+    f("gso_segs", 164, 4),
+    f("sk", 168, 8),
+    f("gso_size", 176, 4),
+    f("tstamp_type", 180, 1),
+    f("(padding)", 181, 3),
+    f("hwtstamp", 184, 8),
+];
+
+/// `bpf_skb_is_valid_access`: the checks common to every `__sk_buff` program type.
+fn skb_is_valid_access(field: CtxField, off: u32, size: u32, write: bool) -> bool {
+    if off >= SIZEOF_SK_BUFF || !off.is_multiple_of(size) {
+        return false;
+    }
+    match field.name {
+        n if n.starts_with("cb[") => off + size <= 68,
+        "data" | "data_meta" | "data_end" => size == 4,
+        n if n.starts_with("remote_ip") || n.starts_with("local_ip") => size == 4,
+        "flow_keys" | "tstamp_type" | "(padding)" => false,
+        "hwtstamp" => !write && size == 8,
+        "tstamp" => size == 8,
+        // PTR_TO_SOCK_COMMON_OR_NULL: not modelled by kbpf.
+        "sk" => false,
+        _ => {
+            if write {
+                size == 4
+            } else {
+                // bpf_ctx_narrow_access_ok with the default size 4.
+                size <= 4 && size.is_power_of_two()
+            }
+        }
+    }
+}
+
+/// The context access check of the `__sk_buff` program types of this module. `None` is
+/// the kernel's `invalid bpf_context access`.
+pub(crate) fn skb_access(prog: ProgType, off: u32, size: u32, write: bool) -> Option<CtxLoad> {
+    let field = *FIELDS
+        .iter()
+        .find(|fl| fl.off <= off && off < fl.off + fl.size)?;
+    let name = field.name;
+    let (excluded, writable) = match prog {
+        ProgType::CgroupSkb => (
+            matches!(name, "tc_classid" | "data_meta" | "wire_len"),
+            name.starts_with("cb[") || matches!(name, "mark" | "priority" | "tstamp"),
+        ),
+        ProgType::LwtIn | ProgType::LwtOut | ProgType::LwtXmit => (
+            matches!(
+                name,
+                "tc_classid" | "data_meta" | "tstamp" | "wire_len" | "hwtstamp"
+            ) || (88..140).contains(&field.off),
+            name.starts_with("cb[") || matches!(name, "mark" | "priority"),
+        ),
+        _ => return None,
+    };
+    if excluded || (write && !writable) || !skb_is_valid_access(field, off, size, write) {
+        return None;
+    }
+    let reg_type = match name {
+        "data" => RegType::PtrToPacket,
+        "data_end" => RegType::PtrToPacketEnd,
+        _ => RegType::Scalar,
+    };
+    Some(CtxLoad { field, reg_type })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_skb() {
+        let a = |off, size, w| skb_access(ProgType::CgroupSkb, off, size, w).map(|l| l.reg_type);
+        assert_eq!(a(76, 4, false), Some(RegType::PtrToPacket));
+        assert_eq!(a(80, 4, false), Some(RegType::PtrToPacketEnd));
+        // tc_classid, data_meta, flow_keys, napi_id writes, sk are refused.
+        assert_eq!(a(72, 4, false), None);
+        assert_eq!(a(140, 4, false), None);
+        assert_eq!(a(144, 4, false), None);
+        assert_eq!(a(84, 4, true), None);
+        assert_eq!(a(168, 8, false), None);
+        // Socket fields, narrow reads, tstamp (8 bytes, read and write), cb writes.
+        assert_eq!(a(92, 4, false), Some(RegType::Scalar));
+        assert_eq!(a(92, 2, false), None);
+        assert_eq!(a(2, 2, false), Some(RegType::Scalar));
+        assert_eq!(a(152, 8, true), Some(RegType::Scalar));
+        assert_eq!(a(152, 4, false), None);
+        assert_eq!(a(64, 4, true), Some(RegType::Scalar));
+        assert_eq!(a(64, 8, true), None);
+        assert_eq!(a(188, 4, false), None);
+    }
+
+    #[test]
+    fn lwt() {
+        let a = |off, size, w| skb_access(ProgType::LwtIn, off, size, w).map(|l| l.reg_type);
+        assert_eq!(a(76, 4, false), Some(RegType::PtrToPacket));
+        assert_eq!(a(72, 2, false), None);
+        assert_eq!(a(88, 4, false), None);
+        assert_eq!(a(136, 4, false), None);
+        assert_eq!(a(152, 8, false), None);
+        assert_eq!(a(8, 4, true), Some(RegType::Scalar));
+        assert_eq!(a(0, 4, true), None);
+    }
+}
