@@ -19,6 +19,8 @@ use crate::state::{BPF_REG_SIZE, FuncState, SlotType, StackSlot, VerifierState, 
 use crate::types::*;
 use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
+mod stack_var;
+
 /// `MAX_PACKET_OFF`.
 const MAX_PACKET_OFF: u64 = 0xffff;
 /// `BPF_MAX_VAR_OFF`.
@@ -1469,10 +1471,7 @@ impl<'a> Checker<'a> {
         value: Option<(RegState, bool)>,
     ) -> R<Option<RegState>> {
         if !reg.s.is_const() {
-            return rej(format!(
-                "R{regno} variable stack access prohibited (var_off={})",
-                reg.s.var_off
-            ));
+            return self.check_stack_access_var(st, regno, reg, off, size, write, value);
         }
         let off = off as i64 + reg.s.var_off.value as i64;
         // Stack accesses must be naturally aligned (check_ptr_alignment, strict for stack).
