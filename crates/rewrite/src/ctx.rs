@@ -139,7 +139,9 @@ fn convert_one(
         | ProgType::CgroupSock
         | ProgType::LwtIn
         | ProgType::LwtOut
-        | ProgType::LwtXmit => {
+        | ProgType::LwtXmit
+        | ProgType::SkSkb
+        | ProgType::SkMsg => {
             return Err(RewriteError::Unsupported {
                 insn: at,
                 what: format!(

@@ -106,7 +106,9 @@ impl Program {
             | ProgType::CgroupSock
             | ProgType::LwtIn
             | ProgType::LwtOut
-            | ProgType::LwtXmit => Err(TestRunError::NotSupported("this program type")),
+            | ProgType::LwtXmit
+            | ProgType::SkSkb
+            | ProgType::SkMsg => Err(TestRunError::NotSupported("this program type")),
         }
     }
 

@@ -232,7 +232,11 @@ pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
         }),
         ProgType::CgroupSkb if attach == INET_EGRESS => Some((0, 3)),
         ProgType::CgroupSkb | ProgType::CgroupSock => Some((0, 1)),
-        ProgType::LwtIn | ProgType::LwtOut | ProgType::LwtXmit => None,
+        ProgType::LwtIn
+        | ProgType::LwtOut
+        | ProgType::LwtXmit
+        | ProgType::SkSkb
+        | ProgType::SkMsg => None,
         ProgType::SocketFilter
         | ProgType::SchedCls
         | ProgType::Xdp

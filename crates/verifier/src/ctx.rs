@@ -38,6 +38,10 @@ pub enum ProgType {
     LwtOut,
     /// `BPF_PROG_TYPE_LWT_XMIT` (12): `struct __sk_buff`, writable packet.
     LwtXmit,
+    /// `BPF_PROG_TYPE_SK_SKB` (14): `struct __sk_buff`, writable packet.
+    SkSkb,
+    /// `BPF_PROG_TYPE_SK_MSG` (16): `struct sk_msg_md`, writable packet.
+    SkMsg,
 }
 
 impl ProgType {
@@ -56,6 +60,8 @@ impl ProgType {
             10 => ProgType::LwtIn,
             11 => ProgType::LwtOut,
             12 => ProgType::LwtXmit,
+            14 => ProgType::SkSkb,
+            16 => ProgType::SkMsg,
             _ => return None,
         })
     }
@@ -75,6 +81,8 @@ impl ProgType {
             ProgType::LwtIn => 10,
             ProgType::LwtOut => 11,
             ProgType::LwtXmit => 12,
+            ProgType::SkSkb => 14,
+            ProgType::SkMsg => 16,
         }
     }
 
@@ -82,7 +90,11 @@ impl ProgType {
     /// pointers, `Some(writable)` otherwise.
     pub fn direct_packet_access(self) -> Option<bool> {
         match self {
-            ProgType::Xdp | ProgType::SchedCls | ProgType::LwtXmit => Some(true),
+            ProgType::Xdp
+            | ProgType::SchedCls
+            | ProgType::LwtXmit
+            | ProgType::SkSkb
+            | ProgType::SkMsg => Some(true),
             ProgType::CgroupSkb | ProgType::LwtIn | ProgType::LwtOut => Some(false),
             _ => None,
         }
@@ -376,9 +388,12 @@ pub fn check_ctx_access_for(
     match prog {
         ProgType::CgroupSockAddr => crate::cgroup::sock_addr_access(attach, off, size, write),
         ProgType::CgroupSock => crate::cgroup::sock_access(attach, off, size, write),
-        ProgType::CgroupSkb | ProgType::LwtIn | ProgType::LwtOut | ProgType::LwtXmit => {
-            crate::skb_ctx::skb_access(prog, off, size, write)
-        }
+        ProgType::CgroupSkb
+        | ProgType::LwtIn
+        | ProgType::LwtOut
+        | ProgType::LwtXmit
+        | ProgType::SkSkb => crate::skb_ctx::skb_access(prog, off, size, write),
+        ProgType::SkMsg => crate::skb_ctx::sk_msg_access(off, size, write),
         ProgType::Xdp => {
             // xdp_is_valid_access: read-only, whole u32 fields only.
             if write || size != 4 || !off.is_multiple_of(4) {

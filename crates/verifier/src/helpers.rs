@@ -337,6 +337,10 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         ProgType::LwtIn | ProgType::LwtOut => base || matches!(id, 26 | 28 | 34),
         // lwt_xmit_func_proto.
         ProgType::LwtXmit => base || matches!(id, 9 | 26 | 28 | 34 | 40),
+        // sk_skb_func_proto.
+        ProgType::SkSkb => base || matches!(id, 9 | 26 | 46),
+        // sk_msg_func_proto.
+        ProgType::SkMsg => base || matches!(id, 15 | 122),
         _ => return func_proto_old(prog, id, p),
     };
     ok_new.then_some(p)

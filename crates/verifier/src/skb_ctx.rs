@@ -6,7 +6,11 @@
 //!   or `wire_len`; read-only packet; writes to `mark`, `priority`, `cb[]` and `tstamp`;
 //! - `BPF_PROG_TYPE_LWT_IN`/`_OUT`/`_XMIT` (`lwt_is_valid_access`): no `tc_classid`, socket
 //!   fields, `data_meta`, `tstamp`, `wire_len` or `hwtstamp`; writes to `mark`, `priority`
-//!   and `cb[]`; only LWT_XMIT may write the packet.
+//!   and `cb[]`; only LWT_XMIT may write the packet;
+//! - `BPF_PROG_TYPE_SK_SKB` (`sk_skb_is_valid_access`): no `tc_classid`, `data_meta`,
+//!   `tstamp`, `wire_len`, `hwtstamp` or `mark`; writes to `tc_index` and `priority`;
+//! - `BPF_PROG_TYPE_SK_MSG` (`sk_msg_is_valid_access`): `struct sk_msg_md`, read-only, the
+//!   packet pointers as 8-byte loads, the socket fields and `size` as 4-byte loads.
 //!
 //! The `sk` field (`PTR_TO_SOCK_COMMON_OR_NULL`) is not modelled: kbpf refuses its load.
 
@@ -113,6 +117,13 @@ pub(crate) fn skb_access(prog: ProgType, off: u32, size: u32, write: bool) -> Op
             ) || (88..140).contains(&field.off),
             name.starts_with("cb[") || matches!(name, "mark" | "priority"),
         ),
+        ProgType::SkSkb => (
+            matches!(
+                name,
+                "tc_classid" | "data_meta" | "tstamp" | "wire_len" | "hwtstamp" | "mark"
+            ),
+            matches!(name, "tc_index" | "priority"),
+        ),
         _ => return None,
     };
     if excluded || (write && !writable) || !skb_is_valid_access(field, off, size, write) {
@@ -124,6 +135,45 @@ pub(crate) fn skb_access(prog: ProgType, off: u32, size: u32, write: bool) -> Op
         _ => RegType::Scalar,
     };
     Some(CtxLoad { field, reg_type })
+}
+
+/// `struct sk_msg_md` (80 bytes).
+const SK_MSG_FIELDS: &[CtxField] = &[
+    f("data", 0, 8),
+    f("data_end", 8, 8),
+    f("family", 16, 4),
+    f("remote_ip4", 20, 4),
+    f("local_ip4", 24, 4),
+    f("remote_ip6[0]", 28, 4),
+    f("remote_ip6[1]", 32, 4),
+    f("remote_ip6[2]", 36, 4),
+    f("remote_ip6[3]", 40, 4),
+    f("local_ip6[0]", 44, 4),
+    f("local_ip6[1]", 48, 4),
+    f("local_ip6[2]", 52, 4),
+    f("local_ip6[3]", 56, 4),
+    f("remote_port", 60, 4),
+    f("local_port", 64, 4),
+    f("size", 68, 4),
+    f("sk", 72, 8),
+];
+
+/// `sk_msg_is_valid_access`.
+pub(crate) fn sk_msg_access(off: u32, size: u32, write: bool) -> Option<CtxLoad> {
+    if write || size == 0 || !off.is_multiple_of(size) {
+        return None;
+    }
+    let field = *SK_MSG_FIELDS
+        .iter()
+        .find(|fl| fl.off <= off && off < fl.off + fl.size)?;
+    let reg_type = match field.name {
+        "data" => RegType::PtrToPacket,
+        "data_end" => RegType::PtrToPacketEnd,
+        // PTR_TO_SOCKET: not modelled by kbpf.
+        "sk" => return None,
+        _ => RegType::Scalar,
+    };
+    (size == field.size).then_some(CtxLoad { field, reg_type })
 }
 
 #[cfg(test)]
@@ -150,6 +200,25 @@ mod tests {
         assert_eq!(a(64, 4, true), Some(RegType::Scalar));
         assert_eq!(a(64, 8, true), None);
         assert_eq!(a(188, 4, false), None);
+    }
+
+    #[test]
+    fn sk_skb_and_sk_msg() {
+        let a = |off, size, w| skb_access(ProgType::SkSkb, off, size, w).map(|l| l.reg_type);
+        assert_eq!(a(8, 4, false), None);
+        assert_eq!(a(44, 4, true), Some(RegType::Scalar));
+        assert_eq!(a(32, 4, true), Some(RegType::Scalar));
+        assert_eq!(a(48, 4, true), None);
+        assert_eq!(a(88, 4, false), Some(RegType::Scalar));
+        let m = |off, size, w| sk_msg_access(off, size, w).map(|l| l.reg_type);
+        assert_eq!(m(0, 8, false), Some(RegType::PtrToPacket));
+        assert_eq!(m(8, 8, false), Some(RegType::PtrToPacketEnd));
+        assert_eq!(m(0, 4, false), None);
+        assert_eq!(m(68, 4, false), Some(RegType::Scalar));
+        assert_eq!(m(68, 2, false), None);
+        assert_eq!(m(16, 4, true), None);
+        assert_eq!(m(72, 8, false), None);
+        assert_eq!(m(80, 4, false), None);
     }
 
     #[test]
