@@ -483,6 +483,14 @@ pub fn check_ctx_access_for(
             if field.name == "tc_classid" && !tc {
                 return None;
             }
+            if field.name.starts_with("cb[") {
+                // bpf_skb_is_valid_access: cb[] is scratch space, any (aligned) size inside
+                // it, loads and stores alike.
+                return (off + size <= 68).then_some(CtxLoad {
+                    field,
+                    reg_type: RegType::Scalar,
+                });
+            }
             if write {
                 // Socket filters may only write cb[]; TC also mark, priority, tc_index,
                 // queue_mapping and tc_classid. Stores are whole fields.
@@ -528,5 +536,10 @@ mod tests {
         assert!(check_ctx_access(ProgType::SocketFilter, 8, 4, true).is_none());
         assert!(check_ctx_access(ProgType::SchedCls, 8, 4, true).is_some());
         assert!(check_ctx_access(ProgType::SocketFilter, 17, 1, false).is_some());
+        // cb[]: any aligned size inside it, not past cb[4].
+        assert!(check_ctx_access(ProgType::SocketFilter, 48, 1, true).is_some());
+        assert!(check_ctx_access(ProgType::SocketFilter, 56, 8, false).is_some());
+        assert!(check_ctx_access(ProgType::SocketFilter, 64, 8, false).is_none());
+        assert!(check_ctx_access(ProgType::SchedCls, 50, 2, true).is_some());
     }
 }
