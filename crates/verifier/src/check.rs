@@ -2072,6 +2072,26 @@ impl<'a> Checker<'a> {
                         raw_stack = Some((reg, size_reg.s.umax_value));
                     }
                 }
+                ArgType::PtrToLongUninit => {
+                    // check_func_arg: the helper's fixed-size write, then MEM_ALIGNED.
+                    check_mem_arg_type(regno, &reg)?;
+                    self.check_helper_mem(st, regno, &reg, 8, true)?;
+                    let desc = match reg.ty {
+                        RegType::PtrToStack => Some(("stack ", "", 0)),
+                        RegType::PtrToMapValue => Some(("value ", "", 0)),
+                        RegType::PtrToMapKey => Some(("key ", "", 0)),
+                        RegType::PtrToPacket | RegType::PtrToPacketMeta => {
+                            Some(("packet ", "2+", 2))
+                        }
+                        _ => None,
+                    };
+                    if let Some((d, prefix, bias)) = desc {
+                        check_strict_alignment_at(d, prefix, bias, &reg, 0, 8)?;
+                    }
+                    if reg.ty == RegType::PtrToStack {
+                        raw_stack = Some((reg, 8));
+                    }
+                }
                 ArgType::ConstSize | ArgType::ConstSizeOrZero => {
                     if reg.ty != RegType::Scalar {
                         return rej(format!("R{regno} type={} expected=scalar", reg.type_str()));
@@ -2090,6 +2110,8 @@ impl<'a> Checker<'a> {
                 BPF_MAP_TYPE_DEVMAP | BPF_MAP_TYPE_DEVMAP_HASH => {
                     id == helpers::BPF_FUNC_REDIRECT_MAP || id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM
                 }
+                // Ring buffers: only the ring buffer helpers.
+                27 => matches!(id, 130 | 131 | 134 | 198..=200),
                 BPF_MAP_TYPE_CPUMAP | BPF_MAP_TYPE_XSKMAP => {
                     id == helpers::BPF_FUNC_REDIRECT_MAP
                         || (mt == BPF_MAP_TYPE_XSKMAP && id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM)
@@ -2098,6 +2120,7 @@ impl<'a> Checker<'a> {
             };
             let ok_func = match id {
                 helpers::BPF_FUNC_TAIL_CALL => mt == BPF_MAP_TYPE_PROG_ARRAY,
+                130 | 131 | 134 | 198..=200 => mt == 27,
                 helpers::BPF_FUNC_REDIRECT_MAP => matches!(
                     mt,
                     BPF_MAP_TYPE_DEVMAP
@@ -2281,6 +2304,10 @@ impl<'a> Checker<'a> {
             RegType::PtrToStack if !reg.maybe_null => {
                 if !reg.s.is_const() {
                     return rej(format!("R{regno} variable stack access prohibited"));
+                }
+                // check_stack_range_initialized: a zero-sized access first.
+                if size == 0 {
+                    return rej("invalid zero-sized read");
                 }
                 let off = reg.off as i64 + reg.s.var_off.value as i64;
                 if off < -(MAX_BPF_STACK as i64) || off + size as i64 > 0 || size <= 0 {

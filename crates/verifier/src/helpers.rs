@@ -21,6 +21,9 @@ pub enum ArgType {
     /// `ARG_PTR_TO_UNINIT_MEM` (`ARG_PTR_TO_MEM | MEM_UNINIT | MEM_WRITE`): memory the helper
     /// writes, sized by the next argument; it need not be initialised, and is afterwards.
     PtrToUninitMem,
+    /// `ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_WRITE | MEM_ALIGNED` of 8 bytes (the
+    /// `long *res` of `bpf_strtol`): memory the helper writes, aligned to 8.
+    PtrToLongUninit,
     /// `ARG_CONST_SIZE`.
     ConstSize,
     /// `ARG_CONST_SIZE_OR_ZERO`.
@@ -285,6 +288,48 @@ const PROTOS: &[FuncProto] = &[
         [DontCare; 5],
         RetType::Integer,
     ),
+    proto(
+        105,
+        "bpf_strtol",
+        [
+            PtrToMemReadonly,
+            ConstSize,
+            Anything,
+            PtrToLongUninit,
+            DontCare,
+        ],
+        RetType::Integer,
+    ),
+    proto(
+        106,
+        "bpf_strtoul",
+        [
+            PtrToMemReadonly,
+            ConstSize,
+            Anything,
+            PtrToLongUninit,
+            DontCare,
+        ],
+        RetType::Integer,
+    ),
+    proto(
+        130,
+        "bpf_ringbuf_output",
+        [
+            ConstMapPtr,
+            PtrToMemReadonly,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+        ],
+        RetType::Integer,
+    ),
+    proto(
+        134,
+        "bpf_ringbuf_query",
+        [ConstMapPtr, Anything, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
     // bpf_get_socket_cookie_proto and its sock/sock_addr variants: the context.
     proto(
         46,
@@ -318,7 +363,8 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // sock_addr_func_proto: bpf_sk_base_func_proto, the cgroup ones, its own.
         return matches!(
             id,
-            1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 15 | 46 | 112..=115 | 122 | 125 | 160
+            1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 15 | 46 | 105 | 106 | 112
+                ..=115 | 122 | 125 | 130 | 134 | 160
         )
         .then_some(p);
     }
