@@ -493,18 +493,7 @@ pub fn load_object(
         // Without the object's BTF in the kernel (libbpf's fallback), every function is
         // static to the verifier.
         if let (Some(btf), Some(_)) = (&obj.btf, &btf) {
-            lp.global_funcs = p
-                .func_info
-                .iter()
-                .filter(|f| f.insn_idx != 0)
-                .filter(|f| {
-                    matches!(
-                        btf.type_by_id(f.type_id).map(|t| &t.kind),
-                        Ok(kbpf_object::btf::BtfKind::Func { linkage: 1, .. })
-                    )
-                })
-                .map(|f| f.insn_idx)
-                .collect();
+            lp.global_funcs = crate::global_funcs::global_funcs(btf, p, lp.prog_type);
         }
         if crate::kfunc::has_kfunc_calls(p) {
             let target = match &core_target {

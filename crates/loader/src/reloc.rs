@@ -46,10 +46,10 @@ pub struct LoadedProgram {
     /// The kernel functions the program calls, resolved against the kernel's BTF:
     /// `(btf_id, name)`, ascending by id (filled by [`crate::load_object`]).
     pub kfuncs: Vec<(i32, String)>,
-    /// First instruction of each global (non-static) function other than the entry: the
-    /// kernel verifies these on their own, against their BTF prototype
-    /// (`BTF_FUNC_GLOBAL` in the func_info; filled by [`crate::load_object`]).
-    pub global_funcs: Vec<usize>,
+    /// The global (non-static) functions other than the entry, with their BTF prototypes:
+    /// the kernel verifies these on their own (`BTF_FUNC_GLOBAL` in the func_info; filled
+    /// by [`crate::load_object`], see [`crate::global_funcs`]).
+    pub global_funcs: Vec<kbpf_verifier::GlobalFunc>,
 }
 
 impl LoadedProgram {

@@ -19,6 +19,7 @@ use crate::state::{BPF_REG_SIZE, FuncState, SlotType, StackSlot, VerifierState, 
 use crate::types::*;
 use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
+mod global;
 mod stack_var;
 
 /// `MAX_PACKET_OFF`.
@@ -124,6 +125,11 @@ pub(crate) struct Checker<'a> {
     scratched_stack: u64,
     line_start: usize,
     insn_line_end: Option<usize>,
+    /// The global function being verified on its own (`None`: the main program).
+    in_global: Option<usize>,
+    /// Global functions reached by a call (`subprog_aux->called`) and those verified.
+    globals_called: std::collections::BTreeSet<usize>,
+    globals_verified: std::collections::BTreeSet<usize>,
 }
 
 fn alu_str(op: AluOp) -> &'static str {
@@ -195,6 +201,9 @@ impl<'a> Checker<'a> {
             scratched_stack: 0,
             line_start: 0,
             insn_line_end: None,
+            in_global: None,
+            globals_called: Default::default(),
+            globals_verified: Default::default(),
         }
     }
 
@@ -301,11 +310,17 @@ impl<'a> Checker<'a> {
         VerifierState { frames: vec![f] }
     }
 
-    /// `do_check`.
+    /// `do_check` of the main program.
     pub fn run(&mut self) -> R<()> {
-        let mut st = self.initial_state();
-        let mut idx = 0usize;
-        let mut prev = 0usize;
+        let st = self.initial_state();
+        self.run_from(0, st)
+    }
+
+    /// `do_check` from instruction `start` in state `st`.
+    fn run_from(&mut self, start: usize, mut st: VerifierState) -> R<()> {
+        let mut idx = start;
+        let mut prev = start;
+        let first_processed = self.stats.insn_processed + 1;
         let mut pending: Vec<Pending> = Vec::new();
         let mut print_full = true;
         let dis = Disasm::new().imm64_style(Imm64Style::Kernel {
@@ -344,12 +359,16 @@ impl<'a> Checker<'a> {
                     self.scratched_regs = u32::MAX;
                     self.scratched_stack = u64::MAX;
                     let t = self.state_text(&st, true);
-                    if idx == 0 && prev == 0 && self.stats.insn_processed == 1 {
+                    if idx == start && prev == start && self.stats.insn_processed == first_processed
+                    {
                         self.log.push_str(&format!("{idx}:{t}\n"));
                     } else {
                         self.log.push_str(&format!("\nfrom {prev} to {idx}:{t}\n"));
                     }
-                } else if self.level() == 1 && print_full && self.stats.insn_processed > 1 {
+                } else if self.level() == 1
+                    && print_full
+                    && self.stats.insn_processed > first_processed
+                {
                     let t = self.state_text(&st, true);
                     self.log.push_str(&format!("\nfrom {prev} to {idx}:{t}\n"));
                 }
@@ -760,6 +779,10 @@ impl<'a> Checker<'a> {
                 }
                 CallTarget::Local(imm) => {
                     let target = (idx as i64 + 1 + imm as i64) as usize;
+                    if self.global_func(target).is_some() {
+                        self.call_global(st, target)?;
+                        return Ok(Flow::Next);
+                    }
                     self.check_func_call(st, idx, target)?;
                     Ok(Flow::Goto(target))
                 }
@@ -797,6 +820,18 @@ impl<'a> Checker<'a> {
                 "set a return value in r0 before exit (e.g. return XDP_PASS)",
             );
         }
+        if self.in_global.is_some() {
+            // A global function returns a scalar, whatever the program type.
+            let r0 = st.cur().regs[0];
+            self.scratched_regs |= 1;
+            if r0.ty != RegType::Scalar {
+                return rej(format!(
+                    "At subprogram exit the register R0 is not a scalar value ({})",
+                    r0.type_str()
+                ));
+            }
+            return Ok(Flow::Exit);
+        }
         // check_return_code: the range of the program type (a privileged program may
         // return a pointer where there is none, `allow_ptr_leaks`, as in the kernel).
         if let Some(range) = crate::cgroup::return_range(self.prog, self.opts.expected_attach_type)
@@ -832,11 +867,6 @@ impl<'a> Checker<'a> {
             );
         }
         let subprog = self.subprog_of(target);
-        if self.opts.global_funcs.contains(&target) {
-            return rej(format!(
-                "func#{subprog} is global: calls of global functions are not supported by kbpf"
-            ));
-        }
         let caller = st.cur().clone();
         let frameno = st.frames.len() as u8;
         let mut callee = FuncState::new(frameno, idx, subprog);
@@ -1029,7 +1059,8 @@ impl<'a> Checker<'a> {
             | RegType::PtrToMapKey
             | RegType::PtrToStack
             | RegType::PtrToPacket
-            | RegType::PtrToPacketMeta => {}
+            | RegType::PtrToPacketMeta
+            | RegType::PtrToMem => {}
             RegType::ConstPtrToMap if known && kval == 0 && op == AluOp::Add => {}
             _ => {
                 return rej_hint(
@@ -1346,6 +1377,14 @@ impl<'a> Checker<'a> {
                 }
             }
             RegType::PtrToStack => self.check_stack_access(st, regno, &reg, off, sz, write, value),
+            RegType::PtrToMem => {
+                self.check_mem_region(regno, &reg, off, sz, reg.mem_size, false)?;
+                Ok(if write {
+                    None
+                } else {
+                    Some(RegState::unknown())
+                })
+            }
             RegType::PtrToPacket | RegType::PtrToPacketMeta => {
                 if self.prog == ProgType::SocketFilter {
                     return rej(format!("R{regno} invalid mem access '{}'", reg.type_str()));
@@ -2342,6 +2381,9 @@ impl<'a> Checker<'a> {
             RegType::PtrToPacket | RegType::PtrToPacketMeta if !reg.maybe_null => {
                 self.check_packet_access(regno, reg, reg.off, size)
             }
+            RegType::PtrToMem if !reg.maybe_null => {
+                self.check_mem_region(regno, reg, reg.off, size, reg.mem_size, false)
+            }
             RegType::PtrToMapValue | RegType::PtrToMapKey if !reg.maybe_null => {
                 let d = &self.maps[reg.map as usize].desc;
                 let mem = if reg.ty == RegType::PtrToMapKey {
@@ -2566,6 +2608,7 @@ fn check_mem_arg_type(regno: u8, reg: &RegState) -> R<()> {
                 | RegType::PtrToPacketMeta
                 | RegType::PtrToMapKey
                 | RegType::PtrToMapValue
+                | RegType::PtrToMem
         );
     if ok {
         return Ok(());

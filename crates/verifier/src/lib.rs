@@ -43,8 +43,9 @@
 //!   so a path whose only difference is a dead spill is not pruned (the kernel prunes it;
 //!   e.g. `aom_inner_lookup_ok` processes one insn more than the kernel).
 //! - Infinite loops are detected when a state still being explored repeats exactly.
-//! - Variable-offset stack accesses, kfuncs, BTF, callbacks (`bpf_loop`), spin locks,
-//!   references, dynptrs and iterators are not supported (rejected with a message).
+//! - Kfuncs, callbacks (`bpf_loop`), spin locks, references, dynptrs and iterators are not
+//!   supported (rejected with a message); of BTF, only global functions' prototypes
+//!   ([`GlobalFunc`]) are used.
 //! - Level-2 logs print instructions and touched registers as the kernel does, but not the
 //!   kernel's liveness and precision-backtracking lines.
 //! - Signed division/modulo and other untracked operations give unknown scalars, as in the
@@ -98,12 +99,11 @@ pub struct Options {
     /// The kernel profile's verifier behaviour: which kernel build's decisions and messages
     /// to give where builds differ.
     pub kernel: VerifierBehaviour,
-    /// First instruction of each global function other than the entry (from the BTF
-    /// func_info: `BTF_FUNC_GLOBAL`). The kernel verifies a global function once, on its
-    /// own, against its BTF prototype, and its callers only check the arguments; kbpf does
-    /// not model that yet, so a call of one is refused (never treated as a static call,
-    /// which would accept bodies that are only safe for the caller's arguments).
-    pub global_funcs: Vec<usize>,
+    /// The global functions other than the entry (from the BTF func_info:
+    /// `BTF_FUNC_GLOBAL`), with their prototypes. The kernel verifies a global function
+    /// once, on its own, for any arguments its prototype allows, and its callers only check
+    /// their arguments against the prototype.
+    pub global_funcs: Vec<GlobalFunc>,
     /// `expected_attach_type` of the program (`enum bpf_attach_type`): some program types'
     /// context fields and return ranges depend on it.
     pub expected_attach_type: u32,
@@ -145,9 +145,9 @@ impl Options {
         self
     }
 
-    /// Sets the global functions (first instructions; see [`Options::global_funcs`]).
-    pub fn global_funcs(mut self, starts: Vec<usize>) -> Options {
-        self.global_funcs = starts;
+    /// Sets the global functions (see [`Options::global_funcs`]).
+    pub fn global_funcs(mut self, funcs: Vec<GlobalFunc>) -> Options {
+        self.global_funcs = funcs;
         self
     }
 
@@ -162,6 +162,36 @@ impl Options {
         self.log_level = level;
         self
     }
+}
+
+/// A global function's argument as its BTF prototype declares it (`btf_prepare_func_args`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GlobalArg {
+    /// An integer or enum (`ARG_ANYTHING`): any scalar.
+    Scalar,
+    /// The program's context (`ARG_PTR_TO_CTX`): a pointer to the context type, or
+    /// `__arg_ctx`.
+    Ctx,
+    /// Memory of `size` bytes, the size of the pointed-to type (`ARG_PTR_TO_MEM`), NULL
+    /// allowed unless `__arg_nonnull`.
+    Mem {
+        /// Bytes.
+        size: u32,
+        /// `PTR_MAYBE_NULL`.
+        nullable: bool,
+    },
+}
+
+/// A global (non-static) function of the program, other than its entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GlobalFunc {
+    /// First instruction.
+    pub start: usize,
+    /// Name (from the BTF).
+    pub name: String,
+    /// The arguments; or why the prototype is unusable: the kernel's log line, or a
+    /// message starting with `kbpf:` for what kbpf does not model (e.g. `__arg_trusted`).
+    pub args: Result<Vec<GlobalArg>, String>,
 }
 
 /// Which map(s) reached an instruction (`insn_aux_data.map_ptr_state`).
@@ -291,7 +321,7 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
         opts.prog_type,
         log,
     );
-    let res = ck.run();
+    let res = ck.run().and_then(|()| ck.run_globals());
     let result = match res {
         Ok(()) => Ok(()),
         Err(r) => {

@@ -125,6 +125,9 @@ pub enum RegType {
     PtrToPacketMeta,
     /// End of packet data (`PTR_TO_PACKET_END`).
     PtrToPacketEnd,
+    /// Memory of [`RegState::mem_size`] bytes (`PTR_TO_MEM`): a global function's pointer
+    /// argument.
+    PtrToMem,
 }
 
 impl RegType {
@@ -141,6 +144,7 @@ impl RegType {
             RegType::PtrToPacket => "pkt",
             RegType::PtrToPacketMeta => "pkt_meta",
             RegType::PtrToPacketEnd => "pkt_end",
+            RegType::PtrToMem => "mem",
         }
     }
 
@@ -173,6 +177,8 @@ pub struct RegState {
     pub range: i32,
     /// For `PtrToStack`: which frame's stack.
     pub frameno: u8,
+    /// For `PtrToMem`: the memory's size.
+    pub mem_size: u32,
 }
 
 impl RegState {
@@ -186,6 +192,7 @@ impl RegState {
         map: NO_MAP,
         range: 0,
         frameno: 0,
+        mem_size: 0,
     };
 
     /// An unknown scalar (`mark_reg_unknown`).
@@ -355,6 +362,8 @@ pub fn fmt_reg(reg: &RegState, map: Option<(&str, u32, u32)>) -> String {
     }
     if t.is_pkt_pointer() {
         parts.push(format!("r={}", reg.range));
+    } else if t == RegType::PtrToMem {
+        parts.push(format!("sz={}", reg.mem_size));
     } else if let (
         RegType::ConstPtrToMap | RegType::PtrToMapKey | RegType::PtrToMapValue,
         Some((name, ks, vs)),
