@@ -177,9 +177,9 @@ const SOCK_FIELDS: &[CtxField] = &[
     f("rx_queue_mapping", 76, 4),
 ];
 
-/// `sock_filter_is_valid_access` for expected attach type `attach`.
-pub(crate) fn sock_access(attach: u32, off: u32, size: u32, write: bool) -> Option<CtxLoad> {
-    use attach::*;
+/// `bpf_sock_is_valid_access`: narrow reads of the addresses, exact offsets of the other
+/// scalars, `dst_port` as 2 bytes (or 4 at its start), no padding, 4 bytes otherwise.
+pub(crate) fn bpf_sock_valid(off: u32, size: u32) -> Option<CtxField> {
     if off >= 80 || size == 0 || !off.is_multiple_of(size) {
         return None;
     }
@@ -187,8 +187,6 @@ pub(crate) fn sock_access(attach: u32, off: u32, size: u32, write: bool) -> Opti
         .iter()
         .find(|fl| fl.off <= off && off < fl.off + fl.size)?;
     let narrow = |fsize: u32| size <= fsize && size.is_power_of_two();
-    // bpf_sock_is_valid_access: narrow reads of the addresses; exact offsets of the
-    // scalars; dst_port as 2 bytes (or 4 at its start); no padding.
     let size_ok = match field.name {
         n if n.starts_with("src_ip") || n.starts_with("dst_ip") => narrow(4),
         "state" | "family" | "type" | "protocol" | "src_port" | "rx_queue_mapping"
@@ -200,9 +198,25 @@ pub(crate) fn sock_access(attach: u32, off: u32, size: u32, write: bool) -> Opti
         "(padding)" => false,
         _ => size == 4,
     };
-    if !size_ok {
-        return None;
+    size_ok.then_some(field)
+}
+
+/// `bpf_tcp_sock_is_valid_access`: `struct bpf_tcp_sock` up to `icsk_retransmits`, 8-byte
+/// loads of the two byte counters, 4-byte loads of the rest.
+pub(crate) fn bpf_tcp_sock_valid(off: u32, size: u32) -> bool {
+    if off >= 112 || size == 0 || !off.is_multiple_of(size) {
+        return false;
     }
+    match off {
+        80 | 88 => size == 8,
+        _ => size == 4,
+    }
+}
+
+/// `sock_filter_is_valid_access` for expected attach type `attach`.
+pub(crate) fn sock_access(attach: u32, off: u32, size: u32, write: bool) -> Option<CtxLoad> {
+    use attach::*;
+    let field = bpf_sock_valid(off, size)?;
     // __sock_filter_check_attach_type.
     let allowed = match field.name {
         "bound_dev_if" | "mark" | "priority" => {

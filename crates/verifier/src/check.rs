@@ -20,6 +20,7 @@ use crate::types::*;
 use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
 mod global;
+mod sock;
 mod stack_var;
 
 /// `MAX_PACKET_OFF`.
@@ -307,7 +308,10 @@ impl<'a> Checker<'a> {
     fn initial_state(&self) -> VerifierState {
         let mut f = FuncState::new(0, 0, 0);
         f.regs[1] = RegState::pointer(RegType::PtrToCtx);
-        VerifierState { frames: vec![f] }
+        VerifierState {
+            frames: vec![f],
+            refs: Vec::new(),
+        }
     }
 
     /// `do_check` of the main program.
@@ -738,13 +742,15 @@ impl<'a> Checker<'a> {
                 // In a subprogram a failed load also returns 0 from it (bpf_gen_ld_abs's hidden
                 // exit), a path the kernel explores and kbpf does not model yet: refused, which
                 // is stricter than the kernel, never looser.
-                if st.frames.len() > 1 {
+                if st.frames.len() > 1 || self.in_global.is_some() {
                     return rej_hint(
                         "BPF_LD_[ABS|IND] in a subprogram is not supported by kbpf",
                         "move the legacy packet load into the main program, or use direct packet access",
                     );
                 }
                 let ctx = self.read_reg(st, 6)?;
+                // gen_ld_abs may end the program: no reference may be held.
+                self.check_reference_leak(st, "BPF_LD_[ABS|IND]")?;
                 if ctx.ty != RegType::PtrToCtx {
                     return rej(
                         "at least one arg reg is not ctx (BPF_LD_[ABS|IND] expects ctx in r6)",
@@ -812,6 +818,7 @@ impl<'a> Checker<'a> {
             self.scratched_regs |= 1;
             return Ok(Flow::Goto(callee.callsite + 1));
         }
+        self.check_reference_leak(st, "BPF_EXIT instruction in main prog")?;
         // check_return_code: the main program's r0 must be readable.
         if st.cur().regs[0].ty == RegType::NotInit {
             self.scratched_regs |= 1;
@@ -879,6 +886,7 @@ impl<'a> Checker<'a> {
             self.log.push_str("caller:");
             let tmp = VerifierState {
                 frames: vec![caller],
+                refs: Vec::new(),
             };
             let text = self.state_text(&tmp, true);
             self.log.push_str(&text);
@@ -1377,6 +1385,7 @@ impl<'a> Checker<'a> {
                 }
             }
             RegType::PtrToStack => self.check_stack_access(st, regno, &reg, off, sz, write, value),
+            t if t.is_sk_pointer() => self.check_sock_access(regno, &reg, off, sz, write),
             RegType::PtrToMem => {
                 self.check_mem_region(regno, &reg, off, sz, reg.mem_size, false)?;
                 Ok(if write {
@@ -1923,6 +1932,10 @@ impl<'a> Checker<'a> {
         if id == 0 {
             return;
         }
+        // The NULL branch of a just-acquired pointer holds no reference.
+        if is_null {
+            st.refs.retain(|r| r.0 != id);
+        }
         let maps = &self.maps;
         st.for_each_reg(|r| {
             if r.id != id || !r.maybe_null {
@@ -2011,6 +2024,9 @@ impl<'a> Checker<'a> {
         // ARG_PTR_TO_UNINIT_MEM: the size argument's maximum, and the stack it fills.
         let mut size_max: Option<u64> = None;
         let mut raw_stack: Option<(RegState, u64)> = None;
+        // The reference an argument holds (`meta.ref_obj_id`) and the one to release.
+        let mut meta_ref: u32 = 0;
+        let mut release: Option<u32> = None;
         let args = proto.args;
         for (i, &arg) in args.iter().enumerate() {
             let regno = (i + 1) as u8;
@@ -2025,8 +2041,32 @@ impl<'a> Checker<'a> {
             {
                 return rej("helper access to the packet is not allowed");
             }
+            if reg.ref_obj_id != 0 {
+                meta_ref = reg.ref_obj_id;
+            }
             match arg {
                 ArgType::DontCare | ArgType::Anything => {}
+                ArgType::PtrToSockCommon | ArgType::SockRelease => {
+                    if reg.maybe_null || !reg.ty.is_sk_pointer() {
+                        return rej(format!(
+                            "R{regno} type={} expected=sock_common, sock, tcp_sock, xdp_sock{}",
+                            reg.type_str(),
+                            if arg == ArgType::SockRelease {
+                                ", ptr_, trusted_ptr_"
+                            } else {
+                                ""
+                            }
+                        ));
+                    }
+                    if arg == ArgType::SockRelease {
+                        if reg.ref_obj_id == 0 {
+                            return rej(format!(
+                                "R{regno} must be referenced when passed to release function"
+                            ));
+                        }
+                        release = Some(reg.ref_obj_id);
+                    }
+                }
                 ArgType::ConstMapPtr => {
                     if reg.ty != RegType::ConstPtrToMap || reg.maybe_null {
                         return rej_hint(
@@ -2196,6 +2236,12 @@ impl<'a> Checker<'a> {
         if let Some((reg, size)) = raw_stack {
             mark_stack_written(st, &reg, size);
         }
+        if id == helpers::BPF_FUNC_TAIL_CALL {
+            self.check_reference_leak(st, "tail_call")?;
+        }
+        if let Some(r) = release {
+            self.release_reference(st, r, proto.name, id)?;
+        }
         self.aux[idx].helper = Some(id);
         // Clobber caller-saved registers and set r0.
         for r in 1..=5 {
@@ -2232,6 +2278,27 @@ impl<'a> Checker<'a> {
                 v
             }
             RetType::Void => RegState::NOT_INIT,
+            RetType::PtrToSocketOrNull
+            | RetType::PtrToSockCommonOrNull
+            | RetType::PtrToTcpSockOrNull => {
+                let mut v = RegState::pointer(match proto.ret {
+                    RetType::PtrToSocketOrNull => RegType::PtrToSocket,
+                    RetType::PtrToSockCommonOrNull => RegType::PtrToSockCommon,
+                    _ => RegType::PtrToTcpSock,
+                });
+                v.maybe_null = true;
+                v.id = self.new_id();
+                if matches!(id, 95 | 96) {
+                    // is_ptr_cast_function: the result holds the argument's reference.
+                    v.ref_obj_id = meta_ref;
+                } else if matches!(id, 84 | 85 | 99) {
+                    // is_acquire_function.
+                    let r = self.acquire_reference(st, idx);
+                    v.id = r;
+                    v.ref_obj_id = r;
+                }
+                v
+            }
             RetType::PtrToMapValueOrNull => {
                 let m = map.unwrap_or(NO_MAP);
                 let d = &self.maps[m as usize].desc;
@@ -2508,7 +2575,13 @@ fn reg_not_null(r: &RegState) -> bool {
         && r.s.smax_value < max
         && matches!(
             r.ty,
-            RegType::PtrToMapValue | RegType::PtrToMapKey | RegType::ConstPtrToMap
+            RegType::PtrToMapValue
+                | RegType::PtrToMapKey
+                | RegType::ConstPtrToMap
+                | RegType::PtrToSocket
+                | RegType::PtrToTcpSock
+                | RegType::PtrToSockCommon
+                | RegType::PtrToMem
         )
 }
 

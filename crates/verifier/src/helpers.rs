@@ -34,6 +34,11 @@ pub enum ArgType {
     PtrToCtxOrNull,
     /// `ARG_ANYTHING`: any initialised value.
     Anything,
+    /// `ARG_PTR_TO_SOCK_COMMON`: a (non-NULL) socket pointer of any kind.
+    PtrToSockCommon,
+    /// `ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE`: a referenced socket, released by the
+    /// call.
+    SockRelease,
 }
 
 /// What a helper returns (`enum bpf_return_type`, subset).
@@ -45,6 +50,12 @@ pub enum RetType {
     Void,
     /// `RET_PTR_TO_MAP_VALUE_OR_NULL`.
     PtrToMapValueOrNull,
+    /// `RET_PTR_TO_SOCKET_OR_NULL`.
+    PtrToSocketOrNull,
+    /// `RET_PTR_TO_SOCK_COMMON_OR_NULL`.
+    PtrToSockCommonOrNull,
+    /// `RET_PTR_TO_TCP_SOCK_OR_NULL`.
+    PtrToTcpSockOrNull,
     /// `RET_INTEGER` bounded by `do_refine_retval_range`: a negative errno or at most the
     /// size argument's maximum (`bpf_get_stack`, the `*_str` probe reads).
     IntegerUpToSize,
@@ -330,6 +341,78 @@ const PROTOS: &[FuncProto] = &[
         [ConstMapPtr, Anything, DontCare, DontCare, DontCare],
         RetType::Integer,
     ),
+    // The socket lookups (bpf_tc_sk_lookup_tcp_proto and its xdp/sk_skb/sock_addr
+    // variants): acquire a reference.
+    FuncProto {
+        pkt_access: true,
+        ..proto(
+            84,
+            "bpf_sk_lookup_tcp",
+            [
+                PtrToCtx,
+                PtrToMemReadonly,
+                ConstSizeOrZero,
+                Anything,
+                Anything,
+            ],
+            RetType::PtrToSocketOrNull,
+        )
+    },
+    FuncProto {
+        pkt_access: true,
+        ..proto(
+            85,
+            "bpf_sk_lookup_udp",
+            [
+                PtrToCtx,
+                PtrToMemReadonly,
+                ConstSizeOrZero,
+                Anything,
+                Anything,
+            ],
+            RetType::PtrToSocketOrNull,
+        )
+    },
+    FuncProto {
+        pkt_access: true,
+        ..proto(
+            99,
+            "bpf_skc_lookup_tcp",
+            [
+                PtrToCtx,
+                PtrToMemReadonly,
+                ConstSizeOrZero,
+                Anything,
+                Anything,
+            ],
+            RetType::PtrToSockCommonOrNull,
+        )
+    },
+    proto(
+        86,
+        "bpf_sk_release",
+        [SockRelease, DontCare, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
+    // Casts: the result holds the argument's reference.
+    proto(
+        95,
+        "bpf_sk_fullsock",
+        [PtrToSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToSocketOrNull,
+    ),
+    proto(
+        96,
+        "bpf_tcp_sock",
+        [PtrToSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToTcpSockOrNull,
+    ),
+    proto(
+        98,
+        "bpf_get_listener_sock",
+        [PtrToSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToSocketOrNull,
+    ),
     // bpf_get_socket_cookie_proto and its sock/sock_addr variants: the context.
     proto(
         46,
@@ -363,7 +446,7 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // sock_addr_func_proto: bpf_sk_base_func_proto, the cgroup ones, its own.
         return matches!(
             id,
-            1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 15 | 46 | 105 | 106 | 112
+            84 | 85 | 86 | 99 | 1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 15 | 46 | 105 | 106 | 112
                 ..=115 | 122 | 125 | 130 | 134 | 160
         )
         .then_some(p);
@@ -374,9 +457,11 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         id,
         1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 112..=115 | 125 | 160
     );
+    let lookups = matches!(id, 84 | 85 | 86 | 99);
+    let casts = matches!(id, 95 | 96 | 98);
     let ok_new = match prog {
         // cg_skb_func_proto: the cgroup ones, sk_filter_func_proto's.
-        ProgType::CgroupSkb => base || matches!(id, 15 | 26 | 46),
+        ProgType::CgroupSkb => base || lookups || casts || matches!(id, 15 | 26 | 46),
         // sock_filter_func_proto.
         ProgType::CgroupSock => base || matches!(id, 15 | 46 | 122),
         // lwt_out_func_proto (and lwt_in's additions kbpf does not know).
@@ -384,7 +469,7 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // lwt_xmit_func_proto.
         ProgType::LwtXmit => base || matches!(id, 9 | 26 | 28 | 34 | 40),
         // sk_skb_func_proto.
-        ProgType::SkSkb => base || matches!(id, 9 | 26 | 46),
+        ProgType::SkSkb => base || lookups || matches!(id, 9 | 26 | 46),
         // sk_msg_func_proto.
         ProgType::SkMsg => base || matches!(id, 15 | 122),
         _ => return func_proto_old(prog, id, p),
@@ -395,6 +480,8 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
 /// `func_proto` for the program types kbpf verified first.
 fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'static FuncProto> {
     let ok = match id {
+        84 | 85 | 86 | 99 => matches!(prog, ProgType::SchedCls | ProgType::Xdp),
+        95 | 96 | 98 => prog == ProgType::SchedCls,
         122 => false,
         46 => matches!(prog, ProgType::SocketFilter | ProgType::SchedCls),
         44 | 65 => prog == ProgType::Xdp,

@@ -128,6 +128,12 @@ pub enum RegType {
     /// Memory of [`RegState::mem_size`] bytes (`PTR_TO_MEM`): a global function's pointer
     /// argument.
     PtrToMem,
+    /// A full socket (`PTR_TO_SOCKET`, `struct bpf_sock`).
+    PtrToSocket,
+    /// A socket's common part (`PTR_TO_SOCK_COMMON`).
+    PtrToSockCommon,
+    /// A TCP socket (`PTR_TO_TCP_SOCK`, `struct bpf_tcp_sock`).
+    PtrToTcpSock,
 }
 
 impl RegType {
@@ -145,12 +151,23 @@ impl RegType {
             RegType::PtrToPacketMeta => "pkt_meta",
             RegType::PtrToPacketEnd => "pkt_end",
             RegType::PtrToMem => "mem",
+            RegType::PtrToSocket => "sock",
+            RegType::PtrToSockCommon => "sock_common",
+            RegType::PtrToTcpSock => "tcp_sock",
         }
     }
 
     /// Packet data or metadata pointer (`type_is_pkt_pointer`).
     pub fn is_pkt_pointer(self) -> bool {
         matches!(self, RegType::PtrToPacket | RegType::PtrToPacketMeta)
+    }
+
+    /// A socket pointer (`type_is_sk_pointer`).
+    pub fn is_sk_pointer(self) -> bool {
+        matches!(
+            self,
+            RegType::PtrToSocket | RegType::PtrToSockCommon | RegType::PtrToTcpSock
+        )
     }
 }
 
@@ -179,6 +196,8 @@ pub struct RegState {
     pub frameno: u8,
     /// For `PtrToMem`: the memory's size.
     pub mem_size: u32,
+    /// The acquired reference this pointer holds (`ref_obj_id`; 0: none).
+    pub ref_obj_id: u32,
 }
 
 impl RegState {
@@ -193,6 +212,7 @@ impl RegState {
         range: 0,
         frameno: 0,
         mem_size: 0,
+        ref_obj_id: 0,
     };
 
     /// An unknown scalar (`mark_reg_unknown`).
@@ -356,6 +376,9 @@ pub fn fmt_reg(reg: &RegState, map: Option<(&str, u32, u32)>) -> String {
     let mut parts = Vec::new();
     if reg.id != 0 {
         parts.push(format!("id={}", reg.id));
+    }
+    if reg.ref_obj_id != 0 {
+        parts.push(format!("ref_obj_id={}", reg.ref_obj_id));
     }
     if t != RegType::Scalar && reg.off != 0 {
         parts.push(format!("off={}", reg.off));

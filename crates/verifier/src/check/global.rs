@@ -199,7 +199,13 @@ impl Checker<'_> {
             self.free_list_size = 0;
             self.cur_parent = None;
             self.in_global = Some(subprog);
-            self.run_from(start, VerifierState { frames: vec![f] })?;
+            self.run_from(
+                start,
+                VerifierState {
+                    frames: vec![f],
+                    refs: Vec::new(),
+                },
+            )?;
             self.in_global = None;
             if self.level() >= 1 {
                 self.verbose(&format!(
