@@ -1372,10 +1372,16 @@ impl<'a> Checker<'a> {
                             }
                             return Ok(None);
                         }
-                        Ok(Some(if load.reg_type == RegType::Scalar {
-                            RegState::unknown()
-                        } else {
-                            RegState::pointer(load.reg_type)
+                        Ok(Some(match load.reg_type {
+                            RegType::Scalar => RegState::unknown(),
+                            // __sk_buff->sk: a socket, or NULL (with an id for the check).
+                            RegType::PtrToSockCommon => {
+                                let mut v = RegState::pointer(RegType::PtrToSockCommon);
+                                v.maybe_null = true;
+                                v.id = self.new_id();
+                                v
+                            }
+                            t => RegState::pointer(t),
                         }))
                     }
                     None => rej_hint(

@@ -460,9 +460,13 @@ pub fn check_ctx_access_for(
             })
         }
         ProgType::SocketFilter | ProgType::SchedCls => {
-            let field = *SKB_FIELDS
+            let Some(&field) = SKB_FIELDS
                 .iter()
-                .find(|f| f.off <= off && off < f.off + f.size)?;
+                .find(|f| f.off <= off && off < f.off + f.size)
+            else {
+                // The fields past this table (and the socket fields in between).
+                return crate::skb_ctx::skb_access(prog, off, size, write);
+            };
             if !off.is_multiple_of(size) {
                 return None;
             }

@@ -12,7 +12,7 @@
 //! - `BPF_PROG_TYPE_SK_MSG` (`sk_msg_is_valid_access`): `struct sk_msg_md`, read-only, the
 //!   packet pointers as 8-byte loads, the socket fields and `size` as 4-byte loads.
 //!
-//! The `sk` field (`PTR_TO_SOCK_COMMON_OR_NULL`) is not modelled: kbpf refuses its load.
+//! The `sk` field loads as a maybe-NULL `PTR_TO_SOCK_COMMON`.
 
 use crate::ctx::{CtxField, CtxLoad, ProgType};
 use crate::types::RegType;
@@ -85,8 +85,8 @@ fn skb_is_valid_access(field: CtxField, off: u32, size: u32, write: bool) -> boo
         "flow_keys" | "tstamp_type" | "(padding)" => false,
         "hwtstamp" => !write && size == 8,
         "tstamp" => size == 8,
-        // PTR_TO_SOCK_COMMON_OR_NULL: not modelled by kbpf.
-        "sk" => false,
+        // PTR_TO_SOCK_COMMON_OR_NULL.
+        "sk" => !write && size == 8,
         _ => {
             if write {
                 size == 4
@@ -117,6 +117,28 @@ pub(crate) fn skb_access(prog: ProgType, off: u32, size: u32, write: bool) -> Op
             ) || (88..140).contains(&field.off),
             name.starts_with("cb[") || matches!(name, "mark" | "priority"),
         ),
+        // The fields socket filters and TC reach past the older model in `crate::ctx`.
+        ProgType::SocketFilter => (
+            matches!(
+                name,
+                "tc_classid"
+                    | "data"
+                    | "data_meta"
+                    | "data_end"
+                    | "tstamp"
+                    | "wire_len"
+                    | "hwtstamp"
+            ) || (88..140).contains(&field.off),
+            name.starts_with("cb["),
+        ),
+        ProgType::SchedCls => (
+            (88..140).contains(&field.off),
+            name.starts_with("cb[")
+                || matches!(
+                    name,
+                    "mark" | "tc_index" | "priority" | "tc_classid" | "tstamp" | "queue_mapping"
+                ),
+        ),
         ProgType::SkSkb => (
             matches!(
                 name,
@@ -132,6 +154,8 @@ pub(crate) fn skb_access(prog: ProgType, off: u32, size: u32, write: bool) -> Op
     let reg_type = match name {
         "data" => RegType::PtrToPacket,
         "data_end" => RegType::PtrToPacketEnd,
+        "data_meta" => RegType::PtrToPacketMeta,
+        "sk" => RegType::PtrToSockCommon,
         _ => RegType::Scalar,
     };
     Some(CtxLoad { field, reg_type })
@@ -190,7 +214,8 @@ mod tests {
         assert_eq!(a(140, 4, false), None);
         assert_eq!(a(144, 4, false), None);
         assert_eq!(a(84, 4, true), None);
-        assert_eq!(a(168, 8, false), None);
+        assert_eq!(a(168, 8, false), Some(RegType::PtrToSockCommon));
+        assert_eq!(a(168, 4, false), None);
         // Socket fields, narrow reads, tstamp (8 bytes, read and write), cb writes.
         assert_eq!(a(92, 4, false), Some(RegType::Scalar));
         assert_eq!(a(92, 2, false), None);
