@@ -265,6 +265,10 @@ pub(crate) enum Storage {
     Ringbuf(Ringbuf),
     /// LPM_TRIE; the raw allocation is the trie's `BpfLpmTrie` header.
     LpmTrie(LpmTrie),
+    /// Maps of kernel objects kbpf does not have (sockets, AF_XDP sockets, socket-local
+    /// storage: [`crate::sock_maps`]): created with the kernel's checks, typed by the
+    /// verifier, no elements; the raw allocation is a bare `BpfMap` header from a `Box`.
+    Sockets,
 }
 
 /// The object behind a [`Map`] handle.
@@ -319,7 +323,7 @@ impl fmt::Debug for Map {
     }
 }
 
-fn err(name: &str, errno: Errno, detail: impl Into<String>) -> MapError {
+pub(crate) fn err(name: &str, errno: Errno, detail: impl Into<String>) -> MapError {
     MapError::new(name, errno, detail)
 }
 
@@ -350,7 +354,7 @@ fn check_name(name: &str) -> Result<(), MapError> {
 }
 
 /// `array_map_alloc_check` (+ `fd_array_map_alloc_check` for fd arrays).
-fn array_map_alloc_check(a: &MapAttr, t: MapType, nr_cpus: u32) -> Result<(), MapError> {
+pub(crate) fn array_map_alloc_check(a: &MapAttr, t: MapType, nr_cpus: u32) -> Result<(), MapError> {
     let n = a.name.as_str();
     let f = a.map_flags;
     if t.is_fd_array() {
@@ -639,6 +643,8 @@ pub fn check_create_attr(a: &MapAttr) -> Result<(), MapError> {
         ringbuf_map_alloc_check(a)
     } else if t == MapType::LpmTrie {
         trie_alloc_check(a)
+    } else if crate::sock_maps::is_sock_map(t) {
+        crate::sock_maps::alloc_check(a, t)
     } else {
         Err(err(
             n,
@@ -749,6 +755,9 @@ impl Map {
         } else if t == MapType::Ringbuf {
             inner.raw = NonNull::from(Box::leak(Box::new(header)));
             inner.storage = Storage::Ringbuf(Ringbuf::new(max_entries));
+        } else if crate::sock_maps::is_sock_map(t) {
+            inner.raw = NonNull::from(Box::leak(Box::new(header)));
+            inner.storage = Storage::Sockets;
         } else if t == MapType::LpmTrie {
             let trie = LpmTrie::alloc(&inner, header);
             inner.raw = trie.header_ptr();
@@ -927,6 +936,7 @@ impl Map {
             }
             // trie_mem_usage: elements only.
             Storage::LpmTrie(t) => t.mem_usage(),
+            Storage::Sockets => crate::sock_maps::mem_usage(m),
         }
     }
 
@@ -1121,7 +1131,8 @@ impl Map {
             Storage::Htab(_)
             | Storage::QueueStack(_)
             | Storage::Ringbuf(_)
-            | Storage::LpmTrie(_) => None,
+            | Storage::LpmTrie(_)
+            | Storage::Sockets => None,
         }
     }
 
@@ -1598,7 +1609,7 @@ impl Map {
             Storage::Htab(h) => h.count(),
             Storage::QueueStack(q) => q.len() as u32,
             Storage::LpmTrie(t) => t.count(),
-            Storage::Array { .. } | Storage::Ringbuf(_) => 0,
+            Storage::Array { .. } | Storage::Ringbuf(_) | Storage::Sockets => 0,
         }
     }
 }
@@ -1681,7 +1692,8 @@ impl MapInner {
             Storage::Array { .. }
             | Storage::QueueStack(_)
             | Storage::Ringbuf(_)
-            | Storage::LpmTrie(_) => None,
+            | Storage::LpmTrie(_)
+            | Storage::Sockets => None,
         }
     }
 
@@ -1817,7 +1829,7 @@ impl Drop for MapInner {
             Storage::Htab(h) => h.free_all(self.map_type),
             Storage::LpmTrie(t) => t.free_all(),
             // SAFETY: the header came from Box::leak in create_with and is freed once.
-            Storage::QueueStack(_) | Storage::Ringbuf(_) => unsafe {
+            Storage::QueueStack(_) | Storage::Ringbuf(_) | Storage::Sockets => unsafe {
                 drop(Box::from_raw(self.raw.as_ptr()))
             },
         }

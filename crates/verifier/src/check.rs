@@ -1952,6 +1952,19 @@ impl<'a> Checker<'a> {
                 return;
             }
             r.maybe_null = false;
+            // mark_ptr_not_null_reg: a lookup in a socket map gives a socket.
+            if r.ty == RegType::PtrToMapValue
+                && let Some(m) = maps.get(r.map as usize)
+                && matches!(m.desc.map_type, SOCKMAP | SOCKHASH | XSKMAP)
+            {
+                r.ty = if m.desc.map_type == XSKMAP {
+                    RegType::PtrToXdpSock
+                } else {
+                    RegType::PtrToSocket
+                };
+                r.id = 0;
+                return;
+            }
             if r.ty == RegType::PtrToMapValue
                 && let Some(inner) = maps.get(r.map as usize).and_then(|m| m.inner)
             {
@@ -2052,15 +2065,15 @@ impl<'a> Checker<'a> {
             }
             match arg {
                 ArgType::DontCare | ArgType::Anything => {}
-                ArgType::PtrToSockCommon | ArgType::SockRelease => {
+                ArgType::PtrToSockCommon | ArgType::SockRelease | ArgType::BtfIdSockCommon => {
                     if reg.maybe_null || !reg.ty.is_sk_pointer() {
                         return rej(format!(
                             "R{regno} type={} expected=sock_common, sock, tcp_sock, xdp_sock{}",
                             reg.type_str(),
-                            if arg == ArgType::SockRelease {
-                                ", ptr_, trusted_ptr_"
-                            } else {
+                            if arg == ArgType::PtrToSockCommon {
                                 ""
+                            } else {
+                                ", ptr_, trusted_ptr_"
                             }
                         ));
                     }
@@ -2111,7 +2124,24 @@ impl<'a> Checker<'a> {
                         ));
                     }
                 }
-                ArgType::PtrToMapKey | ArgType::PtrToMapValue => {
+                ArgType::PtrToMapValueOrNull
+                    if reg.ty == RegType::Scalar
+                        && reg.s.is_const()
+                        && reg.s.var_off.value == 0 => {}
+                // resolve_map_arg_type: a socket map's value is a socket.
+                ArgType::PtrToMapValue
+                    if map.is_some_and(|m| {
+                        matches!(self.maps[m as usize].desc.map_type, SOCKMAP | SOCKHASH)
+                    }) =>
+                {
+                    if reg.maybe_null || !reg.ty.is_sk_pointer() {
+                        return rej(format!(
+                            "R{regno} type={} expected=sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_",
+                            reg.type_str()
+                        ));
+                    }
+                }
+                ArgType::PtrToMapKey | ArgType::PtrToMapValue | ArgType::PtrToMapValueOrNull => {
                     let Some(m) = map else {
                         return rej(if arg == ArgType::PtrToMapKey {
                             "invalid map_ptr to access map->key"
@@ -2188,6 +2218,18 @@ impl<'a> Checker<'a> {
         if let Some(m) = map {
             let mt = self.maps[m as usize].desc.map_type;
             let ok_map = match mt {
+                _ if !map_func_compatible(mt, id) => false,
+                SOCKMAP | SOCKHASH if matches!(id, 2 | 3) => {
+                    // may_update_sockmap.
+                    let ok = matches!(
+                        self.prog,
+                        ProgType::SocketFilter | ProgType::SchedCls | ProgType::Xdp
+                    );
+                    if !ok {
+                        self.verbose("cannot update sockmap in this context\n");
+                    }
+                    ok
+                }
                 BPF_MAP_TYPE_PROG_ARRAY => id == helpers::BPF_FUNC_TAIL_CALL,
                 BPF_MAP_TYPE_ARRAY_OF_MAPS | BPF_MAP_TYPE_HASH_OF_MAPS => {
                     id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM
@@ -2204,6 +2246,7 @@ impl<'a> Checker<'a> {
                 _ => true,
             };
             let ok_func = match id {
+                107 | 108 => mt == SK_STORAGE,
                 helpers::BPF_FUNC_TAIL_CALL => mt == BPF_MAP_TYPE_PROG_ARRAY,
                 130 | 131 | 134 | 198..=200 => mt == 27,
                 helpers::BPF_FUNC_REDIRECT_MAP => matches!(
@@ -2330,6 +2373,14 @@ impl<'a> Checker<'a> {
                 if !elide {
                     v.maybe_null = true;
                     v.id = self.new_id();
+                }
+                // A socket from a sockmap/sockhash lookup is referenced (is_acquire_function).
+                if id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM
+                    && matches!(self.maps[m as usize].desc.map_type, SOCKMAP | SOCKHASH)
+                {
+                    let r = self.acquire_reference(st, idx);
+                    v.id = r;
+                    v.ref_obj_id = r;
                 }
                 v
             }
@@ -2587,8 +2638,42 @@ fn reg_not_null(r: &RegState) -> bool {
                 | RegType::PtrToSocket
                 | RegType::PtrToTcpSock
                 | RegType::PtrToSockCommon
+                | RegType::PtrToXdpSock
                 | RegType::PtrToMem
         )
+}
+
+/// Map types of kernel objects (`crate::types` has the array/hash ones).
+const SOCKMAP: u32 = 15;
+const XSKMAP: u32 = 17;
+const SOCKHASH: u32 = 18;
+const REUSEPORT_SOCKARRAY: u32 = 20;
+const SK_STORAGE: u32 = 24;
+
+/// `check_map_func_compatibility`, from the map's side, for the map types whose helpers
+/// are a closed set (the rest are checked where the helper is).
+fn map_func_compatible(map_type: u32, id: i32) -> bool {
+    match map_type {
+        // perf_event_read, perf_event_output, perf_event_read_value, skb_output, xdp_output
+        4 => matches!(id, 22 | 25 | 55 | 111 | 121),
+        // get_stackid
+        7 => id == 27,
+        // skb_under_cgroup, current_task_under_cgroup
+        8 => matches!(id, 33 | 37),
+        // sk_redirect_map, sock_map_update, msg_redirect_map, sk_select_reuseport, lookup,
+        // and (may_update_sockmap) update/delete
+        SOCKMAP => matches!(id, 52 | 53 | 60 | 82 | 1 | 2 | 3),
+        // sk_redirect_hash, sock_hash_update, msg_redirect_hash, sk_select_reuseport, ...
+        SOCKHASH => matches!(id, 72 | 70 | 71 | 82 | 1 | 2 | 3),
+        REUSEPORT_SOCKARRAY => id == 82,
+        // sk_storage_get/delete, kptr_xchg
+        SK_STORAGE => matches!(id, 107 | 108 | 194),
+        // get_local_storage
+        19 | 21 => id == 81,
+        // push, pop, peek
+        22 | 23 => matches!(id, 87..=89),
+        _ => true,
+    }
 }
 
 /// `check_map_access_type`: a `BPF_F_RDONLY_PROG` map's values may not be written by the

@@ -39,6 +39,10 @@ pub enum ArgType {
     /// `ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE`: a referenced socket, released by the
     /// call.
     SockRelease,
+    /// `ARG_PTR_TO_BTF_ID_SOCK_COMMON`: a (non-NULL) socket pointer of any kind.
+    BtfIdSockCommon,
+    /// `ARG_PTR_TO_MAP_VALUE_OR_NULL`: `value_size` readable bytes, or NULL.
+    PtrToMapValueOrNull,
 }
 
 /// What a helper returns (`enum bpf_return_type`, subset).
@@ -394,6 +398,25 @@ const PROTOS: &[FuncProto] = &[
         [SockRelease, DontCare, DontCare, DontCare, DontCare],
         RetType::Integer,
     ),
+    // Socket-local storage.
+    proto(
+        107,
+        "bpf_sk_storage_get",
+        [
+            ConstMapPtr,
+            BtfIdSockCommon,
+            PtrToMapValueOrNull,
+            Anything,
+            DontCare,
+        ],
+        RetType::PtrToMapValueOrNull,
+    ),
+    proto(
+        108,
+        "bpf_sk_storage_delete",
+        [ConstMapPtr, BtfIdSockCommon, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
     // Casts: the result holds the argument's reference.
     proto(
         95,
@@ -446,8 +469,25 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // sock_addr_func_proto: bpf_sk_base_func_proto, the cgroup ones, its own.
         return matches!(
             id,
-            84 | 85 | 86 | 99 | 1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 15 | 46 | 105 | 106 | 112
-                ..=115 | 122 | 125 | 130 | 134 | 160
+            84 | 85
+                | 86
+                | 99
+                | 107
+                | 108
+                | 1
+                | 2
+                | 3
+                | 5
+                | 6
+                | 7
+                | 8
+                | 12
+                | 14
+                | 15
+                | 46
+                | 105
+                | 106
+                | 112..=115 | 122 | 125 | 130 | 134 | 160
         )
         .then_some(p);
     }
@@ -458,10 +498,11 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 112..=115 | 125 | 160
     );
     let lookups = matches!(id, 84 | 85 | 86 | 99);
+    let sk_storage = matches!(id, 107 | 108);
     let casts = matches!(id, 95 | 96 | 98);
     let ok_new = match prog {
         // cg_skb_func_proto: the cgroup ones, sk_filter_func_proto's.
-        ProgType::CgroupSkb => base || lookups || casts || matches!(id, 15 | 26 | 46),
+        ProgType::CgroupSkb => base || lookups || casts || sk_storage || matches!(id, 15 | 26 | 46),
         // sock_filter_func_proto.
         ProgType::CgroupSock => base || matches!(id, 15 | 46 | 122),
         // lwt_out_func_proto (and lwt_in's additions kbpf does not know).
@@ -471,7 +512,7 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // sk_skb_func_proto.
         ProgType::SkSkb => base || lookups || matches!(id, 9 | 26 | 46),
         // sk_msg_func_proto.
-        ProgType::SkMsg => base || matches!(id, 15 | 122),
+        ProgType::SkMsg => base || sk_storage || matches!(id, 15 | 122),
         _ => return func_proto_old(prog, id, p),
     };
     ok_new.then_some(p)
@@ -481,7 +522,7 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
 fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'static FuncProto> {
     let ok = match id {
         84 | 85 | 86 | 99 => matches!(prog, ProgType::SchedCls | ProgType::Xdp),
-        95 | 96 | 98 => prog == ProgType::SchedCls,
+        95 | 96 | 98 | 107 | 108 => prog == ProgType::SchedCls,
         122 => false,
         46 => matches!(prog, ProgType::SocketFilter | ProgType::SchedCls),
         44 | 65 => prog == ProgType::Xdp,

@@ -134,6 +134,8 @@ pub enum RegType {
     PtrToSockCommon,
     /// A TCP socket (`PTR_TO_TCP_SOCK`, `struct bpf_tcp_sock`).
     PtrToTcpSock,
+    /// An AF_XDP socket from an XSKMAP (`PTR_TO_XDP_SOCK`, `struct bpf_xdp_sock`).
+    PtrToXdpSock,
 }
 
 impl RegType {
@@ -154,6 +156,7 @@ impl RegType {
             RegType::PtrToSocket => "sock",
             RegType::PtrToSockCommon => "sock_common",
             RegType::PtrToTcpSock => "tcp_sock",
+            RegType::PtrToXdpSock => "xdp_sock",
         }
     }
 
@@ -166,7 +169,10 @@ impl RegType {
     pub fn is_sk_pointer(self) -> bool {
         matches!(
             self,
-            RegType::PtrToSocket | RegType::PtrToSockCommon | RegType::PtrToTcpSock
+            RegType::PtrToSocket
+                | RegType::PtrToSockCommon
+                | RegType::PtrToTcpSock
+                | RegType::PtrToXdpSock
         )
     }
 }

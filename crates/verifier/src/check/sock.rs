@@ -86,6 +86,8 @@ impl Checker<'_> {
                     !(8..24).contains(&o) && crate::cgroup::bpf_sock_valid(o, sz).is_some()
                 }
                 RegType::PtrToTcpSock => crate::cgroup::bpf_tcp_sock_valid(o, sz),
+                // bpf_xdp_sock_is_valid_access: queue_id only.
+                RegType::PtrToXdpSock => o < 4 && o.is_multiple_of(sz) && sz == 4,
                 _ => false,
             };
         if !valid {
