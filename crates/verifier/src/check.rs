@@ -1869,6 +1869,24 @@ impl<'a> Checker<'a> {
             sync_linked(&mut other, dreg.id, td.s);
             sync_linked(st, dreg.id, fd.s);
         }
+        // A maybe-NULL pointer equal to a pointer that is not NULL is not NULL either (on
+        // the branch where they are equal).
+        if !w32
+            && let Source::Reg(s) = src
+            && dreg.is_pointer()
+            && sreg.is_pointer()
+            && dreg.maybe_null != sreg.maybe_null
+            && matches!(cond, JmpCond::Eq | JmpCond::Ne)
+        {
+            let regno = if sreg.maybe_null { s } else { dst };
+            let eq_branch = if cond == JmpCond::Eq {
+                &mut other
+            } else {
+                &mut *st
+            };
+            let f = eq_branch.frames.len() - 1;
+            mark_ptr_not_null_reg(&self.maps, &mut eq_branch.frames[f].regs[regno as usize]);
+        }
         // NULL checks: `if rX == 0` on a maybe-null pointer.
         if !w32
             && matches!(src, Source::Imm(0))
@@ -1951,27 +1969,7 @@ impl<'a> Checker<'a> {
                 *r = RegState::known(0);
                 return;
             }
-            r.maybe_null = false;
-            // mark_ptr_not_null_reg: a lookup in a socket map gives a socket.
-            if r.ty == RegType::PtrToMapValue
-                && let Some(m) = maps.get(r.map as usize)
-                && matches!(m.desc.map_type, SOCKMAP | SOCKHASH | XSKMAP)
-            {
-                r.ty = if m.desc.map_type == XSKMAP {
-                    RegType::PtrToXdpSock
-                } else {
-                    RegType::PtrToSocket
-                };
-                r.id = 0;
-                return;
-            }
-            if r.ty == RegType::PtrToMapValue
-                && let Some(inner) = maps.get(r.map as usize).and_then(|m| m.inner)
-            {
-                r.ty = RegType::ConstPtrToMap;
-                r.map = inner;
-                r.off = 0;
-            }
+            mark_ptr_not_null_reg(maps, r);
             // The id only served the NULL check.
             r.id = 0;
         });
@@ -2374,10 +2372,20 @@ impl<'a> Checker<'a> {
                     v.maybe_null = true;
                     v.id = self.new_id();
                 }
-                // A socket from a sockmap/sockhash lookup is referenced (is_acquire_function).
+                // A lookup in a socket map gives a socket straight away (the kernel this
+                // follows types it `sock_or_null`/`xdp_sock_or_null`, not a map value).
+                let mt = self.maps[m as usize].desc.map_type;
                 if id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM
-                    && matches!(self.maps[m as usize].desc.map_type, SOCKMAP | SOCKHASH)
+                    && matches!(mt, SOCKMAP | SOCKHASH | XSKMAP)
                 {
+                    v.ty = if mt == XSKMAP {
+                        RegType::PtrToXdpSock
+                    } else {
+                        RegType::PtrToSocket
+                    };
+                }
+                // A socket from a sockmap/sockhash lookup is referenced (is_acquire_function).
+                if id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM && matches!(mt, SOCKMAP | SOCKHASH) {
                     let r = self.acquire_reference(st, idx);
                     v.id = r;
                     v.ref_obj_id = r;
@@ -2641,6 +2649,29 @@ fn reg_not_null(r: &RegState) -> bool {
                 | RegType::PtrToXdpSock
                 | RegType::PtrToMem
         )
+}
+
+/// `mark_ptr_not_null_reg`: `r` is known not to be NULL; a lookup in a socket map gives a
+/// socket, one in a map-in-map the inner map.
+fn mark_ptr_not_null_reg(maps: &[MapSlot], r: &mut RegState) {
+    r.maybe_null = false;
+    if r.ty != RegType::PtrToMapValue {
+        return;
+    }
+    let Some(m) = maps.get(r.map as usize) else {
+        return;
+    };
+    if matches!(m.desc.map_type, SOCKMAP | SOCKHASH | XSKMAP) {
+        r.ty = if m.desc.map_type == XSKMAP {
+            RegType::PtrToXdpSock
+        } else {
+            RegType::PtrToSocket
+        };
+    } else if let Some(inner) = m.inner {
+        r.ty = RegType::ConstPtrToMap;
+        r.map = inner;
+        r.off = 0;
+    }
 }
 
 /// Map types of kernel objects (`crate::types` has the array/hash ones).
