@@ -1,8 +1,10 @@
 //! Maps of kernel objects kbpf does not have: `BPF_MAP_TYPE_SOCKMAP` (15), `XSKMAP` (17),
-//! `SOCKHASH` (18), `REUSEPORT_SOCKARRAY` (20) and `SK_STORAGE` (24).
+//! `SOCKHASH` (18), `REUSEPORT_SOCKARRAY` (20), `SK_STORAGE` (24) and the cgroup storages
+//! `CGROUP_STORAGE` (19) and `PERCPU_CGROUP_STORAGE` (21).
 //!
 //! They are created with the kernel's checks (`sock_map_alloc`, `xsk_map_alloc`,
-//! `sock_hash_alloc`, `reuseport_array_alloc_check`, `bpf_local_storage_map_alloc_check`), so
+//! `sock_hash_alloc`, `reuseport_array_alloc_check`, `bpf_local_storage_map_alloc_check`,
+//! `cgroup_storage_map_alloc`), so
 //! that objects using them load and the verifier can type programs that use them (socket
 //! pointers from lookups, socket-local storage); they hold no elements (there are no sockets
 //! in kbpf), and user space cannot read or write them.
@@ -10,7 +12,8 @@
 use crate::error::{Errno, MapError};
 use crate::map::{MapAttr, MapInner, array_map_alloc_check, err};
 use crate::uapi::{
-    BPF_F_CLONE, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType,
+    BPF_F_ACCESS_MASK, BPF_F_CLONE, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY,
+    MapType,
 };
 
 /// `BPF_MAP_TYPE_SOCKMAP`.
@@ -23,6 +26,14 @@ pub const BPF_MAP_TYPE_SOCKHASH: u32 = 18;
 pub const BPF_MAP_TYPE_REUSEPORT_SOCKARRAY: u32 = 20;
 /// `BPF_MAP_TYPE_SK_STORAGE`.
 pub const BPF_MAP_TYPE_SK_STORAGE: u32 = 24;
+/// `BPF_MAP_TYPE_CGROUP_STORAGE`.
+pub const BPF_MAP_TYPE_CGROUP_STORAGE: u32 = 19;
+/// `BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE`.
+pub const BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: u32 = 21;
+/// `PCPU_MIN_UNIT_SIZE`: the per-CPU cgroup storage's value limit.
+const PCPU_MIN_UNIT_SIZE: u32 = 32 << 10;
+/// `sizeof(struct bpf_cgroup_storage_key)`.
+const CGROUP_STORAGE_KEY_SIZE: u32 = 16;
 
 /// `SOCK_CREATE_FLAG_MASK` (sockmap, sockhash; xskmap has the same).
 const SOCK_CREATE_FLAG_MASK: u32 = BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY;
@@ -42,6 +53,8 @@ pub fn is_sock_map(t: MapType) -> bool {
                 | BPF_MAP_TYPE_SOCKHASH
                 | BPF_MAP_TYPE_REUSEPORT_SOCKARRAY
                 | BPF_MAP_TYPE_SK_STORAGE
+                | BPF_MAP_TYPE_CGROUP_STORAGE
+                | BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
         )
     )
 }
@@ -117,6 +130,28 @@ pub(crate) fn alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> {
                 return Err(err(n, Errno::E2BIG, "sk_storage value too large"));
             }
         }
+        BPF_MAP_TYPE_CGROUP_STORAGE | BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE => {
+            let max = if t.raw() == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE {
+                LOCAL_STORAGE_MAX_VALUE_SIZE.min(PCPU_MIN_UNIT_SIZE)
+            } else {
+                LOCAL_STORAGE_MAX_VALUE_SIZE
+            };
+            if a.key_size != CGROUP_STORAGE_KEY_SIZE && a.key_size != 8 {
+                return inval("cgroup storage key is struct bpf_cgroup_storage_key or u64".into());
+            }
+            if a.value_size == 0 {
+                return inval("cgroup storage needs a value".into());
+            }
+            if a.value_size > max {
+                return Err(err(n, Errno::E2BIG, "cgroup storage value too large"));
+            }
+            if a.map_flags & !(BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK) != 0 {
+                return inval(format!("cgroup storage flags {:#x}", a.map_flags));
+            }
+            if a.max_entries != 0 {
+                return inval("cgroup storage max_entries must be 0 (it is per cgroup)".into());
+            }
+        }
         other => return inval(format!("map type {other} is not a socket map")),
     }
     Ok(())
@@ -127,7 +162,9 @@ pub(crate) fn alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> {
 /// socket-local storage map).
 pub(crate) fn mem_usage(m: &MapInner) -> u64 {
     match m.map_type.raw() {
-        BPF_MAP_TYPE_SK_STORAGE => 0,
+        BPF_MAP_TYPE_SK_STORAGE
+        | BPF_MAP_TYPE_CGROUP_STORAGE
+        | BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE => 0,
         _ => m.max_entries as u64 * 8,
     }
 }

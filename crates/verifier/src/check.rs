@@ -2245,6 +2245,7 @@ impl<'a> Checker<'a> {
             };
             let ok_func = match id {
                 107 | 108 => mt == SK_STORAGE,
+                81 => matches!(mt, 19 | 21),
                 helpers::BPF_FUNC_TAIL_CALL => mt == BPF_MAP_TYPE_PROG_ARRAY,
                 130 | 131 | 134 | 198..=200 => mt == 27,
                 helpers::BPF_FUNC_REDIRECT_MAP => matches!(
@@ -2285,6 +2286,13 @@ impl<'a> Checker<'a> {
         }
         if id == helpers::BPF_FUNC_TAIL_CALL {
             self.check_reference_leak(st, "tail_call")?;
+        }
+        if id == 81 {
+            // get_local_storage() cannot fail, so it has no flags.
+            let flags = st.cur().regs[2];
+            if !(flags.ty == RegType::Scalar && flags.s.is_const() && flags.s.var_off.value == 0) {
+                return rej("get_local_storage() doesn't support non-zero flags");
+            }
         }
         if let Some(r) = release {
             self.release_reference(st, r, proto.name, id)?;
@@ -2344,6 +2352,11 @@ impl<'a> Checker<'a> {
                     v.id = r;
                     v.ref_obj_id = r;
                 }
+                v
+            }
+            RetType::PtrToMapValue => {
+                let mut v = RegState::pointer(RegType::PtrToMapValue);
+                v.map = map.unwrap_or(NO_MAP);
                 v
             }
             RetType::PtrToMapValueOrNull => {

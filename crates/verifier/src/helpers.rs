@@ -54,6 +54,8 @@ pub enum RetType {
     Void,
     /// `RET_PTR_TO_MAP_VALUE_OR_NULL`.
     PtrToMapValueOrNull,
+    /// `RET_PTR_TO_MAP_VALUE`: a value of the map argument, never NULL.
+    PtrToMapValue,
     /// `RET_PTR_TO_SOCKET_OR_NULL`.
     PtrToSocketOrNull,
     /// `RET_PTR_TO_SOCK_COMMON_OR_NULL`.
@@ -398,6 +400,13 @@ const PROTOS: &[FuncProto] = &[
         [SockRelease, DontCare, DontCare, DontCare, DontCare],
         RetType::Integer,
     ),
+    // The cgroup's storage (bpf_get_local_storage_proto).
+    proto(
+        81,
+        "bpf_get_local_storage",
+        [ConstMapPtr, Anything, DontCare, DontCare, DontCare],
+        RetType::PtrToMapValue,
+    ),
     // Socket-local storage.
     proto(
         107,
@@ -502,9 +511,11 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     let casts = matches!(id, 95 | 96 | 98);
     let ok_new = match prog {
         // cg_skb_func_proto: the cgroup ones, sk_filter_func_proto's.
-        ProgType::CgroupSkb => base || lookups || casts || sk_storage || matches!(id, 15 | 26 | 46),
+        ProgType::CgroupSkb => {
+            base || lookups || casts || sk_storage || matches!(id, 15 | 26 | 46 | 81)
+        }
         // sock_filter_func_proto.
-        ProgType::CgroupSock => base || matches!(id, 15 | 46 | 122),
+        ProgType::CgroupSock => base || matches!(id, 15 | 46 | 81 | 122),
         // lwt_out_func_proto (and lwt_in's additions kbpf does not know).
         ProgType::LwtIn | ProgType::LwtOut => base || matches!(id, 26 | 28 | 34),
         // lwt_xmit_func_proto.
@@ -523,6 +534,7 @@ fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'st
     let ok = match id {
         84 | 85 | 86 | 99 => matches!(prog, ProgType::SchedCls | ProgType::Xdp),
         95 | 96 | 98 | 107 | 108 => prog == ProgType::SchedCls,
+        81 => false,
         122 => false,
         46 => matches!(prog, ProgType::SocketFilter | ProgType::SchedCls),
         44 | 65 => prog == ProgType::Xdp,
