@@ -552,7 +552,7 @@ fn queue_stack_map_alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> 
 
 /// `ringbuf_map_alloc`'s checks (ring buffers have no `map_alloc_check`): flags, then zero key
 /// and value sizes and a page-aligned power-of-two size, then the 64-bit size limit.
-fn ringbuf_map_alloc_check(a: &MapAttr) -> Result<(), MapError> {
+pub(crate) fn ringbuf_map_alloc_check(a: &MapAttr) -> Result<(), MapError> {
     let n = a.name.as_str();
     let f = a.map_flags;
     if f & !RINGBUF_CREATE_FLAG_MASK != 0 {

@@ -1,6 +1,7 @@
 //! Maps of kernel objects kbpf does not have: `BPF_MAP_TYPE_SOCKMAP` (15), `XSKMAP` (17),
 //! `SOCKHASH` (18), `REUSEPORT_SOCKARRAY` (20), `SK_STORAGE` (24) and the cgroup storages
-//! `CGROUP_STORAGE` (19) and `PERCPU_CGROUP_STORAGE` (21).
+//! `CGROUP_STORAGE` (19) and `PERCPU_CGROUP_STORAGE` (21); and `USER_RINGBUF` (31), whose
+//! producer is user space (kbpf has no user-space side for it yet).
 //!
 //! They are created with the kernel's checks (`sock_map_alloc`, `xsk_map_alloc`,
 //! `sock_hash_alloc`, `reuseport_array_alloc_check`, `bpf_local_storage_map_alloc_check`,
@@ -30,6 +31,8 @@ pub const BPF_MAP_TYPE_SK_STORAGE: u32 = 24;
 pub const BPF_MAP_TYPE_CGROUP_STORAGE: u32 = 19;
 /// `BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE`.
 pub const BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: u32 = 21;
+/// `BPF_MAP_TYPE_USER_RINGBUF`.
+pub const BPF_MAP_TYPE_USER_RINGBUF: u32 = 31;
 /// `PCPU_MIN_UNIT_SIZE`: the per-CPU cgroup storage's value limit.
 const PCPU_MIN_UNIT_SIZE: u32 = 32 << 10;
 /// `sizeof(struct bpf_cgroup_storage_key)`.
@@ -55,6 +58,7 @@ pub fn is_sock_map(t: MapType) -> bool {
                 | BPF_MAP_TYPE_SK_STORAGE
                 | BPF_MAP_TYPE_CGROUP_STORAGE
                 | BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
+                | BPF_MAP_TYPE_USER_RINGBUF
         )
     )
 }
@@ -152,6 +156,8 @@ pub(crate) fn alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> {
                 return inval("cgroup storage max_entries must be 0 (it is per cgroup)".into());
             }
         }
+        // ringbuf_map_alloc: the ring buffer's checks.
+        BPF_MAP_TYPE_USER_RINGBUF => return crate::map::ringbuf_map_alloc_check(a),
         other => return inval(format!("map type {other} is not a socket map")),
     }
     Ok(())

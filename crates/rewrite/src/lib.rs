@@ -237,7 +237,7 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
         .verdict
         .maps
         .iter()
-        .find(|(_, d)| matches!(d.map_type, 15 | 17 | 18 | 19 | 20 | 21 | 24))
+        .find(|(_, d)| matches!(d.map_type, 15 | 17 | 18 | 19 | 20 | 21 | 24 | 31))
     {
         return Err(RewriteError::Unsupported {
             insn: 0,

@@ -2716,6 +2716,8 @@ fn map_func_compatible(map_type: u32, id: i32) -> bool {
         19 | 21 => id == 81,
         // push, pop, peek
         22 | 23 => matches!(id, 87..=89),
+        // user_ringbuf_drain
+        31 => id == 209,
         _ => true,
     }
 }
