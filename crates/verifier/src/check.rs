@@ -2281,7 +2281,9 @@ impl<'a> Checker<'a> {
         {
             return rej("write into map forbidden");
         }
-        if let Some((reg, size)) = raw_stack {
+        if let Some((reg, size)) = raw_stack
+            && reg.s.is_const()
+        {
             mark_stack_written(st, &reg, size);
         }
         if id == helpers::BPF_FUNC_TAIL_CALL {
@@ -2455,7 +2457,7 @@ impl<'a> Checker<'a> {
             // other size (the kernel checks its whole range).
             if reg.ty == RegType::PtrToStack {
                 if !reg.s.is_const() {
-                    return rej(format!("R{regno} variable stack access prohibited"));
+                    return self.check_helper_stack_var(st, regno, reg, 0, write);
                 }
                 // check_stack_slot_within_bounds: even a zero-sized access must start inside
                 // the frame (fp-512 .. fp-1).
@@ -2487,7 +2489,10 @@ impl<'a> Checker<'a> {
         match reg.ty {
             RegType::PtrToStack if !reg.maybe_null => {
                 if !reg.s.is_const() {
-                    return rej(format!("R{regno} variable stack access prohibited"));
+                    if size == 0 {
+                        return rej("invalid zero-sized read");
+                    }
+                    return self.check_helper_stack_var(st, regno, reg, size, write);
                 }
                 // check_stack_range_initialized: a zero-sized access first.
                 if size == 0 {

@@ -11,7 +11,9 @@
 //!   writing zero), forgets the spilled registers there, but keeps a spilled constant zero
 //!   when writing zero.
 //!
-//! Helper arguments with a variable stack offset are not covered here.
+//! - A helper's memory argument with a variable stack offset
+//!   (`check_stack_range_initialized`): the same bounds; memory the helper writes becomes
+//!   unknown data over the whole range it may cover (spills there are forgotten).
 
 use super::*;
 
@@ -119,5 +121,68 @@ impl Checker<'_> {
         } else {
             RegState::unknown()
         }))
+    }
+
+    /// A helper's access of `size` bytes (0 for a zero-sized one) through a stack pointer
+    /// with a variable offset.
+    pub(super) fn check_helper_stack_var(
+        &mut self,
+        st: &mut VerifierState,
+        regno: u8,
+        reg: &RegState,
+        size: i32,
+        write: bool,
+    ) -> R<()> {
+        let what = if write { "write to" } else { "read from" };
+        let (smin, smax) = (reg.s.smin_value, reg.s.smax_value);
+        if smax >= BPF_MAX_VAR_OFF as i64 || smin <= -(BPF_MAX_VAR_OFF as i64) {
+            return rej(format!(
+                "invalid unbounded variable-offset {what} stack R{regno}"
+            ));
+        }
+        let off = reg.off as i64;
+        let min_off = smin + off;
+        let max_off = smax + off + size as i64;
+        if min_off < -(MAX_BPF_STACK as i64) || min_off > -1 || max_off > 0 {
+            return rej(format!(
+                "invalid variable-offset {what} stack R{regno} var_off={} off={off} size={size}",
+                reg.s.var_off
+            ));
+        }
+        let allow_uninit = self.opts.allow_uninit_stack;
+        let Some(frame) = st.frames.get_mut(reg.frameno as usize) else {
+            return rej(format!(
+                "R{regno} points to the stack of a returned function"
+            ));
+        };
+        frame.grow_to(min_off as i32);
+        for i in min_off..max_off {
+            let slot = (-i - 1) as usize;
+            let (spi, idx) = (slot / BPF_REG_SIZE, slot % BPF_REG_SIZE);
+            let s = &mut frame.stack[spi];
+            if s.types[idx] == SlotType::Invalid && !allow_uninit && !write {
+                return rej(format!(
+                    "invalid read from stack R{regno} var_off {}+{} size {size}",
+                    reg.s.var_off,
+                    i - min_off
+                ));
+            }
+            if write {
+                // The helper may write anything there.
+                if s.types[idx] == SlotType::Spill {
+                    s.spilled = RegState::unknown();
+                    for t in s.types.iter_mut() {
+                        if *t != SlotType::Invalid {
+                            *t = SlotType::Misc;
+                        }
+                    }
+                }
+                s.types[idx] = SlotType::Misc;
+            }
+            if spi < 64 {
+                self.scratched_stack |= 1 << spi;
+            }
+        }
+        self.check_stack_depth(st)
     }
 }
