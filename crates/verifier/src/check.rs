@@ -20,6 +20,7 @@ use crate::types::*;
 use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
 mod global;
+mod lock;
 mod sock;
 mod stack_var;
 
@@ -311,11 +312,25 @@ impl<'a> Checker<'a> {
         VerifierState {
             frames: vec![f],
             refs: Vec::new(),
+            lock: None,
         }
     }
 
     /// `do_check` of the main program.
     pub fn run(&mut self) -> R<()> {
+        // resolve_pseudo_ldimm64's check_map_prog_compatibility: every map the program
+        // references, reachable or not.
+        for ins in self.decoded.iter().flatten() {
+            if let Instruction::LdImm64 {
+                src: Imm64Source::MapFd | Imm64Source::MapValue,
+                imm,
+                ..
+            } = *ins
+                && let Some(desc) = self.env.map_by_fd(imm)
+            {
+                lock::check_map_prog_compatibility(self.prog, desc)?;
+            }
+        }
         let st = self.initial_state();
         self.run_from(0, st)
     }
@@ -749,7 +764,10 @@ impl<'a> Checker<'a> {
                     );
                 }
                 let ctx = self.read_reg(st, 6)?;
-                // gen_ld_abs may end the program: no reference may be held.
+                // gen_ld_abs may end the program: no lock or reference may be held.
+                if st.lock.is_some() {
+                    return rej("BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region");
+                }
                 self.check_reference_leak(st, "BPF_LD_[ABS|IND]")?;
                 if ctx.ty != RegType::PtrToCtx {
                     return rej(
@@ -817,6 +835,11 @@ impl<'a> Checker<'a> {
             }
             self.scratched_regs |= 1;
             return Ok(Flow::Goto(callee.callsite + 1));
+        }
+        if st.lock.is_some() {
+            return rej(
+                "BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region",
+            );
         }
         self.check_reference_leak(st, "BPF_EXIT instruction in main prog")?;
         // check_return_code: the main program's r0 must be readable.
@@ -887,6 +910,7 @@ impl<'a> Checker<'a> {
             let tmp = VerifierState {
                 frames: vec![caller],
                 refs: Vec::new(),
+                lock: None,
             };
             let text = self.state_text(&tmp, true);
             self.log.push_str(&text);
@@ -1323,6 +1347,9 @@ impl<'a> Checker<'a> {
                     check_map_access_type(d, off, sz, write)?;
                 }
                 self.check_mem_region(regno, &reg, off, sz, mem, key)?;
+                if !key {
+                    self.check_special_fields(&reg, off, sz)?;
+                }
                 if reg.s.is_const()
                     && let Some(bytes) = &frozen
                 {
@@ -1970,8 +1997,15 @@ impl<'a> Checker<'a> {
                 return;
             }
             mark_ptr_not_null_reg(maps, r);
-            // The id only served the NULL check.
-            r.id = 0;
+            // The id only served the NULL check, except on a value with a lock, whose
+            // unlock must name the same value (reg_may_point_to_spin_lock).
+            let locked = r.ty == RegType::PtrToMapValue
+                && maps
+                    .get(r.map as usize)
+                    .is_some_and(|m| m.desc.spin_lock_off.is_some());
+            if !locked {
+                r.id = 0;
+            }
         });
     }
 
@@ -2016,6 +2050,9 @@ impl<'a> Checker<'a> {
     // ---------------------------------------------------------------- helpers
 
     fn check_helper_call(&mut self, st: &mut VerifierState, idx: usize, id: i32) -> R<()> {
+        if st.lock.is_some() && id != 94 {
+            return rej("function calls are not allowed while holding a lock");
+        }
         // Helper ids past this kernel's `__BPF_FUNC_MAX_ID` do not exist there.
         let known_here = id >= 0 && (id as u32) < self.opts.kernel.helper_count;
         let proto = if known_here {
@@ -2122,6 +2159,7 @@ impl<'a> Checker<'a> {
                         ));
                     }
                 }
+                ArgType::SpinLock => self.process_spin_lock(st, regno, &reg, id == 93)?,
                 ArgType::PtrToMapValueOrNull
                     if reg.ty == RegType::Scalar
                         && reg.s.is_const()
@@ -2386,6 +2424,8 @@ impl<'a> Checker<'a> {
                 if !elide {
                     v.maybe_null = true;
                     v.id = self.new_id();
+                } else if d.spin_lock_off.is_some() {
+                    v.id = self.new_id();
                 }
                 // A lookup in a socket map gives a socket straight away (the kernel this
                 // follows types it `sock_or_null`/`xdp_sock_or_null`, not a map value).
@@ -2545,7 +2585,11 @@ impl<'a> Checker<'a> {
                     check_map_access_type(d, reg.off, size, write)?;
                     d.value_size
                 };
-                self.check_mem_region(regno, reg, reg.off, size, mem, false)
+                self.check_mem_region(regno, reg, reg.off, size, mem, false)?;
+                if reg.ty == RegType::PtrToMapValue {
+                    self.check_special_fields(reg, reg.off, size)?;
+                }
+                Ok(())
             }
             _ => rej_hint(
                 format!(

@@ -43,6 +43,8 @@ pub enum ArgType {
     BtfIdSockCommon,
     /// `ARG_PTR_TO_MAP_VALUE_OR_NULL`: `value_size` readable bytes, or NULL.
     PtrToMapValueOrNull,
+    /// `ARG_PTR_TO_SPIN_LOCK`: a map value's `struct bpf_spin_lock`.
+    SpinLock,
 }
 
 /// What a helper returns (`enum bpf_return_type`, subset).
@@ -400,6 +402,18 @@ const PROTOS: &[FuncProto] = &[
         [SockRelease, DontCare, DontCare, DontCare, DontCare],
         RetType::Integer,
     ),
+    proto(
+        93,
+        "bpf_spin_lock",
+        [SpinLock, DontCare, DontCare, DontCare, DontCare],
+        RetType::Void,
+    ),
+    proto(
+        94,
+        "bpf_spin_unlock",
+        [SpinLock, DontCare, DontCare, DontCare, DontCare],
+        RetType::Void,
+    ),
     // The cgroup's storage (bpf_get_local_storage_proto).
     proto(
         81,
@@ -474,42 +488,21 @@ const PROTOS: &[FuncProto] = &[
 /// `get_func_proto`); `None` is the kernel's `unknown func %s#%d`.
 pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     let p = PROTOS.iter().find(|p| p.id == id)?;
-    if prog == ProgType::CgroupSockAddr {
-        // sock_addr_func_proto: bpf_sk_base_func_proto, the cgroup ones, its own.
-        return matches!(
-            id,
-            84 | 85
-                | 86
-                | 99
-                | 107
-                | 108
-                | 1
-                | 2
-                | 3
-                | 5
-                | 6
-                | 7
-                | 8
-                | 12
-                | 14
-                | 15
-                | 46
-                | 105
-                | 106
-                | 112..=115 | 122 | 125 | 130 | 134 | 160
-        )
-        .then_some(p);
-    }
     // The base helpers (bpf_sk_base_func_proto for a CAP_BPF + CAP_PERFMON loader) kbpf
     // knows.
     let base = matches!(
         id,
-        1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 112..=115 | 125 | 160
+        1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 93 | 94 | 105 | 106 | 112
+            ..=115 | 125 | 130 | 134 | 160
     );
     let lookups = matches!(id, 84 | 85 | 86 | 99);
     let sk_storage = matches!(id, 107 | 108);
     let casts = matches!(id, 95 | 96 | 98);
     let ok_new = match prog {
+        // sock_addr_func_proto: bpf_sk_base_func_proto, the cgroup ones, its own.
+        ProgType::CgroupSockAddr => {
+            base || lookups || sk_storage || matches!(id, 15 | 46 | 81 | 122)
+        }
         // cg_skb_func_proto: the cgroup ones, sk_filter_func_proto's.
         ProgType::CgroupSkb => {
             base || lookups || casts || sk_storage || matches!(id, 15 | 26 | 46 | 81)

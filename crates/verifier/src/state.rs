@@ -124,6 +124,9 @@ pub struct VerifierState {
     /// Acquired references not yet released (`refs`): id and the instruction that
     /// acquired it.
     pub refs: Vec<(u32, usize)>,
+    /// The `bpf_spin_lock` held (`active_lock`): the map (verifier map slot) and the map
+    /// value's id.
+    pub lock: Option<(u32, u32)>,
 }
 
 impl VerifierState {
@@ -272,6 +275,12 @@ pub fn states_equal(old: &VerifierState, cur: &VerifierState) -> bool {
             .all(|(o, c)| ids.check(o.0, c.0))
     {
         return false;
+    }
+    // The same lock held, on the same value up to renaming.
+    match (old.lock, cur.lock) {
+        (None, None) => {}
+        (Some((om, oid)), Some((cm, cid))) if om == cm && ids.check(oid, cid) => {}
+        _ => return false,
     }
     for (o, c) in old.frames.iter().zip(&cur.frames) {
         if o.callsite != c.callsite {

@@ -58,6 +58,10 @@ pub struct MapDesc {
     /// `bpf_map_direct_read` makes them, so branches on `const volatile` configuration are
     /// decided at load time.
     pub frozen_value: Option<Vec<u8>>,
+    /// Offset of the value's `struct bpf_spin_lock` (from the map's BTF: `map->record`).
+    pub spin_lock_off: Option<u32>,
+    /// Offset of the value's `struct bpf_timer`.
+    pub timer_off: Option<u32>,
 }
 
 impl MapDesc {

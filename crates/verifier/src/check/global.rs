@@ -30,6 +30,10 @@ impl Checker<'_> {
         let Some(g) = self.global_func(target).cloned() else {
             return rej("verifier bug: not a global function");
         };
+        if st.lock.is_some() {
+            self.verbose("global function calls are not allowed while holding a lock,\n");
+            return rej("use static function instead");
+        }
         let invalid = format!(
             "Caller passes invalid args into func#{subprog} ('{}')",
             g.name
@@ -204,6 +208,7 @@ impl Checker<'_> {
                 VerifierState {
                     frames: vec![f],
                     refs: Vec::new(),
+                    lock: None,
                 },
             )?;
             self.in_global = None;
