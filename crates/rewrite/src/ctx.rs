@@ -141,7 +141,8 @@ fn convert_one(
         | ProgType::LwtOut
         | ProgType::LwtXmit
         | ProgType::SkSkb
-        | ProgType::SkMsg => {
+        | ProgType::SkMsg
+        | ProgType::Netfilter => {
             return Err(RewriteError::Unsupported {
                 insn: at,
                 what: format!(

@@ -108,7 +108,8 @@ impl Program {
             | ProgType::LwtOut
             | ProgType::LwtXmit
             | ProgType::SkSkb
-            | ProgType::SkMsg => Err(TestRunError::NotSupported("this program type")),
+            | ProgType::SkMsg
+            | ProgType::Netfilter => Err(TestRunError::NotSupported("this program type")),
         }
     }
 

@@ -42,6 +42,10 @@ pub enum ProgType {
     SkSkb,
     /// `BPF_PROG_TYPE_SK_MSG` (16): `struct sk_msg_md`, writable packet.
     SkMsg,
+    /// `BPF_PROG_TYPE_NETFILTER` (32): `struct bpf_nf_ctx`, whose two fields are pointers to
+    /// kernel structs kbpf does not model (their loads are refused); returns `NF_DROP` or
+    /// `NF_ACCEPT`.
+    Netfilter,
 }
 
 impl ProgType {
@@ -62,6 +66,7 @@ impl ProgType {
             12 => ProgType::LwtXmit,
             14 => ProgType::SkSkb,
             16 => ProgType::SkMsg,
+            32 => ProgType::Netfilter,
             _ => return None,
         })
     }
@@ -83,6 +88,7 @@ impl ProgType {
             ProgType::LwtXmit => 12,
             ProgType::SkSkb => 14,
             ProgType::SkMsg => 16,
+            ProgType::Netfilter => 32,
         }
     }
 
@@ -394,6 +400,8 @@ pub fn check_ctx_access_for(
         | ProgType::LwtXmit
         | ProgType::SkSkb => crate::skb_ctx::skb_access(prog, off, size, write),
         ProgType::SkMsg => crate::skb_ctx::sk_msg_access(off, size, write),
+        // nf_is_valid_access: `state` and `skb` are PTR_TO_BTF_ID, not modelled.
+        ProgType::Netfilter => None,
         ProgType::Xdp => {
             // xdp_is_valid_access: read-only, whole u32 fields only.
             if write || size != 4 || !off.is_multiple_of(4) {

@@ -499,6 +499,8 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     let sk_storage = matches!(id, 107 | 108);
     let casts = matches!(id, 95 | 96 | 98);
     let ok_new = match prog {
+        // bpf_nf_func_proto: the base helpers.
+        ProgType::Netfilter => base,
         // sock_addr_func_proto: bpf_sk_base_func_proto, the cgroup ones, its own.
         ProgType::CgroupSockAddr => {
             base || lookups || sk_storage || matches!(id, 15 | 46 | 81 | 122)
