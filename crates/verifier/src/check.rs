@@ -1092,7 +1092,8 @@ impl<'a> Checker<'a> {
             | RegType::PtrToStack
             | RegType::PtrToPacket
             | RegType::PtrToPacketMeta
-            | RegType::PtrToMem => {}
+            | RegType::PtrToMem
+            | RegType::PtrToRingbufMem => {}
             RegType::ConstPtrToMap if known && kval == 0 && op == AluOp::Add => {}
             _ => {
                 return rej_hint(
@@ -1419,7 +1420,7 @@ impl<'a> Checker<'a> {
             }
             RegType::PtrToStack => self.check_stack_access(st, regno, &reg, off, sz, write, value),
             t if t.is_sk_pointer() => self.check_sock_access(regno, &reg, off, sz, write),
-            RegType::PtrToMem => {
+            RegType::PtrToMem | RegType::PtrToRingbufMem => {
                 self.check_mem_region(regno, &reg, off, sz, reg.mem_size, false)?;
                 Ok(if write {
                     None
@@ -2160,6 +2161,31 @@ impl<'a> Checker<'a> {
                     }
                 }
                 ArgType::SpinLock => self.process_spin_lock(st, regno, &reg, id == 93)?,
+                ArgType::ConstAllocSizeOrZero => {
+                    if reg.ty != RegType::Scalar || !reg.s.is_const() {
+                        return rej(format!("R{regno} is not a known constant'"));
+                    }
+                    size_max = Some(reg.s.var_off.value);
+                }
+                ArgType::RingbufMemRelease => {
+                    if reg.ty != RegType::PtrToRingbufMem || reg.maybe_null {
+                        return rej(format!(
+                            "R{regno} type={} expected=ringbuf_mem",
+                            reg.type_str()
+                        ));
+                    }
+                    if reg.off != 0 || !reg.s.is_const() || reg.s.var_off.value != 0 {
+                        return rej(format!(
+                            "R{regno} must have zero offset when passed to release func or trusted arg to kfunc"
+                        ));
+                    }
+                    if reg.ref_obj_id == 0 {
+                        return rej(format!(
+                            "R{regno} must be referenced when passed to release function"
+                        ));
+                    }
+                    release = Some(reg.ref_obj_id);
+                }
                 ArgType::PtrToMapValueOrNull
                     if reg.ty == RegType::Scalar
                         && reg.s.is_const()
@@ -2373,6 +2399,15 @@ impl<'a> Checker<'a> {
                 v
             }
             RetType::Void => RegState::NOT_INIT,
+            RetType::RingbufMemOrNull => {
+                let mut v = RegState::pointer(RegType::PtrToRingbufMem);
+                v.mem_size = size_max.unwrap_or(0).min(u32::MAX as u64) as u32;
+                v.maybe_null = true;
+                let r = self.acquire_reference(st, idx);
+                v.id = r;
+                v.ref_obj_id = r;
+                v
+            }
             RetType::PtrToSocketOrNull
             | RetType::PtrToSockCommonOrNull
             | RetType::PtrToTcpSockOrNull => {
@@ -2571,7 +2606,7 @@ impl<'a> Checker<'a> {
             RegType::PtrToPacket | RegType::PtrToPacketMeta if !reg.maybe_null => {
                 self.check_packet_access(regno, reg, reg.off, size)
             }
-            RegType::PtrToMem if !reg.maybe_null => {
+            RegType::PtrToMem | RegType::PtrToRingbufMem if !reg.maybe_null => {
                 self.check_mem_region(regno, reg, reg.off, size, reg.mem_size, false)
             }
             RegType::PtrToMapValue | RegType::PtrToMapKey if !reg.maybe_null => {
@@ -2710,6 +2745,7 @@ fn reg_not_null(r: &RegState) -> bool {
                 | RegType::PtrToSockCommon
                 | RegType::PtrToXdpSock
                 | RegType::PtrToMem
+                | RegType::PtrToRingbufMem
         )
 }
 
@@ -2868,6 +2904,7 @@ fn check_mem_arg_type(regno: u8, reg: &RegState) -> R<()> {
                 | RegType::PtrToMapKey
                 | RegType::PtrToMapValue
                 | RegType::PtrToMem
+                | RegType::PtrToRingbufMem
         );
     if ok {
         return Ok(());

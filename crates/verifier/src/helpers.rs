@@ -45,6 +45,10 @@ pub enum ArgType {
     PtrToMapValueOrNull,
     /// `ARG_PTR_TO_SPIN_LOCK`: a map value's `struct bpf_spin_lock`.
     SpinLock,
+    /// `ARG_CONST_ALLOC_SIZE_OR_ZERO`: a known constant size.
+    ConstAllocSizeOrZero,
+    /// `ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE`: a reserved ring buffer record, released.
+    RingbufMemRelease,
 }
 
 /// What a helper returns (`enum bpf_return_type`, subset).
@@ -58,6 +62,8 @@ pub enum RetType {
     PtrToMapValueOrNull,
     /// `RET_PTR_TO_MAP_VALUE`: a value of the map argument, never NULL.
     PtrToMapValue,
+    /// `RET_PTR_TO_RINGBUF_MEM_OR_NULL`: a record of the size asked for, or NULL.
+    RingbufMemOrNull,
     /// `RET_PTR_TO_SOCKET_OR_NULL`.
     PtrToSocketOrNull,
     /// `RET_PTR_TO_SOCK_COMMON_OR_NULL`.
@@ -344,6 +350,30 @@ const PROTOS: &[FuncProto] = &[
         RetType::Integer,
     ),
     proto(
+        131,
+        "bpf_ringbuf_reserve",
+        [
+            ConstMapPtr,
+            ConstAllocSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+        RetType::RingbufMemOrNull,
+    ),
+    proto(
+        132,
+        "bpf_ringbuf_submit",
+        [RingbufMemRelease, Anything, DontCare, DontCare, DontCare],
+        RetType::Void,
+    ),
+    proto(
+        133,
+        "bpf_ringbuf_discard",
+        [RingbufMemRelease, Anything, DontCare, DontCare, DontCare],
+        RetType::Void,
+    ),
+    proto(
         134,
         "bpf_ringbuf_query",
         [ConstMapPtr, Anything, DontCare, DontCare, DontCare],
@@ -493,7 +523,7 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     let base = matches!(
         id,
         1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 93 | 94 | 105 | 106 | 112
-            ..=115 | 125 | 130 | 134 | 160
+            ..=115 | 125 | 130..=134 | 160
     );
     let lookups = matches!(id, 84 | 85 | 86 | 99);
     let sk_storage = matches!(id, 107 | 108);

@@ -140,6 +140,9 @@ pub enum RegType {
     PtrToTcpSock,
     /// An AF_XDP socket from an XSKMAP (`PTR_TO_XDP_SOCK`, `struct bpf_xdp_sock`).
     PtrToXdpSock,
+    /// A ring buffer record of [`RegState::mem_size`] bytes (`PTR_TO_MEM | MEM_RINGBUF`),
+    /// reserved by `bpf_ringbuf_reserve` and held by reference until submitted or discarded.
+    PtrToRingbufMem,
 }
 
 impl RegType {
@@ -161,12 +164,18 @@ impl RegType {
             RegType::PtrToSockCommon => "sock_common",
             RegType::PtrToTcpSock => "tcp_sock",
             RegType::PtrToXdpSock => "xdp_sock",
+            RegType::PtrToRingbufMem => "ringbuf_mem",
         }
     }
 
     /// Packet data or metadata pointer (`type_is_pkt_pointer`).
     pub fn is_pkt_pointer(self) -> bool {
         matches!(self, RegType::PtrToPacket | RegType::PtrToPacketMeta)
+    }
+
+    /// Memory of a known size (`PTR_TO_MEM`, plain or a ring buffer record).
+    pub fn is_mem(self) -> bool {
+        matches!(self, RegType::PtrToMem | RegType::PtrToRingbufMem)
     }
 
     /// A socket pointer (`type_is_sk_pointer`).
@@ -395,7 +404,7 @@ pub fn fmt_reg(reg: &RegState, map: Option<(&str, u32, u32)>) -> String {
     }
     if t.is_pkt_pointer() {
         parts.push(format!("r={}", reg.range));
-    } else if t == RegType::PtrToMem {
+    } else if matches!(t, RegType::PtrToMem | RegType::PtrToRingbufMem) {
         parts.push(format!("sz={}", reg.mem_size));
     } else if let (
         RegType::ConstPtrToMap | RegType::PtrToMapKey | RegType::PtrToMapValue,

@@ -233,6 +233,7 @@ fn check_arg_reg_off(reg: &RegState, regno: u8) -> Result<(), String> {
             | RegType::PtrToMapKey
             | RegType::PtrToMapValue
             | RegType::PtrToMem
+            | RegType::PtrToRingbufMem
             | RegType::Scalar
     ) {
         return Ok(());
