@@ -142,7 +142,8 @@ fn convert_one(
         | ProgType::LwtXmit
         | ProgType::SkSkb
         | ProgType::SkMsg
-        | ProgType::Netfilter => {
+        | ProgType::Netfilter
+        | ProgType::SkReuseport => {
             return Err(RewriteError::Unsupported {
                 insn: at,
                 what: format!(

@@ -109,7 +109,8 @@ impl Program {
             | ProgType::LwtXmit
             | ProgType::SkSkb
             | ProgType::SkMsg
-            | ProgType::Netfilter => Err(TestRunError::NotSupported("this program type")),
+            | ProgType::Netfilter
+            | ProgType::SkReuseport => Err(TestRunError::NotSupported("this program type")),
         }
     }
 

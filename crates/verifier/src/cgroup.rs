@@ -252,7 +252,8 @@ pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
         | ProgType::LwtOut
         | ProgType::LwtXmit
         | ProgType::SkSkb
-        | ProgType::SkMsg => None,
+        | ProgType::SkMsg
+        | ProgType::SkReuseport => None,
         ProgType::SocketFilter
         | ProgType::SchedCls
         | ProgType::Xdp

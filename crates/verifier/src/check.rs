@@ -1402,6 +1402,8 @@ impl<'a> Checker<'a> {
                         }
                         Ok(Some(match load.reg_type {
                             RegType::Scalar => RegState::unknown(),
+                            // A socket that is never NULL (sk_reuseport_md->sk).
+                            RegType::PtrToSocket => RegState::pointer(RegType::PtrToSocket),
                             // __sk_buff->sk: a socket, or NULL (with an id for the check).
                             RegType::PtrToSockCommon => {
                                 let mut v = RegState::pointer(RegType::PtrToSockCommon);
@@ -2285,7 +2287,10 @@ impl<'a> Checker<'a> {
                     // may_update_sockmap.
                     let ok = matches!(
                         self.prog,
-                        ProgType::SocketFilter | ProgType::SchedCls | ProgType::Xdp
+                        ProgType::SocketFilter
+                            | ProgType::SchedCls
+                            | ProgType::Xdp
+                            | ProgType::SkReuseport
                     );
                     if !ok {
                         self.verbose("cannot update sockmap in this context\n");
@@ -2310,6 +2315,7 @@ impl<'a> Checker<'a> {
             let ok_func = match id {
                 107 | 108 => mt == SK_STORAGE,
                 81 => matches!(mt, 19 | 21),
+                82 => matches!(mt, REUSEPORT_SOCKARRAY | SOCKMAP | SOCKHASH),
                 helpers::BPF_FUNC_TAIL_CALL => mt == BPF_MAP_TYPE_PROG_ARRAY,
                 130 | 131 | 134 | 198..=200 => mt == 27,
                 helpers::BPF_FUNC_REDIRECT_MAP => matches!(

@@ -42,6 +42,8 @@ pub enum ProgType {
     SkSkb,
     /// `BPF_PROG_TYPE_SK_MSG` (16): `struct sk_msg_md`, writable packet.
     SkMsg,
+    /// `BPF_PROG_TYPE_SK_REUSEPORT` (21): `struct sk_reuseport_md`, read-only packet.
+    SkReuseport,
     /// `BPF_PROG_TYPE_NETFILTER` (32): `struct bpf_nf_ctx`, whose two fields are pointers to
     /// kernel structs kbpf does not model (their loads are refused); returns `NF_DROP` or
     /// `NF_ACCEPT`.
@@ -67,6 +69,7 @@ impl ProgType {
             14 => ProgType::SkSkb,
             16 => ProgType::SkMsg,
             32 => ProgType::Netfilter,
+            21 => ProgType::SkReuseport,
             _ => return None,
         })
     }
@@ -89,6 +92,7 @@ impl ProgType {
             ProgType::SkSkb => 14,
             ProgType::SkMsg => 16,
             ProgType::Netfilter => 32,
+            ProgType::SkReuseport => 21,
         }
     }
 
@@ -101,7 +105,9 @@ impl ProgType {
             | ProgType::LwtXmit
             | ProgType::SkSkb
             | ProgType::SkMsg => Some(true),
-            ProgType::CgroupSkb | ProgType::LwtIn | ProgType::LwtOut => Some(false),
+            ProgType::CgroupSkb | ProgType::LwtIn | ProgType::LwtOut | ProgType::SkReuseport => {
+                Some(false)
+            }
             _ => None,
         }
     }
@@ -402,6 +408,7 @@ pub fn check_ctx_access_for(
         ProgType::SkMsg => crate::skb_ctx::sk_msg_access(off, size, write),
         // nf_is_valid_access: `state` and `skb` are PTR_TO_BTF_ID, not modelled.
         ProgType::Netfilter => None,
+        ProgType::SkReuseport => crate::skb_ctx::sk_reuseport_access(off, size, write),
         ProgType::Xdp => {
             // xdp_is_valid_access: read-only, whole u32 fields only.
             if write || size != 4 || !off.is_multiple_of(4) {

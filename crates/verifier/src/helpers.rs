@@ -444,6 +444,13 @@ const PROTOS: &[FuncProto] = &[
         [SpinLock, DontCare, DontCare, DontCare, DontCare],
         RetType::Void,
     ),
+    // sk_select_reuseport_proto.
+    proto(
+        82,
+        "bpf_sk_select_reuseport",
+        [PtrToCtx, ConstMapPtr, PtrToMapKey, Anything, DontCare],
+        RetType::Integer,
+    ),
     // The cgroup's storage (bpf_get_local_storage_proto).
     proto(
         81,
@@ -531,6 +538,8 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     let ok_new = match prog {
         // bpf_nf_func_proto: the base helpers.
         ProgType::Netfilter => base,
+        // sk_reuseport_func_proto (its skb_load_bytes variants kbpf does not have).
+        ProgType::SkReuseport => base || id == 82,
         // sock_addr_func_proto: bpf_sk_base_func_proto, the cgroup ones, its own.
         ProgType::CgroupSockAddr => {
             base || lookups || sk_storage || matches!(id, 15 | 46 | 81 | 122)

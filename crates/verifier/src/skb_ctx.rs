@@ -10,7 +10,10 @@
 //! - `BPF_PROG_TYPE_SK_SKB` (`sk_skb_is_valid_access`): no `tc_classid`, `data_meta`,
 //!   `tstamp`, `wire_len`, `hwtstamp` or `mark`; writes to `tc_index` and `priority`;
 //! - `BPF_PROG_TYPE_SK_MSG` (`sk_msg_is_valid_access`): `struct sk_msg_md`, read-only, the
-//!   packet pointers as 8-byte loads, the socket fields and `size` as 4-byte loads.
+//!   packet pointers as 8-byte loads, the socket fields and `size` as 4-byte loads;
+//! - `BPF_PROG_TYPE_SK_REUSEPORT` (`sk_reuseport_is_valid_access`): `struct sk_reuseport_md`,
+//!   read-only, the packet pointers and the sockets (`sk` never NULL, `migrating_sk` maybe)
+//!   as 8-byte loads.
 //!
 //! The `sk` field loads as a maybe-NULL `PTR_TO_SOCK_COMMON`.
 
@@ -200,6 +203,44 @@ pub(crate) fn sk_msg_access(off: u32, size: u32, write: bool) -> Option<CtxLoad>
     (size == field.size).then_some(CtxLoad { field, reg_type })
 }
 
+/// `struct sk_reuseport_md` (56 bytes).
+const SK_REUSEPORT_FIELDS: &[CtxField] = &[
+    f("data", 0, 8),
+    f("data_end", 8, 8),
+    f("len", 16, 4),
+    f("eth_protocol", 20, 4),
+    f("ip_protocol", 24, 4),
+    f("bind_inany", 28, 4),
+    f("hash", 32, 4),
+    f("(padding)", 36, 4),
+    f("sk", 40, 8),
+    f("migrating_sk", 48, 8),
+];
+
+/// `sk_reuseport_is_valid_access`. A maybe-NULL socket is `PtrToSockCommon` (the verifier
+/// gives `migrating_sk` its NULL-ness).
+pub(crate) fn sk_reuseport_access(off: u32, size: u32, write: bool) -> Option<CtxLoad> {
+    if write || size == 0 || off >= 56 || !off.is_multiple_of(size) {
+        return None;
+    }
+    let field = *SK_REUSEPORT_FIELDS
+        .iter()
+        .find(|fl| fl.off <= off && off < fl.off + fl.size)?;
+    let narrow = size <= 4 && size.is_power_of_two();
+    let (ok, reg_type) = match field.name {
+        "data" => (off == 0 && size == 8, RegType::PtrToPacket),
+        "data_end" => (off == 8 && size == 8, RegType::PtrToPacketEnd),
+        "hash" => (off == 32 && size == 4, RegType::Scalar),
+        "sk" => (off == 40 && size == 8, RegType::PtrToSocket),
+        "migrating_sk" => (off == 48 && size == 8, RegType::PtrToSockCommon),
+        // At least sizeof(skb->protocol).
+        "eth_protocol" => (narrow && size >= 2, RegType::Scalar),
+        "len" | "ip_protocol" | "bind_inany" => (narrow, RegType::Scalar),
+        _ => (false, RegType::Scalar),
+    };
+    ok.then_some(CtxLoad { field, reg_type })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +285,19 @@ mod tests {
         assert_eq!(m(16, 4, true), None);
         assert_eq!(m(72, 8, false), None);
         assert_eq!(m(80, 4, false), None);
+    }
+
+    #[test]
+    fn sk_reuseport() {
+        let a = |off, size| sk_reuseport_access(off, size, false).map(|l| l.reg_type);
+        assert_eq!(a(0, 8), Some(RegType::PtrToPacket));
+        assert_eq!(a(40, 8), Some(RegType::PtrToSocket));
+        assert_eq!(a(48, 8), Some(RegType::PtrToSockCommon));
+        assert_eq!(a(20, 1), None);
+        assert_eq!(a(20, 2), Some(RegType::Scalar));
+        assert_eq!(a(34, 2), None);
+        assert_eq!(a(16, 1), Some(RegType::Scalar));
+        assert!(sk_reuseport_access(16, 4, true).is_none());
     }
 
     #[test]
