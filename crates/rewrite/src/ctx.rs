@@ -130,7 +130,7 @@ fn convert_one(
     }
     let mut seq = match prog_type {
         ProgType::Xdp => xdp(&insn, field.name, at)?,
-        ProgType::SocketFilter | ProgType::SchedCls => {
+        ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct => {
             crate::ctx::skb::convert(&insn, field.name, access.write, at)?
         }
         ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint => vec![insn],

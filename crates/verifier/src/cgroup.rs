@@ -256,6 +256,7 @@ pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
         | ProgType::SkReuseport => None,
         ProgType::SocketFilter
         | ProgType::SchedCls
+        | ProgType::SchedAct
         | ProgType::Xdp
         | ProgType::RawTracepoint
         | ProgType::Kprobe

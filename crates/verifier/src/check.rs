@@ -751,7 +751,10 @@ impl<'a> Checker<'a> {
             }
             Instruction::LdPacket { indirect, src, .. } => {
                 // may_access_skb: socket filters and tc programs only.
-                if !matches!(self.prog, ProgType::SocketFilter | ProgType::SchedCls) {
+                if !matches!(
+                    self.prog,
+                    ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct
+                ) {
                     return rej("BPF_LD_[ABS|IND] instructions not allowed for this program type");
                 }
                 // In a subprogram a failed load also returns 0 from it (bpf_gen_ld_abs's hidden
@@ -2289,6 +2292,7 @@ impl<'a> Checker<'a> {
                         self.prog,
                         ProgType::SocketFilter
                             | ProgType::SchedCls
+                            | ProgType::SchedAct
                             | ProgType::Xdp
                             | ProgType::SkReuseport
                     );

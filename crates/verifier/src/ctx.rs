@@ -12,6 +12,9 @@ pub enum ProgType {
     SocketFilter,
     /// `BPF_PROG_TYPE_SCHED_CLS` (3): `struct __sk_buff` with direct packet access.
     SchedCls,
+    /// `BPF_PROG_TYPE_SCHED_ACT` (4): verified as `SchedCls` (the kernel's tc_cls_act ops
+    /// serve both).
+    SchedAct,
     /// `BPF_PROG_TYPE_XDP` (6): `struct xdp_md`.
     Xdp,
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT` (17): the tracepoint's arguments, `u64 args[]`
@@ -56,6 +59,7 @@ impl ProgType {
         Some(match t {
             1 => ProgType::SocketFilter,
             3 => ProgType::SchedCls,
+            4 => ProgType::SchedAct,
             6 => ProgType::Xdp,
             17 => ProgType::RawTracepoint,
             2 => ProgType::Kprobe,
@@ -79,6 +83,7 @@ impl ProgType {
         match self {
             ProgType::SocketFilter => 1,
             ProgType::SchedCls => 3,
+            ProgType::SchedAct => 4,
             ProgType::Xdp => 6,
             ProgType::RawTracepoint => 17,
             ProgType::Kprobe => 2,
@@ -96,12 +101,21 @@ impl ProgType {
         }
     }
 
+    /// The program type whose rules this one shares (`SchedAct` is checked as `SchedCls`).
+    pub fn rules(self) -> ProgType {
+        match self {
+            ProgType::SchedAct => ProgType::SchedCls,
+            t => t,
+        }
+    }
+
     /// Direct packet access (`may_access_direct_pkt_data`): `None` without packet
     /// pointers, `Some(writable)` otherwise.
     pub fn direct_packet_access(self) -> Option<bool> {
         match self {
             ProgType::Xdp
             | ProgType::SchedCls
+            | ProgType::SchedAct
             | ProgType::LwtXmit
             | ProgType::SkSkb
             | ProgType::SkMsg => Some(true),
@@ -397,7 +411,9 @@ pub fn check_ctx_access_for(
         return None;
     }
     let off = off as u32;
+    let prog = prog.rules();
     match prog {
+        ProgType::SchedAct => None,
         ProgType::CgroupSockAddr => crate::cgroup::sock_addr_access(attach, off, size, write),
         ProgType::CgroupSock => crate::cgroup::sock_access(attach, off, size, write),
         ProgType::CgroupSkb

@@ -524,6 +524,7 @@ const PROTOS: &[FuncProto] = &[
 /// The prototype of helper `id` if `prog` may call it (the program type's
 /// `get_func_proto`); `None` is the kernel's `unknown func %s#%d`.
 pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
+    let prog = prog.rules();
     let p = PROTOS.iter().find(|p| p.id == id)?;
     // The base helpers (bpf_sk_base_func_proto for a CAP_BPF + CAP_PERFMON loader) kbpf
     // knows.
