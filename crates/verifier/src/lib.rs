@@ -15,10 +15,14 @@
 //! - [`state`]: frames, stack slots and state comparison for pruning;
 //! - [`ctx`]: program types and context field access;
 //! - [`cgroup`]: the cgroup program types' contexts and every type's return-value range;
-//! - `skb_ctx` (private): the whole `struct __sk_buff` for cgroup_skb and the LWT types;
+//! - `skb_ctx` (private): the whole `struct __sk_buff` (cgroup_skb, LWT, sk_skb and the
+//!   fields past the older model of socket filters and TC), `sk_msg_md`, `sk_reuseport_md`;
 //! - [`helpers`]: helper prototypes;
 //! - `cfg` (private): the control-flow checks run before exploration (`check_cfg`);
-//! - `check` (private): the exploration engine (`do_check`).
+//! - `check` (private): the exploration engine (`do_check`), with its parts in
+//!   `check/stack_var.rs` (variable-offset stack accesses), `check/global.rs` (global
+//!   functions), `check/sock.rs` (socket pointers and acquired references) and
+//!   `check/lock.rs` (`bpf_spin_lock` and the map value fields it guards).
 //!
 //! - `liveness` (private): static register liveness (`compute_live_registers`), used by
 //!   pruning as the kernel's `clean_live_states` does.
@@ -43,9 +47,11 @@
 //!   so a path whose only difference is a dead spill is not pruned (the kernel prunes it;
 //!   e.g. `aom_inner_lookup_ok` processes one insn more than the kernel).
 //! - Infinite loops are detected when a state still being explored repeats exactly.
-//! - Kfuncs, callbacks (`bpf_loop`), spin locks, references, dynptrs and iterators are not
-//!   supported (rejected with a message); of BTF, only global functions' prototypes
-//!   ([`GlobalFunc`]) are used.
+//! - Kfuncs, callbacks (`bpf_loop`), `may_goto`, dynptrs, iterators, BTF pointers
+//!   (`PTR_TO_BTF_ID`) and the tracing/LSM/struct_ops program types are not supported
+//!   (rejected with a message). References are tracked for sockets and ring buffer records
+//!   only. Of BTF, global functions' prototypes ([`GlobalFunc`]) and map values' lock and
+//!   timer fields ([`MapDesc::spin_lock_off`]) are used.
 //! - Level-2 logs print instructions and touched registers as the kernel does, but not the
 //!   kernel's liveness and precision-backtracking lines.
 //! - Signed division/modulo and other untracked operations give unknown scalars, as in the
