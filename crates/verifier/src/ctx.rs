@@ -29,7 +29,7 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_CGROUP_SOCK_ADDR` (18): `struct bpf_sock_addr`, fields by expected
     /// attach type ([`crate::cgroup`]; no rewrite, no test run).
     CgroupSockAddr,
-    /// `BPF_PROG_TYPE_CGROUP_SKB` (8): the whole `struct __sk_buff` ([`crate::skb_ctx`]),
+    /// `BPF_PROG_TYPE_CGROUP_SKB` (8): the whole `struct __sk_buff` (`skb_ctx`),
     /// read-only packet (no rewrite, no test run).
     CgroupSkb,
     /// `BPF_PROG_TYPE_CGROUP_SOCK` (9): `struct bpf_sock` by expected attach type
