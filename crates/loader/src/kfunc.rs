@@ -12,7 +12,7 @@
 //! - missing otherwise: the load fails with libbpf's message.
 //!
 //! Whether the kernel lets the program call the function, and with which arguments, is the
-//! verifier's business ([`LoadedProgram::kfuncs`] gives it the names).
+//! verifier's business (`LoadedProgram::kfuncs` gives it the names).
 
 use kbpf_isa::Insn;
 use kbpf_isa::insn::{BPF_CALL, BPF_JMP, BPF_PSEUDO_KFUNC_CALL};
