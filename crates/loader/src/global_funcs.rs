@@ -88,6 +88,7 @@ fn ctx_struct(prog_type: u32) -> Option<(&'static str, Option<&'static str>)> {
         16 => ("sk_msg_md", None),
         17 => ("bpf_raw_tracepoint_args", None),
         2 => ("pt_regs", None),
+        7 => ("bpf_perf_event_data", None),
         _ => return None,
     })
 }
@@ -101,6 +102,7 @@ fn is_prog_ctx_type(btf: &Btf, pointee: u32, prog_type: u32) -> bool {
     let Ok(ty) = btf.type_by_id(t) else {
         return false;
     };
+    // (Perf event programs get their context by the struct name only.)
     if !matches!(ty.kind, BtfKind::Struct { .. }) || ty.name.is_empty() {
         return false;
     }
@@ -128,7 +130,7 @@ fn is_pt_regs_typedef(btf: &Btf, mut id: u32) -> bool {
 /// `btf_validate_prog_ctx_type` for `__arg_ctx`, where kbpf is sure of the kernel's answer:
 /// `void *`, the program's context struct, and the tracepoint/raw_tp special cases.
 fn arg_ctx_ok(btf: &Btf, pointee: u32, prog_type: u32) -> bool {
-    if prog_type == 2 && is_pt_regs_typedef(btf, pointee) {
+    if matches!(prog_type, 2 | 7) && is_pt_regs_typedef(btf, pointee) {
         return true;
     }
     let t = skip_mods(btf, pointee);
@@ -139,6 +141,8 @@ fn arg_ctx_ok(btf: &Btf, pointee: u32, prog_type: u32) -> bool {
             _ if prog_type == 5 => true,
             // Raw tracepoints: u64 *.
             BtfKind::Int { size: 8, .. } if prog_type == 17 => true,
+            // Perf events also take `struct pt_regs *` (bpf_user_pt_regs_t's struct on x86-64).
+            BtfKind::Struct { .. } if prog_type == 7 && ty.name == "pt_regs" => true,
             BtfKind::Struct { .. } => ctx_struct(prog_type).is_some_and(|(n, _)| ty.name == n),
             _ => false,
         },

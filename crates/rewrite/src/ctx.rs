@@ -85,7 +85,7 @@ fn xdp(insn: &Insn, field: &str, at: usize) -> Result<Vec<Insn>, RewriteError> {
 /// Converts every context access of `prog` (`convert_ctx_accesses`).
 pub fn convert_ctx_accesses(prog: &mut Prog, prog_type: ProgType) -> Result<(), RewriteError> {
     // A raw tracepoint's context is its argument array itself: no `convert_ctx_access`.
-    if prog_type.is_tracing() {
+    if prog_type.is_tracing() && prog_type != ProgType::PerfEvent {
         return Ok(());
     }
     let mut i = 0;
@@ -143,7 +143,8 @@ fn convert_one(
         | ProgType::SkSkb
         | ProgType::SkMsg
         | ProgType::Netfilter
-        | ProgType::SkReuseport => {
+        | ProgType::SkReuseport
+        | ProgType::PerfEvent => {
             return Err(RewriteError::Unsupported {
                 insn: at,
                 what: format!(

@@ -110,7 +110,8 @@ impl Program {
             | ProgType::SkSkb
             | ProgType::SkMsg
             | ProgType::Netfilter
-            | ProgType::SkReuseport => Err(TestRunError::NotSupported("this program type")),
+            | ProgType::SkReuseport
+            | ProgType::PerfEvent => Err(TestRunError::NotSupported("this program type")),
         }
     }
 

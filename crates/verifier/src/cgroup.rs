@@ -260,6 +260,7 @@ pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
         | ProgType::Xdp
         | ProgType::RawTracepoint
         | ProgType::Kprobe
+        | ProgType::PerfEvent
         | ProgType::Tracepoint => None,
     }
 }

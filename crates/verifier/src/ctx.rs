@@ -45,6 +45,9 @@ pub enum ProgType {
     SkSkb,
     /// `BPF_PROG_TYPE_SK_MSG` (16): `struct sk_msg_md`, writable packet.
     SkMsg,
+    /// `BPF_PROG_TYPE_PERF_EVENT` (7): `struct bpf_perf_event_data` (read-only; the tracing
+    /// helpers; no rewrite, no test run).
+    PerfEvent,
     /// `BPF_PROG_TYPE_SK_REUSEPORT` (21): `struct sk_reuseport_md`, read-only packet.
     SkReuseport,
     /// `BPF_PROG_TYPE_NETFILTER` (32): `struct bpf_nf_ctx`, whose two fields are pointers to
@@ -74,6 +77,7 @@ impl ProgType {
             16 => ProgType::SkMsg,
             32 => ProgType::Netfilter,
             21 => ProgType::SkReuseport,
+            7 => ProgType::PerfEvent,
             _ => return None,
         })
     }
@@ -98,6 +102,7 @@ impl ProgType {
             ProgType::SkMsg => 16,
             ProgType::Netfilter => 32,
             ProgType::SkReuseport => 21,
+            ProgType::PerfEvent => 7,
         }
     }
 
@@ -131,7 +136,7 @@ impl ProgType {
     pub fn is_tracing(self) -> bool {
         matches!(
             self,
-            ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint
+            ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint | ProgType::PerfEvent
         )
     }
 }
@@ -425,6 +430,28 @@ pub fn check_ctx_access_for(
         // nf_is_valid_access: `state` and `skb` are PTR_TO_BTF_ID, not modelled.
         ProgType::Netfilter => None,
         ProgType::SkReuseport => crate::skb_ctx::sk_reuseport_access(off, size, write),
+        ProgType::PerfEvent => {
+            // pe_prog_is_valid_access: reads; pt_regs words, then sample_period and addr
+            // (u64, narrow reads allowed).
+            if write || off >= SIZEOF_PT_REGS + 16 || !off.is_multiple_of(size) {
+                return None;
+            }
+            let (name, fsize, ok) = if off < SIZEOF_PT_REGS {
+                ("regs", 8, size == 8)
+            } else if off < SIZEOF_PT_REGS + 8 {
+                ("sample_period", 8, size <= 8 && size.is_power_of_two())
+            } else {
+                ("addr", 8, size <= 8 && size.is_power_of_two())
+            };
+            ok.then_some(CtxLoad {
+                field: CtxField {
+                    name,
+                    off: off - off % fsize,
+                    size: fsize,
+                },
+                reg_type: RegType::Scalar,
+            })
+        }
         ProgType::Xdp => {
             // xdp_is_valid_access: read-only, whole u32 fields only.
             if write || size != 4 || !off.is_multiple_of(4) {
