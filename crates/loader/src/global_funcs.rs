@@ -84,6 +84,7 @@ fn ctx_struct(prog_type: u32) -> Option<(&'static str, Option<&'static str>)> {
         1 | 3 | 4 | 8 | 10 | 11 | 12 | 14 | 22 => ("__sk_buff", Some("sk_buff")),
         6 => ("xdp_md", Some("xdp_buff")),
         9 => ("bpf_sock", None),
+        13 => ("bpf_sock_ops", None),
         18 => ("bpf_sock_addr", None),
         16 => ("sk_msg_md", None),
         17 => ("bpf_raw_tracepoint_args", None),

@@ -144,7 +144,8 @@ fn convert_one(
         | ProgType::SkMsg
         | ProgType::Netfilter
         | ProgType::SkReuseport
-        | ProgType::PerfEvent => {
+        | ProgType::PerfEvent
+        | ProgType::SockOps => {
             return Err(RewriteError::Unsupported {
                 insn: at,
                 what: format!(

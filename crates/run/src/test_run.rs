@@ -111,7 +111,8 @@ impl Program {
             | ProgType::SkMsg
             | ProgType::Netfilter
             | ProgType::SkReuseport
-            | ProgType::PerfEvent => Err(TestRunError::NotSupported("this program type")),
+            | ProgType::PerfEvent
+            | ProgType::SockOps => Err(TestRunError::NotSupported("this program type")),
         }
     }
 

@@ -1405,8 +1405,16 @@ impl<'a> Checker<'a> {
                         }
                         Ok(Some(match load.reg_type {
                             RegType::Scalar => RegState::unknown(),
-                            // A socket that is never NULL (sk_reuseport_md->sk).
-                            RegType::PtrToSocket => RegState::pointer(RegType::PtrToSocket),
+                            // A socket: never NULL (sk_reuseport_md->sk), or maybe NULL
+                            // (bpf_sock_ops->sk, PTR_TO_SOCKET_OR_NULL).
+                            RegType::PtrToSocket => {
+                                let mut v = RegState::pointer(RegType::PtrToSocket);
+                                if self.prog == ProgType::SockOps {
+                                    v.maybe_null = true;
+                                    v.id = self.new_id();
+                                }
+                                v
+                            }
                             // __sk_buff->sk: a socket, or NULL (with an id for the check).
                             RegType::PtrToSockCommon => {
                                 let mut v = RegState::pointer(RegType::PtrToSockCommon);
@@ -2286,6 +2294,7 @@ impl<'a> Checker<'a> {
             let mt = self.maps[m as usize].desc.map_type;
             let ok_map = match mt {
                 _ if !map_func_compatible(mt, id) => false,
+                SOCKMAP | SOCKHASH if id == 3 && self.prog == ProgType::SockOps => true,
                 SOCKMAP | SOCKHASH if matches!(id, 2 | 3) => {
                     // may_update_sockmap.
                     let ok = matches!(
@@ -2320,6 +2329,8 @@ impl<'a> Checker<'a> {
                 107 | 108 => mt == SK_STORAGE,
                 81 => matches!(mt, 19 | 21),
                 82 => matches!(mt, REUSEPORT_SOCKARRAY | SOCKMAP | SOCKHASH),
+                53 => mt == SOCKMAP,
+                70 => mt == SOCKHASH,
                 helpers::BPF_FUNC_TAIL_CALL => mt == BPF_MAP_TYPE_PROG_ARRAY,
                 130 | 131 | 134 | 198..=200 => mt == 27,
                 helpers::BPF_FUNC_REDIRECT_MAP => matches!(

@@ -45,6 +45,8 @@ pub enum ProgType {
     SkSkb,
     /// `BPF_PROG_TYPE_SK_MSG` (16): `struct sk_msg_md`, writable packet.
     SkMsg,
+    /// `BPF_PROG_TYPE_SOCK_OPS` (13): `struct bpf_sock_ops`, read-only packet.
+    SockOps,
     /// `BPF_PROG_TYPE_PERF_EVENT` (7): `struct bpf_perf_event_data` (read-only; the tracing
     /// helpers; no rewrite, no test run).
     PerfEvent,
@@ -78,6 +80,7 @@ impl ProgType {
             32 => ProgType::Netfilter,
             21 => ProgType::SkReuseport,
             7 => ProgType::PerfEvent,
+            13 => ProgType::SockOps,
             _ => return None,
         })
     }
@@ -103,6 +106,7 @@ impl ProgType {
             ProgType::Netfilter => 32,
             ProgType::SkReuseport => 21,
             ProgType::PerfEvent => 7,
+            ProgType::SockOps => 13,
         }
     }
 
@@ -124,9 +128,11 @@ impl ProgType {
             | ProgType::LwtXmit
             | ProgType::SkSkb
             | ProgType::SkMsg => Some(true),
-            ProgType::CgroupSkb | ProgType::LwtIn | ProgType::LwtOut | ProgType::SkReuseport => {
-                Some(false)
-            }
+            ProgType::CgroupSkb
+            | ProgType::LwtIn
+            | ProgType::LwtOut
+            | ProgType::SkReuseport
+            | ProgType::SockOps => Some(false),
             _ => None,
         }
     }
@@ -430,6 +436,7 @@ pub fn check_ctx_access_for(
         // nf_is_valid_access: `state` and `skb` are PTR_TO_BTF_ID, not modelled.
         ProgType::Netfilter => None,
         ProgType::SkReuseport => crate::skb_ctx::sk_reuseport_access(off, size, write),
+        ProgType::SockOps => crate::skb_ctx::sock_ops_access(off, size, write),
         ProgType::PerfEvent => {
             // pe_prog_is_valid_access: reads; pt_regs words, then sample_period and addr
             // (u64, narrow reads allowed).

@@ -444,6 +444,32 @@ const PROTOS: &[FuncProto] = &[
         [SpinLock, DontCare, DontCare, DontCare, DontCare],
         RetType::Void,
     ),
+    // bpf_sock_ops_setsockopt/getsockopt_proto.
+    proto(
+        49,
+        "bpf_setsockopt",
+        [PtrToCtx, Anything, Anything, PtrToMemReadonly, ConstSize],
+        RetType::Integer,
+    ),
+    proto(
+        57,
+        "bpf_getsockopt",
+        [PtrToCtx, Anything, Anything, PtrToUninitMem, ConstSize],
+        RetType::Integer,
+    ),
+    // bpf_sock_map_update / bpf_sock_hash_update (sock_ops): the context's socket.
+    proto(
+        53,
+        "bpf_sock_map_update",
+        [PtrToCtx, ConstMapPtr, PtrToMapKey, Anything, DontCare],
+        RetType::Integer,
+    ),
+    proto(
+        70,
+        "bpf_sock_hash_update",
+        [PtrToCtx, ConstMapPtr, PtrToMapKey, Anything, DontCare],
+        RetType::Integer,
+    ),
     // sk_select_reuseport_proto.
     proto(
         82,
@@ -539,6 +565,10 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     let ok_new = match prog {
         // bpf_nf_func_proto: the base helpers.
         ProgType::Netfilter => base,
+        // sock_ops_func_proto.
+        ProgType::SockOps => {
+            base || matches!(id, 46 | 49 | 53 | 57 | 70 | 81 | 96 | 107 | 108 | 122)
+        }
         // sk_reuseport_func_proto (its skb_load_bytes variants kbpf does not have).
         ProgType::SkReuseport => base || id == 82,
         // sock_addr_func_proto: bpf_sk_base_func_proto, the cgroup ones, its own.

@@ -13,7 +13,9 @@
 //!   packet pointers as 8-byte loads, the socket fields and `size` as 4-byte loads;
 //! - `BPF_PROG_TYPE_SK_REUSEPORT` (`sk_reuseport_is_valid_access`): `struct sk_reuseport_md`,
 //!   read-only, the packet pointers and the sockets (`sk` never NULL, `migrating_sk` maybe)
-//!   as 8-byte loads.
+//!   as 8-byte loads;
+//! - `BPF_PROG_TYPE_SOCK_OPS` (`sock_ops_is_valid_access`): `struct bpf_sock_ops`, writes to
+//!   `reply` and `sk_txhash` only, 8-byte counters, socket and packet pointers.
 //!
 //! The `sk` field loads as a maybe-NULL `PTR_TO_SOCK_COMMON`.
 
@@ -241,6 +243,41 @@ pub(crate) fn sk_reuseport_access(off: u32, size: u32, write: bool) -> Option<Ct
     ok.then_some(CtxLoad { field, reg_type })
 }
 
+/// `sock_ops_is_valid_access` on `struct bpf_sock_ops` (224 bytes). Its `sk` loads as
+/// `PtrToSocket`; the verifier makes it maybe-NULL for this program type.
+pub(crate) fn sock_ops_access(off: u32, size: u32, write: bool) -> Option<CtxLoad> {
+    if size == 0 || off >= 224 || !off.is_multiple_of(size) {
+        return None;
+    }
+    let (name, foff, fsize, reg_type, ok) = if write {
+        match off {
+            4 => ("reply", 4, 4, RegType::Scalar, size == 4),
+            164 => ("sk_txhash", 164, 4, RegType::Scalar, size == 4),
+            _ => return None,
+        }
+    } else {
+        match off {
+            168..=183 => ("bytes", off & !7, 8, RegType::Scalar, size == 8),
+            184..=191 => ("sk", 184, 8, RegType::PtrToSocket, size == 8),
+            192..=199 => ("skb_data", 192, 8, RegType::PtrToPacket, size == 8),
+            200..=207 => ("skb_data_end", 200, 8, RegType::PtrToPacketEnd, size == 8),
+            212 => (
+                "skb_tcp_flags",
+                212,
+                4,
+                RegType::Scalar,
+                size <= 4 && size.is_power_of_two(),
+            ),
+            216..=223 => ("skb_hwtstamp", 216, 8, RegType::Scalar, size == 8),
+            _ => ("sock_ops", off & !3, 4, RegType::Scalar, size == 4),
+        }
+    };
+    ok.then_some(CtxLoad {
+        field: f(name, foff, fsize),
+        reg_type,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +335,19 @@ mod tests {
         assert_eq!(a(34, 2), None);
         assert_eq!(a(16, 1), Some(RegType::Scalar));
         assert!(sk_reuseport_access(16, 4, true).is_none());
+    }
+
+    #[test]
+    fn sock_ops() {
+        let a = |off, size, w| sock_ops_access(off, size, w).map(|l| l.reg_type);
+        assert_eq!(a(4, 4, true), Some(RegType::Scalar));
+        assert_eq!(a(8, 4, true), None);
+        assert_eq!(a(184, 8, false), Some(RegType::PtrToSocket));
+        assert_eq!(a(184, 4, false), None);
+        assert_eq!(a(168, 8, false), Some(RegType::Scalar));
+        assert_eq!(a(212, 1, false), Some(RegType::Scalar));
+        assert_eq!(a(213, 1, false), None);
+        assert_eq!(a(20, 2, false), None);
     }
 
     #[test]
