@@ -145,7 +145,8 @@ fn convert_one(
         | ProgType::Netfilter
         | ProgType::SkReuseport
         | ProgType::PerfEvent
-        | ProgType::SockOps => {
+        | ProgType::SockOps
+        | ProgType::FlowDissector => {
             return Err(RewriteError::Unsupported {
                 insn: at,
                 what: format!(

@@ -112,7 +112,8 @@ impl Program {
             | ProgType::Netfilter
             | ProgType::SkReuseport
             | ProgType::PerfEvent
-            | ProgType::SockOps => Err(TestRunError::NotSupported("this program type")),
+            | ProgType::SockOps
+            | ProgType::FlowDissector => Err(TestRunError::NotSupported("this program type")),
         }
     }
 

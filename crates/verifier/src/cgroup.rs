@@ -253,7 +253,8 @@ pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
         | ProgType::LwtXmit
         | ProgType::SkSkb
         | ProgType::SkMsg
-        | ProgType::SkReuseport => None,
+        | ProgType::SkReuseport
+        | ProgType::FlowDissector => None,
         ProgType::SocketFilter
         | ProgType::SchedCls
         | ProgType::SchedAct

@@ -2304,6 +2304,7 @@ impl<'a> Checker<'a> {
                             | ProgType::SchedAct
                             | ProgType::Xdp
                             | ProgType::SkReuseport
+                            | ProgType::FlowDissector
                     );
                     if !ok {
                         self.verbose("cannot update sockmap in this context\n");

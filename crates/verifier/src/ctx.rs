@@ -45,6 +45,9 @@ pub enum ProgType {
     SkSkb,
     /// `BPF_PROG_TYPE_SK_MSG` (16): `struct sk_msg_md`, writable packet.
     SkMsg,
+    /// `BPF_PROG_TYPE_FLOW_DISSECTOR` (22): `struct __sk_buff` reduced to its packet pointers
+    /// (its `flow_keys` pointer is not modelled: refused).
+    FlowDissector,
     /// `BPF_PROG_TYPE_SOCK_OPS` (13): `struct bpf_sock_ops`, read-only packet.
     SockOps,
     /// `BPF_PROG_TYPE_PERF_EVENT` (7): `struct bpf_perf_event_data` (read-only; the tracing
@@ -81,6 +84,7 @@ impl ProgType {
             21 => ProgType::SkReuseport,
             7 => ProgType::PerfEvent,
             13 => ProgType::SockOps,
+            22 => ProgType::FlowDissector,
             _ => return None,
         })
     }
@@ -107,6 +111,7 @@ impl ProgType {
             ProgType::SkReuseport => 21,
             ProgType::PerfEvent => 7,
             ProgType::SockOps => 13,
+            ProgType::FlowDissector => 22,
         }
     }
 
@@ -132,7 +137,8 @@ impl ProgType {
             | ProgType::LwtIn
             | ProgType::LwtOut
             | ProgType::SkReuseport
-            | ProgType::SockOps => Some(false),
+            | ProgType::SockOps
+            | ProgType::FlowDissector => Some(false),
             _ => None,
         }
     }
@@ -437,6 +443,16 @@ pub fn check_ctx_access_for(
         ProgType::Netfilter => None,
         ProgType::SkReuseport => crate::skb_ctx::sk_reuseport_access(off, size, write),
         ProgType::SockOps => crate::skb_ctx::sock_ops_access(off, size, write),
+        // flow_dissector_is_valid_access: 4-byte reads of data and data_end.
+        ProgType::FlowDissector => {
+            let field = *SKB_FIELDS.iter().find(|f| f.off == off)?;
+            let reg_type = match field.name {
+                "data" => RegType::PtrToPacket,
+                "data_end" => RegType::PtrToPacketEnd,
+                _ => return None,
+            };
+            (!write && size == 4).then_some(CtxLoad { field, reg_type })
+        }
         ProgType::PerfEvent => {
             // pe_prog_is_valid_access: reads; pt_regs words, then sample_period and addr
             // (u64, narrow reads allowed).

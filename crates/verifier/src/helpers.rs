@@ -565,6 +565,8 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     let ok_new = match prog {
         // bpf_nf_func_proto: the base helpers.
         ProgType::Netfilter => base,
+        // flow_dissector_func_proto (its skb_load_bytes variant kbpf does not have).
+        ProgType::FlowDissector => base,
         // sock_ops_func_proto.
         ProgType::SockOps => {
             base || matches!(id, 46 | 49 | 53 | 57 | 70 | 81 | 96 | 107 | 108 | 122)
