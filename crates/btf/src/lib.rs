@@ -19,6 +19,7 @@ use serde_json::{Map as JsonMap, Value as JsonValue};
 
 pub mod c_dump;
 pub mod dumper;
+mod ksyms;
 pub mod raw;
 pub mod validate;
 

@@ -7,6 +7,10 @@
 //! - [`load`]: [`load_object`], [`LoadOptions`] (map reuse, inner maps), [`LoadedObject`];
 //! - [`reloc`]: map relocations of one program ([`relocate_program`], [`LoadedProgram`]);
 //! - [`error`]: [`LoadError`], naming the map/section/program and carrying the errno;
+//! - [`global_funcs`]: global functions' prototypes for the verifier
+//!   (`btf_prepare_func_args`);
+//! - [`kfunc`]: kernel-function externs resolved against the kernel's BTF (libbpf's
+//!   `RELO_EXTERN_CALL`);
 //! - `btf`: the object's BTF loaded as a kernel object (checked like `BPF_BTF_LOAD`, with
 //!   libbpf's fallback to no BTF) and the type ids each map is created with
 //!   ([`LoadedObject::btf`]).
@@ -52,6 +56,8 @@
 
 mod btf;
 pub mod error;
+pub mod global_funcs;
+pub mod kfunc;
 pub mod load;
 pub mod reloc;
 

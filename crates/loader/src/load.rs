@@ -490,6 +490,25 @@ pub fn load_object(
     let mut core_target = opts.core_target.clone();
     for p in &obj.programs {
         let mut lp = relocate_program(p, |i| maps.get(i).map(|m| m.fd))?;
+        // Without the object's BTF in the kernel (libbpf's fallback), every function is
+        // static to the verifier.
+        if let (Some(btf), Some(_)) = (&obj.btf, &btf) {
+            lp.global_funcs = crate::global_funcs::global_funcs(btf, p, lp.prog_type);
+        }
+        if crate::kfunc::has_kfunc_calls(p) {
+            let target = match &core_target {
+                Some(t) => t.clone(),
+                None => {
+                    let t = std::sync::Arc::new(kbpf_object::core::load_vmlinux_btf()?);
+                    core_target = Some(t.clone());
+                    t
+                }
+            };
+            let names = crate::kfunc::extern_names(&obj.programs);
+            lp.kfuncs = crate::kfunc::resolve_kfuncs(p, &mut lp.insns, &target, |n| {
+                names.iter().position(|x| x == n).unwrap_or(0)
+            })?;
+        }
         if !p.core_relos.is_empty()
             && let Some(local) = &obj.btf
         {

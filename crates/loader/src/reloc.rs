@@ -43,6 +43,13 @@ pub struct LoadedProgram {
     /// metadata lives as long as the program. The kernel adds them to `used_maps` too.
     /// Filled by [`crate::load_object`]; ascending, disjoint from `map_fds_used`.
     pub bound_map_fds: Vec<u32>,
+    /// The kernel functions the program calls, resolved against the kernel's BTF:
+    /// `(btf_id, name)`, ascending by id (filled by [`crate::load_object`]).
+    pub kfuncs: Vec<(i32, String)>,
+    /// The global (non-static) functions other than the entry, with their BTF prototypes:
+    /// the kernel verifies these on their own (`BTF_FUNC_GLOBAL` in the func_info; filled
+    /// by [`crate::load_object`], see [`crate::global_funcs`]).
+    pub global_funcs: Vec<kbpf_verifier::GlobalFunc>,
 }
 
 impl LoadedProgram {
@@ -71,6 +78,8 @@ impl LoadedProgram {
             func_info: Vec::new(),
             map_fds_used: fds,
             bound_map_fds: Vec::new(),
+            kfuncs: Vec::new(),
+            global_funcs: Vec::new(),
         }
     }
 
@@ -108,7 +117,7 @@ pub fn relocate_program(
         let (map, src, second_imm) = match r.kind {
             RelocKind::MapFd { map } => (map, BPF_PSEUDO_MAP_FD, 0u32),
             RelocKind::MapValue { map, offset } => (map, BPF_PSEUDO_MAP_VALUE, offset),
-            RelocKind::Call { .. } | RelocKind::Func { .. } => continue,
+            RelocKind::Call { .. } | RelocKind::Func { .. } | RelocKind::Kfunc { .. } => continue,
         };
         let fd = map_fd(map)
             .ok_or_else(|| err(format!("refers to map #{map}, which was not created")))?;
@@ -145,5 +154,7 @@ pub fn relocate_program(
         func_info: prog.func_info.clone(),
         map_fds_used: used,
         bound_map_fds: Vec::new(),
+        kfuncs: Vec::new(),
+        global_funcs: Vec::new(),
     })
 }

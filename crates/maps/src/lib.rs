@@ -68,6 +68,7 @@ pub mod queue;
 pub mod raw;
 pub mod registry;
 mod ringbuf;
+pub mod sock_maps;
 pub mod uapi;
 
 pub use btf::BtfObject;

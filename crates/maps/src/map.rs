@@ -267,6 +267,10 @@ pub(crate) enum Storage {
     Ringbuf(Ringbuf),
     /// LPM_TRIE; the raw allocation is the trie's `BpfLpmTrie` header.
     LpmTrie(LpmTrie),
+    /// Maps of kernel objects kbpf does not have (sockets, AF_XDP sockets, socket-local
+    /// storage: [`crate::sock_maps`]): created with the kernel's checks, typed by the
+    /// verifier, no elements; the raw allocation is a bare `BpfMap` header from a `Box`.
+    Sockets,
 }
 
 /// The object behind a [`Map`] handle.
@@ -321,7 +325,7 @@ impl fmt::Debug for Map {
     }
 }
 
-fn err(name: &str, errno: Errno, detail: impl Into<String>) -> MapError {
+pub(crate) fn err(name: &str, errno: Errno, detail: impl Into<String>) -> MapError {
     MapError::new(name, errno, detail)
 }
 
@@ -352,7 +356,7 @@ fn check_name(name: &str) -> Result<(), MapError> {
 }
 
 /// `array_map_alloc_check` (+ `fd_array_map_alloc_check` for fd arrays).
-fn array_map_alloc_check(a: &MapAttr, t: MapType, nr_cpus: u32) -> Result<(), MapError> {
+pub(crate) fn array_map_alloc_check(a: &MapAttr, t: MapType, nr_cpus: u32) -> Result<(), MapError> {
     let n = a.name.as_str();
     let f = a.map_flags;
     if t.is_fd_array() {
@@ -550,7 +554,7 @@ fn queue_stack_map_alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> 
 
 /// `ringbuf_map_alloc`'s checks (ring buffers have no `map_alloc_check`): flags, then zero key
 /// and value sizes and a page-aligned power-of-two size, then the 64-bit size limit.
-fn ringbuf_map_alloc_check(a: &MapAttr) -> Result<(), MapError> {
+pub(crate) fn ringbuf_map_alloc_check(a: &MapAttr) -> Result<(), MapError> {
     let n = a.name.as_str();
     let f = a.map_flags;
     if f & !RINGBUF_CREATE_FLAG_MASK != 0 {
@@ -641,6 +645,8 @@ pub fn check_create_attr(a: &MapAttr) -> Result<(), MapError> {
         ringbuf_map_alloc_check(a)
     } else if t == MapType::LpmTrie {
         trie_alloc_check(a)
+    } else if crate::sock_maps::is_sock_map(t) {
+        crate::sock_maps::alloc_check(a, t)
     } else {
         Err(err(
             n,
@@ -751,6 +757,9 @@ impl Map {
         } else if t == MapType::Ringbuf {
             inner.raw = NonNull::from(Box::leak(Box::new(header)));
             inner.storage = Storage::Ringbuf(Ringbuf::new(max_entries));
+        } else if crate::sock_maps::is_sock_map(t) {
+            inner.raw = NonNull::from(Box::leak(Box::new(header)));
+            inner.storage = Storage::Sockets;
         } else if t == MapType::LpmTrie {
             let trie = LpmTrie::alloc(&inner, header);
             inner.raw = trie.header_ptr();
@@ -929,6 +938,7 @@ impl Map {
             }
             // trie_mem_usage: elements only.
             Storage::LpmTrie(t) => t.mem_usage(),
+            Storage::Sockets => crate::sock_maps::mem_usage(m),
         }
     }
 
@@ -1123,7 +1133,8 @@ impl Map {
             Storage::Htab(_)
             | Storage::QueueStack(_)
             | Storage::Ringbuf(_)
-            | Storage::LpmTrie(_) => None,
+            | Storage::LpmTrie(_)
+            | Storage::Sockets => None,
         }
     }
 
@@ -1609,7 +1620,7 @@ impl Map {
             Storage::Htab(h) => h.count(),
             Storage::QueueStack(q) => q.len() as u32,
             Storage::LpmTrie(t) => t.count(),
-            Storage::Array { .. } | Storage::Ringbuf(_) => 0,
+            Storage::Array { .. } | Storage::Ringbuf(_) | Storage::Sockets => 0,
         }
     }
 }
@@ -1692,7 +1703,8 @@ impl MapInner {
             Storage::Array { .. }
             | Storage::QueueStack(_)
             | Storage::Ringbuf(_)
-            | Storage::LpmTrie(_) => None,
+            | Storage::LpmTrie(_)
+            | Storage::Sockets => None,
         }
     }
 
@@ -1828,7 +1840,7 @@ impl Drop for MapInner {
             Storage::Htab(h) => h.free_all(self.map_type),
             Storage::LpmTrie(t) => t.free_all(),
             // SAFETY: the header came from Box::leak in create_with and is freed once.
-            Storage::QueueStack(_) | Storage::Ringbuf(_) => unsafe {
+            Storage::QueueStack(_) | Storage::Ringbuf(_) | Storage::Sockets => unsafe {
                 drop(Box::from_raw(self.raw.as_ptr()))
             },
         }

@@ -354,14 +354,18 @@ fn candidates(local: &Btf, local_id: u32, target: &Btf) -> Result<Vec<u32>, Stri
 /// What one relocation resolves to: the local and target values (and a new load size), or
 /// `None` when the target has no such field, type or enumerator: libbpf then poisons the
 /// instruction instead of failing the load.
-type Resolved = Option<(u64, u64, Option<u32>)>;
+/// The last element says whether the instruction's value must equal the local one (libbpf's
+/// `validate`: not for a bitfield's offset, size and left shift, which clang computes its
+/// own way).
+type Resolved = Option<(u64, u64, Option<u32>, bool)>;
 
 /// Computes the (local, target) values of one relocation.
 fn resolve_one(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<Resolved, String> {
     use CoreReloKind::*;
     let access = parse_access(&r.access)?;
     match r.kind {
-        FieldByteOffset | FieldByteSize | FieldExists | FieldSigned => {
+        FieldByteOffset | FieldByteSize | FieldExists | FieldSigned | FieldLshiftU64
+        | FieldRshiftU64 => {
             let spec = local_spec(local, r.type_id, &access)?;
             let cands = candidates(local, r.type_id, target)?;
             let mut found: Option<FieldSpec> = None;
@@ -379,46 +383,44 @@ fn resolve_one(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<Resolved, Stri
                     }
                 }
             }
-            let lsize = local.resolve_size(spec.field.ty).unwrap_or(0);
-            let local_val = match r.kind {
-                FieldByteOffset => spec.field.bit_offset / 8,
-                FieldByteSize => lsize,
-                FieldExists => 1,
-                _ => u64::from(is_signed(local, spec.field.ty)),
-            };
+            let local_val = field_relo_value(local, &spec.field, r.kind)?;
             let Some(t) = found else {
                 if r.kind == FieldExists {
-                    return Ok(Some((local_val, 0, None)));
+                    return Ok(Some((local_val, 0, None, true)));
                 }
                 return Ok(None);
             };
-            if (spec.field.bitfield_size != 0 || t.bitfield_size != 0)
-                && matches!(r.kind, FieldByteOffset | FieldByteSize)
-            {
-                return Err("bitfield access needs the shift relocations, not supported".into());
-            }
+            let target_val = field_relo_value(target, &t, r.kind)?;
+            // A plain field of another size is loaded with the target's size.
+            let lsize = local.resolve_size(spec.field.ty).unwrap_or(0);
             let tsize = target.resolve_size(t.ty).map_err(|e| e.to_string())?;
-            let target_val = match r.kind {
-                FieldByteOffset => t.bit_offset / 8,
-                FieldByteSize => tsize,
-                FieldExists => 1,
-                _ => u64::from(is_signed(target, t.ty)),
-            };
-            let new_size = (r.kind == FieldByteOffset && tsize != lsize).then_some(tsize as u32);
-            Ok(Some((local_val, target_val, new_size)))
+            let plain = spec.field.bitfield_size == 0 && t.bitfield_size == 0;
+            let new_size =
+                (r.kind == FieldByteOffset && plain && tsize != lsize).then_some(tsize as u32);
+            let validate = spec.field.bitfield_size == 0
+                || matches!(r.kind, FieldSigned | FieldRshiftU64 | FieldExists);
+            Ok(Some((local_val, target_val, new_size, validate)))
         }
-        TypeIdLocal => Ok(Some((u64::from(r.type_id), u64::from(r.type_id), None))),
+        TypeIdLocal => Ok(Some((
+            u64::from(r.type_id),
+            u64::from(r.type_id),
+            None,
+            true,
+        ))),
         TypeIdTarget | TypeExists | TypeSize => {
             let cands = candidates(local, r.type_id, target)?;
             let lsize = local.resolve_size(r.type_id).unwrap_or(0);
             match (r.kind, cands.first()) {
-                (TypeExists, c) => Ok(Some((1, u64::from(c.is_some()), None))),
+                (TypeExists, c) => Ok(Some((1, u64::from(c.is_some()), None, true))),
                 (_, None) => Ok(None),
-                (TypeIdTarget, Some(&c)) => Ok(Some((u64::from(r.type_id), u64::from(c), None))),
+                (TypeIdTarget, Some(&c)) => {
+                    Ok(Some((u64::from(r.type_id), u64::from(c), None, true)))
+                }
                 (_, Some(&c)) => Ok(Some((
                     lsize,
                     target.resolve_size(c).map_err(|e| e.to_string())?,
                     None,
+                    true,
                 ))),
             }
         }
@@ -444,16 +446,49 @@ fn resolve_one(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<Resolved, Stri
                 }
             }
             match (r.kind, tval) {
-                (EnumvalExists, t) => Ok(Some((1, u64::from(t.is_some()), None))),
-                (_, Some(v)) => Ok(Some((lval, v, None))),
+                (EnumvalExists, t) => Ok(Some((1, u64::from(t.is_some()), None, true))),
+                (_, Some(v)) => Ok(Some((lval, v, None, true))),
                 (_, None) => Ok(None),
             }
         }
-        FieldLshiftU64 | FieldRshiftU64 | TypeMatches | Unknown(_) => Err(format!(
+        TypeMatches | Unknown(_) => Err(format!(
             "relocation kind {} is not supported",
             r.kind.name()
         )),
     }
+}
+
+/// libbpf's `bpf_core_calc_field_relo` for one side: a bitfield is read as the smallest
+/// naturally aligned integer, at least its type's size, that holds it, then shifted left and
+/// right (little-endian x86-64); a plain field is read whole.
+fn field_relo_value(btf: &Btf, f: &FieldSpec, kind: CoreReloKind) -> Result<u64, String> {
+    use CoreReloKind::*;
+    let size = btf.resolve_size(f.ty).map_err(|e| e.to_string())?;
+    let bit_off = f.bit_offset;
+    let (byte_off, byte_sz, bit_sz) = if f.bitfield_size > 0 {
+        let bit_sz = u64::from(f.bitfield_size);
+        let mut byte_sz = size.max(1);
+        let mut byte_off = bit_off / 8 / byte_sz * byte_sz;
+        while bit_off + bit_sz - byte_off * 8 > byte_sz * 8 {
+            if byte_sz >= 8 {
+                return Err("bitfield cannot be read with a 64-bit load".into());
+            }
+            byte_sz *= 2;
+            byte_off = bit_off / 8 / byte_sz * byte_sz;
+        }
+        (byte_off, byte_sz, bit_sz)
+    } else {
+        (bit_off / 8, size, size * 8)
+    };
+    Ok(match kind {
+        FieldByteOffset => byte_off,
+        FieldByteSize => byte_sz,
+        FieldExists => 1,
+        FieldSigned => u64::from(is_signed(btf, f.ty)),
+        FieldLshiftU64 => 64 - (bit_off + bit_sz - byte_off * 8),
+        FieldRshiftU64 => 64 - bit_sz,
+        _ => return Err(format!("{} is not a field relocation", kind.name())),
+    })
 }
 
 fn is_signed(btf: &Btf, id: u32) -> bool {
@@ -502,7 +537,7 @@ pub fn apply_core_relos(
             .get(r.insn_idx)
             .copied()
             .ok_or_else(|| err("instruction index out of range".into()))?;
-        let Some((local_val, new_val, new_size)) = resolved else {
+        let Some((local_val, new_val, new_size, validate)) = resolved else {
             // bpf_core_poison_insn: a call of helper 0xbad2310 ("bad relo"), which the
             // verifier refuses as `invalid func unknown#195896080` if it is reachable.
             if insn.is_ld_imm64() && r.insn_idx + 1 < insns.len() {
@@ -519,7 +554,10 @@ pub fn apply_core_relos(
             next.imm = (new_val >> 32) as i32;
             insns[r.insn_idx].imm = new_val as u32 as i32;
         } else if (class == BPF_ALU || class == BPF_ALU64) && insn.code & 0x08 == BPF_K {
-            if i64::from(insn.imm) as u64 != local_val && insn.imm as u32 as u64 != local_val {
+            if validate
+                && i64::from(insn.imm) as u64 != local_val
+                && insn.imm as u32 as u64 != local_val
+            {
                 return Err(err(format!(
                     "unexpected insn value: got {}, expected local value {local_val}",
                     insn.imm
@@ -530,7 +568,7 @@ pub fn apply_core_relos(
             if insn.code & 0xe0 != BPF_MEM {
                 return Err(err("CO-RE offset on a non-BPF_MEM access".into()));
             }
-            if insn.off as i64 as u64 != local_val {
+            if validate && insn.off as i64 as u64 != local_val {
                 return Err(err(format!(
                     "unexpected insn offset: got {}, expected local value {local_val}",
                     insn.off
@@ -563,6 +601,58 @@ pub fn apply_core_relos(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bitfield_relocations_follow_libbpf() {
+        // [1] INT u8 (1 byte), [2] INT u32 (4 bytes).
+        let mut blob = Vec::new();
+        let types: Vec<u32> = vec![
+            0,
+            crate::btf::kind::INT << 24,
+            1,
+            8,
+            0,
+            crate::btf::kind::INT << 24,
+            4,
+            32,
+        ];
+        let tbytes: Vec<u8> = types.iter().flat_map(|w| w.to_le_bytes()).collect();
+        blob.extend_from_slice(&0xeb9fu16.to_le_bytes());
+        blob.extend_from_slice(&[1, 0]);
+        for w in [24u32, 0, tbytes.len() as u32, tbytes.len() as u32, 1] {
+            blob.extend_from_slice(&w.to_le_bytes());
+        }
+        blob.extend_from_slice(&tbytes);
+        blob.push(0);
+        let btf = Btf::parse(&blob).unwrap();
+        let v = |ty, bit_offset, bits, kind| {
+            field_relo_value(
+                &btf,
+                &FieldSpec {
+                    bit_offset,
+                    ty,
+                    bitfield_size: bits,
+                },
+                kind,
+            )
+            .unwrap()
+        };
+        use CoreReloKind::*;
+        // u8 x:2 at bit 1: one byte at 0, shifted left 61 and right 62.
+        assert_eq!(v(1, 1, 2, FieldByteOffset), 0);
+        assert_eq!(v(1, 1, 2, FieldByteSize), 1);
+        assert_eq!(v(1, 1, 2, FieldLshiftU64), 61);
+        assert_eq!(v(1, 1, 2, FieldRshiftU64), 62);
+        // u8 x:2 at bit 7 crosses a byte: read two bytes at 0.
+        assert_eq!(v(1, 7, 2, FieldByteSize), 2);
+        assert_eq!(v(1, 7, 2, FieldLshiftU64), 55);
+        // u32 x:7 at bit 35: four bytes at 4.
+        assert_eq!(v(2, 35, 7, FieldByteOffset), 4);
+        assert_eq!(v(2, 35, 7, FieldLshiftU64), 64 - (3 + 7));
+        // A plain u32 at bit 64.
+        assert_eq!(v(2, 64, 0, FieldByteOffset), 8);
+        assert_eq!(v(2, 64, 0, FieldRshiftU64), 32);
+    }
 
     #[test]
     fn names() {

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 
 use kbpf_isa::Insn;
 use kbpf_isa::insn::{
-    BPF_CALL, BPF_JMP, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE,
+    BPF_CALL, BPF_JMP, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD,
+    BPF_PSEUDO_MAP_VALUE,
 };
 use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
 use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SymbolKind};
@@ -69,6 +70,15 @@ pub enum RelocKind {
     Func {
         /// Instruction index of the function in the linked program.
         target: usize,
+    },
+    /// Call of a kernel function declared `extern ... __ksym` (libbpf's
+    /// `RELO_EXTERN_CALL`): the instruction now has `src = BPF_PSEUDO_KFUNC_CALL`,
+    /// `imm = 0`; the loader resolves the symbol against the kernel's BTF and sets `imm` to
+    /// the function's BTF id (`off = 0`: vmlinux), or poisons the call of an unresolved
+    /// `__weak` extern as libbpf does.
+    Kfunc {
+        /// The extern is `__weak` (libbpf tolerates it missing from the kernel).
+        weak: bool,
     },
 }
 
@@ -281,6 +291,10 @@ enum RawReloc {
         sym_off: u64,
         symbol: String,
     },
+    Kfunc {
+        symbol: String,
+        weak: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -455,6 +469,10 @@ impl<'d> Parser<'d> {
         };
         if let Some(b) = btf.as_mut() {
             self.fixup_datasecs(b)?;
+            b.fixup_ksyms().map_err(|e| ObjectError::Btf {
+                section: ".BTF".into(),
+                source: e,
+            })?;
         }
         let btf_ext = match (btf_ext_data, btf.as_ref()) {
             (Some(d), Some(b)) => Some(BtfExt::parse(d, b)?),
@@ -936,6 +954,20 @@ impl<'d> Parser<'d> {
                     "unsupported relocation type {r_type} at insn {insn_idx}"
                 )));
             }
+            if (sym_shndx.is_none() || sym.is_undefined())
+                && insn.code == BPF_JMP | BPF_CALL
+                && !symbol.is_empty()
+            {
+                // libbpf: a call of an extern function is a kfunc call (`__ksym`).
+                es.relocs.insert(
+                    insn_idx,
+                    RawReloc::Kfunc {
+                        symbol,
+                        weak: sym.is_weak(),
+                    },
+                );
+                continue;
+            }
             if sym_shndx.is_none() || sym.is_undefined() {
                 return Err(err(format!(
                     "insn {insn_idx} refers to extern '{symbol}', which is not supported"
@@ -1181,6 +1213,17 @@ impl LinkCtx<'_> {
                         symbol: symbol.clone(),
                     });
                     i += 2;
+                    continue;
+                }
+                Some(RawReloc::Kfunc { symbol, weak }) => {
+                    let ins = &mut l.prog.insns[base + i];
+                    *ins = Insn::new(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, 0);
+                    l.prog.relocations.push(Relocation {
+                        insn_idx: base + i,
+                        kind: RelocKind::Kfunc { weak: *weak },
+                        symbol: symbol.clone(),
+                    });
+                    i += 1;
                     continue;
                 }
                 _ => {}

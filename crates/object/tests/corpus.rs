@@ -79,6 +79,11 @@ fn check_links(p: &Program) {
                     .expect("call lands on a subprog");
                 assert_eq!(s.name, r.symbol);
             }
+            RelocKind::Kfunc { .. } => {
+                assert_eq!(i.src(), kbpf_isa::insn::BPF_PSEUDO_KFUNC_CALL);
+                assert_eq!(i.imm, 0, "resolved by the loader");
+                assert!(!r.symbol.is_empty());
+            }
         }
     }
     // Every placed function has its func_info at its first instruction.

@@ -85,7 +85,7 @@ fn xdp(insn: &Insn, field: &str, at: usize) -> Result<Vec<Insn>, RewriteError> {
 /// Converts every context access of `prog` (`convert_ctx_accesses`).
 pub fn convert_ctx_accesses(prog: &mut Prog, prog_type: ProgType) -> Result<(), RewriteError> {
     // A raw tracepoint's context is its argument array itself: no `convert_ctx_access`.
-    if prog_type.is_tracing() {
+    if prog_type.is_tracing() && prog_type != ProgType::PerfEvent {
         return Ok(());
     }
     let mut i = 0;
@@ -130,10 +130,32 @@ fn convert_one(
     }
     let mut seq = match prog_type {
         ProgType::Xdp => xdp(&insn, field.name, at)?,
-        ProgType::SocketFilter | ProgType::SchedCls => {
+        ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct => {
             crate::ctx::skb::convert(&insn, field.name, access.write, at)?
         }
         ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint => vec![insn],
+        ProgType::CgroupSockAddr
+        | ProgType::CgroupSkb
+        | ProgType::CgroupSock
+        | ProgType::LwtIn
+        | ProgType::LwtOut
+        | ProgType::LwtXmit
+        | ProgType::SkSkb
+        | ProgType::SkMsg
+        | ProgType::Netfilter
+        | ProgType::SkReuseport
+        | ProgType::PerfEvent
+        | ProgType::SockOps
+        | ProgType::FlowDissector => {
+            return Err(RewriteError::Unsupported {
+                insn: at,
+                what: format!(
+                    "context field '{}' of program type {}",
+                    field.name,
+                    prog_type.as_u32()
+                ),
+            });
+        }
     };
     if narrow {
         let shift = ((access.off - field.off) & (field.size - 1)) * 8;

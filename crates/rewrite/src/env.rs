@@ -31,8 +31,11 @@ pub fn verifier_desc(map: &Map) -> MapDesc {
             map_flags: d.map_flags,
             inner_meta: None,
             frozen_value: None,
+            spin_lock_off: None,
+            timer_off: None,
         })
     });
+    let (spin_lock_off, timer_off) = btf_fields(map);
     MapDesc {
         id: map.id(),
         name: map.name().to_owned(),
@@ -43,7 +46,40 @@ pub fn verifier_desc(map: &Map) -> MapDesc {
         map_flags: map.map_flags(),
         inner_meta,
         frozen_value,
+        spin_lock_off,
+        timer_off,
     }
+}
+
+/// The special fields of a map's value type (`btf_parse_fields` for `map->record`): the
+/// offsets of a top-level `struct bpf_spin_lock` and `struct bpf_timer`.
+fn btf_fields(map: &Map) -> (Option<u32>, Option<u32>) {
+    let Some((obj, _, value)) = map.btf() else {
+        return (None, None);
+    };
+    let Ok(btf) = kbpf_object::Btf::parse(obj.data()) else {
+        return (None, None);
+    };
+    let Ok(members) = btf
+        .skip_mods_and_typedefs(value)
+        .and_then(|t| btf.members(t).map(<[_]>::to_vec))
+    else {
+        return (None, None);
+    };
+    let (mut lock, mut timer) = (None, None);
+    for m in members {
+        let name = btf
+            .skip_mods_and_typedefs(m.ty)
+            .and_then(|t| btf.type_by_id(t))
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        match name.as_str() {
+            "bpf_spin_lock" => lock = Some(m.bit_offset / 8),
+            "bpf_timer" => timer = Some(m.bit_offset / 8),
+            _ => {}
+        }
+    }
+    (lock, timer)
 }
 
 /// Maps by the fd a program's `ld_imm64` names them with.

@@ -231,6 +231,19 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
             input.verdict.aux.len()
         )));
     }
+    // Maps of kernel objects kbpf does not have (sockets, AF_XDP sockets, socket-local
+    // storage): such a program verifies, but kbpf cannot run it.
+    if let Some((_, d)) = input
+        .verdict
+        .maps
+        .iter()
+        .find(|(_, d)| matches!(d.map_type, 15 | 17 | 18 | 19 | 20 | 21 | 24 | 31))
+    {
+        return Err(RewriteError::Unsupported {
+            insn: 0,
+            what: format!("map '{}' of type {}", d.name, d.map_type),
+        });
+    }
     let mut aux = input.verdict.aux.clone();
     // The second slot of an ld_imm64 is seen with its first (`sanitize_mark_insn_seen`).
     let mut i = 0;

@@ -175,7 +175,9 @@ impl Program {
                 .kernel(opts.profile.verifier)
                 .strict_alignment((opts.prog_flags | prog.prog_flags) & BPF_F_STRICT_ALIGNMENT != 0)
                 // kbpf's CPU numbers are below the per-CPU maps' CPU count.
-                .nr_cpu_ids(kbpf_maps::possible_cpus()),
+                .nr_cpu_ids(kbpf_maps::possible_cpus())
+                .global_funcs(prog.global_funcs.clone())
+                .expected_attach_type(prog.expected_attach_type),
         );
         if let Err(error) = &verdict.result {
             return Err(ProgLoadError::Verifier {

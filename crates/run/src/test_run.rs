@@ -96,11 +96,24 @@ impl Program {
         let engine = self.engine(input.engine)?;
         match self.prog_type {
             ProgType::Xdp => run_xdp(&engine, input, repeat),
-            ProgType::SchedCls => run_skb(&engine, input, repeat, 0),
+            ProgType::SchedCls | ProgType::SchedAct => run_skb(&engine, input, repeat, 0),
             ProgType::SocketFilter => run_skb(&engine, input, repeat, ETH_HLEN),
             ProgType::RawTracepoint => run_raw_tp(&engine, input, self.max_ctx_offset()),
             ProgType::Kprobe => Err(TestRunError::NotSupported("kprobe")),
             ProgType::Tracepoint => Err(TestRunError::NotSupported("tracepoint")),
+            ProgType::CgroupSockAddr
+            | ProgType::CgroupSkb
+            | ProgType::CgroupSock
+            | ProgType::LwtIn
+            | ProgType::LwtOut
+            | ProgType::LwtXmit
+            | ProgType::SkSkb
+            | ProgType::SkMsg
+            | ProgType::Netfilter
+            | ProgType::SkReuseport
+            | ProgType::PerfEvent
+            | ProgType::SockOps
+            | ProgType::FlowDissector => Err(TestRunError::NotSupported("this program type")),
         }
     }
 

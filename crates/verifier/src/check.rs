@@ -13,11 +13,16 @@ use kbpf_isa::disasm::{Disasm, Imm64Style, helper_name};
 use kbpf_isa::insn::{MAX_BPF_STACK, MAX_CALL_FRAMES};
 
 use crate::bounds::{self, Scalar, Taken};
-use crate::ctx::{CtxAccess, ProgType, check_ctx_access};
+use crate::ctx::{CtxAccess, ProgType, check_ctx_access_for};
 use crate::helpers::{self, ArgType, RetType, func_proto};
 use crate::state::{BPF_REG_SIZE, FuncState, SlotType, StackSlot, VerifierState, states_equal};
 use crate::types::*;
 use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
+
+mod global;
+mod lock;
+mod sock;
+mod stack_var;
 
 /// `MAX_PACKET_OFF`.
 const MAX_PACKET_OFF: u64 = 0xffff;
@@ -122,6 +127,11 @@ pub(crate) struct Checker<'a> {
     scratched_stack: u64,
     line_start: usize,
     insn_line_end: Option<usize>,
+    /// The global function being verified on its own (`None`: the main program).
+    in_global: Option<usize>,
+    /// Global functions reached by a call (`subprog_aux->called`) and those verified.
+    globals_called: std::collections::BTreeSet<usize>,
+    globals_verified: std::collections::BTreeSet<usize>,
 }
 
 fn alu_str(op: AluOp) -> &'static str {
@@ -193,6 +203,9 @@ impl<'a> Checker<'a> {
             scratched_stack: 0,
             line_start: 0,
             insn_line_end: None,
+            in_global: None,
+            globals_called: Default::default(),
+            globals_verified: Default::default(),
         }
     }
 
@@ -296,14 +309,37 @@ impl<'a> Checker<'a> {
     fn initial_state(&self) -> VerifierState {
         let mut f = FuncState::new(0, 0, 0);
         f.regs[1] = RegState::pointer(RegType::PtrToCtx);
-        VerifierState { frames: vec![f] }
+        VerifierState {
+            frames: vec![f],
+            refs: Vec::new(),
+            lock: None,
+        }
     }
 
-    /// `do_check`.
+    /// `do_check` of the main program.
     pub fn run(&mut self) -> R<()> {
-        let mut st = self.initial_state();
-        let mut idx = 0usize;
-        let mut prev = 0usize;
+        // resolve_pseudo_ldimm64's check_map_prog_compatibility: every map the program
+        // references, reachable or not.
+        for ins in self.decoded.iter().flatten() {
+            if let Instruction::LdImm64 {
+                src: Imm64Source::MapFd | Imm64Source::MapValue,
+                imm,
+                ..
+            } = *ins
+                && let Some(desc) = self.env.map_by_fd(imm)
+            {
+                lock::check_map_prog_compatibility(self.prog, desc)?;
+            }
+        }
+        let st = self.initial_state();
+        self.run_from(0, st)
+    }
+
+    /// `do_check` from instruction `start` in state `st`.
+    fn run_from(&mut self, start: usize, mut st: VerifierState) -> R<()> {
+        let mut idx = start;
+        let mut prev = start;
+        let first_processed = self.stats.insn_processed + 1;
         let mut pending: Vec<Pending> = Vec::new();
         let mut print_full = true;
         let dis = Disasm::new().imm64_style(Imm64Style::Kernel {
@@ -342,12 +378,16 @@ impl<'a> Checker<'a> {
                     self.scratched_regs = u32::MAX;
                     self.scratched_stack = u64::MAX;
                     let t = self.state_text(&st, true);
-                    if idx == 0 && prev == 0 && self.stats.insn_processed == 1 {
+                    if idx == start && prev == start && self.stats.insn_processed == first_processed
+                    {
                         self.log.push_str(&format!("{idx}:{t}\n"));
                     } else {
                         self.log.push_str(&format!("\nfrom {prev} to {idx}:{t}\n"));
                     }
-                } else if self.level() == 1 && print_full && self.stats.insn_processed > 1 {
+                } else if self.level() == 1
+                    && print_full
+                    && self.stats.insn_processed > first_processed
+                {
                     let t = self.state_text(&st, true);
                     self.log.push_str(&format!("\nfrom {prev} to {idx}:{t}\n"));
                 }
@@ -662,10 +702,13 @@ impl<'a> Checker<'a> {
                 off,
                 src,
             } => {
-                let val = match src {
+                let mut val = match src {
                     Source::Reg(r) => Some(self.read_reg(st, r)?),
                     Source::Imm(_) => None,
                 };
+                if let (Source::Reg(r), Some(v)) = (src, val.as_mut()) {
+                    self.link_spilled_scalar(st, r, v, dst, off, size)?;
+                }
                 let imm = match src {
                     Source::Imm(i) => Some(i),
                     _ => None,
@@ -708,19 +751,27 @@ impl<'a> Checker<'a> {
             }
             Instruction::LdPacket { indirect, src, .. } => {
                 // may_access_skb: socket filters and tc programs only.
-                if !matches!(self.prog, ProgType::SocketFilter | ProgType::SchedCls) {
+                if !matches!(
+                    self.prog,
+                    ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct
+                ) {
                     return rej("BPF_LD_[ABS|IND] instructions not allowed for this program type");
                 }
                 // In a subprogram a failed load also returns 0 from it (bpf_gen_ld_abs's hidden
                 // exit), a path the kernel explores and kbpf does not model yet: refused, which
                 // is stricter than the kernel, never looser.
-                if st.frames.len() > 1 {
+                if st.frames.len() > 1 || self.in_global.is_some() {
                     return rej_hint(
                         "BPF_LD_[ABS|IND] in a subprogram is not supported by kbpf",
                         "move the legacy packet load into the main program, or use direct packet access",
                     );
                 }
                 let ctx = self.read_reg(st, 6)?;
+                // gen_ld_abs may end the program: no lock or reference may be held.
+                if st.lock.is_some() {
+                    return rej("BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region");
+                }
+                self.check_reference_leak(st, "BPF_LD_[ABS|IND]")?;
                 if ctx.ty != RegType::PtrToCtx {
                     return rej(
                         "at least one arg reg is not ctx (BPF_LD_[ABS|IND] expects ctx in r6)",
@@ -755,6 +806,10 @@ impl<'a> Checker<'a> {
                 }
                 CallTarget::Local(imm) => {
                     let target = (idx as i64 + 1 + imm as i64) as usize;
+                    if self.global_func(target).is_some() {
+                        self.call_global(st, target)?;
+                        return Ok(Flow::Next);
+                    }
                     self.check_func_call(st, idx, target)?;
                     Ok(Flow::Goto(target))
                 }
@@ -784,6 +839,12 @@ impl<'a> Checker<'a> {
             self.scratched_regs |= 1;
             return Ok(Flow::Goto(callee.callsite + 1));
         }
+        if st.lock.is_some() {
+            return rej(
+                "BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region",
+            );
+        }
+        self.check_reference_leak(st, "BPF_EXIT instruction in main prog")?;
         // check_return_code: the main program's r0 must be readable.
         if st.cur().regs[0].ty == RegType::NotInit {
             self.scratched_regs |= 1;
@@ -792,8 +853,38 @@ impl<'a> Checker<'a> {
                 "set a return value in r0 before exit (e.g. return XDP_PASS)",
             );
         }
-        // The program types kbpf supports have no return-range check, and a privileged
-        // program may return a pointer (`allow_ptr_leaks`), as in the kernel.
+        if self.in_global.is_some() {
+            // A global function returns a scalar, whatever the program type.
+            let r0 = st.cur().regs[0];
+            self.scratched_regs |= 1;
+            if r0.ty != RegType::Scalar {
+                return rej(format!(
+                    "At subprogram exit the register R0 is not a scalar value ({})",
+                    r0.type_str()
+                ));
+            }
+            return Ok(Flow::Exit);
+        }
+        // check_return_code: the range of the program type (a privileged program may
+        // return a pointer where there is none, `allow_ptr_leaks`, as in the kernel).
+        if let Some(range) = crate::cgroup::return_range(self.prog, self.opts.expected_attach_type)
+        {
+            let r0 = st.cur().regs[0];
+            self.scratched_regs |= 1;
+            if r0.ty != RegType::Scalar {
+                return rej(format!(
+                    "At program exit the register R0 is not a known value ({})",
+                    r0.type_str()
+                ));
+            }
+            if r0.s.smin_value < range.0 || r0.s.smax_value > range.1 {
+                return rej(crate::cgroup::invalid_return_msg(
+                    r0.s.smin_value,
+                    r0.s.smax_value,
+                    range,
+                ));
+            }
+        }
         Ok(Flow::Exit)
     }
 
@@ -821,6 +912,8 @@ impl<'a> Checker<'a> {
             self.log.push_str("caller:");
             let tmp = VerifierState {
                 frames: vec![caller],
+                refs: Vec::new(),
+                lock: None,
             };
             let text = self.state_text(&tmp, true);
             self.log.push_str(&text);
@@ -1001,7 +1094,9 @@ impl<'a> Checker<'a> {
             | RegType::PtrToMapKey
             | RegType::PtrToStack
             | RegType::PtrToPacket
-            | RegType::PtrToPacketMeta => {}
+            | RegType::PtrToPacketMeta
+            | RegType::PtrToMem
+            | RegType::PtrToRingbufMem => {}
             RegType::ConstPtrToMap if known && kval == 0 && op == AluOp::Add => {}
             _ => {
                 return rej_hint(
@@ -1256,6 +1351,9 @@ impl<'a> Checker<'a> {
                     check_map_access_type(d, off, sz, write)?;
                 }
                 self.check_mem_region(regno, &reg, off, sz, mem, key)?;
+                if !key {
+                    self.check_special_fields(&reg, off, sz)?;
+                }
                 if reg.s.is_const()
                     && let Some(bytes) = &frozen
                 {
@@ -1285,7 +1383,8 @@ impl<'a> Checker<'a> {
                 }
                 // A sign-extending load of a field that is a pointer (data, data_end,
                 // data_meta) is no valid access (`info->is_ldsx` in the is_valid_access ops).
-                let valid = check_ctx_access(self.prog, insn_off, sz as u32, write)
+                let attach = self.opts.expected_attach_type;
+                let valid = check_ctx_access_for(self.prog, attach, insn_off, sz as u32, write)
                     .filter(|l| !ldsx || l.reg_type == RegType::Scalar);
                 match valid {
                     Some(load) => {
@@ -1304,10 +1403,26 @@ impl<'a> Checker<'a> {
                             }
                             return Ok(None);
                         }
-                        Ok(Some(if load.reg_type == RegType::Scalar {
-                            RegState::unknown()
-                        } else {
-                            RegState::pointer(load.reg_type)
+                        Ok(Some(match load.reg_type {
+                            RegType::Scalar => RegState::unknown(),
+                            // A socket: never NULL (sk_reuseport_md->sk), or maybe NULL
+                            // (bpf_sock_ops->sk, PTR_TO_SOCKET_OR_NULL).
+                            RegType::PtrToSocket => {
+                                let mut v = RegState::pointer(RegType::PtrToSocket);
+                                if self.prog == ProgType::SockOps {
+                                    v.maybe_null = true;
+                                    v.id = self.new_id();
+                                }
+                                v
+                            }
+                            // __sk_buff->sk: a socket, or NULL (with an id for the check).
+                            RegType::PtrToSockCommon => {
+                                let mut v = RegState::pointer(RegType::PtrToSockCommon);
+                                v.maybe_null = true;
+                                v.id = self.new_id();
+                                v
+                            }
+                            t => RegState::pointer(t),
                         }))
                     }
                     None => rej_hint(
@@ -1317,9 +1432,21 @@ impl<'a> Checker<'a> {
                 }
             }
             RegType::PtrToStack => self.check_stack_access(st, regno, &reg, off, sz, write, value),
+            t if t.is_sk_pointer() => self.check_sock_access(regno, &reg, off, sz, write),
+            RegType::PtrToMem | RegType::PtrToRingbufMem => {
+                self.check_mem_region(regno, &reg, off, sz, reg.mem_size, false)?;
+                Ok(if write {
+                    None
+                } else {
+                    Some(RegState::unknown())
+                })
+            }
             RegType::PtrToPacket | RegType::PtrToPacketMeta => {
                 if self.prog == ProgType::SocketFilter {
                     return rej(format!("R{regno} invalid mem access '{}'", reg.type_str()));
+                }
+                if write && self.prog.direct_packet_access() == Some(false) {
+                    return rej("cannot write into packet");
                 }
                 if write
                     && let Some((v, _)) = value
@@ -1442,10 +1569,7 @@ impl<'a> Checker<'a> {
         value: Option<(RegState, bool)>,
     ) -> R<Option<RegState>> {
         if !reg.s.is_const() {
-            return rej(format!(
-                "R{regno} variable stack access prohibited (var_off={})",
-                reg.s.var_off
-            ));
+            return self.check_stack_access_var(st, regno, reg, off, size, write, value);
         }
         let off = off as i64 + reg.s.var_off.value as i64;
         // Stack accesses must be naturally aligned (check_ptr_alignment, strict for stack).
@@ -1583,6 +1707,40 @@ impl<'a> Checker<'a> {
         } else {
             RegState::unknown()
         }))
+    }
+
+    /// A scalar spilled to an 8-byte-aligned stack slot is linked to its source register
+    /// (check_stack_write_fixed_off: `assign_scalar_id_before_mov` when the value fits the
+    /// spill, so a fill and a later bound on either refine both); a narrowing spill breaks
+    /// the relation (the spilled copy loses its id).
+    fn link_spilled_scalar(
+        &mut self,
+        st: &mut VerifierState,
+        src: u8,
+        v: &mut RegState,
+        dst: u8,
+        off: i16,
+        size: Size,
+    ) -> R<()> {
+        let base = self.read_reg(st, dst)?;
+        if v.ty != RegType::Scalar || base.ty != RegType::PtrToStack || !base.s.is_const() {
+            return Ok(());
+        }
+        let at = off as i64 + base.off as i64 + base.s.var_off.value as i64;
+        if at.rem_euclid(BPF_REG_SIZE as i64) != 0 {
+            return Ok(());
+        }
+        // get_reg_width: the bits the value needs.
+        let width = 64 - v.s.umax_value.leading_zeros();
+        if width <= 8 * size.bytes() as u32 {
+            if v.id == 0 && !v.s.is_const() {
+                v.id = self.new_id();
+                st.cur_mut().regs[src as usize].id = v.id;
+            }
+        } else {
+            v.id = 0;
+        }
+        Ok(())
     }
 
     fn uninit_read(&self, off: i32, i: usize, size: i32) -> R<()> {
@@ -1752,6 +1910,24 @@ impl<'a> Checker<'a> {
             sync_linked(&mut other, dreg.id, td.s);
             sync_linked(st, dreg.id, fd.s);
         }
+        // A maybe-NULL pointer equal to a pointer that is not NULL is not NULL either (on
+        // the branch where they are equal).
+        if !w32
+            && let Source::Reg(s) = src
+            && dreg.is_pointer()
+            && sreg.is_pointer()
+            && dreg.maybe_null != sreg.maybe_null
+            && matches!(cond, JmpCond::Eq | JmpCond::Ne)
+        {
+            let regno = if sreg.maybe_null { s } else { dst };
+            let eq_branch = if cond == JmpCond::Eq {
+                &mut other
+            } else {
+                &mut *st
+            };
+            let f = eq_branch.frames.len() - 1;
+            mark_ptr_not_null_reg(&self.maps, &mut eq_branch.frames[f].regs[regno as usize]);
+        }
         // NULL checks: `if rX == 0` on a maybe-null pointer.
         if !w32
             && matches!(src, Source::Imm(0))
@@ -1821,6 +1997,10 @@ impl<'a> Checker<'a> {
         if id == 0 {
             return;
         }
+        // The NULL branch of a just-acquired pointer holds no reference.
+        if is_null {
+            st.refs.retain(|r| r.0 != id);
+        }
         let maps = &self.maps;
         st.for_each_reg(|r| {
             if r.id != id || !r.maybe_null {
@@ -1830,16 +2010,16 @@ impl<'a> Checker<'a> {
                 *r = RegState::known(0);
                 return;
             }
-            r.maybe_null = false;
-            if r.ty == RegType::PtrToMapValue
-                && let Some(inner) = maps.get(r.map as usize).and_then(|m| m.inner)
-            {
-                r.ty = RegType::ConstPtrToMap;
-                r.map = inner;
-                r.off = 0;
+            mark_ptr_not_null_reg(maps, r);
+            // The id only served the NULL check, except on a value with a lock, whose
+            // unlock must name the same value (reg_may_point_to_spin_lock).
+            let locked = r.ty == RegType::PtrToMapValue
+                && maps
+                    .get(r.map as usize)
+                    .is_some_and(|m| m.desc.spin_lock_off.is_some());
+            if !locked {
+                r.id = 0;
             }
-            // The id only served the NULL check.
-            r.id = 0;
         });
     }
 
@@ -1884,6 +2064,9 @@ impl<'a> Checker<'a> {
     // ---------------------------------------------------------------- helpers
 
     fn check_helper_call(&mut self, st: &mut VerifierState, idx: usize, id: i32) -> R<()> {
+        if st.lock.is_some() && id != 94 {
+            return rej("function calls are not allowed while holding a lock");
+        }
         // Helper ids past this kernel's `__BPF_FUNC_MAX_ID` do not exist there.
         let known_here = id >= 0 && (id as u32) < self.opts.kernel.helper_count;
         let proto = if known_here {
@@ -1909,6 +2092,9 @@ impl<'a> Checker<'a> {
         // ARG_PTR_TO_UNINIT_MEM: the size argument's maximum, and the stack it fills.
         let mut size_max: Option<u64> = None;
         let mut raw_stack: Option<(RegState, u64)> = None;
+        // The reference an argument holds (`meta.ref_obj_id`) and the one to release.
+        let mut meta_ref: u32 = 0;
+        let mut release: Option<u32> = None;
         let args = proto.args;
         for (i, &arg) in args.iter().enumerate() {
             let regno = (i + 1) as u8;
@@ -1919,12 +2105,36 @@ impl<'a> Checker<'a> {
             // may_access_direct_pkt_data with the helper's `.pkt_access`.
             if arg != ArgType::Anything
                 && reg.ty.is_pkt_pointer()
-                && !(proto.pkt_access && matches!(self.prog, ProgType::Xdp | ProgType::SchedCls))
+                && !(proto.pkt_access && self.prog.direct_packet_access().is_some())
             {
                 return rej("helper access to the packet is not allowed");
             }
+            if reg.ref_obj_id != 0 {
+                meta_ref = reg.ref_obj_id;
+            }
             match arg {
                 ArgType::DontCare | ArgType::Anything => {}
+                ArgType::PtrToSockCommon | ArgType::SockRelease | ArgType::BtfIdSockCommon => {
+                    if reg.maybe_null || !reg.ty.is_sk_pointer() {
+                        return rej(format!(
+                            "R{regno} type={} expected=sock_common, sock, tcp_sock, xdp_sock{}",
+                            reg.type_str(),
+                            if arg == ArgType::PtrToSockCommon {
+                                ""
+                            } else {
+                                ", ptr_, trusted_ptr_"
+                            }
+                        ));
+                    }
+                    if arg == ArgType::SockRelease {
+                        if reg.ref_obj_id == 0 {
+                            return rej(format!(
+                                "R{regno} must be referenced when passed to release function"
+                            ));
+                        }
+                        release = Some(reg.ref_obj_id);
+                    }
+                }
                 ArgType::ConstMapPtr => {
                     if reg.ty != RegType::ConstPtrToMap || reg.maybe_null {
                         return rej_hint(
@@ -1934,18 +2144,79 @@ impl<'a> Checker<'a> {
                     }
                     map = Some(reg.map);
                 }
-                ArgType::PtrToCtx => {
+                ArgType::PtrToCtx | ArgType::PtrToCtxOrNull => {
+                    let null =
+                        reg.ty == RegType::Scalar && reg.s.is_const() && reg.s.var_off.value == 0;
+                    if arg == ArgType::PtrToCtxOrNull && null {
+                        continue;
+                    }
                     if reg.ty != RegType::PtrToCtx {
                         return rej(format!("R{regno} type={} expected=ctx", reg.type_str()));
                     }
-                    if reg.off != 0 || !reg.s.is_const() || reg.s.var_off.value != 0 {
+                    // __check_ptr_off_reg: a negative offset, a fixed one, a variable one.
+                    if reg.off < 0 {
+                        return rej(format!(
+                            "negative offset ctx ptr R{regno} off={} disallowed",
+                            reg.off
+                        ));
+                    }
+                    if reg.off != 0 {
                         return rej(format!(
                             "dereference of modified ctx ptr R{regno} off={} disallowed",
                             reg.off
                         ));
                     }
+                    if !reg.s.is_const() || reg.s.var_off.value != 0 {
+                        return rej(format!(
+                            "variable ctx access var_off={} disallowed",
+                            reg.s.var_off
+                        ));
+                    }
                 }
-                ArgType::PtrToMapKey | ArgType::PtrToMapValue => {
+                ArgType::SpinLock => self.process_spin_lock(st, regno, &reg, id == 93)?,
+                ArgType::ConstAllocSizeOrZero => {
+                    if reg.ty != RegType::Scalar || !reg.s.is_const() {
+                        return rej(format!("R{regno} is not a known constant'"));
+                    }
+                    size_max = Some(reg.s.var_off.value);
+                }
+                ArgType::RingbufMemRelease => {
+                    if reg.ty != RegType::PtrToRingbufMem || reg.maybe_null {
+                        return rej(format!(
+                            "R{regno} type={} expected=ringbuf_mem",
+                            reg.type_str()
+                        ));
+                    }
+                    if reg.off != 0 || !reg.s.is_const() || reg.s.var_off.value != 0 {
+                        return rej(format!(
+                            "R{regno} must have zero offset when passed to release func or trusted arg to kfunc"
+                        ));
+                    }
+                    if reg.ref_obj_id == 0 {
+                        return rej(format!(
+                            "R{regno} must be referenced when passed to release function"
+                        ));
+                    }
+                    release = Some(reg.ref_obj_id);
+                }
+                ArgType::PtrToMapValueOrNull
+                    if reg.ty == RegType::Scalar
+                        && reg.s.is_const()
+                        && reg.s.var_off.value == 0 => {}
+                // resolve_map_arg_type: a socket map's value is a socket.
+                ArgType::PtrToMapValue
+                    if map.is_some_and(|m| {
+                        matches!(self.maps[m as usize].desc.map_type, SOCKMAP | SOCKHASH)
+                    }) =>
+                {
+                    if reg.maybe_null || !reg.ty.is_sk_pointer() {
+                        return rej(format!(
+                            "R{regno} type={} expected=sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_",
+                            reg.type_str()
+                        ));
+                    }
+                }
+                ArgType::PtrToMapKey | ArgType::PtrToMapValue | ArgType::PtrToMapValueOrNull => {
                     let Some(m) = map else {
                         return rej(if arg == ArgType::PtrToMapKey {
                             "invalid map_ptr to access map->key"
@@ -1991,6 +2262,26 @@ impl<'a> Checker<'a> {
                         raw_stack = Some((reg, size_reg.s.umax_value));
                     }
                 }
+                ArgType::PtrToLongUninit => {
+                    // check_func_arg: the helper's fixed-size write, then MEM_ALIGNED.
+                    check_mem_arg_type(regno, &reg)?;
+                    self.check_helper_mem(st, regno, &reg, 8, true)?;
+                    let desc = match reg.ty {
+                        RegType::PtrToStack => Some(("stack ", "", 0)),
+                        RegType::PtrToMapValue => Some(("value ", "", 0)),
+                        RegType::PtrToMapKey => Some(("key ", "", 0)),
+                        RegType::PtrToPacket | RegType::PtrToPacketMeta => {
+                            Some(("packet ", "2+", 2))
+                        }
+                        _ => None,
+                    };
+                    if let Some((d, prefix, bias)) = desc {
+                        check_strict_alignment_at(d, prefix, bias, &reg, 0, 8)?;
+                    }
+                    if reg.ty == RegType::PtrToStack {
+                        raw_stack = Some((reg, 8));
+                    }
+                }
                 ArgType::ConstSize | ArgType::ConstSizeOrZero => {
                     if reg.ty != RegType::Scalar {
                         return rej(format!("R{regno} type={} expected=scalar", reg.type_str()));
@@ -2002,6 +2293,24 @@ impl<'a> Checker<'a> {
         if let Some(m) = map {
             let mt = self.maps[m as usize].desc.map_type;
             let ok_map = match mt {
+                _ if !map_func_compatible(mt, id) => false,
+                SOCKMAP | SOCKHASH if id == 3 && self.prog == ProgType::SockOps => true,
+                SOCKMAP | SOCKHASH if matches!(id, 2 | 3) => {
+                    // may_update_sockmap.
+                    let ok = matches!(
+                        self.prog,
+                        ProgType::SocketFilter
+                            | ProgType::SchedCls
+                            | ProgType::SchedAct
+                            | ProgType::Xdp
+                            | ProgType::SkReuseport
+                            | ProgType::FlowDissector
+                    );
+                    if !ok {
+                        self.verbose("cannot update sockmap in this context\n");
+                    }
+                    ok
+                }
                 BPF_MAP_TYPE_PROG_ARRAY => id == helpers::BPF_FUNC_TAIL_CALL,
                 BPF_MAP_TYPE_ARRAY_OF_MAPS | BPF_MAP_TYPE_HASH_OF_MAPS => {
                     id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM
@@ -2009,6 +2318,8 @@ impl<'a> Checker<'a> {
                 BPF_MAP_TYPE_DEVMAP | BPF_MAP_TYPE_DEVMAP_HASH => {
                     id == helpers::BPF_FUNC_REDIRECT_MAP || id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM
                 }
+                // Ring buffers: only the ring buffer helpers.
+                27 => matches!(id, 130 | 131 | 134 | 198..=200),
                 BPF_MAP_TYPE_CPUMAP | BPF_MAP_TYPE_XSKMAP => {
                     id == helpers::BPF_FUNC_REDIRECT_MAP
                         || (mt == BPF_MAP_TYPE_XSKMAP && id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM)
@@ -2016,7 +2327,13 @@ impl<'a> Checker<'a> {
                 _ => true,
             };
             let ok_func = match id {
+                107 | 108 => mt == SK_STORAGE,
+                81 => matches!(mt, 19 | 21),
+                82 => matches!(mt, REUSEPORT_SOCKARRAY | SOCKMAP | SOCKHASH),
+                53 => mt == SOCKMAP,
+                70 => mt == SOCKHASH,
                 helpers::BPF_FUNC_TAIL_CALL => mt == BPF_MAP_TYPE_PROG_ARRAY,
+                130 | 131 | 134 | 198..=200 => mt == 27,
                 helpers::BPF_FUNC_REDIRECT_MAP => matches!(
                     mt,
                     BPF_MAP_TYPE_DEVMAP
@@ -2050,8 +2367,23 @@ impl<'a> Checker<'a> {
         {
             return rej("write into map forbidden");
         }
-        if let Some((reg, size)) = raw_stack {
+        if let Some((reg, size)) = raw_stack
+            && reg.s.is_const()
+        {
             mark_stack_written(st, &reg, size);
+        }
+        if id == helpers::BPF_FUNC_TAIL_CALL {
+            self.check_reference_leak(st, "tail_call")?;
+        }
+        if id == 81 {
+            // get_local_storage() cannot fail, so it has no flags.
+            let flags = st.cur().regs[2];
+            if !(flags.ty == RegType::Scalar && flags.s.is_const() && flags.s.var_off.value == 0) {
+                return rej("get_local_storage() doesn't support non-zero flags");
+            }
+        }
+        if let Some(r) = release {
+            self.release_reference(st, r, proto.name, id)?;
         }
         self.aux[idx].helper = Some(id);
         // Clobber caller-saved registers and set r0.
@@ -2089,6 +2421,41 @@ impl<'a> Checker<'a> {
                 v
             }
             RetType::Void => RegState::NOT_INIT,
+            RetType::RingbufMemOrNull => {
+                let mut v = RegState::pointer(RegType::PtrToRingbufMem);
+                v.mem_size = size_max.unwrap_or(0).min(u32::MAX as u64) as u32;
+                v.maybe_null = true;
+                let r = self.acquire_reference(st, idx);
+                v.id = r;
+                v.ref_obj_id = r;
+                v
+            }
+            RetType::PtrToSocketOrNull
+            | RetType::PtrToSockCommonOrNull
+            | RetType::PtrToTcpSockOrNull => {
+                let mut v = RegState::pointer(match proto.ret {
+                    RetType::PtrToSocketOrNull => RegType::PtrToSocket,
+                    RetType::PtrToSockCommonOrNull => RegType::PtrToSockCommon,
+                    _ => RegType::PtrToTcpSock,
+                });
+                v.maybe_null = true;
+                v.id = self.new_id();
+                if matches!(id, 95 | 96) {
+                    // is_ptr_cast_function: the result holds the argument's reference.
+                    v.ref_obj_id = meta_ref;
+                } else if matches!(id, 84 | 85 | 99) {
+                    // is_acquire_function.
+                    let r = self.acquire_reference(st, idx);
+                    v.id = r;
+                    v.ref_obj_id = r;
+                }
+                v
+            }
+            RetType::PtrToMapValue => {
+                let mut v = RegState::pointer(RegType::PtrToMapValue);
+                v.map = map.unwrap_or(NO_MAP);
+                v
+            }
             RetType::PtrToMapValueOrNull => {
                 let m = map.unwrap_or(NO_MAP);
                 let d = &self.maps[m as usize].desc;
@@ -2114,6 +2481,26 @@ impl<'a> Checker<'a> {
                 if !elide {
                     v.maybe_null = true;
                     v.id = self.new_id();
+                } else if d.spin_lock_off.is_some() {
+                    v.id = self.new_id();
+                }
+                // A lookup in a socket map gives a socket straight away (the kernel this
+                // follows types it `sock_or_null`/`xdp_sock_or_null`, not a map value).
+                let mt = self.maps[m as usize].desc.map_type;
+                if id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM
+                    && matches!(mt, SOCKMAP | SOCKHASH | XSKMAP)
+                {
+                    v.ty = if mt == XSKMAP {
+                        RegType::PtrToXdpSock
+                    } else {
+                        RegType::PtrToSocket
+                    };
+                }
+                // A socket from a sockmap/sockhash lookup is referenced (is_acquire_function).
+                if id == helpers::BPF_FUNC_MAP_LOOKUP_ELEM && matches!(mt, SOCKMAP | SOCKHASH) {
+                    let r = self.acquire_reference(st, idx);
+                    v.id = r;
+                    v.ref_obj_id = r;
                 }
                 v
             }
@@ -2167,7 +2554,7 @@ impl<'a> Checker<'a> {
             // other size (the kernel checks its whole range).
             if reg.ty == RegType::PtrToStack {
                 if !reg.s.is_const() {
-                    return rej(format!("R{regno} variable stack access prohibited"));
+                    return self.check_helper_stack_var(st, regno, reg, 0, write);
                 }
                 // check_stack_slot_within_bounds: even a zero-sized access must start inside
                 // the frame (fp-512 .. fp-1).
@@ -2199,7 +2586,14 @@ impl<'a> Checker<'a> {
         match reg.ty {
             RegType::PtrToStack if !reg.maybe_null => {
                 if !reg.s.is_const() {
-                    return rej(format!("R{regno} variable stack access prohibited"));
+                    if size == 0 {
+                        return rej("invalid zero-sized read");
+                    }
+                    return self.check_helper_stack_var(st, regno, reg, size, write);
+                }
+                // check_stack_range_initialized: a zero-sized access first.
+                if size == 0 {
+                    return rej("invalid zero-sized read");
                 }
                 let off = reg.off as i64 + reg.s.var_off.value as i64;
                 if off < -(MAX_BPF_STACK as i64) || off + size as i64 > 0 || size <= 0 {
@@ -2234,6 +2628,9 @@ impl<'a> Checker<'a> {
             RegType::PtrToPacket | RegType::PtrToPacketMeta if !reg.maybe_null => {
                 self.check_packet_access(regno, reg, reg.off, size)
             }
+            RegType::PtrToMem | RegType::PtrToRingbufMem if !reg.maybe_null => {
+                self.check_mem_region(regno, reg, reg.off, size, reg.mem_size, false)
+            }
             RegType::PtrToMapValue | RegType::PtrToMapKey if !reg.maybe_null => {
                 let d = &self.maps[reg.map as usize].desc;
                 let mem = if reg.ty == RegType::PtrToMapKey {
@@ -2245,7 +2642,11 @@ impl<'a> Checker<'a> {
                     check_map_access_type(d, reg.off, size, write)?;
                     d.value_size
                 };
-                self.check_mem_region(regno, reg, reg.off, size, mem, false)
+                self.check_mem_region(regno, reg, reg.off, size, mem, false)?;
+                if reg.ty == RegType::PtrToMapValue {
+                    self.check_special_fields(reg, reg.off, size)?;
+                }
+                Ok(())
             }
             _ => rej_hint(
                 format!(
@@ -2358,8 +2759,74 @@ fn reg_not_null(r: &RegState) -> bool {
         && r.s.smax_value < max
         && matches!(
             r.ty,
-            RegType::PtrToMapValue | RegType::PtrToMapKey | RegType::ConstPtrToMap
+            RegType::PtrToMapValue
+                | RegType::PtrToMapKey
+                | RegType::ConstPtrToMap
+                | RegType::PtrToSocket
+                | RegType::PtrToTcpSock
+                | RegType::PtrToSockCommon
+                | RegType::PtrToXdpSock
+                | RegType::PtrToMem
+                | RegType::PtrToRingbufMem
         )
+}
+
+/// `mark_ptr_not_null_reg`: `r` is known not to be NULL; a lookup in a socket map gives a
+/// socket, one in a map-in-map the inner map.
+fn mark_ptr_not_null_reg(maps: &[MapSlot], r: &mut RegState) {
+    r.maybe_null = false;
+    if r.ty != RegType::PtrToMapValue {
+        return;
+    }
+    let Some(m) = maps.get(r.map as usize) else {
+        return;
+    };
+    if matches!(m.desc.map_type, SOCKMAP | SOCKHASH | XSKMAP) {
+        r.ty = if m.desc.map_type == XSKMAP {
+            RegType::PtrToXdpSock
+        } else {
+            RegType::PtrToSocket
+        };
+    } else if let Some(inner) = m.inner {
+        r.ty = RegType::ConstPtrToMap;
+        r.map = inner;
+        r.off = 0;
+    }
+}
+
+/// Map types of kernel objects (`crate::types` has the array/hash ones).
+const SOCKMAP: u32 = 15;
+const XSKMAP: u32 = 17;
+const SOCKHASH: u32 = 18;
+const REUSEPORT_SOCKARRAY: u32 = 20;
+const SK_STORAGE: u32 = 24;
+
+/// `check_map_func_compatibility`, from the map's side, for the map types whose helpers
+/// are a closed set (the rest are checked where the helper is).
+fn map_func_compatible(map_type: u32, id: i32) -> bool {
+    match map_type {
+        // perf_event_read, perf_event_output, perf_event_read_value, skb_output, xdp_output
+        4 => matches!(id, 22 | 25 | 55 | 111 | 121),
+        // get_stackid
+        7 => id == 27,
+        // skb_under_cgroup, current_task_under_cgroup
+        8 => matches!(id, 33 | 37),
+        // sk_redirect_map, sock_map_update, msg_redirect_map, sk_select_reuseport, lookup,
+        // and (may_update_sockmap) update/delete
+        SOCKMAP => matches!(id, 52 | 53 | 60 | 82 | 1 | 2 | 3),
+        // sk_redirect_hash, sock_hash_update, msg_redirect_hash, sk_select_reuseport, ...
+        SOCKHASH => matches!(id, 72 | 70 | 71 | 82 | 1 | 2 | 3),
+        REUSEPORT_SOCKARRAY => id == 82,
+        // sk_storage_get/delete, kptr_xchg
+        SK_STORAGE => matches!(id, 107 | 108 | 194),
+        // get_local_storage
+        19 | 21 => id == 81,
+        // push, pop, peek
+        22 | 23 => matches!(id, 87..=89),
+        // user_ringbuf_drain
+        31 => id == 209,
+        _ => true,
+    }
 }
 
 /// `check_map_access_type`: a `BPF_F_RDONLY_PROG` map's values may not be written by the
@@ -2458,6 +2925,8 @@ fn check_mem_arg_type(regno: u8, reg: &RegState) -> R<()> {
                 | RegType::PtrToPacketMeta
                 | RegType::PtrToMapKey
                 | RegType::PtrToMapValue
+                | RegType::PtrToMem
+                | RegType::PtrToRingbufMem
         );
     if ok {
         return Ok(());

@@ -12,6 +12,9 @@ pub enum ProgType {
     SocketFilter,
     /// `BPF_PROG_TYPE_SCHED_CLS` (3): `struct __sk_buff` with direct packet access.
     SchedCls,
+    /// `BPF_PROG_TYPE_SCHED_ACT` (4): verified as `SchedCls` (the kernel's tc_cls_act ops
+    /// serve both).
+    SchedAct,
     /// `BPF_PROG_TYPE_XDP` (6): `struct xdp_md`.
     Xdp,
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT` (17): the tracepoint's arguments, `u64 args[]`
@@ -23,6 +26,39 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_TRACEPOINT` (5): the tracepoint's record after its 8-byte common
     /// header (read-only, no rewrite, no test run).
     Tracepoint,
+    /// `BPF_PROG_TYPE_CGROUP_SOCK_ADDR` (18): `struct bpf_sock_addr`, fields by expected
+    /// attach type ([`crate::cgroup`]; no rewrite, no test run).
+    CgroupSockAddr,
+    /// `BPF_PROG_TYPE_CGROUP_SKB` (8): the whole `struct __sk_buff` (`skb_ctx`),
+    /// read-only packet (no rewrite, no test run).
+    CgroupSkb,
+    /// `BPF_PROG_TYPE_CGROUP_SOCK` (9): `struct bpf_sock` by expected attach type
+    /// ([`crate::cgroup`]; no rewrite, no test run).
+    CgroupSock,
+    /// `BPF_PROG_TYPE_LWT_IN` (10): `struct __sk_buff`, read-only packet.
+    LwtIn,
+    /// `BPF_PROG_TYPE_LWT_OUT` (11): `struct __sk_buff`, read-only packet.
+    LwtOut,
+    /// `BPF_PROG_TYPE_LWT_XMIT` (12): `struct __sk_buff`, writable packet.
+    LwtXmit,
+    /// `BPF_PROG_TYPE_SK_SKB` (14): `struct __sk_buff`, writable packet.
+    SkSkb,
+    /// `BPF_PROG_TYPE_SK_MSG` (16): `struct sk_msg_md`, writable packet.
+    SkMsg,
+    /// `BPF_PROG_TYPE_FLOW_DISSECTOR` (22): `struct __sk_buff` reduced to its packet pointers
+    /// (its `flow_keys` pointer is not modelled: refused).
+    FlowDissector,
+    /// `BPF_PROG_TYPE_SOCK_OPS` (13): `struct bpf_sock_ops`, read-only packet.
+    SockOps,
+    /// `BPF_PROG_TYPE_PERF_EVENT` (7): `struct bpf_perf_event_data` (read-only; the tracing
+    /// helpers; no rewrite, no test run).
+    PerfEvent,
+    /// `BPF_PROG_TYPE_SK_REUSEPORT` (21): `struct sk_reuseport_md`, read-only packet.
+    SkReuseport,
+    /// `BPF_PROG_TYPE_NETFILTER` (32): `struct bpf_nf_ctx`, whose two fields are pointers to
+    /// kernel structs kbpf does not model (their loads are refused); returns `NF_DROP` or
+    /// `NF_ACCEPT`.
+    Netfilter,
 }
 
 impl ProgType {
@@ -31,10 +67,24 @@ impl ProgType {
         Some(match t {
             1 => ProgType::SocketFilter,
             3 => ProgType::SchedCls,
+            4 => ProgType::SchedAct,
             6 => ProgType::Xdp,
             17 => ProgType::RawTracepoint,
             2 => ProgType::Kprobe,
             5 => ProgType::Tracepoint,
+            18 => ProgType::CgroupSockAddr,
+            8 => ProgType::CgroupSkb,
+            9 => ProgType::CgroupSock,
+            10 => ProgType::LwtIn,
+            11 => ProgType::LwtOut,
+            12 => ProgType::LwtXmit,
+            14 => ProgType::SkSkb,
+            16 => ProgType::SkMsg,
+            32 => ProgType::Netfilter,
+            21 => ProgType::SkReuseport,
+            7 => ProgType::PerfEvent,
+            13 => ProgType::SockOps,
+            22 => ProgType::FlowDissector,
             _ => return None,
         })
     }
@@ -44,10 +94,52 @@ impl ProgType {
         match self {
             ProgType::SocketFilter => 1,
             ProgType::SchedCls => 3,
+            ProgType::SchedAct => 4,
             ProgType::Xdp => 6,
             ProgType::RawTracepoint => 17,
             ProgType::Kprobe => 2,
             ProgType::Tracepoint => 5,
+            ProgType::CgroupSockAddr => 18,
+            ProgType::CgroupSkb => 8,
+            ProgType::CgroupSock => 9,
+            ProgType::LwtIn => 10,
+            ProgType::LwtOut => 11,
+            ProgType::LwtXmit => 12,
+            ProgType::SkSkb => 14,
+            ProgType::SkMsg => 16,
+            ProgType::Netfilter => 32,
+            ProgType::SkReuseport => 21,
+            ProgType::PerfEvent => 7,
+            ProgType::SockOps => 13,
+            ProgType::FlowDissector => 22,
+        }
+    }
+
+    /// The program type whose rules this one shares (`SchedAct` is checked as `SchedCls`).
+    pub fn rules(self) -> ProgType {
+        match self {
+            ProgType::SchedAct => ProgType::SchedCls,
+            t => t,
+        }
+    }
+
+    /// Direct packet access (`may_access_direct_pkt_data`): `None` without packet
+    /// pointers, `Some(writable)` otherwise.
+    pub fn direct_packet_access(self) -> Option<bool> {
+        match self {
+            ProgType::Xdp
+            | ProgType::SchedCls
+            | ProgType::SchedAct
+            | ProgType::LwtXmit
+            | ProgType::SkSkb
+            | ProgType::SkMsg => Some(true),
+            ProgType::CgroupSkb
+            | ProgType::LwtIn
+            | ProgType::LwtOut
+            | ProgType::SkReuseport
+            | ProgType::SockOps
+            | ProgType::FlowDissector => Some(false),
+            _ => None,
         }
     }
 
@@ -56,7 +148,7 @@ impl ProgType {
     pub fn is_tracing(self) -> bool {
         matches!(
             self,
-            ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint
+            ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint | ProgType::PerfEvent
         )
     }
 }
@@ -316,14 +408,73 @@ const SKB_FIELDS: &[CtxField] = &[
     },
 ];
 
-/// Checks a context access of `size` bytes at `off` (`check_ctx_access`). `None` means the
-/// kernel's `invalid bpf_context access off=%d size=%d`.
+/// Checks a context access of `size` bytes at `off` (`check_ctx_access`) for a program
+/// loaded without an expected attach type. `None` means the kernel's
+/// `invalid bpf_context access off=%d size=%d`.
 pub fn check_ctx_access(prog: ProgType, off: i32, size: u32, write: bool) -> Option<CtxLoad> {
+    check_ctx_access_for(prog, 0, off, size, write)
+}
+
+/// [`check_ctx_access`] for a program with `expected_attach_type` `attach` (some program
+/// types' fields depend on it).
+pub fn check_ctx_access_for(
+    prog: ProgType,
+    attach: u32,
+    off: i32,
+    size: u32,
+    write: bool,
+) -> Option<CtxLoad> {
     if off < 0 {
         return None;
     }
     let off = off as u32;
+    let prog = prog.rules();
     match prog {
+        ProgType::SchedAct => None,
+        ProgType::CgroupSockAddr => crate::cgroup::sock_addr_access(attach, off, size, write),
+        ProgType::CgroupSock => crate::cgroup::sock_access(attach, off, size, write),
+        ProgType::CgroupSkb
+        | ProgType::LwtIn
+        | ProgType::LwtOut
+        | ProgType::LwtXmit
+        | ProgType::SkSkb => crate::skb_ctx::skb_access(prog, off, size, write),
+        ProgType::SkMsg => crate::skb_ctx::sk_msg_access(off, size, write),
+        // nf_is_valid_access: `state` and `skb` are PTR_TO_BTF_ID, not modelled.
+        ProgType::Netfilter => None,
+        ProgType::SkReuseport => crate::skb_ctx::sk_reuseport_access(off, size, write),
+        ProgType::SockOps => crate::skb_ctx::sock_ops_access(off, size, write),
+        // flow_dissector_is_valid_access: 4-byte reads of data and data_end.
+        ProgType::FlowDissector => {
+            let field = *SKB_FIELDS.iter().find(|f| f.off == off)?;
+            let reg_type = match field.name {
+                "data" => RegType::PtrToPacket,
+                "data_end" => RegType::PtrToPacketEnd,
+                _ => return None,
+            };
+            (!write && size == 4).then_some(CtxLoad { field, reg_type })
+        }
+        ProgType::PerfEvent => {
+            // pe_prog_is_valid_access: reads; pt_regs words, then sample_period and addr
+            // (u64, narrow reads allowed).
+            if write || off >= SIZEOF_PT_REGS + 16 || !off.is_multiple_of(size) {
+                return None;
+            }
+            let (name, fsize, ok) = if off < SIZEOF_PT_REGS {
+                ("regs", 8, size == 8)
+            } else if off < SIZEOF_PT_REGS + 8 {
+                ("sample_period", 8, size <= 8 && size.is_power_of_two())
+            } else {
+                ("addr", 8, size <= 8 && size.is_power_of_two())
+            };
+            ok.then_some(CtxLoad {
+                field: CtxField {
+                    name,
+                    off: off - off % fsize,
+                    size: fsize,
+                },
+                reg_type: RegType::Scalar,
+            })
+        }
         ProgType::Xdp => {
             // xdp_is_valid_access: read-only, whole u32 fields only.
             if write || size != 4 || !off.is_multiple_of(4) {
@@ -390,9 +541,13 @@ pub fn check_ctx_access(prog: ProgType, off: i32, size: u32, write: bool) -> Opt
             })
         }
         ProgType::SocketFilter | ProgType::SchedCls => {
-            let field = *SKB_FIELDS
+            let Some(&field) = SKB_FIELDS
                 .iter()
-                .find(|f| f.off <= off && off < f.off + f.size)?;
+                .find(|f| f.off <= off && off < f.off + f.size)
+            else {
+                // The fields past this table (and the socket fields in between).
+                return crate::skb_ctx::skb_access(prog, off, size, write);
+            };
             if !off.is_multiple_of(size) {
                 return None;
             }
@@ -412,6 +567,14 @@ pub fn check_ctx_access(prog: ProgType, off: i32, size: u32, write: bool) -> Opt
             }
             if field.name == "tc_classid" && !tc {
                 return None;
+            }
+            if field.name.starts_with("cb[") {
+                // bpf_skb_is_valid_access: cb[] is scratch space, any (aligned) size inside
+                // it, loads and stores alike.
+                return (off + size <= 68).then_some(CtxLoad {
+                    field,
+                    reg_type: RegType::Scalar,
+                });
             }
             if write {
                 // Socket filters may only write cb[]; TC also mark, priority, tc_index,
@@ -458,5 +621,10 @@ mod tests {
         assert!(check_ctx_access(ProgType::SocketFilter, 8, 4, true).is_none());
         assert!(check_ctx_access(ProgType::SchedCls, 8, 4, true).is_some());
         assert!(check_ctx_access(ProgType::SocketFilter, 17, 1, false).is_some());
+        // cb[]: any aligned size inside it, not past cb[4].
+        assert!(check_ctx_access(ProgType::SocketFilter, 48, 1, true).is_some());
+        assert!(check_ctx_access(ProgType::SocketFilter, 56, 8, false).is_some());
+        assert!(check_ctx_access(ProgType::SocketFilter, 64, 8, false).is_none());
+        assert!(check_ctx_access(ProgType::SchedCls, 50, 2, true).is_some());
     }
 }

@@ -21,14 +21,34 @@ pub enum ArgType {
     /// `ARG_PTR_TO_UNINIT_MEM` (`ARG_PTR_TO_MEM | MEM_UNINIT | MEM_WRITE`): memory the helper
     /// writes, sized by the next argument; it need not be initialised, and is afterwards.
     PtrToUninitMem,
+    /// `ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_WRITE | MEM_ALIGNED` of 8 bytes (the
+    /// `long *res` of `bpf_strtol`): memory the helper writes, aligned to 8.
+    PtrToLongUninit,
     /// `ARG_CONST_SIZE`.
     ConstSize,
     /// `ARG_CONST_SIZE_OR_ZERO`.
     ConstSizeOrZero,
     /// `ARG_PTR_TO_CTX`.
     PtrToCtx,
+    /// `ARG_PTR_TO_CTX_OR_NULL`: the context, or a NULL constant.
+    PtrToCtxOrNull,
     /// `ARG_ANYTHING`: any initialised value.
     Anything,
+    /// `ARG_PTR_TO_SOCK_COMMON`: a (non-NULL) socket pointer of any kind.
+    PtrToSockCommon,
+    /// `ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE`: a referenced socket, released by the
+    /// call.
+    SockRelease,
+    /// `ARG_PTR_TO_BTF_ID_SOCK_COMMON`: a (non-NULL) socket pointer of any kind.
+    BtfIdSockCommon,
+    /// `ARG_PTR_TO_MAP_VALUE_OR_NULL`: `value_size` readable bytes, or NULL.
+    PtrToMapValueOrNull,
+    /// `ARG_PTR_TO_SPIN_LOCK`: a map value's `struct bpf_spin_lock`.
+    SpinLock,
+    /// `ARG_CONST_ALLOC_SIZE_OR_ZERO`: a known constant size.
+    ConstAllocSizeOrZero,
+    /// `ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE`: a reserved ring buffer record, released.
+    RingbufMemRelease,
 }
 
 /// What a helper returns (`enum bpf_return_type`, subset).
@@ -40,6 +60,16 @@ pub enum RetType {
     Void,
     /// `RET_PTR_TO_MAP_VALUE_OR_NULL`.
     PtrToMapValueOrNull,
+    /// `RET_PTR_TO_MAP_VALUE`: a value of the map argument, never NULL.
+    PtrToMapValue,
+    /// `RET_PTR_TO_RINGBUF_MEM_OR_NULL`: a record of the size asked for, or NULL.
+    RingbufMemOrNull,
+    /// `RET_PTR_TO_SOCKET_OR_NULL`.
+    PtrToSocketOrNull,
+    /// `RET_PTR_TO_SOCK_COMMON_OR_NULL`.
+    PtrToSockCommonOrNull,
+    /// `RET_PTR_TO_TCP_SOCK_OR_NULL`.
+    PtrToTcpSockOrNull,
     /// `RET_INTEGER` bounded by `do_refine_retval_range`: a negative errno or at most the
     /// size argument's maximum (`bpf_get_stack`, the `*_str` probe reads).
     IntegerUpToSize,
@@ -283,6 +313,229 @@ const PROTOS: &[FuncProto] = &[
         [DontCare; 5],
         RetType::Integer,
     ),
+    proto(
+        105,
+        "bpf_strtol",
+        [
+            PtrToMemReadonly,
+            ConstSize,
+            Anything,
+            PtrToLongUninit,
+            DontCare,
+        ],
+        RetType::Integer,
+    ),
+    proto(
+        106,
+        "bpf_strtoul",
+        [
+            PtrToMemReadonly,
+            ConstSize,
+            Anything,
+            PtrToLongUninit,
+            DontCare,
+        ],
+        RetType::Integer,
+    ),
+    proto(
+        130,
+        "bpf_ringbuf_output",
+        [
+            ConstMapPtr,
+            PtrToMemReadonly,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+        ],
+        RetType::Integer,
+    ),
+    proto(
+        131,
+        "bpf_ringbuf_reserve",
+        [
+            ConstMapPtr,
+            ConstAllocSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+        RetType::RingbufMemOrNull,
+    ),
+    proto(
+        132,
+        "bpf_ringbuf_submit",
+        [RingbufMemRelease, Anything, DontCare, DontCare, DontCare],
+        RetType::Void,
+    ),
+    proto(
+        133,
+        "bpf_ringbuf_discard",
+        [RingbufMemRelease, Anything, DontCare, DontCare, DontCare],
+        RetType::Void,
+    ),
+    proto(
+        134,
+        "bpf_ringbuf_query",
+        [ConstMapPtr, Anything, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
+    // The socket lookups (bpf_tc_sk_lookup_tcp_proto and its xdp/sk_skb/sock_addr
+    // variants): acquire a reference.
+    FuncProto {
+        pkt_access: true,
+        ..proto(
+            84,
+            "bpf_sk_lookup_tcp",
+            [
+                PtrToCtx,
+                PtrToMemReadonly,
+                ConstSizeOrZero,
+                Anything,
+                Anything,
+            ],
+            RetType::PtrToSocketOrNull,
+        )
+    },
+    FuncProto {
+        pkt_access: true,
+        ..proto(
+            85,
+            "bpf_sk_lookup_udp",
+            [
+                PtrToCtx,
+                PtrToMemReadonly,
+                ConstSizeOrZero,
+                Anything,
+                Anything,
+            ],
+            RetType::PtrToSocketOrNull,
+        )
+    },
+    FuncProto {
+        pkt_access: true,
+        ..proto(
+            99,
+            "bpf_skc_lookup_tcp",
+            [
+                PtrToCtx,
+                PtrToMemReadonly,
+                ConstSizeOrZero,
+                Anything,
+                Anything,
+            ],
+            RetType::PtrToSockCommonOrNull,
+        )
+    },
+    proto(
+        86,
+        "bpf_sk_release",
+        [SockRelease, DontCare, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
+    proto(
+        93,
+        "bpf_spin_lock",
+        [SpinLock, DontCare, DontCare, DontCare, DontCare],
+        RetType::Void,
+    ),
+    proto(
+        94,
+        "bpf_spin_unlock",
+        [SpinLock, DontCare, DontCare, DontCare, DontCare],
+        RetType::Void,
+    ),
+    // bpf_sock_ops_setsockopt/getsockopt_proto.
+    proto(
+        49,
+        "bpf_setsockopt",
+        [PtrToCtx, Anything, Anything, PtrToMemReadonly, ConstSize],
+        RetType::Integer,
+    ),
+    proto(
+        57,
+        "bpf_getsockopt",
+        [PtrToCtx, Anything, Anything, PtrToUninitMem, ConstSize],
+        RetType::Integer,
+    ),
+    // bpf_sock_map_update / bpf_sock_hash_update (sock_ops): the context's socket.
+    proto(
+        53,
+        "bpf_sock_map_update",
+        [PtrToCtx, ConstMapPtr, PtrToMapKey, Anything, DontCare],
+        RetType::Integer,
+    ),
+    proto(
+        70,
+        "bpf_sock_hash_update",
+        [PtrToCtx, ConstMapPtr, PtrToMapKey, Anything, DontCare],
+        RetType::Integer,
+    ),
+    // sk_select_reuseport_proto.
+    proto(
+        82,
+        "bpf_sk_select_reuseport",
+        [PtrToCtx, ConstMapPtr, PtrToMapKey, Anything, DontCare],
+        RetType::Integer,
+    ),
+    // The cgroup's storage (bpf_get_local_storage_proto).
+    proto(
+        81,
+        "bpf_get_local_storage",
+        [ConstMapPtr, Anything, DontCare, DontCare, DontCare],
+        RetType::PtrToMapValue,
+    ),
+    // Socket-local storage.
+    proto(
+        107,
+        "bpf_sk_storage_get",
+        [
+            ConstMapPtr,
+            BtfIdSockCommon,
+            PtrToMapValueOrNull,
+            Anything,
+            DontCare,
+        ],
+        RetType::PtrToMapValueOrNull,
+    ),
+    proto(
+        108,
+        "bpf_sk_storage_delete",
+        [ConstMapPtr, BtfIdSockCommon, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
+    // Casts: the result holds the argument's reference.
+    proto(
+        95,
+        "bpf_sk_fullsock",
+        [PtrToSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToSocketOrNull,
+    ),
+    proto(
+        96,
+        "bpf_tcp_sock",
+        [PtrToSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToTcpSockOrNull,
+    ),
+    proto(
+        98,
+        "bpf_get_listener_sock",
+        [PtrToSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToSocketOrNull,
+    ),
+    // bpf_get_socket_cookie_proto and its sock/sock_addr variants: the context.
+    proto(
+        46,
+        "bpf_get_socket_cookie",
+        [PtrToCtx, DontCare, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
+    // bpf_get_netns_cookie_sock_addr_proto (and the cgroup/sock variants' shape).
+    proto(
+        122,
+        "bpf_get_netns_cookie",
+        [PtrToCtxOrNull, DontCare, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
     FuncProto {
         changes_pkt_data: true,
         ..proto(
@@ -297,8 +550,60 @@ const PROTOS: &[FuncProto] = &[
 /// The prototype of helper `id` if `prog` may call it (the program type's
 /// `get_func_proto`); `None` is the kernel's `unknown func %s#%d`.
 pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
+    let prog = prog.rules();
     let p = PROTOS.iter().find(|p| p.id == id)?;
+    // The base helpers (bpf_sk_base_func_proto for a CAP_BPF + CAP_PERFMON loader) kbpf
+    // knows.
+    let base = matches!(
+        id,
+        1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 93 | 94 | 105 | 106 | 112
+            ..=115 | 125 | 130..=134 | 160
+    );
+    let lookups = matches!(id, 84 | 85 | 86 | 99);
+    let sk_storage = matches!(id, 107 | 108);
+    let casts = matches!(id, 95 | 96 | 98);
+    let ok_new = match prog {
+        // bpf_nf_func_proto: the base helpers.
+        ProgType::Netfilter => base,
+        // flow_dissector_func_proto (its skb_load_bytes variant kbpf does not have).
+        ProgType::FlowDissector => base,
+        // sock_ops_func_proto.
+        ProgType::SockOps => {
+            base || matches!(id, 46 | 49 | 53 | 57 | 70 | 81 | 96 | 107 | 108 | 122)
+        }
+        // sk_reuseport_func_proto (its skb_load_bytes variants kbpf does not have).
+        ProgType::SkReuseport => base || id == 82,
+        // sock_addr_func_proto: bpf_sk_base_func_proto, the cgroup ones, its own.
+        ProgType::CgroupSockAddr => {
+            base || lookups || sk_storage || matches!(id, 15 | 46 | 81 | 122)
+        }
+        // cg_skb_func_proto: the cgroup ones, sk_filter_func_proto's.
+        ProgType::CgroupSkb => {
+            base || lookups || casts || sk_storage || matches!(id, 15 | 26 | 46 | 81)
+        }
+        // sock_filter_func_proto.
+        ProgType::CgroupSock => base || matches!(id, 15 | 46 | 81 | 122),
+        // lwt_out_func_proto (and lwt_in's additions kbpf does not know).
+        ProgType::LwtIn | ProgType::LwtOut => base || matches!(id, 26 | 28 | 34),
+        // lwt_xmit_func_proto.
+        ProgType::LwtXmit => base || matches!(id, 9 | 26 | 28 | 34 | 40),
+        // sk_skb_func_proto.
+        ProgType::SkSkb => base || lookups || matches!(id, 9 | 26 | 46),
+        // sk_msg_func_proto.
+        ProgType::SkMsg => base || sk_storage || matches!(id, 15 | 122),
+        _ => return func_proto_old(prog, id, p),
+    };
+    ok_new.then_some(p)
+}
+
+/// `func_proto` for the program types kbpf verified first.
+fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'static FuncProto> {
     let ok = match id {
+        84 | 85 | 86 | 99 => matches!(prog, ProgType::SchedCls | ProgType::Xdp),
+        95 | 96 | 98 | 107 | 108 => prog == ProgType::SchedCls,
+        81 => false,
+        122 => false,
+        46 => matches!(prog, ProgType::SocketFilter | ProgType::SchedCls),
         44 | 65 => prog == ProgType::Xdp,
         23 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),
         28 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),

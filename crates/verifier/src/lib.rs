@@ -14,9 +14,15 @@
 //! - [`types`]: register types, [`RegState`], [`MapDesc`] and log formatting;
 //! - [`state`]: frames, stack slots and state comparison for pruning;
 //! - [`ctx`]: program types and context field access;
+//! - [`cgroup`]: the cgroup program types' contexts and every type's return-value range;
+//! - `skb_ctx` (private): the whole `struct __sk_buff` (cgroup_skb, LWT, sk_skb and the
+//!   fields past the older model of socket filters and TC), `sk_msg_md`, `sk_reuseport_md`;
 //! - [`helpers`]: helper prototypes;
 //! - `cfg` (private): the control-flow checks run before exploration (`check_cfg`);
-//! - `check` (private): the exploration engine (`do_check`).
+//! - `check` (private): the exploration engine (`do_check`), with its parts in
+//!   `check/stack_var.rs` (variable-offset stack accesses), `check/global.rs` (global
+//!   functions), `check/sock.rs` (socket pointers and acquired references) and
+//!   `check/lock.rs` (`bpf_spin_lock` and the map value fields it guards).
 //!
 //! - `liveness` (private): static register liveness (`compute_live_registers`), used by
 //!   pruning as the kernel's `clean_live_states` does.
@@ -41,8 +47,11 @@
 //!   so a path whose only difference is a dead spill is not pruned (the kernel prunes it;
 //!   e.g. `aom_inner_lookup_ok` processes one insn more than the kernel).
 //! - Infinite loops are detected when a state still being explored repeats exactly.
-//! - Variable-offset stack accesses, kfuncs, BTF, callbacks (`bpf_loop`), spin locks,
-//!   references, dynptrs and iterators are not supported (rejected with a message).
+//! - Kfuncs, callbacks (`bpf_loop`), `may_goto`, dynptrs, iterators, BTF pointers
+//!   (`PTR_TO_BTF_ID`) and the tracing/LSM/struct_ops program types are not supported
+//!   (rejected with a message). References are tracked for sockets and ring buffer records
+//!   only. Of BTF, global functions' prototypes ([`GlobalFunc`]) and map values' lock and
+//!   timer fields ([`MapDesc::spin_lock_off`]) are used.
 //! - Level-2 logs print instructions and touched registers as the kernel does, but not the
 //!   kernel's liveness and precision-backtracking lines.
 //! - Signed division/modulo and other untracked operations give unknown scalars, as in the
@@ -51,10 +60,12 @@
 
 pub mod bounds;
 mod cfg;
+pub mod cgroup;
 mod check;
 pub mod ctx;
 pub mod helpers;
 mod liveness;
+mod skb_ctx;
 pub mod state;
 pub mod tnum;
 pub mod types;
@@ -94,6 +105,14 @@ pub struct Options {
     /// The kernel profile's verifier behaviour: which kernel build's decisions and messages
     /// to give where builds differ.
     pub kernel: VerifierBehaviour,
+    /// The global functions other than the entry (from the BTF func_info:
+    /// `BTF_FUNC_GLOBAL`), with their prototypes. The kernel verifies a global function
+    /// once, on its own, for any arguments its prototype allows, and its callers only check
+    /// their arguments against the prototype.
+    pub global_funcs: Vec<GlobalFunc>,
+    /// `expected_attach_type` of the program (`enum bpf_attach_type`): some program types'
+    /// context fields and return ranges depend on it.
+    pub expected_attach_type: u32,
 }
 
 impl Options {
@@ -109,6 +128,8 @@ impl Options {
             strict_alignment: false,
             nr_cpu_ids: None,
             kernel: VerifierBehaviour::BUILTIN,
+            global_funcs: Vec::new(),
+            expected_attach_type: 0,
         }
     }
 
@@ -130,11 +151,53 @@ impl Options {
         self
     }
 
+    /// Sets the global functions (see [`Options::global_funcs`]).
+    pub fn global_funcs(mut self, funcs: Vec<GlobalFunc>) -> Options {
+        self.global_funcs = funcs;
+        self
+    }
+
+    /// Sets the expected attach type.
+    pub fn expected_attach_type(mut self, attach: u32) -> Options {
+        self.expected_attach_type = attach;
+        self
+    }
+
     /// Sets the log level.
     pub fn log_level(mut self, level: u32) -> Options {
         self.log_level = level;
         self
     }
+}
+
+/// A global function's argument as its BTF prototype declares it (`btf_prepare_func_args`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GlobalArg {
+    /// An integer or enum (`ARG_ANYTHING`): any scalar.
+    Scalar,
+    /// The program's context (`ARG_PTR_TO_CTX`): a pointer to the context type, or
+    /// `__arg_ctx`.
+    Ctx,
+    /// Memory of `size` bytes, the size of the pointed-to type (`ARG_PTR_TO_MEM`), NULL
+    /// allowed unless `__arg_nonnull`.
+    Mem {
+        /// Bytes.
+        size: u32,
+        /// `PTR_MAYBE_NULL`.
+        nullable: bool,
+    },
+}
+
+/// A global (non-static) function of the program, other than its entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GlobalFunc {
+    /// First instruction.
+    pub start: usize,
+    /// Name (from the BTF).
+    pub name: String,
+    /// The arguments; or why the prototype is unusable: the kernel's log line, or a
+    /// message starting with `kbpf:` for what kbpf does not model (e.g. `__arg_trusted`).
+    pub args: Result<Vec<GlobalArg>, String>,
 }
 
 /// Which map(s) reached an instruction (`insn_aux_data.map_ptr_state`).
@@ -264,7 +327,7 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
         opts.prog_type,
         log,
     );
-    let res = ck.run();
+    let res = ck.run().and_then(|()| ck.run_globals());
     let result = match res {
         Ok(()) => Ok(()),
         Err(r) => {

@@ -121,6 +121,12 @@ impl FuncState {
 pub struct VerifierState {
     /// Call frames, innermost last.
     pub frames: Vec<FuncState>,
+    /// Acquired references not yet released (`refs`): id and the instruction that
+    /// acquired it.
+    pub refs: Vec<(u32, usize)>,
+    /// The `bpf_spin_lock` held (`active_lock`): the map (verifier map slot) and the map
+    /// value's id.
+    pub lock: Option<(u32, u32)>,
 }
 
 impl VerifierState {
@@ -208,8 +214,10 @@ fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
                 && old.off == cur.off
                 && old.map == cur.map
                 && old.frameno == cur.frameno
+                && old.mem_size == cur.mem_size
                 && old.s.includes(&cur.s)
                 && (!(old.maybe_null || old.id != 0) || ids.check(old.id, cur.id))
+                && ids.check(old.ref_obj_id, cur.ref_obj_id)
         }
     }
 }
@@ -258,6 +266,22 @@ pub fn states_equal(old: &VerifierState, cur: &VerifierState) -> bool {
         return false;
     }
     let mut ids = IdMap::default();
+    // refsafe: the same references, up to renaming.
+    if old.refs.len() != cur.refs.len()
+        || !old
+            .refs
+            .iter()
+            .zip(&cur.refs)
+            .all(|(o, c)| ids.check(o.0, c.0))
+    {
+        return false;
+    }
+    // The same lock held, on the same value up to renaming.
+    match (old.lock, cur.lock) {
+        (None, None) => {}
+        (Some((om, oid)), Some((cm, cid))) if om == cm && ids.check(oid, cid) => {}
+        _ => return false,
+    }
     for (o, c) in old.frames.iter().zip(&cur.frames) {
         if o.callsite != c.callsite {
             return false;

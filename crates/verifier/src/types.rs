@@ -58,6 +58,10 @@ pub struct MapDesc {
     /// `bpf_map_direct_read` makes them, so branches on `const volatile` configuration are
     /// decided at load time.
     pub frozen_value: Option<Vec<u8>>,
+    /// Offset of the value's `struct bpf_spin_lock` (from the map's BTF: `map->record`).
+    pub spin_lock_off: Option<u32>,
+    /// Offset of the value's `struct bpf_timer`.
+    pub timer_off: Option<u32>,
 }
 
 impl MapDesc {
@@ -125,6 +129,20 @@ pub enum RegType {
     PtrToPacketMeta,
     /// End of packet data (`PTR_TO_PACKET_END`).
     PtrToPacketEnd,
+    /// Memory of [`RegState::mem_size`] bytes (`PTR_TO_MEM`): a global function's pointer
+    /// argument.
+    PtrToMem,
+    /// A full socket (`PTR_TO_SOCKET`, `struct bpf_sock`).
+    PtrToSocket,
+    /// A socket's common part (`PTR_TO_SOCK_COMMON`).
+    PtrToSockCommon,
+    /// A TCP socket (`PTR_TO_TCP_SOCK`, `struct bpf_tcp_sock`).
+    PtrToTcpSock,
+    /// An AF_XDP socket from an XSKMAP (`PTR_TO_XDP_SOCK`, `struct bpf_xdp_sock`).
+    PtrToXdpSock,
+    /// A ring buffer record of [`RegState::mem_size`] bytes (`PTR_TO_MEM | MEM_RINGBUF`),
+    /// reserved by `bpf_ringbuf_reserve` and held by reference until submitted or discarded.
+    PtrToRingbufMem,
 }
 
 impl RegType {
@@ -141,12 +159,34 @@ impl RegType {
             RegType::PtrToPacket => "pkt",
             RegType::PtrToPacketMeta => "pkt_meta",
             RegType::PtrToPacketEnd => "pkt_end",
+            RegType::PtrToMem => "mem",
+            RegType::PtrToSocket => "sock",
+            RegType::PtrToSockCommon => "sock_common",
+            RegType::PtrToTcpSock => "tcp_sock",
+            RegType::PtrToXdpSock => "xdp_sock",
+            RegType::PtrToRingbufMem => "ringbuf_mem",
         }
     }
 
     /// Packet data or metadata pointer (`type_is_pkt_pointer`).
     pub fn is_pkt_pointer(self) -> bool {
         matches!(self, RegType::PtrToPacket | RegType::PtrToPacketMeta)
+    }
+
+    /// Memory of a known size (`PTR_TO_MEM`, plain or a ring buffer record).
+    pub fn is_mem(self) -> bool {
+        matches!(self, RegType::PtrToMem | RegType::PtrToRingbufMem)
+    }
+
+    /// A socket pointer (`type_is_sk_pointer`).
+    pub fn is_sk_pointer(self) -> bool {
+        matches!(
+            self,
+            RegType::PtrToSocket
+                | RegType::PtrToSockCommon
+                | RegType::PtrToTcpSock
+                | RegType::PtrToXdpSock
+        )
     }
 }
 
@@ -173,6 +213,10 @@ pub struct RegState {
     pub range: i32,
     /// For `PtrToStack`: which frame's stack.
     pub frameno: u8,
+    /// For `PtrToMem`: the memory's size.
+    pub mem_size: u32,
+    /// The acquired reference this pointer holds (`ref_obj_id`; 0: none).
+    pub ref_obj_id: u32,
 }
 
 impl RegState {
@@ -186,6 +230,8 @@ impl RegState {
         map: NO_MAP,
         range: 0,
         frameno: 0,
+        mem_size: 0,
+        ref_obj_id: 0,
     };
 
     /// An unknown scalar (`mark_reg_unknown`).
@@ -350,11 +396,16 @@ pub fn fmt_reg(reg: &RegState, map: Option<(&str, u32, u32)>) -> String {
     if reg.id != 0 {
         parts.push(format!("id={}", reg.id));
     }
+    if reg.ref_obj_id != 0 {
+        parts.push(format!("ref_obj_id={}", reg.ref_obj_id));
+    }
     if t != RegType::Scalar && reg.off != 0 {
         parts.push(format!("off={}", reg.off));
     }
     if t.is_pkt_pointer() {
         parts.push(format!("r={}", reg.range));
+    } else if matches!(t, RegType::PtrToMem | RegType::PtrToRingbufMem) {
+        parts.push(format!("sz={}", reg.mem_size));
     } else if let (
         RegType::ConstPtrToMap | RegType::PtrToMapKey | RegType::PtrToMapValue,
         Some((name, ks, vs)),

@@ -30,6 +30,8 @@ pub fn env_of(case: &Case) -> Vec<MapDesc> {
             map_flags: m.map_flags,
             inner_meta,
             frozen_value: None,
+            spin_lock_off: None,
+            timer_off: None,
         });
     }
     out

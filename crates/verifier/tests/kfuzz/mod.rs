@@ -42,6 +42,8 @@ pub fn kbpf_env() -> Vec<MapDesc> {
             map_flags: m.map_flags,
             inner_meta,
             frozen_value: None,
+            spin_lock_off: None,
+            timer_off: None,
         });
     }
     out
