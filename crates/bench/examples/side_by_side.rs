@@ -178,19 +178,13 @@ fn katran_times(prog: &Program, kernel: Option<&KernelProg>, pkt: &[u8], row: &m
 fn katran_row(kernel_ok: bool) -> Option<Row> {
     use kbpf_katran::provision::{Lb, apply, prepare_lb_data};
     use kbpf_katran::runner::{KbpfBalancer, KernelBalancer};
-    let built = std::process::Command::new("bash")
-        .arg(kbpf_bench::root().join("scripts/katran-build.sh"))
-        .output()
-        .ok()?;
-    if !built.status.success() {
-        eprintln!(
-            "Katran row skipped: {}",
-            String::from_utf8_lossy(&built.stderr).trim()
-        );
-        return None;
-    }
-    let obj = std::path::PathBuf::from(String::from_utf8_lossy(&built.stdout).trim())
-        .join("balancer.bpf.o");
+    let obj = match kbpf_katran::default_objects() {
+        Ok(dir) => dir.join("balancer.bpf.o"),
+        Err(e) => {
+            eprintln!("Katran row skipped: {e}");
+            return None;
+        }
+    };
     let header =
         kbpf_katran::katran_src().join("katran/lib/testing/fixtures/KatranBaseTestFixtures.h");
     let src = std::fs::read_to_string(&header).ok()?;

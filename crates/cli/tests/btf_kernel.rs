@@ -536,20 +536,9 @@ fn katran_maps_match_bpftool() {
     if skip() {
         return;
     }
-    let built = Command::new("bash")
-        .arg(root().join("scripts/katran-build.sh"))
-        .output()
-        .expect("bash runs");
-    if !built.status.success() {
-        let why = String::from_utf8_lossy(&built.stderr).into_owned();
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: Katran objects not built: {why}"
-        );
-        println!("SKIP: Katran objects not built: {why}");
+    let Some(out) = common::katran_objects() else {
         return;
-    }
-    let out = PathBuf::from(String::from_utf8_lossy(&built.stdout).trim());
+    };
     let mut all = Vec::new();
     let mut total = 0;
     for name in ["balancer", "xdp_root", "xdp_pktcntr"] {

@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use kbpf_kernel::bpftool::{Pins, hex_bytes, loadall, unavailable};
 use kbpf_rewrite::xlated::normalize;
 use serde_json::Value;
@@ -457,20 +459,9 @@ fn katran_programs_dump_the_kernels_xlated() {
     if skip() {
         return;
     }
-    let built = Command::new("bash")
-        .arg(root().join("scripts/katran-build.sh"))
-        .output()
-        .expect("bash runs");
-    if !built.status.success() {
-        let why = String::from_utf8_lossy(&built.stderr).into_owned();
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: Katran objects not built: {why}"
-        );
-        println!("SKIP: Katran objects not built: {why}");
+    let Some(out) = common::katran_objects() else {
         return;
-    }
-    let out = PathBuf::from(String::from_utf8_lossy(&built.stdout).trim());
+    };
     let mut compared = 0;
     for name in ["balancer", "xdp_root", "xdp_pktcntr"] {
         let s = load_both(&out.join(format!("{name}.bpf.o")), &format!("xl_k_{name}"));

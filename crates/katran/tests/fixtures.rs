@@ -43,33 +43,13 @@ fn variant_dir(variant: &str, defines: &str) -> String {
 /// `scripts/katran-build.sh` with Katran's compile-time `defines`, into its own directory
 /// per feature set: the directory of the built objects, or why not.
 fn build_objects(variant: &str, defines: &str) -> Result<PathBuf, String> {
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/katran-build.sh"))
-        .env("KBPF_KATRAN_SRC", katran_src())
-        .env("KBPF_KATRAN_DEFINES", defines)
-        .env(
-            "KBPF_KATRAN_OUT",
-            repo_root()
-                .join("target/katran")
-                .join(variant_dir(variant, defines)),
-        )
-        .output()
-        .map_err(|e| format!("{MISSING}: bash: {e}"))?;
-    if !out.status.success() {
-        // Exit status 3: a prerequisite (clang-19, Katran's sources) is missing: a skip.
-        // Anything else is a build failure: an error.
-        let what = if out.status.code() == Some(3) {
-            MISSING
-        } else {
-            "scripts/katran-build.sh failed"
-        };
-        return Err(format!(
-            "{what} ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    let out = repo_root()
+        .join("target/katran")
+        .join(variant_dir(variant, defines));
+    kbpf_katran::build_objects(defines, &out).map_err(|e| match e {
+        kbpf_katran::BuildError::Missing(w) => format!("{MISSING} ({w})"),
+        e @ kbpf_katran::BuildError::Failed(_) => e.to_string(),
+    })
 }
 
 fn fixtures_dir() -> PathBuf {
