@@ -1055,13 +1055,21 @@ impl Session {
 
     /// Prints a reply the way bpftool does outside batch mode.
     pub fn print(&self, r: &Reply) {
+        r.print(self.opts.json, self.opts.pretty);
+    }
+}
+
+impl Reply {
+    /// Prints the reply the way bpftool does: the JSON document under `-j` (`pretty`: `-p`),
+    /// else stdout then stderr.
+    pub fn print(&self, json: bool, pretty: bool) {
         use std::io::Write;
-        if self.opts.json {
-            let _ = std::io::stdout().write_all(r.json.to_document(self.opts.pretty).as_bytes());
+        if json {
+            let _ = std::io::stdout().write_all(self.json.to_document(pretty).as_bytes());
         } else {
-            let _ = std::io::stdout().write_all(r.stdout.as_bytes());
+            let _ = std::io::stdout().write_all(self.stdout.as_bytes());
             let _ = std::io::stdout().flush();
-            let _ = std::io::stderr().write_all(r.stderr.as_bytes());
+            let _ = std::io::stderr().write_all(self.stderr.as_bytes());
         }
     }
 }

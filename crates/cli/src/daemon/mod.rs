@@ -693,14 +693,7 @@ pub fn command(cl: &CommandLine, args: &[String]) -> u8 {
 /// capture files and the progress bar stay with the user.
 fn forward_capture(cl: &CommandLine, dir: &Path, words: &[String]) -> u8 {
     let print = |r: &crate::bpftool::Reply| {
-        use std::io::Write;
-        if cl.json {
-            print!("{}", r.json.to_document(cl.pretty));
-        } else {
-            print!("{}", r.stdout);
-            let _ = std::io::stdout().flush();
-            eprint!("{}", r.stderr);
-        }
+        r.print(cl.json, cl.pretty);
         r.exit_code()
     };
     let rest = &words[4..];
@@ -723,9 +716,7 @@ fn forward_capture(cl: &CommandLine, dir: &Path, words: &[String]) -> u8 {
             json: true,
             ..CommandOptions::default()
         },
-        cwd: std::env::current_dir()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "/".into()),
+        cwd: client_cwd(),
         stdin: None,
     });
     let info: serde_json::Value = match shown {
@@ -772,6 +763,13 @@ fn forward_capture(cl: &CommandLine, dir: &Path, words: &[String]) -> u8 {
         Ok(s) => print(&crate::prog::pcap::reply(prog_type, &s)),
         Err(r) => print(&r),
     }
+}
+
+/// The client's working directory, as a `command` request carries it.
+fn client_cwd() -> String {
+    std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/".into())
 }
 
 /// Whether process `pid` still runs (a zombie does not).
@@ -824,9 +822,7 @@ pub fn forward(cl: &CommandLine, words: Vec<String>) -> u8 {
             kernel_btf: cl.kernel_btf.clone(),
             kernel_env: std::env::var("KBPF_KERNEL").ok(),
         },
-        cwd: std::env::current_dir()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "/".into()),
+        cwd: client_cwd(),
         stdin,
     };
     let reply = connect_or_start(&dir)
