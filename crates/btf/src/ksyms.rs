@@ -98,25 +98,7 @@ impl Btf {
 mod tests {
     use super::*;
 
-    /// A BTF blob from raw type words and a string section.
-    fn blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
-        let types: Vec<u8> = types.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let mut v = Vec::new();
-        v.extend_from_slice(&0xeb9fu16.to_le_bytes());
-        v.extend_from_slice(&[1, 0]);
-        for w in [
-            24u32,
-            0,
-            types.len() as u32,
-            types.len() as u32,
-            strings.len() as u32,
-        ] {
-            v.extend_from_slice(&w.to_le_bytes());
-        }
-        v.extend_from_slice(&types);
-        v.extend_from_slice(strings);
-        v
-    }
+    use crate::tests::blob;
 
     #[test]
     fn extern_func_becomes_global_with_a_dummy_var() {
