@@ -2116,24 +2116,8 @@ impl<'a> Checker<'a> {
                     if reg.ty != RegType::PtrToCtx {
                         return rej(format!("R{regno} type={} expected=ctx", reg.type_str()));
                     }
-                    // __check_ptr_off_reg: a negative offset, a fixed one, a variable one.
-                    if reg.off < 0 {
-                        return rej(format!(
-                            "negative offset ctx ptr R{regno} off={} disallowed",
-                            reg.off
-                        ));
-                    }
-                    if reg.off != 0 {
-                        return rej(format!(
-                            "dereference of modified ctx ptr R{regno} off={} disallowed",
-                            reg.off
-                        ));
-                    }
-                    if !reg.s.is_const() || reg.s.var_off.value != 0 {
-                        return rej(format!(
-                            "variable ctx access var_off={} disallowed",
-                            reg.s.var_off
-                        ));
+                    if let Err(m) = global::check_ptr_off_reg(&reg, regno, "ctx") {
+                        return rej(m);
                     }
                 }
                 ArgType::SpinLock => self.process_spin_lock(st, regno, &reg, id == 93)?,

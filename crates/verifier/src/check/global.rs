@@ -238,7 +238,12 @@ fn check_arg_reg_off(reg: &RegState, regno: u8) -> Result<(), String> {
     ) {
         return Ok(());
     }
-    let t = reg.type_str();
+    check_ptr_off_reg(reg, regno, &reg.type_str())
+}
+
+/// `__check_ptr_off_reg` for a pointer that must be unmodified: a negative offset, a fixed
+/// one, a variable one, each with the kernel's message naming the pointer as `t`.
+pub(super) fn check_ptr_off_reg(reg: &RegState, regno: u8, t: &str) -> Result<(), String> {
     if reg.off < 0 {
         return Err(format!(
             "negative offset {t} ptr R{regno} off={} disallowed",
