@@ -298,15 +298,7 @@ fn run_suite(suite: &Suite, kernel_ok: bool) -> Result<SuiteResults, String> {
             c.jit_eq_katran += usize::from(jk);
             let kk = matches!(&k, Some(Ok(ko)) if matches_katran(ko, f));
             if i.is_ok() && !ik || matches!(&k, Some(Ok(_))) && !kk {
-                println!(
-                    "{line}: differs from Katran's expectation\n  expected: {} {}\n  kbpf:     {}\n  kernel:   {}",
-                    f.expected_return,
-                    f.expected_output
-                        .as_ref()
-                        .map_or_else(|e| format!("(not built: {e})"), |p| hex(p)),
-                    show(&i),
-                    k.as_ref().map_or_else(|| "(not run)".to_string(), show)
-                );
+                print_expectation_miss(&line, f, &i, &k);
             }
         }
         report(&label, &c);
@@ -773,19 +765,29 @@ fn run_hc(
         c.interp_eq_katran += usize::from(i.as_ref().is_ok_and(|o| tc_matches(o, f)));
         c.jit_eq_katran += usize::from(j.as_ref().is_ok_and(|o| tc_matches(o, f)));
         if !matches!(&k, Some(Ok(ko)) if tc_matches(ko, f)) {
-            println!(
-                "{line}: differs from Katran's expectation\n  expected: {} {}\n  kbpf:     {}\n  kernel:   {}",
-                f.expected_return,
-                f.expected_output
-                    .as_ref()
-                    .map_or_else(|e| format!("(not built: {e})"), |p| hex(p)),
-                show(&i),
-                k.as_ref().map_or_else(|| "(not run)".to_string(), show)
-            );
+            print_expectation_miss(&line, f, &i, &k);
         }
     }
     report(&label, &c);
     Ok((c, mismatches))
+}
+
+/// A fixture whose result differs from Katran's expectation: what each side gave.
+fn print_expectation_miss(
+    line: &str,
+    f: &Fixture,
+    i: &Result<RunOut, String>,
+    k: &Option<Result<RunOut, String>>,
+) {
+    println!(
+        "{line}: differs from Katran's expectation\n  expected: {} {}\n  kbpf:     {}\n  kernel:   {}",
+        f.expected_return,
+        f.expected_output
+            .as_ref()
+            .map_or_else(|e| format!("(not built: {e})"), |p| hex(p)),
+        show(i),
+        k.as_ref().map_or_else(|| "(not run)".to_string(), show)
+    );
 }
 
 /// Why kbpf refuses a program, with the helper named where the verifier gives its number.
