@@ -30,6 +30,16 @@ pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
 pub const BPF_MAP_GET_FD_BY_ID: u32 = 14;
 /// `BPF_OBJ_GET_INFO_BY_FD`
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
+/// `BPF_LINK_CREATE`
+pub const BPF_LINK_CREATE: u32 = 28;
+
+// ---- attach types (enum bpf_attach_type) ----
+/// `BPF_TCX_INGRESS`
+pub const BPF_TCX_INGRESS: u32 = 46;
+/// `BPF_TCX_EGRESS`
+pub const BPF_TCX_EGRESS: u32 = 47;
+/// `BPF_F_BEFORE`: attach before the anchor (before all programs when there is none).
+pub const BPF_F_BEFORE: u32 = 1 << 3;
 
 // ---- map types (enum bpf_map_type) ----
 /// `BPF_MAP_TYPE_UNSPEC`

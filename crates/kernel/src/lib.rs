@@ -15,6 +15,8 @@
 //!   both engines;
 //! - [`profile`]: the running kernel's [`kbpf_profile::KernelProfile`] (vmlinux BTF plus
 //!   `bpf()` probes), which kernel-differential tests hand to kbpf;
+//! - [`KernelLink`]: `BPF_LINK_CREATE` for tcx, which `kbpf net attach` uses to take a
+//!   device's frames from the stack (and is the oracle's way to attach a TC program);
 //! - [`raw`]: `unsafe` element commands on arbitrary fd numbers, for tests that need a
 //!   closed or non-map fd as the map argument.
 //!
@@ -47,6 +49,7 @@
 pub mod bpftool;
 pub mod consts;
 mod errno;
+mod link;
 mod map;
 pub mod profile;
 mod prog;
@@ -56,6 +59,7 @@ mod sys;
 use std::sync::OnceLock;
 
 pub use errno::Errno;
+pub use link::KernelLink;
 pub use map::{KernelMap, MapCreateAttr, MapInfo};
 pub use profile::{host_profile, host_profile_or_skip};
 pub use prog::{KernelProg, ProgInfo, ProgLoadAttr, ProgLoadError, TestRun};

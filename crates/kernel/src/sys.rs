@@ -903,3 +903,41 @@ pub fn prog_test_run(fd: BorrowedFd<'_>, args: &TestRunArgs<'_>) -> Result<TestR
         ctx_out,
     })
 }
+
+/// `union bpf_attr` for `BPF_LINK_CREATE` with the `tcx` member (kernel ≥ 6.6).
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateTcxBlock {
+    prog_fd: u32,
+    target_ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+    relative_fd: u32,
+    _pad: u32,
+    expected_revision: u64,
+}
+// SAFETY: repr(C), integers only, explicit padding (size asserted below).
+unsafe impl BpfAttr for LinkCreateTcxBlock {}
+const _: () = assert!(std::mem::size_of::<LinkCreateTcxBlock>() == 32);
+
+/// `BPF_LINK_CREATE` attaching `prog` to `ifindex` at `attach_type` (`BPF_TCX_INGRESS` or
+/// `BPF_TCX_EGRESS`): before the device's other tcx programs when `first` (`BPF_F_BEFORE`
+/// with no anchor), else after them. The link (and the attachment) lives as long as the
+/// returned fd or a pin of it.
+pub fn link_create_tcx(
+    prog: BorrowedFd<'_>,
+    ifindex: u32,
+    attach_type: u32,
+    first: bool,
+) -> Result<OwnedFd, Errno> {
+    let mut attr = LinkCreateTcxBlock {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_ifindex: ifindex,
+        attach_type,
+        flags: if first { BPF_F_BEFORE } else { 0 },
+        ..Default::default()
+    };
+    // SAFETY: the block carries no addresses.
+    let ret = unsafe { sys_bpf(BPF_LINK_CREATE, &mut attr) }?;
+    owned_fd(ret)
+}

@@ -259,6 +259,14 @@ impl XdpFrame {
             .collect()
     }
 
+    /// The packet alone, `[data, data_end)`.
+    pub fn packet(&self) -> &[u8] {
+        let base = self.frame.as_ptr() as usize;
+        let start = self.buff.data as usize - base;
+        let end = self.buff.data_end as usize - base;
+        &self.frame[start.min(end)..end]
+    }
+
     /// What `BPF_PROG_TEST_RUN` copies out: metadata and packet, `[data_meta, data_end)`.
     pub fn data_out(&self) -> &[u8] {
         let base = self.frame.as_ptr() as usize;

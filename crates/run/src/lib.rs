@@ -20,6 +20,6 @@ pub mod test_run;
 mod tracing;
 
 pub use each::{EachError, ProgVerification, verify_each};
-pub use packets::{PacketResult, run_packets};
+pub use packets::{PacketResult, XdpStream, run_packets};
 pub use program::{LoadOptions, ProgLoadError, Program, funcs_btf, maps_env, prog_ref};
 pub use test_run::{Engine, Runner, TestRunError, TestRunInput, TestRunOutput};

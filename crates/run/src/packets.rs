@@ -49,32 +49,25 @@ pub fn run_packets<'a>(
         }
         return Ok(());
     }
-    let runner = prog.engine(engine)?;
-    let mut frame: Option<XdpFrame> = None;
+    let mut stream = XdpStream::new(prog, engine, 1, 0)?;
     let mut pin = kbpf_maps::pin();
     for (i, p) in packets.into_iter().enumerate() {
         if i % BATCH == 0 && i > 0 {
             drop(pin);
             pin = kbpf_maps::pin();
         }
-        if !frame.as_mut().is_some_and(|f| f.reset(p)) {
-            frame = Some(XdpFrame::new(p, 1, 0).ok_or_else(|| {
-                TestRunError::Invalid(format!("a {}-byte packet does not fit a frame", p.len()))
-            })?);
-        }
-        let Some(f) = frame.as_mut() else {
-            return Err(TestRunError::Engine("no frame".into()));
+        let Some(retval) = stream.run(p)? else {
+            return Err(TestRunError::Invalid(format!(
+                "a {}-byte packet does not fit a frame",
+                p.len()
+            )));
         };
-        let ctx = f.ctx_ptr();
-        // SAFETY: `ctx` is the live frame's xdp_buff, the context type the program was
-        // verified for; the epoch pin is held.
-        let r0 = unsafe { runner.run_ctx(ctx) }?;
         each(
             i,
             PacketResult {
-                retval: r0 as u32,
+                retval,
                 data_out: if want_data {
-                    f.data_out().to_vec()
+                    stream.data_out().to_vec()
                 } else {
                     Vec::new()
                 },
@@ -83,6 +76,74 @@ pub fn run_packets<'a>(
     }
     drop(pin);
     Ok(())
+}
+
+/// An XDP program fed one received frame at a time, as a driver's poll loop feeds it: the
+/// program compiled once, one frame re-armed for each packet. The caller holds a
+/// [`kbpf_maps::pin`] around each batch of [`XdpStream::run`] calls and releases it between
+/// batches (a driver's NAPI poll is one RCU read section), so the epoch can advance while
+/// the stream waits for packets.
+pub struct XdpStream<'p> {
+    runner: crate::Runner<'p>,
+    frame: Option<XdpFrame>,
+    ifindex: u32,
+    rx_queue: u32,
+}
+
+impl<'p> XdpStream<'p> {
+    /// A stream of `prog` (an XDP program) on `engine`, for frames received on `ifindex`
+    /// queue `rx_queue` (what `ctx->ingress_ifindex` and `ctx->rx_queue_index` read).
+    pub fn new(
+        prog: &'p Program,
+        engine: Engine,
+        ifindex: u32,
+        rx_queue: u32,
+    ) -> Result<XdpStream<'p>, TestRunError> {
+        if !matches!(prog.prog_type, ProgType::Xdp) {
+            return Err(TestRunError::Invalid(format!(
+                "{:?} is not an XDP program",
+                prog.prog_type
+            )));
+        }
+        Ok(XdpStream {
+            runner: prog.engine(engine)?,
+            frame: None,
+            ifindex,
+            rx_queue,
+        })
+    }
+
+    /// Runs the program on `packet` and returns its return value (`r0`, truncated to 32
+    /// bits), or `None` when the packet does not fit a frame (shorter than an Ethernet
+    /// header or longer than [`XdpFrame::MAX_DATA`]: a driver drops those before XDP).
+    /// The caller holds a [`kbpf_maps::pin`].
+    pub fn run(&mut self, packet: &[u8]) -> Result<Option<u32>, TestRunError> {
+        if !self.frame.as_mut().is_some_and(|f| f.reset(packet)) {
+            match XdpFrame::new(packet, self.ifindex, self.rx_queue) {
+                Some(f) => self.frame = Some(f),
+                None => return Ok(None),
+            }
+        }
+        let Some(f) = self.frame.as_mut() else {
+            return Err(TestRunError::Engine("no frame".into()));
+        };
+        let ctx = f.ctx_ptr();
+        // SAFETY: `ctx` is the live frame's xdp_buff, the context type the program was
+        // verified for (checked in `new`); the caller holds the epoch pin.
+        let r0 = unsafe { self.runner.run_ctx(ctx) }?;
+        Ok(Some(r0 as u32))
+    }
+
+    /// The packet as the last run left it, `[data, data_end)`: what XDP_TX transmits and
+    /// XDP_PASS hands to the stack.
+    pub fn packet(&self) -> &[u8] {
+        self.frame.as_ref().map_or(&[], |f| f.packet())
+    }
+
+    /// What `BPF_PROG_TEST_RUN` copies out after the last run: metadata and packet.
+    pub fn data_out(&self) -> &[u8] {
+        self.frame.as_ref().map_or(&[], |f| f.data_out())
+    }
 }
 
 #[cfg(test)]
