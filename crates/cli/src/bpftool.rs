@@ -153,6 +153,7 @@ pub const OBJECTS: &[(&str, ObjectFn)] = &[
     ("map", crate::map::command),
     ("kernel", crate::kernel::command),
     ("btf", crate::btf::command),
+    ("net", crate::net::command),
     ("help", help_command),
     ("version", version_command),
 ];
@@ -169,7 +170,7 @@ Usage: kbpf [OPTIONS] OBJECT { COMMAND | help }
        kbpf veristat [-v] [-l LEVEL] [-o table|csv] [-e SPEC] [-s SPEC] [-f FILTER] [-n N] OBJ...
        kbpf veristat -C A.csv B.csv | -R RESULTS.csv
 
-       OBJECT := { map | prog | btf | kernel }
+       OBJECT := { map | prog | btf | net | kernel }
        OPTIONS := { --bpffs DIR | {-j|--json} [{-p|--pretty}] | {-d|--debug} |
                     --kernel { builtin | host | FILE.json } | --kernel-btf FILE |
                     {-h|--help} | {-V|--version} }
@@ -234,6 +235,8 @@ pub struct Session {
     pub(crate) notes: String,
     /// The client's stdin, when the daemon runs a command that reads it (`-` as a file).
     pub(crate) stdin: Option<Vec<u8>>,
+    /// Daemon: the device attachments and the client `net` commands act for.
+    pub(crate) net: Option<crate::net::NetContext>,
     /// Daemon mode: where committed changes go instead of a whole-state write.
     pub(crate) journal: Option<crate::daemon::journal::Journal>,
     /// Element changes since the last commit (journal mode).
@@ -296,6 +299,7 @@ impl Session {
             btfs: crate::btf::BtfTable::default(),
             notes: String::new(),
             stdin: None,
+            net: None,
             journal: None,
             changes: Vec::new(),
             meta_dirty: false,

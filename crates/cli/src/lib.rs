@@ -34,6 +34,7 @@ pub mod json;
 pub mod kernel;
 pub mod maglev;
 pub mod map;
+pub mod net;
 pub mod pinned;
 pub mod plugin;
 pub mod prog;

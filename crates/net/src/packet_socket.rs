@@ -10,7 +10,7 @@ use std::time::Duration;
 const PACKET_VNET_HDR: libc::c_int = 15;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 /// `SKF_AD_OFF + SKF_AD_MARK`: classic BPF's ancillary load of `skb->mark`.
-const SKF_AD_MARK_LOAD: u32 = (-0x1000i32 + 8) as u32;
+const SKF_AD_MARK_LOAD: u32 = (-0x1000i32 + 20) as u32;
 
 /// `struct virtio_net_hdr` (legacy, little-endian on this host): what the kernel prefixes
 /// each frame with under `PACKET_VNET_HDR`.

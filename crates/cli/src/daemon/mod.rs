@@ -77,6 +77,9 @@ struct Daemon {
     last_request: Mutex<Instant>,
     /// Set by SIGTERM/SIGINT.
     stop: &'static AtomicBool,
+    /// Programs attached to devices (`net attach`); the daemon does not idle out while
+    /// it has any.
+    net: Arc<kbpf_net::Attachments>,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -130,7 +133,7 @@ impl Daemon {
         Ok(p)
     }
 
-    fn handle(&self, req: Request, held: &mut Vec<u32>) -> Response {
+    fn handle(&self, req: Request, held: &mut Vec<u32>, peer_pid: u32) -> Response {
         self.requests.fetch_add(1, Ordering::Relaxed);
         *self.last_request.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         match req {
@@ -139,7 +142,7 @@ impl Daemon {
                 options,
                 cwd,
                 stdin,
-            } => self.command(words, options, cwd, stdin),
+            } => self.command(words, options, cwd, stdin, peer_pid),
             Request::ProgTestRun {
                 prog_id,
                 data_in,
@@ -184,6 +187,7 @@ impl Daemon {
         o: CommandOptions,
         cwd: String,
         stdin: Option<Bytes>,
+        peer_pid: u32,
     ) -> Response {
         let profile = match self.profile(&o) {
             Ok(p) => p,
@@ -210,6 +214,11 @@ impl Daemon {
         s.opts.debug = o.debug;
         s.opts.profile = profile;
         s.stdin = stdin.map(|b| b.0);
+        // `net` commands work in the client's network namespace, as bpftool does in its own.
+        s.net = Some(crate::net::NetContext {
+            attachments: self.net.clone(),
+            client_pid: peer_pid,
+        });
         s.refresh_pins();
         // Element operations leave pending collection to the next tick; anything that may
         // list or free objects sees them collected first.
@@ -343,7 +352,7 @@ impl Daemon {
         }
     }
 
-    fn serve_connection(self: &Arc<Daemon>, mut stream: UnixStream) {
+    fn serve_connection(self: &Arc<Daemon>, mut stream: UnixStream, peer_pid: u32) {
         let mut held: Vec<u32> = Vec::new();
         loop {
             let body = match proto::read_frame(&mut stream) {
@@ -359,7 +368,7 @@ impl Daemon {
             let (resp, shutdown) = match proto::decode_request(&body) {
                 Ok(req) => {
                     let shutdown = req == Request::Shutdown;
-                    (self.handle(req, &mut held), shutdown)
+                    (self.handle(req, &mut held, peer_pid), shutdown)
                 }
                 Err(e) => (ops::refuse(Errno::EINVAL, e.to_string()), false),
             };
@@ -403,7 +412,7 @@ impl Daemon {
                 self.exit_clean();
             }
             let last = *self.last_request.lock().unwrap_or_else(|p| p.into_inner());
-            if last.elapsed() >= idle {
+            if last.elapsed() >= idle && self.net.is_empty() {
                 self.exit_clean();
             }
             let mut s = self.session();
@@ -482,8 +491,8 @@ fn rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-/// The uid of the peer of a Unix stream (`SO_PEERCRED`).
-fn peer_uid(s: &UnixStream) -> io::Result<u32> {
+/// The uid and pid of the peer of a Unix stream (`SO_PEERCRED`).
+fn peer_cred(s: &UnixStream) -> io::Result<(u32, u32)> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -504,7 +513,7 @@ fn peer_uid(s: &UnixStream) -> io::Result<u32> {
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(cred.uid)
+    Ok((cred.uid, cred.pid as u32))
 }
 
 /// `kbpf daemon run`: serves the bpffs directory `dir` until stopped.
@@ -563,6 +572,7 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         requests: AtomicU64::new(0),
         last_request: Mutex::new(Instant::now()),
         stop: &STOP,
+        net: Arc::new(kbpf_net::Attachments::default()),
     });
     eprintln!(
         "kbpf daemon {} serving {} on {}",
@@ -578,12 +588,12 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     let me = unsafe { libc::getuid() };
     for conn in listener.incoming() {
         let Ok(stream) = conn else { continue };
-        match peer_uid(&stream) {
-            Ok(uid) if uid == me || uid == 0 => {}
+        let pid = match peer_cred(&stream) {
+            Ok((uid, pid)) if uid == me || uid == 0 => pid,
             _ => continue,
-        }
+        };
         let d = d.clone();
-        std::thread::spawn(move || d.serve_connection(stream));
+        std::thread::spawn(move || d.serve_connection(stream, pid));
     }
     Ok(())
 }
