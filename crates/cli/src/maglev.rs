@@ -16,6 +16,7 @@ use kbpf_maglev::live::{LiveConfig, SwapReport, TrafficReport, control_plane, dr
 pub const USAGE: &str = "\
 Usage: kbpf maglev demo [--json] [--plot DIR] [--backend kbpf|kernel] [--engine jit|interp] [--small]
        kbpf [--bpffs DIR] maglev live [--json] [--small]
+       kbpf [--bpffs DIR] maglev ctl --maps DIR
        kbpf maglev help
 
   demo   10,000 services with a skewed, seeded backend-count distribution; builds every
@@ -37,6 +38,13 @@ Usage: kbpf maglev demo [--json] [--plot DIR] [--backend kbpf|kernel] [--engine 
          another process (`kbpf maglev control`) makes 1,000 backend changes, each a new
          inner map swapped into the outer map; every packet is checked (misrouted must be
          0) and the time per change is reported
+
+  ctl    the control plane of a deployed datapath, as a line protocol on stdin/stdout
+         (`service VIP:PORT/tcp BACKEND...`, `add`, `drain`, `remove`, `pick`, `show`,
+         `quit`; see kbpf_maglev::control::lines). --maps names the directory where
+         `prog loadall maglev.bpf.o … pinmaps DIR` pinned the maps (a /sys/fs/bpf path,
+         in the daemon of --bpffs). It owns the load balancer while it runs.
+         scripts/maglev-netns.sh deploys it with `kbpf net attach` in network namespaces.
 ";
 
 /// Arguments of `kbpf maglev`.
@@ -60,6 +68,9 @@ pub struct MaglevArgs {
     /// The engine of the kbpf backend.
     #[arg(long, value_enum, default_value_t = DemoEngine::Jit)]
     pub engine: DemoEngine,
+    /// `ctl`: the directory the datapath's maps are pinned in.
+    #[arg(long, value_name = "DIR")]
+    pub maps: Option<String>,
     /// `live`/`control`: the pin directory's name under the bpffs directory.
     #[arg(long, hide = true, value_name = "NAME")]
     pub pin: Option<String>,
@@ -98,6 +109,7 @@ pub fn command(a: &MaglevArgs, bpffs: Option<&Path>) -> ExitCode {
         Some("demo") => {}
         Some("live") => return live(a, bpffs),
         Some("control") => return control(a, bpffs),
+        Some("ctl") => return ctl(a, bpffs),
         None | Some("help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -367,6 +379,44 @@ fn control(a: &MaglevArgs, bpffs: Option<&Path>) -> ExitCode {
             println!("{}", serde_json::to_string(&rep).unwrap_or_default());
             ExitCode::SUCCESS
         }
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `kbpf maglev ctl --maps DIR`: the line-protocol control plane of a deployed datapath.
+fn ctl(a: &MaglevArgs, bpffs: Option<&Path>) -> ExitCode {
+    use kbpf_maglev::control::{DaemonOps, LbConfig, LoadBalancer};
+    let Some(maps) = &a.maps else {
+        eprintln!("Error: maglev ctl needs --maps DIR (where the datapath's maps are pinned)");
+        return ExitCode::from(255);
+    };
+    let dir = bpffs
+        .map(Path::to_path_buf)
+        .unwrap_or_else(crate::pinned::default_bpffs);
+    let client = match crate::daemon::connect_or_start(&dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error: no kbpf daemon for {}: {e}", dir.display());
+            return ExitCode::from(255);
+        }
+    };
+    let ops = DaemonOps::new(client);
+    let lb = ops
+        .open_pinned(maps)
+        .and_then(|m| LoadBalancer::new(ops, m, LbConfig::default()));
+    let mut lb = match lb {
+        Ok(lb) => lb,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(255);
+        }
+    };
+    let stdin = std::io::stdin();
+    match kbpf_maglev::control::lines::serve_lines(&mut lb, stdin.lock(), std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e}");
             ExitCode::from(1)

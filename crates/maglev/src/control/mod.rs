@@ -46,6 +46,7 @@ mod daemon;
 mod kbpf;
 #[cfg(feature = "kernel")]
 pub mod kernel;
+pub mod lines;
 
 pub use daemon::DaemonOps;
 pub use kbpf::KbpfOps;
