@@ -34,6 +34,12 @@ pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 pub const BPF_LINK_CREATE: u32 = 28;
 
 // ---- attach types (enum bpf_attach_type) ----
+/// `BPF_XDP` (XDP links)
+pub const BPF_XDP: u32 = 37;
+/// `XDP_FLAGS_SKB_MODE`: generic XDP, in the stack's receive path.
+pub const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+/// `XDP_FLAGS_DRV_MODE`: native XDP, in the driver.
+pub const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
 /// `BPF_TCX_INGRESS`
 pub const BPF_TCX_INGRESS: u32 = 46;
 /// `BPF_TCX_EGRESS`

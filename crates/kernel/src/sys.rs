@@ -904,10 +904,11 @@ pub fn prog_test_run(fd: BorrowedFd<'_>, args: &TestRunArgs<'_>) -> Result<TestR
     })
 }
 
-/// `union bpf_attr` for `BPF_LINK_CREATE` with the `tcx` member (kernel ≥ 6.6).
+/// `union bpf_attr` for `BPF_LINK_CREATE` of a device hook (tcx, XDP): the `tcx` member
+/// (its relative fd and expected revision stay zero, which XDP links also require).
 #[repr(C)]
 #[derive(Default)]
-struct LinkCreateTcxBlock {
+struct LinkCreateDevBlock {
     prog_fd: u32,
     target_ifindex: u32,
     attach_type: u32,
@@ -917,24 +918,24 @@ struct LinkCreateTcxBlock {
     expected_revision: u64,
 }
 // SAFETY: repr(C), integers only, explicit padding (size asserted below).
-unsafe impl BpfAttr for LinkCreateTcxBlock {}
-const _: () = assert!(std::mem::size_of::<LinkCreateTcxBlock>() == 32);
+unsafe impl BpfAttr for LinkCreateDevBlock {}
+const _: () = assert!(std::mem::size_of::<LinkCreateDevBlock>() == 32);
 
-/// `BPF_LINK_CREATE` attaching `prog` to `ifindex` at `attach_type` (`BPF_TCX_INGRESS` or
-/// `BPF_TCX_EGRESS`): before the device's other tcx programs when `first` (`BPF_F_BEFORE`
-/// with no anchor), else after them. The link (and the attachment) lives as long as the
-/// returned fd or a pin of it.
-pub fn link_create_tcx(
+/// `BPF_LINK_CREATE` attaching `prog` to device `ifindex` (in the calling thread's network
+/// namespace) at `attach_type` (`BPF_TCX_INGRESS`, `BPF_TCX_EGRESS`, `BPF_XDP`) with
+/// `flags` (`BPF_F_BEFORE` for tcx; `XDP_FLAGS_*` for XDP). The link (and the attachment)
+/// lives as long as the returned fd or a pin of it.
+pub fn link_create_dev(
     prog: BorrowedFd<'_>,
     ifindex: u32,
     attach_type: u32,
-    first: bool,
+    flags: u32,
 ) -> Result<OwnedFd, Errno> {
-    let mut attr = LinkCreateTcxBlock {
+    let mut attr = LinkCreateDevBlock {
         prog_fd: prog.as_raw_fd() as u32,
         target_ifindex: ifindex,
         attach_type,
-        flags: if first { BPF_F_BEFORE } else { 0 },
+        flags,
         ..Default::default()
     };
     // SAFETY: the block carries no addresses.

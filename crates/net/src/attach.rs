@@ -110,6 +110,9 @@ pub struct Counters {
     pub tx_errors: AtomicU64,
     /// `XDP_PASS` frames the tap did not take.
     pub pass_errors: AtomicU64,
+    /// Frames lost before the program because the capture queue was full (a flood
+    /// faster than the program): what a NIC counts as `rx_missed`.
+    pub rx_missed: AtomicU64,
 }
 
 impl Counters {
@@ -133,6 +136,7 @@ impl Counters {
             ("run_errors", c(&self.run_errors)),
             ("tx_errors", c(&self.tx_errors)),
             ("pass_errors", c(&self.pass_errors)),
+            ("rx_missed", c(&self.rx_missed)),
         ]
     }
 }
@@ -331,6 +335,7 @@ fn serve(
     let mut lens = [0usize; BATCH];
     let mut tx_bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
     let c = &shared.counters;
+    let mut batches = 0u64;
     loop {
         if shared.stop.load(Ordering::Acquire) {
             return Ok(());
@@ -349,6 +354,11 @@ fn serve(
             let n = sock
                 .recv_batch(&mut bufs, &mut lens)
                 .map_err(|e| format!("receiving: {e}"))?;
+            batches += 1;
+            if n < BATCH || batches % 64 == 0 {
+                c.rx_missed
+                    .fetch_add(sock.take_drops().unwrap_or(0), Ordering::Relaxed);
+            }
             let mut n_tx = 0;
             {
                 let _pin = kbpf_maps::pin();

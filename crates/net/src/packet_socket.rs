@@ -144,7 +144,28 @@ impl PacketSocket {
             )
         } > 0
         {}
-        Ok(PacketSocket { fd, ifindex })
+        let s = PacketSocket { fd, ifindex };
+        s.take_drops()?;
+        Ok(s)
+    }
+
+    /// Frames the kernel dropped because the socket's receive queue was full, since the
+    /// last call (`PACKET_STATISTICS`, which resets on read).
+    pub fn take_drops(&self) -> io::Result<u64> {
+        const PACKET_STATISTICS: libc::c_int = 6;
+        let mut stats = [0u32; 2]; // struct tpacket_stats { tp_packets, tp_drops }
+        let mut len = std::mem::size_of_val(&stats) as libc::socklen_t;
+        // SAFETY: `stats` is writable for `len` bytes; the fd is an open packet socket.
+        check(unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                PACKET_STATISTICS,
+                stats.as_mut_ptr().cast(),
+                &mut len,
+            )
+        })?;
+        Ok(stats[1] as u64)
     }
 
     /// The device's index.
