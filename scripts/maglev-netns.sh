@@ -5,7 +5,10 @@
 #   scripts/maglev-netns.sh demo    up + kbpf datapath + servers + 1,000 curl requests + down
 #   scripts/maglev-netns.sh down    remove it
 #
-# Topology (KBPF_NETNS_PREFIX, default kbpfml, names the namespaces; BACKENDS, default 4):
+# Topology (KBPF_NETNS_PREFIX, default kbpfml, names the namespaces; BACKENDS, default 4;
+# LB_MTU, default 1500, the load balancer link's MTU: veth runs XDP in its driver only up
+# to a page-sized MTU, so at 1500 `kbpf net attach` captures with AF_XDP, above it with
+# AF_PACKET):
 #
 #   client 10.200.1.2 ── router 10.200.1.1 | br0 10.200.0.254 ──┬── lb 10.200.0.1 (lb0: kbpf)
 #                                                                ├── b1 10.200.0.11
@@ -17,11 +20,15 @@
 # backend by Maglev and conntrack, rewrites the destination to it and sends the frame back
 # to the router (XDP_TX), which delivers it. Backends answer the client directly (direct
 # server return): an nftables rule puts the VIP back as their replies' source address.
-# The client's checksum offload stays on, so frames reach the datapath with partial
-# checksums that kbpf completes; segmentation offloads are off (an XDP frame is one packet).
+# Segmentation offloads are off (an XDP frame is one packet). The client's checksum offload
+# is off too (CLIENT_TX_CSUM=on keeps it): over veth a sender's offloaded checksum arrives
+# unfinished, and XDP in veth's driver (the kernel's, or kbpf's AF_XDP capture) forwards
+# it unfinished, as the kernel does; kbpf's AF_PACKET capture completes it.
 set -euo pipefail
 P=${KBPF_NETNS_PREFIX:-kbpfml}
 N=${BACKENDS:-4}
+MTU=${LB_MTU:-1500}
+CSUM=${CLIENT_TX_CSUM:-off}
 VIP=10.200.100.1
 cmd=${1:-}
 
@@ -40,13 +47,14 @@ up() {
     ip -n "$P-router" addr add 10.200.1.1/24 dev rc
     ip -n "$P-router" link set rc up
     offloads_off client c0
+    nsx client ethtool -K c0 tx "$CSUM" >/dev/null 2>&1 || true
     offloads_off router rc
     # the router's LAN
     ip -n "$P-router" link add br0 type bridge
     ip -n "$P-router" addr add 10.200.0.254/24 dev br0
     ip -n "$P-router" link set br0 up
-    # the load balancer (MTU 9000 on its link, so oversized frames can reach it in tests)
-    ip link add lb0 netns "$P-lb" mtu 9000 type veth peer name rlb netns "$P-router" mtu 9000
+    # the load balancer
+    ip link add lb0 netns "$P-lb" mtu "$MTU" type veth peer name rlb netns "$P-router" mtu "$MTU"
     ip -n "$P-router" link set rlb master br0 up
     ip -n "$P-lb" addr add 10.200.0.1/24 dev lb0
     ip -n "$P-lb" link set lb0 up

@@ -3,16 +3,19 @@
 //!
 //! ```text
 //! kbpf net { show | list } [dev NAME]
-//! kbpf net attach { xdp | xdpgeneric | xdpdrv } PROG dev NAME [overwrite]
+//! kbpf net attach { xdp | xdpgeneric | xdpdrv } PROG dev NAME [overwrite] [capture MODE]
 //! kbpf net detach { xdp | xdpgeneric | xdpdrv } dev NAME
 //! ```
 //! Devices are named in the network namespace of the process that runs the command, as
 //! bpftool's are. The three XDP attach types are one mode in kbpf (`kbpf`: the daemon runs
 //! the program on frames it takes from the device); `xdpoffload` and `tcx_*` are refused.
+//! `capture { auto | af_xdp | af_packet }` (a kbpf extension) picks how frames reach the
+//! daemon; `auto` (the default, or `$KBPF_NET_CAPTURE` of the daemon) takes AF_XDP where
+//! the device's driver runs XDP at its MTU, else AF_PACKET.
 
 use std::sync::Arc;
 
-use kbpf_net::{AttachOptions, Attachments, NetNs};
+use kbpf_net::{AttachOptions, Attachments, CaptureMode, NetNs};
 
 use crate::bpftool::{Reply, Session};
 use crate::json::Json;
@@ -29,12 +32,13 @@ pub struct NetContext {
 
 const USAGE: &str = "\
 Usage: kbpf net { show | list } [dev <devname>]
-       kbpf net attach ATTACH_TYPE PROG dev <devname> [ overwrite ]
+       kbpf net attach ATTACH_TYPE PROG dev <devname> [ overwrite ] [ capture CAPTURE ]
        kbpf net detach ATTACH_TYPE dev <devname>
        kbpf net help
 
        PROG := { id PROG_ID | pinned FILE | tag PROG_TAG | name PROG_NAME }
        ATTACH_TYPE := { xdp | xdpgeneric | xdpdrv }
+       CAPTURE := { auto | af_xdp | af_packet }
        The daemon runs the program on every frame the device receives (AF_PACKET capture,
        the stack bypassed by a tcx link); see docs/design/net.md.
 ";
@@ -132,6 +136,23 @@ fn attach(s: &mut Session, w: &mut Words<'_>) -> Reply {
         Err(r) => return r,
     };
     let overwrite = w.eat("overwrite");
+    let mut capture = CaptureMode::from_env();
+    if w.eat("capture") {
+        capture = match w.next() {
+            Some("auto") => CaptureMode::Auto,
+            Some("af_xdp") => CaptureMode::AfXdp,
+            Some("af_packet") => CaptureMode::AfPacket,
+            other => {
+                return Reply::err(
+                    format!(
+                        "capture must be auto, af_xdp or af_packet, got: '{}'",
+                        other.unwrap_or("")
+                    ),
+                    -1,
+                );
+            }
+        };
+    }
     if let Some(extra) = w.next() {
         return Reply::err(format!("unknown option: {extra}"), -1);
     }
@@ -146,10 +167,17 @@ fn attach(s: &mut Session, w: &mut Words<'_>) -> Reply {
     let Some(prog) = s.live_progs.get(&id).map(|p| p.program.clone()) else {
         return refuse(format!("no program with id {id}"), libc::ENOENT);
     };
-    match ctx
-        .attachments
-        .attach(prog, id, dev, ns, AttachOptions::default(), overwrite)
-    {
+    match ctx.attachments.attach(
+        prog,
+        id,
+        dev,
+        ns,
+        AttachOptions {
+            capture,
+            ..AttachOptions::default()
+        },
+        overwrite,
+    ) {
         Ok(_) => Reply::ok("", Json::Null),
         Err(e) => refuse(format!("interface xdp attach failed: {e}"), e.errno()),
     }
@@ -211,8 +239,8 @@ fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
             kbpf_run::Engine::Interpreter => "interp",
         };
         text.push_str(&format!(
-            "{}({}) kbpf id {}\n\t",
-            a.ifname, a.ifindex, a.prog_id
+            "{}({}) kbpf id {} capture {}\n\t",
+            a.ifname, a.ifindex, a.prog_id, a.capture
         ));
         let shown: Vec<String> = a
             .counters
@@ -232,6 +260,7 @@ fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
             ("mode".to_string(), Json::s("kbpf")),
             ("id".to_string(), Json::U(a.prog_id as u64)),
             ("engine".to_string(), Json::s(engine)),
+            ("capture".to_string(), Json::s(a.capture)),
             (
                 "counters".to_string(),
                 Json::obj(a.counters.iter().map(|(n, v)| (*n, Json::U(*v)))),

@@ -51,8 +51,8 @@ struct Topology {
 }
 
 impl Topology {
-    fn up() -> Result<Topology, String> {
-        let prefix = format!("kml{}", std::process::id() % 100_000);
+    fn up(tag: &str, mtu: &str) -> Result<Topology, String> {
+        let prefix = format!("kml{tag}{}", std::process::id() % 100_000);
         let t = Topology { prefix };
         let o = Command::new("bash")
             .arg(script())
@@ -60,6 +60,10 @@ impl Topology {
             .env("KBPF_NETNS_PREFIX", &t.prefix)
             // One host more than the service starts with: the churn adds and removes it.
             .env("BACKENDS", (BACKENDS + 1).to_string())
+            .env("LB_MTU", mtu)
+            // AF_PACKET completes partial checksums: leave the client's offload on there
+            // to exercise it (AF_XDP, like the kernel's own XDP, forwards them as they are).
+            .env("CLIENT_TX_CSUM", if mtu == "9000" { "on" } else { "off" })
             .output()
             .map_err(|e| e.to_string())?;
         if !o.status.success() {
@@ -99,9 +103,15 @@ fn spawn_in<T: Send + 'static>(
 }
 
 /// A backend server: answers each line with its name.
-fn serve(ns: NetNs, name: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn serve(
+    ns: NetNs,
+    name: String,
+    stop: Arc<AtomicBool>,
+    listening: std::sync::mpsc::Sender<()>,
+) -> std::thread::JoinHandle<()> {
     spawn_in(ns, move || {
         let l = TcpListener::bind("0.0.0.0:80").expect("bind :80");
+        let _ = listening.send(());
         l.set_nonblocking(true).unwrap();
         while !stop.load(Ordering::Relaxed) {
             match l.accept() {
@@ -197,8 +207,16 @@ fn percentile(v: &mut [Duration], p: f64) -> Duration {
     v[((v.len() as f64 - 1.0) * p) as usize]
 }
 
+/// AF_XDP (the default where veth's driver runs XDP: MTU 1500), then AF_PACKET (MTU 9000,
+/// so frames too long for an XDP frame reach the load balancer), one after the other.
 #[test]
 fn maglev_serves_real_connections_through_kbpf_net_attach() {
+    deployment("af_xdp", "1500");
+    deployment("af_packet", "9000");
+}
+
+fn deployment(capture: &str, mtu: &str) {
+    eprintln!("== capture {capture}, load balancer MTU {mtu}");
     if unsafe { libc::geteuid() } != 0 {
         return skip("needs root");
     }
@@ -210,11 +228,11 @@ fn maglev_serves_real_connections_through_kbpf_net_attach() {
     if !kbpf_kernel::bpf_available_or_skip("maglev_netns") {
         return;
     }
-    let topo = match Topology::up() {
+    let topo = match Topology::up(&capture[3..4], mtu) {
         Ok(t) => t,
         Err(e) => return skip(&format!("cannot build the namespaces: {e}")),
     };
-    let dir = common::scratch_dir("maglev-netns");
+    let dir = common::scratch_dir(&format!("maglev-netns-{capture}"));
     std::fs::create_dir_all(dir.join("ml")).unwrap();
     let obj = Path::new(env!("CARGO_MANIFEST_DIR")).join("../maglev/bpf/maglev.bpf.o");
     let (st, out, err) = common::kbpf(
@@ -246,6 +264,8 @@ fn maglev_serves_real_connections_through_kbpf_net_attach() {
             "/sys/fs/bpf/ml/prog/maglev_xdp",
             "dev",
             "lb0",
+            "capture",
+            capture,
         ])
         .output()
         .unwrap();
@@ -273,12 +293,18 @@ fn maglev_serves_real_connections_through_kbpf_net_attach() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut servers = Vec::new();
+    let (listening, up) = std::sync::mpsc::channel();
     for i in 1..=BACKENDS + 1 {
         servers.push(serve(
             topo.ns(&format!("b{i}")),
             format!("10.200.0.{}", 10 + i),
             stop.clone(),
+            listening.clone(),
         ));
+    }
+    for _ in 0..=BACKENDS {
+        up.recv_timeout(Duration::from_secs(10))
+            .expect("every backend listens");
     }
 
     // Phase 1: 2,000 connections; each must land where the Maglev table says.
@@ -430,6 +456,10 @@ fn maglev_serves_real_connections_through_kbpf_net_attach() {
         b
     };
     let before = counters(&dir, &topo);
+    assert_eq!(before["capture"], capture, "{before}");
+    // Frames longer than an XDP frame can reach the program only over a link whose MTU
+    // allows them (AF_PACKET's case here; native XDP keeps the MTU at a page).
+    let oversized_n = if mtu == "9000" { 200 } else { 0 };
     let sent = spawn_in(topo.ns("router"), move || {
         let idx = kbpf_net::ifindex("rlb").unwrap();
         let s = PacketSocket::open(idx, 0xffff_ffff, Duration::from_millis(10)).unwrap();
@@ -466,7 +496,9 @@ fn maglev_serves_real_connections_through_kbpf_net_attach() {
             }
             garbage.push(f);
         }
-        let oversized: Vec<Vec<u8>> = (0..200).map(|_| frame(5000, 0x0800, &|_| 0x45)).collect();
+        let oversized: Vec<Vec<u8>> = (0..oversized_n)
+            .map(|_| frame(5000, 0x0800, &|_| 0x45))
+            .collect();
         let mut n = 0;
         for f in garbage.iter().chain(&oversized) {
             n += s.send_batch(&[f]).unwrap_or(0);
@@ -501,19 +533,19 @@ fn maglev_serves_real_connections_through_kbpf_net_attach() {
     std::thread::sleep(Duration::from_millis(500));
     let after = counters(&dir, &topo);
     let c = |v: &serde_json::Value, k: &str| v["counters"][k].as_u64().unwrap();
-    assert_eq!(sent.0, 2200, "garbage frames sent");
+    assert_eq!(sent.0, 2000 + oversized_n, "garbage frames sent");
     assert!(
         after.get("stopped").is_none(),
         "the attachment stopped: {after}"
     );
     assert!(
-        c(&after, "oversized") - c(&before, "oversized") >= 200,
+        c(&after, "oversized") - c(&before, "oversized") >= oversized_n as u64,
         "{after}"
     );
     assert_eq!(c(&after, "run_errors"), 0, "{after}");
     assert!(c(&after, "rx") - c(&before, "rx") >= 2000, "{after}");
     eprintln!(
-        "phase 3: 2000 garbage + 200 oversized frames and a {}-frame flood: counters {}",
+        "phase 3: 2000 garbage + {oversized_n} oversized frames and a {}-frame flood: counters {}",
         sent.1, after["counters"]
     );
     // Still serving.

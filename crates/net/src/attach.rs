@@ -14,6 +14,7 @@ use crate::bypass::{PASS_MARK, attach_bypass, attach_return_path};
 use crate::iface::{NetNs, ifindex};
 use crate::packet_socket::{MAX_FRAME, PacketSocket, VNET_HDR_LEN, complete_frame};
 use crate::tap::Tap;
+use crate::xsk::XskSocket;
 
 /// `enum xdp_action`.
 const XDP_ABORTED: u32 = 0;
@@ -150,12 +151,15 @@ fn bump(a: &AtomicU64) {
 pub struct AttachOptions {
     /// The engine that runs the program.
     pub engine: Engine,
+    /// The capture path.
+    pub capture: CaptureMode,
 }
 
 impl Default for AttachOptions {
     fn default() -> Self {
         AttachOptions {
             engine: Engine::Jit,
+            capture: CaptureMode::Auto,
         }
     }
 }
@@ -167,6 +171,8 @@ struct Shared {
     counters: Counters,
     /// Why the thread stopped serving, if it did.
     failed: Mutex<Option<String>>,
+    /// The capture path in use.
+    capture: Mutex<&'static str>,
 }
 
 /// A program attached to a device: its thread, counters and program.
@@ -199,15 +205,17 @@ impl Attachment {
             generation: AtomicU64::new(0),
             counters: Counters::default(),
             failed: Mutex::new(None),
+            capture: Mutex::new(""),
         });
         let (ready_tx, ready_rx) = mpsc::channel();
         let name = ifname.to_string();
         let sh = shared.clone();
         let engine = opts.engine;
+        let mode = opts.capture;
         let inode = netns.inode();
         let thread = std::thread::Builder::new()
             .name(format!("kbpf-net-{name}"))
-            .spawn(move || run_attachment(sh, netns, name, engine, ready_tx))
+            .spawn(move || run_attachment(sh, netns, name, engine, mode, ready_tx))
             .map_err(io_err("starting the attachment thread"))?;
         match ready_rx.recv() {
             Ok(Ok(ifindex)) => Ok(Attachment {
@@ -268,6 +276,15 @@ impl Attachment {
         &self.shared.counters
     }
 
+    /// The capture path: `af_xdp` or `af_packet`.
+    pub fn capture(&self) -> &'static str {
+        *self
+            .shared
+            .capture
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Why the attachment stopped serving frames, if it did (the device went away, …).
     pub fn failure(&self) -> Option<String> {
         self.shared
@@ -287,11 +304,73 @@ impl Drop for Attachment {
     }
 }
 
+/// How frames reach the program.
+enum Capture {
+    /// AF_XDP (copy mode), fed by a redirect program in the driver or the stack.
+    Xsk(Box<XskSocket>),
+    /// AF_PACKET, with the tcx bypass taking frames from the stack.
+    Packet(PacketSocket),
+}
+
+impl Capture {
+    fn name(&self) -> &'static str {
+        match self {
+            Capture::Xsk(_) => "af_xdp",
+            Capture::Packet(_) => "af_packet",
+        }
+    }
+}
+
+/// `KBPF_NET_CAPTURE`: the daemon's default [`CaptureMode`] (`auto`, `af_xdp`,
+/// `af_packet`).
+pub const CAPTURE_ENV: &str = "KBPF_NET_CAPTURE";
+
+/// Which capture path an attachment uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CaptureMode {
+    /// AF_XDP where the redirect program can run in the driver, else AF_PACKET.
+    #[default]
+    Auto,
+    /// AF_XDP or nothing.
+    AfXdp,
+    /// AF_PACKET.
+    AfPacket,
+}
+
+impl CaptureMode {
+    /// [`CAPTURE_ENV`]'s choice (`Auto` when unset or unknown).
+    pub fn from_env() -> CaptureMode {
+        match std::env::var(CAPTURE_ENV).as_deref() {
+            Ok("af_xdp") => CaptureMode::AfXdp,
+            Ok("af_packet") => CaptureMode::AfPacket,
+            _ => CaptureMode::Auto,
+        }
+    }
+}
+
+fn open_capture(ifindex: u32, ifname: &str, mode: CaptureMode) -> Result<Capture, AttachError> {
+    let packet = || {
+        PacketSocket::open(ifindex, PASS_MARK, POLL)
+            .map(Capture::Packet)
+            .map_err(io_err(format!("AF_PACKET socket on {ifname}")))
+    };
+    // Only with the redirect program in the driver: as generic XDP it would meet the
+    // frames kbpf passes back to the stack again (it runs before tc, and an XDP program
+    // cannot read the mark that tells them apart).
+    let xsk = || XskSocket::open(ifindex).map(|x| Capture::Xsk(Box::new(x)));
+    match mode {
+        CaptureMode::AfPacket => packet(),
+        CaptureMode::AfXdp => xsk().map_err(AttachError::Kernel),
+        CaptureMode::Auto => xsk().or_else(|_| packet()),
+    }
+}
+
 fn run_attachment(
     shared: Arc<Shared>,
     netns: NetNs,
     ifname: String,
     engine: Engine,
+    mode: CaptureMode,
     ready: mpsc::Sender<Result<u32, AttachError>>,
 ) {
     let setup = (|| {
@@ -299,32 +378,145 @@ fn run_attachment(
             .enter()
             .map_err(io_err("entering the network namespace"))?;
         let ifindex = ifindex(&ifname).map_err(|_| AttachError::NoDevice(ifname.clone()))?;
-        let sock = PacketSocket::open(ifindex, PASS_MARK, POLL)
-            .map_err(io_err(format!("AF_PACKET socket on {ifname}")))?;
         let tap = Tap::create(&format!("kbpfp{ifindex}"))
             .map_err(io_err(format!("tap device for {ifname}")))?;
         let tap_index = crate::iface::ifindex(tap.name())
             .map_err(io_err(format!("tap device {}", tap.name())))?;
         let ret = attach_return_path(tap_index, ifindex).map_err(AttachError::Kernel)?;
-        // Last: from here on the stack sees only what the program passes.
-        let bypass = attach_bypass(ifindex).map_err(AttachError::Kernel)?;
-        Ok((ifindex, sock, tap, ret, bypass))
+        // AF_PACKET: the socket first, then the bypass, so no frame goes unseen. AF_XDP:
+        // the bypass first (it only ever meets frames passed back), then the redirect.
+        let (capture, bypass) = if mode == CaptureMode::AfPacket {
+            let c = open_capture(ifindex, &ifname, mode)?;
+            (c, attach_bypass(ifindex).map_err(AttachError::Kernel)?)
+        } else {
+            let b = attach_bypass(ifindex).map_err(AttachError::Kernel)?;
+            (open_capture(ifindex, &ifname, mode)?, b)
+        };
+        Ok((ifindex, capture, tap, ret, bypass))
     })();
-    let (ifindex, sock, tap, _ret, _bypass) = match setup {
+    let (ifindex, capture, tap, _ret, _bypass) = match setup {
         Ok(s) => s,
         Err(e) => {
             let _ = ready.send(Err(e));
             return;
         }
     };
+    *shared.capture.lock().unwrap_or_else(|p| p.into_inner()) = capture.name();
     let _ = ready.send(Ok(ifindex));
-    if let Err(e) = serve(&shared, &sock, &tap, ifindex, engine) {
+    let r = match capture {
+        Capture::Packet(sock) => serve_packet(&shared, &sock, &tap, ifindex, engine),
+        Capture::Xsk(mut x) => serve_xsk(&shared, &mut x, &tap, ifindex, engine),
+    };
+    if let Err(e) = r {
         *shared.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
     }
 }
 
-/// The receive loop: runs until stopped, rebuilding the stream when the program changes.
-fn serve(
+/// What to do with a frame after the program ran.
+enum Act {
+    /// Send `stream.packet()` back out of the device.
+    Tx,
+    /// Done with it (passed to the stack, dropped, or refused before the program).
+    Done,
+}
+
+/// Runs the program on one received frame and carries out everything but `XDP_TX`.
+fn run_frame(stream: &mut XdpStream<'_>, frame: &[u8], tap: &Tap, c: &Counters) -> Act {
+    let action = match stream.run(frame) {
+        Ok(Some(a)) => a,
+        Ok(None) if frame.len() < 14 => {
+            bump(&c.runt);
+            return Act::Done;
+        }
+        Ok(None) => {
+            bump(&c.oversized);
+            return Act::Done;
+        }
+        Err(_) => {
+            bump(&c.run_errors);
+            return Act::Done;
+        }
+    };
+    match action {
+        XDP_PASS => {
+            bump(&c.pass);
+            if tap.inject(stream.packet()).is_err() {
+                bump(&c.pass_errors);
+            }
+        }
+        XDP_TX => {
+            bump(&c.tx);
+            return Act::Tx;
+        }
+        XDP_DROP => bump(&c.drop),
+        XDP_ABORTED => bump(&c.aborted),
+        // The redirect target is not modelled on this path yet: counted and dropped, as
+        // a redirect to a device that refuses the frame.
+        XDP_REDIRECT => bump(&c.redirect),
+        _ => bump(&c.invalid_action),
+    }
+    Act::Done
+}
+
+/// The AF_XDP receive loop.
+fn serve_xsk(
+    shared: &Shared,
+    xsk: &mut XskSocket,
+    tap: &Tap,
+    ifindex: u32,
+    engine: Engine,
+) -> Result<(), String> {
+    let c = &shared.counters;
+    let mut batches = 0u64;
+    loop {
+        if shared.stop.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let generation = shared.generation.load(Ordering::Acquire);
+        let prog = shared
+            .prog
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone();
+        let mut stream = XdpStream::new(&prog, engine, ifindex, 0).map_err(|e| e.to_string())?;
+        while !shared.stop.load(Ordering::Acquire)
+            && shared.generation.load(Ordering::Acquire) == generation
+        {
+            xsk.wait(POLL.as_millis() as i32)
+                .map_err(|e| format!("AF_XDP poll: {e}"))?;
+            let n = {
+                let _pin = kbpf_maps::pin();
+                xsk.poll_batch(0, BATCH as u32, |buf, len| {
+                    bump(&c.rx);
+                    c.rx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                    match run_frame(&mut stream, &buf[..len], tap, c) {
+                        Act::Tx => {
+                            let p = stream.packet();
+                            if p.len() <= buf.len() {
+                                buf[..p.len()].copy_from_slice(p);
+                                Some(p.len())
+                            } else {
+                                bump(&c.tx_errors);
+                                None
+                            }
+                        }
+                        Act::Done => None,
+                    }
+                })
+                .map_err(|e| format!("AF_XDP receive: {e}"))?
+            };
+            batches += 1;
+            if n < BATCH || batches % 64 == 0 {
+                c.rx_missed.fetch_add(xsk.take_missed(), Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The AF_PACKET receive loop: runs until stopped, rebuilding the stream when the
+/// program changes.
+fn serve_packet(
     shared: &Shared,
     sock: &PacketSocket,
     tap: &Tap,
@@ -376,42 +568,12 @@ fn serve(
                     if info.csum_completed {
                         bump(&c.csum_completed);
                     }
-                    let action = match stream.run(frame) {
-                        Ok(Some(a)) => a,
-                        Ok(None) if frame.len() < 14 => {
-                            bump(&c.runt);
-                            continue;
-                        }
-                        Ok(None) => {
-                            bump(&c.oversized);
-                            continue;
-                        }
-                        Err(_) => {
-                            bump(&c.run_errors);
-                            continue;
-                        }
-                    };
-                    match action {
-                        XDP_PASS => {
-                            bump(&c.pass);
-                            if tap.inject(stream.packet()).is_err() {
-                                bump(&c.pass_errors);
-                            }
-                        }
-                        XDP_TX => {
-                            bump(&c.tx);
-                            let out = &mut tx_bufs[n_tx];
-                            out.clear();
-                            out.extend_from_slice(&[0u8; VNET_HDR_LEN]);
-                            out.extend_from_slice(stream.packet());
-                            n_tx += 1;
-                        }
-                        XDP_DROP => bump(&c.drop),
-                        XDP_ABORTED => bump(&c.aborted),
-                        // The redirect target is not modelled on this path yet: counted
-                        // and dropped, as a redirect to a device that refuses the frame.
-                        XDP_REDIRECT => bump(&c.redirect),
-                        _ => bump(&c.invalid_action),
+                    if let Act::Tx = run_frame(&mut stream, frame, tap, c) {
+                        let out = &mut tx_bufs[n_tx];
+                        out.clear();
+                        out.extend_from_slice(&[0u8; VNET_HDR_LEN]);
+                        out.extend_from_slice(stream.packet());
+                        n_tx += 1;
                     }
                 }
             }
@@ -438,6 +600,8 @@ pub struct AttachmentInfo {
     pub engine: Engine,
     /// Counters by name.
     pub counters: Vec<(&'static str, u64)>,
+    /// The capture path.
+    pub capture: &'static str,
     /// Why it stopped serving, if it did.
     pub failure: Option<String>,
 }
@@ -518,6 +682,7 @@ impl Attachments {
                 prog_id: a.prog_id(),
                 engine: a.engine(),
                 counters: a.counters().snapshot(),
+                capture: a.capture(),
                 failure: a.failure(),
             })
             .collect()

@@ -27,6 +27,10 @@ pub mod bypass;
 mod iface;
 pub mod packet_socket;
 mod tap;
+pub mod xsk;
 
-pub use attach::{AttachError, AttachOptions, Attachment, AttachmentInfo, Attachments, Counters};
+pub use attach::{
+    AttachError, AttachOptions, Attachment, AttachmentInfo, Attachments, CAPTURE_ENV, CaptureMode,
+    Counters,
+};
 pub use iface::{NetNs, ifindex, ifname};
