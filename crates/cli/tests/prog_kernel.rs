@@ -452,8 +452,9 @@ fn optional_autoload_program_cannot_be_pinned_like_bpftool() {
     );
 }
 
-/// Katran's XDP objects (`scripts/katran-build.sh`): `prog dump xlated` of every program,
-/// plain and with line info, equal to the kernel's.
+/// Katran's objects (`scripts/katran-build.sh`): `prog dump xlated` of every program (the
+/// XDP balancer, root and packet counter, the tc healthcheckers), plain and with line info,
+/// equal to the kernel's.
 #[test]
 fn katran_programs_dump_the_kernels_xlated() {
     if skip() {
@@ -463,7 +464,13 @@ fn katran_programs_dump_the_kernels_xlated() {
         return;
     };
     let mut compared = 0;
-    for name in ["balancer", "xdp_root", "xdp_pktcntr"] {
+    for name in [
+        "balancer",
+        "xdp_root",
+        "xdp_pktcntr",
+        "healthchecking",
+        "healthchecking_ipip",
+    ] {
         let s = load_both(&out.join(format!("{name}.bpf.o")), &format!("xl_k_{name}"));
         for entry in std::fs::read_dir(&s.pins.progs).unwrap() {
             let prog = entry.unwrap().file_name().to_string_lossy().into_owned();
@@ -488,7 +495,7 @@ fn katran_programs_dump_the_kernels_xlated() {
             }
         }
     }
-    assert!(compared >= 6, "only {compared} dumps compared");
+    assert!(compared >= 10, "only {compared} dumps compared");
 }
 
 /// `prog run PROG pcap_in FILE pcap_out FILE` against the kernel run packet by packet: the

@@ -273,7 +273,7 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
         .collect();
 
     fixups::remove_dead_code(&mut prog)?;
-    ctx::convert_ctx_accesses(&mut prog, input.prog_type)?;
+    ctx::convert_ctx_accesses(&mut prog, input.prog_type, input.verdict.seen_direct_write)?;
     let mut call_names = HashMap::new();
     fixups::misc_fixups(&mut prog, input, &mut call_names)?;
     if input.profile.rewrite.zext_cmpxchg32 {

@@ -19,6 +19,7 @@ use kbpf_verifier::ProgType;
 use kbpf_vm::{Helper, HelperFn, HelperRegistry};
 
 use crate::ctx::XdpBuff;
+use crate::redirect as r;
 use crate::skb_helpers as s;
 use crate::tracing as t;
 
@@ -180,14 +181,37 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(26, "bpf_skb_load_bytes", s::bpf_skb_load_bytes),
     helper!(34, "bpf_get_hash_recalc", s::bpf_get_hash_recalc),
     helper!(40, "bpf_csum_update", s::bpf_csum_update),
+    helper!(50, "bpf_skb_adjust_room", s::bpf_skb_adjust_room),
+    helper!(39, "bpf_skb_pull_data", s::bpf_skb_pull_data),
+    helper!(21, "bpf_skb_set_tunnel_key", s::bpf_skb_set_tunnel_key),
+    helper!(20, "bpf_skb_get_tunnel_key", s::bpf_skb_get_tunnel_key),
+    helper!(23, "bpf_redirect", r::bpf_redirect),
+    // XDP's bpf_redirect (see PER_TYPE).
+    KernelFn {
+        helper_id: None,
+        ..helper!(23, "bpf_xdp_redirect", r::bpf_xdp_redirect)
+    },
 ];
+
+/// Helpers whose kernel function depends on the program type (the type's `get_func_proto`
+/// returns another `bpf_func_proto`): program type, helper id, kernel function.
+const PER_TYPE: &[(ProgType, i32, &str)] = &[(ProgType::Xdp, 23, "bpf_xdp_redirect")];
 
 /// kbpf's [`KernelFunctions`] for the rewrite.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Kbpf;
 
 impl KernelFunctions for Kbpf {
-    fn helper(&self, _prog_type: ProgType, id: i32) -> Option<usize> {
+    fn helper(&self, prog_type: ProgType, id: i32) -> Option<usize> {
+        if let Some(&(_, _, name)) = PER_TYPE
+            .iter()
+            .find(|&&(t, i, _)| t == prog_type.rules() && i == id)
+        {
+            return KERNEL_FUNCTIONS
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| (f.addr)());
+        }
         KERNEL_FUNCTIONS
             .iter()
             .find(|f| f.helper_id == Some(id))

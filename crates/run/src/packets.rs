@@ -21,6 +21,10 @@ pub struct PacketResult {
     pub retval: u32,
     /// The packet afterwards (empty unless `want_data`).
     pub data_out: Vec<u8>,
+    /// Where the program redirected the packet, when its verdict is the redirect
+    /// (`XDP_REDIRECT`, `TC_ACT_REDIRECT`): the run's `bpf_redirect_info`, reset before each
+    /// packet (see [`crate::redirect`]).
+    pub redirect: Option<crate::Redirect>,
 }
 
 /// Runs `prog` on each packet in order on `engine`; `each(i, result)` sees every result.
@@ -44,6 +48,7 @@ pub fn run_packets<'a>(
                 PacketResult {
                     retval: o.retval,
                     data_out: if want_data { o.data_out } else { Vec::new() },
+                    redirect: o.redirect,
                 },
             );
         }
@@ -69,6 +74,8 @@ pub fn run_packets<'a>(
         // SAFETY: `ctx` is the live frame's xdp_buff, the context type the program was
         // verified for; the epoch pin is held.
         let r0 = unsafe { runner.run_ctx(ctx) }?;
+        let redirect =
+            crate::redirect::for_verdict(prog.prog_type, r0 as u32, crate::redirect::take());
         each(
             i,
             PacketResult {
@@ -78,6 +85,7 @@ pub fn run_packets<'a>(
                 } else {
                     Vec::new()
                 },
+                redirect,
             },
         );
     }

@@ -479,3 +479,227 @@ fn skb_runs_match_the_kernel() {
     }
     assert_eq!(compared, progs.len() * 5 * 3 * 2);
 }
+
+/// Ethernet frames of `len` bytes: IPv4, IPv6 and ARP (which `bpf_skb_adjust_room` refuses).
+fn net_frames() -> Vec<Vec<u8>> {
+    [(0x0800u16, 60usize), (0x86dd, 90), (0x0806, 60)]
+        .iter()
+        .map(|&(proto, len)| {
+            let mut f: Vec<u8> = (0..len).map(|i| (i * 13 + 7) as u8).collect();
+            f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+            f[12..14].copy_from_slice(&proto.to_be_bytes());
+            f
+        })
+        .collect()
+}
+
+/// A `struct __sk_buff` context with `cb[0..5]` (and `gso_size`) set.
+fn cb_ctx(cb: [u32; 5], gso_size: u32) -> Vec<u8> {
+    let mut ctx = vec![0u8; 192];
+    for (i, v) in cb.iter().enumerate() {
+        ctx[48 + 4 * i..52 + 4 * i].copy_from_slice(&v.to_ne_bytes());
+    }
+    ctx[176..180].copy_from_slice(&gso_size.to_ne_bytes());
+    ctx
+}
+
+/// `bpf_skb_adjust_room` (every mode and flag class, the refusals and their errno, a second
+/// encapsulation), `bpf_skb_set_tunnel_key` / `bpf_skb_get_tunnel_key` (sizes, flags, the
+/// label and ext checks, the receive-side view written into the packet) and `bpf_redirect`
+/// (tc and XDP, with good and bad flags), `bpf_skb_pull_data` under the tc prologue of a
+/// program that writes the packet directly: return values and packets equal the kernel's on
+/// both engines; kbpf's run result also names the redirect target and the tunnel key,
+/// which the kernel's test run does not report.
+#[test]
+fn net_helpers_match_the_kernel() {
+    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/net_helpers.bpf.o");
+    if let Some(why) = unavailable(&object) {
+        println!("SKIP: run test_run_kernel (net helpers): {why}");
+        return;
+    }
+    let pins = Pins::new("kbpfnet", "net");
+    loadall(&object, &pins).unwrap();
+    let obj = kbpf_object::BpfObject::open(&object).unwrap();
+    let reg = kbpf_maps::Registry::new();
+    let loaded =
+        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
+    let env = kbpf_run::maps_env(&loaded);
+    let load = |name: &str| {
+        let p = loaded.program(name).unwrap();
+        Program::load(
+            p,
+            &env,
+            &kbpf_run::LoadOptions::default(),
+            &kbpf_run::funcs_btf(&obj, p),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", e.log().unwrap_or("")))
+    };
+    const MAC: u32 = 1;
+    const NET: u32 = 0;
+    let (fixed, e4, e6, gre, udp, csum, l2eth, d4, d6) = (1, 2, 4, 8, 16, 32, 64, 128, 256u32);
+    let l2 = |n: u32| n << 24; // BPF_F_ADJ_ROOM_ENCAP_L2(n), in the high word
+    let neg = |n: i32| n as u32;
+    let adjust: Vec<([u32; 5], u32)> = vec![
+        ([20, MAC, fixed | e4, 0, 0], 0),
+        ([40, MAC, fixed | e6, 0, 0], 0),
+        ([28, MAC, e4 | udp, 0, 0], 0),
+        ([48, MAC, e6 | udp, 0, 0], 0),
+        ([24, MAC, e4 | gre, 0, 0], 0),
+        ([34, MAC, e4 | gre | l2eth, l2(14), 0], 0),
+        ([34, MAC, e4 | gre | l2eth, l2(10), 0], 0),
+        ([20, MAC, e4 | l2eth, l2(30), 0], 0),
+        ([20, MAC, e4 | e6, 0, 0], 0),
+        ([20, MAC, e4 | gre | udp, 0, 0], 0),
+        ([20, MAC, e4, 0, 20], 0),
+        ([8, NET, 0, 0, 0], 0),
+        ([8, NET, csum, 0, neg(-8)], 0),
+        ([neg(-8), NET, 0, 0, 0], 0),
+        ([neg(-20), MAC, d4, 0, 0], 0),
+        ([neg(-20), MAC, d6, 0, 0], 0),
+        ([neg(-20), MAC, d4 | d6, 0, 0], 0),
+        ([20, MAC, d4, 0, 0], 0),
+        ([neg(-20), MAC, e4, 0, 0], 0),
+        ([neg(-60), MAC, 0, 0, 0], 0),
+        ([0x1000, MAC, 0, 0, 0], 0),
+        ([20, 2, 0, 0, 0], 0),
+        ([20, MAC, 1 << 9, 0, 0], 0),
+        ([0, MAC, 0, 0, 0], 0),
+        ([20, MAC, fixed | e4, 0, 0], 1400),
+    ];
+    let tunnel: Vec<([u32; 5], u32)> = vec![
+        ([0, 0, 0, 0, 0], 0),
+        ([0, 0, 0, 0, 16], 0),
+        ([0, 1, 0x12345, 0, 1], 0),
+        ([0, 1, 0x12345, 0, 17], 0),
+        ([0, 1, 0, 0, 0], 0),
+        ([0, 0, 7, 0, 0], 0),
+        ([0, 0, 0, 3, 0], 0),
+        ([0, 2 | 4 | 8 | 16, 0, 0, 16], 0),
+        ([0, 1 << 5, 0, 0, 0], 0),
+        ([0, 0, 0, 0, 1 << 5], 0),
+        ([1, 0, 0, 0, 0], 0),
+        ([1, 1, 0, 0, 1], 0),
+        ([2, 0, 0, 0, 0], 0),
+        ([3, 0, 0, 0, 0], 0),
+    ];
+    let redirect: Vec<([u32; 5], u32)> = vec![
+        ([3, 0, 0, 0, 0], 0),
+        ([3, 1, 0, 0, 0], 0),
+        ([3, 2, 0, 0, 0], 0),
+        ([9, 0x10, 0, 0, 0], 0),
+    ];
+    let pull: Vec<([u32; 5], u32)> = vec![
+        ([0, 0, 0, 0, 0], 0),
+        ([20, 0, 0, 0, 0], 0),
+        ([1000, 0, 0, 0, 0], 0),
+    ];
+    let frames = net_frames();
+    let mut compared = 0;
+    let (mut redirects, mut tunnels) = (0, 0);
+    for (name, cases) in [
+        ("tc_adjust_room", &adjust),
+        ("tc_tunnel_key", &tunnel),
+        ("tc_redirect", &redirect),
+        ("tc_pull_write", &pull),
+    ] {
+        let prog = load(name);
+        let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
+        for (cb, gso) in cases {
+            let ctx = cb_ctx(*cb, *gso);
+            for data in &frames {
+                let k = kprog
+                    .test_run_with(&kbpf_kernel::TestRunArgs {
+                        data_in: data,
+                        data_out_len: data.len() + 256,
+                        ctx_in: Some(&ctx),
+                        ctx_out_len: 192,
+                        repeat: 1,
+                        flags: 0,
+                        cpu: 0,
+                    })
+                    .unwrap_or_else(|e| panic!("kernel {name} {cb:?}: {e}"));
+                for engine in [Engine::Interpreter, Engine::Jit] {
+                    let b = prog
+                        .test_run(&TestRunInput {
+                            data_in: data,
+                            ctx_in: Some(&ctx),
+                            repeat: 1,
+                            engine,
+                        })
+                        .unwrap_or_else(|e| panic!("kbpf {name} {cb:?}: {e}"));
+                    let what = format!(
+                        "{name} cb {cb:?} gso {gso} proto {:02x?} {engine:?}",
+                        &data[12..14]
+                    );
+                    assert_eq!(b.retval, k.retval, "{what}: retval");
+                    assert_eq!(b.data_out, k.data_out, "{what}: packet out");
+                    assert_eq!(
+                        b.ctx_out.as_deref(),
+                        Some(&k.ctx_out[..]),
+                        "{what}: ctx out"
+                    );
+                    if name == "tc_redirect" && b.retval == 7 {
+                        let r = b.redirect.expect("a TC_ACT_REDIRECT run names its target");
+                        assert_eq!(
+                            r.target,
+                            kbpf_run::RedirectTarget::Ifindex { ifindex: cb[0] }
+                        );
+                        assert_eq!(r.flags, u64::from(cb[1]));
+                        redirects += 1;
+                    } else {
+                        assert_eq!(b.redirect, None, "{what}");
+                    }
+                    if name == "tc_tunnel_key" && b.retval & 0xfff == 0 {
+                        let t = b.tunnel_key.expect("a set tunnel key is reported");
+                        assert_eq!(t.tunnel_id, 0x123456, "{what}");
+                        // The 8-byte layout ends before tunnel_ttl.
+                        assert_eq!(t.ttl, if cb[0] == 2 { 0 } else { 64 }, "{what}");
+                        tunnels += 1;
+                    }
+                    compared += 1;
+                }
+            }
+        }
+    }
+    // XDP's bpf_redirect (bpf_xdp_redirect): any flag aborts.
+    let prog = load("xdp_redirect");
+    let kprog = KernelProg::from_pinned(pins.progs.join("xdp_redirect")).unwrap();
+    for (ifindex, flags) in [(3u8, 0u8), (7, 1), (0, 0)] {
+        let mut data = frames[0].clone();
+        data[0] = ifindex;
+        data[1] = flags;
+        let k = kprog.test_run(&data, data.len() + 256, None, 1).unwrap();
+        for engine in [Engine::Interpreter, Engine::Jit] {
+            let b = prog
+                .test_run(&TestRunInput {
+                    data_in: &data,
+                    ctx_in: None,
+                    repeat: 1,
+                    engine,
+                })
+                .unwrap();
+            assert_eq!(
+                (b.retval, &b.data_out),
+                (k.retval, &k.data_out),
+                "xdp {ifindex} {flags}"
+            );
+            assert_eq!(
+                b.redirect.map(|r| r.target),
+                (flags == 0).then_some(kbpf_run::RedirectTarget::Ifindex {
+                    ifindex: u32::from(ifindex)
+                })
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(
+        compared,
+        (adjust.len() + tunnel.len() + redirect.len() + pull.len()) * 3 * 2 + 6
+    );
+    assert_eq!(
+        redirects,
+        2 * 3 * 2,
+        "two good tc redirects per frame and engine"
+    );
+    assert!(tunnels > 0);
+}

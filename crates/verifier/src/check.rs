@@ -105,6 +105,9 @@ pub(crate) struct Checker<'a> {
     /// First instruction of each subprogram (sorted; [0] == 0).
     subprogs: Vec<usize>,
     pub(crate) subprog_stack: Vec<usize>,
+    /// `env->seen_direct_write`: a direct packet write was verified (the tc prologue that
+    /// unclones the skb depends on it).
+    pub(crate) seen_direct_write: bool,
     prune_point: Vec<bool>,
     /// `live_regs_before` of each instruction (static liveness).
     live_regs: Vec<u16>,
@@ -187,6 +190,7 @@ impl<'a> Checker<'a> {
             stats: Stats::default(),
             subprogs,
             subprog_stack: vec![0; nsub],
+            seen_direct_write: false,
             prune_point,
             live_regs,
             explored: HashMap::new(),
@@ -1445,6 +1449,8 @@ impl<'a> Checker<'a> {
                 if write && self.prog.direct_packet_access() == Some(false) {
                     return rej("cannot write into packet");
                 }
+                // may_access_direct_pkt_data(env, NULL, BPF_WRITE).
+                self.seen_direct_write |= write;
                 if write
                     && let Some((v, _)) = value
                     && v.is_pointer()
