@@ -56,6 +56,7 @@
 #![deny(missing_docs)]
 
 pub mod btf;
+pub mod devmap;
 pub mod error;
 pub mod gen_lookup;
 pub mod htab;

@@ -104,6 +104,11 @@ pub trait KernelFunctions {
     fn cpu_number(&self) -> Option<u32> {
         None
     }
+    /// The address of the kernel function `name` (a map type's `map_redirect`, which
+    /// `do_misc_fixups` calls directly), if kbpf has it.
+    fn function(&self, _name: &str) -> Option<usize> {
+        None
+    }
 }
 
 /// What the rewrite needs besides the verified program.

@@ -154,6 +154,9 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     map_op!(trie_lookup_elem / 2),
     map_op!(trie_update_elem / 4),
     map_op!(trie_delete_elem / 2),
+    // Devmaps: direct calls of their lookups.
+    map_op!(dev_map_lookup_elem / 2),
+    map_op!(dev_map_hash_lookup_elem / 2),
     helper!(5, "bpf_ktime_get_ns", bpf_ktime_get_ns),
     helper!(6, "bpf_trace_printk", bpf_trace_printk),
     helper!(7, "bpf_user_rnd_u32", bpf_user_rnd_u32),
@@ -186,6 +189,20 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(21, "bpf_skb_set_tunnel_key", s::bpf_skb_set_tunnel_key),
     helper!(20, "bpf_skb_get_tunnel_key", s::bpf_skb_get_tunnel_key),
     helper!(23, "bpf_redirect", r::bpf_redirect),
+    helper!(51, "bpf_xdp_redirect_map", r::bpf_xdp_redirect_map),
+    // The maps' `map_redirect`, which the rewrite calls directly for a known map.
+    KernelFn {
+        helper_id: None,
+        ..helper!(51, "dev_map_redirect", r::dev_map_redirect)
+    },
+    KernelFn {
+        helper_id: None,
+        ..helper!(51, "dev_hash_map_redirect", r::dev_hash_map_redirect)
+    },
+    KernelFn {
+        helper_id: None,
+        ..helper!(51, "cpu_map_redirect", r::cpu_map_redirect)
+    },
     // XDP's bpf_redirect (see PER_TYPE).
     KernelFn {
         helper_id: None,
@@ -227,6 +244,13 @@ impl KernelFunctions for Kbpf {
 
     fn cpu_number(&self) -> Option<u32> {
         kbpf_maps::cpu_number_addr()
+    }
+
+    fn function(&self, name: &str) -> Option<usize> {
+        KERNEL_FUNCTIONS
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| (f.addr)())
     }
 }
 

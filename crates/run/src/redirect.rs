@@ -212,6 +212,119 @@ pub(crate) unsafe extern "C" fn bpf_xdp_redirect(
     XDP_REDIRECT
 }
 
+/// `__bpf_xdp_redirect_map` on a redirect map: flags outside the verdict bits and
+/// `flag_mask` abort; a missing key (without `BPF_F_BROADCAST`) clears the state and returns
+/// the verdict in the low bits of `flags`; a found entry (or a devmap broadcast) is recorded
+/// and the verdict is `XDP_REDIRECT`.
+///
+/// # Safety
+/// `map` is the raw pointer of a live DEVMAP, DEVMAP_HASH or CPUMAP (verifier-checked).
+unsafe fn redirect_map(map: u64, key: u64, flags: u64, flag_mask: u64) -> u64 {
+    use kbpf_maps::devmap::{RedirectEntry, redirect_lookup};
+    if flags & !(XDP_ACTION_MASK | flag_mask) != 0 {
+        return XDP_ABORTED;
+    }
+    let ptr = map as *mut std::ffi::c_void;
+    // SAFETY: the caller's contract.
+    let (map_id, entry) = unsafe {
+        (
+            (*(ptr as *const kbpf_maps::layout::BpfMap)).id,
+            redirect_lookup(ptr, key),
+        )
+    };
+    let broadcast = flags & BPF_F_BROADCAST != 0;
+    let target = match entry {
+        _ if broadcast => RedirectTarget::DevMapBroadcast { map_id },
+        None => {
+            set(None);
+            return flags & XDP_ACTION_MASK;
+        }
+        Some(RedirectEntry::Dev { ifindex }) => RedirectTarget::DevMap {
+            map_id,
+            key: key as u32,
+            ifindex,
+        },
+        Some(RedirectEntry::Cpu) => RedirectTarget::CpuMap {
+            map_id,
+            cpu: key as u32,
+        },
+    };
+    set(Some(Redirect {
+        target,
+        flags: if broadcast { flags & flag_mask } else { 0 },
+    }));
+    XDP_REDIRECT
+}
+
+/// `dev_map_redirect`: `bpf_redirect_map` on a DEVMAP (`BPF_F_BROADCAST`,
+/// `BPF_F_EXCLUDE_INGRESS` allowed).
+pub(crate) unsafe extern "C" fn dev_map_redirect(
+    map: u64,
+    key: u64,
+    flags: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    // SAFETY: the rewrite calls it only for a DEVMAP (verifier-checked).
+    unsafe { redirect_map(map, key, flags, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) }
+}
+
+/// `dev_hash_map_redirect`: the same on a DEVMAP_HASH.
+pub(crate) unsafe extern "C" fn dev_hash_map_redirect(
+    map: u64,
+    key: u64,
+    flags: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    std::hint::black_box("dev_hash_map_redirect");
+    // SAFETY: the rewrite calls it only for a DEVMAP_HASH (verifier-checked).
+    unsafe { redirect_map(map, key, flags, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) }
+}
+
+/// `cpu_map_redirect`: on a CPUMAP (no flags but the verdict bits).
+pub(crate) unsafe extern "C" fn cpu_map_redirect(
+    map: u64,
+    key: u64,
+    flags: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    // SAFETY: the rewrite calls it only for a CPUMAP (verifier-checked).
+    unsafe { redirect_map(map, key, flags, 0) }
+}
+
+/// `bpf_xdp_redirect_map`, the generic helper a call site reached by several maps keeps:
+/// `map->ops->map_redirect` by the map's type. An XSKMAP has no sockets in kbpf: every key
+/// misses.
+pub(crate) unsafe extern "C" fn bpf_xdp_redirect_map(
+    map: u64,
+    key: u64,
+    flags: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    use kbpf_maps::devmap::{BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH};
+    // SAFETY: the verifier checked `map` as a redirect map (DEVMAP, DEVMAP_HASH, CPUMAP or
+    // XSKMAP).
+    let t = unsafe { (*(map as *const kbpf_maps::layout::BpfMap)).map_type };
+    match t {
+        // SAFETY: as above, by type.
+        BPF_MAP_TYPE_DEVMAP | BPF_MAP_TYPE_DEVMAP_HASH => unsafe {
+            redirect_map(map, key, flags, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS)
+        },
+        // SAFETY: as above.
+        BPF_MAP_TYPE_CPUMAP => unsafe { redirect_map(map, key, flags, 0) },
+        _ => {
+            if flags & !XDP_ACTION_MASK != 0 {
+                return XDP_ABORTED;
+            }
+            set(None);
+            flags & XDP_ACTION_MASK
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +343,53 @@ mod tests {
         let r = take().expect("recorded");
         assert_eq!(r.target, RedirectTarget::Ifindex { ifindex: 5 });
         assert_eq!(r.to_string(), "ifindex 5 ingress");
+    }
+
+    #[test]
+    fn redirect_map_records_hits_and_answers_misses_with_the_low_flag_bits() {
+        use kbpf_maps::{Map, MapAttr, MapType};
+        let d = Map::create(
+            &MapAttr::new(MapType::from_raw(14), 4, 4, 4).name("d"),
+            None,
+        )
+        .unwrap();
+        d.update_elem(&2u32.to_ne_bytes(), &1u32.to_ne_bytes(), 0)
+            .unwrap();
+        let p = d.as_ptr() as u64;
+        reset();
+        // SAFETY: a live devmap.
+        unsafe {
+            assert_eq!(dev_map_redirect(p, 2, 0, 0, 0), XDP_REDIRECT);
+            let r = take().expect("hit recorded");
+            assert_eq!(
+                r.target,
+                RedirectTarget::DevMap {
+                    map_id: d.id(),
+                    key: 2,
+                    ifindex: 1
+                }
+            );
+            assert_eq!(
+                dev_map_redirect(p, 3, 2, 0, 0),
+                2,
+                "miss: XDP_PASS from the flags"
+            );
+            assert_eq!(take(), None);
+            assert_eq!(
+                dev_map_redirect(p, 2, 1 << 5, 0, 0),
+                XDP_ABORTED,
+                "unknown flag"
+            );
+            assert_eq!(
+                dev_map_redirect(p, 3, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS, 0, 0),
+                XDP_REDIRECT
+            );
+            assert_eq!(
+                take().map(|r| r.target),
+                Some(RedirectTarget::DevMapBroadcast { map_id: d.id() })
+            );
+            assert_eq!(bpf_xdp_redirect_map(p, 2, 0, 0, 0), XDP_REDIRECT);
+        }
     }
 
     #[test]

@@ -703,3 +703,128 @@ fn net_helpers_match_the_kernel() {
     );
     assert!(tunnels > 0);
 }
+
+/// `bpf_redirect_map` on a DEVMAP, a DEVMAP_HASH and a CPUMAP (hits, misses answered by the
+/// flags' low bits, `BPF_F_BROADCAST` / `BPF_F_EXCLUDE_INGRESS` on devmaps, unknown flags
+/// aborting) and a devmap lookup from the program: return values equal the kernel's on both
+/// engines, and kbpf's run result names the target of every `XDP_REDIRECT`.
+#[test]
+fn redirect_map_matches_the_kernel() {
+    use kbpf_run::RedirectTarget as T;
+    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/redirect_map.bpf.o");
+    if let Some(why) = unavailable(&object) {
+        println!("SKIP: run test_run_kernel (redirect_map): {why}");
+        return;
+    }
+    let pins = Pins::new("kbpfrdm", "rdm");
+    loadall(&object, &pins).unwrap();
+    let obj = kbpf_object::BpfObject::open(&object).unwrap();
+    let reg = kbpf_maps::Registry::new();
+    let loaded =
+        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
+    let env = kbpf_run::maps_env(&loaded);
+    let p = loaded.program("xdp_redirect_map").unwrap();
+    let prog = Program::load(
+        p,
+        &env,
+        &kbpf_run::LoadOptions::default(),
+        &kbpf_run::funcs_btf(&obj, p),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", e.log().unwrap_or("")));
+    let kprog = KernelProg::from_pinned(pins.progs.join("xdp_redirect_map")).unwrap();
+    // The same entries on both sides: lo (ifindex 1) in slots 1 and 3 of the devmap and
+    // under key 5 of the hash, CPU 0 in the cpumap.
+    let updates: [(&str, u32, Vec<u8>); 4] = [
+        (
+            "devs",
+            1,
+            [1u32, 0].iter().flat_map(|v| v.to_ne_bytes()).collect(),
+        ),
+        (
+            "devs",
+            3,
+            [1u32, 0].iter().flat_map(|v| v.to_ne_bytes()).collect(),
+        ),
+        ("dev_hash", 5, 1u32.to_ne_bytes().to_vec()),
+        (
+            "cpus",
+            0,
+            [256u32, 0].iter().flat_map(|v| v.to_ne_bytes()).collect(),
+        ),
+    ];
+    for (name, key, value) in &updates {
+        let k = KernelMap::from_pinned(pins.maps.join(name)).unwrap();
+        k.update(&key.to_ne_bytes(), value, BPF_ANY).unwrap();
+        loaded
+            .map(name)
+            .unwrap()
+            .map
+            .update_elem(&key.to_ne_bytes(), value, BPF_ANY)
+            .unwrap();
+    }
+    let dev_id = |name: &str| loaded.map(name).unwrap().map.id();
+    let mut compared = 0;
+    let mut redirects = 0;
+    for map in 0u8..4 {
+        for key in [0u8, 1, 3, 5, 7] {
+            for (lo, hi) in [
+                (0u8, 0u8),
+                (1, 0),
+                (2, 0),
+                (3, 0),
+                (4, 0),
+                (8, 0),
+                (8 | 16, 0),
+                (16, 0),
+                (32, 0),
+                (0, 1),
+            ] {
+                let mut data = vec![0u8; 64];
+                data[..4].copy_from_slice(&[map, key, lo, hi]);
+                let k = kprog.test_run(&data, 512, None, 1).unwrap();
+                for engine in [Engine::Interpreter, Engine::Jit] {
+                    let b = prog
+                        .test_run(&TestRunInput {
+                            data_in: &data,
+                            ctx_in: None,
+                            repeat: 1,
+                            engine,
+                        })
+                        .unwrap();
+                    let what = format!("map {map} key {key} flags {lo:#x}/{hi:#x} {engine:?}");
+                    assert_eq!(b.retval, k.retval, "{what}");
+                    assert_eq!(b.data_out, k.data_out, "{what}");
+                    if b.retval == 4 {
+                        let r = b.redirect.expect("XDP_REDIRECT names its target");
+                        let want = match map {
+                            _ if lo & 8 != 0 => T::DevMapBroadcast {
+                                map_id: dev_id(if map == 0 { "devs" } else { "dev_hash" }),
+                            },
+                            0 => T::DevMap {
+                                map_id: dev_id("devs"),
+                                key: key.into(),
+                                ifindex: 1,
+                            },
+                            1 => T::DevMap {
+                                map_id: dev_id("dev_hash"),
+                                key: key.into(),
+                                ifindex: 1,
+                            },
+                            _ => T::CpuMap {
+                                map_id: dev_id("cpus"),
+                                cpu: key.into(),
+                            },
+                        };
+                        assert_eq!(r.target, want, "{what}");
+                        redirects += 1;
+                    } else {
+                        assert_eq!(b.redirect, None, "{what}");
+                    }
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 4 * 5 * 10 * 2);
+    assert!(redirects > 20, "only {redirects} redirects");
+}
