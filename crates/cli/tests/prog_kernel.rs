@@ -625,3 +625,86 @@ fn pcap_runs_match_the_kernel_packet_by_packet() {
         );
     }
 }
+
+/// `prog run` of an XDP program redirecting through a devmap (`crates/run/tests/progs/
+/// redirect_map.bpf.o`, entries written with `map update` on both sides): bpftool's
+/// `Return value` line, then kbpf's `Redirect:` line naming the target; `-j` carries it as
+/// `"redirect": {"kind": "devmap", "map_id", "key", "ifindex", "flags"}`. A miss prints no
+/// redirect.
+#[test]
+fn prog_run_shows_the_redirect_target() {
+    if skip() {
+        return;
+    }
+    let obj = root().join("crates/run/tests/progs/redirect_map.bpf.o");
+    let s = load_both(&obj, "rdm");
+    for side in ["kernel", "kbpf"] {
+        let m = if side == "kernel" {
+            s.kernel("@M@/devs")
+        } else {
+            s.kbpf("@M@/devs")
+        };
+        let args = [
+            "map", "update", "pinned", &m, "key", "2", "0", "0", "0", "value", "1", "0", "0", "0",
+            "0", "0", "0", "0",
+        ];
+        let o = if side == "kernel" {
+            bpftool(&args)
+        } else {
+            kbpf(&s.fs, &args)
+        };
+        assert_eq!(o.status, 0, "{side} map update: {}", o.stderr);
+    }
+    let dir = std::env::temp_dir().join(format!("kbpf-rdm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hit = dir.join("hit");
+    let miss = dir.join("miss");
+    let mut pkt = vec![0u8; 64];
+    pkt[1] = 2;
+    std::fs::write(&hit, &pkt).unwrap();
+    pkt[1] = 3;
+    pkt[2] = 2; // XDP_PASS on a miss
+    std::fs::write(&miss, &pkt).unwrap();
+    let kp = s.kernel("@P@/xdp_redirect_map");
+    let bp = s.kbpf("@P@/xdp_redirect_map");
+    for (input, want_ret, redirected) in [(&hit, 4, true), (&miss, 2, false)] {
+        let input = input.to_str().unwrap();
+        let k = bpftool(&["prog", "run", "pinned", &kp, "data_in", input]);
+        let b = kbpf(&s.fs, &["prog", "run", "pinned", &bp, "data_in", input]);
+        assert_eq!((k.status, b.status), (0, 0), "{} / {}", k.stderr, b.stderr);
+        let first = |t: &str| {
+            t.lines()
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(first(&b.stdout), first(&k.stdout));
+        assert_eq!(first(&b.stdout), format!("Return value: {want_ret}"));
+        let line = b.stdout.lines().find(|l| l.starts_with("Redirect: "));
+        if redirected {
+            let id = kbpf(&s.fs, &["map", "show", "pinned", &s.kbpf("@M@/devs"), "-j"]);
+            let v: serde_json::Value = serde_json::from_str(&id.stdout).unwrap();
+            let map_id = v["id"].as_u64().unwrap();
+            assert_eq!(
+                line,
+                Some(format!("Redirect: devmap id {map_id} key 2 (ifindex 1)").as_str())
+            );
+            let j = kbpf(
+                &s.fs,
+                &["prog", "run", "pinned", &bp, "data_in", input, "-j"],
+            );
+            let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+            assert_eq!(v["retval"], 4);
+            assert_eq!(
+                v["redirect"],
+                serde_json::json!({"kind": "devmap", "map_id": map_id, "key": 2, "ifindex": 1, "flags": 0})
+            );
+        } else {
+            assert_eq!(line, None, "{}", b.stdout);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -138,6 +138,10 @@ enum Index {
 pub(crate) struct RedirectMap {
     map_type: u32,
     index: Mutex<Index>,
+    /// `dtab->items` of a DEVMAP, which `dev_map_mem_usage` counts: incremented by every
+    /// update of an empty slot (even one storing ifindex 0, which leaves it empty),
+    /// decremented by deleting a filled one, as the kernel does.
+    items: AtomicU64,
 }
 
 /// What a `bpf_redirect_map` on a redirect map finds.
@@ -173,6 +177,7 @@ impl RedirectMap {
         RedirectMap {
             map_type: t.raw(),
             index: Mutex::new(index),
+            items: AtomicU64::new(0),
         }
     }
 
@@ -255,6 +260,9 @@ impl RedirectMap {
                     let e = m
                         .entry(key)
                         .or_insert_with(|| (Box::new(AtomicU64::new(0)), false));
+                    if !e.1 {
+                        self.items.fetch_add(1, Ordering::Relaxed);
+                    }
                     e.0.store(u64::from(first), Ordering::Release);
                     e.1 = present;
                 }
@@ -330,8 +338,11 @@ impl RedirectMap {
                         format!("key {key} >= max_entries {}", m.max_entries),
                     ));
                 }
-                if let Some(e) = p.get_mut(&key) {
+                if let Some(e) = p.get_mut(&key)
+                    && e.1
+                {
                     e.1 = false;
+                    self.items.fetch_sub(1, Ordering::Relaxed);
                 }
                 Ok(())
             }
@@ -421,10 +432,30 @@ impl RedirectMap {
     }
 }
 
-/// `dev_map_mem_usage` / `cpu_map_mem_usage`, approximately: the slot pointers and one entry
-/// per element (kbpf's entries are 8 bytes; the kernel's structures are larger).
+/// `sizeof(struct bpf_dtab)` and `sizeof(struct bpf_cpu_map)` on the kernels kbpf mirrors
+/// (read from their `memlock`; not followed per kernel profile).
+const SIZEOF_BPF_DTAB: u64 = 344;
+const SIZEOF_BPF_CPU_MAP: u64 = 304;
+/// `sizeof(struct bpf_dtab_netdev)` on the same kernels.
+const SIZEOF_BPF_DTAB_NETDEV: u64 = 64;
+
+/// `dev_map_mem_usage` / `cpu_map_mem_usage`: the map struct, the slot pointers (DEVMAP,
+/// CPUMAP) or buckets (DEVMAP_HASH), and for devmaps one `bpf_dtab_netdev` per entry (a
+/// cpumap's entries are not counted).
 pub(crate) fn mem_usage(m: &MapInner, r: &RedirectMap) -> u64 {
-    m.max_entries as u64 * 8 + u64::from(r.count()) * 8
+    match r.map_type {
+        BPF_MAP_TYPE_CPUMAP => SIZEOF_BPF_CPU_MAP + m.max_entries as u64 * 8,
+        BPF_MAP_TYPE_DEVMAP_HASH => {
+            SIZEOF_BPF_DTAB
+                + u64::from(m.max_entries).next_power_of_two() * 8
+                + u64::from(r.count()) * SIZEOF_BPF_DTAB_NETDEV
+        }
+        _ => {
+            SIZEOF_BPF_DTAB
+                + m.max_entries as u64 * 8
+                + r.items.load(Ordering::Relaxed) * SIZEOF_BPF_DTAB_NETDEV
+        }
+    }
 }
 
 /// The redirect map behind a raw map pointer.

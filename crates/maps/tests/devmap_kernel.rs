@@ -5,7 +5,8 @@
 //! * seeded random element sequences (updates with every flag, existing and missing
 //!   devices, program fds of 0/-1, cpumap `qsize` in and past the limit, keys past
 //!   `max_entries` and past the possible CPUs; lookups, deletes, single `get_next_key`
-//!   steps and full walks with each key's value), outcome by outcome.
+//!   steps and full walks with each key's value, and `memlock` after each walk), outcome by
+//!   outcome.
 //!
 //! `KBPF_DEVMAP_SEED` reseeds.
 
@@ -25,6 +26,16 @@ enum Out {
     Unit,
     Bytes(Vec<u8>),
     Err(i32),
+}
+
+fn fdinfo_memlock(m: &KernelMap) -> u64 {
+    use std::os::fd::{AsFd, AsRawFd};
+    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", m.as_fd().as_raw_fd()))
+        .expect("fdinfo");
+    text.lines()
+        .find_map(|l| l.strip_prefix("memlock:"))
+        .map(|v| v.trim().parse().expect("memlock number"))
+        .expect("memlock line in fdinfo")
 }
 
 fn kerr(e: kbpf_kernel::Error) -> i32 {
@@ -192,6 +203,7 @@ fn redirect_map_elements_match_the_kernel() {
                         })
                         .collect();
                     assert_eq!(bw, kw, "{what}: walk");
+                    assert_eq!(b.memlock(), fdinfo_memlock(&k), "{what}: memlock");
                 }
             }
             ops += 1;
