@@ -65,6 +65,7 @@ pub mod layout;
 pub mod lpm_trie;
 pub mod map;
 pub mod meta;
+pub mod perf_event;
 pub mod queue;
 pub mod raw;
 pub mod registry;

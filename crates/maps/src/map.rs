@@ -295,6 +295,8 @@ pub struct MapInner {
     pub(crate) meta: Option<InnerMapMeta>,
     /// PROG_ARRAY owner program type (0 until the first program is stored or checked).
     pub(crate) prog_owner_type: AtomicU32,
+    /// PERF_EVENT_ARRAY: the events readers installed ([`crate::perf_event`]).
+    pub(crate) perf: Option<crate::perf_event::PerfSlots>,
     /// `BPF_MAP_FREEZE` was done: user space may no longer write.
     pub(crate) frozen: std::sync::atomic::AtomicBool,
     /// The BTF object and type ids (`map->btf`, `btf_key_type_id`, `btf_value_type_id`).
@@ -733,6 +735,7 @@ impl Map {
             id,
             meta,
             prog_owner_type: AtomicU32::new(0),
+            perf: crate::perf_event::slots_for(t, max_entries),
             frozen: std::sync::atomic::AtomicBool::new(false),
             btf: match &attr.btf {
                 Some(b) if attr.btf_key_type_id != 0 || attr.btf_value_type_id != 0 => {
@@ -1558,6 +1561,9 @@ impl Map {
                         Errno::E2BIG,
                         format!("index {idx} >= max_entries {}", m.max_entries),
                     ));
+                }
+                if m.map_type == MapType::PerfEventArray {
+                    return self.perf_event_delete(idx);
                 }
                 if m.map_type == MapType::ProgArray {
                     let Some(slots) = self.prog_slots() else {

@@ -190,6 +190,12 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(20, "bpf_skb_get_tunnel_key", s::bpf_skb_get_tunnel_key),
     helper!(23, "bpf_redirect", r::bpf_redirect),
     helper!(51, "bpf_xdp_redirect_map", r::bpf_xdp_redirect_map),
+    helper!(25, "bpf_skb_event_output", s::bpf_skb_event_output),
+    // XDP's bpf_perf_event_output (see PER_TYPE).
+    KernelFn {
+        helper_id: None,
+        ..helper!(25, "bpf_xdp_event_output", bpf_xdp_event_output)
+    },
     // The maps' `map_redirect`, which the rewrite calls directly for a known map.
     KernelFn {
         helper_id: None,
@@ -212,7 +218,10 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
 
 /// Helpers whose kernel function depends on the program type (the type's `get_func_proto`
 /// returns another `bpf_func_proto`): program type, helper id, kernel function.
-const PER_TYPE: &[(ProgType, i32, &str)] = &[(ProgType::Xdp, 23, "bpf_xdp_redirect")];
+const PER_TYPE: &[(ProgType, i32, &str)] = &[
+    (ProgType::Xdp, 23, "bpf_xdp_redirect"),
+    (ProgType::Xdp, 25, "bpf_xdp_event_output"),
+];
 
 /// kbpf's [`KernelFunctions`] for the rewrite.
 #[derive(Clone, Copy, Debug, Default)]
@@ -570,6 +579,39 @@ unsafe extern "C" fn bpf_xdp_adjust_head(ctx: u64, delta: u64, _: u64, _: u64, _
     // SAFETY: the verifier checked that r1 is the program's context, an `XdpBuff` of kbpf's.
     let xdp = unsafe { &mut *(ctx as *mut XdpBuff) };
     xdp.adjust_head(delta as i32) as u64
+}
+
+/// `bpf_xdp_event_output(xdp, map, flags, meta, meta_size)` (`bpf_perf_event_output` of XDP
+/// programs): `meta` and the first `(flags & BPF_F_CTXLEN_MASK) >> 32` packet bytes;
+/// `-EINVAL` for other flags, `-EFAULT` past the packet, then the event's errno
+/// ([`kbpf_maps::perf_event::output`]).
+unsafe extern "C" fn bpf_xdp_event_output(
+    ctx: u64,
+    map: u64,
+    flags: u64,
+    meta: u64,
+    meta_size: u64,
+) -> u64 {
+    use kbpf_maps::perf_event::{BPF_F_CTXLEN_MASK, BPF_F_INDEX_MASK, output};
+    if flags & !(BPF_F_CTXLEN_MASK | BPF_F_INDEX_MASK) != 0 {
+        return (-22i64) as u64;
+    }
+    let ctx_len = ((flags & BPF_F_CTXLEN_MASK) >> 32) as usize;
+    // SAFETY: r1 is the program's `XdpBuff`, `meta` `meta_size` readable bytes, `map` a
+    // PERF_EVENT_ARRAY (verifier-checked); the packet is [data, data_end).
+    unsafe {
+        let xdp = &*(ctx as *const XdpBuff);
+        let len = xdp.data_end as usize - xdp.data as usize;
+        if ctx_len > len {
+            return (-14i64) as u64;
+        }
+        let pkt = std::slice::from_raw_parts(xdp.data as *const u8, ctx_len);
+        output(
+            map as *mut c_void,
+            flags,
+            &[s::meta_bytes(meta, meta_size), pkt],
+        ) as u64
+    }
 }
 
 /// `bpf_xdp_adjust_meta(ctx, delta)`.

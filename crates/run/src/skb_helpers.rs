@@ -370,6 +370,51 @@ fn set_tunnel_key(skb: &mut SkBuff, k: &[u8; TUNNEL_KEY_SIZE], flags: u64) -> i6
     0
 }
 
+/// `bpf_skb_event_output(skb, map, flags, meta, meta_size)` (`bpf_perf_event_output` of
+/// skb programs): `meta` and then the first `(flags & BPF_F_CTXLEN_MASK) >> 32` packet
+/// bytes as one sample; `-EINVAL` for other flags, `-EFAULT` for more packet bytes than the
+/// skb has, then [`kbpf_maps::perf_event::output`]'s errno.
+pub(crate) unsafe extern "C" fn bpf_skb_event_output(
+    skb: u64,
+    map: u64,
+    flags: u64,
+    meta: u64,
+    meta_size: u64,
+) -> u64 {
+    use kbpf_maps::perf_event::{BPF_F_CTXLEN_MASK, BPF_F_INDEX_MASK, output};
+    if flags & !(BPF_F_CTXLEN_MASK | BPF_F_INDEX_MASK) != 0 {
+        return EINVAL;
+    }
+    let ctx_len = ((flags & BPF_F_CTXLEN_MASK) >> 32) as usize;
+    // SAFETY: r1 is the program's context, a live `SkBuff`; `meta` is `meta_size` readable
+    // bytes (ARG_PTR_TO_MEM with ARG_CONST_SIZE_OR_ZERO); `map` a PERF_EVENT_ARRAY (all
+    // verifier-checked).
+    unsafe {
+        let skb = SkBuff::from_ctx(skb);
+        if ctx_len > skb.len() {
+            return EFAULT;
+        }
+        let meta = meta_bytes(meta, meta_size);
+        output(
+            map as *mut std::ffi::c_void,
+            flags,
+            &[meta, &skb.data()[..ctx_len]],
+        ) as u64
+    }
+}
+
+/// The helper's `meta` argument as bytes.
+///
+/// # Safety
+/// `p` must be `n` readable bytes when `n > 0`.
+pub(crate) unsafe fn meta_bytes<'a>(p: u64, n: u64) -> &'a [u8] {
+    if n == 0 || p == 0 {
+        return &[];
+    }
+    // SAFETY: the caller's contract.
+    unsafe { std::slice::from_raw_parts(p as *const u8, n as usize) }
+}
+
 /// `BPF_F_TUNINFO_FLAGS` of `bpf_skb_get_tunnel_key`: fill `tunnel_flags`.
 const BPF_F_TUNINFO_FLAGS: u64 = 1 << 4;
 const EPROTO_I: i64 = -71;

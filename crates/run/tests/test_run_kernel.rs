@@ -828,3 +828,188 @@ fn redirect_map_matches_the_kernel() {
     assert_eq!(compared, 4 * 5 * 10 * 2);
     assert!(redirects > 20, "only {redirects} redirects");
 }
+
+/// A kernel `PERF_COUNT_SW_BPF_OUTPUT` event on `cpu` with a mapped ring (what bpftool's
+/// `map event_pipe` opens), whose raw samples can be read back.
+struct KernelPerfEvent {
+    fd: std::os::fd::OwnedFd,
+    ring: *mut u8,
+    len: usize,
+    tail: u64,
+}
+
+impl KernelPerfEvent {
+    const PAGES: usize = 8;
+
+    fn open(cpu: i32) -> KernelPerfEvent {
+        use std::os::fd::FromRawFd;
+        // struct perf_event_attr: type, size, config, sample_period, sample_type, …,
+        // wakeup_events.
+        let mut attr = [0u8; 128];
+        attr[0..4].copy_from_slice(&1u32.to_ne_bytes()); // PERF_TYPE_SOFTWARE
+        attr[4..8].copy_from_slice(&128u32.to_ne_bytes());
+        attr[8..16].copy_from_slice(&10u64.to_ne_bytes()); // PERF_COUNT_SW_BPF_OUTPUT
+        attr[16..24].copy_from_slice(&1u64.to_ne_bytes());
+        attr[24..32].copy_from_slice(&(1u64 << 10).to_ne_bytes()); // PERF_SAMPLE_RAW
+        attr[48..52].copy_from_slice(&1u32.to_ne_bytes());
+        // SAFETY: a perf_event_attr of the size it declares; pid -1 with a CPU.
+        let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), -1, cpu, -1, 8) };
+        assert!(
+            fd >= 0,
+            "perf_event_open: {}",
+            std::io::Error::last_os_error()
+        );
+        let len = (1 + Self::PAGES) * 4096;
+        // SAFETY: mapping the event's ring as perf documents (metadata page + 2^n pages).
+        let ring = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd as i32,
+                0,
+            )
+        };
+        assert_ne!(ring, libc::MAP_FAILED);
+        KernelPerfEvent {
+            // SAFETY: a fresh fd we own.
+            fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) },
+            ring: ring as *mut u8,
+            len,
+            tail: 0,
+        }
+    }
+
+    /// The raw data of each sample written since the last call.
+    fn samples(&mut self) -> Vec<Vec<u8>> {
+        let size = (Self::PAGES * 4096) as u64;
+        // SAFETY: data_head sits at offset 1024 of the metadata page; the data pages follow.
+        unsafe {
+            let head = std::ptr::read_volatile(self.ring.add(1024) as *const u64);
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+            let data = self.ring.add(4096);
+            let byte = |o: u64| *data.add((o % size) as usize);
+            let read = |o: u64, n: usize| (0..n as u64).map(|i| byte(o + i)).collect::<Vec<u8>>();
+            let mut out = Vec::new();
+            while self.tail < head {
+                let h = read(self.tail, 8);
+                let (ty, sz) = (
+                    u32::from_ne_bytes([h[0], h[1], h[2], h[3]]),
+                    u16::from_ne_bytes([h[6], h[7]]) as u64,
+                );
+                if ty == 9 {
+                    let n = read(self.tail + 8, 4);
+                    let n = u32::from_ne_bytes([n[0], n[1], n[2], n[3]]) as usize;
+                    out.push(read(self.tail + 12, n));
+                }
+                self.tail += sz;
+            }
+            std::ptr::write_volatile(self.ring.add(1032) as *mut u64, self.tail);
+            out
+        }
+    }
+}
+
+impl Drop for KernelPerfEvent {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `open`.
+        unsafe { libc::munmap(self.ring as *mut libc::c_void, self.len) };
+    }
+}
+
+/// `bpf_perf_event_output` from XDP and tc: slots with an event of the running CPU, of
+/// another CPU (`-EOPNOTSUPP`), none (`-ENOENT`), past `max_entries` (`-E2BIG`),
+/// `BPF_F_CURRENT_CPU`, packet bytes appended (`BPF_F_CTXLEN_MASK`, `-EFAULT` past the
+/// packet), unknown flags (`-EINVAL`), empty and short meta: return values equal the
+/// kernel's on both engines, and every sample kbpf captured equals the one the kernel's
+/// ring holds, byte for byte (padding included).
+#[test]
+fn perf_event_output_matches_the_kernel() {
+    use std::os::fd::AsFd;
+    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/perf_out.bpf.o");
+    if let Some(why) = unavailable(&object) {
+        println!("SKIP: run test_run_kernel (perf_event_output): {why}");
+        return;
+    }
+    // The test run runs where the thread runs: CPU 0 on both sides.
+    // SAFETY: a zeroed cpu_set_t with CPU 0 set, for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set),
+            0
+        );
+    }
+    kbpf_maps::set_current_cpu(0);
+    let two_cpus = kbpf_maps::possible_cpus() > 1;
+    let pins = Pins::new("kbpfperf", "perf");
+    loadall(&object, &pins).unwrap();
+    let obj = kbpf_object::BpfObject::open(&object).unwrap();
+    let reg = kbpf_maps::Registry::new();
+    let loaded =
+        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
+    let env = kbpf_run::maps_env(&loaded);
+    let kmap = KernelMap::from_pinned(pins.maps.join("events")).unwrap();
+    let bmap = loaded.map("events").unwrap().map.clone();
+    // Slot 0: CPU 0's event; slot 1: CPU 1's (when there is one); slots 2, 3: none.
+    let mut k0 = KernelPerfEvent::open(0);
+    kmap.update_fd(&0u32.to_ne_bytes(), k0.fd.as_fd(), BPF_ANY)
+        .unwrap();
+    let b0 = bmap.perf_event_open(0, 0).unwrap();
+    let _k1 = two_cpus.then(|| {
+        let k1 = KernelPerfEvent::open(1);
+        kmap.update_fd(&1u32.to_ne_bytes(), k1.fd.as_fd(), BPF_ANY)
+            .unwrap();
+        bmap.perf_event_open(1, 1).unwrap();
+        k1
+    });
+    let mut compared = 0;
+    let mut samples = 0;
+    for name in ["xdp_perf_out", "tc_perf_out"] {
+        let p = loaded.program(name).unwrap();
+        let prog = Program::load(
+            p,
+            &env,
+            &kbpf_run::LoadOptions::default(),
+            &kbpf_run::funcs_btf(&obj, p),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", e.log().unwrap_or("")));
+        let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
+        for slot in [0u8, 1, 2, 4, 9] {
+            for ctx_len in [0u8, 5, 60, 61] {
+                for bad in [0u8, 33] {
+                    for meta in [0u8, 4, 8] {
+                        let mut data: Vec<u8> = (0..60u8).map(|i| i.wrapping_mul(7)).collect();
+                        data[..5].copy_from_slice(&[slot, ctx_len, bad, 0xa5, meta]);
+                        data[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+                        let what =
+                            format!("{name} slot {slot} ctx_len {ctx_len} bad {bad} meta {meta}");
+                        let k = kprog.test_run(&data, 512, None, 1).unwrap();
+                        let ks = k0.samples();
+                        for engine in [Engine::Interpreter, Engine::Jit] {
+                            let b = prog
+                                .test_run(&TestRunInput {
+                                    data_in: &data,
+                                    ctx_in: None,
+                                    repeat: 1,
+                                    engine,
+                                })
+                                .unwrap();
+                            assert_eq!(b.retval as i32, k.retval as i32, "{what} {engine:?}");
+                            let (bs, lost) = b0.drain();
+                            assert_eq!(lost, 0);
+                            let bs: Vec<Vec<u8>> = bs.into_iter().map(|s| s.data).collect();
+                            assert_eq!(bs, ks, "{what} {engine:?}: samples");
+                            samples += bs.len();
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 2 * 5 * 4 * 2 * 3 * 2);
+    assert!(samples > 20, "only {samples} samples");
+}

@@ -2286,6 +2286,9 @@ impl<'a> Checker<'a> {
                 53 => mt == SOCKMAP,
                 70 => mt == SOCKHASH,
                 helpers::BPF_FUNC_TAIL_CALL => mt == BPF_MAP_TYPE_PROG_ARRAY,
+                // perf_event_read, perf_event_output, perf_event_read_value, skb_output,
+                // xdp_output: a PERF_EVENT_ARRAY.
+                22 | 25 | 55 | 111 | 121 => mt == 4,
                 130 | 131 | 134 | 198..=200 => mt == 27,
                 helpers::BPF_FUNC_REDIRECT_MAP => matches!(
                     mt,

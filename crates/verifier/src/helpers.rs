@@ -202,6 +202,19 @@ const PROTOS: &[FuncProto] = &[
             RetType::Integer,
         )
     },
+    // bpf_skb_event_output_proto / bpf_xdp_event_output_proto.
+    proto(
+        25,
+        "bpf_perf_event_output",
+        [
+            PtrToCtx,
+            ConstMapPtr,
+            Anything,
+            PtrToMemReadonly,
+            ConstSizeOrZero,
+        ],
+        RetType::Integer,
+    ),
     proto(
         20,
         "bpf_skb_get_tunnel_key",
@@ -647,6 +660,11 @@ fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'st
         // tc_cls_act_func_proto (the tunnel keys also in lwt_xmit's, a type kbpf
         // checks through the branch above).
         20 | 21 | 39 | 50 => prog == ProgType::SchedCls,
+        // The skb and XDP variants (tracing programs' pt_regs variant is not kbpf's).
+        25 => matches!(
+            prog,
+            ProgType::SchedCls | ProgType::Xdp | ProgType::SocketFilter
+        ),
         // The coarse clock is not NMI-safe: tracing programs may not read it.
         160 => !prog.is_tracing(),
         _ => true,
