@@ -236,13 +236,15 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
             input.verdict.aux.len()
         )));
     }
-    // Maps of kernel objects kbpf does not have (sockets, AF_XDP sockets, socket-local
-    // storage): such a program verifies, but kbpf cannot run it.
+    // Maps of kernel objects kbpf does not have (sockets, socket-local storage): such a
+    // program verifies, but kbpf cannot run it. (An XSKMAP only fails where a program looks
+    // into it, see `fixups`: redirects through it find no socket, as on a kernel with
+    // none bound.)
     if let Some((_, d)) = input
         .verdict
         .maps
         .iter()
-        .find(|(_, d)| matches!(d.map_type, 15 | 17 | 18 | 19 | 20 | 21 | 24 | 31))
+        .find(|(_, d)| matches!(d.map_type, 15 | 18 | 19 | 20 | 21 | 24 | 31))
     {
         return Err(RewriteError::Unsupported {
             insn: 0,

@@ -209,6 +209,10 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
         helper_id: None,
         ..helper!(51, "cpu_map_redirect", r::cpu_map_redirect)
     },
+    KernelFn {
+        helper_id: None,
+        ..helper!(51, "xsk_map_redirect", r::xsk_map_redirect)
+    },
     // XDP's bpf_redirect (see PER_TYPE).
     KernelFn {
         helper_id: None,

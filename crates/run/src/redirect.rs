@@ -294,6 +294,22 @@ pub(crate) unsafe extern "C" fn cpu_map_redirect(
     unsafe { redirect_map(map, key, flags, 0) }
 }
 
+/// `xsk_map_redirect`: on an XSKMAP, whose slots hold no socket in kbpf: every key misses
+/// (no flags but the verdict bits).
+pub(crate) unsafe extern "C" fn xsk_map_redirect(
+    _map: u64,
+    _key: u64,
+    flags: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    if flags & !XDP_ACTION_MASK != 0 {
+        return XDP_ABORTED;
+    }
+    set(None);
+    flags & XDP_ACTION_MASK
+}
+
 /// `bpf_xdp_redirect_map`, the generic helper a call site reached by several maps keeps:
 /// `map->ops->map_redirect` by the map's type. An XSKMAP has no sockets in kbpf: every key
 /// misses.
@@ -315,13 +331,8 @@ pub(crate) unsafe extern "C" fn bpf_xdp_redirect_map(
         },
         // SAFETY: as above.
         BPF_MAP_TYPE_CPUMAP => unsafe { redirect_map(map, key, flags, 0) },
-        _ => {
-            if flags & !XDP_ACTION_MASK != 0 {
-                return XDP_ABORTED;
-            }
-            set(None);
-            flags & XDP_ACTION_MASK
-        }
+        // SAFETY: no pointer is read.
+        _ => unsafe { xsk_map_redirect(map, key, flags, 0, 0) },
     }
 }
 

@@ -704,7 +704,8 @@ fn net_helpers_match_the_kernel() {
     assert!(tunnels > 0);
 }
 
-/// `bpf_redirect_map` on a DEVMAP, a DEVMAP_HASH and a CPUMAP (hits, misses answered by the
+/// `bpf_redirect_map` on a DEVMAP, a DEVMAP_HASH, a CPUMAP and an XSKMAP without sockets
+/// (hits, misses answered by the
 /// flags' low bits, `BPF_F_BROADCAST` / `BPF_F_EXCLUDE_INGRESS` on devmaps, unknown flags
 /// aborting) and a devmap lookup from the program: return values equal the kernel's on both
 /// engines, and kbpf's run result names the target of every `XDP_REDIRECT`.
@@ -765,7 +766,7 @@ fn redirect_map_matches_the_kernel() {
     let dev_id = |name: &str| loaded.map(name).unwrap().map.id();
     let mut compared = 0;
     let mut redirects = 0;
-    for map in 0u8..4 {
+    for map in 0u8..5 {
         for key in [0u8, 1, 3, 5, 7] {
             for (lo, hi) in [
                 (0u8, 0u8),
@@ -795,6 +796,7 @@ fn redirect_map_matches_the_kernel() {
                     assert_eq!(b.retval, k.retval, "{what}");
                     assert_eq!(b.data_out, k.data_out, "{what}");
                     if b.retval == 4 {
+                        assert_ne!(map, 4, "{what}: the XSKMAP has no socket");
                         let r = b.redirect.expect("XDP_REDIRECT names its target");
                         let want = match map {
                             _ if lo & 8 != 0 => T::DevMapBroadcast {
@@ -825,8 +827,49 @@ fn redirect_map_matches_the_kernel() {
             }
         }
     }
-    assert_eq!(compared, 4 * 5 * 10 * 2);
+    assert_eq!(compared, 5 * 5 * 10 * 2);
     assert!(redirects > 20, "only {redirects} redirects");
+    // One map per call site: the direct `map_redirect` calls.
+    for (name, map) in [
+        ("xdp_dev_only", Some("devs")),
+        ("xdp_hash_only", Some("dev_hash")),
+        ("xdp_cpu_only", Some("cpus")),
+        ("xdp_xsk_only", None),
+    ] {
+        let p = loaded.program(name).unwrap();
+        let prog = Program::load(
+            p,
+            &env,
+            &kbpf_run::LoadOptions::default(),
+            &kbpf_run::funcs_btf(&obj, p),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", e.log().unwrap_or("")));
+        let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
+        for key in [0u8, 1, 3, 5] {
+            for (lo, hi) in [(0u8, 0u8), (2, 0), (8, 0), (32, 0)] {
+                let mut data = vec![0u8; 64];
+                data[..4].copy_from_slice(&[0, key, lo, hi]);
+                let k = kprog.test_run(&data, 512, None, 1).unwrap();
+                for engine in [Engine::Interpreter, Engine::Jit] {
+                    let b = prog
+                        .test_run(&TestRunInput {
+                            data_in: &data,
+                            ctx_in: None,
+                            repeat: 1,
+                            engine,
+                        })
+                        .unwrap();
+                    let what = format!("{name} key {key} flags {lo:#x} {engine:?}");
+                    assert_eq!(b.retval, k.retval, "{what}");
+                    assert_eq!(
+                        b.redirect.is_some(),
+                        b.retval == 4 && map.is_some(),
+                        "{what}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// A kernel `PERF_COUNT_SW_BPF_OUTPUT` event on `cpu` with a mapped ring (what bpftool's
