@@ -103,6 +103,7 @@ pub fn convert_ctx_accesses(
     {
         let seq = skb::unclone_prologue(prog.insns[0]);
         prog.patch(0, &seq)?;
+        prog.adjust_jmp_off(0, seq.len() - 1)?;
     }
     let mut i = 0;
     while i < prog.len() {
