@@ -20,7 +20,7 @@ pub const BPF_F_BROADCAST: u64 = 1 << 3;
 pub const BPF_F_EXCLUDE_INGRESS: u64 = 1 << 4;
 /// `XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX`: the low bits of `bpf_redirect_map`'s flags,
 /// the verdict on a missing key.
-pub const XDP_ACTION_MASK: u64 = 0 | 1 | 2 | 3;
+pub const XDP_ACTION_MASK: u64 = 3;
 
 /// `XDP_ABORTED`.
 pub const XDP_ABORTED: u64 = 0;
