@@ -125,7 +125,7 @@ fn redirect_map_elements_match_the_kernel() {
     let seed = std::env::var("KBPF_DEVMAP_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_d3f);
+        .unwrap_or(0x05ee_dd3f);
     let mut rng = Rng::new(seed);
     let mut ops = 0;
     for (t, value_size, max) in [
