@@ -22,6 +22,7 @@ Usage: kbpf map { show | list }   [MAP]
        kbpf map getnext    MAP [key DATA]
        kbpf map delete     MAP  key DATA
        kbpf map pin        MAP  FILE
+       kbpf map event_pipe MAP [cpu N index M] [count N]
        kbpf map peek       MAP
        kbpf map push       MAP value VALUE
        kbpf map pop        MAP
@@ -38,6 +39,7 @@ Usage: kbpf map { show | list }   [MAP]
                  array_of_maps | hash_of_maps | queue | stack | ringbuf }
        OPTIONS := { --bpffs DIR | {-j|--json} [{-p|--pretty}] | {-d|--debug} }
 
+       `count N` (kbpf's) ends event_pipe after N samples.
        BYTES are numbers as C's strtoul reads them (10, 0x0a, 012); after `hex`
        each is read in base 16. FILE paths under /sys/fs/bpf/ resolve inside the
        --bpffs directory. Map ids are kbpf's own.
@@ -56,7 +58,7 @@ const COMMANDS: &[(&str, Cmd, bool)] = &[
     ("getnext", getnext, false),
     ("delete", delete, true),
     ("pin", pin, true),
-    ("event_pipe", unsupported, false),
+    ("event_pipe", event_pipe::event_pipe, false),
     ("create", create, true),
     ("peek", peek, false),
     ("push", push, true),
@@ -216,6 +218,7 @@ fn entry(s: &Session, id: u32) -> Map {
         .unwrap_or_else(|| unreachable!("map {id} was resolved from the session's table"))
 }
 
+mod event_pipe;
 mod show;
 
 use show::{element, shown_value};

@@ -452,8 +452,9 @@ fn optional_autoload_program_cannot_be_pinned_like_bpftool() {
     );
 }
 
-/// Katran's XDP objects (`scripts/katran-build.sh`): `prog dump xlated` of every program,
-/// plain and with line info, equal to the kernel's.
+/// Katran's objects (`scripts/katran-build.sh`): `prog dump xlated` of every program (the
+/// XDP balancer, root and packet counter, the tc healthcheckers), plain and with line info,
+/// equal to the kernel's.
 #[test]
 fn katran_programs_dump_the_kernels_xlated() {
     if skip() {
@@ -463,7 +464,13 @@ fn katran_programs_dump_the_kernels_xlated() {
         return;
     };
     let mut compared = 0;
-    for name in ["balancer", "xdp_root", "xdp_pktcntr"] {
+    for name in [
+        "balancer",
+        "xdp_root",
+        "xdp_pktcntr",
+        "healthchecking",
+        "healthchecking_ipip",
+    ] {
         let s = load_both(&out.join(format!("{name}.bpf.o")), &format!("xl_k_{name}"));
         for entry in std::fs::read_dir(&s.pins.progs).unwrap() {
             let prog = entry.unwrap().file_name().to_string_lossy().into_owned();
@@ -488,7 +495,7 @@ fn katran_programs_dump_the_kernels_xlated() {
             }
         }
     }
-    assert!(compared >= 6, "only {compared} dumps compared");
+    assert!(compared >= 10, "only {compared} dumps compared");
 }
 
 /// `prog run PROG pcap_in FILE pcap_out FILE` against the kernel run packet by packet: the
@@ -617,4 +624,240 @@ fn pcap_runs_match_the_kernel_packet_by_packet() {
             written.len()
         );
     }
+}
+
+/// `prog run` of an XDP program redirecting through a devmap (`crates/run/tests/progs/
+/// redirect_map.bpf.o`, entries written with `map update` on both sides): bpftool's
+/// `Return value` line, then kbpf's `Redirect:` line naming the target; `-j` carries it as
+/// `"redirect": {"kind": "devmap", "map_id", "key", "ifindex", "flags"}`. A miss prints no
+/// redirect.
+#[test]
+fn prog_run_shows_the_redirect_target() {
+    if skip() {
+        return;
+    }
+    let obj = root().join("crates/run/tests/progs/redirect_map.bpf.o");
+    let s = load_both(&obj, "rdm");
+    for side in ["kernel", "kbpf"] {
+        let m = if side == "kernel" {
+            s.kernel("@M@/devs")
+        } else {
+            s.kbpf("@M@/devs")
+        };
+        let args = [
+            "map", "update", "pinned", &m, "key", "2", "0", "0", "0", "value", "1", "0", "0", "0",
+            "0", "0", "0", "0",
+        ];
+        let o = if side == "kernel" {
+            bpftool(&args)
+        } else {
+            kbpf(&s.fs, &args)
+        };
+        assert_eq!(o.status, 0, "{side} map update: {}", o.stderr);
+    }
+    let dir = std::env::temp_dir().join(format!("kbpf-rdm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hit = dir.join("hit");
+    let miss = dir.join("miss");
+    let mut pkt = vec![0u8; 64];
+    pkt[1] = 2;
+    std::fs::write(&hit, &pkt).unwrap();
+    pkt[1] = 3;
+    pkt[2] = 2; // XDP_PASS on a miss
+    std::fs::write(&miss, &pkt).unwrap();
+    let kp = s.kernel("@P@/xdp_redirect_map");
+    let bp = s.kbpf("@P@/xdp_redirect_map");
+    for (input, want_ret, redirected) in [(&hit, 4, true), (&miss, 2, false)] {
+        let input = input.to_str().unwrap();
+        let k = bpftool(&["prog", "run", "pinned", &kp, "data_in", input]);
+        let b = kbpf(&s.fs, &["prog", "run", "pinned", &bp, "data_in", input]);
+        assert_eq!((k.status, b.status), (0, 0), "{} / {}", k.stderr, b.stderr);
+        let first = |t: &str| {
+            t.lines()
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(first(&b.stdout), first(&k.stdout));
+        assert_eq!(first(&b.stdout), format!("Return value: {want_ret}"));
+        let line = b.stdout.lines().find(|l| l.starts_with("Redirect: "));
+        if redirected {
+            let id = kbpf(&s.fs, &["map", "show", "pinned", &s.kbpf("@M@/devs"), "-j"]);
+            let v: serde_json::Value = serde_json::from_str(&id.stdout).unwrap();
+            let map_id = v["id"].as_u64().unwrap();
+            assert_eq!(
+                line,
+                Some(format!("Redirect: devmap id {map_id} key 2 (ifindex 1)").as_str())
+            );
+            let j = kbpf(
+                &s.fs,
+                &["prog", "run", "pinned", &bp, "data_in", input, "-j"],
+            );
+            let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+            assert_eq!(v["retval"], 4);
+            assert_eq!(
+                v["redirect"],
+                serde_json::json!({"kind": "devmap", "map_id": map_id, "key": 2, "ifindex": 1, "flags": 0})
+            );
+        } else {
+            assert_eq!(line, None, "{}", b.stdout);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `map event_pipe MAP cpu 0 index 0` against bpftool's on the kernel's map, while the
+/// same packets run through `bpf_perf_event_output` (XDP and tc, on CPU 0): the same
+/// samples in the same order, printed the same way (the `== @TIME` stamps differ). Under
+/// `-j`, kbpf's events are bpftool's objects.
+#[test]
+fn event_pipe_prints_what_bpftool_prints() {
+    if skip() {
+        return;
+    }
+    let obj = root().join("crates/run/tests/progs/perf_out.bpf.o");
+    let s = load_both(&obj, "evp");
+    let dir = std::env::temp_dir().join(format!("kbpf-evp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Slot 4 = BPF_F_CURRENT_CPU, 8 packet bytes, meta 8 bytes ending in 7; then slot 0
+    // explicitly, 0 packet bytes.
+    let mut pkts = Vec::new();
+    for (i, head) in [[4u8, 8, 0, 7, 8], [0, 0, 0, 9, 8], [4, 20, 0, 1, 0]]
+        .iter()
+        .enumerate()
+    {
+        let mut p: Vec<u8> = (0..40u8).map(|b| b.wrapping_mul(11)).collect();
+        p[..5].copy_from_slice(head);
+        let f = dir.join(format!("p{i}"));
+        std::fs::write(&f, &p).unwrap();
+        pkts.push(f);
+    }
+    let strip = |t: &str| -> Vec<String> {
+        t.lines()
+            .map(|l| {
+                if l.starts_with("== @") {
+                    l.split_once(" CPU")
+                        .map_or(l.to_string(), |(_, r)| format!("== CPU{r}"))
+                } else {
+                    l.to_string()
+                }
+            })
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    // The kernel: bpftool reading, bpftool prog run pinned to CPU 0, SIGINT.
+    let km = s.kernel("@M@/events");
+    let reader = Command::new("bpftool")
+        .args(["map", "event_pipe", "pinned", &km, "cpu", "0", "index", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for prog in ["xdp_perf_out", "tc_perf_out"] {
+        for p in &pkts {
+            let o = Command::new("taskset")
+                .args(["-c", "0", "bpftool", "prog", "run", "pinned"])
+                .arg(s.kernel(&format!("@P@/{prog}")))
+                .arg("data_in")
+                .arg(p)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(reader.id() as i32, libc::SIGINT) };
+    let k = reader.wait_with_output().unwrap();
+    let kernel = strip(&String::from_utf8_lossy(&k.stdout));
+    // kbpf: the same, through its daemon; `count 6` ends the reader.
+    let bin = env!("CARGO_BIN_EXE_kbpf");
+    let reader = Command::new(bin)
+        .args(["--kernel", "host", "--bpffs"])
+        .arg(&s.fs.0)
+        .args([
+            "map",
+            "event_pipe",
+            "pinned",
+            "/sys/fs/bpf/maps/events",
+            "cpu",
+            "0",
+            "index",
+            "0",
+            "count",
+            "6",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for prog in ["xdp_perf_out", "tc_perf_out"] {
+        for p in &pkts {
+            let o = kbpf(
+                &s.fs,
+                &[
+                    "prog",
+                    "run",
+                    "pinned",
+                    &format!("/sys/fs/bpf/progs/{prog}"),
+                    "data_in",
+                    p.to_str().unwrap(),
+                ],
+            );
+            assert_eq!(o.status, 0, "{}", o.stderr);
+        }
+    }
+    let b = reader.wait_with_output().unwrap();
+    let ours = strip(&String::from_utf8_lossy(&b.stdout));
+    assert_eq!(
+        ours.iter().filter(|l| l.starts_with("== CPU")).count(),
+        6,
+        "{ours:?}"
+    );
+    assert_eq!(ours, kernel);
+    // -j: one object per sample, bpftool's fields.
+    let reader = Command::new(bin)
+        .args(["--kernel", "host", "-j", "--bpffs"])
+        .arg(&s.fs.0)
+        .args([
+            "map",
+            "event_pipe",
+            "pinned",
+            "/sys/fs/bpf/maps/events",
+            "cpu",
+            "0",
+            "index",
+            "0",
+            "count",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let o = kbpf(
+        &s.fs,
+        &[
+            "prog",
+            "run",
+            "pinned",
+            "/sys/fs/bpf/progs/xdp_perf_out",
+            "data_in",
+            pkts[1].to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status, 0, "{}", o.stderr);
+    let b = reader.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    let e = &v[0];
+    assert_eq!(
+        (e["type"].as_u64(), e["cpu"].as_u64(), e["index"].as_u64()),
+        (Some(9), Some(0), Some(0))
+    );
+    assert_eq!(e["data"].as_array().map(Vec::len), Some(12));
+    let _ = kbpf(&s.fs, &["daemon", "stop"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

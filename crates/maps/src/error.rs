@@ -25,8 +25,12 @@ pub enum Errno {
     EEXIST,
     /// `EINVAL` (22).
     EINVAL,
+    /// `ENODEV` (19): a cpumap key that is not a possible CPU.
+    ENODEV,
     /// `ENOSPC` (28): an LPM trie is full.
     ENOSPC,
+    /// `EOVERFLOW` (75): a cpumap `qsize` above its limit.
+    EOVERFLOW,
     /// `EOPNOTSUPP` (95).
     EOPNOTSUPP,
     /// `ENOTSUPP` (524): kernel-internal, but it leaks to user space from map creation.
@@ -47,7 +51,9 @@ impl Errno {
             Errno::EFAULT => 14,
             Errno::EEXIST => 17,
             Errno::EINVAL => 22,
+            Errno::ENODEV => 19,
             Errno::ENOSPC => 28,
+            Errno::EOVERFLOW => 75,
             Errno::EOPNOTSUPP => 95,
             Errno::ENOTSUPP => 524,
         }
@@ -66,7 +72,9 @@ impl Errno {
             14 => Errno::EFAULT,
             17 => Errno::EEXIST,
             22 => Errno::EINVAL,
+            19 => Errno::ENODEV,
             28 => Errno::ENOSPC,
+            75 => Errno::EOVERFLOW,
             95 => Errno::EOPNOTSUPP,
             524 => Errno::ENOTSUPP,
             _ => return None,
@@ -86,7 +94,9 @@ impl Errno {
             Errno::EFAULT => "EFAULT",
             Errno::EEXIST => "EEXIST",
             Errno::EINVAL => "EINVAL",
+            Errno::ENODEV => "ENODEV",
             Errno::ENOSPC => "ENOSPC",
+            Errno::EOVERFLOW => "EOVERFLOW",
             Errno::EOPNOTSUPP => "EOPNOTSUPP",
             Errno::ENOTSUPP => "ENOTSUPP",
         }
@@ -105,7 +115,9 @@ impl Errno {
             Errno::EFAULT => "Bad address",
             Errno::EEXIST => "File exists",
             Errno::EINVAL => "Invalid argument",
+            Errno::ENODEV => "No such device",
             Errno::ENOSPC => "No space left on device",
+            Errno::EOVERFLOW => "Value too large for defined data type",
             Errno::EOPNOTSUPP => "Operation not supported",
             Errno::ENOTSUPP => "Unknown error 524",
         }

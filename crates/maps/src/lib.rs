@@ -56,6 +56,7 @@
 #![deny(missing_docs)]
 
 pub mod btf;
+pub mod devmap;
 pub mod error;
 pub mod gen_lookup;
 pub mod htab;
@@ -64,6 +65,7 @@ pub mod layout;
 pub mod lpm_trie;
 pub mod map;
 pub mod meta;
+pub mod perf_event;
 pub mod queue;
 pub mod raw;
 pub mod registry;

@@ -271,6 +271,9 @@ pub(crate) enum Storage {
     /// storage: [`crate::sock_maps`]): created with the kernel's checks, typed by the
     /// verifier, no elements; the raw allocation is a bare `BpfMap` header from a `Box`.
     Sockets,
+    /// DEVMAP, DEVMAP_HASH, CPUMAP ([`crate::devmap`]); the raw allocation is a bare `BpfMap`
+    /// header from a `Box`.
+    Redirect(crate::devmap::RedirectMap),
 }
 
 /// The object behind a [`Map`] handle.
@@ -292,6 +295,8 @@ pub struct MapInner {
     pub(crate) meta: Option<InnerMapMeta>,
     /// PROG_ARRAY owner program type (0 until the first program is stored or checked).
     pub(crate) prog_owner_type: AtomicU32,
+    /// PERF_EVENT_ARRAY: the events readers installed ([`crate::perf_event`]).
+    pub(crate) perf: Option<crate::perf_event::PerfSlots>,
     /// `BPF_MAP_FREEZE` was done: user space may no longer write.
     pub(crate) frozen: std::sync::atomic::AtomicBool,
     /// The BTF object and type ids (`map->btf`, `btf_key_type_id`, `btf_value_type_id`).
@@ -647,6 +652,8 @@ pub fn check_create_attr(a: &MapAttr) -> Result<(), MapError> {
         trie_alloc_check(a)
     } else if crate::sock_maps::is_sock_map(t) {
         crate::sock_maps::alloc_check(a, t)
+    } else if crate::devmap::is_redirect_map(t) {
+        crate::devmap::alloc_check(a, t)
     } else {
         Err(err(
             n,
@@ -704,7 +711,8 @@ impl Map {
                 up as u32
             };
         }
-        let map_flags = attr.map_flags & !(BPF_F_RDONLY | BPF_F_WRONLY);
+        let map_flags =
+            crate::devmap::map_flags(t, attr.map_flags & !(BPF_F_RDONLY | BPF_F_WRONLY));
         let id = NEXT_MAP_ID.fetch_add(1, Ordering::Relaxed);
         let mut inner = MapInner {
             raw: NonNull::dangling(),
@@ -727,6 +735,7 @@ impl Map {
             id,
             meta,
             prog_owner_type: AtomicU32::new(0),
+            perf: crate::perf_event::slots_for(t, max_entries),
             frozen: std::sync::atomic::AtomicBool::new(false),
             btf: match &attr.btf {
                 Some(b) if attr.btf_key_type_id != 0 || attr.btf_value_type_id != 0 => {
@@ -760,6 +769,9 @@ impl Map {
         } else if crate::sock_maps::is_sock_map(t) {
             inner.raw = NonNull::from(Box::leak(Box::new(header)));
             inner.storage = Storage::Sockets;
+        } else if crate::devmap::is_redirect_map(t) {
+            inner.raw = NonNull::from(Box::leak(Box::new(header)));
+            inner.storage = Storage::Redirect(crate::devmap::RedirectMap::new(t, max_entries));
         } else if t == MapType::LpmTrie {
             let trie = LpmTrie::alloc(&inner, header);
             inner.raw = trie.header_ptr();
@@ -939,6 +951,7 @@ impl Map {
             // trie_mem_usage: elements only.
             Storage::LpmTrie(t) => t.mem_usage(),
             Storage::Sockets => crate::sock_maps::mem_usage(m),
+            Storage::Redirect(r) => crate::devmap::mem_usage(m, r),
         }
     }
 
@@ -1007,6 +1020,12 @@ impl Map {
             return Err(self.e(Errno::EINVAL, "BPF_F_LOCK on a map without bpf_spin_lock"));
         }
         let m = &self.0;
+        if let Some(r) = m.redirect_map() {
+            self.check_key(key)?;
+            return r
+                .lookup_user(m, key_u32(key))
+                .map_err(|(e, w)| self.e(e, w));
+        }
         match m.map_type {
             MapType::Queue | MapType::Stack => {
                 self.check_key(key)?;
@@ -1134,7 +1153,8 @@ impl Map {
             | Storage::QueueStack(_)
             | Storage::Ringbuf(_)
             | Storage::LpmTrie(_)
-            | Storage::Sockets => None,
+            | Storage::Sockets
+            | Storage::Redirect(_) => None,
         }
     }
 
@@ -1202,6 +1222,11 @@ impl Map {
                     self.user_value_size()
                 ),
             ));
+        }
+        if let Some(r) = m.redirect_map() {
+            return r
+                .update(m, key_u32(key), value, flags)
+                .map_err(|(e, w)| self.e(e, w));
         }
         match m.map_type {
             MapType::Queue | MapType::Stack => self.queue()?.push(&m.name, value, flags),
@@ -1502,6 +1527,10 @@ impl Map {
     pub fn delete_elem(&self, key: &[u8]) -> Result<(), MapError> {
         self.check_writable()?;
         let m = &self.0;
+        if let Some(r) = m.redirect_map() {
+            self.check_key(key)?;
+            return r.delete(m, key_u32(key)).map_err(|(e, w)| self.e(e, w));
+        }
         match m.map_type {
             MapType::Array | MapType::PercpuArray => {
                 self.check_key(key)?;
@@ -1532,6 +1561,9 @@ impl Map {
                         Errno::E2BIG,
                         format!("index {idx} >= max_entries {}", m.max_entries),
                     ));
+                }
+                if m.map_type == MapType::PerfEventArray {
+                    return self.perf_event_delete(idx);
                 }
                 if m.map_type == MapType::ProgArray {
                     let Some(slots) = self.prog_slots() else {
@@ -1582,6 +1614,12 @@ impl Map {
         if m.map_type == MapType::LpmTrie {
             return self.0.lpm_trie()?.get_next_key_user(m, key);
         }
+        if let Some(r) = m.redirect_map() {
+            return r
+                .get_next_key(m, key.map(key_u32))
+                .map(|k| k.to_ne_bytes().to_vec())
+                .map_err(|(e, w)| self.e(e, w));
+        }
         if m.map_type.is_array_family() {
             // array_map_get_next_key: a NULL key counts as U32_MAX.
             let idx = key.map_or(u32::MAX, |k| u32::from_ne_bytes([k[0], k[1], k[2], k[3]]));
@@ -1620,6 +1658,7 @@ impl Map {
             Storage::Htab(h) => h.count(),
             Storage::QueueStack(q) => q.len() as u32,
             Storage::LpmTrie(t) => t.count(),
+            Storage::Redirect(r) => r.count(),
             Storage::Array { .. } | Storage::Ringbuf(_) | Storage::Sockets => 0,
         }
     }
@@ -1695,7 +1734,22 @@ fn drop_deferred<T: Send + 'static>(v: Option<T>) {
     }
 }
 
+/// A 4-byte key (checked by `check_key` first) as the u32 the redirect maps index by.
+fn key_u32(k: &[u8]) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&k[..4]);
+    u32::from_ne_bytes(w)
+}
+
 impl MapInner {
+    /// The entries of a DEVMAP, DEVMAP_HASH or CPUMAP.
+    pub(crate) fn redirect_map(&self) -> Option<&crate::devmap::RedirectMap> {
+        match &self.storage {
+            Storage::Redirect(r) => Some(r),
+            _ => None,
+        }
+    }
+
     /// The hash table of a hash-family map.
     pub(crate) fn htab(&self) -> Option<&Htab> {
         match &self.storage {
@@ -1704,7 +1758,8 @@ impl MapInner {
             | Storage::QueueStack(_)
             | Storage::Ringbuf(_)
             | Storage::LpmTrie(_)
-            | Storage::Sockets => None,
+            | Storage::Sockets
+            | Storage::Redirect(_) => None,
         }
     }
 
@@ -1840,9 +1895,10 @@ impl Drop for MapInner {
             Storage::Htab(h) => h.free_all(self.map_type),
             Storage::LpmTrie(t) => t.free_all(),
             // SAFETY: the header came from Box::leak in create_with and is freed once.
-            Storage::QueueStack(_) | Storage::Ringbuf(_) | Storage::Sockets => unsafe {
-                drop(Box::from_raw(self.raw.as_ptr()))
-            },
+            Storage::QueueStack(_)
+            | Storage::Ringbuf(_)
+            | Storage::Sockets
+            | Storage::Redirect(_) => unsafe { drop(Box::from_raw(self.raw.as_ptr())) },
         }
         LIVE_MAPS.fetch_sub(1, Ordering::SeqCst);
     }

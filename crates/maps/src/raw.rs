@@ -15,6 +15,7 @@
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
+pub use crate::devmap::{dev_map_hash_lookup_elem, dev_map_lookup_elem};
 use crate::htab::htab_lookup_raw;
 use crate::layout::{BpfArray, BpfHtab, BpfMap, BpfMapOps, bpf_this_cpu_ptr};
 pub use crate::lpm_trie::{trie_delete_elem, trie_lookup_elem, trie_update_elem};
@@ -761,6 +762,19 @@ static RINGBUF_OPS: BpfMapOps = BpfMapOps {
 
 /// `trie_map_ops`: LPM tries have no `map_gen_lookup`, so programs call
 /// `trie_lookup_elem` itself.
+/// Devmaps: programs only look them up (the verifier allows no other map helper on them).
+static DEVMAP_OPS: BpfMapOps = BpfMapOps {
+    map_lookup_elem: crate::devmap::dev_map_lookup_elem,
+    map_update_elem: map_update_elem_unsupported,
+    map_delete_elem: map_delete_elem_unsupported,
+    map_push_elem: map_push_elem_unsupported,
+    map_pop_elem: map_pop_elem_unsupported,
+    map_peek_elem: map_pop_elem_unsupported,
+};
+static DEVMAP_HASH_OPS: BpfMapOps = BpfMapOps {
+    map_lookup_elem: crate::devmap::dev_map_hash_lookup_elem,
+    ..DEVMAP_OPS
+};
 static LPM_TRIE_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: trie_lookup_elem,
     map_update_elem: trie_update_elem,
@@ -772,7 +786,10 @@ static LPM_TRIE_OPS: BpfMapOps = BpfMapOps {
 
 /// The ops table of a map type.
 pub fn ops_for(t: MapType) -> &'static BpfMapOps {
+    use crate::devmap::{BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH};
     match t {
+        MapType::Other(BPF_MAP_TYPE_DEVMAP) => &DEVMAP_OPS,
+        MapType::Other(BPF_MAP_TYPE_DEVMAP_HASH) => &DEVMAP_HASH_OPS,
         MapType::Array => &ARRAY_OPS,
         MapType::PercpuArray => &PERCPU_ARRAY_OPS,
         MapType::ArrayOfMaps => &ARRAY_OF_MAPS_OPS,
@@ -919,6 +936,12 @@ pub(crate) static RAW_FUNCTIONS: &[(&str, RawFnAddr)] = &[
     }),
     ("trie_delete_elem", || {
         trie_delete_elem as *const () as usize
+    }),
+    ("dev_map_lookup_elem", || {
+        crate::devmap::dev_map_lookup_elem as *const () as usize
+    }),
+    ("dev_map_hash_lookup_elem", || {
+        crate::devmap::dev_map_hash_lookup_elem as *const () as usize
     }),
 ];
 

@@ -138,6 +138,9 @@ impl MapType {
             MapType::Queue => "queue",
             MapType::Stack => "stack",
             MapType::Ringbuf => "ringbuf",
+            MapType::Other(14) => "devmap",
+            MapType::Other(16) => "cpumap",
+            MapType::Other(25) => "devmap_hash",
             MapType::Other(_) => "unknown",
         }
     }
@@ -216,10 +219,15 @@ impl MapType {
     }
 }
 
+/// Whether [`MapType::name`] has no name for this number.
+const fn t_name_unknown(raw: u32) -> bool {
+    matches!(MapType::Other(raw).name().as_bytes(), b"unknown")
+}
+
 impl fmt::Display for MapType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MapType::Other(raw) => write!(f, "type {raw}"),
+            MapType::Other(raw) if t_name_unknown(*raw) => write!(f, "type {raw}"),
             t => f.write_str(t.name()),
         }
     }

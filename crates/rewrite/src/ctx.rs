@@ -82,11 +82,28 @@ fn xdp(insn: &Insn, field: &str, at: usize) -> Result<Vec<Insn>, RewriteError> {
     })
 }
 
-/// Converts every context access of `prog` (`convert_ctx_accesses`).
-pub fn convert_ctx_accesses(prog: &mut Prog, prog_type: ProgType) -> Result<(), RewriteError> {
+/// Converts every context access of `prog` (`convert_ctx_accesses`), after the program
+/// type's `gen_prologue` (tc and lwt_xmit programs that write packet data directly,
+/// `seen_direct_write`, begin with [`skb::unclone_prologue`]).
+pub fn convert_ctx_accesses(
+    prog: &mut Prog,
+    prog_type: ProgType,
+    seen_direct_write: bool,
+) -> Result<(), RewriteError> {
     // A raw tracepoint's context is its argument array itself: no `convert_ctx_access`.
     if prog_type.is_tracing() && prog_type != ProgType::PerfEvent {
         return Ok(());
+    }
+    if seen_direct_write
+        && matches!(
+            prog_type,
+            ProgType::SchedCls | ProgType::SchedAct | ProgType::LwtXmit
+        )
+        && !prog.is_empty()
+    {
+        let seq = skb::unclone_prologue(prog.insns[0]);
+        prog.patch(0, &seq)?;
+        prog.adjust_jmp_off(0, seq.len() - 1)?;
     }
     let mut i = 0;
     while i < prog.len() {

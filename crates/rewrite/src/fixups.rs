@@ -36,6 +36,8 @@ pub mod func {
     pub const MAP_POP_ELEM: i32 = 88;
     /// `bpf_map_peek_elem`.
     pub const MAP_PEEK_ELEM: i32 = 89;
+    /// `bpf_redirect_map`.
+    pub const REDIRECT_MAP: i32 = kbpf_verifier::helpers::BPF_FUNC_REDIRECT_MAP;
 }
 
 fn is_cond_jump(insn: &Insn) -> bool {
@@ -270,6 +272,14 @@ pub fn misc_fixups(
         );
         if map_helper && let MapUse::Map(r) = aux.map {
             let site = site_map(input.maps, r, at)?;
+            if site.map_type.raw() == kbpf_maps::sock_maps::BPF_MAP_TYPE_XSKMAP {
+                // xsk_map_gen_lookup reads `struct xsk_map`'s socket pointers: kbpf has no
+                // AF_XDP sockets to hand out.
+                return Err(RewriteError::Unsupported {
+                    insn: at,
+                    what: "a lookup in an XSKMAP (AF_XDP sockets)".into(),
+                });
+            }
             if id == func::MAP_LOOKUP_ELEM
                 && let GenLookup::Inline(seq) = &site.lookup
             {
@@ -300,6 +310,34 @@ pub fn misc_fixups(
                 func::MAP_POP_ELEM => ops.map_pop_elem as usize,
                 _ => ops.map_peek_elem as usize,
             };
+            prog.insns[i] = call_insn(addr)?;
+            note(addr, names);
+            i += 1;
+            continue;
+        }
+        // bpf_redirect_map on one known map: a direct call of the type's `map_redirect`
+        // (`BPF_CALL_IMM(ops->map_redirect)`); several maps keep the generic helper.
+        if id == func::REDIRECT_MAP
+            && let MapUse::Map(r) = aux.map
+        {
+            let site = site_map(input.maps, r, at)?;
+            use kbpf_maps::devmap::{
+                BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH,
+            };
+            let name = match site.map_type.raw() {
+                BPF_MAP_TYPE_DEVMAP => "dev_map_redirect",
+                BPF_MAP_TYPE_DEVMAP_HASH => "dev_hash_map_redirect",
+                BPF_MAP_TYPE_CPUMAP => "cpu_map_redirect",
+                _ => "xsk_map_redirect",
+            };
+            let addr =
+                input
+                    .kernel
+                    .function(name)
+                    .ok_or_else(|| RewriteError::HelperNotImplemented {
+                        name: name.to_owned(),
+                        id,
+                    })?;
             prog.insns[i] = call_insn(addr)?;
             note(addr, names);
             i += 1;

@@ -104,6 +104,11 @@ pub trait KernelFunctions {
     fn cpu_number(&self) -> Option<u32> {
         None
     }
+    /// The address of the kernel function `name` (a map type's `map_redirect`, which
+    /// `do_misc_fixups` calls directly), if kbpf has it.
+    fn function(&self, _name: &str) -> Option<usize> {
+        None
+    }
 }
 
 /// What the rewrite needs besides the verified program.
@@ -231,13 +236,15 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
             input.verdict.aux.len()
         )));
     }
-    // Maps of kernel objects kbpf does not have (sockets, AF_XDP sockets, socket-local
-    // storage): such a program verifies, but kbpf cannot run it.
+    // Maps of kernel objects kbpf does not have (sockets, socket-local storage): such a
+    // program verifies, but kbpf cannot run it. (An XSKMAP only fails where a program looks
+    // into it, see `fixups`: redirects through it find no socket, as on a kernel with
+    // none bound.)
     if let Some((_, d)) = input
         .verdict
         .maps
         .iter()
-        .find(|(_, d)| matches!(d.map_type, 15 | 17 | 18 | 19 | 20 | 21 | 24 | 31))
+        .find(|(_, d)| matches!(d.map_type, 15 | 18 | 19 | 20 | 21 | 24 | 31))
     {
         return Err(RewriteError::Unsupported {
             insn: 0,
@@ -273,7 +280,7 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
         .collect();
 
     fixups::remove_dead_code(&mut prog)?;
-    ctx::convert_ctx_accesses(&mut prog, input.prog_type)?;
+    ctx::convert_ctx_accesses(&mut prog, input.prog_type, input.verdict.seen_direct_write)?;
     let mut call_names = HashMap::new();
     fixups::misc_fixups(&mut prog, input, &mut call_names)?;
     if input.profile.rewrite.zext_cmpxchg32 {

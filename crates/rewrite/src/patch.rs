@@ -158,6 +158,25 @@ impl Prog {
         Ok(())
     }
 
+    /// `adjust_jmp_off`: after a prologue of `delta` instructions was patched in at `tgt`,
+    /// jumps (not calls) from outside it that target `tgt` go to `tgt + delta`, the
+    /// program's own first instruction, instead of the prologue.
+    pub fn adjust_jmp_off(&mut self, tgt: usize, delta: usize) -> Result<(), RewriteError> {
+        let mut i = 0;
+        while i < self.insns.len() {
+            let insn = self.insns[i];
+            let skip = (tgt..tgt + delta).contains(&i) || insn.code & 0xf0 == BPF_CALL;
+            if !skip
+                && let Some(off) = jump_offset(&insn)
+                && i as i64 + 1 + off as i64 == tgt as i64
+            {
+                set_jump_offset(&mut self.insns[i], off + delta as i32)?;
+            }
+            i += if insn.is_ld_imm64() { 2 } else { 1 };
+        }
+        Ok(())
+    }
+
     /// Removes `cnt` instructions at `off` (`verifier_remove_insns`). No live jump may target
     /// them (they are dead code or no-op jumps).
     pub fn remove(&mut self, off: usize, cnt: usize) -> Result<(), RewriteError> {
@@ -302,6 +321,16 @@ mod tests {
         let mut p = prog(vec![mov(0, 0), mov(0, 1), ja(-2), exit()], vec![]);
         p.patch(1, &[mov(0, 1), mov(0, 2)]).unwrap();
         assert_eq!(p.insns[3].off, -3);
+    }
+
+    #[test]
+    fn a_jump_back_to_the_start_skips_a_prologue() {
+        // 0: mov  1: ja -2 (to 0)  2: exit; a 3-insn prologue ends with the old insn 0.
+        let mut p = prog(vec![mov(0, 0), ja(-2), exit()], vec![]);
+        p.patch(0, &[mov(0, 7), mov(0, 8), mov(0, 0)]).unwrap();
+        assert_eq!(p.insns[3].off, -4, "bpf_patch_insn_data: onto the prologue");
+        p.adjust_jmp_off(0, 2).unwrap();
+        assert_eq!(p.insns[3].off, -2, "adjust_jmp_off: onto the program's first insn");
     }
 
     #[test]

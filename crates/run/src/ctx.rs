@@ -288,21 +288,35 @@ pub fn pkt_type_of(dest: &[u8]) -> u8 {
     }
 }
 
-/// `struct sk_buff`, as a byte image with the fields programs read at the kernel's offsets.
-/// Boxed with the device it points at, so `skb->dev` stays valid.
+/// `NET_SKB_PAD + NET_IP_ALIGN` on x86-64: the headroom `BPF_PROG_TEST_RUN` reserves in
+/// front of an skb's packet.
+pub const SKB_HEADROOM: usize = 64;
+
+/// `struct sk_buff`, as a byte image with the fields programs read at the kernel's offsets,
+/// plus the state kbpf keeps beside it: the linear buffer the packet lives in (with
+/// headroom, reallocated when a helper needs more, as `pskb_expand_head` does), the header
+/// offsets the `bpf_skb_*` helpers work from, and the tunnel metadata (`skb_dst`) a
+/// program attached. Boxed with the device it points at, so `skb->dev` stays valid.
+///
+/// `repr(C)` with the image first: a helper given the context pointer reaches the rest.
 #[repr(C, align(8))]
 pub struct SkBuff {
     raw: [u8; 256],
     dev: Box<NetDevice>,
-}
-
-impl Default for SkBuff {
-    fn default() -> Self {
-        SkBuff {
-            raw: [0; 256],
-            dev: Box::new(NetDevice::new(1)),
-        }
-    }
+    /// `skb->head`: headroom, then the packet.
+    head: Vec<u8>,
+    /// `skb->data - skb->head`.
+    data_off: usize,
+    /// `skb->network_header - skb->data` (`skb_network_offset`).
+    pub(crate) network_off: usize,
+    /// `skb->network_header - skb->mac_header` (`skb_mac_header_len`).
+    pub(crate) mac_len: usize,
+    /// `skb->encapsulation`: set by an encapsulating `bpf_skb_adjust_room`.
+    pub(crate) encapsulation: bool,
+    /// `skb_shinfo(skb)->gso_size` (`skb_is_gso` when non-zero).
+    pub(crate) gso_size: u32,
+    /// The tunnel metadata `bpf_skb_set_tunnel_key` attached (`skb_tunnel_info`).
+    pub(crate) tunnel: Option<crate::redirect::TunnelKey>,
 }
 
 impl SkBuff {
@@ -323,22 +337,116 @@ impl SkBuff {
         u32::from_ne_bytes(self.raw[o..o + 4].try_into().expect("4 bytes"))
     }
 
-    /// An skb over `data` (`len` bytes), with `mark`, on the loopback device (ifindex 1)
-    /// like `BPF_PROG_TEST_RUN`'s, which leaves `skb_iif` at 0. `protocol` is the Ethernet
-    /// type in network byte order, as the kernel stores it; `pkt_type` what
-    /// `eth_type_trans` made of the destination address ([`pkt_type_of`]).
-    pub fn new(data: &mut [u8], mark: u32, protocol_be: u16, pkt_type: u8) -> SkBuff {
-        let mut s = SkBuff::default();
+    /// An skb over a copy of `packet` from byte `offset` on (`skb->data`; the bytes before
+    /// are the MAC header, pulled as `eth_type_trans` pulls it), with `mark`, on the loopback
+    /// device (ifindex 1) like `BPF_PROG_TEST_RUN`'s, which leaves `skb_iif` at 0.
+    /// `protocol` is the Ethernet type in network byte order, as the kernel stores it;
+    /// `pkt_type` what `eth_type_trans` made of the destination address ([`pkt_type_of`]).
+    pub fn new(packet: &[u8], offset: usize, mark: u32, protocol_be: u16, pkt_type: u8) -> SkBuff {
+        let mut head = vec![0u8; SKB_HEADROOM + packet.len()];
+        head[SKB_HEADROOM..].copy_from_slice(packet);
+        let mut s = SkBuff {
+            raw: [0; 256],
+            dev: Box::new(NetDevice::new(1)),
+            head,
+            data_off: SKB_HEADROOM + offset,
+            // tc (offset 0): data at the MAC header, the network header after it; a socket
+            // filter's data is at the network header.
+            network_off: ETH_HLEN - offset.min(ETH_HLEN),
+            mac_len: ETH_HLEN,
+            encapsulation: false,
+            gso_size: 0,
+            tunnel: None,
+        };
         let dev = &*s.dev as *const NetDevice as u64;
         s.put_u64(skb_off::SKB_DEV, dev);
         s.raw[skb_off::SKB_PKT_TYPE as usize] = pkt_type & skb_off::PKT_TYPE_MAX as u8;
         s.put_u16(skb_off::SKB_PROTOCOL, protocol_be);
-        s.put_u32(skb_off::SKB_LEN, data.len() as u32);
         s.put_u32(skb_off::SKB_MARK, mark);
-        let p = data.as_mut_ptr() as u64;
-        s.put_u64(skb_off::SKB_DATA, p);
-        s.put_u64(skb_off::SKB_DATA_END, p + data.len() as u64);
+        s.put_u32(skb_off::SKB_LEN, (packet.len() - offset) as u32);
+        s.compute_data_pointers();
         s
+    }
+
+    /// `skb->len`.
+    pub fn len(&self) -> usize {
+        self.get_u32(skb_off::SKB_LEN) as usize
+    }
+
+    /// Whether the packet is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `skb->protocol`, in network byte order as stored.
+    pub(crate) fn protocol_be(&self) -> u16 {
+        let o = skb_off::SKB_PROTOCOL as usize;
+        u16::from_ne_bytes([self.raw[o], self.raw[o + 1]])
+    }
+
+    /// `bpf_skb_change_protocol`'s store.
+    pub(crate) fn set_protocol_be(&mut self, p: u16) {
+        self.put_u16(skb_off::SKB_PROTOCOL, p);
+    }
+
+    /// `bpf_compute_data_pointers`: `skb->data` and the control block's `data_end` from the
+    /// buffer (which may have moved).
+    fn compute_data_pointers(&mut self) {
+        let p = self.head.as_mut_ptr().wrapping_add(self.data_off) as u64;
+        let len = self.len() as u64;
+        self.put_u64(skb_off::SKB_DATA, p);
+        self.put_u64(skb_off::SKB_DATA_END, p + len);
+    }
+
+    /// The packet, `[data, data + len)`.
+    pub fn data(&self) -> &[u8] {
+        &self.head[self.data_off..self.data_off + self.len()]
+    }
+
+    /// `skb_headroom`.
+    pub fn headroom(&self) -> usize {
+        self.data_off
+    }
+
+    /// `skb_push(skb, n)` after `skb_cow_head(skb, n)`: `n` more bytes in front of the
+    /// packet, reallocating the head with more headroom when there is not enough (as
+    /// `pskb_expand_head` does). The new bytes are left as they were (the caller writes them).
+    pub(crate) fn push(&mut self, n: usize) {
+        if self.data_off < n {
+            let grow = n - self.data_off + SKB_HEADROOM;
+            let mut head = vec![0u8; grow + self.head.len()];
+            head[grow..].copy_from_slice(&self.head);
+            self.head = head;
+            self.data_off += grow;
+        }
+        self.data_off -= n;
+        let len = self.len() + n;
+        self.put_u32(skb_off::SKB_LEN, len as u32);
+        self.compute_data_pointers();
+    }
+
+    /// `__skb_pull(skb, n)`, `n <= len`.
+    pub(crate) fn pull(&mut self, n: usize) {
+        self.data_off += n;
+        let len = self.len() - n;
+        self.put_u32(skb_off::SKB_LEN, len as u32);
+        self.compute_data_pointers();
+    }
+
+    /// The packet, writable.
+    pub(crate) fn data_mut(&mut self) -> &mut [u8] {
+        let (a, n) = (self.data_off, self.len());
+        &mut self.head[a..a + n]
+    }
+
+    /// The tunnel metadata a program attached (`bpf_skb_set_tunnel_key`), if any.
+    pub fn tunnel_key(&self) -> Option<&crate::redirect::TunnelKey> {
+        self.tunnel.as_ref()
+    }
+
+    /// Sets `skb_shinfo(skb)->gso_size` (from `__sk_buff.gso_size` of a test run's context).
+    pub fn set_gso_size(&mut self, v: u32) {
+        self.gso_size = v;
     }
 
     /// `skb->mark`.
@@ -374,6 +482,17 @@ impl SkBuff {
     /// The context pointer.
     pub fn ctx_ptr(&mut self) -> u64 {
         self.raw.as_mut_ptr() as u64
+    }
+
+    /// The skb behind a context pointer, for the helpers.
+    ///
+    /// # Safety
+    /// `ctx` must be [`SkBuff::ctx_ptr`] of a live `SkBuff` not otherwise borrowed for the
+    /// returned lifetime (the program that passed it is suspended in the helper call).
+    pub(crate) unsafe fn from_ctx<'a>(ctx: u64) -> &'a mut SkBuff {
+        // SAFETY: the caller's contract; `raw` is the first field of the repr(C) struct, so
+        // its address is the struct's.
+        unsafe { &mut *(ctx as *mut SkBuff) }
     }
 }
 
@@ -427,10 +546,28 @@ mod tests {
 
     #[test]
     fn skb_fields_sit_where_the_rewrite_reads_them() {
-        let mut pkt = [0u8; 42];
-        let mut s = SkBuff::new(&mut pkt, 7, 0x0008, pkt_type_of(&[0; 6]));
+        let pkt = [0u8; 42];
+        let mut s = SkBuff::new(&pkt, 0, 7, 0x0008, pkt_type_of(&[0; 6]));
         assert_eq!(s.get_u32(skb_off::SKB_LEN), 42);
         assert_eq!(s.mark(), 7);
-        assert_ne!(s.ctx_ptr(), 0);
+        assert_eq!(s.headroom(), SKB_HEADROOM);
+        let p = s.ctx_ptr();
+        assert_ne!(p, 0);
+        // SAFETY: `p` is this skb's context pointer; `s` is not used meanwhile.
+        assert_eq!(unsafe { SkBuff::from_ctx(p) }.len(), 42);
+    }
+
+    #[test]
+    fn push_beyond_the_headroom_moves_the_packet_and_its_pointers() {
+        let pkt: Vec<u8> = (0..60).collect();
+        let mut s = SkBuff::new(&pkt, 0, 0, 0x0008, 3);
+        s.push(100);
+        assert_eq!(s.len(), 160);
+        assert_eq!(&s.data()[100..], &pkt[..]);
+        let data =
+            s.get_u32(skb_off::SKB_DATA) as u64 | (s.get_u32(skb_off::SKB_DATA + 4) as u64) << 32;
+        assert_eq!(data, s.data().as_ptr() as u64);
+        s.pull(100);
+        assert_eq!(s.data(), &pkt[..]);
     }
 }

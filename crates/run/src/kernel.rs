@@ -19,6 +19,7 @@ use kbpf_verifier::ProgType;
 use kbpf_vm::{Helper, HelperFn, HelperRegistry};
 
 use crate::ctx::XdpBuff;
+use crate::redirect as r;
 use crate::skb_helpers as s;
 use crate::tracing as t;
 
@@ -153,6 +154,9 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     map_op!(trie_lookup_elem / 2),
     map_op!(trie_update_elem / 4),
     map_op!(trie_delete_elem / 2),
+    // Devmaps: direct calls of their lookups.
+    map_op!(dev_map_lookup_elem / 2),
+    map_op!(dev_map_hash_lookup_elem / 2),
     helper!(5, "bpf_ktime_get_ns", bpf_ktime_get_ns),
     helper!(6, "bpf_trace_printk", bpf_trace_printk),
     helper!(7, "bpf_user_rnd_u32", bpf_user_rnd_u32),
@@ -180,6 +184,47 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(26, "bpf_skb_load_bytes", s::bpf_skb_load_bytes),
     helper!(34, "bpf_get_hash_recalc", s::bpf_get_hash_recalc),
     helper!(40, "bpf_csum_update", s::bpf_csum_update),
+    helper!(50, "bpf_skb_adjust_room", s::bpf_skb_adjust_room),
+    helper!(39, "bpf_skb_pull_data", s::bpf_skb_pull_data),
+    helper!(21, "bpf_skb_set_tunnel_key", s::bpf_skb_set_tunnel_key),
+    helper!(20, "bpf_skb_get_tunnel_key", s::bpf_skb_get_tunnel_key),
+    helper!(23, "bpf_redirect", r::bpf_redirect),
+    helper!(51, "bpf_xdp_redirect_map", r::bpf_xdp_redirect_map),
+    helper!(25, "bpf_skb_event_output", s::bpf_skb_event_output),
+    // XDP's bpf_perf_event_output (see PER_TYPE).
+    KernelFn {
+        helper_id: None,
+        ..helper!(25, "bpf_xdp_event_output", bpf_xdp_event_output)
+    },
+    // The maps' `map_redirect`, which the rewrite calls directly for a known map.
+    KernelFn {
+        helper_id: None,
+        ..helper!(51, "dev_map_redirect", r::dev_map_redirect)
+    },
+    KernelFn {
+        helper_id: None,
+        ..helper!(51, "dev_hash_map_redirect", r::dev_hash_map_redirect)
+    },
+    KernelFn {
+        helper_id: None,
+        ..helper!(51, "cpu_map_redirect", r::cpu_map_redirect)
+    },
+    KernelFn {
+        helper_id: None,
+        ..helper!(51, "xsk_map_redirect", r::xsk_map_redirect)
+    },
+    // XDP's bpf_redirect (see PER_TYPE).
+    KernelFn {
+        helper_id: None,
+        ..helper!(23, "bpf_xdp_redirect", r::bpf_xdp_redirect)
+    },
+];
+
+/// Helpers whose kernel function depends on the program type (the type's `get_func_proto`
+/// returns another `bpf_func_proto`): program type, helper id, kernel function.
+const PER_TYPE: &[(ProgType, i32, &str)] = &[
+    (ProgType::Xdp, 23, "bpf_xdp_redirect"),
+    (ProgType::Xdp, 25, "bpf_xdp_event_output"),
 ];
 
 /// kbpf's [`KernelFunctions`] for the rewrite.
@@ -187,7 +232,16 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
 pub struct Kbpf;
 
 impl KernelFunctions for Kbpf {
-    fn helper(&self, _prog_type: ProgType, id: i32) -> Option<usize> {
+    fn helper(&self, prog_type: ProgType, id: i32) -> Option<usize> {
+        if let Some(&(_, _, name)) = PER_TYPE
+            .iter()
+            .find(|&&(t, i, _)| t == prog_type.rules() && i == id)
+        {
+            return KERNEL_FUNCTIONS
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| (f.addr)());
+        }
         KERNEL_FUNCTIONS
             .iter()
             .find(|f| f.helper_id == Some(id))
@@ -203,6 +257,13 @@ impl KernelFunctions for Kbpf {
 
     fn cpu_number(&self) -> Option<u32> {
         kbpf_maps::cpu_number_addr()
+    }
+
+    fn function(&self, name: &str) -> Option<usize> {
+        KERNEL_FUNCTIONS
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| (f.addr)())
     }
 }
 
@@ -522,6 +583,39 @@ unsafe extern "C" fn bpf_xdp_adjust_head(ctx: u64, delta: u64, _: u64, _: u64, _
     // SAFETY: the verifier checked that r1 is the program's context, an `XdpBuff` of kbpf's.
     let xdp = unsafe { &mut *(ctx as *mut XdpBuff) };
     xdp.adjust_head(delta as i32) as u64
+}
+
+/// `bpf_xdp_event_output(xdp, map, flags, meta, meta_size)` (`bpf_perf_event_output` of XDP
+/// programs): `meta` and the first `(flags & BPF_F_CTXLEN_MASK) >> 32` packet bytes;
+/// `-EINVAL` for other flags, `-EFAULT` past the packet, then the event's errno
+/// ([`kbpf_maps::perf_event::output`]).
+unsafe extern "C" fn bpf_xdp_event_output(
+    ctx: u64,
+    map: u64,
+    flags: u64,
+    meta: u64,
+    meta_size: u64,
+) -> u64 {
+    use kbpf_maps::perf_event::{BPF_F_CTXLEN_MASK, BPF_F_INDEX_MASK, output};
+    if flags & !(BPF_F_CTXLEN_MASK | BPF_F_INDEX_MASK) != 0 {
+        return (-22i64) as u64;
+    }
+    let ctx_len = ((flags & BPF_F_CTXLEN_MASK) >> 32) as usize;
+    // SAFETY: r1 is the program's `XdpBuff`, `meta` `meta_size` readable bytes, `map` a
+    // PERF_EVENT_ARRAY (verifier-checked); the packet is [data, data_end).
+    unsafe {
+        let xdp = &*(ctx as *const XdpBuff);
+        let len = xdp.data_end as usize - xdp.data as usize;
+        if ctx_len > len {
+            return (-14i64) as u64;
+        }
+        let pkt = std::slice::from_raw_parts(xdp.data as *const u8, ctx_len);
+        output(
+            map as *mut c_void,
+            flags,
+            &[s::meta_bytes(meta, meta_size), pkt],
+        ) as u64
+    }
 }
 
 /// `bpf_xdp_adjust_meta(ctx, delta)`.

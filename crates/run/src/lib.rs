@@ -7,6 +7,7 @@
 //! - [`kernel`]: kbpf's helper implementations and the map operations translated programs
 //!   call directly, with their kernel names;
 //! - [`ctx`]: `xdp_buff` and `sk_buff` laid out at the kernel's offsets;
+//! - [`redirect`]: the per-run redirect state (`bpf_redirect_info`) and tunnel metadata;
 //! - [`test_run`]: `BPF_PROG_TEST_RUN` for XDP, `tc` and socket-filter programs.
 #![deny(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod each;
 pub mod kernel;
 pub mod packets;
 pub mod program;
+pub mod redirect;
 mod skb_helpers;
 pub mod test_run;
 mod tracing;
@@ -22,4 +24,5 @@ mod tracing;
 pub use each::{EachError, ProgVerification, verify_each};
 pub use packets::{PacketResult, XdpStream, run_packets};
 pub use program::{LoadOptions, ProgLoadError, Program, funcs_btf, maps_env, prog_ref};
+pub use redirect::{Redirect, RedirectTarget, TunnelKey};
 pub use test_run::{Engine, Runner, TestRunError, TestRunInput, TestRunOutput};

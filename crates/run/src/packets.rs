@@ -21,6 +21,10 @@ pub struct PacketResult {
     pub retval: u32,
     /// The packet afterwards (empty unless `want_data`).
     pub data_out: Vec<u8>,
+    /// Where the program redirected the packet, when its verdict is the redirect
+    /// (`XDP_REDIRECT`, `TC_ACT_REDIRECT`): the run's `bpf_redirect_info`, reset before each
+    /// packet (see [`crate::redirect`]).
+    pub redirect: Option<crate::Redirect>,
 }
 
 /// Runs `prog` on each packet in order on `engine`; `each(i, result)` sees every result.
@@ -44,6 +48,7 @@ pub fn run_packets<'a>(
                 PacketResult {
                     retval: o.retval,
                     data_out: if want_data { o.data_out } else { Vec::new() },
+                    redirect: o.redirect,
                 },
             );
         }
@@ -62,6 +67,7 @@ pub fn run_packets<'a>(
                 p.len()
             )));
         };
+        let redirect = stream.redirect().cloned();
         each(
             i,
             PacketResult {
@@ -71,6 +77,7 @@ pub fn run_packets<'a>(
                 } else {
                     Vec::new()
                 },
+                redirect,
             },
         );
     }
@@ -88,6 +95,7 @@ pub struct XdpStream<'p> {
     frame: Option<XdpFrame>,
     ifindex: u32,
     rx_queue: u32,
+    redirect: Option<crate::Redirect>,
 }
 
 impl<'p> XdpStream<'p> {
@@ -110,6 +118,7 @@ impl<'p> XdpStream<'p> {
             frame: None,
             ifindex,
             rx_queue,
+            redirect: None,
         })
     }
 
@@ -118,6 +127,7 @@ impl<'p> XdpStream<'p> {
     /// header or longer than [`XdpFrame::MAX_DATA`]: a driver drops those before XDP).
     /// The caller holds a [`kbpf_maps::pin`].
     pub fn run(&mut self, packet: &[u8]) -> Result<Option<u32>, TestRunError> {
+        self.redirect = None;
         if !self.frame.as_mut().is_some_and(|f| f.reset(packet)) {
             match XdpFrame::new(packet, self.ifindex, self.rx_queue) {
                 Some(f) => self.frame = Some(f),
@@ -131,7 +141,14 @@ impl<'p> XdpStream<'p> {
         // SAFETY: `ctx` is the live frame's xdp_buff, the context type the program was
         // verified for (checked in `new`); the caller holds the epoch pin.
         let r0 = unsafe { self.runner.run_ctx(ctx) }?;
+        self.redirect =
+            crate::redirect::for_verdict(ProgType::Xdp, r0 as u32, crate::redirect::take());
         Ok(Some(r0 as u32))
+    }
+
+    /// Where the last run redirected the packet, when it returned `XDP_REDIRECT`.
+    pub fn redirect(&self) -> Option<&crate::Redirect> {
+        self.redirect.as_ref()
     }
 
     /// The packet as the last run left it, `[data, data_end)`: what XDP_TX transmits and

@@ -44,6 +44,13 @@ pub struct TestRunOutput {
     pub ctx_out: Option<Vec<u8>>,
     /// Average duration of one run in nanoseconds.
     pub duration_ns: u64,
+    /// Where the last run redirected the packet (`bpf_redirect_info`), when its verdict is
+    /// the redirect (`XDP_REDIRECT`, `TC_ACT_REDIRECT`). The kernel's test run does not
+    /// report it.
+    pub redirect: Option<crate::Redirect>,
+    /// The tunnel metadata the last run attached to the skb (`bpf_skb_set_tunnel_key`);
+    /// the kernel's test run drops it with the skb.
+    pub tunnel_key: Option<crate::TunnelKey>,
 }
 
 /// Why a test run failed.
@@ -94,7 +101,7 @@ impl Program {
     pub fn test_run(&self, input: &TestRunInput<'_>) -> Result<TestRunOutput, TestRunError> {
         let repeat = input.repeat.max(1);
         let engine = self.engine(input.engine)?;
-        match self.prog_type {
+        let mut out = match self.prog_type {
             ProgType::Xdp => run_xdp(&engine, input, repeat),
             ProgType::SchedCls | ProgType::SchedAct => run_skb(&engine, input, repeat, 0),
             ProgType::SocketFilter => run_skb(&engine, input, repeat, ETH_HLEN),
@@ -114,7 +121,9 @@ impl Program {
             | ProgType::PerfEvent
             | ProgType::SockOps
             | ProgType::FlowDissector => Err(TestRunError::NotSupported("this program type")),
-        }
+        }?;
+        out.redirect = crate::redirect::for_verdict(self.prog_type, out.retval, out.redirect);
+        Ok(out)
     }
 
     /// The translated program on `engine`, ready to run with a context pointer.
@@ -200,6 +209,8 @@ fn run_raw_tp(
         data_out: Vec::new(),
         ctx_out: None,
         duration_ns: 0,
+        redirect: None,
+        tunnel_key: None,
     })
 }
 
@@ -220,6 +231,7 @@ impl Runner<'_> {
     /// memory unchecked, as in the kernel.
     pub unsafe fn run_ctx(&self, ctx: u64) -> Result<u64, RunError> {
         crate::kernel::reset_tail_calls();
+        crate::redirect::reset();
         let mut r0 = match self {
             Runner::Interp(vm) => vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked)?,
             // SAFETY: forwarded contract — the verifier accepted the program for this context.
@@ -321,6 +333,8 @@ fn run_xdp(
         data_out: frame.data_out().to_vec(),
         ctx_out,
         duration_ns: ns,
+        redirect: crate::redirect::take(),
+        tunnel_key: None,
     })
 }
 
@@ -348,7 +362,7 @@ fn run_skb(
         (176, 180), // gso_size
         (184, 192), // hwtstamp
     ];
-    let (mut mark, mut priority, mut iif, mut wire_len) = (0, 0, 0, 0);
+    let (mut mark, mut priority, mut iif, mut wire_len, mut gso_size) = (0, 0, 0, 0, 0);
     let mut cb = [0u32; 5];
     if let Some(ctx) = input.ctx_in {
         if ctx.len() > SK_BUFF_SIZE {
@@ -375,6 +389,7 @@ fn run_skb(
             *c = u32_at(ctx, 48 + 4 * i);
         }
         wire_len = u32_at(ctx, 160);
+        gso_size = u32_at(ctx, 176);
         if wire_len != 0 && (wire_len as usize) < input.data_in.len() {
             return Err(TestRunError::Invalid(
                 "wire_len below the packet length".into(),
@@ -384,11 +399,12 @@ fn run_skb(
     if wire_len == 0 {
         wire_len = input.data_in.len() as u32;
     }
-    let mut packet = input.data_in.to_vec();
+    let packet = input.data_in;
     let protocol = u16::from_ne_bytes([packet[12], packet[13]]);
     let pkt_type = crate::ctx::pkt_type_of(&packet[..6]);
-    let mut skb = SkBuff::new(&mut packet[offset..], mark, protocol, pkt_type);
+    let mut skb = SkBuff::new(packet, offset, mark, protocol, pkt_type);
     skb.set_priority(priority);
+    skb.set_gso_size(gso_size);
     skb.set_ingress_ifindex(iif);
     for (i, c) in cb.iter().enumerate() {
         skb.set_cb(i, *c);
@@ -419,11 +435,14 @@ fn run_skb(
     });
     // A non-L2 program's packet comes back with the Ethernet header pushed again as zeros
     // (the kernel's `memset(__skb_push(skb, hh_len), 0, hh_len)`).
-    packet[..offset].fill(0);
+    let mut data_out = vec![0u8; offset];
+    data_out.extend_from_slice(skb.data());
     Ok(TestRunOutput {
         retval: r0 as u32,
-        data_out: packet,
+        data_out,
         ctx_out,
         duration_ns: ns,
+        redirect: crate::redirect::take(),
+        tunnel_key: skb.tunnel_key().copied(),
     })
 }

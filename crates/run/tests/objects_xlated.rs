@@ -31,6 +31,9 @@ fn objects() -> Vec<PathBuf> {
         "tests/objects/multi_prog.bpf.o",
         "crates/maglev/bpf/maglev.bpf.o",
         "tests/objects/core_guarded.bpf.o",
+        "crates/run/tests/progs/net_helpers.bpf.o",
+        "crates/run/tests/progs/redirect_map.bpf.o",
+        "crates/run/tests/progs/perf_out.bpf.o",
     ]
     .iter()
     .map(|p| r.join(p))

@@ -479,3 +479,580 @@ fn skb_runs_match_the_kernel() {
     }
     assert_eq!(compared, progs.len() * 5 * 3 * 2);
 }
+
+/// Ethernet frames of `len` bytes: IPv4, IPv6 and ARP (which `bpf_skb_adjust_room` refuses).
+fn net_frames() -> Vec<Vec<u8>> {
+    [(0x0800u16, 60usize), (0x86dd, 90), (0x0806, 60)]
+        .iter()
+        .map(|&(proto, len)| {
+            let mut f: Vec<u8> = (0..len).map(|i| (i * 13 + 7) as u8).collect();
+            f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+            f[12..14].copy_from_slice(&proto.to_be_bytes());
+            f
+        })
+        .collect()
+}
+
+/// A `struct __sk_buff` context with `cb[0..5]` (and `gso_size`) set.
+fn cb_ctx(cb: [u32; 5], gso_size: u32) -> Vec<u8> {
+    let mut ctx = vec![0u8; 192];
+    for (i, v) in cb.iter().enumerate() {
+        ctx[48 + 4 * i..52 + 4 * i].copy_from_slice(&v.to_ne_bytes());
+    }
+    ctx[176..180].copy_from_slice(&gso_size.to_ne_bytes());
+    ctx
+}
+
+/// `bpf_skb_adjust_room` (every mode and flag class, the refusals and their errno, a second
+/// encapsulation), `bpf_skb_set_tunnel_key` / `bpf_skb_get_tunnel_key` (sizes, flags, the
+/// label and ext checks, the receive-side view written into the packet) and `bpf_redirect`
+/// (tc and XDP, with good and bad flags), `bpf_skb_pull_data` under the tc prologue of a
+/// program that writes the packet directly: return values and packets equal the kernel's on
+/// both engines; kbpf's run result also names the redirect target and the tunnel key,
+/// which the kernel's test run does not report.
+#[test]
+fn net_helpers_match_the_kernel() {
+    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/net_helpers.bpf.o");
+    if let Some(why) = unavailable(&object) {
+        println!("SKIP: run test_run_kernel (net helpers): {why}");
+        return;
+    }
+    let pins = Pins::new("kbpfnet", "net");
+    loadall(&object, &pins).unwrap();
+    let obj = kbpf_object::BpfObject::open(&object).unwrap();
+    let reg = kbpf_maps::Registry::new();
+    let loaded =
+        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
+    let env = kbpf_run::maps_env(&loaded);
+    let load = |name: &str| {
+        let p = loaded.program(name).unwrap();
+        Program::load(
+            p,
+            &env,
+            &kbpf_run::LoadOptions::default(),
+            &kbpf_run::funcs_btf(&obj, p),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", e.log().unwrap_or("")))
+    };
+    const MAC: u32 = 1;
+    const NET: u32 = 0;
+    let (fixed, e4, e6, gre, udp, csum, l2eth, d4, d6) = (1, 2, 4, 8, 16, 32, 64, 128, 256u32);
+    let l2 = |n: u32| n << 24; // BPF_F_ADJ_ROOM_ENCAP_L2(n), in the high word
+    let neg = |n: i32| n as u32;
+    let adjust: Vec<([u32; 5], u32)> = vec![
+        ([20, MAC, fixed | e4, 0, 0], 0),
+        ([40, MAC, fixed | e6, 0, 0], 0),
+        ([28, MAC, e4 | udp, 0, 0], 0),
+        ([48, MAC, e6 | udp, 0, 0], 0),
+        ([24, MAC, e4 | gre, 0, 0], 0),
+        ([34, MAC, e4 | gre | l2eth, l2(14), 0], 0),
+        ([34, MAC, e4 | gre | l2eth, l2(10), 0], 0),
+        ([20, MAC, e4 | l2eth, l2(30), 0], 0),
+        ([20, MAC, e4 | e6, 0, 0], 0),
+        ([20, MAC, e4 | gre | udp, 0, 0], 0),
+        ([20, MAC, e4, 0, 20], 0),
+        ([8, NET, 0, 0, 0], 0),
+        ([8, NET, csum, 0, neg(-8)], 0),
+        ([neg(-8), NET, 0, 0, 0], 0),
+        ([neg(-20), MAC, d4, 0, 0], 0),
+        ([neg(-20), MAC, d6, 0, 0], 0),
+        ([neg(-20), MAC, d4 | d6, 0, 0], 0),
+        ([20, MAC, d4, 0, 0], 0),
+        ([neg(-20), MAC, e4, 0, 0], 0),
+        ([neg(-60), MAC, 0, 0, 0], 0),
+        ([0x1000, MAC, 0, 0, 0], 0),
+        ([20, 2, 0, 0, 0], 0),
+        ([20, MAC, 1 << 9, 0, 0], 0),
+        ([0, MAC, 0, 0, 0], 0),
+        ([20, MAC, fixed | e4, 0, 0], 1400),
+    ];
+    let tunnel: Vec<([u32; 5], u32)> = vec![
+        ([0, 0, 0, 0, 0], 0),
+        ([0, 0, 0, 0, 16], 0),
+        ([0, 1, 0x12345, 0, 1], 0),
+        ([0, 1, 0x12345, 0, 17], 0),
+        ([0, 1, 0, 0, 0], 0),
+        ([0, 0, 7, 0, 0], 0),
+        ([0, 0, 0, 3, 0], 0),
+        ([0, 2 | 4 | 8 | 16, 0, 0, 16], 0),
+        ([0, 1 << 5, 0, 0, 0], 0),
+        ([0, 0, 0, 0, 1 << 5], 0),
+        ([1, 0, 0, 0, 0], 0),
+        ([1, 1, 0, 0, 1], 0),
+        ([2, 0, 0, 0, 0], 0),
+        ([3, 0, 0, 0, 0], 0),
+    ];
+    let redirect: Vec<([u32; 5], u32)> = vec![
+        ([3, 0, 0, 0, 0], 0),
+        ([3, 1, 0, 0, 0], 0),
+        ([3, 2, 0, 0, 0], 0),
+        ([9, 0x10, 0, 0, 0], 0),
+    ];
+    let pull: Vec<([u32; 5], u32)> = vec![
+        ([0, 0, 0, 0, 0], 0),
+        ([20, 0, 0, 0, 0], 0),
+        ([1000, 0, 0, 0, 0], 0),
+    ];
+    let frames = net_frames();
+    let mut compared = 0;
+    let (mut redirects, mut tunnels) = (0, 0);
+    for (name, cases) in [
+        ("tc_adjust_room", &adjust),
+        ("tc_tunnel_key", &tunnel),
+        ("tc_redirect", &redirect),
+        ("tc_pull_write", &pull),
+    ] {
+        let prog = load(name);
+        let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
+        for (cb, gso) in cases {
+            let ctx = cb_ctx(*cb, *gso);
+            for data in &frames {
+                let k = kprog
+                    .test_run_with(&kbpf_kernel::TestRunArgs {
+                        data_in: data,
+                        data_out_len: data.len() + 256,
+                        ctx_in: Some(&ctx),
+                        ctx_out_len: 192,
+                        repeat: 1,
+                        flags: 0,
+                        cpu: 0,
+                    })
+                    .unwrap_or_else(|e| panic!("kernel {name} {cb:?}: {e}"));
+                for engine in [Engine::Interpreter, Engine::Jit] {
+                    let b = prog
+                        .test_run(&TestRunInput {
+                            data_in: data,
+                            ctx_in: Some(&ctx),
+                            repeat: 1,
+                            engine,
+                        })
+                        .unwrap_or_else(|e| panic!("kbpf {name} {cb:?}: {e}"));
+                    let what = format!(
+                        "{name} cb {cb:?} gso {gso} proto {:02x?} {engine:?}",
+                        &data[12..14]
+                    );
+                    assert_eq!(b.retval, k.retval, "{what}: retval");
+                    assert_eq!(b.data_out, k.data_out, "{what}: packet out");
+                    assert_eq!(
+                        b.ctx_out.as_deref(),
+                        Some(&k.ctx_out[..]),
+                        "{what}: ctx out"
+                    );
+                    if name == "tc_redirect" && b.retval == 7 {
+                        let r = b.redirect.expect("a TC_ACT_REDIRECT run names its target");
+                        assert_eq!(
+                            r.target,
+                            kbpf_run::RedirectTarget::Ifindex { ifindex: cb[0] }
+                        );
+                        assert_eq!(r.flags, u64::from(cb[1]));
+                        redirects += 1;
+                    } else {
+                        assert_eq!(b.redirect, None, "{what}");
+                    }
+                    if name == "tc_tunnel_key" && b.retval & 0xfff == 0 {
+                        let t = b.tunnel_key.expect("a set tunnel key is reported");
+                        assert_eq!(t.tunnel_id, 0x123456, "{what}");
+                        // The 8-byte layout ends before tunnel_ttl.
+                        assert_eq!(t.ttl, if cb[0] == 2 { 0 } else { 64 }, "{what}");
+                        tunnels += 1;
+                    }
+                    compared += 1;
+                }
+            }
+        }
+    }
+    // XDP's bpf_redirect (bpf_xdp_redirect): any flag aborts.
+    let prog = load("xdp_redirect");
+    let kprog = KernelProg::from_pinned(pins.progs.join("xdp_redirect")).unwrap();
+    for (ifindex, flags) in [(3u8, 0u8), (7, 1), (0, 0)] {
+        let mut data = frames[0].clone();
+        data[0] = ifindex;
+        data[1] = flags;
+        let k = kprog.test_run(&data, data.len() + 256, None, 1).unwrap();
+        for engine in [Engine::Interpreter, Engine::Jit] {
+            let b = prog
+                .test_run(&TestRunInput {
+                    data_in: &data,
+                    ctx_in: None,
+                    repeat: 1,
+                    engine,
+                })
+                .unwrap();
+            assert_eq!(
+                (b.retval, &b.data_out),
+                (k.retval, &k.data_out),
+                "xdp {ifindex} {flags}"
+            );
+            assert_eq!(
+                b.redirect.map(|r| r.target),
+                (flags == 0).then_some(kbpf_run::RedirectTarget::Ifindex {
+                    ifindex: u32::from(ifindex)
+                })
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(
+        compared,
+        (adjust.len() + tunnel.len() + redirect.len() + pull.len()) * 3 * 2 + 6
+    );
+    assert_eq!(
+        redirects,
+        2 * 3 * 2,
+        "two good tc redirects per frame and engine"
+    );
+    assert!(tunnels > 0);
+}
+
+/// `bpf_redirect_map` on a DEVMAP, a DEVMAP_HASH, a CPUMAP and an XSKMAP without sockets
+/// (hits, misses answered by the
+/// flags' low bits, `BPF_F_BROADCAST` / `BPF_F_EXCLUDE_INGRESS` on devmaps, unknown flags
+/// aborting) and a devmap lookup from the program: return values equal the kernel's on both
+/// engines, and kbpf's run result names the target of every `XDP_REDIRECT`.
+#[test]
+fn redirect_map_matches_the_kernel() {
+    use kbpf_run::RedirectTarget as T;
+    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/redirect_map.bpf.o");
+    if let Some(why) = unavailable(&object) {
+        println!("SKIP: run test_run_kernel (redirect_map): {why}");
+        return;
+    }
+    let pins = Pins::new("kbpfrdm", "rdm");
+    loadall(&object, &pins).unwrap();
+    let obj = kbpf_object::BpfObject::open(&object).unwrap();
+    let reg = kbpf_maps::Registry::new();
+    let loaded =
+        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
+    let env = kbpf_run::maps_env(&loaded);
+    let p = loaded.program("xdp_redirect_map").unwrap();
+    let prog = Program::load(
+        p,
+        &env,
+        &kbpf_run::LoadOptions::default(),
+        &kbpf_run::funcs_btf(&obj, p),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", e.log().unwrap_or("")));
+    let kprog = KernelProg::from_pinned(pins.progs.join("xdp_redirect_map")).unwrap();
+    // The same entries on both sides: lo (ifindex 1) in slots 1 and 3 of the devmap and
+    // under key 5 of the hash, CPU 0 in the cpumap.
+    let updates: [(&str, u32, Vec<u8>); 4] = [
+        (
+            "devs",
+            1,
+            [1u32, 0].iter().flat_map(|v| v.to_ne_bytes()).collect(),
+        ),
+        (
+            "devs",
+            3,
+            [1u32, 0].iter().flat_map(|v| v.to_ne_bytes()).collect(),
+        ),
+        ("dev_hash", 5, 1u32.to_ne_bytes().to_vec()),
+        (
+            "cpus",
+            0,
+            [256u32, 0].iter().flat_map(|v| v.to_ne_bytes()).collect(),
+        ),
+    ];
+    for (name, key, value) in &updates {
+        let k = KernelMap::from_pinned(pins.maps.join(name)).unwrap();
+        k.update(&key.to_ne_bytes(), value, BPF_ANY).unwrap();
+        loaded
+            .map(name)
+            .unwrap()
+            .map
+            .update_elem(&key.to_ne_bytes(), value, BPF_ANY)
+            .unwrap();
+    }
+    let dev_id = |name: &str| loaded.map(name).unwrap().map.id();
+    let mut compared = 0;
+    let mut redirects = 0;
+    for map in 0u8..5 {
+        for key in [0u8, 1, 3, 5, 7] {
+            for (lo, hi) in [
+                (0u8, 0u8),
+                (1, 0),
+                (2, 0),
+                (3, 0),
+                (4, 0),
+                (8, 0),
+                (8 | 16, 0),
+                (16, 0),
+                (32, 0),
+                (0, 1),
+            ] {
+                let mut data = vec![0u8; 64];
+                data[..4].copy_from_slice(&[map, key, lo, hi]);
+                let k = kprog.test_run(&data, 512, None, 1).unwrap();
+                for engine in [Engine::Interpreter, Engine::Jit] {
+                    let b = prog
+                        .test_run(&TestRunInput {
+                            data_in: &data,
+                            ctx_in: None,
+                            repeat: 1,
+                            engine,
+                        })
+                        .unwrap();
+                    let what = format!("map {map} key {key} flags {lo:#x}/{hi:#x} {engine:?}");
+                    assert_eq!(b.retval, k.retval, "{what}");
+                    assert_eq!(b.data_out, k.data_out, "{what}");
+                    if b.retval == 4 {
+                        assert_ne!(map, 4, "{what}: the XSKMAP has no socket");
+                        let r = b.redirect.expect("XDP_REDIRECT names its target");
+                        let want = match map {
+                            _ if lo & 8 != 0 => T::DevMapBroadcast {
+                                map_id: dev_id(if map == 0 { "devs" } else { "dev_hash" }),
+                            },
+                            0 => T::DevMap {
+                                map_id: dev_id("devs"),
+                                key: key.into(),
+                                ifindex: 1,
+                            },
+                            1 => T::DevMap {
+                                map_id: dev_id("dev_hash"),
+                                key: key.into(),
+                                ifindex: 1,
+                            },
+                            _ => T::CpuMap {
+                                map_id: dev_id("cpus"),
+                                cpu: key.into(),
+                            },
+                        };
+                        assert_eq!(r.target, want, "{what}");
+                        redirects += 1;
+                    } else {
+                        assert_eq!(b.redirect, None, "{what}");
+                    }
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 5 * 5 * 10 * 2);
+    assert!(redirects > 20, "only {redirects} redirects");
+    // One map per call site: the direct `map_redirect` calls.
+    for (name, map) in [
+        ("xdp_dev_only", Some("devs")),
+        ("xdp_hash_only", Some("dev_hash")),
+        ("xdp_cpu_only", Some("cpus")),
+        ("xdp_xsk_only", None),
+    ] {
+        let p = loaded.program(name).unwrap();
+        let prog = Program::load(
+            p,
+            &env,
+            &kbpf_run::LoadOptions::default(),
+            &kbpf_run::funcs_btf(&obj, p),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", e.log().unwrap_or("")));
+        let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
+        for key in [0u8, 1, 3, 5] {
+            for (lo, hi) in [(0u8, 0u8), (2, 0), (8, 0), (32, 0)] {
+                let mut data = vec![0u8; 64];
+                data[..4].copy_from_slice(&[0, key, lo, hi]);
+                let k = kprog.test_run(&data, 512, None, 1).unwrap();
+                for engine in [Engine::Interpreter, Engine::Jit] {
+                    let b = prog
+                        .test_run(&TestRunInput {
+                            data_in: &data,
+                            ctx_in: None,
+                            repeat: 1,
+                            engine,
+                        })
+                        .unwrap();
+                    let what = format!("{name} key {key} flags {lo:#x} {engine:?}");
+                    assert_eq!(b.retval, k.retval, "{what}");
+                    assert_eq!(
+                        b.redirect.is_some(),
+                        b.retval == 4 && map.is_some(),
+                        "{what}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A kernel `PERF_COUNT_SW_BPF_OUTPUT` event on `cpu` with a mapped ring (what bpftool's
+/// `map event_pipe` opens), whose raw samples can be read back.
+struct KernelPerfEvent {
+    fd: std::os::fd::OwnedFd,
+    ring: *mut u8,
+    len: usize,
+    tail: u64,
+}
+
+impl KernelPerfEvent {
+    const PAGES: usize = 8;
+
+    fn open(cpu: i32) -> KernelPerfEvent {
+        use std::os::fd::FromRawFd;
+        // struct perf_event_attr: type, size, config, sample_period, sample_type, …,
+        // wakeup_events.
+        let mut attr = [0u8; 128];
+        attr[0..4].copy_from_slice(&1u32.to_ne_bytes()); // PERF_TYPE_SOFTWARE
+        attr[4..8].copy_from_slice(&128u32.to_ne_bytes());
+        attr[8..16].copy_from_slice(&10u64.to_ne_bytes()); // PERF_COUNT_SW_BPF_OUTPUT
+        attr[16..24].copy_from_slice(&1u64.to_ne_bytes());
+        attr[24..32].copy_from_slice(&(1u64 << 10).to_ne_bytes()); // PERF_SAMPLE_RAW
+        attr[48..52].copy_from_slice(&1u32.to_ne_bytes());
+        // SAFETY: a perf_event_attr of the size it declares; pid -1 with a CPU.
+        let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), -1, cpu, -1, 8) };
+        assert!(
+            fd >= 0,
+            "perf_event_open: {}",
+            std::io::Error::last_os_error()
+        );
+        let len = (1 + Self::PAGES) * 4096;
+        // SAFETY: mapping the event's ring as perf documents (metadata page + 2^n pages).
+        let ring = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd as i32,
+                0,
+            )
+        };
+        assert_ne!(ring, libc::MAP_FAILED);
+        KernelPerfEvent {
+            // SAFETY: a fresh fd we own.
+            fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) },
+            ring: ring as *mut u8,
+            len,
+            tail: 0,
+        }
+    }
+
+    /// The raw data of each sample written since the last call.
+    fn samples(&mut self) -> Vec<Vec<u8>> {
+        let size = (Self::PAGES * 4096) as u64;
+        // SAFETY: data_head sits at offset 1024 of the metadata page; the data pages follow.
+        unsafe {
+            let head = std::ptr::read_volatile(self.ring.add(1024) as *const u64);
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+            let data = self.ring.add(4096);
+            let byte = |o: u64| *data.add((o % size) as usize);
+            let read = |o: u64, n: usize| (0..n as u64).map(|i| byte(o + i)).collect::<Vec<u8>>();
+            let mut out = Vec::new();
+            while self.tail < head {
+                let h = read(self.tail, 8);
+                let (ty, sz) = (
+                    u32::from_ne_bytes([h[0], h[1], h[2], h[3]]),
+                    u16::from_ne_bytes([h[6], h[7]]) as u64,
+                );
+                if ty == 9 {
+                    let n = read(self.tail + 8, 4);
+                    let n = u32::from_ne_bytes([n[0], n[1], n[2], n[3]]) as usize;
+                    out.push(read(self.tail + 12, n));
+                }
+                self.tail += sz;
+            }
+            std::ptr::write_volatile(self.ring.add(1032) as *mut u64, self.tail);
+            out
+        }
+    }
+}
+
+impl Drop for KernelPerfEvent {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `open`.
+        unsafe { libc::munmap(self.ring as *mut libc::c_void, self.len) };
+    }
+}
+
+/// `bpf_perf_event_output` from XDP and tc: slots with an event of the running CPU, of
+/// another CPU (`-EOPNOTSUPP`), none (`-ENOENT`), past `max_entries` (`-E2BIG`),
+/// `BPF_F_CURRENT_CPU`, packet bytes appended (`BPF_F_CTXLEN_MASK`, `-EFAULT` past the
+/// packet), unknown flags (`-EINVAL`), empty and short meta: return values equal the
+/// kernel's on both engines, and every sample kbpf captured equals the one the kernel's
+/// ring holds, byte for byte (padding included).
+#[test]
+fn perf_event_output_matches_the_kernel() {
+    use std::os::fd::AsFd;
+    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/perf_out.bpf.o");
+    if let Some(why) = unavailable(&object) {
+        println!("SKIP: run test_run_kernel (perf_event_output): {why}");
+        return;
+    }
+    // The test run runs where the thread runs: CPU 0 on both sides.
+    // SAFETY: a zeroed cpu_set_t with CPU 0 set, for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set),
+            0
+        );
+    }
+    kbpf_maps::set_current_cpu(0);
+    let two_cpus = kbpf_maps::possible_cpus() > 1;
+    let pins = Pins::new("kbpfperf", "perf");
+    loadall(&object, &pins).unwrap();
+    let obj = kbpf_object::BpfObject::open(&object).unwrap();
+    let reg = kbpf_maps::Registry::new();
+    let loaded =
+        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
+    let env = kbpf_run::maps_env(&loaded);
+    let kmap = KernelMap::from_pinned(pins.maps.join("events")).unwrap();
+    let bmap = loaded.map("events").unwrap().map.clone();
+    // Slot 0: CPU 0's event; slot 1: CPU 1's (when there is one); slots 2, 3: none.
+    let mut k0 = KernelPerfEvent::open(0);
+    kmap.update_fd(&0u32.to_ne_bytes(), k0.fd.as_fd(), BPF_ANY)
+        .unwrap();
+    let b0 = bmap.perf_event_open(0, 0).unwrap();
+    let _k1 = two_cpus.then(|| {
+        let k1 = KernelPerfEvent::open(1);
+        kmap.update_fd(&1u32.to_ne_bytes(), k1.fd.as_fd(), BPF_ANY)
+            .unwrap();
+        bmap.perf_event_open(1, 1).unwrap();
+        k1
+    });
+    let mut compared = 0;
+    let mut samples = 0;
+    for name in ["xdp_perf_out", "tc_perf_out"] {
+        let p = loaded.program(name).unwrap();
+        let prog = Program::load(
+            p,
+            &env,
+            &kbpf_run::LoadOptions::default(),
+            &kbpf_run::funcs_btf(&obj, p),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", e.log().unwrap_or("")));
+        let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
+        for slot in [0u8, 1, 2, 4, 9] {
+            for ctx_len in [0u8, 5, 60, 61] {
+                for bad in [0u8, 33] {
+                    for meta in [0u8, 4, 8] {
+                        let mut data: Vec<u8> = (0..60u8).map(|i| i.wrapping_mul(7)).collect();
+                        data[..5].copy_from_slice(&[slot, ctx_len, bad, 0xa5, meta]);
+                        data[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+                        let what =
+                            format!("{name} slot {slot} ctx_len {ctx_len} bad {bad} meta {meta}");
+                        let k = kprog.test_run(&data, 512, None, 1).unwrap();
+                        let ks = k0.samples();
+                        for engine in [Engine::Interpreter, Engine::Jit] {
+                            let b = prog
+                                .test_run(&TestRunInput {
+                                    data_in: &data,
+                                    ctx_in: None,
+                                    repeat: 1,
+                                    engine,
+                                })
+                                .unwrap();
+                            assert_eq!(b.retval as i32, k.retval as i32, "{what} {engine:?}");
+                            let (bs, lost) = b0.drain();
+                            assert_eq!(lost, 0);
+                            let bs: Vec<Vec<u8>> = bs.into_iter().map(|s| s.data).collect();
+                            assert_eq!(bs, ks, "{what} {engine:?}: samples");
+                            samples += bs.len();
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 2 * 5 * 4 * 2 * 3 * 2);
+    assert!(samples > 20, "only {samples} samples");
+}

@@ -105,6 +105,9 @@ pub(crate) struct Checker<'a> {
     /// First instruction of each subprogram (sorted; [0] == 0).
     subprogs: Vec<usize>,
     pub(crate) subprog_stack: Vec<usize>,
+    /// `env->seen_direct_write`: a direct packet write was verified (the tc prologue that
+    /// unclones the skb depends on it).
+    pub(crate) seen_direct_write: bool,
     prune_point: Vec<bool>,
     /// `live_regs_before` of each instruction (static liveness).
     live_regs: Vec<u16>,
@@ -187,6 +190,7 @@ impl<'a> Checker<'a> {
             stats: Stats::default(),
             subprogs,
             subprog_stack: vec![0; nsub],
+            seen_direct_write: false,
             prune_point,
             live_regs,
             explored: HashMap::new(),
@@ -1445,6 +1449,8 @@ impl<'a> Checker<'a> {
                 if write && self.prog.direct_packet_access() == Some(false) {
                     return rej("cannot write into packet");
                 }
+                // may_access_direct_pkt_data(env, NULL, BPF_WRITE).
+                self.seen_direct_write |= write;
                 if write
                     && let Some((v, _)) = value
                     && v.is_pointer()
@@ -2280,6 +2286,9 @@ impl<'a> Checker<'a> {
                 53 => mt == SOCKMAP,
                 70 => mt == SOCKHASH,
                 helpers::BPF_FUNC_TAIL_CALL => mt == BPF_MAP_TYPE_PROG_ARRAY,
+                // perf_event_read, perf_event_output, perf_event_read_value, skb_output,
+                // xdp_output: a PERF_EVENT_ARRAY.
+                22 | 25 | 55 | 111 | 121 => mt == 4,
                 130 | 131 | 134 | 198..=200 => mt == 27,
                 helpers::BPF_FUNC_REDIRECT_MAP => matches!(
                     mt,

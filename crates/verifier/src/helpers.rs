@@ -184,6 +184,49 @@ const PROTOS: &[FuncProto] = &[
             RetType::Integer,
         )
     },
+    FuncProto {
+        changes_pkt_data: true,
+        ..proto(
+            50,
+            "bpf_skb_adjust_room",
+            [PtrToCtx, Anything, Anything, Anything, DontCare],
+            RetType::Integer,
+        )
+    },
+    FuncProto {
+        changes_pkt_data: true,
+        ..proto(
+            39,
+            "bpf_skb_pull_data",
+            [PtrToCtx, Anything, DontCare, DontCare, DontCare],
+            RetType::Integer,
+        )
+    },
+    // bpf_skb_event_output_proto / bpf_xdp_event_output_proto.
+    proto(
+        25,
+        "bpf_perf_event_output",
+        [
+            PtrToCtx,
+            ConstMapPtr,
+            Anything,
+            PtrToMemReadonly,
+            ConstSizeOrZero,
+        ],
+        RetType::Integer,
+    ),
+    proto(
+        20,
+        "bpf_skb_get_tunnel_key",
+        [PtrToCtx, PtrToUninitMem, ConstSize, Anything, DontCare],
+        RetType::Integer,
+    ),
+    proto(
+        21,
+        "bpf_skb_set_tunnel_key",
+        [PtrToCtx, PtrToMemReadonly, ConstSize, Anything, DontCare],
+        RetType::Integer,
+    ),
     proto(
         51,
         "bpf_redirect_map",
@@ -614,6 +657,14 @@ fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'st
         // sk_filter_func_proto / tc_cls_act_func_proto.
         26 => matches!(prog, ProgType::SocketFilter | ProgType::SchedCls),
         9 | 34 | 40 => prog == ProgType::SchedCls,
+        // tc_cls_act_func_proto (the tunnel keys also in lwt_xmit's, a type kbpf
+        // checks through the branch above).
+        20 | 21 | 39 | 50 => prog == ProgType::SchedCls,
+        // The skb and XDP variants (tracing programs' pt_regs variant is not kbpf's).
+        25 => matches!(
+            prog,
+            ProgType::SchedCls | ProgType::Xdp | ProgType::SocketFilter
+        ),
         // The coarse clock is not NMI-safe: tracing programs may not read it.
         160 => !prog.is_tracing(),
         _ => true,

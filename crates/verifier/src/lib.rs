@@ -272,6 +272,8 @@ pub struct Verdict {
     /// Bytes of stack each subprogram uses (`subprog_info[i].stack_depth`), entry first;
     /// empty for a program rejected before exploration.
     pub stack_depth: Vec<usize>,
+    /// `env->seen_direct_write`: the program writes packet data directly.
+    pub seen_direct_write: bool,
 }
 
 impl Verdict {
@@ -309,6 +311,7 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
                 aux: vec![InsnAux::default(); insns.len()],
                 maps: Vec::new(),
                 stack_depth: Vec::new(),
+                seen_direct_write: false,
             };
         }
     };
@@ -365,6 +368,7 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
         aux: ck.aux,
         maps: ck.maps.into_iter().map(|m| (m.r, m.desc)).collect(),
         stack_depth: ck.subprog_stack,
+        seen_direct_write: ck.seen_direct_write,
     }
 }
 

@@ -775,6 +775,113 @@ fn forward_capture(cl: &CommandLine, dir: &Path, words: &[String]) -> u8 {
     }
 }
 
+/// Set by SIGINT/SIGTERM while the client reads an event pipe.
+static PIPE_STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_pipe_signal(_: libc::c_int) {
+    PIPE_STOP.store(true, Ordering::SeqCst);
+}
+
+/// `map event_pipe MAP [cpu N index M] [count N]` through the daemon, driven from the
+/// client (see [`crate::map`]'s `event_pipe`): the daemon is polled for samples every 50 ms
+/// (each poll a short request, so other clients' programs keep running and writing them)
+/// and they are printed as they come, until SIGINT/SIGTERM or `count` samples; then the
+/// events are closed.
+fn forward_event_pipe(cl: &CommandLine, dir: &Path, mut words: Vec<String>) -> u8 {
+    let mut count: Option<u64> = None;
+    if let Some(i) = words.iter().position(|w| w == "count") {
+        match words.get(i + 1).and_then(|v| v.parse().ok()) {
+            Some(n) => count = Some(n),
+            None => {
+                eprintln!("Error: count needs a number");
+                return 255;
+            }
+        }
+        words.drain(i..i + 2);
+    }
+    let mut client = match connect_or_start(dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kbpf: {e}");
+            return 255;
+        }
+    };
+    let request = |extra: &str| Request::Command {
+        words: words.iter().cloned().chain([extra.to_string()]).collect(),
+        options: CommandOptions {
+            json: cl.json,
+            ..CommandOptions::default()
+        },
+        cwd: client_cwd(),
+        stdin: None,
+    };
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_pipe_signal as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGTERM,
+            on_pipe_signal as *const () as libc::sighandler_t,
+        );
+    }
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let mut printed = 0u64;
+    let mut first = true;
+    if cl.json {
+        let _ = out.write_all(b"[");
+    }
+    let mut status = 0;
+    while !PIPE_STOP.load(Ordering::SeqCst) && count.is_none_or(|n| printed < n) {
+        match client.call(&request("poll")) {
+            Ok(Payload::Command {
+                stdout, status: 0, ..
+            }) => {
+                if cl.json {
+                    // The objects as the daemon wrote them (in bpftool's key order); parsed
+                    // only to count them.
+                    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
+                    let n = v.as_array().map_or(0, Vec::len);
+                    let inner = stdout.trim().trim_start_matches('[').trim_end_matches(']');
+                    if n > 0 {
+                        let _ = write!(out, "{}{inner}", if first { "" } else { "," });
+                        first = false;
+                        printed += n as u64;
+                    }
+                } else {
+                    printed += stdout.matches("\n== @").count() as u64
+                        + u64::from(stdout.starts_with("== @"));
+                    let _ = out.write_all(stdout.as_bytes());
+                }
+                let _ = out.flush();
+            }
+            Ok(Payload::Command {
+                stdout,
+                stderr,
+                status: st,
+            }) => {
+                print!("{stdout}");
+                eprint!("{stderr}");
+                status = st;
+                break;
+            }
+            other => {
+                eprintln!("kbpf: unexpected reply from the daemon: {other:?}");
+                status = 255;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if cl.json {
+        let _ = out.write_all(b"]\n");
+    }
+    let _ = client.call(&request("close"));
+    status
+}
+
 /// The client's working directory, as a `command` request carries it.
 fn client_cwd() -> String {
     std::env::current_dir()
@@ -806,6 +913,12 @@ pub fn forward(cl: &CommandLine, words: Vec<String>) -> u8 {
         && words.iter().any(|w| w == "pcap_in")
     {
         return forward_capture(cl, &dir, &words);
+    }
+    if words.len() >= 2
+        && crate::words::is_prefix(&words[0], "map")
+        && crate::words::is_prefix(&words[1], "event_pipe")
+    {
+        return forward_event_pipe(cl, &dir, words);
     }
     // `-` as an input file is the client's stdin: send it along.
     let reads_stdin = words.windows(2).any(|w| {

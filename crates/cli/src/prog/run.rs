@@ -291,8 +291,103 @@ pub(super) fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
         if a.repeat > 1 { " (average)" } else { "" },
         out.duration_ns
     ));
+    // kbpf's own lines (the kernel's test run reports neither): where the packet was
+    // redirected and the tunnel metadata the program attached.
+    if let Some(r) = &out.redirect {
+        text.push_str(&format!("Redirect: {r}\n"));
+    }
+    if let Some(t) = &out.tunnel_key {
+        text.push_str(&format!("Tunnel key: {}\n", tunnel_text(t)));
+    }
     s.touch_contents();
     fields.push(("retval", Json::U(out.retval as u64)));
     fields.push(("duration", Json::U(out.duration_ns)));
+    if let Some(r) = &out.redirect {
+        fields.push(("redirect", redirect_json(r)));
+    }
+    if let Some(t) = &out.tunnel_key {
+        fields.push(("tunnel_key", tunnel_json(t)));
+    }
     Reply::ok(text, Json::obj(fields))
+}
+
+/// A redirect as JSON: `{"kind": …, <the target's fields>, "flags": …}`.
+pub(crate) fn redirect_json(r: &kbpf_run::Redirect) -> Json {
+    use kbpf_run::RedirectTarget as T;
+    let mut f: Vec<(&str, Json)> = Vec::new();
+    match r.target {
+        T::Ifindex { ifindex } => {
+            f.push(("kind", Json::S("ifindex".into())));
+            f.push(("ifindex", Json::U(ifindex.into())));
+        }
+        T::DevMap {
+            map_id,
+            key,
+            ifindex,
+        } => {
+            f.push(("kind", Json::S("devmap".into())));
+            f.push(("map_id", Json::U(map_id.into())));
+            f.push(("key", Json::U(key.into())));
+            f.push(("ifindex", Json::U(ifindex.into())));
+        }
+        T::DevMapBroadcast { map_id } => {
+            f.push(("kind", Json::S("devmap_broadcast".into())));
+            f.push(("map_id", Json::U(map_id.into())));
+        }
+        T::CpuMap { map_id, cpu } => {
+            f.push(("kind", Json::S("cpumap".into())));
+            f.push(("map_id", Json::U(map_id.into())));
+            f.push(("cpu", Json::U(cpu.into())));
+        }
+        T::XskMap { map_id, queue } => {
+            f.push(("kind", Json::S("xskmap".into())));
+            f.push(("map_id", Json::U(map_id.into())));
+            f.push(("queue", Json::U(queue.into())));
+        }
+    }
+    f.push(("flags", Json::U(r.flags)));
+    Json::obj(f)
+}
+
+fn addr_text(words: &[u32; 4], ipv6: bool) -> String {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+    if ipv6 {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&bytes);
+        std::net::Ipv6Addr::from(a).to_string()
+    } else {
+        std::net::Ipv4Addr::from([bytes[0], bytes[1], bytes[2], bytes[3]]).to_string()
+    }
+}
+
+/// `struct bpf_tunnel_key` fields hold addresses in host order (the kernel converts them
+/// with `cpu_to_be32`): printed as the addresses they stand for.
+fn tunnel_text(t: &kbpf_run::TunnelKey) -> String {
+    format!(
+        "id {} remote {} local {} tos {} ttl {}{} flags {:#x}",
+        t.tunnel_id,
+        addr_text(&t.remote, t.ipv6),
+        addr_text(&t.local, t.ipv6),
+        t.tos,
+        t.ttl,
+        if t.ipv6 {
+            format!(" label {:#x}", t.label)
+        } else {
+            String::new()
+        },
+        t.flags
+    )
+}
+
+fn tunnel_json(t: &kbpf_run::TunnelKey) -> Json {
+    Json::obj(vec![
+        ("tunnel_id", Json::U(t.tunnel_id.into())),
+        ("remote", Json::S(addr_text(&t.remote, t.ipv6))),
+        ("local", Json::S(addr_text(&t.local, t.ipv6))),
+        ("ipv6", Json::B(t.ipv6)),
+        ("tos", Json::U(t.tos.into())),
+        ("ttl", Json::U(t.ttl.into())),
+        ("label", Json::U(t.label.into())),
+        ("flags", Json::U(t.flags)),
+    ])
 }

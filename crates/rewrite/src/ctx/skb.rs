@@ -25,6 +25,10 @@ pub const SKB_QUEUE_MAPPING: i16 = 124;
 pub const SKB_PKT_TYPE: i16 = 128;
 /// `PKT_TYPE_MAX`: the mask of the `pkt_type` bits.
 pub const PKT_TYPE_MAX: i32 = 7;
+/// `CLONED_OFFSET`: the byte of `struct sk_buff` holding the `cloned` bit.
+pub const SKB_CLONED_OFFSET: i16 = 126;
+/// `CLONED_MASK`: the `cloned` bit in that byte.
+pub const SKB_CLONED_MASK: i32 = 1;
 /// `offsetof(struct sk_buff, tc_index)`.
 pub const SKB_TC_INDEX: i16 = 132;
 /// `offsetof(struct sk_buff, priority)`.
@@ -97,4 +101,29 @@ pub fn convert(
         }
         _ => return Err(unsupported()),
     })
+}
+
+/// `BPF_FUNC_skb_pull_data`.
+const BPF_FUNC_SKB_PULL_DATA: i32 = 39;
+/// `TC_ACT_SHOT`: the tc prologue's verdict when the skb cannot be made writable.
+const TC_ACT_SHOT: i32 = 2;
+
+/// `tc_cls_act_prologue` (`bpf_unclone_prologue`) of a program that writes packet data
+/// directly: a cloned skb is made writable with `bpf_skb_pull_data(skb, 0)` (the program
+/// returns `TC_ACT_SHOT` when that fails) before the program's first instruction `first`,
+/// which ends the sequence.
+pub fn unclone_prologue(first: Insn) -> Vec<Insn> {
+    vec![
+        Insn::new(BPF_LDX | BPF_MEM | BPF_B, 6, 1, SKB_CLONED_OFFSET, 0),
+        Insn::new(BPF_ALU | BPF_AND | BPF_K, 6, 0, 0, SKB_CLONED_MASK),
+        Insn::new(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 7, 0),
+        Insn::new(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0),
+        Insn::new(BPF_ALU64 | BPF_XOR | BPF_X, 2, 2, 0, 0),
+        Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_SKB_PULL_DATA),
+        Insn::new(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2, 0),
+        Insn::new(BPF_ALU | BPF_MOV | BPF_K, 0, 0, 0, TC_ACT_SHOT),
+        Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+        Insn::new(BPF_ALU64 | BPF_MOV | BPF_X, 1, 6, 0, 0),
+        first,
+    ]
 }
