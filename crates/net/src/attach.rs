@@ -91,8 +91,12 @@ pub struct Counters {
     pub drop: AtomicU64,
     /// `XDP_ABORTED` (the kernel's `trace_xdp_exception` and a drop).
     pub aborted: AtomicU64,
-    /// `XDP_REDIRECT`.
+    /// `XDP_REDIRECT` carried out: out of another device (`bpf_redirect`, a devmap
+    /// entry) or to the stack (a cpumap entry).
     pub redirect: AtomicU64,
+    /// `XDP_REDIRECT` that could not be carried out (a devmap broadcast, an xskmap, a
+    /// device that refused the frame): dropped, as `xdp_do_redirect` failing.
+    pub redirect_errors: AtomicU64,
     /// Return values that are no XDP action (dropped, as `bpf_warn_invalid_xdp_action`).
     pub invalid_action: AtomicU64,
     /// Frames shorter than an Ethernet header (dropped before the program, as a driver).
@@ -128,6 +132,7 @@ impl Counters {
             ("drop", c(&self.drop)),
             ("aborted", c(&self.aborted)),
             ("redirect", c(&self.redirect)),
+            ("redirect_errors", c(&self.redirect_errors)),
             ("invalid_action", c(&self.invalid_action)),
             ("runt", c(&self.runt)),
             ("oversized", c(&self.oversized)),
@@ -420,8 +425,45 @@ enum Act {
     Done,
 }
 
+/// Where redirected frames go: the devices' send sockets, opened on first use.
+#[derive(Default)]
+struct Redirector {
+    out: std::collections::HashMap<u32, crate::packet_socket::TxSocket>,
+}
+
+impl Redirector {
+    fn redirect(&mut self, r: &kbpf_run::Redirect, packet: &[u8], tap: &Tap, c: &Counters) {
+        use kbpf_run::RedirectTarget as T;
+        let ok = match r.target {
+            T::Ifindex { ifindex } | T::DevMap { ifindex, .. } => {
+                let sock = match self.out.entry(ifindex) {
+                    std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        crate::packet_socket::TxSocket::open(ifindex)
+                            .ok()
+                            .map(|s| e.insert(s))
+                    }
+                };
+                sock.is_some_and(|s| s.send(packet).is_ok())
+            }
+            // A cpumap hands the frame to the stack (on that CPU's kthread).
+            T::CpuMap { .. } => tap.inject(packet).is_ok(),
+            // Not modelled: a broadcast needs the devmap's devices; kbpf has no AF_XDP
+            // sockets in an xskmap (those redirects miss before they get here).
+            T::DevMapBroadcast { .. } | T::XskMap { .. } => false,
+        };
+        bump(if ok { &c.redirect } else { &c.redirect_errors });
+    }
+}
+
 /// Runs the program on one received frame and carries out everything but `XDP_TX`.
-fn run_frame(stream: &mut XdpStream<'_>, frame: &[u8], tap: &Tap, c: &Counters) -> Act {
+fn run_frame(
+    stream: &mut XdpStream<'_>,
+    frame: &[u8],
+    tap: &Tap,
+    redirector: &mut Redirector,
+    c: &Counters,
+) -> Act {
     let action = match stream.run(frame) {
         Ok(Some(a)) => a,
         Ok(None) if frame.len() < 14 => {
@@ -450,9 +492,10 @@ fn run_frame(stream: &mut XdpStream<'_>, frame: &[u8], tap: &Tap, c: &Counters) 
         }
         XDP_DROP => bump(&c.drop),
         XDP_ABORTED => bump(&c.aborted),
-        // The redirect target is not modelled on this path yet: counted and dropped, as
-        // a redirect to a device that refuses the frame.
-        XDP_REDIRECT => bump(&c.redirect),
+        XDP_REDIRECT => match stream.redirect().copied() {
+            Some(r) => redirector.redirect(&r, stream.packet(), tap, c),
+            None => bump(&c.redirect_errors),
+        },
         _ => bump(&c.invalid_action),
     }
     Act::Done
@@ -468,6 +511,7 @@ fn serve_xsk(
 ) -> Result<(), String> {
     let c = &shared.counters;
     let mut batches = 0u64;
+    let mut redirector = Redirector::default();
     loop {
         if shared.stop.load(Ordering::Acquire) {
             return Ok(());
@@ -490,7 +534,7 @@ fn serve_xsk(
                 xsk.poll_batch(0, BATCH as u32, |buf, len| {
                     bump(&c.rx);
                     c.rx_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                    match run_frame(&mut stream, &buf[..len], tap, c) {
+                    match run_frame(&mut stream, &buf[..len], tap, &mut redirector, c) {
                         Act::Tx => {
                             let p = stream.packet();
                             if p.len() <= buf.len() {
@@ -528,6 +572,7 @@ fn serve_packet(
     let mut tx_bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
     let c = &shared.counters;
     let mut batches = 0u64;
+    let mut redirector = Redirector::default();
     loop {
         if shared.stop.load(Ordering::Acquire) {
             return Ok(());
@@ -568,7 +613,7 @@ fn serve_packet(
                     if info.csum_completed {
                         bump(&c.csum_completed);
                     }
-                    if let Act::Tx = run_frame(&mut stream, frame, tap, c) {
+                    if let Act::Tx = run_frame(&mut stream, frame, tap, &mut redirector, c) {
                         let out = &mut tx_bufs[n_tx];
                         out.clear();
                         out.extend_from_slice(&[0u8; VNET_HDR_LEN]);

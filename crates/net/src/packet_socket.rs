@@ -260,6 +260,49 @@ impl PacketSocket {
     }
 }
 
+/// A send-only `AF_PACKET` socket on one device (protocol 0: it receives nothing), for
+/// frames redirected to another device.
+#[derive(Debug)]
+pub struct TxSocket {
+    fd: OwnedFd,
+}
+
+impl TxSocket {
+    /// A socket sending out of `ifindex` (calling thread's namespace).
+    pub fn open(ifindex: u32) -> io::Result<TxSocket> {
+        // SAFETY: plain socket(2); the result is checked and owned at once.
+        let raw = check(unsafe {
+            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
+        })?;
+        // SAFETY: `raw` was just returned by socket(2) and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: sockaddr_ll is plain old data; zeroes are valid.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: `sll` is a sockaddr_ll of the length passed.
+        check(unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })?;
+        Ok(TxSocket { fd })
+    }
+
+    /// Sends one frame out of the device.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: `frame` is readable for its length; the fd is an open socket.
+        let r = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// What the virtio-net header says of a received frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VnetInfo {

@@ -259,35 +259,41 @@ fn xdp_actions(capture: CaptureMode, tag: &str, mtu: &str) {
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(250));
-    let got = in_ns(&ns_a, || {
-        let idx = kbpf_net::ifindex("kv0").unwrap();
-        let rx = PacketSocket::open(idx, 0xffff_ffff, Duration::from_millis(200)).unwrap();
-        let mut frame = vec![0u8; 100];
-        frame[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0xb2]);
-        frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0xa1]);
-        frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes()); // local experimental
-        frame[14..18].copy_from_slice(b"kbpf");
-        let mut out = vec![0u8; VNET_HDR_LEN];
-        out.extend_from_slice(&frame);
-        assert_eq!(rx.send_batch(&[&out]).unwrap(), 1);
-        let mut bufs = vec![vec![0u8; kbpf_net::packet_socket::MAX_FRAME + VNET_HDR_LEN]; 8];
-        let mut lens = [0usize; 8];
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            let n = rx.recv_batch(&mut bufs, &mut lens).unwrap();
-            for (b, &l) in bufs.iter().zip(&lens[..n]) {
-                let f = &b[VNET_HDR_LEN..l];
-                if f.len() >= 18 && &f[14..18] == b"kbpf" {
-                    return Some(f.to_vec());
-                }
-            }
-        }
-        None
-    });
+    let got = send_and_catch(&ns_a, "kv0", "kv0");
     let got = got.expect("the XDP_TX frame came back to kv0");
     assert_eq!(&got[0..6], &[0x02, 0, 0, 0, 0, 0xa1]);
     assert_eq!(&got[6..12], &[0x02, 0, 0, 0, 0, 0xb2]);
     assert!(counter(&net, &ns_b, "tx") >= 1);
+
+    // XDP_REDIRECT (bpf_redirect to another device): out of kv2, so it arrives on kv3.
+    assert!(
+        ip(&[
+            "link", "add", "kv2", "netns", &pair.b, "type", "veth", "peer", "name", "kv3", "netns",
+            &pair.a
+        ]) && ip(&["-n", &pair.b, "link", "set", "kv2", "up"])
+            && ip(&["-n", &pair.a, "link", "set", "kv3", "up"])
+    );
+    let kv2 = in_ns(&ns_b, || kbpf_net::ifindex("kv2").unwrap());
+    let redirect = vec![
+        Insn::new(0xb7, 1, 0, 0, kv2 as i32), // r1 = ifindex of kv2
+        Insn::new(0xb7, 2, 0, 0, 0),          // r2 = 0
+        Insn::new(0x85, 0, 0, 0, 23),         // call bpf_redirect
+        Insn::new(0x95, 0, 0, 0, 0),
+    ];
+    net.attach(
+        xdp("redirect", &redirect),
+        5,
+        "kv1",
+        NetNs::named(&pair.b).unwrap(),
+        opts,
+        true,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(250));
+    let got = send_and_catch(&ns_a, "kv0", "kv3").expect("the redirected frame arrived on kv3");
+    assert_eq!(&got[0..6], &[0x02, 0, 0, 0, 0, 0xb2], "unchanged");
+    assert!(counter(&net, &ns_b, "redirect") >= 1);
+    assert_eq!(counter(&net, &ns_b, "redirect_errors"), 0);
 
     // An oversized frame (5000 bytes, more than an XDP frame holds) is counted, not run
     // (with native XDP the MTU keeps such frames off the link).
@@ -314,4 +320,43 @@ fn xdp_actions(capture: CaptureMode, tag: &str, mtu: &str) {
     assert_eq!(net.detach("kv1", &ns_b).unwrap_err().errno(), libc::ENOENT);
     assert!(pair.ping(), "ping after detach");
     let _ = Ordering::Relaxed;
+}
+
+/// Sends a marked frame out of `out_dev` in `ns` and returns it as caught on `in_dev`.
+fn send_and_catch(ns: &NetNs, out_dev: &str, in_dev: &str) -> Option<Vec<u8>> {
+    in_ns(ns, || {
+        let out = PacketSocket::open(
+            kbpf_net::ifindex(out_dev).unwrap(),
+            0xffff_ffff,
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        let rx = PacketSocket::open(
+            kbpf_net::ifindex(in_dev).unwrap(),
+            0xffff_ffff,
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        let mut frame = vec![0u8; 100];
+        frame[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0xb2]);
+        frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0xa1]);
+        frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes()); // local experimental
+        frame[14..18].copy_from_slice(b"kbpf");
+        let mut msg = vec![0u8; VNET_HDR_LEN];
+        msg.extend_from_slice(&frame);
+        assert_eq!(out.send_batch(&[&msg]).unwrap(), 1);
+        let mut bufs = vec![vec![0u8; kbpf_net::packet_socket::MAX_FRAME + VNET_HDR_LEN]; 8];
+        let mut lens = [0usize; 8];
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            let n = rx.recv_batch(&mut bufs, &mut lens).unwrap();
+            for (b, &l) in bufs.iter().zip(&lens[..n]) {
+                let f = &b[VNET_HDR_LEN..l];
+                if f.len() >= 18 && &f[14..18] == b"kbpf" {
+                    return Some(f.to_vec());
+                }
+            }
+        }
+        None
+    })
 }
