@@ -1,7 +1,7 @@
 //! Packets per second through the Maglev datapath attached to a real device: kbpf's
-//! `net attach` (the program in user space, frames through AF_PACKET) against the same
-//! object attached by the kernel as generic XDP (`bpftool net attach xdpgeneric`), on the
-//! same veth pair, in one run.
+//! `net attach` (the program in user space; frames through AF_XDP, then AF_PACKET) against
+//! the same object attached by the kernel as generic XDP (`bpftool net attach xdpgeneric`)
+//! and in veth's driver (`xdpdrv`), on the same veth pair, in one run.
 //!
 //! ```sh
 //! cargo run --release -p kbpf-bench --example net_pps [-- SECONDS [ROUNDS]]
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use kbpf_maglev::control::{BackendSpec, LbConfig, ServiceAddr};
 use kbpf_net::packet_socket::{PacketSocket, VNET_HDR_LEN};
-use kbpf_net::{AttachOptions, Attachments, NetNs};
+use kbpf_net::{AttachOptions, Attachments, CaptureMode, NetNs};
 
 const STAT_TX: u32 = 1;
 
@@ -190,26 +190,7 @@ fn main() {
     }
     println!("| none (the stack drops them) | {:.0} | — | — |", median(offered));
 
-    // kbpf: the program in user space, attached in the LB namespace.
-    {
-        let (load, mut lb) = kbpf_maglev::kbpf_datapath::load(obj, LbConfig::default())
-            .expect("load maglev.bpf.o into kbpf");
-        lb.add_service(addr, &backends).expect("service");
-        let kbpf_maglev::kbpf_datapath::KbpfLoad { program, object } = load;
-        let net = Attachments::default();
-        net.attach(
-            Arc::new(program),
-            1,
-            "lb0",
-            lb_ns(),
-            AttachOptions::default(),
-            false,
-        )
-        .expect("kbpf net attach");
-        let tx = || {
-            let v = lb.maps().stats.lookup_elem(&STAT_TX.to_ne_bytes()).unwrap();
-            u64::from_ne_bytes(v[..8].try_into().unwrap())
-        };
+    let window = |tx: &dyn Fn() -> u64| {
         let (mut off, mut fwd) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             let t0 = tx();
@@ -218,52 +199,77 @@ fn main() {
             off.push(sent as f64 / secs);
             fwd.push((tx() - t0) as f64 / secs);
         }
+        (median(off), median(fwd))
+    };
+
+    // kbpf: the program in user space, attached in the LB namespace, on each capture.
+    for (capture, label) in [
+        (CaptureMode::AfXdp, "kbpf `net attach`, AF_XDP (JIT)"),
+        (CaptureMode::AfPacket, "kbpf `net attach`, AF_PACKET (JIT)"),
+    ] {
+        let (load, mut lb) = kbpf_maglev::kbpf_datapath::load(obj, LbConfig::default())
+            .expect("load maglev.bpf.o into kbpf");
+        lb.add_service(addr, &backends).expect("service");
+        let kbpf_maglev::kbpf_datapath::KbpfLoad { program, object } = load;
+        let net = Attachments::default();
+        let opts = AttachOptions {
+            capture,
+            ..AttachOptions::default()
+        };
+        if let Err(e) = net.attach(Arc::new(program), 1, "lb0", lb_ns(), opts, false) {
+            println!("| {label} | skipped: {e} | | |");
+            continue;
+        }
+        let tx = || {
+            let v = lb.maps().stats.lookup_elem(&STAT_TX.to_ne_bytes()).unwrap();
+            u64::from_ne_bytes(v[..8].try_into().unwrap())
+        };
+        let (o, f) = window(&tx);
         let info = &net.list(lb_ns().inode())[0];
         let missed = info.counters.iter().find(|c| c.0 == "rx_missed").map_or(0, |c| c.1);
-        let (o, f) = (median(off), median(fwd));
-        println!(
-            "| kbpf `net attach` (JIT, AF_PACKET) | {o:.0} | {f:.0} | {:.2} |",
-            f / o
-        );
-        eprintln!("kbpf: rx_missed {missed} over the run");
+        println!("| {label} | {o:.0} | {f:.0} | {:.2} |", f / o);
+        eprintln!("{label}: rx_missed {missed} over the run");
         net.clear();
         drop(object);
     }
 
-    // The kernel: the same object, generic XDP on the same device.
-    match kbpf_maglev::control::kernel::load(obj, LbConfig::default()) {
-        Ok((kload, mut klb)) => {
-            klb.add_service(addr, &backends).expect("service");
-            let link = std::thread::scope(|s| {
-                s.spawn(|| {
-                    lb_ns().enter().unwrap();
-                    let idx = kbpf_net::ifindex("lb0").unwrap();
-                    kbpf_kernel::KernelLink::xdp(&kload.prog, idx, true)
-                })
-                .join()
-                .unwrap()
-            })
-            .expect("xdpgeneric attach");
-            let tx = || {
-                let v = klb.maps().stats.lookup(&STAT_TX.to_ne_bytes()).unwrap();
-                u64::from_ne_bytes(v[..8].try_into().unwrap())
-            };
-            let (mut off, mut fwd) = (Vec::new(), Vec::new());
-            for _ in 0..rounds {
-                let t0 = tx();
-                let sent = generate(gen_ns(), frames.clone(), secs, stop.clone());
-                std::thread::sleep(Duration::from_millis(200));
-                off.push(sent as f64 / secs);
-                fwd.push((tx() - t0) as f64 / secs);
+    // The kernel: the same object as generic XDP (`xdpgeneric`), then in veth's driver
+    // (`xdpdrv`), on the same device.
+    for (generic, label) in [
+        (true, "kernel `xdpgeneric` (kernel JIT)"),
+        (false, "kernel `xdpdrv` (kernel JIT)"),
+    ] {
+        let (kload, mut klb) = match kbpf_maglev::control::kernel::load(obj, LbConfig::default()) {
+            Ok(k) => k,
+            Err(e) => {
+                println!("| {label} | skipped: {e} | | |");
+                continue;
             }
-            let (o, f) = (median(off), median(fwd));
-            println!(
-                "| kernel `xdpgeneric` (kernel JIT) | {o:.0} | {f:.0} | {:.2} |",
-                f / o
-            );
-            drop(link);
-        }
-        Err(e) => println!("| kernel `xdpgeneric` | skipped: {e} | | |"),
+        };
+        klb.add_service(addr, &backends).expect("service");
+        let link = std::thread::scope(|s| {
+            s.spawn(|| {
+                lb_ns().enter().unwrap();
+                let idx = kbpf_net::ifindex("lb0").unwrap();
+                kbpf_kernel::KernelLink::xdp(&kload.prog, idx, generic)
+            })
+            .join()
+            .unwrap()
+        });
+        let link = match link {
+            Ok(l) => l,
+            Err(e) => {
+                println!("| {label} | skipped: {e} | | |");
+                continue;
+            }
+        };
+        let tx = || {
+            let v = klb.maps().stats.lookup(&STAT_TX.to_ne_bytes()).unwrap();
+            u64::from_ne_bytes(v[..8].try_into().unwrap())
+        };
+        let (o, f) = window(&tx);
+        println!("| {label} | {o:.0} | {f:.0} | {:.2} |", f / o);
+        drop(link);
     }
     drop(pair);
 }
