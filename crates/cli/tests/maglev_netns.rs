@@ -7,6 +7,7 @@
 //! - established connections keep their backend while the table changes (conntrack);
 //! - garbage, oversized frames and a flood on the wire are counted, never crash the
 //!   daemon, and the service works afterwards.
+//!
 //! Needs root, `ip`, `nft`, `ethtool` and `bpf()`; skips with a message elsewhere (a
 //! failure under `CI=true`).
 

@@ -552,7 +552,7 @@ fn serve_xsk(
             };
             // XDP_STATISTICS is a syscall: read it when idle and every 256 batches.
             batches += 1;
-            if n == 0 || batches % 256 == 0 {
+            if n == 0 || batches.is_multiple_of(256) {
                 c.rx_missed.fetch_add(xsk.take_missed(), Ordering::Relaxed);
             }
         }
@@ -593,7 +593,7 @@ fn serve_packet(
                 .recv_batch(&mut bufs, &mut lens)
                 .map_err(|e| format!("receiving: {e}"))?;
             batches += 1;
-            if n == 0 || batches % 256 == 0 {
+            if n == 0 || batches.is_multiple_of(256) {
                 c.rx_missed
                     .fetch_add(sock.take_drops().unwrap_or(0), Ordering::Relaxed);
             }
