@@ -186,8 +186,9 @@ impl Drop for Ctl {
     }
 }
 
-fn counters(dir: &Path, topo: &Topology) -> serde_json::Value {
-    let o = Command::new("ip")
+/// Runs `kbpf --bpffs DIR ARGS…` inside the load balancer's namespace.
+fn kbpf_in_lb(dir: &Path, topo: &Topology, args: &[&str]) -> std::process::Output {
+    Command::new("ip")
         .args([
             "netns",
             "exec",
@@ -196,9 +197,13 @@ fn counters(dir: &Path, topo: &Topology) -> serde_json::Value {
         ])
         .arg("--bpffs")
         .arg(dir)
-        .args(["-j", "net", "show", "dev", "lb0"])
+        .args(args)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn counters(dir: &Path, topo: &Topology) -> serde_json::Value {
+    let o = kbpf_in_lb(dir, topo, &["-j", "net", "show", "dev", "lb0"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("net show -j");
     v[0]["xdp"][0].clone()
 }
@@ -248,16 +253,10 @@ fn deployment(capture: &str, mtu: &str) {
         ],
     );
     assert_eq!(st, 0, "{out}{err}");
-    let o = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &topo.name("lb"),
-            env!("CARGO_BIN_EXE_kbpf"),
-        ])
-        .arg("--bpffs")
-        .arg(&dir)
-        .args([
+    let o = kbpf_in_lb(
+        &dir,
+        &topo,
+        &[
             "net",
             "attach",
             "xdp",
@@ -267,9 +266,8 @@ fn deployment(capture: &str, mtu: &str) {
             "lb0",
             "capture",
             capture,
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // The control plane, in its own process.
@@ -563,18 +561,7 @@ fn deployment(capture: &str, mtu: &str) {
 
     // Detach: the device is the stack's again.
     drop(ctl);
-    let o = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &topo.name("lb"),
-            env!("CARGO_BIN_EXE_kbpf"),
-        ])
-        .arg("--bpffs")
-        .arg(&dir)
-        .args(["net", "detach", "xdp", "dev", "lb0"])
-        .output()
-        .unwrap();
+    let o = kbpf_in_lb(&dir, &topo, &["net", "detach", "xdp", "dev", "lb0"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     stop.store(true, Ordering::Relaxed);
     let _ = common::kbpf(&dir, &["daemon", "stop"]);

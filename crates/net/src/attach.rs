@@ -512,51 +512,37 @@ fn serve_xsk(
     let c = &shared.counters;
     let mut batches = 0u64;
     let mut redirector = Redirector::default();
-    loop {
-        if shared.stop.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let generation = shared.generation.load(Ordering::Acquire);
-        let prog = shared
-            .prog
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .clone();
-        let mut stream = XdpStream::new(&prog, engine, ifindex, 0).map_err(|e| e.to_string())?;
-        while !shared.stop.load(Ordering::Acquire)
-            && shared.generation.load(Ordering::Acquire) == generation
-        {
-            xsk.wait(POLL.as_millis() as i32)
-                .map_err(|e| format!("AF_XDP poll: {e}"))?;
-            let n = {
-                let _pin = kbpf_maps::pin();
-                xsk.poll_batch(0, BATCH as u32, |buf, len| {
-                    bump(&c.rx);
-                    c.rx_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                    match run_frame(&mut stream, &buf[..len], tap, &mut redirector, c) {
-                        Act::Tx => {
-                            let p = stream.packet();
-                            if p.len() <= buf.len() {
-                                buf[..p.len()].copy_from_slice(p);
-                                Some(p.len())
-                            } else {
-                                bump(&c.tx_errors);
-                                None
-                            }
+    serve_batches(shared, ifindex, engine, |stream| {
+        xsk.wait(POLL.as_millis() as i32)
+            .map_err(|e| format!("AF_XDP poll: {e}"))?;
+        let n = {
+            let _pin = kbpf_maps::pin();
+            xsk.poll_batch(0, BATCH as u32, |buf, len| {
+                bump(&c.rx);
+                c.rx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                match run_frame(stream, &buf[..len], tap, &mut redirector, c) {
+                    Act::Tx => {
+                        let p = stream.packet();
+                        if p.len() <= buf.len() {
+                            buf[..p.len()].copy_from_slice(p);
+                            Some(p.len())
+                        } else {
+                            bump(&c.tx_errors);
+                            None
                         }
-                        Act::Done => None,
                     }
-                })
-                .map_err(|e| format!("AF_XDP receive: {e}"))?
-            };
-            // XDP_STATISTICS is a syscall: read it when idle and every 256 batches.
-            batches += 1;
-            if n == 0 || batches.is_multiple_of(256) {
-                c.rx_missed.fetch_add(xsk.take_missed(), Ordering::Relaxed);
-            }
+                    Act::Done => None,
+                }
+            })
+            .map_err(|e| format!("AF_XDP receive: {e}"))?
+        };
+        // XDP_STATISTICS is a syscall: read it when idle and every 256 batches.
+        batches += 1;
+        if n == 0 || batches.is_multiple_of(256) {
+            c.rx_missed.fetch_add(xsk.take_missed(), Ordering::Relaxed);
         }
-    }
+        Ok(())
+    })
 }
 
 /// The AF_PACKET receive loop: runs until stopped, rebuilding the stream when the
@@ -574,6 +560,59 @@ fn serve_packet(
     let c = &shared.counters;
     let mut batches = 0u64;
     let mut redirector = Redirector::default();
+    serve_batches(shared, ifindex, engine, |stream| {
+        let n = sock
+            .recv_batch(&mut bufs, &mut lens)
+            .map_err(|e| format!("receiving: {e}"))?;
+        batches += 1;
+        if n == 0 || batches.is_multiple_of(256) {
+            c.rx_missed
+                .fetch_add(sock.take_drops().unwrap_or(0), Ordering::Relaxed);
+        }
+        let mut n_tx = 0;
+        {
+            let _pin = kbpf_maps::pin();
+            for (buf, &len) in bufs.iter_mut().zip(&lens[..n]) {
+                bump(&c.rx);
+                c.rx_bytes
+                    .fetch_add(len.saturating_sub(VNET_HDR_LEN) as u64, Ordering::Relaxed);
+                let Some((info, frame)) = complete_frame(&mut buf[..len]) else {
+                    bump(&c.malformed);
+                    continue;
+                };
+                if info.gso {
+                    bump(&c.gso);
+                }
+                if info.csum_completed {
+                    bump(&c.csum_completed);
+                }
+                if let Act::Tx = run_frame(stream, frame, tap, &mut redirector, c) {
+                    let out = &mut tx_bufs[n_tx];
+                    out.clear();
+                    out.extend_from_slice(&[0u8; VNET_HDR_LEN]);
+                    out.extend_from_slice(stream.packet());
+                    n_tx += 1;
+                }
+            }
+        }
+        if n_tx > 0 {
+            let frames: Vec<&[u8]> = tx_bufs[..n_tx].iter().map(|b| b.as_slice()).collect();
+            let sent = sock.send_batch(&frames).unwrap_or(0);
+            c.tx_errors
+                .fetch_add((n_tx - sent) as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    })
+}
+
+/// Runs `batch` (one receive batch) until the attachment is stopped, on a stream of the
+/// attached program rebuilt whenever the program is replaced.
+fn serve_batches(
+    shared: &Shared,
+    ifindex: u32,
+    engine: Engine,
+    mut batch: impl FnMut(&mut XdpStream<'_>) -> Result<(), String>,
+) -> Result<(), String> {
     loop {
         if shared.stop.load(Ordering::Acquire) {
             return Ok(());
@@ -589,46 +628,7 @@ fn serve_packet(
         while !shared.stop.load(Ordering::Acquire)
             && shared.generation.load(Ordering::Acquire) == generation
         {
-            let n = sock
-                .recv_batch(&mut bufs, &mut lens)
-                .map_err(|e| format!("receiving: {e}"))?;
-            batches += 1;
-            if n == 0 || batches.is_multiple_of(256) {
-                c.rx_missed
-                    .fetch_add(sock.take_drops().unwrap_or(0), Ordering::Relaxed);
-            }
-            let mut n_tx = 0;
-            {
-                let _pin = kbpf_maps::pin();
-                for (buf, &len) in bufs.iter_mut().zip(&lens[..n]) {
-                    bump(&c.rx);
-                    c.rx_bytes
-                        .fetch_add(len.saturating_sub(VNET_HDR_LEN) as u64, Ordering::Relaxed);
-                    let Some((info, frame)) = complete_frame(&mut buf[..len]) else {
-                        bump(&c.malformed);
-                        continue;
-                    };
-                    if info.gso {
-                        bump(&c.gso);
-                    }
-                    if info.csum_completed {
-                        bump(&c.csum_completed);
-                    }
-                    if let Act::Tx = run_frame(&mut stream, frame, tap, &mut redirector, c) {
-                        let out = &mut tx_bufs[n_tx];
-                        out.clear();
-                        out.extend_from_slice(&[0u8; VNET_HDR_LEN]);
-                        out.extend_from_slice(stream.packet());
-                        n_tx += 1;
-                    }
-                }
-            }
-            if n_tx > 0 {
-                let frames: Vec<&[u8]> = tx_bufs[..n_tx].iter().map(|b| b.as_slice()).collect();
-                let sent = sock.send_batch(&frames).unwrap_or(0);
-                c.tx_errors
-                    .fetch_add((n_tx - sent) as u64, Ordering::Relaxed);
-            }
+            batch(&mut stream)?;
         }
     }
 }

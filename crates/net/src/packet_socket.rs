@@ -49,6 +49,25 @@ fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, v: &T) -> 
     .map(|_| ())
 }
 
+/// Binds a packet socket to device `ifindex` for protocol `proto` (network order; 0
+/// receives nothing).
+fn bind_ll(fd: &OwnedFd, ifindex: u32, proto: u16) -> io::Result<()> {
+    // SAFETY: sockaddr_ll is plain old data; zeroes are valid.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: `sll` is a sockaddr_ll of the length passed.
+    check(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
 /// A datagram socket for interface ioctls.
 pub(crate) fn dgram_socket() -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2); the result is checked and owned at once.
@@ -119,19 +138,7 @@ impl PacketSocket {
             filter: filter.as_mut_ptr(),
         };
         setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
-        // SAFETY: sockaddr_ll is plain old data; zeroes are valid.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto;
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: `sll` is a sockaddr_ll of the length passed.
-        check(unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        })?;
+        bind_ll(&fd, ifindex, proto)?;
         // Frames that queued before the filter was attached may be anyone's: drain them.
         let mut scratch = vec![0u8; MAX_FRAME + VNET_HDR_LEN];
         // SAFETY: `scratch` is writable for its length.
@@ -276,18 +283,7 @@ impl TxSocket {
         })?;
         // SAFETY: `raw` was just returned by socket(2) and nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: sockaddr_ll is plain old data; zeroes are valid.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: `sll` is a sockaddr_ll of the length passed.
-        check(unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        })?;
+        bind_ll(&fd, ifindex, 0)?;
         Ok(TxSocket { fd })
     }
 
