@@ -452,7 +452,8 @@ fn help_is_complete() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), help);
     let top = ok(&d.0, "help");
     assert!(
-        top.contains("OBJECT := { map | prog | btf | kernel }") && top.contains("batch file FILE")
+        top.contains("OBJECT := { map | prog | btf | net | kernel }")
+            && top.contains("batch file FILE")
     );
     // An unknown command prints the usage on stderr with status 255, as bpftool.
     let o = kbpf(&d.0, "map frob");
