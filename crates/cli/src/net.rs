@@ -261,6 +261,7 @@ fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
             ("id".to_string(), Json::U(a.prog_id as u64)),
             ("engine".to_string(), Json::s(engine)),
             ("capture".to_string(), Json::s(a.capture)),
+            ("queues".to_string(), Json::U(a.queues as u64)),
             (
                 "counters".to_string(),
                 Json::obj(a.counters.iter().map(|(n, v)| (*n, Json::U(*v)))),

@@ -178,6 +178,8 @@ struct Shared {
     failed: Mutex<Option<String>>,
     /// The capture path in use.
     capture: Mutex<&'static str>,
+    /// RX queues served (AF_XDP: one socket each; AF_PACKET: 1, all queues).
+    queues: AtomicU64,
 }
 
 /// A program attached to a device: its thread, counters and program.
@@ -211,6 +213,7 @@ impl Attachment {
             counters: Counters::default(),
             failed: Mutex::new(None),
             capture: Mutex::new(""),
+            queues: AtomicU64::new(0),
         });
         let (ready_tx, ready_rx) = mpsc::channel();
         let name = ifname.to_string();
@@ -407,6 +410,11 @@ fn run_attachment(
         }
     };
     *shared.capture.lock().unwrap_or_else(|p| p.into_inner()) = capture.name();
+    let queues = match &capture {
+        Capture::Xsk(x) => x.queues.len() as u64,
+        Capture::Packet(_) => 1,
+    };
+    shared.queues.store(queues, Ordering::Relaxed);
     let _ = ready.send(Ok(ifindex));
     let r = match capture {
         Capture::Packet(sock) => serve_packet(&shared, &sock, &tap, ifindex, engine),
@@ -515,27 +523,31 @@ fn serve_xsk(
     serve_batches(shared, ifindex, engine, |stream| {
         xsk.wait(POLL.as_millis() as i32)
             .map_err(|e| format!("AF_XDP poll: {e}"))?;
-        let n = {
-            let _pin = kbpf_maps::pin();
-            xsk.poll_batch(0, BATCH as u32, |buf, len| {
-                bump(&c.rx);
-                c.rx_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                match run_frame(stream, &buf[..len], tap, &mut redirector, c) {
-                    Act::Tx => {
-                        let p = stream.packet();
-                        if p.len() <= buf.len() {
-                            buf[..p.len()].copy_from_slice(p);
-                            Some(p.len())
-                        } else {
-                            bump(&c.tx_errors);
-                            None
+        let mut n = 0;
+        let pin = kbpf_maps::pin();
+        for q in xsk.queues.iter_mut() {
+            stream.set_rx_queue(q.queue);
+            n += q
+                .poll_batch(0, BATCH as u32, |buf, len| {
+                    bump(&c.rx);
+                    c.rx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                    match run_frame(stream, &buf[..len], tap, &mut redirector, c) {
+                        Act::Tx => {
+                            let p = stream.packet();
+                            if p.len() <= buf.len() {
+                                buf[..p.len()].copy_from_slice(p);
+                                Some(p.len())
+                            } else {
+                                bump(&c.tx_errors);
+                                None
+                            }
                         }
+                        Act::Done => None,
                     }
-                    Act::Done => None,
-                }
-            })
-            .map_err(|e| format!("AF_XDP receive: {e}"))?
-        };
+                })
+                .map_err(|e| format!("AF_XDP receive on queue {}: {e}", q.queue))?;
+        }
+        drop(pin);
         // XDP_STATISTICS is a syscall: read it when idle and every 256 batches.
         batches += 1;
         if n == 0 || batches.is_multiple_of(256) {
@@ -648,6 +660,8 @@ pub struct AttachmentInfo {
     pub counters: Vec<(&'static str, u64)>,
     /// The capture path.
     pub capture: &'static str,
+    /// RX queues served (one AF_XDP socket each; 1 for AF_PACKET, which sees them all).
+    pub queues: u32,
     /// Why it stopped serving, if it did.
     pub failure: Option<String>,
 }
@@ -729,6 +743,7 @@ impl Attachments {
                 engine: a.engine(),
                 counters: a.counters().snapshot(),
                 capture: a.capture(),
+                queues: a.shared.queues.load(Ordering::Relaxed) as u32,
                 failure: a.failure(),
             })
             .collect()

@@ -8,8 +8,9 @@
 //! TX rings and consume the RX and completion rings; indexes are free-running `u32`s,
 //! published with release stores and read with acquire loads.
 //!
-//! Only a single-queue device is served here (veth's default); a device with more RX
-//! queues falls back to `AF_PACKET` (see [`XskSocket::open`]).
+//! One socket (with its own UMEM) per RX queue of the device: the redirect program sends each
+//! frame to the socket of the queue it arrived on (`ctx->rx_queue_index`), as AF_XDP
+//! requires.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -36,10 +37,20 @@ const PGOFF_TX: i64 = 0x8000_0000;
 const PGOFF_FILL: i64 = 0x1_0000_0000;
 const PGOFF_COMPLETION: i64 = 0x1_8000_0000;
 
-/// UMEM geometry: 4,096 chunks of 2 KiB (8 MiB), half of them lent to the fill ring.
+/// UMEM chunk size.
 pub const CHUNK: u64 = 2048;
-const CHUNKS: u64 = 4096;
-const RING: u32 = 2048;
+/// Most queues served (a device with more falls back to AF_PACKET).
+const MAX_QUEUES: u32 = 64;
+
+/// UMEM geometry of one queue: 4,096 chunks of 2 KiB (8 MiB) for up to four queues, 1,024
+/// (2 MiB) each beyond; rings hold half the chunks.
+fn geometry(queues: u32) -> (u64, u32) {
+    if queues <= 4 {
+        (4096, 2048)
+    } else {
+        (1024, 512)
+    }
+}
 
 #[repr(C)]
 struct UmemReg {
@@ -168,13 +179,23 @@ impl Drop for Ring {
     }
 }
 
-/// An AF_XDP socket on queue 0 of one device, with its UMEM, rings and the kernel side
-/// (XSKMAP, redirect program, XDP link).
+/// The AF_XDP capture of one device: a socket per RX queue and the kernel side (XSKMAP,
+/// redirect program, XDP link).
 pub struct XskSocket {
-    // Field order is drop order: detach the program before the socket goes.
+    // Field order is drop order: detach the program before the sockets go.
     _link: KernelLink,
     _prog: KernelProg,
     _xskmap: KernelMap,
+    /// The queues' sockets, by queue index.
+    pub queues: Vec<XskQueue>,
+}
+
+/// The AF_XDP socket of one RX queue, with its UMEM and rings.
+pub struct XskQueue {
+    /// The RX queue index.
+    pub queue: u32,
+    chunks: u64,
+    ring: u32,
     rx: Ring,
     tx: Ring,
     fill: Ring,
@@ -187,7 +208,7 @@ pub struct XskSocket {
 }
 
 // SAFETY: the UMEM and rings are used only by the thread that owns the socket.
-unsafe impl Send for XskSocket {}
+unsafe impl Send for XskQueue {}
 
 fn check(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
@@ -231,16 +252,82 @@ fn redirect_insns(map_fd: i32) -> Vec<Insn> {
 }
 
 impl XskSocket {
-    /// Opens the socket on `ifindex` (calling thread's namespace) and attaches the kernel
-    /// program in the driver (native XDP). `Err` means: use AF_PACKET (no AF_XDP here,
-    /// no native XDP in the driver or not at this MTU, several RX queues, …).
+    /// Opens a socket per RX queue of `ifindex` (calling thread's namespace) and attaches
+    /// the kernel program in the driver (native XDP). `Err` means: use AF_PACKET (no AF_XDP
+    /// here, no native XDP in the driver or not at this MTU, too many queues, …).
     pub fn open(ifindex: u32) -> Result<XskSocket, String> {
-        let fd = socket().map_err(|e| format!("AF_XDP socket: {e}"))?;
-        // A second queue would get no socket: only single-queue devices.
-        if rx_queues(ifindex) > 1 {
-            return Err("the device has several RX queues".into());
+        let n = rx_queues(ifindex);
+        if n > MAX_QUEUES {
+            return Err(format!(
+                "the device has {n} RX queues (at most {MAX_QUEUES} served)"
+            ));
         }
-        let umem_len = (CHUNK * CHUNKS) as usize;
+        let queues = (0..n)
+            .map(|q| XskQueue::open(ifindex, q, n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let xskmap =
+            KernelMap::create(&MapCreateAttr::new(BPF_MAP_TYPE_XSKMAP, 4, 4, n).name("kbpf_xsks"))
+                .map_err(|err| format!("XSKMAP: {err}"))?;
+        for q in &queues {
+            xskmap
+                .update(&q.queue.to_ne_bytes(), &q.fd.as_raw_fd().to_ne_bytes(), 0)
+                .map_err(|err| format!("XSKMAP update: {err}"))?;
+        }
+        let insns = redirect_insns(xskmap.as_fd().as_raw_fd());
+        let mut attr = kbpf_kernel::ProgLoadAttr::new(BPF_PROG_TYPE_XDP, &insns, "GPL");
+        attr.name = "kbpf_xsk";
+        attr.expected_attach_type = kbpf_kernel::consts::BPF_XDP;
+        let (prog, _) =
+            KernelProg::load_with(&attr).map_err(|err| format!("loading kbpf_xsk: {err}"))?;
+        let link = KernelLink::xdp(&prog, ifindex, false)
+            .map_err(|err| format!("native XDP attach: {err}"))?;
+        Ok(XskSocket {
+            _link: link,
+            _prog: prog,
+            _xskmap: xskmap,
+            queues,
+        })
+    }
+
+    /// Waits up to `timeout_ms` until some queue has frames to receive.
+    pub fn wait(&mut self, timeout_ms: i32) -> io::Result<()> {
+        if self.queues.iter().any(|q| q.ready()) {
+            return Ok(());
+        }
+        let mut fds: Vec<libc::pollfd> = self
+            .queues
+            .iter_mut()
+            .map(|q| {
+                q.reclaim();
+                q.refill();
+                libc::pollfd {
+                    fd: q.fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                }
+            })
+            .collect();
+        // SAFETY: `fds` holds `fds.len()` valid pollfds.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) } < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINTR) {
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Frames lost before user space on every queue since the last call.
+    pub fn take_missed(&mut self) -> u64 {
+        self.queues.iter_mut().map(XskQueue::take_missed).sum()
+    }
+}
+
+impl XskQueue {
+    fn open(ifindex: u32, queue: u32, queues: u32) -> Result<XskQueue, String> {
+        let fd = socket().map_err(|e| format!("AF_XDP socket: {e}"))?;
+        let (chunks, ring) = geometry(queues);
+        let umem_len = (CHUNK * chunks) as usize;
         // SAFETY: anonymous private mapping, checked below.
         let umem = unsafe {
             libc::mmap(
@@ -256,23 +343,34 @@ impl XskSocket {
             return Err(format!("UMEM: {}", io::Error::last_os_error()));
         }
         let umem = umem.cast::<u8>();
-        let mut s = Self::setup(fd, umem, ifindex);
-        if let Err(e) = &s {
+        let s = Self::setup(fd, umem, ifindex, queue, chunks, ring);
+        if s.is_err() {
             // SAFETY: our mapping; nothing refers to it after a failed setup.
             unsafe { libc::munmap(umem.cast(), umem_len) };
-            s = Err(e.clone());
         }
         s
     }
 
-    fn setup(fd: OwnedFd, umem: *mut u8, ifindex: u32) -> Result<XskSocket, String> {
+    /// Whether frames are waiting in the RX ring.
+    fn ready(&self) -> bool {
+        self.rx.producer().load(Ordering::Acquire) != self.rx.consumer().load(Ordering::Relaxed)
+    }
+
+    fn setup(
+        fd: OwnedFd,
+        umem: *mut u8,
+        ifindex: u32,
+        queue: u32,
+        chunks: u64,
+        ring: u32,
+    ) -> Result<XskQueue, String> {
         let e = |what: &str| {
             let what = what.to_string();
             move |err: io::Error| format!("{what}: {err}")
         };
         let reg = UmemReg {
             addr: umem as u64,
-            len: CHUNK * CHUNKS,
+            len: CHUNK * chunks,
             chunk_size: CHUNK as u32,
             headroom: 0,
             flags: 0,
@@ -285,7 +383,7 @@ impl XskSocket {
             XDP_RX_RING,
             XDP_TX_RING,
         ] {
-            setsockopt(&fd, opt, &RING).map_err(e("ring size"))?;
+            setsockopt(&fd, opt, &ring).map_err(e("ring size"))?;
         }
         let mut off = MmapOffsets::default();
         let mut len = std::mem::size_of::<MmapOffsets>() as libc::socklen_t;
@@ -301,16 +399,16 @@ impl XskSocket {
         })
         .map_err(e("XDP_MMAP_OFFSETS"))?;
         let desc = std::mem::size_of::<XdpDesc>();
-        let rx = Ring::map(&fd, &off.rx, PGOFF_RX, RING, desc).map_err(e("RX ring"))?;
-        let tx = Ring::map(&fd, &off.tx, PGOFF_TX, RING, desc).map_err(e("TX ring"))?;
-        let fill = Ring::map(&fd, &off.fr, PGOFF_FILL, RING, 8).map_err(e("fill ring"))?;
+        let rx = Ring::map(&fd, &off.rx, PGOFF_RX, ring, desc).map_err(e("RX ring"))?;
+        let tx = Ring::map(&fd, &off.tx, PGOFF_TX, ring, desc).map_err(e("TX ring"))?;
+        let fill = Ring::map(&fd, &off.fr, PGOFF_FILL, ring, 8).map_err(e("fill ring"))?;
         let completion =
-            Ring::map(&fd, &off.cr, PGOFF_COMPLETION, RING, 8).map_err(e("completion ring"))?;
+            Ring::map(&fd, &off.cr, PGOFF_COMPLETION, ring, 8).map_err(e("completion ring"))?;
         let sa = SockaddrXdp {
             family: AF_XDP as u16,
             flags: XDP_COPY | XDP_USE_NEED_WAKEUP,
             ifindex,
-            queue_id: 0,
+            queue_id: queue,
             shared_umem_fd: 0,
         };
         // SAFETY: `sa` is a sockaddr_xdp of the length passed.
@@ -322,31 +420,17 @@ impl XskSocket {
             )
         })
         .map_err(e("bind"))?;
-        let xskmap =
-            KernelMap::create(&MapCreateAttr::new(BPF_MAP_TYPE_XSKMAP, 4, 4, 1).name("kbpf_xsks"))
-                .map_err(|err| format!("XSKMAP: {err}"))?;
-        xskmap
-            .update(&0u32.to_ne_bytes(), &fd.as_raw_fd().to_ne_bytes(), 0)
-            .map_err(|err| format!("XSKMAP update: {err}"))?;
-        let insns = redirect_insns(xskmap.as_fd().as_raw_fd());
-        let mut attr = kbpf_kernel::ProgLoadAttr::new(BPF_PROG_TYPE_XDP, &insns, "GPL");
-        attr.name = "kbpf_xsk";
-        attr.expected_attach_type = kbpf_kernel::consts::BPF_XDP;
-        let (prog, _) =
-            KernelProg::load_with(&attr).map_err(|err| format!("loading kbpf_xsk: {err}"))?;
-        let link = KernelLink::xdp(&prog, ifindex, false)
-            .map_err(|err| format!("native XDP attach: {err}"))?;
-        let mut s = XskSocket {
-            _link: link,
-            _prog: prog,
-            _xskmap: xskmap,
+        let mut s = XskQueue {
+            queue,
+            chunks,
+            ring,
             rx,
             tx,
             fill,
             completion,
             fd,
             umem,
-            free: (0..CHUNKS).map(|i| i * CHUNK).collect(),
+            free: (0..chunks).map(|i| i * CHUNK).collect(),
             last_missed: 0,
         };
         s.refill();
@@ -357,7 +441,7 @@ impl XskSocket {
     fn refill(&mut self) {
         let prod = self.fill.producer().load(Ordering::Relaxed);
         let cons = self.fill.consumer().load(Ordering::Acquire);
-        let room = RING - prod.wrapping_sub(cons);
+        let room = self.ring - prod.wrapping_sub(cons);
         let n = room.min(self.free.len().saturating_sub(64) as u32);
         for i in 0..n {
             let Some(addr) = self.free.pop() else { break };
@@ -436,7 +520,7 @@ impl XskSocket {
         }
         let n = avail.min(max);
         let tx_prod = self.tx.producer().load(Ordering::Relaxed);
-        let tx_room = RING - tx_prod.wrapping_sub(self.tx.consumer().load(Ordering::Acquire));
+        let tx_room = self.ring - tx_prod.wrapping_sub(self.tx.consumer().load(Ordering::Acquire));
         let mut n_tx = 0u32;
         for i in 0..n {
             // SAFETY: RX entries between consumer and producer are published by the kernel.
@@ -499,29 +583,6 @@ impl XskSocket {
         Ok(n as usize)
     }
 
-    /// Waits up to `timeout_ms` until frames are ready to receive.
-    pub fn wait(&mut self, timeout_ms: i32) -> io::Result<()> {
-        let cons = self.rx.consumer().load(Ordering::Relaxed);
-        if self.rx.producer().load(Ordering::Acquire) != cons {
-            return Ok(());
-        }
-        self.reclaim();
-        self.refill();
-        let mut p = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        if unsafe { libc::poll(&mut p, 1, timeout_ms) } < 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EINTR) {
-                return Err(err);
-            }
-        }
-        Ok(())
-    }
-
     /// Frames lost before user space since the last call (ring full, no fill chunks,
     /// dropped), from `XDP_STATISTICS`.
     pub fn take_missed(&mut self) -> u64 {
@@ -571,12 +632,12 @@ fn rx_queues(ifindex: u32) -> u32 {
     (ch[5] + ch[8]).max(1)
 }
 
-impl Drop for XskSocket {
+impl Drop for XskQueue {
     fn drop(&mut self) {
         // The kernel pinned the UMEM's pages at XDP_UMEM_REG and unpins them when the
         // socket closes (after this, with the fields), so unmapping our view first is safe.
         // SAFETY: our own mapping of this length, unmapped once; no slice into it outlives
         // `poll_batch`.
-        unsafe { libc::munmap(self.umem.cast(), (CHUNK * CHUNKS) as usize) };
+        unsafe { libc::munmap(self.umem.cast(), (CHUNK * self.chunks) as usize) };
     }
 }

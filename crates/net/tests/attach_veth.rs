@@ -36,7 +36,7 @@ struct Pair {
 }
 
 impl Pair {
-    fn new(tag: &str, mtu: &str) -> Option<Pair> {
+    fn new(tag: &str, mtu: &str, queues: &str) -> Option<Pair> {
         let id = std::process::id();
         let p = Pair {
             a: format!("kbpfnt-{tag}a-{id}"),
@@ -45,8 +45,30 @@ impl Pair {
         let ok = ip(&["netns", "add", &p.a])
             && ip(&["netns", "add", &p.b])
             && ip(&[
-                "link", "add", "kv0", "netns", &p.a, "mtu", mtu, "type", "veth", "peer", "name",
-                "kv1", "netns", &p.b, "mtu", mtu,
+                "link",
+                "add",
+                "kv0",
+                "netns",
+                &p.a,
+                "mtu",
+                mtu,
+                "numrxqueues",
+                queues,
+                "numtxqueues",
+                queues,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "kv1",
+                "netns",
+                &p.b,
+                "mtu",
+                mtu,
+                "numrxqueues",
+                queues,
+                "numtxqueues",
+                queues,
             ])
             && ip(&["-n", &p.a, "addr", "add", "10.99.0.1/24", "dev", "kv0"])
             && ip(&["-n", &p.b, "addr", "add", "10.99.0.2/24", "dev", "kv1"])
@@ -150,16 +172,22 @@ fn in_ns<T: Send>(ns: &NetNs, f: impl FnOnce() -> T + Send) -> T {
 /// AF_PACKET, on a link with a 9000-byte MTU (so frames too long for XDP arrive).
 #[test]
 fn xdp_actions_on_a_veth_pair_af_packet() {
-    xdp_actions(CaptureMode::AfPacket, "pk", "9000");
+    xdp_actions(CaptureMode::AfPacket, "pk", "9000", "1");
 }
 
 /// AF_XDP with the redirect program in veth's driver (native XDP needs a page-sized MTU).
 #[test]
 fn xdp_actions_on_a_veth_pair_af_xdp() {
-    xdp_actions(CaptureMode::AfXdp, "xs", "1500");
+    xdp_actions(CaptureMode::AfXdp, "xs", "1500", "1");
 }
 
-fn xdp_actions(capture: CaptureMode, tag: &str, mtu: &str) {
+/// AF_XDP on a device with four RX queues: a socket per queue.
+#[test]
+fn xdp_actions_on_a_veth_pair_af_xdp_four_queues() {
+    xdp_actions(CaptureMode::AfXdp, "xq", "1500", "4");
+}
+
+fn xdp_actions(capture: CaptureMode, tag: &str, mtu: &str, queues: &str) {
     if unsafe { libc::geteuid() } != 0 {
         skip("needs root");
         return;
@@ -167,7 +195,7 @@ fn xdp_actions(capture: CaptureMode, tag: &str, mtu: &str) {
     if !kbpf_kernel::bpf_available_or_skip("attach_veth") {
         return;
     }
-    let Some(pair) = Pair::new(tag, mtu) else {
+    let Some(pair) = Pair::new(tag, mtu, queues) else {
         skip("cannot create network namespaces and veth (ip netns add)");
         return;
     };
@@ -196,6 +224,12 @@ fn xdp_actions(capture: CaptureMode, tag: &str, mtu: &str) {
         "af_packet"
     };
     assert_eq!(net.list(ns_b.inode())[0].capture, want);
+    let want_queues = if capture == CaptureMode::AfXdp {
+        queues.parse::<u32>().unwrap()
+    } else {
+        1
+    };
+    assert_eq!(net.list(ns_b.inode())[0].queues, want_queues);
     assert!(pair.ping(), "ping through XDP_PASS");
     // ARP and one echo request: a handful of frames. A frame passed back to the stack
     // must not be captured again (it would loop, and the ping would see duplicates).

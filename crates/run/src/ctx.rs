@@ -209,6 +209,11 @@ impl XdpFrame {
         true
     }
 
+    /// Sets the receive queue the frame arrives on (`ctx->rx_queue_index`).
+    pub fn set_rx_queue(&mut self, queue: u32) {
+        self.rxq.queue_index = queue;
+    }
+
     /// The context pointer.
     pub fn ctx_ptr(&mut self) -> u64 {
         &mut *self.buff as *mut XdpBuff as u64

@@ -146,6 +146,14 @@ impl<'p> XdpStream<'p> {
         Ok(Some(r0 as u32))
     }
 
+    /// Sets the receive queue the next frames arrive on (`ctx->rx_queue_index`).
+    pub fn set_rx_queue(&mut self, rx_queue: u32) {
+        self.rx_queue = rx_queue;
+        if let Some(f) = self.frame.as_mut() {
+            f.set_rx_queue(rx_queue);
+        }
+    }
+
     /// Where the last run redirected the packet, when it returned `XDP_REDIRECT`.
     pub fn redirect(&self) -> Option<&crate::Redirect> {
         self.redirect.as_ref()
