@@ -284,7 +284,7 @@ impl Attachment {
         &self.shared.counters
     }
 
-    /// The capture path: `af_xdp` or `af_packet`.
+    /// The capture path: `af_xdp` (copy mode), `af_xdp_zerocopy` or `af_packet`.
     pub fn capture(&self) -> &'static str {
         *self
             .shared
@@ -323,6 +323,7 @@ enum Capture {
 impl Capture {
     fn name(&self) -> &'static str {
         match self {
+            Capture::Xsk(x) if x.queues.iter().all(|q| q.zerocopy) => "af_xdp_zerocopy",
             Capture::Xsk(_) => "af_xdp",
             Capture::Packet(_) => "af_packet",
         }

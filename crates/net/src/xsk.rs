@@ -30,6 +30,7 @@ const XDP_UMEM_FILL_RING: libc::c_int = 5;
 const XDP_UMEM_COMPLETION_RING: libc::c_int = 6;
 const XDP_STATISTICS: libc::c_int = 7;
 const XDP_COPY: u16 = 1 << 1;
+const XDP_ZEROCOPY: u16 = 1 << 2;
 const XDP_USE_NEED_WAKEUP: u16 = 1 << 3;
 const XDP_RING_NEED_WAKEUP: u32 = 1;
 const PGOFF_RX: i64 = 0;
@@ -194,6 +195,8 @@ pub struct XskSocket {
 pub struct XskQueue {
     /// The RX queue index.
     pub queue: u32,
+    /// Bound in zero-copy mode (the driver receives into the UMEM).
+    pub zerocopy: bool,
     chunks: u64,
     ring: u32,
     rx: Ring,
@@ -404,24 +407,32 @@ impl XskQueue {
         let fill = Ring::map(&fd, &off.fr, PGOFF_FILL, ring, 8).map_err(e("fill ring"))?;
         let completion =
             Ring::map(&fd, &off.cr, PGOFF_COMPLETION, ring, 8).map_err(e("completion ring"))?;
-        let sa = SockaddrXdp {
-            family: AF_XDP as u16,
-            flags: XDP_COPY | XDP_USE_NEED_WAKEUP,
-            ifindex,
-            queue_id: queue,
-            shared_umem_fd: 0,
+        // Zero-copy where the driver has it (the UMEM is then the driver's RX buffers), else
+        // copy mode; a failed bind leaves the socket unbound, so the second try is clean.
+        let bind = |flags: u16| {
+            let sa = SockaddrXdp {
+                family: AF_XDP as u16,
+                flags: flags | XDP_USE_NEED_WAKEUP,
+                ifindex,
+                queue_id: queue,
+                shared_umem_fd: 0,
+            };
+            // SAFETY: `sa` is a sockaddr_xdp of the length passed.
+            check(unsafe {
+                libc::bind(
+                    fd.as_raw_fd(),
+                    (&sa as *const SockaddrXdp).cast(),
+                    std::mem::size_of::<SockaddrXdp>() as libc::socklen_t,
+                )
+            })
         };
-        // SAFETY: `sa` is a sockaddr_xdp of the length passed.
-        check(unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sa as *const SockaddrXdp).cast(),
-                std::mem::size_of::<SockaddrXdp>() as libc::socklen_t,
-            )
-        })
-        .map_err(e("bind"))?;
+        let zerocopy = bind(XDP_ZEROCOPY).is_ok();
+        if !zerocopy {
+            bind(XDP_COPY).map_err(e("bind"))?;
+        }
         let mut s = XskQueue {
             queue,
+            zerocopy,
             chunks,
             ring,
             rx,
