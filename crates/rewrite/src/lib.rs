@@ -14,6 +14,7 @@
 //!    array does — the call becomes a **direct call** of the type's `map_lookup_elem`; other
 //!    map helpers become direct calls to the map type's ops; every other helper call's `imm`
 //!    becomes the address of kbpf's implementation relative to `__bpf_call_base`.
+//!    Each `may_goto` becomes a loop budget on the stack ([`may_goto`]).
 //! 4. **Zero extension** (`opt_subreg_zext_lo32_rnd_hi32`): `w0 = w0` after a 32-bit
 //!    `cmpxchg`, the one 32-bit result the x86-64 JIT does not zero-extend by itself.
 //! 5. **Map references** (`resolve_pseudo_ldimm64` + `convert_pseudo_ld_imm64`): `ld_imm64`
@@ -33,6 +34,7 @@
 pub mod ctx;
 pub mod env;
 pub mod fixups;
+pub mod may_goto;
 pub mod patch;
 pub mod xlated;
 
@@ -143,6 +145,9 @@ pub struct Xlated {
     pub func_protos: Vec<Option<String>>,
     /// First instruction of each subprogram.
     pub subprog_starts: Vec<usize>,
+    /// Bytes of stack each subprogram uses: the verifier's depth plus what the rewrite
+    /// added (the `may_goto` budget).
+    pub stack_depth: Vec<usize>,
     /// kallsyms name of each subprogram (`bpf_prog_<tag>_<name>`), for `call pc+N#…`.
     pub subprog_names: Vec<String>,
     /// The program's maps (`used_maps`), ascending by fd.
@@ -276,6 +281,9 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
     ctx::convert_ctx_accesses(&mut prog, input.prog_type)?;
     let mut call_names = HashMap::new();
     fixups::misc_fixups(&mut prog, input, &mut call_names)?;
+    let mut stack_depth = input.verdict.stack_depth.clone();
+    stack_depth.resize(prog.subprog_starts.len().max(stack_depth.len()), 0);
+    may_goto::patch_may_goto(&mut prog, &mut stack_depth)?;
     if input.profile.rewrite.zext_cmpxchg32 {
         fixups::zext_cmpxchg32(&mut prog)?;
     }
@@ -319,6 +327,7 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
         func_info: prog.func_info,
         func_protos,
         subprog_starts: prog.subprog_starts,
+        stack_depth,
         subprog_names,
         used_maps,
         tag,

@@ -223,6 +223,7 @@ impl Program {
                 });
             }
         }
+        let stack_depth = xlated.stack_depth.clone();
         Ok(Program {
             name: prog.name.clone(),
             section: prog.section.clone(),
@@ -234,7 +235,7 @@ impl Program {
             maps,
             helpers,
             ctx_accesses,
-            stack_depth: verdict.stack_depth.clone(),
+            stack_depth,
             jit: std::sync::OnceLock::new(),
         })
     }

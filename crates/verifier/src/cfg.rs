@@ -80,7 +80,9 @@ pub(crate) fn check_cfg(insns: &[Insn]) -> Result<Cfg, VerifierError> {
             let Some(ins) = decoded[idx] else { continue };
             last = idx;
             let target = match ins {
-                Instruction::Ja { .. } | Instruction::Jmp { .. } => ins.branch_target(idx),
+                Instruction::Ja { .. } | Instruction::Jmp { .. } | Instruction::MayGoto { .. } => {
+                    ins.branch_target(idx)
+                }
                 _ => None,
             };
             if let Some(t) = target {
@@ -126,7 +128,9 @@ pub(crate) fn check_cfg(insns: &[Insn]) -> Result<Cfg, VerifierError> {
                 prune_points[t] = true;
                 succ.push(t);
             }
-            Instruction::Jmp { .. } => {
+            // `may_goto` is a conditional jump to the verifier (both edges; `visit_insn` also
+            // forces a checkpoint there, see `Checker::is_state_visited`).
+            Instruction::Jmp { .. } | Instruction::MayGoto { .. } => {
                 let t = ins.branch_target(idx).unwrap_or(0) as usize;
                 prune_points[t] = true;
                 prune_points[idx] = true;

@@ -21,6 +21,7 @@ use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
 mod global;
 mod lock;
+mod may_goto;
 mod sock;
 mod stack_var;
 
@@ -313,6 +314,7 @@ impl<'a> Checker<'a> {
             frames: vec![f],
             refs: Vec::new(),
             lock: None,
+            may_goto_depth: 0,
         }
     }
 
@@ -411,6 +413,7 @@ impl<'a> Checker<'a> {
                     ins,
                     Instruction::Ja { .. }
                         | Instruction::Jmp { .. }
+                        | Instruction::MayGoto { .. }
                         | Instruction::Call(_)
                         | Instruction::Exit
                 ) {
@@ -497,8 +500,12 @@ impl<'a> Checker<'a> {
     /// visited newest first, and one that misses more than `3 * hits + 3` times (counted only
     /// when a new state is going to be added) is evicted.
     fn is_state_visited(&mut self, st: &VerifierState, idx: usize) -> R<bool> {
-        let mut add_new_state = self.jmps_processed - self.prev_jmps_processed >= 2
-            && self.stats.insn_processed - self.prev_insn_processed >= 8;
+        // `mark_force_checkpoint`: a `may_goto` always gets one, so that the next iteration
+        // of its loop finds it (see `check/may_goto.rs`).
+        let force_new_state = self.is_may_goto_insn_at(idx);
+        let mut add_new_state = force_new_state
+            || (self.jmps_processed - self.prev_jmps_processed >= 2
+                && self.stats.insn_processed - self.prev_insn_processed >= 8);
         let list = self.explored.get(&idx).cloned().unwrap_or_default();
         let mut states_cnt = 0;
         let mut evicted: Vec<usize> = Vec::new();
@@ -506,6 +513,11 @@ impl<'a> Checker<'a> {
         for &e in list.iter().rev() {
             states_cnt += 1;
             if self.arena[e].branches > 0 {
+                if self.may_goto_converged(&self.arena[e].state, st, idx) {
+                    self.arena[e].hit_cnt += 1;
+                    hit = true;
+                    break;
+                }
                 if self.arena[e].state == *st {
                     return rej_hint(
                         format!("infinite loop detected at insn {idx}"),
@@ -514,7 +526,8 @@ impl<'a> Checker<'a> {
                 }
                 // Processing a loop: different iterations have distinct states, do not
                 // store one too often.
-                if self.jmps_processed - self.prev_jmps_processed < 20
+                if !force_new_state
+                    && self.jmps_processed - self.prev_jmps_processed < 20
                     && self.stats.insn_processed - self.prev_insn_processed < 100
                 {
                     add_new_state = false;
@@ -796,6 +809,7 @@ impl<'a> Checker<'a> {
                 src,
                 off,
             } => self.check_cond_jmp(st, idx, width, cond, dst, src, off, pending),
+            Instruction::MayGoto { off } => self.check_may_goto(st, idx, off, pending),
             Instruction::Call(t) => match t {
                 CallTarget::Helper(id) => {
                     self.check_helper_call(st, idx, id)?;
@@ -911,6 +925,7 @@ impl<'a> Checker<'a> {
                 frames: vec![caller],
                 refs: Vec::new(),
                 lock: None,
+                may_goto_depth: 0,
             };
             let text = self.state_text(&tmp, true);
             self.log.push_str(&text);

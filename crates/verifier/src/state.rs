@@ -127,6 +127,10 @@ pub struct VerifierState {
     /// The `bpf_spin_lock` held (`active_lock`): the map (verifier map slot) and the map
     /// value's id.
     pub lock: Option<(u32, u32)>,
+    /// `may_goto` fall-throughs taken on this path (`may_goto_depth`): a loop iteration
+    /// budgeted by `may_goto` differs from the one before by this depth. Not compared by
+    /// [`states_equal`]; part of the exact equality that detects infinite loops.
+    pub may_goto_depth: u32,
 }
 
 impl VerifierState {
