@@ -3,6 +3,8 @@
 //! JIT requested on a 64-bit host), and prints it as `bpftool prog dump xlated` does.
 //!
 //! The passes run in `bpf_check()`'s order after `do_check`:
+//! 0. **`bpf_loop`** ([`bpf_loop`], `optimize_bpf_loop`): calls fit for it become a loop
+//!    calling the callback.
 //! 1. **Dead code** (`opt_hard_wire_dead_code_branches`, `opt_remove_dead_code`,
 //!    `opt_remove_nops`): a conditional jump one of whose successors was never reached
 //!    becomes a `goto` (or a no-op), unreached instructions and `goto +0` are removed.
@@ -31,6 +33,7 @@
 //! fallback — the kernel's "verifier bug".
 #![deny(missing_docs)]
 
+pub mod bpf_loop;
 pub mod ctx;
 pub mod env;
 pub mod fixups;
@@ -277,12 +280,13 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
         .map(|(f, b)| (f.type_id, b))
         .collect();
 
+    let mut stack_depth = input.verdict.stack_depth.clone();
+    stack_depth.resize(prog.subprog_starts.len().max(stack_depth.len()), 0);
+    bpf_loop::optimize_bpf_loop(&mut prog, &mut stack_depth)?;
     fixups::remove_dead_code(&mut prog)?;
     ctx::convert_ctx_accesses(&mut prog, input.prog_type)?;
     let mut call_names = HashMap::new();
     fixups::misc_fixups(&mut prog, input, &mut call_names)?;
-    let mut stack_depth = input.verdict.stack_depth.clone();
-    stack_depth.resize(prog.subprog_starts.len().max(stack_depth.len()), 0);
     may_goto::patch_may_goto(&mut prog, &mut stack_depth)?;
     if input.profile.rewrite.zext_cmpxchg32 {
         fixups::zext_cmpxchg32(&mut prog)?;

@@ -177,6 +177,7 @@ impl Program {
                 // kbpf's CPU numbers are below the per-CPU maps' CPU count.
                 .nr_cpu_ids(kbpf_maps::possible_cpus())
                 .global_funcs(prog.global_funcs.clone())
+                .func_info(!prog.func_info.is_empty())
                 .expected_attach_type(prog.expected_attach_type),
         );
         if let Err(error) = &verdict.result {

@@ -19,6 +19,7 @@ use crate::state::{BPF_REG_SIZE, FuncState, SlotType, StackSlot, VerifierState, 
 use crate::types::*;
 use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
+mod callbacks;
 mod global;
 mod lock;
 mod may_goto;
@@ -92,6 +93,8 @@ enum Flow {
     Goto(usize),
     Exit,
 }
+
+pub(crate) use callbacks::calls_callback;
 
 pub(crate) struct Checker<'a> {
     insns: &'a [Insn],
@@ -315,6 +318,7 @@ impl<'a> Checker<'a> {
             refs: Vec::new(),
             lock: None,
             may_goto_depth: 0,
+            callback_unroll_depth: 0,
         }
     }
 
@@ -502,7 +506,7 @@ impl<'a> Checker<'a> {
     fn is_state_visited(&mut self, st: &VerifierState, idx: usize) -> R<bool> {
         // `mark_force_checkpoint`: a `may_goto` always gets one, so that the next iteration
         // of its loop finds it (see `check/may_goto.rs`).
-        let force_new_state = self.is_may_goto_insn_at(idx);
+        let force_new_state = self.is_may_goto_insn_at(idx) || self.calls_callback_at(idx);
         let mut add_new_state = force_new_state
             || (self.jmps_processed - self.prev_jmps_processed >= 2
                 && self.stats.insn_processed - self.prev_insn_processed >= 8);
@@ -518,7 +522,13 @@ impl<'a> Checker<'a> {
                     hit = true;
                     break;
                 }
-                if self.arena[e].state == *st {
+                let callback_call = self.calls_callback_at(idx);
+                if callback_call && self.callback_converged(&self.arena[e].state, st) {
+                    self.arena[e].hit_cnt += 1;
+                    hit = true;
+                    break;
+                }
+                if !callback_call && self.arena[e].state == *st {
                     return rej_hint(
                         format!("infinite loop detected at insn {idx}"),
                         "the loop reaches the same state again; make sure its counter changes and is compared against a bound",
@@ -811,6 +821,10 @@ impl<'a> Checker<'a> {
             } => self.check_cond_jmp(st, idx, width, cond, dst, src, off, pending),
             Instruction::MayGoto { off } => self.check_may_goto(st, idx, off, pending),
             Instruction::Call(t) => match t {
+                CallTarget::Helper(helpers::BPF_FUNC_LOOP) => {
+                    self.check_bpf_loop(st, idx, pending)?;
+                    Ok(Flow::Next)
+                }
                 CallTarget::Helper(id) => {
                     self.check_helper_call(st, idx, id)?;
                     Ok(Flow::Next)
@@ -832,6 +846,9 @@ impl<'a> Checker<'a> {
     }
 
     fn check_exit(&mut self, st: &mut VerifierState) -> R<Flow> {
+        if st.frames.len() > 1 && st.cur().in_callback_fn {
+            return Ok(Flow::Goto(self.callback_exit(st)?));
+        }
         if st.frames.len() > 1 {
             // Return to the caller (`prepare_func_exit`): a static subprogram's r0 need not
             // be initialised (the caller only fails if it reads it), but no stack pointer,
@@ -926,6 +943,7 @@ impl<'a> Checker<'a> {
                 refs: Vec::new(),
                 lock: None,
                 may_goto_depth: 0,
+                callback_unroll_depth: 0,
             };
             let text = self.state_text(&tmp, true);
             self.log.push_str(&text);
@@ -1219,7 +1237,8 @@ impl<'a> Checker<'a> {
                     None => return rej(format!("fd_idx {imm} out of bounds")),
                 }
             }
-            Imm64Source::Func | Imm64Source::BtfId => {
+            Imm64Source::Func => return self.check_pseudo_func(idx, imm),
+            Imm64Source::BtfId => {
                 return rej(format!(
                     "insn {idx}: ld_imm64 of a function or BTF id is not supported"
                 ));
@@ -2141,6 +2160,18 @@ impl<'a> Checker<'a> {
                         return rej(format!("R{regno} is not a known constant'"));
                     }
                     size_max = Some(reg.s.var_off.value);
+                }
+                ArgType::PtrToFunc => {
+                    if reg.ty != RegType::PtrToFunc {
+                        return rej(format!("R{regno} type={} expected=func", reg.type_str()));
+                    }
+                }
+                ArgType::PtrToStackOrNull => {
+                    let null =
+                        reg.ty == RegType::Scalar && reg.s.is_const() && reg.s.var_off.value == 0;
+                    if !null && reg.ty != RegType::PtrToStack {
+                        return rej(format!("R{regno} type={} expected=fp", reg.type_str()));
+                    }
                 }
                 ArgType::RingbufMemRelease => {
                     if reg.ty != RegType::PtrToRingbufMem || reg.maybe_null {

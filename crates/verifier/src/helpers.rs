@@ -49,6 +49,10 @@ pub enum ArgType {
     ConstAllocSizeOrZero,
     /// `ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE`: a reserved ring buffer record, released.
     RingbufMemRelease,
+    /// `ARG_PTR_TO_FUNC`: a static subprogram (`BPF_PSEUDO_FUNC`), the callback.
+    PtrToFunc,
+    /// `ARG_PTR_TO_STACK_OR_NULL`: a stack pointer, or a NULL constant (a callback's context).
+    PtrToStackOrNull,
 }
 
 /// What a helper returns (`enum bpf_return_type`, subset).
@@ -115,6 +119,8 @@ pub const BPF_FUNC_MAP_UPDATE_ELEM: i32 = 2;
 pub const BPF_FUNC_MAP_DELETE_ELEM: i32 = 3;
 /// `BPF_FUNC_tail_call`.
 pub const BPF_FUNC_TAIL_CALL: i32 = 12;
+/// `BPF_FUNC_loop`.
+pub const BPF_FUNC_LOOP: i32 = 181;
 /// `BPF_FUNC_redirect_map`.
 pub const BPF_FUNC_REDIRECT_MAP: i32 = 51;
 
@@ -145,6 +151,13 @@ const PROTOS: &[FuncProto] = &[
         RetType::Integer,
     ),
     proto(7, "bpf_get_prandom_u32", [DontCare; 5], RetType::Integer),
+    proto(118, "bpf_jiffies64", [DontCare; 5], RetType::Integer),
+    proto(
+        BPF_FUNC_LOOP,
+        "bpf_loop",
+        [Anything, PtrToFunc, PtrToStackOrNull, Anything, DontCare],
+        RetType::Integer,
+    ),
     proto(
         8,
         "bpf_get_smp_processor_id",
@@ -557,7 +570,7 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     let base = matches!(
         id,
         1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 93 | 94 | 105 | 106 | 112
-            ..=115 | 125 | 130..=134 | 160
+            ..=115 | 118 | 125 | 130..=134 | 160 | 181
     );
     let lookups = matches!(id, 84 | 85 | 86 | 99);
     let sk_storage = matches!(id, 107 | 108);

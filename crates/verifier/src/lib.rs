@@ -113,6 +113,9 @@ pub struct Options {
     /// `expected_attach_type` of the program (`enum bpf_attach_type`): some program types'
     /// context fields and return ranges depend on it.
     pub expected_attach_type: u32,
+    /// The program has BTF function info (`prog->aux->func_info`): callbacks
+    /// (`BPF_PSEUDO_FUNC`) need it to know their linkage.
+    pub func_info: bool,
 }
 
 impl Options {
@@ -130,6 +133,7 @@ impl Options {
             kernel: VerifierBehaviour::BUILTIN,
             global_funcs: Vec::new(),
             expected_attach_type: 0,
+            func_info: false,
         }
     }
 
@@ -154,6 +158,12 @@ impl Options {
     /// Sets the global functions (see [`Options::global_funcs`]).
     pub fn global_funcs(mut self, funcs: Vec<GlobalFunc>) -> Options {
         self.global_funcs = funcs;
+        self
+    }
+
+    /// Says whether the program has BTF function info (see [`Options::func_info`]).
+    pub fn func_info(mut self, present: bool) -> Options {
+        self.func_info = present;
         self
     }
 
@@ -226,6 +236,20 @@ pub struct InsnAux {
     pub ctx: Option<CtxAccess>,
     /// For loads/stores: the base pointer type (`aux->ptr_type`).
     pub ptr_type: Option<RegType>,
+    /// For `bpf_loop` calls: whether the rewrite may inline it, and the callback
+    /// (`loop_inline_state`).
+    pub loop_inline: Option<LoopInline>,
+}
+
+/// `struct bpf_loop_inline_state`: a `bpf_loop` call site is fit for inlining when on every
+/// path its flags were the constant 0 and its callback the same subprogram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopInline {
+    /// `fit_for_inline`.
+    pub fit_for_inline: bool,
+    /// The callback's subprogram number (`callback_subprogno`): index into the program's
+    /// sorted function starts (the entry, call targets and `BPF_PSEUDO_FUNC` targets).
+    pub callback_subprog: usize,
 }
 
 /// The statistics of the `processed ...` line.

@@ -83,6 +83,15 @@ pub struct FuncState {
     pub frameno: u8,
     /// Index of the subprogram this frame runs.
     pub subprog: usize,
+    /// This frame is a callback called by a helper (`in_callback_fn`): it returns to the
+    /// helper's call instruction, with r0 in the callback's return range.
+    pub in_callback_fn: bool,
+    /// Callback iterations this frame's helper call has been simulated for on this path
+    /// (`callback_depth`); `bpf_loop` stops at its iteration count.
+    pub callback_depth: u32,
+    /// For a callback frame: the references held when it was entered; it must return with
+    /// exactly those (a callback may not leak or release its caller's references).
+    pub callback_refs: Vec<(u32, usize)>,
 }
 
 impl FuncState {
@@ -98,6 +107,9 @@ impl FuncState {
             callsite,
             frameno,
             subprog,
+            in_callback_fn: false,
+            callback_depth: 0,
+            callback_refs: Vec::new(),
         }
     }
 
@@ -131,6 +143,9 @@ pub struct VerifierState {
     /// budgeted by `may_goto` differs from the one before by this depth. Not compared by
     /// [`states_equal`]; part of the exact equality that detects infinite loops.
     pub may_goto_depth: u32,
+    /// Callback bodies entered on this path (`callback_unroll_depth`); like
+    /// `may_goto_depth`, only part of the exact equality that detects infinite loops.
+    pub callback_unroll_depth: u32,
 }
 
 impl VerifierState {
@@ -287,7 +302,9 @@ pub fn states_equal(old: &VerifierState, cur: &VerifierState) -> bool {
         _ => return false,
     }
     for (o, c) in old.frames.iter().zip(&cur.frames) {
-        if o.callsite != c.callsite {
+        // func_states_equal: an old state further into a callback's iterations does not
+        // cover one with fewer (the remaining ones are still to be checked).
+        if o.callsite != c.callsite || o.callback_depth > c.callback_depth {
             return false;
         }
         for r in 0..11 {

@@ -143,6 +143,9 @@ pub enum RegType {
     /// A ring buffer record of [`RegState::mem_size`] bytes (`PTR_TO_MEM | MEM_RINGBUF`),
     /// reserved by `bpf_ringbuf_reserve` and held by reference until submitted or discarded.
     PtrToRingbufMem,
+    /// A static subprogram, from `ld_imm64` of `BPF_PSEUDO_FUNC` (`PTR_TO_FUNC`), passed as
+    /// a callback; [`RegState::mem_size`] holds its subprogram number (`subprogno`).
+    PtrToFunc,
 }
 
 impl RegType {
@@ -165,6 +168,7 @@ impl RegType {
             RegType::PtrToTcpSock => "tcp_sock",
             RegType::PtrToXdpSock => "xdp_sock",
             RegType::PtrToRingbufMem => "ringbuf_mem",
+            RegType::PtrToFunc => "func",
         }
     }
 
@@ -213,7 +217,7 @@ pub struct RegState {
     pub range: i32,
     /// For `PtrToStack`: which frame's stack.
     pub frameno: u8,
-    /// For `PtrToMem`: the memory's size.
+    /// For `PtrToMem`: the memory's size; for `PtrToFunc`: the subprogram number.
     pub mem_size: u32,
     /// The acquired reference this pointer holds (`ref_obj_id`; 0: none).
     pub ref_obj_id: u32,

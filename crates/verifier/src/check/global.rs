@@ -210,6 +210,7 @@ impl Checker<'_> {
                     refs: Vec::new(),
                     lock: None,
                     may_goto_depth: 0,
+                    callback_unroll_depth: 0,
                 },
             )?;
             self.in_global = None;
