@@ -528,7 +528,7 @@ impl<'a> Checker<'a> {
                     hit = true;
                     break;
                 }
-                if !callback_call && self.arena[e].state == *st {
+                if !callback_call && crate::state::states_identical(&self.arena[e].state, st) {
                     return rej_hint(
                         format!("infinite loop detected at insn {idx}"),
                         "the loop reaches the same state again; make sure its counter changes and is compared against a bound",
@@ -582,8 +582,10 @@ impl<'a> Checker<'a> {
         self.prev_jmps_processed = self.jmps_processed;
         self.prev_insn_processed = self.stats.insn_processed;
         let id = self.arena.len();
+        let mut state = st.clone();
+        crate::state::clear_singular_scalar_ids(&mut state);
         self.arena.push(Explored {
-            state: st.clone(),
+            state,
             cleaned: false,
             hit_cnt: 0,
             miss_cnt: 0,
@@ -725,10 +727,13 @@ impl<'a> Checker<'a> {
                 off,
                 src,
             } => {
-                let val = match src {
+                let mut val = match src {
                     Source::Reg(r) => Some(self.read_reg(st, r)?),
                     Source::Imm(_) => None,
                 };
+                if let (Source::Reg(r), Some(v)) = (src, val.as_mut()) {
+                    self.link_spilled_scalar(st, r, v, dst, off, size)?;
+                }
                 let imm = match src {
                     Source::Imm(i) => Some(i),
                     _ => None,
@@ -1738,6 +1743,40 @@ impl<'a> Checker<'a> {
         } else {
             RegState::unknown()
         }))
+    }
+
+    /// A scalar spilled to an 8-byte-aligned stack slot is linked to its source register
+    /// (check_stack_write_fixed_off: `assign_scalar_id_before_mov` when the value fits the
+    /// spill, so a fill and a later bound on either refine both); a narrowing spill breaks
+    /// the relation (the spilled copy loses its id).
+    fn link_spilled_scalar(
+        &mut self,
+        st: &mut VerifierState,
+        src: u8,
+        v: &mut RegState,
+        dst: u8,
+        off: i16,
+        size: Size,
+    ) -> R<()> {
+        let base = self.read_reg(st, dst)?;
+        if v.ty != RegType::Scalar || base.ty != RegType::PtrToStack || !base.s.is_const() {
+            return Ok(());
+        }
+        let at = off as i64 + base.off as i64 + base.s.var_off.value as i64;
+        if at.rem_euclid(BPF_REG_SIZE as i64) != 0 {
+            return Ok(());
+        }
+        // get_reg_width: the bits the value needs.
+        let width = 64 - v.s.umax_value.leading_zeros();
+        if width <= 8 * size.bytes() as u32 {
+            if v.id == 0 && !v.s.is_const() {
+                v.id = self.new_id();
+                st.cur_mut().regs[src as usize].id = v.id;
+            }
+        } else {
+            v.id = 0;
+        }
+        Ok(())
     }
 
     fn uninit_read(&self, off: i32, i: usize, size: i32) -> R<()> {

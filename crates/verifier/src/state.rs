@@ -176,6 +176,28 @@ impl VerifierState {
     }
 }
 
+/// Forgets scalar ids that link nothing: an id only one register or spilled slot of `st`
+/// carries (all frames) says no more than no id. A checkpoint stored without them prunes
+/// current states whose own links differ (a link in the current state only narrows what it
+/// may hold, so the checkpoint still covers it) — as in the kernel, where such ids live on
+/// imprecise scalars that pruning ignores.
+pub fn clear_singular_scalar_ids(st: &mut VerifierState) {
+    let mut count: HashMap<u32, u32> = HashMap::new();
+    st.for_each_reg(|r| {
+        if r.ty == RegType::Scalar && r.id != 0 {
+            *count.entry(r.id).or_default() += 1;
+        }
+    });
+    if count.values().all(|&n| n > 1) {
+        return;
+    }
+    st.for_each_reg(|r| {
+        if r.ty == RegType::Scalar && r.id != 0 && count.get(&r.id) == Some(&1) {
+            r.id = 0;
+        }
+    });
+}
+
 /// Id correspondence between an old and a current state (`check_ids`): an old id must always
 /// map to the same current id, and vice versa.
 #[derive(Default)]
@@ -321,6 +343,62 @@ pub fn states_equal(old: &VerifierState, cur: &VerifierState) -> bool {
 
 /// `states_maybe_looping` made exact: the same state reached again while it is still being
 /// explored means the program loops forever.
+/// `old` is a stored checkpoint, whose singular scalar ids were cleared.
 pub fn states_identical(old: &VerifierState, cur: &VerifierState) -> bool {
-    old == cur
+    if old == cur {
+        return true;
+    }
+    let mut cur = cur.clone();
+    clear_singular_scalar_ids(&mut cur);
+    *old == cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(ids: &[(usize, u32)]) -> VerifierState {
+        let mut f = FuncState::new(0, 0, 0);
+        for &(r, id) in ids {
+            f.regs[r] = RegState::unknown();
+            f.regs[r].id = id;
+        }
+        VerifierState {
+            frames: vec![f],
+            refs: Vec::new(),
+            lock: None,
+            may_goto_depth: 0,
+            callback_unroll_depth: 0,
+        }
+    }
+
+    #[test]
+    fn singular_scalar_ids_are_forgotten_shared_ones_kept() {
+        let mut st = state(&[(1, 5), (2, 7), (3, 7)]);
+        let slot = st.frames[0].grow_to(-8);
+        st.frames[0].stack[slot] = StackSlot {
+            types: [SlotType::Spill; BPF_REG_SIZE],
+            spilled: st.frames[0].regs[1],
+        };
+        // r1 and the spill share 5 now: nothing is singular.
+        clear_singular_scalar_ids(&mut st);
+        assert_eq!(st.frames[0].regs[1].id, 5);
+        st.frames[0].stack[slot] = StackSlot::INVALID;
+        clear_singular_scalar_ids(&mut st);
+        assert_eq!(st.frames[0].regs[1].id, 0);
+        assert_eq!((st.frames[0].regs[2].id, st.frames[0].regs[3].id), (7, 7));
+    }
+
+    /// A checkpoint whose registers are unlinked covers a state where they are linked, and
+    /// not the other way round.
+    #[test]
+    fn links_only_in_the_current_state_do_not_block_pruning() {
+        let mut old = state(&[(1, 5), (2, 6)]);
+        clear_singular_scalar_ids(&mut old);
+        let cur = state(&[(1, 9), (2, 9)]);
+        assert!(states_equal(&old, &cur));
+        let linked_old = state(&[(1, 9), (2, 9)]);
+        let unlinked_cur = state(&[(1, 5), (2, 6)]);
+        assert!(!states_equal(&linked_old, &unlinked_cur));
+    }
 }
