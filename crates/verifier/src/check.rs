@@ -21,6 +21,7 @@ use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
 mod callbacks;
 mod global;
+mod linked;
 mod lock;
 mod may_goto;
 mod sock;
@@ -1016,16 +1017,29 @@ impl<'a> Checker<'a> {
             match op {
                 AluOp::Mov if !alu32 => {
                     if let (Source::Reg(r), RegType::Scalar) = (src, v.ty) {
-                        // A copy links the two registers (`assign_scalar_id_before_mov`).
-                        if v.id == 0 && !v.s.is_const() {
-                            v.id = self.new_id();
-                            st.cur_mut().regs[r as usize].id = v.id;
-                        }
+                        // A copy links the two registers.
+                        v = self.assign_scalar_id_before_mov(st, r);
                     }
                 }
                 _ => {
                     if v.ty == RegType::Scalar {
-                        v.id = 0;
+                        // `w1 = w2` of a value that fits 32 bits and a sign extension that
+                        // extends no sign bit copy the value unchanged: the registers are
+                        // linked as by a 64-bit move (check_alu_op's `is_src_reg_u32`,
+                        // `no_sext`); otherwise the copy is a new value.
+                        let unchanged = match op {
+                            AluOp::Movsx(bits) => v.s.umax_value < 1u64 << (bits - 1),
+                            _ => v.s.umax_value <= u32::MAX as u64,
+                        };
+                        match src {
+                            Source::Reg(r) if unchanged => {
+                                v = self.assign_scalar_id_before_mov(st, r);
+                            }
+                            _ => {
+                                v.id = 0;
+                                v.off = 0;
+                            }
+                        }
                         let mut s = v.s;
                         s.alu(op, width, &v.s);
                         v.s = s;
@@ -1070,7 +1084,10 @@ impl<'a> Checker<'a> {
         let out = if dreg.ty == RegType::Scalar && src_val.ty == RegType::Scalar {
             let mut s = dreg.s;
             s.alu(op, width, &src_val.s);
-            RegState::scalar(s)
+            let mut out = RegState::scalar(s);
+            let same_reg = src == Source::Reg(dst);
+            linked::link_after_alu(op, width, &dreg, &src_val, same_reg, &mut out);
+            out
         } else if dreg.is_pointer() && src_val.is_pointer() {
             if op == AluOp::Sub {
                 // Pointer difference: allowed for privileged programs, an unknown number.
@@ -1769,12 +1786,10 @@ impl<'a> Checker<'a> {
         // get_reg_width: the bits the value needs.
         let width = 64 - v.s.umax_value.leading_zeros();
         if width <= 8 * size.bytes() as u32 {
-            if v.id == 0 && !v.s.is_const() {
-                v.id = self.new_id();
-                st.cur_mut().regs[src as usize].id = v.id;
-            }
+            *v = self.assign_scalar_id_before_mov(st, src);
         } else {
             v.id = 0;
+            v.off = 0;
         }
         Ok(())
     }
@@ -1940,11 +1955,11 @@ impl<'a> Checker<'a> {
             if let Source::Reg(r) = src {
                 other.frames[fr].regs[r as usize].s = ts.s;
                 st.frames[cur].regs[r as usize].s = fs.s;
-                sync_linked(&mut other, sreg.id, ts.s);
-                sync_linked(st, sreg.id, fs.s);
+                linked::sync_linked_regs(&mut other, &RegState { s: ts.s, ..sreg });
+                linked::sync_linked_regs(st, &RegState { s: fs.s, ..sreg });
             }
-            sync_linked(&mut other, dreg.id, td.s);
-            sync_linked(st, dreg.id, fd.s);
+            linked::sync_linked_regs(&mut other, &RegState { s: td.s, ..dreg });
+            linked::sync_linked_regs(st, &RegState { s: fd.s, ..dreg });
         }
         // A maybe-NULL pointer equal to a pointer that is not NULL is not NULL either (on
         // the branch where they are equal).
@@ -2573,7 +2588,10 @@ impl<'a> Checker<'a> {
             ));
         }
         if size.s.umin_value == 0 && !zero_ok {
-            return rej(format!("R{sno} invalid zero-sized read"));
+            return rej(format!(
+                "R{sno} invalid zero-sized read: u64=[{},{}]",
+                size.s.umin_value as i64, size.s.umax_value as i64
+            ));
         }
         if size.s.umax_value >= BPF_MAX_VAR_OFF {
             return rej(format!(
@@ -2737,18 +2755,6 @@ fn constant_map_key(st: &VerifierState, key: &RegState, key_size: u32) -> Option
         .s
         .is_const()
         .then_some(slot.spilled.s.var_off.value)
-}
-
-/// `sync_linked_regs`: registers with the same scalar id are equal.
-fn sync_linked(st: &mut VerifierState, id: u32, s: Scalar) {
-    if id == 0 {
-        return;
-    }
-    st.for_each_reg(|r| {
-        if r.ty == RegType::Scalar && r.id == id {
-            r.s = s;
-        }
-    });
 }
 
 /// `find_good_pkt_pointers`.

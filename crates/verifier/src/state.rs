@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use kbpf_isa::insn::MAX_BPF_STACK;
 
-use crate::types::{RegState, RegType};
+use crate::types::{BPF_ADD_CONST, RegState, RegType};
 
 /// `BPF_REG_SIZE`: bytes per stack slot.
 pub const BPF_REG_SIZE: usize = 8;
@@ -182,18 +182,20 @@ impl VerifierState {
 /// may hold, so the checkpoint still covers it) — as in the kernel, where such ids live on
 /// imprecise scalars that pruning ignores.
 pub fn clear_singular_scalar_ids(st: &mut VerifierState) {
+    // Counted by base id: a delta link (`BPF_ADD_CONST`) shares its base's id.
     let mut count: HashMap<u32, u32> = HashMap::new();
     st.for_each_reg(|r| {
         if r.ty == RegType::Scalar && r.id != 0 {
-            *count.entry(r.id).or_default() += 1;
+            *count.entry(r.id & !BPF_ADD_CONST).or_default() += 1;
         }
     });
     if count.values().all(|&n| n > 1) {
         return;
     }
     st.for_each_reg(|r| {
-        if r.ty == RegType::Scalar && r.id != 0 && count.get(&r.id) == Some(&1) {
+        if r.ty == RegType::Scalar && r.id != 0 && count.get(&(r.id & !BPF_ADD_CONST)) == Some(&1) {
             r.id = 0;
+            r.off = 0;
         }
     });
 }
@@ -240,8 +242,20 @@ fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
     match old.ty {
         RegType::NotInit => true,
         RegType::Scalar => {
-            // Scalar ids link registers known equal; a link in old must exist in cur.
-            (old.id == 0 || ids.check(old.id, cur.id)) && old.s.includes(&cur.s)
+            // Scalar ids link registers known equal (or equal plus a constant delta); a link
+            // in old must exist in cur, with the same delta. A link only cur has narrows it.
+            let links = if old.id == 0 {
+                true
+            } else if old.id & BPF_ADD_CONST != cur.id & BPF_ADD_CONST {
+                false
+            } else if old.id & BPF_ADD_CONST != 0 {
+                old.off == cur.off
+                    && ids.check(old.id, cur.id)
+                    && ids.check(old.id & !BPF_ADD_CONST, cur.id & !BPF_ADD_CONST)
+            } else {
+                ids.check(old.id, cur.id)
+            };
+            links && old.s.includes(&cur.s)
         }
         RegType::PtrToPacket | RegType::PtrToPacketMeta => {
             // A smaller range in cur is unsafe; offsets must be identical.

@@ -197,6 +197,10 @@ impl RegType {
 /// Sentinel for "no map" in [`RegState::map`].
 pub const NO_MAP: u32 = u32::MAX;
 
+/// Flag in a scalar's id: the register is its id's value plus the constant in
+/// [`RegState::off`] (`BPF_ADD_CONST`; see the verifier's `check/linked.rs`).
+pub const BPF_ADD_CONST: u32 = 1 << 31;
+
 /// One register's abstract value (`struct bpf_reg_state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RegState {
