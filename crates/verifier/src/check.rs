@@ -2296,6 +2296,22 @@ impl<'a> Checker<'a> {
                     }
                     self.check_mem_size(st, regno, &reg, &size_reg, zero_ok, null_ok, false)?;
                 }
+                ArgType::PtrToMemReadWrite => {
+                    // Read as initialised memory, then written: checked both ways, and what
+                    // the stack held there is unknown afterwards.
+                    check_mem_arg_type(regno, &reg)?;
+                    let size_reg = self.read_reg(st, regno + 1)?;
+                    self.check_mem_size(st, regno, &reg, &size_reg, false, false, false)?;
+                    self.check_mem_size(st, regno, &reg, &size_reg, false, false, true)?;
+                    if reg.ty == RegType::PtrToStack {
+                        if !reg.s.is_const() {
+                            return rej(format!(
+                                "R{regno} variable-offset stack memory written by a helper is not supported by kbpf"
+                            ));
+                        }
+                        raw_stack = Some((reg, size_reg.s.umax_value));
+                    }
+                }
                 ArgType::PtrToUninitMem => {
                     check_mem_arg_type(regno, &reg)?;
                     let next = args.get(i + 1).copied();

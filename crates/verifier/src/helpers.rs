@@ -49,6 +49,9 @@ pub enum ArgType {
     ConstAllocSizeOrZero,
     /// `ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE`: a reserved ring buffer record, released.
     RingbufMemRelease,
+    /// `ARG_PTR_TO_MEM` (with `MEM_WRITE` in newer kernels): initialised memory sized by the
+    /// next argument that the helper reads and also writes (`bpf_fib_lookup`'s params).
+    PtrToMemReadWrite,
     /// `ARG_PTR_TO_FUNC`: a static subprogram (`BPF_PSEUDO_FUNC`), the callback.
     PtrToFunc,
     /// `ARG_PTR_TO_STACK_OR_NULL`: a stack pointer, or a NULL constant (a callback's context).
@@ -152,6 +155,21 @@ const PROTOS: &[FuncProto] = &[
     ),
     proto(7, "bpf_get_prandom_u32", [DontCare; 5], RetType::Integer),
     proto(118, "bpf_jiffies64", [DontCare; 5], RetType::Integer),
+    FuncProto {
+        changes_pkt_data: true,
+        ..proto(
+            43,
+            "bpf_skb_change_head",
+            [PtrToCtx, Anything, Anything, DontCare, DontCare],
+            RetType::Integer,
+        )
+    },
+    proto(
+        69,
+        "bpf_fib_lookup",
+        [PtrToCtx, PtrToMemReadWrite, ConstSize, Anything, DontCare],
+        RetType::Integer,
+    ),
     proto(
         BPF_FUNC_LOOP,
         "bpf_loop",
@@ -599,7 +617,7 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // lwt_out_func_proto (and lwt_in's additions kbpf does not know).
         ProgType::LwtIn | ProgType::LwtOut => base || matches!(id, 26 | 28 | 34),
         // lwt_xmit_func_proto.
-        ProgType::LwtXmit => base || matches!(id, 9 | 26 | 28 | 34 | 40),
+        ProgType::LwtXmit => base || matches!(id, 9 | 26 | 28 | 34 | 40 | 43),
         // sk_skb_func_proto.
         ProgType::SkSkb => base || lookups || matches!(id, 9 | 26 | 46),
         // sk_msg_func_proto.
@@ -621,6 +639,13 @@ fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'st
         23 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),
         28 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),
         51 => prog == ProgType::Xdp,
+        // tc_cls_act_func_proto / xdp_func_proto.
+        69 => matches!(
+            prog,
+            ProgType::Xdp | ProgType::SchedCls | ProgType::SchedAct
+        ),
+        // lwt_xmit_func_proto only (sk_skb has its own variant).
+        43 => false,
         // bpf_tracing_func_proto only (the `*_kernel`/`*_user` probe reads and the clocks are
         // in bpf_base_func_proto for a CAP_PERFMON loader, i.e. every program type here).
         4 | 14 | 15 | 67 => prog.is_tracing(),
