@@ -2345,6 +2345,33 @@ impl<'a> Checker<'a> {
                         raw_stack = Some((reg, 8));
                     }
                 }
+                ArgType::PtrToU32ReadWrite => {
+                    // check_func_arg: the fixed-size write (a read-only map is refused), the
+                    // value read first (initialised), then MEM_ALIGNED.
+                    check_mem_arg_type(regno, &reg)?;
+                    self.check_helper_mem(st, regno, &reg, 4, true)?;
+                    self.check_helper_mem(st, regno, &reg, 4, false)?;
+                    let desc = match reg.ty {
+                        RegType::PtrToStack => Some(("stack ", "", 0)),
+                        RegType::PtrToMapValue => Some(("value ", "", 0)),
+                        RegType::PtrToMapKey => Some(("key ", "", 0)),
+                        RegType::PtrToPacket | RegType::PtrToPacketMeta => {
+                            Some(("packet ", "2+", 2))
+                        }
+                        _ => None,
+                    };
+                    if let Some((d, prefix, bias)) = desc {
+                        check_strict_alignment_at(d, prefix, bias, &reg, 0, 4)?;
+                    }
+                    if reg.ty == RegType::PtrToStack {
+                        if !reg.s.is_const() {
+                            return rej(format!(
+                                "R{regno} variable-offset stack memory written by a helper is not supported by kbpf"
+                            ));
+                        }
+                        raw_stack = Some((reg, 4));
+                    }
+                }
                 ArgType::ConstSize | ArgType::ConstSizeOrZero => {
                     if reg.ty != RegType::Scalar {
                         return rej(format!("R{regno} type={} expected=scalar", reg.type_str()));
@@ -2682,9 +2709,7 @@ impl<'a> Checker<'a> {
                     let slot = frame.stack.get(spi).copied().unwrap_or(StackSlot::INVALID);
                     if slot.types[ti] == SlotType::Invalid && !self.opts.allow_uninit_stack {
                         return rej_hint(
-                            format!(
-                                "invalid indirect read from stack R{regno} off {off}+{b} size {size}"
-                            ),
+                            format!("invalid read from stack R{regno} off {off}+{b} size {size}"),
                             "the key/value buffer on the stack is not fully initialised; zero it first (e.g. __builtin_memset or = {})",
                         );
                     }

@@ -52,6 +52,9 @@ pub enum ArgType {
     /// `ARG_PTR_TO_MEM` (with `MEM_WRITE` in newer kernels): initialised memory sized by the
     /// next argument that the helper reads and also writes (`bpf_fib_lookup`'s params).
     PtrToMemReadWrite,
+    /// `ARG_PTR_TO_FIXED_SIZE_MEM | MEM_WRITE | MEM_ALIGNED` of 4 bytes (`bpf_check_mtu`'s
+    /// `u32 *mtu_len`): initialised memory the helper reads and writes, aligned to 4.
+    PtrToU32ReadWrite,
     /// `ARG_PTR_TO_FUNC`: a static subprogram (`BPF_PSEUDO_FUNC`), the callback.
     PtrToFunc,
     /// `ARG_PTR_TO_STACK_OR_NULL`: a stack pointer, or a NULL constant (a callback's context).
@@ -164,6 +167,12 @@ const PROTOS: &[FuncProto] = &[
             RetType::Integer,
         )
     },
+    proto(
+        163,
+        "bpf_check_mtu",
+        [PtrToCtx, Anything, PtrToU32ReadWrite, Anything, Anything],
+        RetType::Integer,
+    ),
     proto(
         69,
         "bpf_fib_lookup",

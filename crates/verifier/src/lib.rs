@@ -161,6 +161,14 @@ impl Options {
         self
     }
 
+    /// A loader with (`true`) or without `CAP_PERFMON`: sets [`Options::allow_uninit_stack`]
+    /// and [`Options::allow_ptr_leaks`] (`bpf_allow_uninit_stack`, `bpf_allow_ptr_leaks`).
+    pub fn perfmon(mut self, perfmon: bool) -> Options {
+        self.allow_uninit_stack = perfmon;
+        self.allow_ptr_leaks = perfmon;
+        self
+    }
+
     /// Says whether the program has BTF function info (see [`Options::func_info`]).
     pub fn func_info(mut self, present: bool) -> Options {
         self.func_info = present;

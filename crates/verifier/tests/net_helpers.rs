@@ -68,3 +68,31 @@ fn skb_change_head_is_an_lwt_xmit_helper() {
         "program of this type cannot use helper bpf_skb_change_head#43"
     );
 }
+
+/// `bpf_check_mtu(skb, 0, fp + off, 0, 0)` after `prelude`.
+fn check_mtu(prelude: &str, off: i32) -> String {
+    format!(
+        "mov %r6, %r1\n{prelude}mov %r1, %r6\nmov %r2, 0\nmov %r3, %r10\nadd %r3, {off}\n\
+         mov %r4, 0\nmov %r5, 0\ncall 163\nmov %r0, 0\nexit"
+    )
+}
+
+#[test]
+fn check_mtu_len_is_read_written_and_aligned() {
+    verdict(ProgType::SchedCls, &check_mtu("stw [%r10-4], 1500\n", -4)).expect("set mtu_len");
+    let err = verdict(ProgType::SchedCls, &check_mtu("stdw [%r10-8], 0\n", -6)).unwrap_err();
+    assert!(err.starts_with("misaligned stack access"), "{err}");
+    // Uninitialised: only a CAP_PERFMON loader may pass it (verifier_mtu/tc_uninit_mtu).
+    verdict(ProgType::SchedCls, &check_mtu("", -4)).expect("root may");
+    let insns = assemble(&check_mtu("", -4)).unwrap();
+    let env: Vec<MapDesc> = Vec::new();
+    let v = verify(
+        &insns,
+        &env,
+        &Options::new(ProgType::SchedCls).perfmon(false),
+    );
+    assert_eq!(
+        v.result.unwrap_err().message,
+        "invalid read from stack R3 off -4+0 size 4"
+    );
+}
