@@ -182,7 +182,8 @@ impl Program {
                 // kbpf's CPU numbers are below the per-CPU maps' CPU count.
                 .nr_cpu_ids(kbpf_maps::possible_cpus())
                 .global_funcs(prog.global_funcs.clone())
-                .func_info(!prog.func_info.is_empty())
+                .func_info(prog.btf_func_info)
+                .non_scalar_return(prog.non_scalar_return.clone())
                 .perfmon(opts.perfmon)
                 .expected_attach_type(prog.expected_attach_type),
         );

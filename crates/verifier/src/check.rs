@@ -21,6 +21,7 @@ use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
 mod callbacks;
 mod global;
+mod ld_abs;
 mod linked;
 mod lock;
 mod may_goto;
@@ -338,6 +339,7 @@ impl<'a> Checker<'a> {
                 lock::check_map_prog_compatibility(self.prog, desc)?;
             }
         }
+        self.check_ld_abs_return_types()?;
         let st = self.initial_state();
         self.run_from(0, st)
     }
@@ -776,46 +778,7 @@ impl<'a> Checker<'a> {
                 Ok(Flow::Next)
             }
             Instruction::LdPacket { indirect, src, .. } => {
-                // may_access_skb: socket filters and tc programs only.
-                if !matches!(
-                    self.prog,
-                    ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct
-                ) {
-                    return rej("BPF_LD_[ABS|IND] instructions not allowed for this program type");
-                }
-                // In a subprogram a failed load also returns 0 from it (bpf_gen_ld_abs's hidden
-                // exit), a path the kernel explores and kbpf does not model yet: refused, which
-                // is stricter than the kernel, never looser.
-                if st.frames.len() > 1 || self.in_global.is_some() {
-                    return rej_hint(
-                        "BPF_LD_[ABS|IND] in a subprogram is not supported by kbpf",
-                        "move the legacy packet load into the main program, or use direct packet access",
-                    );
-                }
-                let ctx = self.read_reg(st, 6)?;
-                // gen_ld_abs may end the program: no lock or reference may be held.
-                if st.lock.is_some() {
-                    return rej("BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region");
-                }
-                self.check_reference_leak(st, "BPF_LD_[ABS|IND]")?;
-                if ctx.ty != RegType::PtrToCtx {
-                    return rej(
-                        "at least one arg reg is not ctx (BPF_LD_[ABS|IND] expects ctx in r6)",
-                    );
-                }
-                if indirect {
-                    let r = self.read_reg(st, src)?;
-                    if r.ty != RegType::Scalar {
-                        return rej(format!("R{src} invalid mem access '{}'", r.type_str()));
-                    }
-                }
-                for r in 1..=5 {
-                    self.set_reg(st, r, RegState::NOT_INIT);
-                }
-                let mut v = RegState::unknown();
-                v.s = Scalar::of_size(4);
-                self.set_reg(st, 0, v);
-                Ok(Flow::Next)
+                self.check_ld_abs(st, idx, indirect, src, pending)
             }
             Instruction::Ja { off, .. } => Ok(Flow::Goto((idx as i64 + 1 + off as i64) as usize)),
             Instruction::Jmp {

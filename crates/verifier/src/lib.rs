@@ -113,6 +113,10 @@ pub struct Options {
     /// `expected_attach_type` of the program (`enum bpf_attach_type`): some program types'
     /// context fields and return ranges depend on it.
     pub expected_attach_type: u32,
+    /// First instructions of the functions whose BTF prototype returns something other
+    /// than an int or enum (`check_btf_func`'s `scalar_return`): a legacy packet load
+    /// (`BPF_LD_[ABS|IND]`) may not be in them.
+    pub non_scalar_return: Vec<usize>,
     /// The program has BTF function info (`prog->aux->func_info`): callbacks
     /// (`BPF_PSEUDO_FUNC`) need it to know their linkage.
     pub func_info: bool,
@@ -134,6 +138,7 @@ impl Options {
             global_funcs: Vec::new(),
             expected_attach_type: 0,
             func_info: false,
+            non_scalar_return: Vec::new(),
         }
     }
 
@@ -166,6 +171,12 @@ impl Options {
     pub fn perfmon(mut self, perfmon: bool) -> Options {
         self.allow_uninit_stack = perfmon;
         self.allow_ptr_leaks = perfmon;
+        self
+    }
+
+    /// Sets [`Options::non_scalar_return`].
+    pub fn non_scalar_return(mut self, starts: Vec<usize>) -> Options {
+        self.non_scalar_return = starts;
         self
     }
 
