@@ -507,8 +507,9 @@ impl<'a> Checker<'a> {
     /// visited newest first, and one that misses more than `3 * hits + 3` times (counted only
     /// when a new state is going to be added) is evicted.
     fn is_state_visited(&mut self, st: &VerifierState, idx: usize) -> R<bool> {
-        // `mark_force_checkpoint`: a `may_goto` always gets one, so that the next iteration
-        // of its loop finds it (see `check/may_goto.rs`).
+        // `mark_force_checkpoint`: a `may_goto` and a callback-calling helper call always get
+        // one, so that the next iteration of their loop finds it (`check/may_goto.rs`,
+        // `check/callbacks.rs`).
         let force_new_state = self.is_may_goto_insn_at(idx) || self.calls_callback_at(idx);
         let mut add_new_state = force_new_state
             || (self.jmps_processed - self.prev_jmps_processed >= 2
@@ -611,8 +612,9 @@ impl<'a> Checker<'a> {
     /// `clean_live_states` for one explored state at `idx`: once its exploration finished,
     /// forget the registers no path from here reads (static liveness at `idx` for the
     /// innermost frame, at the call instruction for the callers), so that they match anything
-    /// in `regsafe`. The kernel postpones this for states in a loop with recorded backedges,
-    /// which only iterator, `may_goto` and callback loops create; kbpf has none of those.
+    /// in `regsafe`. The kernel postpones this for states in a loop with recorded backedges
+    /// (`may_goto` and callback loops here), because its read marks may be incomplete there;
+    /// kbpf's liveness is static, path-insensitive and so complete in loops too.
     fn clean_live_state(&mut self, e: usize, idx: usize) {
         let ex = &mut self.arena[e];
         if ex.branches != 0 || ex.cleaned {

@@ -21,8 +21,10 @@
 //! - `cfg` (private): the control-flow checks run before exploration (`check_cfg`);
 //! - `check` (private): the exploration engine (`do_check`), with its parts in
 //!   `check/stack_var.rs` (variable-offset stack accesses), `check/global.rs` (global
-//!   functions), `check/sock.rs` (socket pointers and acquired references) and
-//!   `check/lock.rs` (`bpf_spin_lock` and the map value fields it guards).
+//!   functions), `check/sock.rs` (socket pointers and acquired references),
+//!   `check/lock.rs` (`bpf_spin_lock` and the map value fields it guards),
+//!   `check/may_goto.rs`, `check/callbacks.rs` (`bpf_loop`), `check/linked.rs` (linked
+//!   scalars) and `check/ld_abs.rs` (legacy packet loads).
 //!
 //! - `liveness` (private): static register liveness (`compute_live_registers`), used by
 //!   pruning as the kernel's `clean_live_states` does.
@@ -47,9 +49,11 @@
 //!   so a path whose only difference is a dead spill is not pruned (the kernel prunes it;
 //!   e.g. `aom_inner_lookup_ok` processes one insn more than the kernel).
 //! - Infinite loops are detected when a state still being explored repeats exactly.
-//! - Kfuncs, callbacks (`bpf_loop`), `may_goto`, dynptrs, iterators, BTF pointers
+//! - Kfuncs, callbacks other than `bpf_loop`'s, dynptrs, iterators, BTF pointers
 //!   (`PTR_TO_BTF_ID`) and the tracing/LSM/struct_ops program types are not supported
-//!   (rejected with a message). References are tracked for sockets and ring buffer records
+//!   (rejected with a message). `may_goto` and `bpf_loop` loops converge only where the
+//!   states repeat exactly (no precision, so no widening): a loop whose imprecise counter
+//!   the kernel ignores runs into the 1M-insn limit here. References are tracked for sockets and ring buffer records
 //!   only. Of BTF, global functions' prototypes ([`GlobalFunc`]) and map values' lock and
 //!   timer fields ([`MapDesc::spin_lock_off`]) are used.
 //! - Level-2 logs print instructions and touched registers as the kernel does, but not the
