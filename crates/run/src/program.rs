@@ -184,6 +184,7 @@ impl Program {
                 .global_funcs(prog.global_funcs.clone())
                 .func_info(prog.btf_func_info)
                 .non_scalar_return(prog.non_scalar_return.clone())
+                .kfuncs(prog.kfuncs.clone())
                 .perfmon(opts.perfmon)
                 .expected_attach_type(prog.expected_attach_type),
         );

@@ -21,6 +21,7 @@ use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
 mod callbacks;
 mod global;
+mod kfunc;
 mod ld_abs;
 mod linked;
 mod lock;
@@ -809,7 +810,10 @@ impl<'a> Checker<'a> {
                     self.check_func_call(st, idx, target)?;
                     Ok(Flow::Goto(target))
                 }
-                CallTarget::Kfunc { .. } => rej("calling kernel functions is not supported"),
+                CallTarget::Kfunc { btf_id, off } => {
+                    self.check_kfunc_call(st, idx, btf_id, off)?;
+                    Ok(Flow::Next)
+                }
                 CallTarget::Reg(_) => rej(format!("unknown opcode {:02x}", self.insns[idx].code)),
             },
             Instruction::Exit => self.check_exit(st),

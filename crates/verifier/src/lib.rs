@@ -117,6 +117,9 @@ pub struct Options {
     /// `expected_attach_type` of the program (`enum bpf_attach_type`): some program types'
     /// context fields and return ranges depend on it.
     pub expected_attach_type: u32,
+    /// The kfuncs the program's calls name (`(btf_id, name)`, resolved by the loader against
+    /// the kernel's BTF).
+    pub kfuncs: Vec<(i32, String)>,
     /// First instructions of the functions whose BTF prototype returns something other
     /// than an int or enum (`check_btf_func`'s `scalar_return`): a legacy packet load
     /// (`BPF_LD_[ABS|IND]`) may not be in them.
@@ -143,6 +146,7 @@ impl Options {
             expected_attach_type: 0,
             func_info: false,
             non_scalar_return: Vec::new(),
+            kfuncs: Vec::new(),
         }
     }
 
@@ -175,6 +179,12 @@ impl Options {
     pub fn perfmon(mut self, perfmon: bool) -> Options {
         self.allow_uninit_stack = perfmon;
         self.allow_ptr_leaks = perfmon;
+        self
+    }
+
+    /// Sets [`Options::kfuncs`].
+    pub fn kfuncs(mut self, kfuncs: Vec<(i32, String)>) -> Options {
+        self.kfuncs = kfuncs;
         self
     }
 
@@ -259,6 +269,8 @@ pub struct InsnAux {
     pub ctx: Option<CtxAccess>,
     /// For loads/stores: the base pointer type (`aux->ptr_type`).
     pub ptr_type: Option<RegType>,
+    /// For kfunc calls: the kfunc (kbpf's name for it), for the rewrite.
+    pub kfunc: Option<&'static str>,
     /// For `bpf_loop` calls: whether the rewrite may inline it, and the callback
     /// (`loop_inline_state`).
     pub loop_inline: Option<LoopInline>,

@@ -146,6 +146,9 @@ pub enum RegType {
     /// A static subprogram, from `ld_imm64` of `BPF_PSEUDO_FUNC` (`PTR_TO_FUNC`), passed as
     /// a callback; [`RegState::mem_size`] holds its subprogram number (`subprogno`).
     PtrToFunc,
+    /// A trusted pointer to a kernel object described by BTF (`PTR_TO_BTF_ID |
+    /// PTR_TRUSTED`), as `bpf_cast_to_kern_ctx` returns; kbpf does not dereference it.
+    PtrToBtfId,
 }
 
 impl RegType {
@@ -169,6 +172,7 @@ impl RegType {
             RegType::PtrToXdpSock => "xdp_sock",
             RegType::PtrToRingbufMem => "ringbuf_mem",
             RegType::PtrToFunc => "func",
+            RegType::PtrToBtfId => "trusted_ptr_",
         }
     }
 
