@@ -59,7 +59,9 @@ impl Checker<'_> {
                 "callbacks need the program's BTF (compile with -g and load the object's .BTF.ext)",
             );
         }
-        if self.global_func(target).is_some() {
+        // The entry is never static to the kernel (its func_info says global, or the
+        // program has none); kbpf's global function list leaves it out, so check it here.
+        if subprog == 0 || self.global_func(target).is_some() {
             return rej_hint(
                 "callback function not static",
                 "declare the callback `static`",
@@ -309,6 +311,16 @@ mod tests {
         let v = run(&p, true);
         assert!(!v.accepted(), "{}", v.log);
         assert!(v.log.contains("R5 !read_ok"), "{}", v.log);
+    }
+
+    /// The entry cannot be a callback.
+    #[test]
+    fn entry_is_not_a_static_callback() {
+        let mut p = prog(10, &[]);
+        p[2].imm = -3; // the ld_imm64 at 2 names insn 0
+        let v = run(&p, true);
+        assert!(!v.accepted());
+        assert!(v.log.contains("callback function not static"), "{}", v.log);
     }
 
     #[test]
