@@ -353,6 +353,8 @@ fn verify_mode(env: &Env, g: &Globals) -> Result<String, ModeError> {
             .map_err(|m| (format!("kbpf: {m}\n"), 1))?,
         profile,
         prog_flags: 0,
+        // veristat runs as root.
+        perfmon: true,
     };
     let mut c = Counts::default();
     let mut rows = Vec::new();

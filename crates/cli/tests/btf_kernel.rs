@@ -62,10 +62,6 @@ const SKIP: &[(&str, &str)] = &[
         "core_relo.bpf.o",
         "kbpf does not run kprobe programs yet (bpf_get_current_task)",
     ),
-    (
-        "subprog.bpf.o",
-        "kbpf refuses tc_subprogs (`unreachable insn 17`, the bpf_loop callback)",
-    ),
 ];
 
 fn skip() -> bool {

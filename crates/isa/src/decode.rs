@@ -417,6 +417,13 @@ pub enum Instruction {
         /// Relative offset.
         off: i16,
     },
+    /// `may_goto pc + 1 + off` (`BPF_JMP | BPF_JCOND`, `src_reg == BPF_MAY_GOTO`): falls
+    /// through while the function's loop budget (`BPF_MAX_LOOPS`) lasts, then jumps. The
+    /// verifier explores both; the rewrite turns it into a counter on the stack.
+    MayGoto {
+        /// Relative offset (never 0).
+        off: i16,
+    },
     /// A call.
     Call(CallTarget),
     /// Return `r0` from the current function.
@@ -749,6 +756,17 @@ impl Instruction {
                             _ => Err(reserved("imm/off")),
                         }
                     }
+                    BPF_JCOND => {
+                        // check_cond_jmp_op: only `BPF_JMP | BPF_JCOND` with src_reg
+                        // BPF_MAY_GOTO and nothing else set.
+                        if width != Width::W64 || x || insn.src() != BPF_MAY_GOTO {
+                            return Err(bad());
+                        }
+                        if dst != 0 || insn.imm != 0 || insn.off == 0 {
+                            return Err(reserved("dst/off/imm"));
+                        }
+                        Ok(Instruction::MayGoto { off: insn.off })
+                    }
                     BPF_CALL if width == Width::W64 => {
                         if x {
                             // callx (uBPF and the conformance suite): the register is in dst.
@@ -927,6 +945,9 @@ impl Instruction {
                 let (sbit, sreg, imm) = src_bits(&src);
                 vec![Insn::new(class | cond.bits() | sbit, dst, sreg, off, imm)]
             }
+            Instruction::MayGoto { off } => {
+                vec![Insn::new(BPF_JMP | BPF_JCOND, 0, BPF_MAY_GOTO, off, 0)]
+            }
             Instruction::Call(t) => vec![match t {
                 CallTarget::Helper(imm) => Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, imm),
                 CallTarget::Local(imm) => Insn::new(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, imm),
@@ -944,6 +965,7 @@ impl Instruction {
         let rel = match *self {
             Instruction::Ja { off, .. } => off as i64,
             Instruction::Jmp { off, .. } => off as i64,
+            Instruction::MayGoto { off } => off as i64,
             Instruction::Call(CallTarget::Local(imm)) => imm as i64,
             Instruction::LdImm64 {
                 src: Imm64Source::Func,

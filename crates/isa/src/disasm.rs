@@ -412,10 +412,6 @@ const BPF_ADDR_SPACE_CAST: i16 = 1;
 /// `off` of `BPF_ALU64 | BPF_MOV | BPF_X` marking the verifier's per-CPU address move
 /// (`BPF_ADDR_PERCPU`, internal to the kernel).
 const BPF_ADDR_PERCPU: i16 = -1;
-/// `BPF_JCOND` jump operation (`may_goto` when `src_reg == BPF_MAY_GOTO`).
-const BPF_JCOND: u8 = 0xe0;
-/// `src_reg` of `BPF_JMP | BPF_JCOND` for `may_goto`.
-const BPF_MAY_GOTO: u8 = 0;
 /// `BPF_ST` mode of the verifier's speculation barrier (`BPF_NOSPEC`, not in the UAPI).
 const BPF_NOSPEC: u8 = 0xc0;
 

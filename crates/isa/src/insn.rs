@@ -225,6 +225,13 @@ pub const BPF_JLE: u8 = 0xb0;
 pub const BPF_JSLT: u8 = 0xc0;
 /// signed `<=`
 pub const BPF_JSLE: u8 = 0xd0;
+/// Conditional pseudo jumps (`may_goto`); valid only in class `BPF_JMP`.
+pub const BPF_JCOND: u8 = 0xe0;
+/// `src_reg` of `BPF_JMP | BPF_JCOND` for `may_goto`.
+pub const BPF_MAY_GOTO: u8 = 0;
+/// The iterations a program's `may_goto`s may take together per function invocation
+/// (`BPF_MAX_LOOPS`, the counter the kernel's rewrite puts on the stack).
+pub const BPF_MAX_LOOPS: i32 = 8 * 1024 * 1024;
 
 // ---- atomic operations (in `imm` of `BPF_STX | BPF_ATOMIC`) ----
 /// Modifier: also return the old value in `src_reg` (`r0` for cmpxchg).

@@ -206,6 +206,8 @@ fn check_supported(pc: usize, ins: Instruction) -> Result<(), JitError> {
     match ins {
         Instruction::LdPacket { .. } => unsupported("legacy ld_abs/ld_ind packet load"),
         Instruction::Call(CallTarget::Kfunc { .. }) => unsupported("kfunc call"),
+        // Its loop budget is a stack slot only kbpf-rewrite allocates.
+        Instruction::MayGoto { .. } => unsupported("may_goto outside a translated program"),
         Instruction::Atomic { size, op, .. }
             if !matches!(op, AtomicOp::LoadAcquire | AtomicOp::StoreRelease)
                 && !matches!(size, Size::W | Size::DW) =>
@@ -618,12 +620,12 @@ impl Emitter<'_> {
                 Ok(())
             }
             // check_supported() refused these.
-            Instruction::LdPacket { .. } | Instruction::Call(CallTarget::Kfunc { .. }) => {
-                Err(JitError::Unsupported {
-                    pc,
-                    what: "instruction",
-                })
-            }
+            Instruction::LdPacket { .. }
+            | Instruction::MayGoto { .. }
+            | Instruction::Call(CallTarget::Kfunc { .. }) => Err(JitError::Unsupported {
+                pc,
+                what: "instruction",
+            }),
         }
     }
 

@@ -39,6 +39,35 @@ pub fn global_funcs(btf: &Btf, prog: &Program, prog_type: u32) -> Vec<GlobalFunc
     out
 }
 
+/// The subprograms (not the entry) whose prototype returns neither an int of at most 8 bytes
+/// nor an enum (`check_btf_func`'s `scalar_return`, `btf_type_is_small_int`).
+pub fn non_scalar_returns(btf: &Btf, prog: &Program) -> Vec<usize> {
+    prog.func_info
+        .iter()
+        .filter(|f| f.insn_idx != 0)
+        .filter(|f| {
+            let Ok(t) = btf.type_by_id(f.type_id) else {
+                return false;
+            };
+            let BtfKind::Func { proto, .. } = t.kind else {
+                return false;
+            };
+            let Some(BtfKind::FuncProto { ret, .. }) = kind_of(btf, proto) else {
+                return false;
+            };
+            let ret = skip_mods(btf, *ret);
+            !matches!(
+                kind_of(btf, ret),
+                Some(BtfKind::Int { size, .. }) if *size <= 8
+            ) && !matches!(
+                kind_of(btf, ret),
+                Some(BtfKind::Enum { .. } | BtfKind::Enum64 { .. })
+            )
+        })
+        .map(|f| f.insn_idx)
+        .collect()
+}
+
 /// Modifiers the kernel skips (`btf_type_is_modifier`: typedef, volatile, const, restrict,
 /// type tag).
 fn skip_mods(btf: &Btf, mut id: u32) -> u32 {

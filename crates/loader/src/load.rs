@@ -494,6 +494,8 @@ pub fn load_object(
         // static to the verifier.
         if let (Some(btf), Some(_)) = (&obj.btf, &btf) {
             lp.global_funcs = crate::global_funcs::global_funcs(btf, p, lp.prog_type);
+            lp.btf_func_info = !p.func_info.is_empty();
+            lp.non_scalar_return = crate::global_funcs::non_scalar_returns(btf, p);
         }
         if crate::kfunc::has_kfunc_calls(p) {
             let target = match &core_target {

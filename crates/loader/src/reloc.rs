@@ -50,6 +50,12 @@ pub struct LoadedProgram {
     /// the kernel verifies these on their own (`BTF_FUNC_GLOBAL` in the func_info; filled
     /// by [`crate::load_object`], see [`crate::global_funcs`]).
     pub global_funcs: Vec<kbpf_verifier::GlobalFunc>,
+    /// The kernel gets the program's func_info (the object's BTF loads; filled by
+    /// [`crate::load_object`]): callbacks need it.
+    pub btf_func_info: bool,
+    /// First instructions of the subprograms whose BTF prototype does not return an int
+    /// (see [`kbpf_verifier::Options::non_scalar_return`]; filled by [`crate::load_object`]).
+    pub non_scalar_return: Vec<usize>,
 }
 
 impl LoadedProgram {
@@ -80,6 +86,8 @@ impl LoadedProgram {
             bound_map_fds: Vec::new(),
             kfuncs: Vec::new(),
             global_funcs: Vec::new(),
+            btf_func_info: false,
+            non_scalar_return: Vec::new(),
         }
     }
 
@@ -156,5 +164,7 @@ pub fn relocate_program(
         bound_map_fds: Vec::new(),
         kfuncs: Vec::new(),
         global_funcs: Vec::new(),
+        btf_func_info: false,
+        non_scalar_return: Vec::new(),
     })
 }

@@ -248,6 +248,15 @@ pub fn misc_fixups(
                 what: "legacy ld_abs/ld_ind".into(),
             });
         }
+        if insn.code == BPF_JMP | BPF_CALL
+            && insn.src() == BPF_PSEUDO_KFUNC_CALL
+            && prog.aux[i].kfunc == Some("bpf_cast_to_kern_ctx")
+        {
+            // fixup_kfunc_call: the cast is the pointer itself.
+            prog.insns[i] = raw(BPF_ALU64 | BPF_MOV | BPF_X, 0, 1, 0, 0);
+            i += 1;
+            continue;
+        }
         if insn.code != BPF_JMP | BPF_CALL || insn.src() != 0 {
             i += 1;
             continue;

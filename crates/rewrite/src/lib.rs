@@ -3,6 +3,8 @@
 //! JIT requested on a 64-bit host), and prints it as `bpftool prog dump xlated` does.
 //!
 //! The passes run in `bpf_check()`'s order after `do_check`:
+//! 0. **`bpf_loop`** ([`bpf_loop`], `optimize_bpf_loop`): calls fit for it become a loop
+//!    calling the callback.
 //! 1. **Dead code** (`opt_hard_wire_dead_code_branches`, `opt_remove_dead_code`,
 //!    `opt_remove_nops`): a conditional jump one of whose successors was never reached
 //!    becomes a `goto` (or a no-op), unreached instructions and `goto +0` are removed.
@@ -14,6 +16,7 @@
 //!    array does — the call becomes a **direct call** of the type's `map_lookup_elem`; other
 //!    map helpers become direct calls to the map type's ops; every other helper call's `imm`
 //!    becomes the address of kbpf's implementation relative to `__bpf_call_base`.
+//!    Each `may_goto` becomes a loop budget on the stack ([`may_goto`]).
 //! 4. **Zero extension** (`opt_subreg_zext_lo32_rnd_hi32`): `w0 = w0` after a 32-bit
 //!    `cmpxchg`, the one 32-bit result the x86-64 JIT does not zero-extend by itself.
 //! 5. **Map references** (`resolve_pseudo_ldimm64` + `convert_pseudo_ld_imm64`): `ld_imm64`
@@ -30,9 +33,11 @@
 //! fallback — the kernel's "verifier bug".
 #![deny(missing_docs)]
 
+pub mod bpf_loop;
 pub mod ctx;
 pub mod env;
 pub mod fixups;
+pub mod may_goto;
 pub mod patch;
 pub mod xlated;
 
@@ -148,6 +153,9 @@ pub struct Xlated {
     pub func_protos: Vec<Option<String>>,
     /// First instruction of each subprogram.
     pub subprog_starts: Vec<usize>,
+    /// Bytes of stack each subprogram uses: the verifier's depth plus what the rewrite
+    /// added (the `may_goto` budget).
+    pub stack_depth: Vec<usize>,
     /// kallsyms name of each subprogram (`bpf_prog_<tag>_<name>`), for `call pc+N#…`.
     pub subprog_names: Vec<String>,
     /// The program's maps (`used_maps`), ascending by fd.
@@ -279,10 +287,14 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
         .map(|(f, b)| (f.type_id, b))
         .collect();
 
+    let mut stack_depth = input.verdict.stack_depth.clone();
+    stack_depth.resize(prog.subprog_starts.len().max(stack_depth.len()), 0);
+    bpf_loop::optimize_bpf_loop(&mut prog, &mut stack_depth)?;
     fixups::remove_dead_code(&mut prog)?;
     ctx::convert_ctx_accesses(&mut prog, input.prog_type, input.verdict.seen_direct_write)?;
     let mut call_names = HashMap::new();
     fixups::misc_fixups(&mut prog, input, &mut call_names)?;
+    may_goto::patch_may_goto(&mut prog, &mut stack_depth)?;
     if input.profile.rewrite.zext_cmpxchg32 {
         fixups::zext_cmpxchg32(&mut prog)?;
     }
@@ -326,6 +338,7 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
         func_info: prog.func_info,
         func_protos,
         subprog_starts: prog.subprog_starts,
+        stack_depth,
         subprog_names,
         used_maps,
         tag,

@@ -166,6 +166,7 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(44, "bpf_xdp_adjust_head", bpf_xdp_adjust_head),
     helper!(54, "bpf_xdp_adjust_meta", bpf_xdp_adjust_meta),
     helper!(65, "bpf_xdp_adjust_tail", bpf_xdp_adjust_tail),
+    helper!(118, "bpf_jiffies64", bpf_jiffies64),
     helper!(125, "bpf_ktime_get_boot_ns", bpf_ktime_get_ns),
     helper!(4, "bpf_probe_read_compat", t::bpf_probe_read_compat),
     helper!(14, "bpf_get_current_pid_tgid", t::bpf_get_current_pid_tgid),
@@ -357,6 +358,14 @@ fn boot() -> &'static Instant {
 /// `bpf_ktime_get_ns`: monotonic nanoseconds (since kbpf's first use).
 unsafe extern "C" fn bpf_ktime_get_ns(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     boot().elapsed().as_nanos() as u64
+}
+
+/// `HZ` of the jiffies kbpf counts (the usual x86-64 distribution kernel's `CONFIG_HZ`).
+const HZ: u64 = 250;
+
+/// `bpf_jiffies64`: ticks of `HZ` since kbpf's first use (the kernel's `get_jiffies_64`).
+unsafe extern "C" fn bpf_jiffies64(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    (boot().elapsed().as_nanos() as u64) / (1_000_000_000 / HZ)
 }
 
 /// `bpf_get_smp_processor_id`: the thread's CPU number for per-CPU maps.
@@ -672,6 +681,19 @@ mod tests {
             Kbpf.name(kbpf_maps::lookup_fn(kbpf_maps::MapType::Array)),
             Some("array_map_lookup_elem")
         );
+    }
+
+    /// `bpf_jiffies64` is a base helper every program type may call, and it never goes back.
+    #[test]
+    fn jiffies64_is_known_and_monotonic() {
+        assert!(kbpf_verifier::helpers::func_proto(ProgType::SocketFilter, 118).is_some());
+        assert!(Kbpf.helper(ProgType::SocketFilter, 118).is_some());
+        // SAFETY: the helper reads no arguments.
+        let a = unsafe { bpf_jiffies64(0, 0, 0, 0, 0) };
+        std::thread::sleep(std::time::Duration::from_millis(2 * 1000 / HZ));
+        // SAFETY: as above.
+        let b = unsafe { bpf_jiffies64(0, 0, 0, 0, 0) };
+        assert!(b > a, "{a} then {b}");
     }
 
     #[test]

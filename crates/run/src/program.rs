@@ -100,6 +100,10 @@ pub struct LoadOptions {
     /// The kernel BTF CO-RE relocations resolve against when a whole object is loaded
     /// ([`crate::verify_each`]); `None`: the running kernel's.
     pub core_target: Option<std::sync::Arc<kbpf_object::Btf>>,
+    /// The loader holds `CAP_PERFMON` (root does): it may read uninitialised stack
+    /// (`allow_uninit_stack`) and leak pointers (`allow_ptr_leaks`). Without it the verifier
+    /// refuses both, as the kernel does for a `CAP_BPF`-only loader.
+    pub perfmon: bool,
 }
 
 /// `BPF_F_STRICT_ALIGNMENT`.
@@ -113,6 +117,7 @@ impl Default for LoadOptions {
             profile: KernelProfile::builtin(),
             prog_flags: 0,
             core_target: None,
+            perfmon: true,
         }
     }
 }
@@ -177,6 +182,10 @@ impl Program {
                 // kbpf's CPU numbers are below the per-CPU maps' CPU count.
                 .nr_cpu_ids(kbpf_maps::possible_cpus())
                 .global_funcs(prog.global_funcs.clone())
+                .func_info(prog.btf_func_info)
+                .non_scalar_return(prog.non_scalar_return.clone())
+                .kfuncs(prog.kfuncs.clone())
+                .perfmon(opts.perfmon)
                 .expected_attach_type(prog.expected_attach_type),
         );
         if let Err(error) = &verdict.result {
@@ -223,6 +232,7 @@ impl Program {
                 });
             }
         }
+        let stack_depth = xlated.stack_depth.clone();
         Ok(Program {
             name: prog.name.clone(),
             section: prog.section.clone(),
@@ -234,7 +244,7 @@ impl Program {
             maps,
             helpers,
             ctx_accesses,
-            stack_depth: verdict.stack_depth.clone(),
+            stack_depth,
             jit: std::sync::OnceLock::new(),
         })
     }

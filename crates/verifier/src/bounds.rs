@@ -232,6 +232,15 @@ impl Scalar {
         if (self.s32_min_value as u32) <= (self.s32_max_value as u32) {
             self.u32_min_value = self.u32_min_value.max(self.s32_min_value as u32);
             self.u32_max_value = self.u32_max_value.min(self.s32_max_value as u32);
+        } else if self.u32_max_value < self.s32_min_value as u32 {
+            // The s32 range crosses zero and the u32 range lies below its negative part:
+            // only the non-negative part remains.
+            self.s32_min_value = self.u32_min_value as i32;
+            self.u32_max_value = self.u32_max_value.min(self.s32_max_value as u32);
+        } else if (self.s32_max_value as u32) < self.u32_min_value {
+            // ... or above its non-negative part: only the negative part remains.
+            self.s32_max_value = self.u32_max_value as i32;
+            self.u32_min_value = self.u32_min_value.max(self.s32_min_value as u32);
         }
     }
 
@@ -1481,6 +1490,41 @@ mod tests {
         let mut z = Scalar::constant(0);
         let mut k = Scalar::constant(0);
         assert!(!refine(&mut z, &mut k, JmpCond::Ne, Width::W64, true));
+    }
+
+    /// `signed_unsigned_intersection32_case2`: u32 [0, S32_MIN + 3] and s32 [-3, 5] leave
+    /// only [0, 5] (the s32 range crosses zero, the u32 one excludes its negative part).
+    #[test]
+    fn crossing_s32_range_meets_u32_range() {
+        let mut w = Scalar::of_size(4);
+        let w32 = Width::W32;
+        assert!(refine(
+            &mut w,
+            &mut Scalar::constant(0x8000_0003),
+            JmpCond::Gt,
+            w32,
+            false
+        ));
+        assert!(refine(
+            &mut w,
+            &mut Scalar::constant(-3i64 as u64),
+            JmpCond::Slt,
+            w32,
+            false
+        ));
+        assert!(refine(
+            &mut w,
+            &mut Scalar::constant(5),
+            JmpCond::Sgt,
+            w32,
+            false
+        ));
+        assert_eq!((w.u32_min_value, w.u32_max_value), (0, 5));
+        assert_eq!((w.s32_min_value, w.s32_max_value), (0, 5));
+        assert_eq!(
+            w.branch_taken(&Scalar::constant(5), JmpCond::Le, w32),
+            Taken::Always
+        );
     }
 
     proptest! {

@@ -3,7 +3,7 @@
 //! points where exploration stores states. Loops are allowed (privileged loader).
 
 use kbpf_isa::Insn;
-use kbpf_isa::decode::{CallTarget, DecodeError, Instruction};
+use kbpf_isa::decode::{CallTarget, DecodeError, Imm64Source, Instruction};
 
 use crate::VerifierError;
 
@@ -55,10 +55,19 @@ pub(crate) fn check_cfg(insns: &[Insn]) -> Result<Cfg, VerifierError> {
             }
         }
     }
-    // Subprograms: instruction 0 and every bpf-to-bpf call target.
+    // Subprograms: instruction 0, every bpf-to-bpf call target and every callback
+    // (`BPF_PSEUDO_FUNC`) target (`add_subprog_and_kfunc`).
     let mut subprogs = vec![0usize];
     for (idx, ins) in decoded.iter().enumerate() {
-        if let Some(Instruction::Call(CallTarget::Local(imm))) = ins {
+        if let Some(
+            Instruction::Call(CallTarget::Local(imm))
+            | Instruction::LdImm64 {
+                src: Imm64Source::Func,
+                imm,
+                ..
+            },
+        ) = ins
+        {
             let t = idx as i64 + 1 + *imm as i64;
             if t < 0 || t as usize >= n {
                 return Err(err(
@@ -80,7 +89,9 @@ pub(crate) fn check_cfg(insns: &[Insn]) -> Result<Cfg, VerifierError> {
             let Some(ins) = decoded[idx] else { continue };
             last = idx;
             let target = match ins {
-                Instruction::Ja { .. } | Instruction::Jmp { .. } => ins.branch_target(idx),
+                Instruction::Ja { .. } | Instruction::Jmp { .. } | Instruction::MayGoto { .. } => {
+                    ins.branch_target(idx)
+                }
                 _ => None,
             };
             if let Some(t) = target {
@@ -126,7 +137,9 @@ pub(crate) fn check_cfg(insns: &[Insn]) -> Result<Cfg, VerifierError> {
                 prune_points[t] = true;
                 succ.push(t);
             }
-            Instruction::Jmp { .. } => {
+            // `may_goto` is a conditional jump to the verifier (both edges; `visit_insn` also
+            // forces a checkpoint there, see `Checker::is_state_visited`).
+            Instruction::Jmp { .. } | Instruction::MayGoto { .. } => {
                 let t = ins.branch_target(idx).unwrap_or(0) as usize;
                 prune_points[t] = true;
                 prune_points[idx] = true;
@@ -141,6 +154,29 @@ pub(crate) fn check_cfg(insns: &[Insn]) -> Result<Cfg, VerifierError> {
                     prune_points[idx + 1] = true;
                 }
                 succ.push(t);
+                succ.push(idx + 1);
+            }
+            Instruction::LdImm64 {
+                src: Imm64Source::Func,
+                ..
+            } => {
+                // `visit_func_call_insn(visit_callee)`: the callback is reached from here.
+                let t = ins.branch_target(idx).unwrap_or(0) as usize;
+                prune_points[idx] = true;
+                if idx + 2 < n {
+                    prune_points[idx + 2] = true;
+                }
+                succ.push(t);
+                succ.push(idx + 2);
+            }
+            Instruction::Call(CallTarget::Helper(id)) if crate::check::calls_callback(id) => {
+                // The callback returns to the call, which runs it again: a checkpoint here
+                // lets a repeated iteration be recognised (`mark_calls_callback`,
+                // `mark_force_checkpoint`).
+                prune_points[idx] = true;
+                if idx + 1 < n {
+                    prune_points[idx + 1] = true;
+                }
                 succ.push(idx + 1);
             }
             Instruction::Call(_) => {

@@ -269,7 +269,12 @@ pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
 /// `verbose_invalid_scalar`'s text for a return value with signed bounds `smin..=smax`
 /// outside `range`.
 pub fn invalid_return_msg(smin: i64, smax: i64, range: (i64, i64)) -> String {
-    let mut s = String::from("At program exit the register R0 has");
+    invalid_scalar_msg("At program exit", smin, smax, range)
+}
+
+/// `verbose_invalid_scalar` for r0 at `ctx` ("At program exit", "At callback return").
+pub fn invalid_scalar_msg(ctx: &str, smin: i64, smax: i64, range: (i64, i64)) -> String {
+    let mut s = format!("{ctx} the register R0 has");
     if smin > i64::MIN {
         s.push_str(&format!(" smin={smin}"));
     }

@@ -19,8 +19,13 @@ use crate::state::{BPF_REG_SIZE, FuncState, SlotType, StackSlot, VerifierState, 
 use crate::types::*;
 use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
+mod callbacks;
 mod global;
+mod kfunc;
+mod ld_abs;
+mod linked;
 mod lock;
+mod may_goto;
 mod sock;
 mod stack_var;
 
@@ -91,6 +96,8 @@ enum Flow {
     Goto(usize),
     Exit,
 }
+
+pub(crate) use callbacks::calls_callback;
 
 pub(crate) struct Checker<'a> {
     insns: &'a [Insn],
@@ -317,6 +324,8 @@ impl<'a> Checker<'a> {
             frames: vec![f],
             refs: Vec::new(),
             lock: None,
+            may_goto_depth: 0,
+            callback_unroll_depth: 0,
         }
     }
 
@@ -335,6 +344,7 @@ impl<'a> Checker<'a> {
                 lock::check_map_prog_compatibility(self.prog, desc)?;
             }
         }
+        self.check_ld_abs_return_types()?;
         let st = self.initial_state();
         self.run_from(0, st)
     }
@@ -415,6 +425,7 @@ impl<'a> Checker<'a> {
                     ins,
                     Instruction::Ja { .. }
                         | Instruction::Jmp { .. }
+                        | Instruction::MayGoto { .. }
                         | Instruction::Call(_)
                         | Instruction::Exit
                 ) {
@@ -501,8 +512,13 @@ impl<'a> Checker<'a> {
     /// visited newest first, and one that misses more than `3 * hits + 3` times (counted only
     /// when a new state is going to be added) is evicted.
     fn is_state_visited(&mut self, st: &VerifierState, idx: usize) -> R<bool> {
-        let mut add_new_state = self.jmps_processed - self.prev_jmps_processed >= 2
-            && self.stats.insn_processed - self.prev_insn_processed >= 8;
+        // `mark_force_checkpoint`: a `may_goto` and a callback-calling helper call always get
+        // one, so that the next iteration of their loop finds it (`check/may_goto.rs`,
+        // `check/callbacks.rs`).
+        let force_new_state = self.is_may_goto_insn_at(idx) || self.calls_callback_at(idx);
+        let mut add_new_state = force_new_state
+            || (self.jmps_processed - self.prev_jmps_processed >= 2
+                && self.stats.insn_processed - self.prev_insn_processed >= 8);
         let list = self.explored.get(&idx).cloned().unwrap_or_default();
         let mut states_cnt = 0;
         let mut evicted: Vec<usize> = Vec::new();
@@ -510,7 +526,18 @@ impl<'a> Checker<'a> {
         for &e in list.iter().rev() {
             states_cnt += 1;
             if self.arena[e].branches > 0 {
-                if self.arena[e].state == *st {
+                if self.may_goto_converged(&self.arena[e].state, st, idx) {
+                    self.arena[e].hit_cnt += 1;
+                    hit = true;
+                    break;
+                }
+                let callback_call = self.calls_callback_at(idx);
+                if callback_call && self.callback_converged(&self.arena[e].state, st) {
+                    self.arena[e].hit_cnt += 1;
+                    hit = true;
+                    break;
+                }
+                if !callback_call && crate::state::states_identical(&self.arena[e].state, st) {
                     return rej_hint(
                         format!("infinite loop detected at insn {idx}"),
                         "the loop reaches the same state again; make sure its counter changes and is compared against a bound",
@@ -518,7 +545,8 @@ impl<'a> Checker<'a> {
                 }
                 // Processing a loop: different iterations have distinct states, do not
                 // store one too often.
-                if self.jmps_processed - self.prev_jmps_processed < 20
+                if !force_new_state
+                    && self.jmps_processed - self.prev_jmps_processed < 20
                     && self.stats.insn_processed - self.prev_insn_processed < 100
                 {
                     add_new_state = false;
@@ -563,8 +591,10 @@ impl<'a> Checker<'a> {
         self.prev_jmps_processed = self.jmps_processed;
         self.prev_insn_processed = self.stats.insn_processed;
         let id = self.arena.len();
+        let mut state = st.clone();
+        crate::state::clear_singular_scalar_ids(&mut state);
         self.arena.push(Explored {
-            state: st.clone(),
+            state,
             cleaned: false,
             hit_cnt: 0,
             miss_cnt: 0,
@@ -587,8 +617,9 @@ impl<'a> Checker<'a> {
     /// `clean_live_states` for one explored state at `idx`: once its exploration finished,
     /// forget the registers no path from here reads (static liveness at `idx` for the
     /// innermost frame, at the call instruction for the callers), so that they match anything
-    /// in `regsafe`. The kernel postpones this for states in a loop with recorded backedges,
-    /// which only iterator, `may_goto` and callback loops create; kbpf has none of those.
+    /// in `regsafe`. The kernel postpones this for states in a loop with recorded backedges
+    /// (`may_goto` and callback loops here), because its read marks may be incomplete there;
+    /// kbpf's liveness is static, path-insensitive and so complete in loops too.
     fn clean_live_state(&mut self, e: usize, idx: usize) {
         let ex = &mut self.arena[e];
         if ex.branches != 0 || ex.cleaned {
@@ -706,10 +737,13 @@ impl<'a> Checker<'a> {
                 off,
                 src,
             } => {
-                let val = match src {
+                let mut val = match src {
                     Source::Reg(r) => Some(self.read_reg(st, r)?),
                     Source::Imm(_) => None,
                 };
+                if let (Source::Reg(r), Some(v)) = (src, val.as_mut()) {
+                    self.link_spilled_scalar(st, r, v, dst, off, size)?;
+                }
                 let imm = match src {
                     Source::Imm(i) => Some(i),
                     _ => None,
@@ -751,46 +785,7 @@ impl<'a> Checker<'a> {
                 Ok(Flow::Next)
             }
             Instruction::LdPacket { indirect, src, .. } => {
-                // may_access_skb: socket filters and tc programs only.
-                if !matches!(
-                    self.prog,
-                    ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct
-                ) {
-                    return rej("BPF_LD_[ABS|IND] instructions not allowed for this program type");
-                }
-                // In a subprogram a failed load also returns 0 from it (bpf_gen_ld_abs's hidden
-                // exit), a path the kernel explores and kbpf does not model yet: refused, which
-                // is stricter than the kernel, never looser.
-                if st.frames.len() > 1 || self.in_global.is_some() {
-                    return rej_hint(
-                        "BPF_LD_[ABS|IND] in a subprogram is not supported by kbpf",
-                        "move the legacy packet load into the main program, or use direct packet access",
-                    );
-                }
-                let ctx = self.read_reg(st, 6)?;
-                // gen_ld_abs may end the program: no lock or reference may be held.
-                if st.lock.is_some() {
-                    return rej("BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region");
-                }
-                self.check_reference_leak(st, "BPF_LD_[ABS|IND]")?;
-                if ctx.ty != RegType::PtrToCtx {
-                    return rej(
-                        "at least one arg reg is not ctx (BPF_LD_[ABS|IND] expects ctx in r6)",
-                    );
-                }
-                if indirect {
-                    let r = self.read_reg(st, src)?;
-                    if r.ty != RegType::Scalar {
-                        return rej(format!("R{src} invalid mem access '{}'", r.type_str()));
-                    }
-                }
-                for r in 1..=5 {
-                    self.set_reg(st, r, RegState::NOT_INIT);
-                }
-                let mut v = RegState::unknown();
-                v.s = Scalar::of_size(4);
-                self.set_reg(st, 0, v);
-                Ok(Flow::Next)
+                self.check_ld_abs(st, idx, indirect, src, pending)
             }
             Instruction::Ja { off, .. } => Ok(Flow::Goto((idx as i64 + 1 + off as i64) as usize)),
             Instruction::Jmp {
@@ -800,7 +795,12 @@ impl<'a> Checker<'a> {
                 src,
                 off,
             } => self.check_cond_jmp(st, idx, width, cond, dst, src, off, pending),
+            Instruction::MayGoto { off } => self.check_may_goto(st, idx, off, pending),
             Instruction::Call(t) => match t {
+                CallTarget::Helper(helpers::BPF_FUNC_LOOP) => {
+                    self.check_bpf_loop(st, idx, pending)?;
+                    Ok(Flow::Next)
+                }
                 CallTarget::Helper(id) => {
                     self.check_helper_call(st, idx, id)?;
                     Ok(Flow::Next)
@@ -814,7 +814,10 @@ impl<'a> Checker<'a> {
                     self.check_func_call(st, idx, target)?;
                     Ok(Flow::Goto(target))
                 }
-                CallTarget::Kfunc { .. } => rej("calling kernel functions is not supported"),
+                CallTarget::Kfunc { btf_id, off } => {
+                    self.check_kfunc_call(st, idx, btf_id, off)?;
+                    Ok(Flow::Next)
+                }
                 CallTarget::Reg(_) => rej(format!("unknown opcode {:02x}", self.insns[idx].code)),
             },
             Instruction::Exit => self.check_exit(st),
@@ -822,6 +825,9 @@ impl<'a> Checker<'a> {
     }
 
     fn check_exit(&mut self, st: &mut VerifierState) -> R<Flow> {
+        if st.frames.len() > 1 && st.cur().in_callback_fn {
+            return Ok(Flow::Goto(self.callback_exit(st)?));
+        }
         if st.frames.len() > 1 {
             // Return to the caller (`prepare_func_exit`): a static subprogram's r0 need not
             // be initialised (the caller only fails if it reads it), but no stack pointer,
@@ -915,6 +921,8 @@ impl<'a> Checker<'a> {
                 frames: vec![caller],
                 refs: Vec::new(),
                 lock: None,
+                may_goto_depth: 0,
+                callback_unroll_depth: 0,
             };
             let text = self.state_text(&tmp, true);
             self.log.push_str(&text);
@@ -982,16 +990,29 @@ impl<'a> Checker<'a> {
             match op {
                 AluOp::Mov if !alu32 => {
                     if let (Source::Reg(r), RegType::Scalar) = (src, v.ty) {
-                        // A copy links the two registers (`assign_scalar_id_before_mov`).
-                        if v.id == 0 && !v.s.is_const() {
-                            v.id = self.new_id();
-                            st.cur_mut().regs[r as usize].id = v.id;
-                        }
+                        // A copy links the two registers.
+                        v = self.assign_scalar_id_before_mov(st, r);
                     }
                 }
                 _ => {
                     if v.ty == RegType::Scalar {
-                        v.id = 0;
+                        // `w1 = w2` of a value that fits 32 bits and a sign extension that
+                        // extends no sign bit copy the value unchanged: the registers are
+                        // linked as by a 64-bit move (check_alu_op's `is_src_reg_u32`,
+                        // `no_sext`); otherwise the copy is a new value.
+                        let unchanged = match op {
+                            AluOp::Movsx(bits) => v.s.umax_value < 1u64 << (bits - 1),
+                            _ => v.s.umax_value <= u32::MAX as u64,
+                        };
+                        match src {
+                            Source::Reg(r) if unchanged => {
+                                v = self.assign_scalar_id_before_mov(st, r);
+                            }
+                            _ => {
+                                v.id = 0;
+                                v.off = 0;
+                            }
+                        }
                         let mut s = v.s;
                         s.alu(op, width, &v.s);
                         v.s = s;
@@ -1036,7 +1057,10 @@ impl<'a> Checker<'a> {
         let out = if dreg.ty == RegType::Scalar && src_val.ty == RegType::Scalar {
             let mut s = dreg.s;
             s.alu(op, width, &src_val.s);
-            RegState::scalar(s)
+            let mut out = RegState::scalar(s);
+            let same_reg = src == Source::Reg(dst);
+            linked::link_after_alu(op, width, &dreg, &src_val, same_reg, &mut out);
+            out
         } else if dreg.is_pointer() && src_val.is_pointer() {
             if op == AluOp::Sub {
                 // Pointer difference: allowed for privileged programs, an unknown number.
@@ -1208,7 +1232,8 @@ impl<'a> Checker<'a> {
                     None => return rej(format!("fd_idx {imm} out of bounds")),
                 }
             }
-            Imm64Source::Func | Imm64Source::BtfId => {
+            Imm64Source::Func => return self.check_pseudo_func(idx, imm),
+            Imm64Source::BtfId => {
                 return rej(format!(
                     "insn {idx}: ld_imm64 of a function or BTF id is not supported"
                 ));
@@ -1712,6 +1737,38 @@ impl<'a> Checker<'a> {
         }))
     }
 
+    /// A scalar spilled to an 8-byte-aligned stack slot is linked to its source register
+    /// (check_stack_write_fixed_off: `assign_scalar_id_before_mov` when the value fits the
+    /// spill, so a fill and a later bound on either refine both); a narrowing spill breaks
+    /// the relation (the spilled copy loses its id).
+    fn link_spilled_scalar(
+        &mut self,
+        st: &mut VerifierState,
+        src: u8,
+        v: &mut RegState,
+        dst: u8,
+        off: i16,
+        size: Size,
+    ) -> R<()> {
+        let base = self.read_reg(st, dst)?;
+        if v.ty != RegType::Scalar || base.ty != RegType::PtrToStack || !base.s.is_const() {
+            return Ok(());
+        }
+        let at = off as i64 + base.off as i64 + base.s.var_off.value as i64;
+        if at.rem_euclid(BPF_REG_SIZE as i64) != 0 {
+            return Ok(());
+        }
+        // get_reg_width: the bits the value needs.
+        let width = 64 - v.s.umax_value.leading_zeros();
+        if width <= 8 * size.bytes() as u32 {
+            *v = self.assign_scalar_id_before_mov(st, src);
+        } else {
+            v.id = 0;
+            v.off = 0;
+        }
+        Ok(())
+    }
+
     fn uninit_read(&self, off: i32, i: usize, size: i32) -> R<()> {
         if self.opts.allow_uninit_stack {
             return Ok(());
@@ -1873,11 +1930,11 @@ impl<'a> Checker<'a> {
             if let Source::Reg(r) = src {
                 other.frames[fr].regs[r as usize].s = ts.s;
                 st.frames[cur].regs[r as usize].s = fs.s;
-                sync_linked(&mut other, sreg.id, ts.s);
-                sync_linked(st, sreg.id, fs.s);
+                linked::sync_linked_regs(&mut other, &RegState { s: ts.s, ..sreg });
+                linked::sync_linked_regs(st, &RegState { s: fs.s, ..sreg });
             }
-            sync_linked(&mut other, dreg.id, td.s);
-            sync_linked(st, dreg.id, fd.s);
+            linked::sync_linked_regs(&mut other, &RegState { s: td.s, ..dreg });
+            linked::sync_linked_regs(st, &RegState { s: fd.s, ..dreg });
         }
         // A maybe-NULL pointer equal to a pointer that is not NULL is not NULL either (on
         // the branch where they are equal).
@@ -2133,6 +2190,18 @@ impl<'a> Checker<'a> {
                     }
                     size_max = Some(reg.s.var_off.value);
                 }
+                ArgType::PtrToFunc => {
+                    if reg.ty != RegType::PtrToFunc {
+                        return rej(format!("R{regno} type={} expected=func", reg.type_str()));
+                    }
+                }
+                ArgType::PtrToStackOrNull => {
+                    let null =
+                        reg.ty == RegType::Scalar && reg.s.is_const() && reg.s.var_off.value == 0;
+                    if !null && reg.ty != RegType::PtrToStack {
+                        return rej(format!("R{regno} type={} expected=fp", reg.type_str()));
+                    }
+                }
                 ArgType::RingbufMemRelease => {
                     if reg.ty != RegType::PtrToRingbufMem || reg.maybe_null {
                         return rej(format!(
@@ -2202,6 +2271,22 @@ impl<'a> Checker<'a> {
                     }
                     self.check_mem_size(st, regno, &reg, &size_reg, zero_ok, null_ok, false)?;
                 }
+                ArgType::PtrToMemReadWrite => {
+                    // Read as initialised memory, then written: checked both ways, and what
+                    // the stack held there is unknown afterwards.
+                    check_mem_arg_type(regno, &reg)?;
+                    let size_reg = self.read_reg(st, regno + 1)?;
+                    self.check_mem_size(st, regno, &reg, &size_reg, false, false, false)?;
+                    self.check_mem_size(st, regno, &reg, &size_reg, false, false, true)?;
+                    if reg.ty == RegType::PtrToStack {
+                        if !reg.s.is_const() {
+                            return rej(format!(
+                                "R{regno} variable-offset stack memory written by a helper is not supported by kbpf"
+                            ));
+                        }
+                        raw_stack = Some((reg, size_reg.s.umax_value));
+                    }
+                }
                 ArgType::PtrToUninitMem => {
                     check_mem_arg_type(regno, &reg)?;
                     let next = args.get(i + 1).copied();
@@ -2233,6 +2318,33 @@ impl<'a> Checker<'a> {
                     }
                     if reg.ty == RegType::PtrToStack {
                         raw_stack = Some((reg, 8));
+                    }
+                }
+                ArgType::PtrToU32ReadWrite => {
+                    // check_func_arg: the fixed-size write (a read-only map is refused), the
+                    // value read first (initialised), then MEM_ALIGNED.
+                    check_mem_arg_type(regno, &reg)?;
+                    self.check_helper_mem(st, regno, &reg, 4, true)?;
+                    self.check_helper_mem(st, regno, &reg, 4, false)?;
+                    let desc = match reg.ty {
+                        RegType::PtrToStack => Some(("stack ", "", 0)),
+                        RegType::PtrToMapValue => Some(("value ", "", 0)),
+                        RegType::PtrToMapKey => Some(("key ", "", 0)),
+                        RegType::PtrToPacket | RegType::PtrToPacketMeta => {
+                            Some(("packet ", "2+", 2))
+                        }
+                        _ => None,
+                    };
+                    if let Some((d, prefix, bias)) = desc {
+                        check_strict_alignment_at(d, prefix, bias, &reg, 0, 4)?;
+                    }
+                    if reg.ty == RegType::PtrToStack {
+                        if !reg.s.is_const() {
+                            return rej(format!(
+                                "R{regno} variable-offset stack memory written by a helper is not supported by kbpf"
+                            ));
+                        }
+                        raw_stack = Some((reg, 4));
                     }
                 }
                 ArgType::ConstSize | ArgType::ConstSizeOrZero => {
@@ -2497,7 +2609,10 @@ impl<'a> Checker<'a> {
             ));
         }
         if size.s.umin_value == 0 && !zero_ok {
-            return rej(format!("R{sno} invalid zero-sized read"));
+            return rej(format!(
+                "R{sno} invalid zero-sized read: u64=[{},{}]",
+                size.s.umin_value as i64, size.s.umax_value as i64
+            ));
         }
         if size.s.umax_value >= BPF_MAX_VAR_OFF {
             return rej(format!(
@@ -2572,9 +2687,7 @@ impl<'a> Checker<'a> {
                     let slot = frame.stack.get(spi).copied().unwrap_or(StackSlot::INVALID);
                     if slot.types[ti] == SlotType::Invalid && !self.opts.allow_uninit_stack {
                         return rej_hint(
-                            format!(
-                                "invalid indirect read from stack R{regno} off {off}+{b} size {size}"
-                            ),
+                            format!("invalid read from stack R{regno} off {off}+{b} size {size}"),
                             "the key/value buffer on the stack is not fully initialised; zero it first (e.g. __builtin_memset or = {})",
                         );
                     }
@@ -2661,18 +2774,6 @@ fn constant_map_key(st: &VerifierState, key: &RegState, key_size: u32) -> Option
         .s
         .is_const()
         .then_some(slot.spilled.s.var_off.value)
-}
-
-/// `sync_linked_regs`: registers with the same scalar id are equal.
-fn sync_linked(st: &mut VerifierState, id: u32, s: Scalar) {
-    if id == 0 {
-        return;
-    }
-    st.for_each_reg(|r| {
-        if r.ty == RegType::Scalar && r.id == id {
-            r.s = s;
-        }
-    });
 }
 
 /// `find_good_pkt_pointers`.

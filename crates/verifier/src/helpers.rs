@@ -49,6 +49,16 @@ pub enum ArgType {
     ConstAllocSizeOrZero,
     /// `ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE`: a reserved ring buffer record, released.
     RingbufMemRelease,
+    /// `ARG_PTR_TO_MEM` (with `MEM_WRITE` in newer kernels): initialised memory sized by the
+    /// next argument that the helper reads and also writes (`bpf_fib_lookup`'s params).
+    PtrToMemReadWrite,
+    /// `ARG_PTR_TO_FIXED_SIZE_MEM | MEM_WRITE | MEM_ALIGNED` of 4 bytes (`bpf_check_mtu`'s
+    /// `u32 *mtu_len`): initialised memory the helper reads and writes, aligned to 4.
+    PtrToU32ReadWrite,
+    /// `ARG_PTR_TO_FUNC`: a static subprogram (`BPF_PSEUDO_FUNC`), the callback.
+    PtrToFunc,
+    /// `ARG_PTR_TO_STACK_OR_NULL`: a stack pointer, or a NULL constant (a callback's context).
+    PtrToStackOrNull,
 }
 
 /// What a helper returns (`enum bpf_return_type`, subset).
@@ -115,6 +125,8 @@ pub const BPF_FUNC_MAP_UPDATE_ELEM: i32 = 2;
 pub const BPF_FUNC_MAP_DELETE_ELEM: i32 = 3;
 /// `BPF_FUNC_tail_call`.
 pub const BPF_FUNC_TAIL_CALL: i32 = 12;
+/// `BPF_FUNC_loop`.
+pub const BPF_FUNC_LOOP: i32 = 181;
 /// `BPF_FUNC_redirect_map`.
 pub const BPF_FUNC_REDIRECT_MAP: i32 = 51;
 
@@ -145,6 +157,34 @@ const PROTOS: &[FuncProto] = &[
         RetType::Integer,
     ),
     proto(7, "bpf_get_prandom_u32", [DontCare; 5], RetType::Integer),
+    proto(118, "bpf_jiffies64", [DontCare; 5], RetType::Integer),
+    FuncProto {
+        changes_pkt_data: true,
+        ..proto(
+            43,
+            "bpf_skb_change_head",
+            [PtrToCtx, Anything, Anything, DontCare, DontCare],
+            RetType::Integer,
+        )
+    },
+    proto(
+        163,
+        "bpf_check_mtu",
+        [PtrToCtx, Anything, PtrToU32ReadWrite, Anything, Anything],
+        RetType::Integer,
+    ),
+    proto(
+        69,
+        "bpf_fib_lookup",
+        [PtrToCtx, PtrToMemReadWrite, ConstSize, Anything, DontCare],
+        RetType::Integer,
+    ),
+    proto(
+        BPF_FUNC_LOOP,
+        "bpf_loop",
+        [Anything, PtrToFunc, PtrToStackOrNull, Anything, DontCare],
+        RetType::Integer,
+    ),
     proto(
         8,
         "bpf_get_smp_processor_id",
@@ -600,7 +640,7 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     let base = matches!(
         id,
         1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 93 | 94 | 105 | 106 | 112
-            ..=115 | 125 | 130..=134 | 160
+            ..=115 | 118 | 125 | 130..=134 | 160 | 181
     );
     let lookups = matches!(id, 84 | 85 | 86 | 99);
     let sk_storage = matches!(id, 107 | 108);
@@ -629,7 +669,7 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // lwt_out_func_proto (and lwt_in's additions kbpf does not know).
         ProgType::LwtIn | ProgType::LwtOut => base || matches!(id, 26 | 28 | 34),
         // lwt_xmit_func_proto.
-        ProgType::LwtXmit => base || matches!(id, 9 | 26 | 28 | 34 | 40),
+        ProgType::LwtXmit => base || matches!(id, 9 | 26 | 28 | 34 | 40 | 43),
         // sk_skb_func_proto.
         ProgType::SkSkb => base || lookups || matches!(id, 9 | 26 | 46),
         // sk_msg_func_proto.
@@ -651,6 +691,13 @@ fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'st
         23 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),
         28 => matches!(prog, ProgType::Xdp | ProgType::SchedCls),
         51 => prog == ProgType::Xdp,
+        // tc_cls_act_func_proto / xdp_func_proto.
+        69 => matches!(
+            prog,
+            ProgType::Xdp | ProgType::SchedCls | ProgType::SchedAct
+        ),
+        // lwt_xmit_func_proto only (sk_skb has its own variant).
+        43 => false,
         // bpf_tracing_func_proto only (the `*_kernel`/`*_user` probe reads and the clocks are
         // in bpf_base_func_proto for a CAP_PERFMON loader, i.e. every program type here).
         4 | 14 | 15 | 67 => prog.is_tracing(),

@@ -21,8 +21,10 @@
 //! - `cfg` (private): the control-flow checks run before exploration (`check_cfg`);
 //! - `check` (private): the exploration engine (`do_check`), with its parts in
 //!   `check/stack_var.rs` (variable-offset stack accesses), `check/global.rs` (global
-//!   functions), `check/sock.rs` (socket pointers and acquired references) and
-//!   `check/lock.rs` (`bpf_spin_lock` and the map value fields it guards).
+//!   functions), `check/sock.rs` (socket pointers and acquired references),
+//!   `check/lock.rs` (`bpf_spin_lock` and the map value fields it guards),
+//!   `check/may_goto.rs`, `check/callbacks.rs` (`bpf_loop`), `check/linked.rs` (linked
+//!   scalars) and `check/ld_abs.rs` (legacy packet loads).
 //!
 //! - `liveness` (private): static register liveness (`compute_live_registers`), used by
 //!   pruning as the kernel's `clean_live_states` does.
@@ -47,9 +49,11 @@
 //!   so a path whose only difference is a dead spill is not pruned (the kernel prunes it;
 //!   e.g. `aom_inner_lookup_ok` processes one insn more than the kernel).
 //! - Infinite loops are detected when a state still being explored repeats exactly.
-//! - Kfuncs, callbacks (`bpf_loop`), `may_goto`, dynptrs, iterators, BTF pointers
+//! - Kfuncs, callbacks other than `bpf_loop`'s, dynptrs, iterators, BTF pointers
 //!   (`PTR_TO_BTF_ID`) and the tracing/LSM/struct_ops program types are not supported
-//!   (rejected with a message). References are tracked for sockets and ring buffer records
+//!   (rejected with a message). `may_goto` and `bpf_loop` loops converge only where the
+//!   states repeat exactly (no precision, so no widening): a loop whose imprecise counter
+//!   the kernel ignores runs into the 1M-insn limit here. References are tracked for sockets and ring buffer records
 //!   only. Of BTF, global functions' prototypes ([`GlobalFunc`]) and map values' lock and
 //!   timer fields ([`MapDesc::spin_lock_off`]) are used.
 //! - Level-2 logs print instructions and touched registers as the kernel does, but not the
@@ -113,6 +117,16 @@ pub struct Options {
     /// `expected_attach_type` of the program (`enum bpf_attach_type`): some program types'
     /// context fields and return ranges depend on it.
     pub expected_attach_type: u32,
+    /// The kfuncs the program's calls name (`(btf_id, name)`, resolved by the loader against
+    /// the kernel's BTF).
+    pub kfuncs: Vec<(i32, String)>,
+    /// First instructions of the functions whose BTF prototype returns something other
+    /// than an int or enum (`check_btf_func`'s `scalar_return`): a legacy packet load
+    /// (`BPF_LD_[ABS|IND]`) may not be in them.
+    pub non_scalar_return: Vec<usize>,
+    /// The program has BTF function info (`prog->aux->func_info`): callbacks
+    /// (`BPF_PSEUDO_FUNC`) need it to know their linkage.
+    pub func_info: bool,
 }
 
 impl Options {
@@ -130,6 +144,9 @@ impl Options {
             kernel: VerifierBehaviour::BUILTIN,
             global_funcs: Vec::new(),
             expected_attach_type: 0,
+            func_info: false,
+            non_scalar_return: Vec::new(),
+            kfuncs: Vec::new(),
         }
     }
 
@@ -154,6 +171,32 @@ impl Options {
     /// Sets the global functions (see [`Options::global_funcs`]).
     pub fn global_funcs(mut self, funcs: Vec<GlobalFunc>) -> Options {
         self.global_funcs = funcs;
+        self
+    }
+
+    /// A loader with (`true`) or without `CAP_PERFMON`: sets [`Options::allow_uninit_stack`]
+    /// and [`Options::allow_ptr_leaks`] (`bpf_allow_uninit_stack`, `bpf_allow_ptr_leaks`).
+    pub fn perfmon(mut self, perfmon: bool) -> Options {
+        self.allow_uninit_stack = perfmon;
+        self.allow_ptr_leaks = perfmon;
+        self
+    }
+
+    /// Sets [`Options::kfuncs`].
+    pub fn kfuncs(mut self, kfuncs: Vec<(i32, String)>) -> Options {
+        self.kfuncs = kfuncs;
+        self
+    }
+
+    /// Sets [`Options::non_scalar_return`].
+    pub fn non_scalar_return(mut self, starts: Vec<usize>) -> Options {
+        self.non_scalar_return = starts;
+        self
+    }
+
+    /// Says whether the program has BTF function info (see [`Options::func_info`]).
+    pub fn func_info(mut self, present: bool) -> Options {
+        self.func_info = present;
         self
     }
 
@@ -226,6 +269,22 @@ pub struct InsnAux {
     pub ctx: Option<CtxAccess>,
     /// For loads/stores: the base pointer type (`aux->ptr_type`).
     pub ptr_type: Option<RegType>,
+    /// For kfunc calls: the kfunc (kbpf's name for it), for the rewrite.
+    pub kfunc: Option<&'static str>,
+    /// For `bpf_loop` calls: whether the rewrite may inline it, and the callback
+    /// (`loop_inline_state`).
+    pub loop_inline: Option<LoopInline>,
+}
+
+/// `struct bpf_loop_inline_state`: a `bpf_loop` call site is fit for inlining when on every
+/// path its flags were the constant 0 and its callback the same subprogram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopInline {
+    /// `fit_for_inline`.
+    pub fit_for_inline: bool,
+    /// The callback's subprogram number (`callback_subprogno`): index into the program's
+    /// sorted function starts (the entry, call targets and `BPF_PSEUDO_FUNC` targets).
+    pub callback_subprog: usize,
 }
 
 /// The statistics of the `processed ...` line.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use kbpf_isa::insn::MAX_BPF_STACK;
 
-use crate::types::{RegState, RegType};
+use crate::types::{BPF_ADD_CONST, RegState, RegType};
 
 /// `BPF_REG_SIZE`: bytes per stack slot.
 pub const BPF_REG_SIZE: usize = 8;
@@ -83,6 +83,15 @@ pub struct FuncState {
     pub frameno: u8,
     /// Index of the subprogram this frame runs.
     pub subprog: usize,
+    /// This frame is a callback called by a helper (`in_callback_fn`): it returns to the
+    /// helper's call instruction, with r0 in the callback's return range.
+    pub in_callback_fn: bool,
+    /// Callback iterations this frame's helper call has been simulated for on this path
+    /// (`callback_depth`); `bpf_loop` stops at its iteration count.
+    pub callback_depth: u32,
+    /// For a callback frame: the references held when it was entered; it must return with
+    /// exactly those (a callback may not leak or release its caller's references).
+    pub callback_refs: Vec<(u32, usize)>,
 }
 
 impl FuncState {
@@ -98,6 +107,9 @@ impl FuncState {
             callsite,
             frameno,
             subprog,
+            in_callback_fn: false,
+            callback_depth: 0,
+            callback_refs: Vec::new(),
         }
     }
 
@@ -127,6 +139,13 @@ pub struct VerifierState {
     /// The `bpf_spin_lock` held (`active_lock`): the map (verifier map slot) and the map
     /// value's id.
     pub lock: Option<(u32, u32)>,
+    /// `may_goto` fall-throughs taken on this path (`may_goto_depth`): a loop iteration
+    /// budgeted by `may_goto` differs from the one before by this depth. Not compared by
+    /// [`states_equal`]; part of the exact equality that detects infinite loops.
+    pub may_goto_depth: u32,
+    /// Callback bodies entered on this path (`callback_unroll_depth`); like
+    /// `may_goto_depth`, only part of the exact equality that detects infinite loops.
+    pub callback_unroll_depth: u32,
 }
 
 impl VerifierState {
@@ -155,6 +174,30 @@ impl VerifierState {
             }
         }
     }
+}
+
+/// Forgets scalar ids that link nothing: an id only one register or spilled slot of `st`
+/// carries (all frames) says no more than no id. A checkpoint stored without them prunes
+/// current states whose own links differ (a link in the current state only narrows what it
+/// may hold, so the checkpoint still covers it) — as in the kernel, where such ids live on
+/// imprecise scalars that pruning ignores.
+pub fn clear_singular_scalar_ids(st: &mut VerifierState) {
+    // Counted by base id: a delta link (`BPF_ADD_CONST`) shares its base's id.
+    let mut count: HashMap<u32, u32> = HashMap::new();
+    st.for_each_reg(|r| {
+        if r.ty == RegType::Scalar && r.id != 0 {
+            *count.entry(r.id & !BPF_ADD_CONST).or_default() += 1;
+        }
+    });
+    if count.values().all(|&n| n > 1) {
+        return;
+    }
+    st.for_each_reg(|r| {
+        if r.ty == RegType::Scalar && r.id != 0 && count.get(&(r.id & !BPF_ADD_CONST)) == Some(&1) {
+            r.id = 0;
+            r.off = 0;
+        }
+    });
 }
 
 /// Id correspondence between an old and a current state (`check_ids`): an old id must always
@@ -199,8 +242,20 @@ fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
     match old.ty {
         RegType::NotInit => true,
         RegType::Scalar => {
-            // Scalar ids link registers known equal; a link in old must exist in cur.
-            (old.id == 0 || ids.check(old.id, cur.id)) && old.s.includes(&cur.s)
+            // Scalar ids link registers known equal (or equal plus a constant delta); a link
+            // in old must exist in cur, with the same delta. A link only cur has narrows it.
+            let links = if old.id == 0 {
+                true
+            } else if old.id & BPF_ADD_CONST != cur.id & BPF_ADD_CONST {
+                false
+            } else if old.id & BPF_ADD_CONST != 0 {
+                old.off == cur.off
+                    && ids.check(old.id, cur.id)
+                    && ids.check(old.id & !BPF_ADD_CONST, cur.id & !BPF_ADD_CONST)
+            } else {
+                ids.check(old.id, cur.id)
+            };
+            links && old.s.includes(&cur.s)
         }
         RegType::PtrToPacket | RegType::PtrToPacketMeta => {
             // A smaller range in cur is unsafe; offsets must be identical.
@@ -283,7 +338,9 @@ pub fn states_equal(old: &VerifierState, cur: &VerifierState) -> bool {
         _ => return false,
     }
     for (o, c) in old.frames.iter().zip(&cur.frames) {
-        if o.callsite != c.callsite {
+        // func_states_equal: an old state further into a callback's iterations does not
+        // cover one with fewer (the remaining ones are still to be checked).
+        if o.callsite != c.callsite || o.callback_depth > c.callback_depth {
             return false;
         }
         for r in 0..11 {
@@ -300,6 +357,62 @@ pub fn states_equal(old: &VerifierState, cur: &VerifierState) -> bool {
 
 /// `states_maybe_looping` made exact: the same state reached again while it is still being
 /// explored means the program loops forever.
+/// `old` is a stored checkpoint, whose singular scalar ids were cleared.
 pub fn states_identical(old: &VerifierState, cur: &VerifierState) -> bool {
-    old == cur
+    if old == cur {
+        return true;
+    }
+    let mut cur = cur.clone();
+    clear_singular_scalar_ids(&mut cur);
+    *old == cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(ids: &[(usize, u32)]) -> VerifierState {
+        let mut f = FuncState::new(0, 0, 0);
+        for &(r, id) in ids {
+            f.regs[r] = RegState::unknown();
+            f.regs[r].id = id;
+        }
+        VerifierState {
+            frames: vec![f],
+            refs: Vec::new(),
+            lock: None,
+            may_goto_depth: 0,
+            callback_unroll_depth: 0,
+        }
+    }
+
+    #[test]
+    fn singular_scalar_ids_are_forgotten_shared_ones_kept() {
+        let mut st = state(&[(1, 5), (2, 7), (3, 7)]);
+        let slot = st.frames[0].grow_to(-8);
+        st.frames[0].stack[slot] = StackSlot {
+            types: [SlotType::Spill; BPF_REG_SIZE],
+            spilled: st.frames[0].regs[1],
+        };
+        // r1 and the spill share 5 now: nothing is singular.
+        clear_singular_scalar_ids(&mut st);
+        assert_eq!(st.frames[0].regs[1].id, 5);
+        st.frames[0].stack[slot] = StackSlot::INVALID;
+        clear_singular_scalar_ids(&mut st);
+        assert_eq!(st.frames[0].regs[1].id, 0);
+        assert_eq!((st.frames[0].regs[2].id, st.frames[0].regs[3].id), (7, 7));
+    }
+
+    /// A checkpoint whose registers are unlinked covers a state where they are linked, and
+    /// not the other way round.
+    #[test]
+    fn links_only_in_the_current_state_do_not_block_pruning() {
+        let mut old = state(&[(1, 5), (2, 6)]);
+        clear_singular_scalar_ids(&mut old);
+        let cur = state(&[(1, 9), (2, 9)]);
+        assert!(states_equal(&old, &cur));
+        let linked_old = state(&[(1, 9), (2, 9)]);
+        let unlinked_cur = state(&[(1, 5), (2, 6)]);
+        assert!(!states_equal(&linked_old, &unlinked_cur));
+    }
 }

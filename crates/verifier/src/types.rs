@@ -143,6 +143,12 @@ pub enum RegType {
     /// A ring buffer record of [`RegState::mem_size`] bytes (`PTR_TO_MEM | MEM_RINGBUF`),
     /// reserved by `bpf_ringbuf_reserve` and held by reference until submitted or discarded.
     PtrToRingbufMem,
+    /// A static subprogram, from `ld_imm64` of `BPF_PSEUDO_FUNC` (`PTR_TO_FUNC`), passed as
+    /// a callback; [`RegState::mem_size`] holds its subprogram number (`subprogno`).
+    PtrToFunc,
+    /// A trusted pointer to a kernel object described by BTF (`PTR_TO_BTF_ID |
+    /// PTR_TRUSTED`), as `bpf_cast_to_kern_ctx` returns; kbpf does not dereference it.
+    PtrToBtfId,
 }
 
 impl RegType {
@@ -165,6 +171,8 @@ impl RegType {
             RegType::PtrToTcpSock => "tcp_sock",
             RegType::PtrToXdpSock => "xdp_sock",
             RegType::PtrToRingbufMem => "ringbuf_mem",
+            RegType::PtrToFunc => "func",
+            RegType::PtrToBtfId => "trusted_ptr_",
         }
     }
 
@@ -193,6 +201,10 @@ impl RegType {
 /// Sentinel for "no map" in [`RegState::map`].
 pub const NO_MAP: u32 = u32::MAX;
 
+/// Flag in a scalar's id: the register is its id's value plus the constant in
+/// [`RegState::off`] (`BPF_ADD_CONST`; see the verifier's `check/linked.rs`).
+pub const BPF_ADD_CONST: u32 = 1 << 31;
+
 /// One register's abstract value (`struct bpf_reg_state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RegState {
@@ -213,7 +225,7 @@ pub struct RegState {
     pub range: i32,
     /// For `PtrToStack`: which frame's stack.
     pub frameno: u8,
-    /// For `PtrToMem`: the memory's size.
+    /// For `PtrToMem`: the memory's size; for `PtrToFunc`: the subprogram number.
     pub mem_size: u32,
     /// The acquired reference this pointer holds (`ref_obj_id`; 0: none).
     pub ref_obj_id: u32,

@@ -562,7 +562,10 @@ impl<'p> Interpreter<'p> {
                     Kind::Unsupported => {
                         return Err(RunError::Unsupported {
                             pc: here,
-                            what: UNSUPPORTED[op.imm as usize & 1],
+                            what: UNSUPPORTED
+                                .get(op.imm as usize)
+                                .copied()
+                                .unwrap_or("instruction"),
                         });
                     }
                 }

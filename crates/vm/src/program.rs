@@ -187,10 +187,11 @@ pub(crate) enum Kind {
 }
 
 /// What an [`Kind::Unsupported`] op was.
-pub(crate) const UNSUPPORTED: [&str; 3] = [
+pub(crate) const UNSUPPORTED: [&str; 4] = [
     "legacy ld_abs/ld_ind (needs an skb context)",
     "kfunc call",
     "per-CPU address move without a this_cpu_ptr hook",
+    "may_goto outside a translated program (kbpf-rewrite turns it into a stack counter)",
 ];
 
 /// One pre-decoded instruction slot: 16 bytes.
@@ -428,6 +429,8 @@ fn compile_one(pc: usize, ins: Instruction, helpers: &mut dyn HelperResolver) ->
         }
         Instruction::LdPacket { .. } => Op::new(Unsupported, 0, 0, 0, 0),
         Instruction::Ja { off, .. } => Op::new(Ja, 0, 0, target(pc, off as i64), 0),
+        // The loop budget lives in a stack slot only the rewrite allocates.
+        Instruction::MayGoto { .. } => Op::new(Unsupported, 0, 0, 0, 3),
         Instruction::Jmp {
             width,
             cond,

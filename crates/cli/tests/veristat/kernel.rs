@@ -18,7 +18,6 @@ const KERNEL_AGREES: &[&str] = &[
     "tests/objects/bounded_loop.bpf.o",
     "tests/objects/multi_prog.bpf.o",
     "tests/objects/btf_kinds.bpf.o",
-    "tests/objects/subprog.bpf.o",
     "tests/golden/disasm/v4.v4.o",
 ];
 
@@ -31,6 +30,9 @@ const KERNEL_DIFFERS: &[&str] = &[
     "tests/golden/disasm/maps.v3.o",
     "tests/golden/disasm/maps.v4.o",
     "crates/maglev/bpf/maglev.bpf.o",
+    // tc_subprogs' bpf_loop callback: without precision tracking kbpf compares the callback
+    // iterations' states exactly and explores more of them than the kernel (69 vs 53).
+    "tests/objects/subprog.bpf.o",
 ];
 
 /// The kernel's `verified_insns` of every program of `obj`, loaded by `bpftool prog loadall`

@@ -209,6 +209,8 @@ impl Checker<'_> {
                     frames: vec![f],
                     refs: Vec::new(),
                     lock: None,
+                    may_goto_depth: 0,
+                    callback_unroll_depth: 0,
                 },
             )?;
             self.in_global = None;
