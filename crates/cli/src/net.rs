@@ -3,19 +3,21 @@
 //!
 //! ```text
 //! kbpf net { show | list } [dev NAME]
-//! kbpf net attach { xdp | xdpgeneric | xdpdrv } PROG dev NAME [overwrite] [capture MODE]
-//! kbpf net detach { xdp | xdpgeneric | xdpdrv } dev NAME
+//! kbpf net attach { xdp | xdpgeneric | xdpdrv | tcx_ingress } PROG dev NAME [overwrite]
+//!                  [capture MODE]
+//! kbpf net detach { xdp | xdpgeneric | xdpdrv | tcx_ingress } dev NAME
 //! ```
 //! Devices are named in the network namespace of the process that runs the command, as
 //! bpftool's are. The three XDP attach types are one mode in kbpf (`kbpf`: the daemon runs
-//! the program on frames it takes from the device); `xdpoffload` and `tcx_*` are refused.
+//! the program on frames it takes from the device); `tcx_ingress` runs a tc program on
+//! them as skbs (AF_PACKET capture); `xdpoffload` and `tcx_egress` are refused.
 //! `capture { auto | af_xdp | af_packet }` (a kbpf extension) picks how frames reach the
 //! daemon; `auto` (the default, or `$KBPF_NET_CAPTURE` of the daemon) takes AF_XDP where
 //! the device's driver runs XDP at its MTU, else AF_PACKET.
 
 use std::sync::Arc;
 
-use kbpf_net::{AttachOptions, Attachments, CaptureMode, NetNs};
+use kbpf_net::{AttachOptions, Attachments, CaptureMode, Hook, NetNs};
 
 use crate::bpftool::{Reply, Session};
 use crate::json::Json;
@@ -37,7 +39,7 @@ Usage: kbpf net { show | list } [dev <devname>]
        kbpf net help
 
        PROG := { id PROG_ID | pinned FILE | tag PROG_TAG | name PROG_NAME }
-       ATTACH_TYPE := { xdp | xdpgeneric | xdpdrv }
+       ATTACH_TYPE := { xdp | xdpgeneric | xdpdrv | tcx_ingress }
        CAPTURE := { auto | af_xdp | af_packet }
        The daemon runs the program on every frame the device receives (AF_PACKET capture,
        the stack bypassed by a tcx link); see docs/design/net.md.
@@ -92,13 +94,14 @@ fn client_netns(ctx: &NetContext) -> Result<NetNs, Reply> {
 }
 
 /// `ATTACH_TYPE`: the XDP kinds are one mode here.
-fn attach_type(w: &mut Words<'_>) -> Result<(), Reply> {
+fn attach_type(w: &mut Words<'_>) -> Result<Hook, Reply> {
     let Some(t) = w.next() else {
         return Err(Reply::err("need ATTACH_TYPE", -1));
     };
     match t {
-        "xdp" | "xdpgeneric" | "xdpdrv" => Ok(()),
-        "xdpoffload" | "tcx_ingress" | "tcx_egress" => Err(refuse(
+        "xdp" | "xdpgeneric" | "xdpdrv" => Ok(Hook::Xdp),
+        "tcx_ingress" => Ok(Hook::TcIngress),
+        "xdpoffload" | "tcx_egress" => Err(refuse(
             format!("attach type {t} is not supported by kbpf"),
             libc::EOPNOTSUPP,
         )),
@@ -120,10 +123,19 @@ fn dev_name<'a>(w: &mut Words<'a>) -> Result<&'a str, Reply> {
         .ok_or_else(|| Reply::err("expected device name", -1))
 }
 
-fn attach(s: &mut Session, w: &mut Words<'_>) -> Reply {
-    if let Err(r) = attach_type(w) {
-        return r;
+/// bpftool's name of the hook in its error lines.
+fn hook_word(h: Hook) -> &'static str {
+    match h {
+        Hook::Xdp => "xdp",
+        Hook::TcIngress => "tcx_ingress",
     }
+}
+
+fn attach(s: &mut Session, w: &mut Words<'_>) -> Reply {
+    let hook = match attach_type(w) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
     if let Err(r) = crate::prog::restore_all(s) {
         return r;
     }
@@ -174,19 +186,24 @@ fn attach(s: &mut Session, w: &mut Words<'_>) -> Reply {
         ns,
         AttachOptions {
             capture,
+            hook,
             ..AttachOptions::default()
         },
         overwrite,
     ) {
         Ok(_) => Reply::ok("", Json::Null),
-        Err(e) => refuse(format!("interface xdp attach failed: {e}"), e.errno()),
+        Err(e) => refuse(
+            format!("interface {} attach failed: {e}", hook_word(hook)),
+            e.errno(),
+        ),
     }
 }
 
 fn detach(s: &mut Session, w: &mut Words<'_>) -> Reply {
-    if let Err(r) = attach_type(w) {
-        return r;
-    }
+    let hook = match attach_type(w) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
     let dev = match dev_name(w) {
         Ok(d) => d,
         Err(r) => return r,
@@ -199,9 +216,12 @@ fn detach(s: &mut Session, w: &mut Words<'_>) -> Reply {
         Ok(n) => n,
         Err(r) => return r,
     };
-    match ctx.attachments.detach(dev, &ns) {
+    match ctx.attachments.detach(dev, &ns, hook) {
         Ok(()) => Reply::ok("", Json::Null),
-        Err(e) => refuse(format!("interface xdp detach failed: {e}"), e.errno()),
+        Err(e) => refuse(
+            format!("interface {} detach failed: {e}", hook_word(hook)),
+            e.errno(),
+        ),
     }
 }
 
@@ -231,15 +251,24 @@ fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
         .into_iter()
         .filter(|a| only_dev.as_ref().is_none_or(|d| *d == a.ifname))
         .collect();
-    let mut text = String::from("xdp:\n");
-    let mut xdp = Vec::new();
+    let mut sections = [
+        (Hook::Xdp, String::new(), Vec::new()),
+        (Hook::TcIngress, String::new(), Vec::new()),
+    ];
     for a in &list {
+        let Some((_, text, xdp)) = sections.iter_mut().find(|s| s.0 == a.hook) else {
+            continue;
+        };
+        let kind = match a.hook {
+            Hook::Xdp => "",
+            Hook::TcIngress => " tcx/ingress",
+        };
         let engine = match a.engine {
             kbpf_run::Engine::Jit => "jit",
             kbpf_run::Engine::Interpreter => "interp",
         };
         text.push_str(&format!(
-            "{}({}) kbpf id {} capture {}\n\t",
+            "{}({}){kind} kbpf id {} capture {}\n\t",
             a.ifname, a.ifindex, a.prog_id, a.capture
         ));
         let shown: Vec<String> = a
@@ -258,6 +287,14 @@ fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
             ("devname".to_string(), Json::s(a.ifname.clone())),
             ("ifindex".to_string(), Json::U(a.ifindex as u64)),
             ("mode".to_string(), Json::s("kbpf")),
+            (
+                "kind".to_string(),
+                Json::s(if a.hook == Hook::Xdp {
+                    "xdp"
+                } else {
+                    "tcx/ingress"
+                }),
+            ),
             ("id".to_string(), Json::U(a.prog_id as u64)),
             ("engine".to_string(), Json::s(engine)),
             ("capture".to_string(), Json::s(a.capture)),
@@ -272,10 +309,11 @@ fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
         }
         xdp.push(Json::O(fields));
     }
-    text.push_str("\ntc:\n\nflow_dissector:\n\nnetfilter:\n\n");
+    let [(_, xdp_text, xdp), (_, tc_text, tc)] = sections;
+    let text = format!("xdp:\n{xdp_text}\ntc:\n{tc_text}\nflow_dissector:\n\nnetfilter:\n\n");
     let json = Json::A(vec![Json::obj([
         ("xdp", Json::A(xdp)),
-        ("tc", Json::A(Vec::new())),
+        ("tc", Json::A(tc)),
         ("flow_dissector", Json::A(Vec::new())),
         ("netfilter", Json::A(Vec::new())),
     ])]);

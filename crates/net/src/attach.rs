@@ -8,20 +8,17 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kbpf_run::{Engine, Program, XdpStream};
+use kbpf_run::{Engine, Program};
 
 use crate::bypass::{PASS_MARK, attach_bypass, attach_return_path};
 use crate::iface::{NetNs, ifindex};
 use crate::packet_socket::{MAX_FRAME, PacketSocket, VNET_HDR_LEN, complete_frame};
+use crate::stream::{Act, Hook, Redirector, Stream, run_frame};
 use crate::tap::Tap;
 use crate::xsk::XskSocket;
 
-/// `enum xdp_action`.
-const XDP_ABORTED: u32 = 0;
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
-const XDP_REDIRECT: u32 = 4;
+/// `PACKET_HOST`: what AF_XDP frames are taken as (XDP programs do not see the type).
+const PACKET_HOST: u8 = 0;
 
 /// Frames per receive batch (and per epoch pin).
 const BATCH: usize = 64;
@@ -37,9 +34,12 @@ pub enum AttachError {
     /// The device already has a kbpf XDP program and `overwrite` was not given.
     #[error("{0} already has a kbpf XDP program; use 'overwrite' to replace it")]
     Exists(String),
-    /// The device has no kbpf XDP program.
-    #[error("{0} has no kbpf XDP program")]
+    /// The device has no kbpf program at that hook.
+    #[error("{0} has no kbpf program there")]
     NotAttached(String),
+    /// The device has a kbpf program at the other hook.
+    #[error("{0} already has a kbpf program at another hook (kbpf runs one per device)")]
+    Busy(String),
     /// The program cannot run on frames (not XDP, or the engine refused it).
     #[error("{0}")]
     Program(String),
@@ -63,6 +63,7 @@ impl AttachError {
             AttachError::NoDevice(_) => libc::ENODEV,
             AttachError::Exists(_) => libc::EEXIST,
             AttachError::NotAttached(_) => libc::ENOENT,
+            AttachError::Busy(_) => libc::EBUSY,
             AttachError::Program(_) => libc::EINVAL,
             AttachError::Io { err, .. } => err.raw_os_error().unwrap_or(libc::EIO),
             AttachError::Kernel(_) => libc::EPERM,
@@ -147,7 +148,7 @@ impl Counters {
     }
 }
 
-fn bump(a: &AtomicU64) {
+pub(crate) fn bump(a: &AtomicU64) {
     a.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -158,6 +159,8 @@ pub struct AttachOptions {
     pub engine: Engine,
     /// The capture path.
     pub capture: CaptureMode,
+    /// The hook the program runs at.
+    pub hook: Hook,
 }
 
 impl Default for AttachOptions {
@@ -165,6 +168,7 @@ impl Default for AttachOptions {
         AttachOptions {
             engine: Engine::Jit,
             capture: CaptureMode::Auto,
+            hook: Hook::Xdp,
         }
     }
 }
@@ -190,6 +194,7 @@ pub struct Attachment {
     ifindex: u32,
     netns: u64,
     engine: Engine,
+    hook: Hook,
 }
 
 impl Attachment {
@@ -202,9 +207,9 @@ impl Attachment {
         netns: NetNs,
         opts: AttachOptions,
     ) -> Result<Attachment, AttachError> {
-        // A trial stream here, so a program that is not XDP, or that the engine refuses,
-        // fails the attach itself.
-        XdpStream::new(&prog, opts.engine, 1, 0)
+        // A trial stream here, so a program of the wrong type for the hook, or that the
+        // engine refuses, fails the attach itself.
+        Stream::new(&prog, opts.hook, opts.engine, 1)
             .map_err(|e| AttachError::Program(format!("program {prog_id}: {e}")))?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
@@ -219,11 +224,17 @@ impl Attachment {
         let name = ifname.to_string();
         let sh = shared.clone();
         let engine = opts.engine;
-        let mode = opts.capture;
+        let hook = opts.hook;
+        // A tc program runs on skbs: only the packet socket sees frames as the stack does.
+        let mode = if hook == Hook::TcIngress {
+            CaptureMode::AfPacket
+        } else {
+            opts.capture
+        };
         let inode = netns.inode();
         let thread = std::thread::Builder::new()
             .name(format!("kbpf-net-{name}"))
-            .spawn(move || run_attachment(sh, netns, name, engine, mode, ready_tx))
+            .spawn(move || run_attachment(sh, netns, name, engine, hook, mode, ready_tx))
             .map_err(io_err("starting the attachment thread"))?;
         match ready_rx.recv() {
             Ok(Ok(ifindex)) => Ok(Attachment {
@@ -233,6 +244,7 @@ impl Attachment {
                 ifindex,
                 netns: inode,
                 engine,
+                hook,
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -247,7 +259,7 @@ impl Attachment {
 
     /// Replaces the program; frames from the next batch on see the new one.
     pub fn replace(&self, prog: Arc<Program>, prog_id: u32) -> Result<(), AttachError> {
-        XdpStream::new(&prog, self.engine, self.ifindex, 0)
+        Stream::new(&prog, self.hook, self.engine, self.ifindex)
             .map_err(|e| AttachError::Program(format!("program {prog_id}: {e}")))?;
         *self.shared.prog.lock().unwrap_or_else(|p| p.into_inner()) = (prog, prog_id);
         self.shared.generation.fetch_add(1, Ordering::Release);
@@ -277,6 +289,11 @@ impl Attachment {
     /// The engine running the program.
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    /// The hook the program runs at.
+    pub fn hook(&self) -> Hook {
+        self.hook
     }
 
     /// The counters.
@@ -379,6 +396,7 @@ fn run_attachment(
     netns: NetNs,
     ifname: String,
     engine: Engine,
+    hook: Hook,
     mode: CaptureMode,
     ready: mpsc::Sender<Result<u32, AttachError>>,
 ) {
@@ -418,96 +436,12 @@ fn run_attachment(
     shared.queues.store(queues, Ordering::Relaxed);
     let _ = ready.send(Ok(ifindex));
     let r = match capture {
-        Capture::Packet(sock) => serve_packet(&shared, &sock, &tap, ifindex, engine),
-        Capture::Xsk(mut x) => serve_xsk(&shared, &mut x, &tap, ifindex, engine),
+        Capture::Packet(sock) => serve_packet(&shared, &sock, &tap, ifindex, hook, engine),
+        Capture::Xsk(mut x) => serve_xsk(&shared, &mut x, &tap, ifindex, hook, engine),
     };
     if let Err(e) = r {
         *shared.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
     }
-}
-
-/// What to do with a frame after the program ran.
-enum Act {
-    /// Send `stream.packet()` back out of the device.
-    Tx,
-    /// Done with it (passed to the stack, dropped, or refused before the program).
-    Done,
-}
-
-/// Where redirected frames go: the devices' send sockets, opened on first use.
-#[derive(Default)]
-struct Redirector {
-    out: std::collections::HashMap<u32, crate::packet_socket::TxSocket>,
-}
-
-impl Redirector {
-    fn redirect(&mut self, r: &kbpf_run::Redirect, packet: &[u8], tap: &Tap, c: &Counters) {
-        use kbpf_run::RedirectTarget as T;
-        let ok = match r.target {
-            T::Ifindex { ifindex } | T::DevMap { ifindex, .. } => {
-                let sock = match self.out.entry(ifindex) {
-                    std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        crate::packet_socket::TxSocket::open(ifindex)
-                            .ok()
-                            .map(|s| e.insert(s))
-                    }
-                };
-                sock.is_some_and(|s| s.send(packet).is_ok())
-            }
-            // A cpumap hands the frame to the stack (on that CPU's kthread).
-            T::CpuMap { .. } => tap.inject(packet).is_ok(),
-            // Not modelled: a broadcast needs the devmap's devices; kbpf has no AF_XDP
-            // sockets in an xskmap (those redirects miss before they get here).
-            T::DevMapBroadcast { .. } | T::XskMap { .. } => false,
-        };
-        bump(if ok { &c.redirect } else { &c.redirect_errors });
-    }
-}
-
-/// Runs the program on one received frame and carries out everything but `XDP_TX`.
-fn run_frame(
-    stream: &mut XdpStream<'_>,
-    frame: &[u8],
-    tap: &Tap,
-    redirector: &mut Redirector,
-    c: &Counters,
-) -> Act {
-    let action = match stream.run(frame) {
-        Ok(Some(a)) => a,
-        Ok(None) if frame.len() < 14 => {
-            bump(&c.runt);
-            return Act::Done;
-        }
-        Ok(None) => {
-            bump(&c.oversized);
-            return Act::Done;
-        }
-        Err(_) => {
-            bump(&c.run_errors);
-            return Act::Done;
-        }
-    };
-    match action {
-        XDP_PASS => {
-            bump(&c.pass);
-            if tap.inject(stream.packet()).is_err() {
-                bump(&c.pass_errors);
-            }
-        }
-        XDP_TX => {
-            bump(&c.tx);
-            return Act::Tx;
-        }
-        XDP_DROP => bump(&c.drop),
-        XDP_ABORTED => bump(&c.aborted),
-        XDP_REDIRECT => match stream.redirect().copied() {
-            Some(r) => redirector.redirect(&r, stream.packet(), tap, c),
-            None => bump(&c.redirect_errors),
-        },
-        _ => bump(&c.invalid_action),
-    }
-    Act::Done
 }
 
 /// The AF_XDP receive loop.
@@ -516,12 +450,13 @@ fn serve_xsk(
     xsk: &mut XskSocket,
     tap: &Tap,
     ifindex: u32,
+    hook: Hook,
     engine: Engine,
 ) -> Result<(), String> {
     let c = &shared.counters;
     let mut batches = 0u64;
     let mut redirector = Redirector::default();
-    serve_batches(shared, ifindex, engine, |stream| {
+    serve_batches(shared, ifindex, hook, engine, |stream| {
         xsk.wait(POLL.as_millis() as i32)
             .map_err(|e| format!("AF_XDP poll: {e}"))?;
         let mut n = 0;
@@ -532,7 +467,7 @@ fn serve_xsk(
                 .poll_batch(0, BATCH as u32, |buf, len| {
                     bump(&c.rx);
                     c.rx_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                    match run_frame(stream, &buf[..len], tap, &mut redirector, c) {
+                    match run_frame(stream, &buf[..len], PACKET_HOST, tap, &mut redirector, c) {
                         Act::Tx => {
                             let p = stream.packet();
                             if p.len() <= buf.len() {
@@ -565,17 +500,19 @@ fn serve_packet(
     sock: &PacketSocket,
     tap: &Tap,
     ifindex: u32,
+    hook: Hook,
     engine: Engine,
 ) -> Result<(), String> {
     let mut bufs = vec![vec![0u8; MAX_FRAME + VNET_HDR_LEN]; BATCH];
     let mut lens = [0usize; BATCH];
+    let mut pkt_types = [0u8; BATCH];
     let mut tx_bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(2048)).collect();
     let c = &shared.counters;
     let mut batches = 0u64;
     let mut redirector = Redirector::default();
-    serve_batches(shared, ifindex, engine, |stream| {
+    serve_batches(shared, ifindex, hook, engine, |stream| {
         let n = sock
-            .recv_batch(&mut bufs, &mut lens)
+            .recv_batch_typed(&mut bufs, &mut lens, &mut pkt_types)
             .map_err(|e| format!("receiving: {e}"))?;
         batches += 1;
         if n == 0 || batches.is_multiple_of(256) {
@@ -585,7 +522,7 @@ fn serve_packet(
         let mut n_tx = 0;
         {
             let _pin = kbpf_maps::pin();
-            for (buf, &len) in bufs.iter_mut().zip(&lens[..n]) {
+            for ((buf, &len), &pkt_type) in bufs.iter_mut().zip(&lens[..n]).zip(&pkt_types) {
                 bump(&c.rx);
                 c.rx_bytes
                     .fetch_add(len.saturating_sub(VNET_HDR_LEN) as u64, Ordering::Relaxed);
@@ -599,7 +536,7 @@ fn serve_packet(
                 if info.csum_completed {
                     bump(&c.csum_completed);
                 }
-                if let Act::Tx = run_frame(stream, frame, tap, &mut redirector, c) {
+                if let Act::Tx = run_frame(stream, frame, pkt_type, tap, &mut redirector, c) {
                     let out = &mut tx_bufs[n_tx];
                     out.clear();
                     out.extend_from_slice(&[0u8; VNET_HDR_LEN]);
@@ -623,8 +560,9 @@ fn serve_packet(
 fn serve_batches(
     shared: &Shared,
     ifindex: u32,
+    hook: Hook,
     engine: Engine,
-    mut batch: impl FnMut(&mut XdpStream<'_>) -> Result<(), String>,
+    mut batch: impl FnMut(&mut Stream<'_>) -> Result<(), String>,
 ) -> Result<(), String> {
     loop {
         if shared.stop.load(Ordering::Acquire) {
@@ -637,7 +575,7 @@ fn serve_batches(
             .unwrap_or_else(|p| p.into_inner())
             .0
             .clone();
-        let mut stream = XdpStream::new(&prog, engine, ifindex, 0).map_err(|e| e.to_string())?;
+        let mut stream = Stream::new(&prog, hook, engine, ifindex).map_err(|e| e.to_string())?;
         while !shared.stop.load(Ordering::Acquire)
             && shared.generation.load(Ordering::Acquire) == generation
         {
@@ -657,6 +595,8 @@ pub struct AttachmentInfo {
     pub prog_id: u32,
     /// Engine.
     pub engine: Engine,
+    /// Hook.
+    pub hook: Hook,
     /// Counters by name.
     pub counters: Vec<(&'static str, u64)>,
     /// The capture path.
@@ -703,6 +643,11 @@ impl Attachments {
         let key = (netns.inode(), index);
         let mut by_dev = self.by_dev.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(a) = by_dev.get(&key) {
+            // One program per device: an XDP and a tc attachment would each take the
+            // device's frames and pass them back through their own tap.
+            if a.hook() != opts.hook {
+                return Err(AttachError::Busy(ifname.to_string()));
+            }
             if !overwrite {
                 return Err(AttachError::Exists(ifname.to_string()));
             }
@@ -714,18 +659,19 @@ impl Attachments {
         Ok(index)
     }
 
-    /// Detaches the program from `ifname` in `netns`: the device's frames go to the stack
-    /// again.
-    pub fn detach(&self, ifname: &str, netns: &NetNs) -> Result<(), AttachError> {
+    /// Detaches the program at `hook` from `ifname` in `netns`: the device's frames go to
+    /// the stack again.
+    pub fn detach(&self, ifname: &str, netns: &NetNs, hook: Hook) -> Result<(), AttachError> {
         let index = in_netns(netns, || ifindex(ifname))
             .map_err(io_err("entering the network namespace"))?
             .map_err(|_| AttachError::NoDevice(ifname.to_string()))?;
-        let a = self
-            .by_dev
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&(netns.inode(), index))
-            .ok_or_else(|| AttachError::NotAttached(ifname.to_string()))?;
+        let mut by_dev = self.by_dev.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (netns.inode(), index);
+        if by_dev.get(&key).is_none_or(|a| a.hook() != hook) {
+            return Err(AttachError::NotAttached(ifname.to_string()));
+        }
+        let a = by_dev.remove(&key);
+        drop(by_dev);
         drop(a);
         Ok(())
     }
@@ -742,6 +688,7 @@ impl Attachments {
                 ifindex: a.ifindex(),
                 prog_id: a.prog_id(),
                 engine: a.engine(),
+                hook: a.hook(),
                 counters: a.counters().snapshot(),
                 capture: a.capture(),
                 queues: a.shared.queues.load(Ordering::Relaxed) as u32,

@@ -2,7 +2,9 @@
 //! path, on tcx links (which end with the process):
 //! - the **bypass**, first on the device's tcx ingress: a frame without [`PASS_MARK`] is
 //!   dropped there (packet sockets, kbpf's capture among them, have already seen it); a
-//!   marked one has its mark cleared and goes on to the stack;
+//!   marked one carries an 8-byte trailer (the `skb->mark` and `skb->priority` the program
+//!   left: what a tc program may set), which the bypass strips (`bpf_skb_change_tail`) and
+//!   restores before the frame goes on to the stack;
 //! - the **return path**, on the tap's tcx ingress: marks the frame and redirects it into
 //!   the device's ingress (`bpf_redirect(ifindex, BPF_F_INGRESS)`), so an `XDP_PASS` frame
 //!   reaches the stack as arriving on the device itself.
@@ -27,17 +29,41 @@ const TCX_DROP: i32 = 2;
 const BPF_FUNC_REDIRECT: i32 = 23;
 const BPF_F_INGRESS: i32 = 1;
 
+/// `offsetof(struct __sk_buff, len)`, `priority`.
+const SKB_LEN: i16 = 0;
+const SKB_PRIORITY: i16 = 32;
+/// `BPF_FUNC_skb_load_bytes`, `BPF_FUNC_skb_change_tail`.
+const BPF_FUNC_SKB_LOAD_BYTES: i32 = 26;
+const BPF_FUNC_SKB_CHANGE_TAIL: i32 = 38;
+
 /// The bypass program's instructions.
 pub fn bypass_insns() -> Vec<Insn> {
     vec![
-        Insn::new(0x61, 2, 1, SKB_MARK, 0),         // r2 = skb->mark
-        Insn::new(0x55, 2, 0, 4, PASS_MARK as i32), // if r2 != PASS_MARK goto drop
-        Insn::new(0xb7, 2, 0, 0, 0),                // r2 = 0
-        Insn::new(0x63, 1, 2, SKB_MARK, 0),         // skb->mark = r2
-        Insn::new(0xb7, 0, 0, 0, TCX_NEXT),         // r0 = TCX_NEXT
-        Insn::new(0x95, 0, 0, 0, 0),                // exit
-        Insn::new(0xb7, 0, 0, 0, TCX_DROP),         // drop: r0 = TCX_DROP
-        Insn::new(0x95, 0, 0, 0, 0),                // exit
+        Insn::new(0xbf, 6, 1, 0, 0),                 // r6 = skb
+        Insn::new(0x61, 2, 6, SKB_MARK, 0),          // r2 = skb->mark
+        Insn::new(0x55, 2, 0, 20, PASS_MARK as i32), // if r2 != PASS_MARK goto drop
+        Insn::new(0x61, 2, 6, SKB_LEN, 0),           // r2 = skb->len
+        Insn::new(0x07, 2, 0, 0, -8),                // r2 -= 8: the trailer
+        Insn::new(0xbf, 3, 10, 0, 0),                // r3 = fp
+        Insn::new(0x07, 3, 0, 0, -8),                // r3 -= 8
+        Insn::new(0xb7, 4, 0, 0, 8),                 // r4 = 8
+        Insn::new(0xbf, 1, 6, 0, 0),                 // r1 = skb
+        Insn::new(0x85, 0, 0, 0, BPF_FUNC_SKB_LOAD_BYTES),
+        Insn::new(0x55, 0, 0, 12, 0),      // if r0 != 0 goto drop
+        Insn::new(0x61, 2, 6, SKB_LEN, 0), // r2 = skb->len
+        Insn::new(0x07, 2, 0, 0, -8),      // r2 -= 8
+        Insn::new(0xbf, 1, 6, 0, 0),       // r1 = skb
+        Insn::new(0xb7, 3, 0, 0, 0),       // r3 = 0
+        Insn::new(0x85, 0, 0, 0, BPF_FUNC_SKB_CHANGE_TAIL),
+        Insn::new(0x55, 0, 0, 6, 0),            // if r0 != 0 goto drop
+        Insn::new(0x61, 2, 10, -8, 0),          // r2 = trailer.mark
+        Insn::new(0x63, 6, 2, SKB_MARK, 0),     // skb->mark = r2
+        Insn::new(0x61, 2, 10, -4, 0),          // r2 = trailer.priority
+        Insn::new(0x63, 6, 2, SKB_PRIORITY, 0), // skb->priority = r2
+        Insn::new(0xb7, 0, 0, 0, TCX_NEXT),     // r0 = TCX_NEXT
+        Insn::new(0x95, 0, 0, 0, 0),            // exit
+        Insn::new(0xb7, 0, 0, 0, TCX_DROP),     // drop: r0 = TCX_DROP
+        Insn::new(0x95, 0, 0, 0, 0),            // exit
     ]
 }
 

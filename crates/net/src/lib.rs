@@ -26,6 +26,7 @@ mod attach;
 pub mod bypass;
 mod iface;
 pub mod packet_socket;
+mod stream;
 mod tap;
 pub mod xsk;
 
@@ -34,3 +35,4 @@ pub use attach::{
     Counters,
 };
 pub use iface::{NetNs, ifindex, ifname};
+pub use stream::Hook;

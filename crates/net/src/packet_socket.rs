@@ -184,7 +184,22 @@ impl PacketSocket {
     /// bytes), waiting for the first until the timeout; writes each frame's length
     /// (virtio-net header included) to `lens`. Returns how many arrived (0 on timeout).
     pub fn recv_batch(&self, bufs: &mut [Vec<u8>], lens: &mut [usize]) -> io::Result<usize> {
-        let n = bufs.len().min(lens.len());
+        let mut types = vec![0u8; lens.len()];
+        self.recv_batch_typed(bufs, lens, &mut types)
+    }
+
+    /// [`PacketSocket::recv_batch`], also writing each frame's `PACKET_*` type (what
+    /// `eth_type_trans` made of its destination: host, broadcast, multicast, other host).
+    pub fn recv_batch_typed(
+        &self,
+        bufs: &mut [Vec<u8>],
+        lens: &mut [usize],
+        pkt_types: &mut [u8],
+    ) -> io::Result<usize> {
+        let n = bufs.len().min(lens.len()).min(pkt_types.len());
+        // SAFETY: sockaddr_ll is plain old data; zeroes are valid.
+        let mut names: Vec<libc::sockaddr_ll> =
+            (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
         let mut iovs: Vec<libc::iovec> = bufs[..n]
             .iter_mut()
             .map(|b| libc::iovec {
@@ -194,12 +209,14 @@ impl PacketSocket {
             .collect();
         // SAFETY: mmsghdr is plain old data; zeroes are valid.
         let mut msgs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
-        for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
+        for ((m, iov), name) in msgs.iter_mut().zip(iovs.iter_mut()).zip(names.iter_mut()) {
             m.msg_hdr.msg_iov = iov;
             m.msg_hdr.msg_iovlen = 1;
+            m.msg_hdr.msg_name = (name as *mut libc::sockaddr_ll).cast();
+            m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
         }
         // SAFETY: each msghdr points at one iovec over a live, writable buffer of the
-        // stated length; `msgs` and `iovs` outlive the call.
+        // stated length and at a sockaddr_ll for the source; all outlive the call.
         let r = unsafe {
             libc::recvmmsg(
                 self.fd.as_raw_fd(),
@@ -216,8 +233,13 @@ impl PacketSocket {
                 _ => Err(e),
             };
         }
-        for (l, m) in lens.iter_mut().zip(&msgs[..r as usize]) {
+        for ((l, m), (t, name)) in lens
+            .iter_mut()
+            .zip(&msgs[..r as usize])
+            .zip(pkt_types.iter_mut().zip(&names))
+        {
             *l = m.msg_len as usize;
+            *t = name.sll_pkttype;
         }
         Ok(r as usize)
     }

@@ -3,7 +3,7 @@
 //! redirects it into the attached device's ingress.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
@@ -48,8 +48,30 @@ impl Tap {
         &self.name
     }
 
-    /// Hands one frame to the tap's ingress.
-    pub fn inject(&self, frame: &[u8]) -> io::Result<()> {
-        (&self.file).write(frame).map(|_| ())
+    /// Hands one frame to the tap's ingress, with the `skb->mark` and `skb->priority` it
+    /// is to reach the stack with, as an 8-byte trailer the bypass strips and restores
+    /// ([`crate::bypass`]).
+    pub fn inject(&self, frame: &[u8], mark: u32, priority: u32) -> io::Result<()> {
+        let mut trailer = [0u8; 8];
+        trailer[..4].copy_from_slice(&mark.to_ne_bytes());
+        trailer[4..].copy_from_slice(&priority.to_ne_bytes());
+        let iov = [
+            libc::iovec {
+                iov_base: frame.as_ptr() as *mut libc::c_void,
+                iov_len: frame.len(),
+            },
+            libc::iovec {
+                iov_base: trailer.as_mut_ptr().cast(),
+                iov_len: trailer.len(),
+            },
+        ];
+        // SAFETY: both iovecs describe live buffers of the stated lengths, which the kernel
+        // only reads; the fd is the open tap.
+        let r = unsafe { libc::writev(self.file.as_raw_fd(), iov.as_ptr(), 2) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use kbpf_isa::Insn;
 use kbpf_net::packet_socket::{PacketSocket, VNET_HDR_LEN};
-use kbpf_net::{AttachOptions, Attachments, CaptureMode, NetNs};
+use kbpf_net::{AttachOptions, Attachments, CaptureMode, Hook, NetNs};
 use kbpf_run::Program;
 
 fn skip(why: &str) -> bool {
@@ -106,7 +106,16 @@ impl Drop for Pair {
 }
 
 fn xdp(name: &str, insns: &[Insn]) -> Arc<Program> {
-    let loaded = kbpf_loader::LoadedProgram::from_insns(name, 6, insns.to_vec());
+    program(name, 6, insns)
+}
+
+/// A `BPF_PROG_TYPE_SCHED_CLS` program.
+fn tc(name: &str, insns: &[Insn]) -> Arc<Program> {
+    program(name, 3, insns)
+}
+
+fn program(name: &str, prog_type: u32, insns: &[Insn]) -> Arc<Program> {
+    let loaded = kbpf_loader::LoadedProgram::from_insns(name, prog_type, insns.to_vec());
     Arc::new(
         Program::load(
             &loaded,
@@ -349,9 +358,12 @@ fn xdp_actions(capture: CaptureMode, tag: &str, mtu: &str, queues: &str) {
     assert!(net.list(ns_b.inode())[0].failure.is_none());
 
     // Detach: the device is the stack's again.
-    net.detach("kv1", &ns_b).unwrap();
+    net.detach("kv1", &ns_b, Hook::Xdp).unwrap();
     assert!(net.is_empty());
-    assert_eq!(net.detach("kv1", &ns_b).unwrap_err().errno(), libc::ENOENT);
+    assert_eq!(
+        net.detach("kv1", &ns_b, Hook::Xdp).unwrap_err().errno(),
+        libc::ENOENT
+    );
     assert!(pair.ping(), "ping after detach");
     let _ = Ordering::Relaxed;
 }
@@ -393,4 +405,110 @@ fn send_and_catch(ns: &NetNs, out_dev: &str, in_dev: &str) -> Option<Vec<u8>> {
         }
         None
     })
+}
+
+/// Packets the nft rule counting `meta mark 42` on input has seen in `ns`.
+fn marked_packets(ns: &str) -> Option<u64> {
+    let o = Command::new("ip")
+        .args([
+            "netns", "exec", ns, "nft", "list", "chain", "ip", "kbpf_t", "in",
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&o.stdout);
+    let after = text.split("counter packets ").nth(1)?;
+    after.split_whitespace().next()?.parse().ok()
+}
+
+/// A tc program at tcx ingress: TC_ACT_OK reaches the stack, the mark a program sets
+/// reaches the stack's filters, TC_ACT_SHOT drops, one program per device.
+#[test]
+fn tc_ingress_on_a_veth_pair() {
+    if unsafe { libc::geteuid() } != 0 {
+        skip("needs root");
+        return;
+    }
+    if !kbpf_kernel::bpf_available_or_skip("attach_veth") {
+        return;
+    }
+    let Some(pair) = Pair::new("tc", "1500", "1") else {
+        skip("cannot create network namespaces and veth (ip netns add)");
+        return;
+    };
+    let ns_b = NetNs::named(&pair.b).unwrap();
+    let net = Attachments::default();
+    let opts = AttachOptions {
+        hook: Hook::TcIngress,
+        ..AttachOptions::default()
+    };
+    let b = || NetNs::named(&pair.b).unwrap();
+    // TC_ACT_OK.
+    net.attach(tc("ok", &ret(0)), 1, "kv1", b(), opts, false)
+        .unwrap();
+    assert_eq!(net.list(ns_b.inode())[0].capture, "af_packet");
+    assert_eq!(net.list(ns_b.inode())[0].hook, Hook::TcIngress);
+    assert!(pair.ping(), "ping through TC_ACT_OK");
+    assert!(counter(&net, &ns_b, "pass") >= 1);
+    // An XDP program on the same device: EBUSY (one kbpf program per device); an XDP
+    // program at the tc hook: refused as the wrong type.
+    let e = net
+        .attach(
+            xdp("pass", &ret(2)),
+            2,
+            "kv1",
+            b(),
+            AttachOptions::default(),
+            true,
+        )
+        .unwrap_err();
+    assert_eq!(e.errno(), libc::EBUSY);
+    let e = net
+        .attach(xdp("pass", &ret(2)), 2, "kv1", b(), opts, true)
+        .unwrap_err();
+    assert_eq!(e.errno(), libc::EINVAL);
+    // skb->mark = 42, TCX_NEXT: the stack's filters see the mark.
+    let have_nft = Command::new("ip")
+        .args(["netns", "exec", &pair.b, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(
+                b"table ip kbpf_t { chain in { type filter hook input priority 0; meta mark 42 counter; }; }\n",
+            )?;
+            c.wait()
+        })
+        .is_ok_and(|s| s.success());
+    let mark42 = vec![
+        Insn::new(0xb7, 2, 0, 0, 42), // r2 = 42
+        Insn::new(0x63, 1, 2, 8, 0),  // skb->mark = r2
+        Insn::new(0xb7, 0, 0, 0, -1), // r0 = TCX_NEXT
+        Insn::new(0x95, 0, 0, 0, 0),
+    ];
+    net.attach(tc("mark", &mark42), 3, "kv1", b(), opts, true)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(250));
+    assert!(pair.ping(), "ping through TCX_NEXT with a mark");
+    if have_nft {
+        assert!(
+            marked_packets(&pair.b).unwrap_or(0) >= 1,
+            "the mark the tc program set reached the stack"
+        );
+    } else {
+        skip("nft missing: the mark check");
+    }
+    // TC_ACT_SHOT.
+    net.attach(tc("shot", &ret(2)), 4, "kv1", b(), opts, true)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(250));
+    let before = counter(&net, &ns_b, "drop");
+    assert!(!pair.ping(), "TC_ACT_SHOT must stop the ping");
+    assert!(counter(&net, &ns_b, "drop") > before);
+    // Detach at the wrong hook: ENOENT; at the right one: the stack's again.
+    assert_eq!(
+        net.detach("kv1", &ns_b, Hook::Xdp).unwrap_err().errno(),
+        libc::ENOENT
+    );
+    net.detach("kv1", &ns_b, Hook::TcIngress).unwrap();
+    assert!(pair.ping(), "ping after detach");
 }

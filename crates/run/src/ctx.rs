@@ -373,6 +373,11 @@ impl SkBuff {
         s
     }
 
+    /// Puts the skb on device `ifindex` (`skb->dev->ifindex`; `BPF_PROG_TEST_RUN` uses lo).
+    pub fn set_dev_ifindex(&mut self, ifindex: u32) {
+        self.dev.ifindex = ifindex;
+    }
+
     /// `skb->len`.
     pub fn len(&self) -> usize {
         self.get_u32(skb_off::SKB_LEN) as usize

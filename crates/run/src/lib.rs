@@ -22,7 +22,7 @@ pub mod test_run;
 mod tracing;
 
 pub use each::{EachError, ProgVerification, verify_each};
-pub use packets::{PacketResult, XdpStream, run_packets};
+pub use packets::{PacketResult, SkbMeta, SkbStream, XdpStream, run_packets};
 pub use program::{LoadOptions, ProgLoadError, Program, funcs_btf, maps_env, prog_ref};
 pub use redirect::{Redirect, RedirectTarget, TunnelKey};
 pub use test_run::{Engine, Runner, TestRunError, TestRunInput, TestRunOutput};
