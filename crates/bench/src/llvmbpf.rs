@@ -92,9 +92,7 @@ impl LlvmBpf {
             Ok(LlvmBpf {
                 load: std::mem::transmute::<*mut c_void, LoadFn>(sym(c"llvmbpf_load")?),
                 run: std::mem::transmute::<*mut c_void, RunFn>(sym(c"llvmbpf_run")?),
-                function: std::mem::transmute::<*mut c_void, FunctionFn>(sym(
-                    c"llvmbpf_function",
-                )?),
+                function: std::mem::transmute::<*mut c_void, FunctionFn>(sym(c"llvmbpf_function")?),
                 error: std::mem::transmute::<*mut c_void, ErrorFn>(sym(c"llvmbpf_error")?),
                 free: std::mem::transmute::<*mut c_void, FreeFn>(sym(c"llvmbpf_free")?),
             })
@@ -114,9 +112,8 @@ impl LlvmBpf {
         }
         // SAFETY: `handle` is a live handle whose program was compiled by llvmbpf_load;
         // llvmbpf_function returns its compiled function, of the `Compiled` signature.
-        let compiled = unsafe {
-            std::mem::transmute::<*mut c_void, Compiled>((self.function)(handle))
-        };
+        let compiled =
+            unsafe { std::mem::transmute::<*mut c_void, Compiled>((self.function)(handle)) };
         Ok(LlvmProgram {
             lib: self,
             handle,
