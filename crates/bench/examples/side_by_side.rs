@@ -14,11 +14,16 @@
 //! Native -O2: the same computation in C (`native/limits.c`, gcc/clang -O2 through the `cc`
 //! crate) over the packet and a plain array — the limit (Maglev has none: its maps would need
 //! a native hash table and LRU, which would measure that implementation instead).
+//! LLVM JIT: bpftime's llvmbpf (LLVM's O3 pipeline), the same bytecode and context as rbpf,
+//! its compiled function called directly; loaded at run time from the shim
+//! `scripts/llvmbpf-build.sh` builds (`$LLVMBPF_OUT`, default `target/llvmbpf`), and only
+//! timed when its result equals kbpf's.
 //! Columns are skipped (`-`) where an engine cannot run the program (`bpf()` unavailable,
-//! rbpf has no maps).
+//! rbpf and llvmbpf have no maps here, the llvmbpf shim not built).
 
 use std::path::Path;
 
+use kbpf_bench::llvmbpf::LlvmBpf;
 use kbpf_bench::{
     BPF_PROG_TYPE_XDP, Engines, KbpfObject, bench_object, bytecode_programs, load_xdp_insns,
     maglev_kbpf, maglev_packet, maglev_service, ns_per_call, progs, xdp_form,
@@ -38,6 +43,8 @@ struct Row {
     kernel: Option<f64>,
     rbpf_jit: Option<f64>,
     rbpf_interp: Option<f64>,
+    /// bpftime's LLVM JIT (llvmbpf).
+    llvm: Option<f64>,
     /// The same computation in C at -O2 over plain memory (`native/limits.c`).
     native: Option<f64>,
     retvals: Vec<(String, u64)>,
@@ -125,6 +132,45 @@ fn rbpf_times(insns: &[kbpf_isa::Insn], pkt: &[u8], row: &mut Row) {
     row.rbpf_jit = Some(ns_per_call(
         // SAFETY: as above.
         || unsafe { jvm.execute_program_jit(p, c) }.unwrap_or(u64::MAX),
+        20.0,
+        9,
+    ));
+}
+
+/// bpftime's LLVM JIT on the rbpf form of a program, timed only when its result equals
+/// kbpf's JIT's (else the kernel's) result.
+fn llvm_times(lib: &LlvmBpf, insns: &[kbpf_isa::Insn], pkt: &[u8], row: &mut Row) {
+    let prog = match lib.load(&progs::bytes(insns)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}: llvmbpf: {e}", row.name);
+            return;
+        }
+    };
+    let pkt = pkt.to_vec();
+    let mut ctx = progs::context(&pkt);
+    // SAFETY: the program reads only the context and the packet it describes (`pkt`), both
+    // alive for every run.
+    let r = unsafe { prog.run(&mut ctx) } & 0xffff_ffff;
+    let want = row
+        .retvals
+        .iter()
+        .find(|(n, _)| n == "kbpf jit")
+        .or_else(|| row.retvals.first())
+        .map(|v| v.1);
+    row.retvals.push(("llvm jit".into(), r));
+    if want.is_some_and(|w| w != r) {
+        eprintln!(
+            "{}: llvmbpf returned {r:#x}, not {:#x}: not timed",
+            row.name,
+            want.unwrap_or_default()
+        );
+        return;
+    }
+    let c = &mut ctx;
+    row.llvm = Some(ns_per_call(
+        // SAFETY: as above.
+        || unsafe { prog.run(c) },
         20.0,
         9,
     ));
@@ -287,6 +333,14 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
+/// The fastest other JIT on a row: the kernel's, rbpf's or LLVM's.
+fn best_peer(r: &Row) -> Option<f64> {
+    [r.kernel, r.rbpf_jit, r.llvm]
+        .into_iter()
+        .flatten()
+        .min_by(f64::total_cmp)
+}
+
 fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
@@ -312,6 +366,13 @@ fn main() {
             false
         }
     };
+    let llvm = match LlvmBpf::open() {
+        Ok(l) => Some(l),
+        Err(e) => {
+            println!("LLVM JIT column skipped: {e} (build it with scripts/llvmbpf-build.sh)");
+            None
+        }
+    };
     println!("machine: {}", machine());
     let pkt = progs::packet();
     let mut rows = Vec::new();
@@ -334,6 +395,9 @@ fn main() {
             }
         }
         rbpf_times(&insns, &pkt, &mut row);
+        if let Some(l) = &llvm {
+            llvm_times(l, &insns, &pkt, &mut row);
+        }
         match name {
             n if n.starts_with("ALU") => native_time(kbpf_bench::native::alu_loop, &mut row),
             n if n.starts_with("FNV") => native_time(|| kbpf_bench::native::fnv1a(&pkt), &mut row),
@@ -424,21 +488,24 @@ fn main() {
     println!("ns per run (kbpf JIT / kernel JIT < 1.00× means kbpf is faster)");
     println!();
     println!(
-        "| program | kbpf JIT | kbpf interp | kernel JIT | rbpf JIT | rbpf interp | native -O2 | kbpf JIT / kernel JIT | kbpf JIT / rbpf JIT | kbpf JIT / native | kernel JIT / native |"
+        "| program | kbpf JIT | kbpf interp | kernel JIT | rbpf JIT | rbpf interp | LLVM JIT | native -O2 | kbpf JIT / kernel JIT | kbpf JIT / rbpf JIT | kbpf JIT / LLVM JIT | kbpf JIT / best peer | kbpf JIT / native | kernel JIT / native |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.name,
             fmt(r.jit, r.per),
             fmt(r.interp, r.per),
             fmt(r.kernel, r.per),
             fmt(r.rbpf_jit, r.per),
             fmt(r.rbpf_interp, r.per),
+            fmt(r.llvm, r.per),
             fmt(r.native, r.per),
             ratio(r.jit, r.kernel),
             ratio(r.jit, r.rbpf_jit),
+            ratio(r.jit, r.llvm),
+            ratio(r.jit, best_peer(r)),
             ratio(r.jit, r.native),
             ratio(r.kernel, r.native),
         );

@@ -25,6 +25,7 @@ use kbpf_vm::{Interpreter, Mode};
 #[path = "../../vm/benches/common/progs.rs"]
 pub mod progs;
 
+pub mod llvmbpf;
 pub mod native;
 
 /// Bytes [`fnv1a_checked`] hashes.
