@@ -28,6 +28,7 @@ mod lock;
 mod may_goto;
 mod sock;
 mod stack_var;
+mod widen;
 
 /// `MAX_PACKET_OFF`.
 const MAX_PACKET_OFF: u64 = 0xffff;
@@ -126,6 +127,8 @@ pub(crate) struct Checker<'a> {
     arena: Vec<Explored>,
     id_gen: u32,
     cur_parent: Option<usize>,
+    /// Widen differing scalars at `may_goto` (the second attempt, `check/widen.rs`).
+    pub(crate) widen: bool,
     jmps_processed: usize,
     /// The instruction being checked (for the error's location).
     pub cur_insn: usize,
@@ -206,6 +209,7 @@ impl<'a> Checker<'a> {
             arena: Vec::new(),
             id_gen: 0,
             cur_parent: None,
+            widen: false,
             jmps_processed: 0,
             cur_insn: 0,
             prev_jmps_processed: 0,

@@ -379,6 +379,18 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
             log.push_str(&format!("func#{i} @{s}\n"));
         }
     }
+    let has_may_goto = cfg
+        .decoded
+        .iter()
+        .any(|d| matches!(d, Some(kbpf_isa::decode::Instruction::MayGoto { .. })));
+    let retry = has_may_goto.then(|| {
+        (
+            cfg.decoded.clone(),
+            cfg.subprogs.clone(),
+            cfg.prune_points.clone(),
+            log.clone(),
+        )
+    });
     let mut ck = check::Checker::new(
         insns,
         cfg.decoded,
@@ -389,7 +401,29 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
         opts.prog_type,
         log,
     );
-    let res = ck.run().and_then(|()| ck.run_globals());
+    let mut res = ck.run().and_then(|()| ck.run_globals());
+    // A `may_goto` loop that did not converge: verify again with its scalars widened
+    // (`check/widen.rs`); keep that attempt only if it succeeds.
+    if let (Err(r), Some((decoded, subprogs, prune_points, log))) = (&res, retry)
+        && (r.msg.starts_with("BPF program is too large")
+            || r.msg.starts_with("The sequence of"))
+    {
+        let mut wide = check::Checker::new(
+            insns,
+            decoded,
+            subprogs,
+            prune_points,
+            env,
+            opts,
+            opts.prog_type,
+            log,
+        );
+        wide.widen = true;
+        if wide.run().and_then(|()| wide.run_globals()).is_ok() {
+            ck = wide;
+            res = Ok(());
+        }
+    }
     let result = match res {
         Ok(()) => Ok(()),
         Err(r) => {
