@@ -119,6 +119,7 @@ fn ctx_struct(prog_type: u32) -> Option<(&'static str, Option<&'static str>)> {
         17 => ("bpf_raw_tracepoint_args", None),
         2 => ("pt_regs", None),
         7 => ("bpf_perf_event_data", None),
+        23 => ("bpf_sysctl", None),
         _ => return None,
     })
 }
@@ -169,6 +170,8 @@ fn arg_ctx_ok(btf: &Btf, pointee: u32, prog_type: u32) -> bool {
             BtfKind::Void => true,
             // BPF_PROG_TYPE_TRACEPOINT: anything goes.
             _ if prog_type == 5 => true,
+            // BPF_PROG_TYPE_SYSCALL: its context type is `void *`, anything goes.
+            _ if prog_type == 31 => true,
             // Raw tracepoints: u64 *.
             BtfKind::Int { size: 8, .. } if prog_type == 17 => true,
             // Perf events also take `struct pt_regs *` (bpf_user_pt_regs_t's struct on x86-64).

@@ -120,7 +120,9 @@ impl Program {
             | ProgType::SkReuseport
             | ProgType::PerfEvent
             | ProgType::SockOps
-            | ProgType::FlowDissector => Err(TestRunError::NotSupported("this program type")),
+            | ProgType::FlowDissector
+            | ProgType::CgroupSysctl
+            | ProgType::Syscall => Err(TestRunError::NotSupported("this program type")),
         }?;
         out.redirect = crate::redirect::for_verdict(self.prog_type, out.retval, out.redirect);
         Ok(out)

@@ -59,6 +59,13 @@ pub enum ProgType {
     /// kernel structs kbpf does not model (their loads are refused); returns `NF_DROP` or
     /// `NF_ACCEPT`.
     Netfilter,
+    /// `BPF_PROG_TYPE_CGROUP_SYSCTL` (23): `struct bpf_sysctl` (`write`, `file_pos`; no
+    /// rewrite, no test run), returns 0 or 1.
+    CgroupSysctl,
+    /// `BPF_PROG_TYPE_SYSCALL` (31): a context that is the caller's buffer, read and written
+    /// at any aligned offset below `U16_MAX` (`syscall_prog_is_valid_access`; no rewrite, no
+    /// test run).
+    Syscall,
 }
 
 impl ProgType {
@@ -85,6 +92,8 @@ impl ProgType {
             7 => ProgType::PerfEvent,
             13 => ProgType::SockOps,
             22 => ProgType::FlowDissector,
+            23 => ProgType::CgroupSysctl,
+            31 => ProgType::Syscall,
             _ => return None,
         })
     }
@@ -112,6 +121,8 @@ impl ProgType {
             ProgType::PerfEvent => 7,
             ProgType::SockOps => 13,
             ProgType::FlowDissector => 22,
+            ProgType::CgroupSysctl => 23,
+            ProgType::Syscall => 31,
         }
     }
 
@@ -151,6 +162,38 @@ impl ProgType {
             ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint | ProgType::PerfEvent
         )
     }
+}
+
+/// `sysctl_is_valid_access` on `struct bpf_sysctl { __u32 write; __u32 file_pos; }`:
+/// `write` read-only (narrow reads allowed), `file_pos` readable (narrow too) and writable
+/// as a whole `u32`.
+fn sysctl_access(off: u32, size: u32, write: bool) -> Option<CtxLoad> {
+    if size == 0 || off + size > 8 || !off.is_multiple_of(size) {
+        return None;
+    }
+    let field = if off < 4 {
+        CtxField {
+            name: "write",
+            off: 0,
+            size: 4,
+        }
+    } else {
+        CtxField {
+            name: "file_pos",
+            off: 4,
+            size: 4,
+        }
+    };
+    let narrow_ok = size <= 4 && size.is_power_of_two();
+    let ok = match (field.name, write) {
+        ("write", false) | ("file_pos", false) => narrow_ok,
+        ("file_pos", true) => size == 4,
+        _ => false,
+    };
+    ok.then_some(CtxLoad {
+        field,
+        reg_type: RegType::Scalar,
+    })
 }
 
 /// `sizeof(struct pt_regs)` on x86-64.
@@ -443,6 +486,21 @@ pub fn check_ctx_access_for(
         ProgType::Netfilter => None,
         ProgType::SkReuseport => crate::skb_ctx::sk_reuseport_access(off, size, write),
         ProgType::SockOps => crate::skb_ctx::sock_ops_access(off, size, write),
+        ProgType::CgroupSysctl => sysctl_access(off, size, write),
+        ProgType::Syscall => {
+            // syscall_prog_is_valid_access: below U16_MAX, aligned to the size.
+            if off >= u16::MAX as u32 || size == 0 || !off.is_multiple_of(size) {
+                return None;
+            }
+            Some(CtxLoad {
+                field: CtxField {
+                    name: "syscall",
+                    off,
+                    size,
+                },
+                reg_type: RegType::Scalar,
+            })
+        }
         // flow_dissector_is_valid_access: 4-byte reads of data and data_end.
         ProgType::FlowDissector => {
             let field = *SKB_FIELDS.iter().find(|f| f.off == off)?;
@@ -602,6 +660,35 @@ pub fn check_ctx_access_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sysctl_fields() {
+        let ok = |off, size, write| check_ctx_access(ProgType::CgroupSysctl, off, size, write);
+        assert!(ok(0, 4, false).is_some());
+        assert!(ok(0, 1, false).is_some(), "narrow read of write");
+        assert!(ok(0, 4, true).is_none(), "write is read-only");
+        assert!(ok(4, 4, true).is_some(), "file_pos is writable");
+        assert!(ok(4, 2, true).is_none(), "only as a whole u32");
+        assert!(ok(6, 2, false).is_some());
+        assert!(ok(0, 8, false).is_none(), "two fields at once");
+        assert!(ok(8, 4, false).is_none(), "past the struct");
+        assert!(ok(2, 4, false).is_none(), "misaligned");
+        assert_eq!(ProgType::from_u32(23), Some(ProgType::CgroupSysctl));
+        assert_eq!(ProgType::CgroupSysctl.as_u32(), 23);
+    }
+
+    #[test]
+    fn syscall_ctx_is_a_buffer() {
+        let ok = |off, size, write| check_ctx_access(ProgType::Syscall, off, size, write);
+        assert!(ok(0, 8, true).is_some());
+        assert!(ok(1000, 8, false).is_some());
+        assert!(ok(1004, 8, false).is_none(), "misaligned");
+        assert!(ok(65535, 1, false).is_none(), "U16_MAX and beyond");
+        assert!(ok(-8, 8, false).is_none());
+        assert_eq!(ProgType::from_u32(31), Some(ProgType::Syscall));
+        assert!(crate::helpers::func_proto(ProgType::Syscall, 67).is_none());
+        assert!(crate::helpers::func_proto(ProgType::Syscall, 1).is_some());
+    }
 
     #[test]
     fn xdp_fields() {
