@@ -120,6 +120,9 @@ pub struct Options {
     /// The kfuncs the program's calls name (`(btf_id, name)`, resolved by the loader against
     /// the kernel's BTF).
     pub kfuncs: Vec<(i32, String)>,
+    /// The kernel BTF's STRUCT and UNION ids, ascending (`btf_type_is_struct`), which
+    /// `bpf_rdonly_cast` may cast to; the loader fills it for programs calling that kfunc.
+    pub kernel_structs: Vec<u32>,
     /// First instructions of the functions whose BTF prototype returns something other
     /// than an int or enum (`check_btf_func`'s `scalar_return`): a legacy packet load
     /// (`BPF_LD_[ABS|IND]`) may not be in them.
@@ -147,6 +150,7 @@ impl Options {
             func_info: false,
             non_scalar_return: Vec::new(),
             kfuncs: Vec::new(),
+            kernel_structs: Vec::new(),
         }
     }
 
@@ -179,6 +183,12 @@ impl Options {
     pub fn perfmon(mut self, perfmon: bool) -> Options {
         self.allow_uninit_stack = perfmon;
         self.allow_ptr_leaks = perfmon;
+        self
+    }
+
+    /// Sets [`Options::kernel_structs`] (ascending).
+    pub fn kernel_structs(mut self, ids: Vec<u32>) -> Options {
+        self.kernel_structs = ids;
         self
     }
 
