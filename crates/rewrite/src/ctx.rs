@@ -152,7 +152,11 @@ fn convert_one(
         ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct => {
             crate::ctx::skb::convert(&insn, field.name, access.write, at)?
         }
-        ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint | ProgType::Syscall => {
+        ProgType::RawTracepoint
+        | ProgType::RawTracepointWritable
+        | ProgType::Kprobe
+        | ProgType::Tracepoint
+        | ProgType::Syscall => {
             vec![insn]
         }
         ProgType::CgroupSockAddr

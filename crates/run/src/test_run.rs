@@ -122,6 +122,7 @@ impl Program {
             | ProgType::SockOps
             | ProgType::FlowDissector
             | ProgType::CgroupSysctl
+            | ProgType::RawTracepointWritable
             | ProgType::Syscall => Err(TestRunError::NotSupported("this program type")),
         }?;
         out.redirect = crate::redirect::for_verdict(self.prog_type, out.retval, out.redirect);

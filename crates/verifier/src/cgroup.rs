@@ -264,6 +264,7 @@ pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
         | ProgType::SchedAct
         | ProgType::Xdp
         | ProgType::RawTracepoint
+        | ProgType::RawTracepointWritable
         | ProgType::Kprobe
         | ProgType::PerfEvent
         | ProgType::Tracepoint => None,

@@ -20,6 +20,10 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT` (17): the tracepoint's arguments, `u64 args[]`
     /// (read-only, no rewrite; test runs feed them from `ctx_in`).
     RawTracepoint,
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE` (24): a raw tracepoint whose first argument
+    /// is the tracepoint's writable buffer (`PTR_TO_TP_BUFFER`), which kbpf does not model:
+    /// its load is refused; the other arguments as [`ProgType::RawTracepoint`]'s.
+    RawTracepointWritable,
     /// `BPF_PROG_TYPE_KPROBE` (2): `struct pt_regs` (read-only, no rewrite; the kernel has no
     /// test run for it either).
     Kprobe,
@@ -77,6 +81,7 @@ impl ProgType {
             4 => ProgType::SchedAct,
             6 => ProgType::Xdp,
             17 => ProgType::RawTracepoint,
+            24 => ProgType::RawTracepointWritable,
             2 => ProgType::Kprobe,
             5 => ProgType::Tracepoint,
             18 => ProgType::CgroupSockAddr,
@@ -106,6 +111,7 @@ impl ProgType {
             ProgType::SchedAct => 4,
             ProgType::Xdp => 6,
             ProgType::RawTracepoint => 17,
+            ProgType::RawTracepointWritable => 24,
             ProgType::Kprobe => 2,
             ProgType::Tracepoint => 5,
             ProgType::CgroupSockAddr => 18,
@@ -159,7 +165,11 @@ impl ProgType {
     pub fn is_tracing(self) -> bool {
         matches!(
             self,
-            ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint | ProgType::PerfEvent
+            ProgType::RawTracepoint
+                | ProgType::RawTracepointWritable
+                | ProgType::Kprobe
+                | ProgType::Tracepoint
+                | ProgType::PerfEvent
         )
     }
 }
@@ -487,6 +497,11 @@ pub fn check_ctx_access_for(
         ProgType::SkReuseport => crate::skb_ctx::sk_reuseport_access(off, size, write),
         ProgType::SockOps => crate::skb_ctx::sock_ops_access(off, size, write),
         ProgType::CgroupSysctl => sysctl_access(off, size, write),
+        // raw_tp_writable_prog_is_valid_access: offset 0 is the buffer (not modelled).
+        ProgType::RawTracepointWritable if off == 0 => None,
+        ProgType::RawTracepointWritable => {
+            check_ctx_access_for(ProgType::RawTracepoint, attach, off as i32, size, write)
+        }
         ProgType::Syscall => {
             // syscall_prog_is_valid_access: below U16_MAX, aligned to the size.
             if off >= u16::MAX as u32 || size == 0 || !off.is_multiple_of(size) {
@@ -675,6 +690,16 @@ mod tests {
         assert!(ok(2, 4, false).is_none(), "misaligned");
         assert_eq!(ProgType::from_u32(23), Some(ProgType::CgroupSysctl));
         assert_eq!(ProgType::CgroupSysctl.as_u32(), 23);
+    }
+
+    #[test]
+    fn raw_tp_writable_refuses_its_buffer() {
+        let ok = |off, size| check_ctx_access(ProgType::RawTracepointWritable, off, size, false);
+        assert!(ok(0, 8).is_none(), "the tracepoint buffer is not modelled");
+        assert!(ok(8, 8).is_some());
+        assert!(check_ctx_access(ProgType::RawTracepointWritable, 8, 8, true).is_none());
+        assert_eq!(ProgType::from_u32(24), Some(ProgType::RawTracepointWritable));
+        assert!(ProgType::RawTracepointWritable.is_tracing());
     }
 
     #[test]

@@ -677,6 +677,10 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // sysctl_func_proto: its own helpers kbpf knows (strtol/strtoul are in `base`), the
         // cgroup ones.
         ProgType::CgroupSysctl => base || matches!(id, 80 | 81),
+        // raw_tp_prog_func_proto serves both.
+        ProgType::RawTracepointWritable => {
+            return func_proto_old(ProgType::RawTracepoint, id, p);
+        }
         // syscall_prog_func_proto, then tracing_prog_func_proto: the tracing helpers but the
         // perf-event/stack ones kbpf is not sure of there.
         ProgType::Syscall => {
