@@ -172,7 +172,8 @@ fn convert_one(
         | ProgType::PerfEvent
         | ProgType::SockOps
         | ProgType::FlowDissector
-        | ProgType::CgroupSysctl => {
+        | ProgType::CgroupSysctl
+        | ProgType::SkLookup => {
             return Err(RewriteError::Unsupported {
                 insn: at,
                 what: format!(

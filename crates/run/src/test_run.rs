@@ -122,6 +122,7 @@ impl Program {
             | ProgType::SockOps
             | ProgType::FlowDissector
             | ProgType::CgroupSysctl
+            | ProgType::SkLookup
             | ProgType::RawTracepointWritable
             | ProgType::Syscall => Err(TestRunError::NotSupported("this program type")),
         }?;

@@ -250,7 +250,8 @@ pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
         ProgType::CgroupSkb
         | ProgType::CgroupSock
         | ProgType::SockOps
-        | ProgType::CgroupSysctl => Some((0, 1)),
+        | ProgType::CgroupSysctl
+        | ProgType::SkLookup => Some((0, 1)),
         ProgType::Syscall => None,
         ProgType::LwtIn
         | ProgType::LwtOut

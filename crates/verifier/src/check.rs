@@ -1439,7 +1439,7 @@ impl<'a> Checker<'a> {
                             // (bpf_sock_ops->sk, PTR_TO_SOCKET_OR_NULL).
                             RegType::PtrToSocket => {
                                 let mut v = RegState::pointer(RegType::PtrToSocket);
-                                if self.prog == ProgType::SockOps {
+                                if matches!(self.prog, ProgType::SockOps | ProgType::SkLookup) {
                                     v.maybe_null = true;
                                     v.id = self.new_id();
                                 }
@@ -2374,6 +2374,7 @@ impl<'a> Checker<'a> {
                             | ProgType::Xdp
                             | ProgType::SkReuseport
                             | ProgType::FlowDissector
+                            | ProgType::SkLookup
                     );
                     if !ok {
                         self.verbose("cannot update sockmap in this context\n");

@@ -63,6 +63,9 @@ pub enum ProgType {
     /// kernel structs kbpf does not model (their loads are refused); returns `NF_DROP` or
     /// `NF_ACCEPT`.
     Netfilter,
+    /// `BPF_PROG_TYPE_SK_LOOKUP` (30): `struct bpf_sk_lookup`, read-only, its `sk` a socket
+    /// or NULL; returns `SK_DROP` or `SK_PASS` (no rewrite, no test run).
+    SkLookup,
     /// `BPF_PROG_TYPE_CGROUP_SYSCTL` (23): `struct bpf_sysctl` (`write`, `file_pos`; no
     /// rewrite, no test run), returns 0 or 1.
     CgroupSysctl,
@@ -98,6 +101,7 @@ impl ProgType {
             13 => ProgType::SockOps,
             22 => ProgType::FlowDissector,
             23 => ProgType::CgroupSysctl,
+            30 => ProgType::SkLookup,
             31 => ProgType::Syscall,
             _ => return None,
         })
@@ -128,6 +132,7 @@ impl ProgType {
             ProgType::SockOps => 13,
             ProgType::FlowDissector => 22,
             ProgType::CgroupSysctl => 23,
+            ProgType::SkLookup => 30,
             ProgType::Syscall => 31,
         }
     }
@@ -203,6 +208,39 @@ fn sysctl_access(off: u32, size: u32, write: bool) -> Option<CtxLoad> {
     ok.then_some(CtxLoad {
         field,
         reg_type: RegType::Scalar,
+    })
+}
+
+/// `sk_lookup_is_valid_access` on `struct bpf_sk_lookup` (72 bytes): reads only; `sk` (the
+/// union with `cookie` at 0) as a whole `u64` gives a socket or NULL; the `u32` fields
+/// narrow; `remote_port` a `u16` (or the whole `u32` with its zero padding); the padding
+/// narrow as a `u16`.
+fn sk_lookup_access(off: u32, size: u32, write: bool) -> Option<CtxLoad> {
+    if write || size == 0 || off >= 72 || !off.is_multiple_of(size) {
+        return None;
+    }
+    let narrow = |field: u32| size <= field && size.is_power_of_two();
+    let (name, foff, fsize, ok, reg_type) = match off {
+        0 => ("sk", 0, 8, size == 8, RegType::PtrToSocket),
+        8..=11 => ("family", 8, 4, narrow(4), RegType::Scalar),
+        12..=15 => ("protocol", 12, 4, narrow(4), RegType::Scalar),
+        16..=19 => ("remote_ip4", 16, 4, narrow(4), RegType::Scalar),
+        20..=35 => ("remote_ip6", 20, 16, narrow(4), RegType::Scalar),
+        36..=37 => ("remote_port", 36, 2, size == 4 || narrow(2), RegType::Scalar),
+        38..=39 => ("pad", 38, 2, narrow(2), RegType::Scalar),
+        40..=43 => ("local_ip4", 40, 4, narrow(4), RegType::Scalar),
+        44..=59 => ("local_ip6", 44, 16, narrow(4), RegType::Scalar),
+        60..=63 => ("local_port", 60, 4, narrow(4), RegType::Scalar),
+        64..=67 => ("ingress_ifindex", 64, 4, narrow(4), RegType::Scalar),
+        _ => return None,
+    };
+    ok.then_some(CtxLoad {
+        field: CtxField {
+            name,
+            off: foff,
+            size: fsize,
+        },
+        reg_type,
     })
 }
 
@@ -497,6 +535,7 @@ pub fn check_ctx_access_for(
         ProgType::SkReuseport => crate::skb_ctx::sk_reuseport_access(off, size, write),
         ProgType::SockOps => crate::skb_ctx::sock_ops_access(off, size, write),
         ProgType::CgroupSysctl => sysctl_access(off, size, write),
+        ProgType::SkLookup => sk_lookup_access(off, size, write),
         // raw_tp_writable_prog_is_valid_access: offset 0 is the buffer (not modelled).
         ProgType::RawTracepointWritable if off == 0 => None,
         ProgType::RawTracepointWritable => {
@@ -700,6 +739,22 @@ mod tests {
         assert!(check_ctx_access(ProgType::RawTracepointWritable, 8, 8, true).is_none());
         assert_eq!(ProgType::from_u32(24), Some(ProgType::RawTracepointWritable));
         assert!(ProgType::RawTracepointWritable.is_tracing());
+    }
+
+    #[test]
+    fn sk_lookup_fields() {
+        let ok = |off, size| check_ctx_access(ProgType::SkLookup, off, size, false);
+        assert_eq!(ok(0, 8).map(|l| l.reg_type), Some(RegType::PtrToSocket));
+        assert!(ok(0, 4).is_none(), "sk as a whole pointer");
+        assert!(check_ctx_access(ProgType::SkLookup, 8, 4, true).is_none(), "read-only");
+        assert!(ok(9, 1).is_some());
+        assert!(ok(36, 4).is_some(), "remote_port with its padding");
+        assert!(ok(36, 2).is_some());
+        assert!(ok(38, 2).is_some());
+        assert!(ok(64, 4).is_some());
+        assert!(ok(68, 4).is_none());
+        assert!(ok(8, 8).is_none(), "two u32 fields at once");
+        assert_eq!(ProgType::from_u32(30), Some(ProgType::SkLookup));
     }
 
     #[test]

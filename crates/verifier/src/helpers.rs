@@ -677,6 +677,9 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // sysctl_func_proto: its own helpers kbpf knows (strtol/strtoul are in `base`), the
         // cgroup ones.
         ProgType::CgroupSysctl => base || matches!(id, 80 | 81),
+        // sk_lookup_func_proto: bpf_sk_release (its perf_event_output and sk_assign variants
+        // kbpf does not have).
+        ProgType::SkLookup => base || id == 86,
         // raw_tp_prog_func_proto serves both.
         ProgType::RawTracepointWritable => {
             return func_proto_old(ProgType::RawTracepoint, id, p);
