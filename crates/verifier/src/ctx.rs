@@ -226,7 +226,13 @@ fn sk_lookup_access(off: u32, size: u32, write: bool) -> Option<CtxLoad> {
         12..=15 => ("protocol", 12, 4, narrow(4), RegType::Scalar),
         16..=19 => ("remote_ip4", 16, 4, narrow(4), RegType::Scalar),
         20..=35 => ("remote_ip6", 20, 16, narrow(4), RegType::Scalar),
-        36..=37 => ("remote_port", 36, 2, size == 4 || narrow(2), RegType::Scalar),
+        36..=37 => (
+            "remote_port",
+            36,
+            2,
+            size == 4 || narrow(2),
+            RegType::Scalar,
+        ),
         38..=39 => ("pad", 38, 2, narrow(2), RegType::Scalar),
         40..=43 => ("local_ip4", 40, 4, narrow(4), RegType::Scalar),
         44..=59 => ("local_ip6", 44, 16, narrow(4), RegType::Scalar),
@@ -737,7 +743,10 @@ mod tests {
         assert!(ok(0, 8).is_none(), "the tracepoint buffer is not modelled");
         assert!(ok(8, 8).is_some());
         assert!(check_ctx_access(ProgType::RawTracepointWritable, 8, 8, true).is_none());
-        assert_eq!(ProgType::from_u32(24), Some(ProgType::RawTracepointWritable));
+        assert_eq!(
+            ProgType::from_u32(24),
+            Some(ProgType::RawTracepointWritable)
+        );
         assert!(ProgType::RawTracepointWritable.is_tracing());
     }
 
@@ -746,7 +755,10 @@ mod tests {
         let ok = |off, size| check_ctx_access(ProgType::SkLookup, off, size, false);
         assert_eq!(ok(0, 8).map(|l| l.reg_type), Some(RegType::PtrToSocket));
         assert!(ok(0, 4).is_none(), "sk as a whole pointer");
-        assert!(check_ctx_access(ProgType::SkLookup, 8, 4, true).is_none(), "read-only");
+        assert!(
+            check_ctx_access(ProgType::SkLookup, 8, 4, true).is_none(),
+            "read-only"
+        );
         assert!(ok(9, 1).is_some());
         assert!(ok(36, 4).is_some(), "remote_port with its padding");
         assert!(ok(36, 2).is_some());

@@ -415,8 +415,7 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
     // A `may_goto` loop that did not converge: verify again with its scalars widened
     // (`check/widen.rs`); keep that attempt only if it succeeds.
     if let (Err(r), Some((decoded, subprogs, prune_points, log))) = (&res, retry)
-        && (r.msg.starts_with("BPF program is too large")
-            || r.msg.starts_with("The sequence of"))
+        && (r.msg.starts_with("BPF program is too large") || r.msg.starts_with("The sequence of"))
     {
         let mut wide = check::Checker::new(
             insns,

@@ -73,8 +73,8 @@ impl Checker<'_> {
             return rej("R2 must be a known constant");
         }
         let id = r2.s.var_off.value;
-        let is_struct = u32::try_from(id)
-            .is_ok_and(|id| self.opts.kernel_structs.binary_search(&id).is_ok());
+        let is_struct =
+            u32::try_from(id).is_ok_and(|id| self.opts.kernel_structs.binary_search(&id).is_ok());
         if !is_struct {
             return rej("kfunc bpf_rdonly_cast type ID argument must be of a struct");
         }
@@ -149,7 +149,10 @@ mod tests {
         // r1 uninitialised is fine (`obj__ign`)
         run_rd(&[mov(2, 5), call(RD), mov(0, 0), exit()], vec![5]).expect("obj ignored");
         let err = run_rd(&[mov(2, 4), call(RD), mov(0, 0), exit()], vec![3, 5]).unwrap_err();
-        assert_eq!(err, "kfunc bpf_rdonly_cast type ID argument must be of a struct");
+        assert_eq!(
+            err,
+            "kfunc bpf_rdonly_cast type ID argument must be of a struct"
+        );
         let ld = i(BPF_LDX | BPF_MEM | BPF_W, 2, 1, 0, 0); // r2 = skb->len: unknown
         let err = run_rd(&[ld, call(RD), mov(0, 0), exit()], vec![5]).unwrap_err();
         assert_eq!(err, "R2 must be a known constant");
