@@ -116,9 +116,10 @@ fn ctx_struct(prog_type: u32) -> Option<(&'static str, Option<&'static str>)> {
         13 => ("bpf_sock_ops", None),
         18 => ("bpf_sock_addr", None),
         16 => ("sk_msg_md", None),
-        17 => ("bpf_raw_tracepoint_args", None),
+        17 | 24 => ("bpf_raw_tracepoint_args", None),
         2 => ("pt_regs", None),
         7 => ("bpf_perf_event_data", None),
+        23 => ("bpf_sysctl", None),
         _ => return None,
     })
 }
@@ -169,8 +170,10 @@ fn arg_ctx_ok(btf: &Btf, pointee: u32, prog_type: u32) -> bool {
             BtfKind::Void => true,
             // BPF_PROG_TYPE_TRACEPOINT: anything goes.
             _ if prog_type == 5 => true,
+            // BPF_PROG_TYPE_SYSCALL: its context type is `void *`, anything goes.
+            _ if prog_type == 31 => true,
             // Raw tracepoints: u64 *.
-            BtfKind::Int { size: 8, .. } if prog_type == 17 => true,
+            BtfKind::Int { size: 8, .. } if matches!(prog_type, 17 | 24) => true,
             // Perf events also take `struct pt_regs *` (bpf_user_pt_regs_t's struct on x86-64).
             BtfKind::Struct { .. } if prog_type == 7 && ty.name == "pt_regs" => true,
             BtfKind::Struct { .. } => ctx_struct(prog_type).is_some_and(|(n, _)| ty.name == n),

@@ -31,6 +31,19 @@ pub fn has_kfunc_calls(prog: &Program) -> bool {
         .any(|r| matches!(r.kind, RelocKind::Kfunc { .. }))
 }
 
+/// The STRUCT and UNION ids of `btf`, ascending (`btf_type_is_struct`).
+pub fn struct_ids(btf: &Btf) -> Vec<u32> {
+    btf.types()
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            let k = kbpf_object::btf::kind_number(&t.kind);
+            k == kind::STRUCT || k == kind::UNION
+        })
+        .map(|(i, _)| i as u32)
+        .collect()
+}
+
 /// Resolves `prog`'s kfunc calls in `insns` (its relocated copy) against `target`.
 /// `extern_index(name)` is the extern's index in the object (for the poison value).
 /// Returns the resolved `(btf_id, name)` pairs, ascending by id, without duplicates.

@@ -510,6 +510,9 @@ pub fn load_object(
             lp.kfuncs = crate::kfunc::resolve_kfuncs(p, &mut lp.insns, &target, |n| {
                 names.iter().position(|x| x == n).unwrap_or(0)
             })?;
+            if lp.kfuncs.iter().any(|(_, n)| n == "bpf_rdonly_cast") {
+                lp.kernel_structs = crate::kfunc::struct_ids(&target);
+            }
         }
         if !p.core_relos.is_empty()
             && let Some(local) = &obj.btf

@@ -46,6 +46,9 @@ pub struct LoadedProgram {
     /// The kernel functions the program calls, resolved against the kernel's BTF:
     /// `(btf_id, name)`, ascending by id (filled by [`crate::load_object`]).
     pub kfuncs: Vec<(i32, String)>,
+    /// The kernel BTF's STRUCT/UNION ids, ascending, when the program calls
+    /// `bpf_rdonly_cast` (its target type must be one; filled by [`crate::load_object`]).
+    pub kernel_structs: Vec<u32>,
     /// The global (non-static) functions other than the entry, with their BTF prototypes:
     /// the kernel verifies these on their own (`BTF_FUNC_GLOBAL` in the func_info; filled
     /// by [`crate::load_object`], see [`crate::global_funcs`]).
@@ -85,6 +88,7 @@ impl LoadedProgram {
             map_fds_used: fds,
             bound_map_fds: Vec::new(),
             kfuncs: Vec::new(),
+            kernel_structs: Vec::new(),
             global_funcs: Vec::new(),
             btf_func_info: false,
             non_scalar_return: Vec::new(),
@@ -163,6 +167,7 @@ pub fn relocate_program(
         map_fds_used: used,
         bound_map_fds: Vec::new(),
         kfuncs: Vec::new(),
+        kernel_structs: Vec::new(),
         global_funcs: Vec::new(),
         btf_func_info: false,
         non_scalar_return: Vec::new(),

@@ -91,7 +91,9 @@ pub fn convert_ctx_accesses(
     seen_direct_write: bool,
 ) -> Result<(), RewriteError> {
     // A raw tracepoint's context is its argument array itself: no `convert_ctx_access`.
-    if prog_type.is_tracing() && prog_type != ProgType::PerfEvent {
+    if (prog_type.is_tracing() && prog_type != ProgType::PerfEvent)
+        || prog_type == ProgType::Syscall
+    {
         return Ok(());
     }
     if seen_direct_write
@@ -150,7 +152,13 @@ fn convert_one(
         ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct => {
             crate::ctx::skb::convert(&insn, field.name, access.write, at)?
         }
-        ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint => vec![insn],
+        ProgType::RawTracepoint
+        | ProgType::RawTracepointWritable
+        | ProgType::Kprobe
+        | ProgType::Tracepoint
+        | ProgType::Syscall => {
+            vec![insn]
+        }
         ProgType::CgroupSockAddr
         | ProgType::CgroupSkb
         | ProgType::CgroupSock
@@ -163,7 +171,9 @@ fn convert_one(
         | ProgType::SkReuseport
         | ProgType::PerfEvent
         | ProgType::SockOps
-        | ProgType::FlowDissector => {
+        | ProgType::FlowDissector
+        | ProgType::CgroupSysctl
+        | ProgType::SkLookup => {
             return Err(RewriteError::Unsupported {
                 insn: at,
                 what: format!(

@@ -250,9 +250,12 @@ pub fn misc_fixups(
         }
         if insn.code == BPF_JMP | BPF_CALL
             && insn.src() == BPF_PSEUDO_KFUNC_CALL
-            && prog.aux[i].kfunc == Some("bpf_cast_to_kern_ctx")
+            && matches!(
+                prog.aux[i].kfunc,
+                Some("bpf_cast_to_kern_ctx" | "bpf_rdonly_cast")
+            )
         {
-            // fixup_kfunc_call: the cast is the pointer itself.
+            // fixup_kfunc_call: either cast is the pointer itself.
             prog.insns[i] = raw(BPF_ALU64 | BPF_MOV | BPF_X, 0, 1, 0, 0);
             i += 1;
             continue;

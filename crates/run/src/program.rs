@@ -185,6 +185,7 @@ impl Program {
                 .func_info(prog.btf_func_info)
                 .non_scalar_return(prog.non_scalar_return.clone())
                 .kfuncs(prog.kfuncs.clone())
+                .kernel_structs(prog.kernel_structs.clone())
                 .perfmon(opts.perfmon)
                 .expected_attach_type(prog.expected_attach_type),
         );

@@ -120,7 +120,11 @@ impl Program {
             | ProgType::SkReuseport
             | ProgType::PerfEvent
             | ProgType::SockOps
-            | ProgType::FlowDissector => Err(TestRunError::NotSupported("this program type")),
+            | ProgType::FlowDissector
+            | ProgType::CgroupSysctl
+            | ProgType::SkLookup
+            | ProgType::RawTracepointWritable
+            | ProgType::Syscall => Err(TestRunError::NotSupported("this program type")),
         }?;
         out.redirect = crate::redirect::for_verdict(self.prog_type, out.retval, out.redirect);
         Ok(out)

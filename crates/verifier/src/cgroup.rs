@@ -247,7 +247,12 @@ pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
         ProgType::CgroupSkb if attach == INET_EGRESS => Some((0, 3)),
         // NF_DROP .. NF_ACCEPT.
         ProgType::Netfilter => Some((0, 1)),
-        ProgType::CgroupSkb | ProgType::CgroupSock | ProgType::SockOps => Some((0, 1)),
+        ProgType::CgroupSkb
+        | ProgType::CgroupSock
+        | ProgType::SockOps
+        | ProgType::CgroupSysctl
+        | ProgType::SkLookup => Some((0, 1)),
+        ProgType::Syscall => None,
         ProgType::LwtIn
         | ProgType::LwtOut
         | ProgType::LwtXmit
@@ -260,6 +265,7 @@ pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
         | ProgType::SchedAct
         | ProgType::Xdp
         | ProgType::RawTracepoint
+        | ProgType::RawTracepointWritable
         | ProgType::Kprobe
         | ProgType::PerfEvent
         | ProgType::Tracepoint => None,

@@ -28,6 +28,7 @@ mod lock;
 mod may_goto;
 mod sock;
 mod stack_var;
+mod widen;
 
 /// `MAX_PACKET_OFF`.
 const MAX_PACKET_OFF: u64 = 0xffff;
@@ -126,6 +127,8 @@ pub(crate) struct Checker<'a> {
     arena: Vec<Explored>,
     id_gen: u32,
     cur_parent: Option<usize>,
+    /// Widen differing scalars at `may_goto` (the second attempt, `check/widen.rs`).
+    pub(crate) widen: bool,
     jmps_processed: usize,
     /// The instruction being checked (for the error's location).
     pub cur_insn: usize,
@@ -206,6 +209,7 @@ impl<'a> Checker<'a> {
             arena: Vec::new(),
             id_gen: 0,
             cur_parent: None,
+            widen: false,
             jmps_processed: 0,
             cur_insn: 0,
             prev_jmps_processed: 0,
@@ -1435,7 +1439,7 @@ impl<'a> Checker<'a> {
                             // (bpf_sock_ops->sk, PTR_TO_SOCKET_OR_NULL).
                             RegType::PtrToSocket => {
                                 let mut v = RegState::pointer(RegType::PtrToSocket);
-                                if self.prog == ProgType::SockOps {
+                                if matches!(self.prog, ProgType::SockOps | ProgType::SkLookup) {
                                     v.maybe_null = true;
                                     v.id = self.new_id();
                                 }
@@ -2370,6 +2374,7 @@ impl<'a> Checker<'a> {
                             | ProgType::Xdp
                             | ProgType::SkReuseport
                             | ProgType::FlowDissector
+                            | ProgType::SkLookup
                     );
                     if !ok {
                         self.verbose("cannot update sockmap in this context\n");

@@ -20,6 +20,10 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT` (17): the tracepoint's arguments, `u64 args[]`
     /// (read-only, no rewrite; test runs feed them from `ctx_in`).
     RawTracepoint,
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE` (24): a raw tracepoint whose first argument
+    /// is the tracepoint's writable buffer (`PTR_TO_TP_BUFFER`), which kbpf does not model:
+    /// its load is refused; the other arguments as [`ProgType::RawTracepoint`]'s.
+    RawTracepointWritable,
     /// `BPF_PROG_TYPE_KPROBE` (2): `struct pt_regs` (read-only, no rewrite; the kernel has no
     /// test run for it either).
     Kprobe,
@@ -59,6 +63,16 @@ pub enum ProgType {
     /// kernel structs kbpf does not model (their loads are refused); returns `NF_DROP` or
     /// `NF_ACCEPT`.
     Netfilter,
+    /// `BPF_PROG_TYPE_SK_LOOKUP` (30): `struct bpf_sk_lookup`, read-only, its `sk` a socket
+    /// or NULL; returns `SK_DROP` or `SK_PASS` (no rewrite, no test run).
+    SkLookup,
+    /// `BPF_PROG_TYPE_CGROUP_SYSCTL` (23): `struct bpf_sysctl` (`write`, `file_pos`; no
+    /// rewrite, no test run), returns 0 or 1.
+    CgroupSysctl,
+    /// `BPF_PROG_TYPE_SYSCALL` (31): a context that is the caller's buffer, read and written
+    /// at any aligned offset below `U16_MAX` (`syscall_prog_is_valid_access`; no rewrite, no
+    /// test run).
+    Syscall,
 }
 
 impl ProgType {
@@ -70,6 +84,7 @@ impl ProgType {
             4 => ProgType::SchedAct,
             6 => ProgType::Xdp,
             17 => ProgType::RawTracepoint,
+            24 => ProgType::RawTracepointWritable,
             2 => ProgType::Kprobe,
             5 => ProgType::Tracepoint,
             18 => ProgType::CgroupSockAddr,
@@ -85,6 +100,9 @@ impl ProgType {
             7 => ProgType::PerfEvent,
             13 => ProgType::SockOps,
             22 => ProgType::FlowDissector,
+            23 => ProgType::CgroupSysctl,
+            30 => ProgType::SkLookup,
+            31 => ProgType::Syscall,
             _ => return None,
         })
     }
@@ -97,6 +115,7 @@ impl ProgType {
             ProgType::SchedAct => 4,
             ProgType::Xdp => 6,
             ProgType::RawTracepoint => 17,
+            ProgType::RawTracepointWritable => 24,
             ProgType::Kprobe => 2,
             ProgType::Tracepoint => 5,
             ProgType::CgroupSockAddr => 18,
@@ -112,6 +131,9 @@ impl ProgType {
             ProgType::PerfEvent => 7,
             ProgType::SockOps => 13,
             ProgType::FlowDissector => 22,
+            ProgType::CgroupSysctl => 23,
+            ProgType::SkLookup => 30,
+            ProgType::Syscall => 31,
         }
     }
 
@@ -148,9 +170,84 @@ impl ProgType {
     pub fn is_tracing(self) -> bool {
         matches!(
             self,
-            ProgType::RawTracepoint | ProgType::Kprobe | ProgType::Tracepoint | ProgType::PerfEvent
+            ProgType::RawTracepoint
+                | ProgType::RawTracepointWritable
+                | ProgType::Kprobe
+                | ProgType::Tracepoint
+                | ProgType::PerfEvent
         )
     }
+}
+
+/// `sysctl_is_valid_access` on `struct bpf_sysctl { __u32 write; __u32 file_pos; }`:
+/// `write` read-only (narrow reads allowed), `file_pos` readable (narrow too) and writable
+/// as a whole `u32`.
+fn sysctl_access(off: u32, size: u32, write: bool) -> Option<CtxLoad> {
+    if size == 0 || off + size > 8 || !off.is_multiple_of(size) {
+        return None;
+    }
+    let field = if off < 4 {
+        CtxField {
+            name: "write",
+            off: 0,
+            size: 4,
+        }
+    } else {
+        CtxField {
+            name: "file_pos",
+            off: 4,
+            size: 4,
+        }
+    };
+    let narrow_ok = size <= 4 && size.is_power_of_two();
+    let ok = match (field.name, write) {
+        ("write", false) | ("file_pos", false) => narrow_ok,
+        ("file_pos", true) => size == 4,
+        _ => false,
+    };
+    ok.then_some(CtxLoad {
+        field,
+        reg_type: RegType::Scalar,
+    })
+}
+
+/// `sk_lookup_is_valid_access` on `struct bpf_sk_lookup` (72 bytes): reads only; `sk` (the
+/// union with `cookie` at 0) as a whole `u64` gives a socket or NULL; the `u32` fields
+/// narrow; `remote_port` a `u16` (or the whole `u32` with its zero padding); the padding
+/// narrow as a `u16`.
+fn sk_lookup_access(off: u32, size: u32, write: bool) -> Option<CtxLoad> {
+    if write || size == 0 || off >= 72 || !off.is_multiple_of(size) {
+        return None;
+    }
+    let narrow = |field: u32| size <= field && size.is_power_of_two();
+    let (name, foff, fsize, ok, reg_type) = match off {
+        0 => ("sk", 0, 8, size == 8, RegType::PtrToSocket),
+        8..=11 => ("family", 8, 4, narrow(4), RegType::Scalar),
+        12..=15 => ("protocol", 12, 4, narrow(4), RegType::Scalar),
+        16..=19 => ("remote_ip4", 16, 4, narrow(4), RegType::Scalar),
+        20..=35 => ("remote_ip6", 20, 16, narrow(4), RegType::Scalar),
+        36..=37 => (
+            "remote_port",
+            36,
+            2,
+            size == 4 || narrow(2),
+            RegType::Scalar,
+        ),
+        38..=39 => ("pad", 38, 2, narrow(2), RegType::Scalar),
+        40..=43 => ("local_ip4", 40, 4, narrow(4), RegType::Scalar),
+        44..=59 => ("local_ip6", 44, 16, narrow(4), RegType::Scalar),
+        60..=63 => ("local_port", 60, 4, narrow(4), RegType::Scalar),
+        64..=67 => ("ingress_ifindex", 64, 4, narrow(4), RegType::Scalar),
+        _ => return None,
+    };
+    ok.then_some(CtxLoad {
+        field: CtxField {
+            name,
+            off: foff,
+            size: fsize,
+        },
+        reg_type,
+    })
 }
 
 /// `sizeof(struct pt_regs)` on x86-64.
@@ -443,6 +540,27 @@ pub fn check_ctx_access_for(
         ProgType::Netfilter => None,
         ProgType::SkReuseport => crate::skb_ctx::sk_reuseport_access(off, size, write),
         ProgType::SockOps => crate::skb_ctx::sock_ops_access(off, size, write),
+        ProgType::CgroupSysctl => sysctl_access(off, size, write),
+        ProgType::SkLookup => sk_lookup_access(off, size, write),
+        // raw_tp_writable_prog_is_valid_access: offset 0 is the buffer (not modelled).
+        ProgType::RawTracepointWritable if off == 0 => None,
+        ProgType::RawTracepointWritable => {
+            check_ctx_access_for(ProgType::RawTracepoint, attach, off as i32, size, write)
+        }
+        ProgType::Syscall => {
+            // syscall_prog_is_valid_access: below U16_MAX, aligned to the size.
+            if off >= u16::MAX as u32 || size == 0 || !off.is_multiple_of(size) {
+                return None;
+            }
+            Some(CtxLoad {
+                field: CtxField {
+                    name: "syscall",
+                    off,
+                    size,
+                },
+                reg_type: RegType::Scalar,
+            })
+        }
         // flow_dissector_is_valid_access: 4-byte reads of data and data_end.
         ProgType::FlowDissector => {
             let field = *SKB_FIELDS.iter().find(|f| f.off == off)?;
@@ -602,6 +720,67 @@ pub fn check_ctx_access_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sysctl_fields() {
+        let ok = |off, size, write| check_ctx_access(ProgType::CgroupSysctl, off, size, write);
+        assert!(ok(0, 4, false).is_some());
+        assert!(ok(0, 1, false).is_some(), "narrow read of write");
+        assert!(ok(0, 4, true).is_none(), "write is read-only");
+        assert!(ok(4, 4, true).is_some(), "file_pos is writable");
+        assert!(ok(4, 2, true).is_none(), "only as a whole u32");
+        assert!(ok(6, 2, false).is_some());
+        assert!(ok(0, 8, false).is_none(), "two fields at once");
+        assert!(ok(8, 4, false).is_none(), "past the struct");
+        assert!(ok(2, 4, false).is_none(), "misaligned");
+        assert_eq!(ProgType::from_u32(23), Some(ProgType::CgroupSysctl));
+        assert_eq!(ProgType::CgroupSysctl.as_u32(), 23);
+    }
+
+    #[test]
+    fn raw_tp_writable_refuses_its_buffer() {
+        let ok = |off, size| check_ctx_access(ProgType::RawTracepointWritable, off, size, false);
+        assert!(ok(0, 8).is_none(), "the tracepoint buffer is not modelled");
+        assert!(ok(8, 8).is_some());
+        assert!(check_ctx_access(ProgType::RawTracepointWritable, 8, 8, true).is_none());
+        assert_eq!(
+            ProgType::from_u32(24),
+            Some(ProgType::RawTracepointWritable)
+        );
+        assert!(ProgType::RawTracepointWritable.is_tracing());
+    }
+
+    #[test]
+    fn sk_lookup_fields() {
+        let ok = |off, size| check_ctx_access(ProgType::SkLookup, off, size, false);
+        assert_eq!(ok(0, 8).map(|l| l.reg_type), Some(RegType::PtrToSocket));
+        assert!(ok(0, 4).is_none(), "sk as a whole pointer");
+        assert!(
+            check_ctx_access(ProgType::SkLookup, 8, 4, true).is_none(),
+            "read-only"
+        );
+        assert!(ok(9, 1).is_some());
+        assert!(ok(36, 4).is_some(), "remote_port with its padding");
+        assert!(ok(36, 2).is_some());
+        assert!(ok(38, 2).is_some());
+        assert!(ok(64, 4).is_some());
+        assert!(ok(68, 4).is_none());
+        assert!(ok(8, 8).is_none(), "two u32 fields at once");
+        assert_eq!(ProgType::from_u32(30), Some(ProgType::SkLookup));
+    }
+
+    #[test]
+    fn syscall_ctx_is_a_buffer() {
+        let ok = |off, size, write| check_ctx_access(ProgType::Syscall, off, size, write);
+        assert!(ok(0, 8, true).is_some());
+        assert!(ok(1000, 8, false).is_some());
+        assert!(ok(1004, 8, false).is_none(), "misaligned");
+        assert!(ok(65535, 1, false).is_none(), "U16_MAX and beyond");
+        assert!(ok(-8, 8, false).is_none());
+        assert_eq!(ProgType::from_u32(31), Some(ProgType::Syscall));
+        assert!(crate::helpers::func_proto(ProgType::Syscall, 67).is_none());
+        assert!(crate::helpers::func_proto(ProgType::Syscall, 1).is_some());
+    }
 
     #[test]
     fn xdp_fields() {

@@ -674,6 +674,23 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         ProgType::SkSkb => base || lookups || matches!(id, 9 | 26 | 46),
         // sk_msg_func_proto.
         ProgType::SkMsg => base || sk_storage || matches!(id, 15 | 122),
+        // sysctl_func_proto: its own helpers kbpf knows (strtol/strtoul are in `base`), the
+        // cgroup ones.
+        ProgType::CgroupSysctl => base || matches!(id, 80 | 81),
+        // sk_lookup_func_proto: bpf_sk_release (its perf_event_output and sk_assign variants
+        // kbpf does not have).
+        ProgType::SkLookup => base || id == 86,
+        // raw_tp_prog_func_proto serves both.
+        ProgType::RawTracepointWritable => {
+            return func_proto_old(ProgType::RawTracepoint, id, p);
+        }
+        // syscall_prog_func_proto, then tracing_prog_func_proto: the tracing helpers but the
+        // perf-event/stack ones kbpf is not sure of there.
+        ProgType::Syscall => {
+            return (!matches!(id, 25 | 27 | 67))
+                .then(|| func_proto_old(ProgType::RawTracepoint, id, p))
+                .flatten();
+        }
         _ => return func_proto_old(prog, id, p),
     };
     ok_new.then_some(p)

@@ -120,6 +120,9 @@ pub struct Options {
     /// The kfuncs the program's calls name (`(btf_id, name)`, resolved by the loader against
     /// the kernel's BTF).
     pub kfuncs: Vec<(i32, String)>,
+    /// The kernel BTF's STRUCT and UNION ids, ascending (`btf_type_is_struct`), which
+    /// `bpf_rdonly_cast` may cast to; the loader fills it for programs calling that kfunc.
+    pub kernel_structs: Vec<u32>,
     /// First instructions of the functions whose BTF prototype returns something other
     /// than an int or enum (`check_btf_func`'s `scalar_return`): a legacy packet load
     /// (`BPF_LD_[ABS|IND]`) may not be in them.
@@ -147,6 +150,7 @@ impl Options {
             func_info: false,
             non_scalar_return: Vec::new(),
             kfuncs: Vec::new(),
+            kernel_structs: Vec::new(),
         }
     }
 
@@ -179,6 +183,12 @@ impl Options {
     pub fn perfmon(mut self, perfmon: bool) -> Options {
         self.allow_uninit_stack = perfmon;
         self.allow_ptr_leaks = perfmon;
+        self
+    }
+
+    /// Sets [`Options::kernel_structs`] (ascending).
+    pub fn kernel_structs(mut self, ids: Vec<u32>) -> Options {
+        self.kernel_structs = ids;
         self
     }
 
@@ -379,6 +389,18 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
             log.push_str(&format!("func#{i} @{s}\n"));
         }
     }
+    let has_may_goto = cfg
+        .decoded
+        .iter()
+        .any(|d| matches!(d, Some(kbpf_isa::decode::Instruction::MayGoto { .. })));
+    let retry = has_may_goto.then(|| {
+        (
+            cfg.decoded.clone(),
+            cfg.subprogs.clone(),
+            cfg.prune_points.clone(),
+            log.clone(),
+        )
+    });
     let mut ck = check::Checker::new(
         insns,
         cfg.decoded,
@@ -389,7 +411,28 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
         opts.prog_type,
         log,
     );
-    let res = ck.run().and_then(|()| ck.run_globals());
+    let mut res = ck.run().and_then(|()| ck.run_globals());
+    // A `may_goto` loop that did not converge: verify again with its scalars widened
+    // (`check/widen.rs`); keep that attempt only if it succeeds.
+    if let (Err(r), Some((decoded, subprogs, prune_points, log))) = (&res, retry)
+        && (r.msg.starts_with("BPF program is too large") || r.msg.starts_with("The sequence of"))
+    {
+        let mut wide = check::Checker::new(
+            insns,
+            decoded,
+            subprogs,
+            prune_points,
+            env,
+            opts,
+            opts.prog_type,
+            log,
+        );
+        wide.widen = true;
+        if wide.run().and_then(|()| wide.run_globals()).is_ok() {
+            ck = wide;
+            res = Ok(());
+        }
+    }
     let result = match res {
         Ok(()) => Ok(()),
         Err(r) => {

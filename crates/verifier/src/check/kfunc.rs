@@ -4,7 +4,9 @@
 //! `bpf_cast_to_kern_ctx(ctx)` gives a trusted pointer to the kernel's view of the context
 //! (`PTR_TO_BTF_ID | PTR_TRUSTED`, [`RegType::PtrToBtfId`]), which kbpf lets the program
 //! hold, compare and store but not dereference or pass on (stricter than the kernel, which
-//! reads its fields through BTF). Every other kfunc is refused.
+//! reads its fields through BTF). `bpf_rdonly_cast(obj, btf_id)` (its `obj__ign` unchecked,
+//! `btf_id__k` a constant naming a kernel STRUCT or UNION, [`crate::Options::kernel_structs`])
+//! gives an untrusted pointer of that type, held the same way. Every other kfunc is refused.
 
 use super::{Checker, R, global, rej};
 use crate::state::VerifierState;
@@ -12,6 +14,7 @@ use crate::types::{RegState, RegType};
 
 /// The kfuncs kbpf verifies.
 const BPF_CAST_TO_KERN_CTX: &str = "bpf_cast_to_kern_ctx";
+const BPF_RDONLY_CAST: &str = "bpf_rdonly_cast";
 
 impl Checker<'_> {
     pub(super) fn check_kfunc_call(
@@ -30,11 +33,16 @@ impl Checker<'_> {
         } else {
             None // a module's kfunc
         };
-        if name.as_deref() != Some(BPF_CAST_TO_KERN_CTX) {
-            return rej("calling kernel functions is not supported");
-        }
+        let name = match name.as_deref() {
+            Some(BPF_CAST_TO_KERN_CTX) => BPF_CAST_TO_KERN_CTX,
+            Some(BPF_RDONLY_CAST) => BPF_RDONLY_CAST,
+            _ => return rej("calling kernel functions is not supported"),
+        };
         if st.lock.is_some() {
             return rej("function calls are not allowed while holding a lock");
+        }
+        if name == BPF_RDONLY_CAST {
+            return self.check_rdonly_cast(st, idx);
         }
         // KF_ARG_PTR_TO_CTX, unmodified.
         let r1 = self.read_reg(st, 1)?;
@@ -53,6 +61,29 @@ impl Checker<'_> {
         self.set_reg(st, 0, RegState::pointer(RegType::PtrToBtfId));
         self.scratched_regs |= 0x3f;
         self.aux[idx].kfunc = Some(BPF_CAST_TO_KERN_CTX);
+        Ok(())
+    }
+
+    /// `bpf_rdonly_cast(void *obj__ign, u32 btf_id__k)`: `obj` is not checked (the kernel
+    /// skips `__ign` arguments); `btf_id` must be a known constant naming a kernel struct
+    /// or union; r0 is `PTR_TO_BTF_ID | PTR_UNTRUSTED` (rewritten to `r0 = r1`).
+    fn check_rdonly_cast(&mut self, st: &mut VerifierState, idx: usize) -> R<()> {
+        let r2 = self.read_reg(st, 2)?;
+        if r2.ty != RegType::Scalar || !r2.s.is_const() {
+            return rej("R2 must be a known constant");
+        }
+        let id = r2.s.var_off.value;
+        let is_struct =
+            u32::try_from(id).is_ok_and(|id| self.opts.kernel_structs.binary_search(&id).is_ok());
+        if !is_struct {
+            return rej("kfunc bpf_rdonly_cast type ID argument must be of a struct");
+        }
+        for r in 1..=5 {
+            self.set_reg(st, r, RegState::NOT_INIT);
+        }
+        self.set_reg(st, 0, RegState::pointer(RegType::PtrToBtfId));
+        self.scratched_regs |= 0x3f;
+        self.aux[idx].kfunc = Some(BPF_RDONLY_CAST);
         Ok(())
     }
 }
@@ -101,6 +132,33 @@ mod tests {
         assert_eq!(err, "calling kernel functions is not supported");
         let err = run(&[call(CAST_ID), mov(0, 0), exit()], Vec::new()).unwrap_err();
         assert_eq!(err, "calling kernel functions is not supported");
+    }
+
+    /// `bpf_rdonly_cast`: a constant id of a kernel struct; r1 is not checked.
+    #[test]
+    fn rdonly_cast_needs_a_constant_struct_id() {
+        const RD: i32 = 77;
+        let run_rd = |insns: &[Insn], structs: Vec<u32>| {
+            let env: Vec<MapDesc> = Vec::new();
+            let opts = Options::new(ProgType::SchedCls)
+                .kfuncs(vec![(RD, "bpf_rdonly_cast".into())])
+                .kernel_structs(structs);
+            verify(insns, &env, &opts).result.map_err(|e| e.message)
+        };
+        run_rd(&[mov(2, 5), call(RD), mov(0, 0), exit()], vec![3, 5]).expect("struct 5");
+        // r1 uninitialised is fine (`obj__ign`)
+        run_rd(&[mov(2, 5), call(RD), mov(0, 0), exit()], vec![5]).expect("obj ignored");
+        let err = run_rd(&[mov(2, 4), call(RD), mov(0, 0), exit()], vec![3, 5]).unwrap_err();
+        assert_eq!(
+            err,
+            "kfunc bpf_rdonly_cast type ID argument must be of a struct"
+        );
+        let ld = i(BPF_LDX | BPF_MEM | BPF_W, 2, 1, 0, 0); // r2 = skb->len: unknown
+        let err = run_rd(&[ld, call(RD), mov(0, 0), exit()], vec![5]).unwrap_err();
+        assert_eq!(err, "R2 must be a known constant");
+        // the result is not read through
+        let read = i(BPF_LDX | BPF_MEM | BPF_W, 0, 0, 0, 0);
+        assert!(run_rd(&[mov(2, 5), call(RD), read, exit()], vec![5]).is_err());
     }
 
     /// r1-r5 are clobbered by the call.

@@ -7,8 +7,9 @@
 //! `may_goto`, a state covered by one of the same instruction that is still being explored
 //! (an earlier iteration of the loop) at another depth is pruned, because the loop ends at
 //! run time whatever the verifier saw. kbpf compares every scalar as precise (see the crate
-//! docs), so its `RANGE_WITHIN` comparison is never looser than the kernel's and it has no
-//! imprecise scalars to widen (`widen_imprecise_scalars`).
+//! docs), so its `RANGE_WITHIN` comparison is never looser than the kernel's; widening
+//! (`widen_imprecise_scalars`) is a second attempt after a complexity failure
+//! (`check/widen.rs`).
 
 use kbpf_isa::decode::Instruction;
 
@@ -35,6 +36,11 @@ impl Checker<'_> {
     ) -> R<Flow> {
         let mut fallthrough = st.clone();
         fallthrough.may_goto_depth += 1;
+        if self.widen
+            && let Some(prev) = self.prev_loop_entry(st, idx)
+        {
+            super::widen::widen_scalars(&self.arena[prev].state, &mut fallthrough);
+        }
         self.push_branch(pending, fallthrough, idx + 1, idx)?;
         Ok(Flow::Goto((idx as i64 + 1 + off as i64) as usize))
     }
