@@ -25,7 +25,10 @@ use kbpf_net::{AttachOptions, Attachments, CaptureMode, NetNs};
 const STAT_TX: u32 = 1;
 
 fn ip(args: &[&str]) -> bool {
-    Command::new("ip").args(args).status().is_ok_and(|s| s.success())
+    Command::new("ip")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 struct Pair {
@@ -158,17 +161,24 @@ fn main() {
         ip(&["netns", "add", &pair.gen_ns])
             && ip(&["netns", "add", &pair.lb_ns])
             && ip(&[
-                "link", "add", "g0", "netns", &pair.gen_ns, "type", "veth", "peer", "name",
-                "lb0", "netns", &pair.lb_ns
+                "link",
+                "add",
+                "g0",
+                "netns",
+                &pair.gen_ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "lb0",
+                "netns",
+                &pair.lb_ns
             ])
             && ip(&["-n", &pair.gen_ns, "link", "set", "g0", "up"])
             && ip(&["-n", &pair.lb_ns, "link", "set", "lb0", "up"]),
         "cannot build the veth pair"
     );
-    let frames = Arc::new(frames(
-        mac(&pair.lb_ns, "lb0"),
-        mac(&pair.gen_ns, "g0"),
-    ));
+    let frames = Arc::new(frames(mac(&pair.lb_ns, "lb0"), mac(&pair.gen_ns, "g0")));
     let gen_ns = || NetNs::named(&pair.gen_ns).unwrap();
     let lb_ns = || NetNs::named(&pair.lb_ns).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -178,9 +188,7 @@ fn main() {
     println!(
         "Maglev datapath on a veth pair, 64-byte UDP frames of 1,024 flows, {rounds} windows of {secs} s (medians)\n"
     );
-    println!(
-        "| datapath | offered (frames/s) | forwarded (XDP_TX/s) | forwarded ÷ offered |"
-    );
+    println!("| datapath | offered (frames/s) | forwarded (XDP_TX/s) | forwarded ÷ offered |");
     println!("|---|---:|---:|---:|");
 
     // Nothing attached: what the generator offers when the frames cost the receiver least.
@@ -188,7 +196,10 @@ fn main() {
     for _ in 0..rounds {
         offered.push(generate(gen_ns(), frames.clone(), secs, stop.clone()) as f64 / secs);
     }
-    println!("| none (the stack drops them) | {:.0} | — | — |", median(offered));
+    println!(
+        "| none (the stack drops them) | {:.0} | — | — |",
+        median(offered)
+    );
 
     let window = |tx: &dyn Fn() -> u64| {
         let (mut off, mut fwd) = (Vec::new(), Vec::new());
@@ -226,7 +237,11 @@ fn main() {
         };
         let (o, f) = window(&tx);
         let info = &net.list(lb_ns().inode())[0];
-        let missed = info.counters.iter().find(|c| c.0 == "rx_missed").map_or(0, |c| c.1);
+        let missed = info
+            .counters
+            .iter()
+            .find(|c| c.0 == "rx_missed")
+            .map_or(0, |c| c.1);
         println!("| {label} | {o:.0} | {f:.0} | {:.2} |", f / o);
         eprintln!("{label}: rx_missed {missed} over the run");
         net.clear();

@@ -53,13 +53,14 @@ impl KernelLink {
         flags: u32,
         what: &str,
     ) -> Result<KernelLink, Error> {
-        let fd = sys::link_create_dev(prog.as_fd(), ifindex, attach_type, flags).map_err(
-            |errno| Error::Sys {
-                op: "BPF_LINK_CREATE",
-                object: format!("{what} ifindex {ifindex}"),
-                errno,
-            },
-        )?;
+        let fd =
+            sys::link_create_dev(prog.as_fd(), ifindex, attach_type, flags).map_err(|errno| {
+                Error::Sys {
+                    op: "BPF_LINK_CREATE",
+                    object: format!("{what} ifindex {ifindex}"),
+                    errno,
+                }
+            })?;
         Ok(KernelLink { fd })
     }
 }

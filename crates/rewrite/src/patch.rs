@@ -330,7 +330,10 @@ mod tests {
         p.patch(0, &[mov(0, 7), mov(0, 8), mov(0, 0)]).unwrap();
         assert_eq!(p.insns[3].off, -4, "bpf_patch_insn_data: onto the prologue");
         p.adjust_jmp_off(0, 2).unwrap();
-        assert_eq!(p.insns[3].off, -2, "adjust_jmp_off: onto the program's first insn");
+        assert_eq!(
+            p.insns[3].off, -2,
+            "adjust_jmp_off: onto the program's first insn"
+        );
     }
 
     #[test]
