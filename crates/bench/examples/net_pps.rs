@@ -61,39 +61,23 @@ fn mac(ns: &str, dev: &str) -> [u8; 6] {
     m
 }
 
-fn checksum(b: &[u8]) -> u16 {
-    let mut s: u64 = b
-        .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u64)
-        .sum();
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
 /// 1,024 UDP frames (64 bytes on the wire, before the FCS) to the VIP, with a virtio-net
-/// header each.
+/// header each: the Maglev crate's client frames, addressed to the pair's MACs.
 fn frames(dst: [u8; 6], src: [u8; 6]) -> Vec<Vec<u8>> {
+    use kbpf_maglev::packet::{Flow, IPPROTO_UDP};
     (0..1024u32)
         .map(|i| {
-            let mut f = vec![0u8; VNET_HDR_LEN + 60];
-            let e = &mut f[VNET_HDR_LEN..];
-            e[0..6].copy_from_slice(&dst);
-            e[6..12].copy_from_slice(&src);
-            e[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-            let ip = &mut e[14..];
-            ip[0] = 0x45;
-            ip[2..4].copy_from_slice(&46u16.to_be_bytes());
-            ip[8] = 64;
-            ip[9] = 17;
-            ip[12..16].copy_from_slice(&[10, 201, 1 + (i >> 8) as u8, i as u8]);
-            ip[16..20].copy_from_slice(&[10, 201, 100, 1]);
-            let c = checksum(&ip[..20]);
-            ip[10..12].copy_from_slice(&c.to_be_bytes());
-            ip[20..22].copy_from_slice(&(10_000 + i as u16).to_be_bytes());
-            ip[22..24].copy_from_slice(&80u16.to_be_bytes());
-            ip[24..26].copy_from_slice(&26u16.to_be_bytes());
+            let flow = Flow {
+                saddr: [10, 201, 1 + (i >> 8) as u8, i as u8],
+                daddr: [10, 201, 100, 1],
+                sport: 10_000 + i as u16,
+                dport: 80,
+                protocol: IPPROTO_UDP,
+            };
+            let mut f = vec![0u8; VNET_HDR_LEN];
+            f.extend_from_slice(&flow.frame(&[0u8; 18]));
+            f[VNET_HDR_LEN..VNET_HDR_LEN + 6].copy_from_slice(&dst);
+            f[VNET_HDR_LEN + 6..VNET_HDR_LEN + 12].copy_from_slice(&src);
             f
         })
         .collect()

@@ -513,7 +513,7 @@ fn deployment(capture: &str, mtu: &str) {
             ip[9] = 6;
             ip[12..16].copy_from_slice(&[10, 200, 1, 99]);
             ip[16..20].copy_from_slice(&[10, 200, 100, 1]);
-            let c = !fold(sum(&ip[..20]));
+            let c = kbpf_maglev::packet::internet_checksum(0, &ip[..20]);
             ip[10..12].copy_from_slice(&c.to_be_bytes());
             ip[20..22].copy_from_slice(&4242u16.to_be_bytes());
             ip[22..24].copy_from_slice(&80u16.to_be_bytes());
@@ -567,17 +567,4 @@ fn deployment(capture: &str, mtu: &str) {
     let _ = common::kbpf(&dir, &["daemon", "stop"]);
     let _ = std::fs::remove_dir_all(&dir);
     drop(topo);
-}
-
-fn sum(b: &[u8]) -> u64 {
-    b.chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u64)
-        .sum()
-}
-
-fn fold(mut s: u64) -> u16 {
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
 }

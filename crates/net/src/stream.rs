@@ -169,10 +169,8 @@ pub(crate) fn run_frame(
             XDP_DROP => bump(&c.drop),
             XDP_ABORTED => bump(&c.aborted),
             XDP_REDIRECT => match x.redirect().copied() {
-                Some(r) => {
-                    let own = 0;
-                    redirector.redirect(&r, own, x.packet(), (0, 0), tap, c)
-                }
+                // XDP's bpf_redirect takes no BPF_F_INGRESS, so no ingress device is needed.
+                Some(r) => redirector.redirect(&r, 0, x.packet(), (0, 0), tap, c),
                 None => bump(&c.redirect_errors),
             },
             _ => bump(&c.invalid_action),

@@ -216,17 +216,19 @@ fn xdp_actions(capture: CaptureMode, tag: &str, mtu: &str, queues: &str) {
         capture,
         ..AttachOptions::default()
     };
+    let attach_b = |prog, id, overwrite| {
+        net.attach(
+            prog,
+            id,
+            "kv1",
+            NetNs::named(&pair.b).unwrap(),
+            opts,
+            overwrite,
+        )
+    };
 
     // XDP_PASS: the stack still answers, through the tap and back into kv1.
-    net.attach(
-        xdp("pass", &ret(2)),
-        1,
-        "kv1",
-        NetNs::named(&pair.b).unwrap(),
-        opts,
-        false,
-    )
-    .unwrap();
+    attach_b(xdp("pass", &ret(2)), 1, false).unwrap();
     let want = if capture == CaptureMode::AfXdp {
         "af_xdp"
     } else {
@@ -251,16 +253,7 @@ fn xdp_actions(capture: CaptureMode, tag: &str, mtu: &str, queues: &str) {
     assert_eq!(counter(&net, &ns_b, "rx"), passed);
     assert_eq!(counter(&net, &ns_b, "drop"), 0);
     // A second attach without overwrite: EEXIST, as bpftool says.
-    let e = net
-        .attach(
-            xdp("drop", &ret(1)),
-            2,
-            "kv1",
-            NetNs::named(&pair.b).unwrap(),
-            opts,
-            false,
-        )
-        .unwrap_err();
+    let e = attach_b(xdp("drop", &ret(1)), 2, false).unwrap_err();
     assert_eq!(e.errno(), libc::EEXIST);
     // No such device: ENODEV.
     let e = net
@@ -276,15 +269,7 @@ fn xdp_actions(capture: CaptureMode, tag: &str, mtu: &str, queues: &str) {
     assert_eq!(e.errno(), libc::ENODEV);
 
     // XDP_DROP replaces it in place: the stack sees nothing, the counter sees everything.
-    net.attach(
-        xdp("drop", &ret(1)),
-        2,
-        "kv1",
-        NetNs::named(&pair.b).unwrap(),
-        opts,
-        true,
-    )
-    .unwrap();
+    attach_b(xdp("drop", &ret(1)), 2, true).unwrap();
     std::thread::sleep(Duration::from_millis(250));
     assert_eq!(net.list(ns_b.inode())[0].prog_id, 2);
     let before = counter(&net, &ns_b, "drop");
@@ -292,15 +277,7 @@ fn xdp_actions(capture: CaptureMode, tag: &str, mtu: &str, queues: &str) {
     assert!(counter(&net, &ns_b, "drop") > before);
 
     // XDP_TX: the frame comes back to kv0 with its addresses swapped.
-    net.attach(
-        xdp("bounce", &bounce()),
-        4,
-        "kv1",
-        NetNs::named(&pair.b).unwrap(),
-        opts,
-        true,
-    )
-    .unwrap();
+    attach_b(xdp("bounce", &bounce()), 4, true).unwrap();
     std::thread::sleep(Duration::from_millis(250));
     let got = send_and_catch(&ns_a, "kv0", "kv0");
     let got = got.expect("the XDP_TX frame came back to kv0");
@@ -323,15 +300,7 @@ fn xdp_actions(capture: CaptureMode, tag: &str, mtu: &str, queues: &str) {
         Insn::new(0x85, 0, 0, 0, 23),         // call bpf_redirect
         Insn::new(0x95, 0, 0, 0, 0),
     ];
-    net.attach(
-        xdp("redirect", &redirect),
-        5,
-        "kv1",
-        NetNs::named(&pair.b).unwrap(),
-        opts,
-        true,
-    )
-    .unwrap();
+    attach_b(xdp("redirect", &redirect), 5, true).unwrap();
     std::thread::sleep(Duration::from_millis(250));
     let got = send_and_catch(&ns_a, "kv0", "kv3").expect("the redirected frame arrived on kv3");
     assert_eq!(&got[0..6], &[0x02, 0, 0, 0, 0, 0xb2], "unchanged");
