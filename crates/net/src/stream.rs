@@ -36,6 +36,8 @@ pub enum Hook {
 }
 
 /// The attached program, compiled once, fed frames.
+// One per attachment thread, on its stack: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Stream<'p> {
     Xdp(XdpStream<'p>),
     Tc(SkbStream<'p>, u32),
