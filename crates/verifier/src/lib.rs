@@ -77,6 +77,13 @@ pub mod types;
 use kbpf_isa::Insn;
 pub use kbpf_profile::{InnerMapLookup, VerifierBehaviour};
 
+/// The errnos a verdict carries, as the kernel's `bpf_check` returns them.
+pub(crate) const E2BIG: i32 = 7;
+/// See [`E2BIG`].
+pub(crate) const EACCES: i32 = 13;
+/// See [`E2BIG`].
+pub(crate) const EINVAL: i32 = 22;
+
 pub use ctx::{CtxAccess, CtxField, ProgType};
 pub use types::{MapDesc, MapEnv, MapRef, RegState, RegType};
 
@@ -433,6 +440,8 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
             res = Ok(());
         }
     }
+    // After exploration and the global functions, as `bpf_check` orders them.
+    let res = res.and_then(|()| ck.check_max_stack_depth());
     let result = match res {
         Ok(()) => Ok(()),
         Err(r) => {
@@ -451,7 +460,7 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
                 message: r.msg,
                 insn,
                 hint: r.hint.map(str::to_owned),
-                errno: if complexity { 7 } else { 13 },
+                errno: r.errno.unwrap_or(if complexity { E2BIG } else { EACCES }),
             })
         }
     };
