@@ -895,7 +895,8 @@ impl<'a> Checker<'a> {
         }
         // check_return_code: the range of the program type (a privileged program may
         // return a pointer where there is none, `allow_ptr_leaks`, as in the kernel).
-        if let Some(range) = crate::cgroup::return_range(self.prog, self.opts.expected_attach_type)
+        if let Some(range) =
+            crate::ctx::cgroup::return_range(self.prog, self.opts.expected_attach_type)
         {
             let r0 = st.cur().regs[0];
             self.scratched_regs |= 1;
@@ -906,7 +907,7 @@ impl<'a> Checker<'a> {
                 ));
             }
             if r0.s.smin_value < range.0 || r0.s.smax_value > range.1 {
-                return rej(crate::cgroup::invalid_return_msg(
+                return rej(crate::ctx::cgroup::invalid_return_msg(
                     r0.s.smin_value,
                     r0.s.smax_value,
                     range,

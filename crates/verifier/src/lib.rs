@@ -14,7 +14,7 @@
 //! - [`types`]: register types, [`RegState`], [`MapDesc`] and log formatting;
 //! - [`state`]: frames, stack slots and state comparison for pruning;
 //! - [`ctx`]: program types and context field access;
-//! - [`cgroup`]: the cgroup program types' contexts and every type's return-value range;
+//! - [`ctx::cgroup`]: the cgroup program types' contexts and every type's return-value range;
 //! - `skb_ctx` (private): the whole `struct __sk_buff` (cgroup_skb, LWT, sk_skb and the
 //!   fields past the older model of socket filters and TC), `sk_msg_md`, `sk_reuseport_md`;
 //! - [`helpers`]: helper prototypes;
@@ -64,12 +64,10 @@
 
 pub mod bounds;
 mod cfg;
-pub mod cgroup;
 mod check;
 pub mod ctx;
 pub mod helpers;
 mod liveness;
-mod skb_ctx;
 pub mod state;
 pub mod tnum;
 pub mod types;

@@ -152,7 +152,7 @@ impl Checker<'_> {
         }
         let range = LOOP_CALLBACK_RET_RANGE;
         if r0.s.smin_value < range.0 || r0.s.smax_value > range.1 {
-            return rej(crate::cgroup::invalid_scalar_msg(
+            return rej(crate::ctx::cgroup::invalid_scalar_msg(
                 "At callback return",
                 r0.s.smin_value,
                 r0.s.smax_value,
