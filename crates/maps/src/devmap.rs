@@ -30,15 +30,9 @@ use crate::attr::{MapAttr, err};
 use crate::def::MapDef;
 use crate::error::{Errno, MapError};
 use crate::uapi::{BPF_EXIST, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, BPF_NOEXIST, MapType};
+use kbpf_uapi::bpf::BPF_F_RDONLY_PROG;
+pub use kbpf_uapi::bpf::{BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH};
 
-/// `BPF_MAP_TYPE_DEVMAP`.
-pub const BPF_MAP_TYPE_DEVMAP: u32 = 14;
-/// `BPF_MAP_TYPE_CPUMAP`.
-pub const BPF_MAP_TYPE_CPUMAP: u32 = 16;
-/// `BPF_MAP_TYPE_DEVMAP_HASH`.
-pub const BPF_MAP_TYPE_DEVMAP_HASH: u32 = 25;
-/// `BPF_F_RDONLY_PROG`: `dev_map_init_map` sets it (lookups return a pointer into the entry).
-const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 /// `DEV_CREATE_FLAG_MASK`.
 const DEV_CREATE_FLAG_MASK: u32 = BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY;
 /// The cpumap's sanity limit on `qsize`.

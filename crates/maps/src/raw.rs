@@ -21,6 +21,8 @@ pub use lpm_trie::{trie_delete_elem, trie_update_elem};
 pub use perf_event::perf_event_output;
 
 use std::ffi::c_void;
+
+use kbpf_uapi::errno;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::htab::htab_lookup_raw;
@@ -46,11 +48,11 @@ pub fn flush_deferred() {
     }
 }
 
-const EINVAL: i64 = -22;
-const E2BIG: i64 = -7;
-const EEXIST: i64 = -17;
-const EOPNOTSUPP: i64 = -95;
-const ENOTSUPP: i64 = -524;
+const EINVAL: i64 = -(errno::EINVAL as i64);
+const E2BIG: i64 = -(errno::E2BIG as i64);
+const EEXIST: i64 = -(errno::EEXIST as i64);
+const EOPNOTSUPP: i64 = -(errno::EOPNOTSUPP as i64);
+const ENOTSUPP: i64 = -(errno::ENOTSUPP as i64);
 
 /// # Safety
 /// `map` must be a live map pointer.

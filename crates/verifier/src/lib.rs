@@ -75,12 +75,8 @@ pub mod types;
 use kbpf_isa::Insn;
 pub use kbpf_profile::{InnerMapLookup, VerifierBehaviour};
 
-/// The errnos a verdict carries, as the kernel's `bpf_check` returns them.
-pub(crate) const E2BIG: i32 = 7;
-/// See [`E2BIG`].
-pub(crate) const EACCES: i32 = 13;
-/// See [`E2BIG`].
-pub(crate) const EINVAL: i32 = 22;
+// The errnos a verdict carries, as the kernel's `bpf_check` returns them.
+pub(crate) use kbpf_uapi::errno::{E2BIG, EACCES, EINVAL};
 
 pub use ctx::{CtxAccess, CtxField, ProgType};
 pub use types::{MapDesc, MapEnv, MapRef, RegState, RegType};
