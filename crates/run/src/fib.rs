@@ -1,0 +1,156 @@
+//! `bpf_fib_lookup` (helper 69) in its two kernel functions, `bpf_xdp_fib_lookup` and
+//! `bpf_skb_fib_lookup`: the argument checks, the MTU variant each program type uses, and
+//! the copy of `struct bpf_fib_lookup` in and out of the program's memory. The routing
+//! decision itself is the host's, made in the calling thread's network namespace
+//! ([`kbpf_kernel::fib`]): a test run's thread, or the thread `kbpf net attach` runs in the
+//! client's namespace — where the kernel would use the namespace of the device the packet
+//! arrived on.
+
+use kbpf_kernel::fib::{
+    BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_MASK,
+    BPF_FIB_LOOKUP_SIZE, FibParams, fib_lookup,
+};
+
+use crate::ctx::SkBuff;
+
+const EINVAL: i64 = -22;
+
+/// `ETH_HLEN` + `VLAN_HLEN`: what `is_skb_forwardable` allows beyond an Ethernet device's
+/// MTU (`dev->hard_header_len` + a VLAN tag).
+const ETH_HLEN_VLAN: usize = 14 + 4;
+
+/// The checks both variants start with: `plen` at least the struct's size, no unknown flag.
+fn checked(plen: u64, flags: u64) -> Result<(), i64> {
+    // `int plen` compared with a size_t: a negative length is huge, so it passes.
+    if (plen as i32 as i64 as u64) < BPF_FIB_LOOKUP_SIZE as u64 {
+        return Err(EINVAL);
+    }
+    if flags as u32 & !BPF_FIB_LOOKUP_MASK != 0 {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Runs `f` on a copy of the program's `struct bpf_fib_lookup` at `params` and writes the
+/// copy back, as the kernel's in-place updates leave it.
+///
+/// # Safety
+/// `params` must point to [`BPF_FIB_LOOKUP_SIZE`] readable and writable bytes (the verifier
+/// checked `plen` of them, and `plen` is at least that).
+unsafe fn with_params(params: u64, f: impl FnOnce(&mut FibParams) -> i64) -> i64 {
+    let p = params as *mut [u8; BPF_FIB_LOOKUP_SIZE];
+    // SAFETY: the caller's contract; unaligned because a program may pass any address.
+    let mut copy = FibParams(unsafe { p.read_unaligned() });
+    let rc = f(&mut copy);
+    // SAFETY: as above.
+    unsafe { p.write_unaligned(copy.0) };
+    rc
+}
+
+/// `bpf_xdp_fib_lookup(ctx, params, plen, flags)`: the MTU is always checked against
+/// `tot_len`.
+pub(crate) unsafe extern "C" fn bpf_xdp_fib_lookup(
+    _ctx: u64,
+    params: u64,
+    plen: u64,
+    flags: u64,
+    _: u64,
+) -> u64 {
+    if let Err(e) = checked(plen, flags) {
+        return e as u64;
+    }
+    // SAFETY: ARG_PTR_TO_MEM of `plen` bytes (verifier-checked), `plen` ≥ 64 here.
+    unsafe { with_params(params, |p| fib_lookup(p, flags as u32, true)) as u64 }
+}
+
+/// `bpf_skb_fib_lookup(skb, params, plen, flags)`: with a `tot_len` the MTU is checked
+/// against it; without one a successful lookup checks the packet against the output
+/// device instead (`is_skb_forwardable`) and reports that device's MTU.
+pub(crate) unsafe extern "C" fn bpf_skb_fib_lookup(
+    skb: u64,
+    params: u64,
+    plen: u64,
+    flags: u64,
+    _: u64,
+) -> u64 {
+    if let Err(e) = checked(plen, flags) {
+        return e as u64;
+    }
+    // SAFETY: r1 is the program's context, a live `SkBuff` (verifier-checked).
+    let (len, gso) = unsafe {
+        let skb = SkBuff::from_ctx(skb);
+        (skb.len(), skb.gso_size != 0)
+    };
+    let rc = |p: &mut FibParams| {
+        let check_mtu = p.tot_len() != 0;
+        let mut rc = fib_lookup(p, flags as u32, check_mtu);
+        if rc == BPF_FIB_LKUP_RET_SUCCESS && !check_mtu {
+            match kbpf_kernel::fib::link(p.ifindex()) {
+                Ok(Some(dev)) => {
+                    let hard_header = if dev.mac.len() == 6 { ETH_HLEN_VLAN } else { 4 };
+                    let fits = len <= dev.mtu as usize + hard_header || gso;
+                    if !dev.up || !fits {
+                        rc = BPF_FIB_LKUP_RET_FRAG_NEEDED;
+                    }
+                    p.set_mtu_result(dev.mtu as u16);
+                }
+                // The device vanished between the two looks: as the kernel's check of a
+                // missing device, the packet cannot be forwarded.
+                Ok(None) => rc = BPF_FIB_LKUP_RET_FRAG_NEEDED,
+                Err(e) => rc = -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
+            }
+        }
+        rc
+    };
+    // SAFETY: ARG_PTR_TO_MEM of `plen` bytes (verifier-checked), `plen` ≥ 64 here.
+    unsafe { with_params(params, rc) as u64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The argument checks come before any lookup: a short `plen` or an unknown flag is
+    /// `-EINVAL` and leaves the struct alone; an unknown family is `-EAFNOSUPPORT`.
+    #[test]
+    fn plen_flags_and_family_errors() {
+        let mut params = [0xa5u8; 64];
+        params[0] = 2; // AF_INET
+        let before = params;
+        let addr = params.as_mut_ptr() as u64;
+        let mut skb = crate::ctx::SkBuff::new(&[0u8; 64], 14, 0, 0x0008, 0);
+        let skb_ctx = skb.ctx_ptr();
+        for (plen, flags) in [
+            (63u64, 0u64),
+            (0, 0),
+            (64, 1 << 6),
+            (64, 1 << 31),
+            (100, 1 << 40),
+        ] {
+            let want = if plen >= 64 && flags as u32 & !BPF_FIB_LOOKUP_MASK == 0 {
+                continue;
+            } else {
+                EINVAL as u64
+            };
+            // SAFETY: `addr` is 64 writable bytes; checks fail before any access.
+            unsafe {
+                assert_eq!(
+                    bpf_xdp_fib_lookup(0, addr, plen, flags, 0),
+                    want,
+                    "xdp {plen} {flags:#x}"
+                );
+                assert_eq!(
+                    bpf_skb_fib_lookup(skb_ctx, addr, plen, flags, 0),
+                    want,
+                    "skb {plen} {flags:#x}"
+                );
+            }
+            assert_eq!(params, before);
+        }
+        params[0] = 99;
+        // SAFETY: `addr` is 64 writable bytes.
+        unsafe {
+            assert_eq!(bpf_xdp_fib_lookup(0, addr, 64, 0, 0), (-97i64) as u64);
+        }
+    }
+}
