@@ -2,7 +2,8 @@
 //! devices with addresses, gateway routes, blackhole/unreachable/prohibit routes, a second
 //! table reached by `TBID` and by a fwmark rule, a prohibit rule, a route with a locked small
 //! MTU, a device with a small MTU, a preferred-source route, permanent and missing
-//! neighbours, forwarding on and off — for IPv4 and IPv6. `tests/progs/fib.bpf.o` calls the
+//! neighbours, forwarding on and off, a DSCP route, metrics, an `iif` rule, `throw`,
+//! `suppress_prefixlen`, a link-down device, an LWT encapsulation, an IPv6 gateway — for IPv4 and IPv6. `tests/progs/fib.bpf.o` calls the
 //! helper on a struct taken from the packet and writes the return code and the struct back;
 //! each case runs through the kernel's `BPF_PROG_TEST_RUN` (XDP and tc) and kbpf's
 //! interpreter and JIT on a thread inside the namespace, and the packets out must be equal.
@@ -86,9 +87,13 @@ impl Ns {
             "link set f1 up",
             "link set g0 up",
             "link set g1 up",
+            "link add h0 type veth peer name h1",
+            "link set h0 up",
             "addr add 10.71.0.1/24 dev f0",
             "addr add 10.72.0.1/24 dev g0",
             "addr add 10.73.0.1/24 dev f1",
+            "addr add 10.74.0.1/24 dev h0",
+            "addr add 2001:db8:74::1/64 dev h0 nodad",
             "addr add 2001:db8:71::1/64 dev f0 nodad",
             "addr add 2001:db8:72::1/64 dev g0 nodad",
         ] {
@@ -98,6 +103,7 @@ impl Ns {
         sysctl("ipv6/conf/all/forwarding", "1")?;
         sysctl("ipv4/conf/g1/forwarding", "0")?;
         sysctl("ipv6/conf/g1/forwarding", "0")?;
+        sysctl("ipv4/conf/h0/ignore_routes_with_linkdown", "1")?;
         for cmd in [
             "neigh add 10.71.0.2 lladdr 02:00:00:00:00:02 dev f0 nud permanent",
             "neigh add 10.72.0.2 lladdr 02:00:00:00:00:12 dev g0 nud permanent",
@@ -115,6 +121,12 @@ impl Ns {
             "route add 10.80.5.0/24 via 10.72.0.2 dev g0",
             "rule add fwmark 7 lookup 100 pref 100",
             "rule add to 10.97.0.0/16 prohibit pref 200",
+            "neigh add 10.74.0.2 lladdr 02:00:00:00:00:32 dev h0 nud permanent",
+            "-6 neigh add 2001:db8:74::2 lladdr 02:00:00:00:00:42 dev h0 nud permanent",
+            "route add 10.84.0.0/16 via 10.74.0.2 dev h0",
+            "-6 route add 2001:db8:84::/48 via 2001:db8:74::2 dev h0",
+            "route add 10.85.0.0/16 encap ip id 5 dst 10.0.0.1 via 10.71.0.2 dev f0",
+            "route add 10.87.0.0/16 via inet6 2001:db8:71::2 dev f0",
             "route add 10.80.1.0/24 tos 0x10 via 10.72.0.2 dev g0",
             "route add 10.86.0.0/16 via 10.71.0.2 dev f0 metric 20",
             "route add 10.86.0.0/16 via 10.72.0.2 dev g0 metric 10",
@@ -341,6 +353,10 @@ fn cases() -> Vec<Case> {
             ..v4("other tos", "10.80.1.2", 0)
         },
         v4("lower metric first", "10.86.0.1", 0),
+        v4("link down, ignored", "10.84.0.1", 0),
+        v4("lwt encap", "10.85.0.1", 0),
+        v4("ipv6 gateway", "10.87.0.1", 0),
+        v4("ipv6 gateway, skip neigh", "10.87.0.1", skip),
         Case {
             dev: "f0",
             ..v4("metric, output on f0", "10.86.0.1", output)
@@ -395,6 +411,7 @@ fn cases() -> Vec<Case> {
         },
         v6("main table miss", "2001:db8:93::1", 0),
         v6("lowest metric", "2001:db8:97::1", skip),
+        v6("link down, used", "2001:db8:84::1", 0),
         Case {
             dev: "f0",
             ..v6(
@@ -523,6 +540,7 @@ fn fib_lookup_matches_the_kernel() {
         BPF_FIB_LKUP_RET_PROHIBIT,
         BPF_FIB_LKUP_RET_NOT_FWDED,
         BPF_FIB_LKUP_RET_FWD_DISABLED,
+        BPF_FIB_LKUP_RET_UNSUPP_LWT,
         BPF_FIB_LKUP_RET_NO_NEIGH,
         BPF_FIB_LKUP_RET_FRAG_NEEDED,
         -i64::from(libc::ENODEV),

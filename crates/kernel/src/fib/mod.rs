@@ -252,12 +252,14 @@ fn good_nh(nh: &rtnl::NextHop, oif: u32, links: &[Link], family: &str) -> bool {
         return false;
     }
     if nh.flags & RTNH_F_LINKDOWN != 0 {
+        // ip_ignore_linkdown / ip6_ignore_linkdown: the device's setting or `all`'s.
         let name = links
             .iter()
             .find(|l| l.ifindex == nh.ifindex)
-            .map(|l| l.name.as_str());
-        if name.and_then(|n| rtnl::dev_sysctl(family, n, "ignore_routes_with_linkdown")) == Some(1)
-        {
+            .map_or("", |l| l.name.as_str());
+        let set =
+            |dev: &str| rtnl::dev_sysctl(family, dev, "ignore_routes_with_linkdown") == Some(1);
+        if set(name) || set("all") {
             return false;
         }
     }
