@@ -38,23 +38,26 @@ fn object() -> PathBuf {
 struct Ns(String);
 
 impl Ns {
+    /// `ip -n NS ARGS…`.
+    fn ip(&self, args: &str) -> Result<(), String> {
+        let full = format!("-n {} {args}", self.0);
+        let out = Command::new("ip")
+            .args(full.split_whitespace())
+            .output()
+            .map_err(|e| format!("ip: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "ip {full}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
     fn new() -> Result<Ns, String> {
         let ns = Ns(format!("kbpffib-{}", std::process::id()));
-        let ip = |args: &str| -> Result<(), String> {
-            let full = format!("-n {} {args}", ns.0);
-            let out = Command::new("ip")
-                .args(full.split_whitespace())
-                .output()
-                .map_err(|e| format!("ip: {e}"))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "ip {full}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ))
-            }
-        };
+        let ip = |args: &str| ns.ip(args);
         let out = Command::new("ip")
             .args(["netns", "add", &ns.0])
             .output()
@@ -494,44 +497,81 @@ fn fib_lookup_matches_the_kernel() {
             )
         })
         .collect();
+    // One case on the kernel and both engines: equal outcomes; the kernel's return codes and
+    // structs out.
+    let compare = |case: &Case, compared: &mut usize| -> Vec<(i64, Vec<u8>)> {
+        let data = case.packet();
+        let mut rcs = Vec::new();
+        for (name, prog, kprog) in &progs {
+            let k = kprog.test_run(&data, data.len(), None, 1).unwrap();
+            let rc = i64::from_ne_bytes(k.data_out[14..22].try_into().unwrap());
+            rcs.push((rc, k.data_out[22..86].to_vec()));
+            for engine in [Engine::Interpreter, Engine::Jit] {
+                let b = prog
+                    .test_run(&TestRunInput {
+                        data_in: &data,
+                        ctx_in: None,
+                        repeat: 1,
+                        engine,
+                    })
+                    .unwrap_or_else(|e| panic!("{name} {}: {e}", case.what));
+                let what = format!("{name} {} {:?} ({case:?})", case.what, engine);
+                assert_eq!(
+                    i64::from_ne_bytes(b.data_out[14..22].try_into().unwrap()),
+                    rc,
+                    "{what}: return code"
+                );
+                assert_eq!(b.data_out[22..86], k.data_out[22..86], "{what}: struct out");
+                assert_eq!(b.retval, k.retval, "{what}: retval");
+                *compared += 1;
+            }
+        }
+        rcs
+    };
     let (compared, codes) = std::thread::scope(|s| {
         s.spawn(|| {
             ns.enter();
             let mut codes = BTreeSet::new();
             let mut compared = 0;
             for case in cases() {
-                let data = case.packet();
-                for (name, prog, kprog) in &progs {
-                    let k = kprog.test_run(&data, data.len(), None, 1).unwrap();
-                    let rc = i64::from_ne_bytes(k.data_out[14..22].try_into().unwrap());
-                    codes.insert(rc);
-                    for engine in [Engine::Interpreter, Engine::Jit] {
-                        let b = prog
-                            .test_run(&TestRunInput {
-                                data_in: &data,
-                                ctx_in: None,
-                                repeat: 1,
-                                engine,
-                            })
-                            .unwrap_or_else(|e| panic!("{name} {}: {e}", case.what));
-                        let what = format!("{name} {} {:?} ({case:?})", case.what, engine);
-                        assert_eq!(
-                            i64::from_ne_bytes(b.data_out[14..22].try_into().unwrap()),
-                            rc,
-                            "{what}: return code"
-                        );
-                        assert_eq!(b.data_out[22..86], k.data_out[22..86], "{what}: struct out");
-                        assert_eq!(b.retval, k.retval, "{what}: retval");
-                        compared += 1;
-                    }
-                }
+                codes.extend(compare(&case, &mut compared).into_iter().map(|(rc, _)| rc));
+            }
+            // kbpf keeps the routing state between lookups: every change must be seen by
+            // the next one (and each change does change the kernel's answer).
+            let find = |what: &str, v6: bool| {
+                cases()
+                    .into_iter()
+                    .find(|c| c.what == what && c.v6 == v6)
+                    .unwrap()
+            };
+            for (change, case) in [
+                (
+                    "neigh add 10.71.0.3 lladdr 02:00:00:00:00:03 dev f0 nud permanent",
+                    find("missing neighbour", false),
+                ),
+                ("route del 10.80.5.0/24", find("longer prefix", false)),
+                ("link set g0 mtu 1300", find("device mtu, fits", false)),
+                ("rule del fwmark 7 lookup 100", find("mark rule", false)),
+                (
+                    "-6 route del 2001:db8:97::/48 metric 5",
+                    find("lowest metric", true),
+                ),
+                ("link set h1 up", find("link down, ignored", false)),
+            ] {
+                let before = compare(&case, &mut compared);
+                ns.ip(change).unwrap();
+                let after = compare(&case, &mut compared);
+                assert_ne!(
+                    before, after,
+                    "{change}: the kernel's answer to {case:?} changed"
+                );
             }
             (compared, codes)
         })
         .join()
         .unwrap()
     });
-    assert_eq!(compared, cases().len() * 2 * 2);
+    assert_eq!(compared, (cases().len() + 2 * 6) * 2 * 2);
     // Every outcome the netns is built to give was given by the kernel.
     for rc in [
         BPF_FIB_LKUP_RET_SUCCESS,

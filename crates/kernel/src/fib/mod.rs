@@ -1,7 +1,8 @@
 //! `bpf_fib_lookup`'s routing decision on the host: the kernel's `bpf_ipv4_fib_lookup` and
 //! `bpf_ipv6_fib_lookup` (net/core/filter.c), computed in user space from the routing state
-//! of the calling thread's network namespace ([`rtnl`]: rules, routes of every table, links,
-//! neighbours, addresses and per-device sysctls, fetched afresh for every lookup).
+//! of the calling thread's network namespace (`rtnl`: rules, routes of every table, links,
+//! neighbours, addresses over rtnetlink, and per-device sysctls), kept per thread by `cache`
+//! until rtnetlink notifies a change.
 //!
 //! The FIB walk mirrors `fib_rules_lookup` (rule order, `goto`, `nop`, the reject actions,
 //! `suppress_prefixlen`, invert), `fib_table_lookup` (longest prefix first, aliases in the
@@ -24,14 +25,16 @@
 //!   prefix (a subset of RFC 6724's rules in `ipv6_dev_get_saddr`).
 //! - VLAN: `h_vlan_proto`/`h_vlan_TCI` are always 0, as the kernel's are today.
 
+mod cache;
 mod rtnl;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_route::AddressFamily;
 
+use cache::{State, with_state};
 pub use rtnl::Link;
-use rtnl::{IfAddr, Neigh, Route, Rtnl, Rule, in_prefix, v4};
+use rtnl::{IfAddr, Route, Rule, in_prefix, v4};
 
 /// `BPF_FIB_LOOKUP_DIRECT`: one table, no rules.
 pub const BPF_FIB_LOOKUP_DIRECT: u32 = 1 << 0;
@@ -206,8 +209,8 @@ pub fn fib_lookup(params: &mut FibParams, flags: u32, check_mtu: bool) -> i64 {
         libc::AF_INET6 => ipv6_lookup,
         _ => return -i64::from(libc::EAFNOSUPPORT),
     };
-    match Rtnl::open() {
-        Ok(mut nl) => lookup(&mut nl, params, flags, check_mtu).unwrap_or_else(|rc| rc),
+    match with_state(|nl| lookup(nl, params, flags, check_mtu)) {
+        Ok(rc) => rc.unwrap_or_else(|rc| rc),
         Err(e) => io_errno(e),
     }
 }
@@ -215,10 +218,7 @@ pub fn fib_lookup(params: &mut FibParams, flags: u32, check_mtu: bool) -> i64 {
 /// The device with this index in the calling thread's namespace (for the skb variant's
 /// `is_skb_forwardable` check).
 pub fn link(ifindex: u32) -> std::io::Result<Option<Link>> {
-    Ok(Rtnl::open()?
-        .links()?
-        .into_iter()
-        .find(|l| l.ifindex == ifindex))
+    with_state(|nl| Ok(nl.links()?.iter().find(|l| l.ifindex == ifindex).cloned()))?
 }
 
 /// A lookup step's early return: `Err(rc)` is the helper's return value.
@@ -487,22 +487,22 @@ fn ingress(links: &[Link], ifindex: u32, family: &str) -> Step<Link> {
 }
 
 /// The neighbour entry for `dst` on `ifindex`, if valid: `(dmac)`.
-fn neighbour(nl: &mut Rtnl, ifindex: u32, dst: IpAddr) -> Step<Option<Vec<u8>>> {
+fn neighbour(nl: &mut State, ifindex: u32, dst: IpAddr) -> Step<Option<Vec<u8>>> {
     let family = if dst.is_ipv4() {
         AddressFamily::Inet
     } else {
         AddressFamily::Inet6
     };
-    let neighs: Vec<Neigh> = step(nl.neighbours(family))?;
+    let neighs = step(nl.neighbours(family))?;
     Ok(neighs
-        .into_iter()
+        .iter()
         .find(|n| n.ifindex == ifindex && n.dst == dst && n.state & NUD_VALID != 0)
-        .map(|n| n.lladdr))
+        .map(|n| n.lladdr.clone()))
 }
 
 /// Fills `smac`/`dmac` from the neighbour of the nexthop, or `NO_NEIGH`.
 fn set_macs(
-    nl: &mut Rtnl,
+    nl: &mut State,
     params: &mut FibParams,
     links: &[Link],
     ifindex: u32,
@@ -528,7 +528,7 @@ fn set_macs(
 }
 
 /// `bpf_ipv4_fib_lookup`.
-fn ipv4_lookup(nl: &mut Rtnl, params: &mut FibParams, flags: u32, check_mtu: bool) -> Step<i64> {
+fn ipv4_lookup(nl: &mut State, params: &mut FibParams, flags: u32, check_mtu: bool) -> Step<i64> {
     let links = step(nl.links())?;
     let dev = ingress(&links, params.ifindex(), "ipv4")?;
     let (sport, dport) = params.ports();
@@ -634,11 +634,11 @@ fn ipv4_lookup(nl: &mut Rtnl, params: &mut FibParams, flags: u32, check_mtu: boo
 /// `fib_result_prefsrc`: the route's preferred source, else `inet_select_addr` on the
 /// nexthop's device (a primary address within the route's scope, one on the gateway's
 /// subnet first), else the first fitting address of any device; 0 when there is none.
-fn ipv4_prefsrc(nl: &mut Rtnl, route: &Route, nh: &rtnl::NextHop) -> Step<u32> {
+fn ipv4_prefsrc(nl: &mut State, route: &Route, nh: &rtnl::NextHop) -> Step<u32> {
     if let Some(IpAddr::V4(p)) = route.prefsrc {
         return Ok(u32::from(p));
     }
-    let addrs: Vec<IfAddr> = step(nl.addresses(AddressFamily::Inet))?;
+    let addrs = step(nl.addresses(AddressFamily::Inet))?;
     let bits = |a: &IfAddr| match a.addr {
         IpAddr::V4(x) => u32::from(x),
         IpAddr::V6(_) => 0,
@@ -676,7 +676,7 @@ fn ipv6_need_strict(a: u128) -> bool {
 }
 
 /// `bpf_ipv6_fib_lookup`.
-fn ipv6_lookup(nl: &mut Rtnl, params: &mut FibParams, flags: u32, check_mtu: bool) -> Step<i64> {
+fn ipv6_lookup(nl: &mut State, params: &mut FibParams, flags: u32, check_mtu: bool) -> Step<i64> {
     let (src, dst) = (params.ipv6(off::SRC), params.ipv6(off::DST));
     if ipv6_need_strict(dst) || ipv6_need_strict(src) {
         return Ok(BPF_FIB_LKUP_RET_NOT_FWDED);
@@ -803,8 +803,8 @@ fn ipv6_scope(a: u128) -> u8 {
 /// A subset of `ipv6_dev_get_saddr`: among usable addresses (not tentative) whose scope
 /// reaches `dst`'s, the non-deprecated ones first, then those on `ifindex`, then the
 /// longest prefix in common with `dst`.
-fn ipv6_select_saddr(nl: &mut Rtnl, ifindex: u32, dst: u128) -> Step<Option<u128>> {
-    let addrs: Vec<IfAddr> = step(nl.addresses(AddressFamily::Inet6))?;
+fn ipv6_select_saddr(nl: &mut State, ifindex: u32, dst: u128) -> Step<Option<u128>> {
+    let addrs = step(nl.addresses(AddressFamily::Inet6))?;
     let want = ipv6_scope(dst);
     // `rev`: of equally good addresses the first listed wins, as in the kernel's walk.
     Ok(addrs

@@ -2,8 +2,7 @@
 //! calling thread's network namespace: links (`RTM_GETLINK`), FIB rules (`RTM_GETRULE`),
 //! routes of every table (`RTM_GETROUTE`), neighbours (`RTM_GETNEIGH`) and addresses
 //! (`RTM_GETADDR`), plus the per-device sysctls under `/proc/sys/net` (which resolve in the
-//! opening thread's namespace too). Every lookup fetches afresh: nothing here is cached,
-//! so nothing can go stale.
+//! opening thread's namespace too). Caching the dumps is `cache`'s business.
 //!
 //! Addresses of both families are `u128`s, IPv4 ones in the top 32 bits, so that one prefix
 //! match serves both (see [`v4`]).

@@ -1,0 +1,194 @@
+//! The routing state of one thread's network namespace, kept between lookups and thrown away
+//! as soon as rtnetlink reports a change: a per-thread [`State`] holds the dumps
+//! ([`super::rtnl`]) and a second socket subscribed to every group whose messages can change
+//! a lookup's answer (links, addresses, routes, rules, neighbours, netconf). Each lookup first
+//! drains that socket; any message (or a lost one, `ENOBUFS`) drops the dumps it concerns, so
+//! a change made before the lookup is always seen — the kernel queues the notification before
+//! the change's own request returns. A thread that moves to another namespace starts over.
+//!
+//! Not cached: the per-device sysctls (`forwarding`, `mtu`, `ignore_routes_with_linkdown`)
+//! and `ip_forward_use_pmtu`, which do not all send notifications; they are read per lookup.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::rc::Rc;
+
+use netlink_packet_core::NetlinkBuffer;
+use netlink_packet_route::AddressFamily;
+use netlink_sys::{Socket, protocols::NETLINK_ROUTE};
+
+use super::rtnl::{IfAddr, Link, Neigh, Route, Rtnl, Rule};
+
+/// The rtnetlink groups whose notifications invalidate a dump.
+const GROUPS: [u32; 10] = [
+    libc::RTNLGRP_LINK,
+    libc::RTNLGRP_NEIGH,
+    libc::RTNLGRP_IPV4_IFADDR,
+    libc::RTNLGRP_IPV4_ROUTE,
+    libc::RTNLGRP_IPV4_RULE,
+    libc::RTNLGRP_IPV6_IFADDR,
+    libc::RTNLGRP_IPV6_ROUTE,
+    libc::RTNLGRP_IPV6_RULE,
+    libc::RTNLGRP_IPV4_NETCONF,
+    libc::RTNLGRP_IPV6_NETCONF,
+];
+
+/// Dumps of one family.
+#[derive(Default)]
+struct Family {
+    rules: Option<Rc<Vec<Rule>>>,
+    routes: Option<Rc<Vec<Route>>>,
+    neighbours: Option<Rc<Vec<Neigh>>>,
+    addresses: Option<Rc<Vec<IfAddr>>>,
+}
+
+/// What has been dumped since the last change.
+#[derive(Default)]
+struct Dumps {
+    links: Option<Rc<Vec<Link>>>,
+    v4: Family,
+    v6: Family,
+}
+
+/// The cached routing state of the calling thread's namespace, with its sockets.
+pub(crate) struct State {
+    /// `(st_dev, st_ino)` of the namespace the sockets belong to.
+    netns: (u64, u64),
+    monitor: Socket,
+    rtnl: Rtnl,
+    dumps: Dumps,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+}
+
+fn current_netns() -> io::Result<(u64, u64)> {
+    let m = std::fs::metadata("/proc/thread-self/ns/net")?;
+    Ok((m.dev(), m.ino()))
+}
+
+impl State {
+    fn open(netns: (u64, u64)) -> io::Result<State> {
+        // Subscribe before the first dump, so that no change can fall between the two.
+        let mut monitor = Socket::new(NETLINK_ROUTE)?;
+        monitor.bind_auto()?;
+        for g in GROUPS {
+            monitor.add_membership(g)?;
+        }
+        monitor.set_non_blocking(true)?;
+        Ok(State {
+            netns,
+            monitor,
+            rtnl: Rtnl::open()?,
+            dumps: Dumps::default(),
+        })
+    }
+
+    /// Drops whatever the notifications received since the last call invalidate: a
+    /// neighbour message only the neighbour dumps, anything else (or lost messages) all.
+    fn refresh(&mut self) {
+        let mut buf = vec![0u8; 64 * 1024];
+        // Bounded, so that a flood of notifications cannot hold a lookup forever: past the
+        // bound everything is dropped anyway.
+        for _ in 0..64 {
+            match self.monitor.recv(&mut &mut buf[..], libc::MSG_DONTWAIT) {
+                Ok(n) => {
+                    let mut data = &buf[..n.min(buf.len())];
+                    while let Ok(msg) = NetlinkBuffer::new_checked(data) {
+                        let len = (msg.length() as usize + 3) & !3;
+                        match msg.message_type() {
+                            libc::RTM_NEWNEIGH | libc::RTM_DELNEIGH => {
+                                self.dumps.v4.neighbours = None;
+                                self.dumps.v6.neighbours = None;
+                            }
+                            _ => self.dumps = Dumps::default(),
+                        }
+                        if len == 0 || len >= data.len() {
+                            break;
+                        }
+                        data = &data[len..];
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // ENOBUFS: notifications were lost.
+                Err(_) => self.dumps = Dumps::default(),
+            }
+        }
+        self.dumps = Dumps::default();
+    }
+
+    fn family(&mut self, f: AddressFamily) -> &mut Family {
+        if f == AddressFamily::Inet6 {
+            &mut self.dumps.v6
+        } else {
+            &mut self.dumps.v4
+        }
+    }
+
+    pub fn links(&mut self) -> io::Result<Rc<Vec<Link>>> {
+        if let Some(l) = &self.dumps.links {
+            return Ok(l.clone());
+        }
+        let l = Rc::new(self.rtnl.links()?);
+        self.dumps.links = Some(l.clone());
+        Ok(l)
+    }
+
+    pub fn rules(&mut self, f: AddressFamily) -> io::Result<Rc<Vec<Rule>>> {
+        if let Some(r) = &self.family(f).rules {
+            return Ok(r.clone());
+        }
+        let r = Rc::new(self.rtnl.rules(f)?);
+        self.family(f).rules = Some(r.clone());
+        Ok(r)
+    }
+
+    pub fn routes(&mut self, f: AddressFamily) -> io::Result<Rc<Vec<Route>>> {
+        if let Some(r) = &self.family(f).routes {
+            return Ok(r.clone());
+        }
+        let r = Rc::new(self.rtnl.routes(f)?);
+        self.family(f).routes = Some(r.clone());
+        Ok(r)
+    }
+
+    pub fn neighbours(&mut self, f: AddressFamily) -> io::Result<Rc<Vec<Neigh>>> {
+        if let Some(n) = &self.family(f).neighbours {
+            return Ok(n.clone());
+        }
+        let n = Rc::new(self.rtnl.neighbours(f)?);
+        self.family(f).neighbours = Some(n.clone());
+        Ok(n)
+    }
+
+    pub fn addresses(&mut self, f: AddressFamily) -> io::Result<Rc<Vec<IfAddr>>> {
+        if let Some(a) = &self.family(f).addresses {
+            return Ok(a.clone());
+        }
+        let a = Rc::new(self.rtnl.addresses(f)?);
+        self.family(f).addresses = Some(a.clone());
+        Ok(a)
+    }
+}
+
+/// Runs `f` on the calling thread's [`State`], (re)opened when the thread has none or has
+/// changed namespace, and refreshed from the notifications first.
+pub(crate) fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> io::Result<T> {
+    let netns = current_netns()?;
+    STATE.with(|cell| {
+        let mut slot = cell
+            .try_borrow_mut()
+            .map_err(|_| io::Error::from_raw_os_error(libc::EBUSY))?;
+        if slot.as_ref().is_none_or(|s| s.netns != netns) {
+            *slot = None;
+            *slot = Some(State::open(netns)?);
+        }
+        let state = slot
+            .as_mut()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EIO))?;
+        state.refresh();
+        Ok(f(state))
+    })
+}
