@@ -55,6 +55,20 @@ impl Ns {
         }
     }
 
+    /// Writes `/proc/sys/net/PATH` inside the namespace.
+    fn sysctl(&self, path: &str, v: &str) -> Result<(), String> {
+        let script = format!("echo {v} > /proc/sys/net/{path}");
+        let ok = Command::new("ip")
+            .args(["netns", "exec", &self.0, "sh", "-c", &script])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("sysctl {path}"))
+        }
+    }
+
     fn new() -> Result<Ns, String> {
         let ns = Ns(format!("kbpffib-{}", std::process::id()));
         let ip = |args: &str| ns.ip(args);
@@ -68,18 +82,7 @@ impl Ns {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        let sysctl = |path: &str, v: &str| -> Result<(), String> {
-            let script = format!("echo {v} > /proc/sys/net/{path}");
-            let ok = Command::new("ip")
-                .args(["netns", "exec", &ns.0, "sh", "-c", &script])
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                Ok(())
-            } else {
-                Err(format!("sysctl {path}"))
-            }
-        };
+        let sysctl = |path: &str, v: &str| ns.sysctl(path, v);
         for cmd in [
             "link set lo up",
             "link add f0 type veth peer name f1",
@@ -557,9 +560,17 @@ fn fib_lookup_matches_the_kernel() {
                     find("lowest metric", true),
                 ),
                 ("link set h1 up", find("link down, ignored", false)),
+                ("sysctl ipv4/conf/f1/forwarding 0", find("gateway", false)),
+                ("sysctl ipv6/conf/f1/forwarding 0", find("gateway", true)),
             ] {
                 let before = compare(&case, &mut compared);
-                ns.ip(change).unwrap();
+                match change.split_once(' ') {
+                    Some(("sysctl", rest)) => {
+                        let (path, v) = rest.split_once(' ').unwrap();
+                        ns.sysctl(path, v).unwrap();
+                    }
+                    _ => ns.ip(change).unwrap(),
+                }
                 let after = compare(&case, &mut compared);
                 assert_ne!(
                     before, after,
@@ -571,7 +582,7 @@ fn fib_lookup_matches_the_kernel() {
         .join()
         .unwrap()
     });
-    assert_eq!(compared, (cases().len() + 2 * 6) * 2 * 2);
+    assert_eq!(compared, (cases().len() + 2 * 8) * 2 * 2);
     // Every outcome the netns is built to give was given by the kernel.
     for rc in [
         BPF_FIB_LKUP_RET_SUCCESS,

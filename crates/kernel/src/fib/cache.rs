@@ -6,10 +6,12 @@
 //! a change made before the lookup is always seen — the kernel queues the notification before
 //! the change's own request returns. A thread that moves to another namespace starts over.
 //!
-//! Not cached: the per-device sysctls (`forwarding`, `mtu`, `ignore_routes_with_linkdown`)
-//! and `ip_forward_use_pmtu`, which do not all send notifications; they are read per lookup.
+//! Cached too: a device's `forwarding` sysctl (a change sends `RTM_NEWNETCONF`). Not cached:
+//! IPv6's per-device `mtu`, `ip_forward_use_pmtu` (no notification for either) and
+//! `ignore_routes_with_linkdown` (read only for a link-down nexthop); they are read when used.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::rc::Rc;
@@ -47,6 +49,8 @@ struct Family {
 #[derive(Default)]
 struct Dumps {
     links: Option<Rc<Vec<Link>>>,
+    /// `forwarding` by (family directory, device name).
+    forwarding: HashMap<(&'static str, String), Option<i64>>,
     v4: Family,
     v6: Family,
 }
@@ -56,6 +60,8 @@ pub(crate) struct State {
     /// `(st_dev, st_ino)` of the namespace the sockets belong to.
     netns: (u64, u64),
     monitor: Socket,
+    /// The notification buffer, kept so that a lookup allocates nothing.
+    buf: Vec<u8>,
     rtnl: Rtnl,
     dumps: Dumps,
 }
@@ -81,6 +87,7 @@ impl State {
         Ok(State {
             netns,
             monitor,
+            buf: vec![0; 64 * 1024],
             rtnl: Rtnl::open()?,
             dumps: Dumps::default(),
         })
@@ -89,7 +96,7 @@ impl State {
     /// Drops whatever the notifications received since the last call invalidate: a
     /// neighbour message only the neighbour dumps, anything else (or lost messages) all.
     fn refresh(&mut self) {
-        let mut buf = vec![0u8; 64 * 1024];
+        let buf = &mut self.buf;
         // Bounded, so that a flood of notifications cannot hold a lookup forever: past the
         // bound everything is dropped anyway.
         for _ in 0..64 {
@@ -125,6 +132,17 @@ impl State {
         } else {
             &mut self.dumps.v4
         }
+    }
+
+    /// The device's `forwarding` sysctl (`IN_DEV_FORWARD`, `idev->cnf.forwarding`).
+    pub fn forwarding(&mut self, family: &'static str, dev: &str) -> Option<i64> {
+        let key = (family, dev.to_owned());
+        if let Some(v) = self.dumps.forwarding.get(&key) {
+            return *v;
+        }
+        let v = super::rtnl::dev_sysctl(family, dev, "forwarding");
+        self.dumps.forwarding.insert(key, v);
+        v
     }
 
     pub fn links(&mut self) -> io::Result<Rc<Vec<Link>>> {

@@ -475,12 +475,12 @@ fn tables(routes: &[Route]) -> Vec<u32> {
 
 /// The ingress device and its forwarding switch: `-ENODEV` without the device,
 /// `FWD_DISABLED` without forwarding on it.
-fn ingress(links: &[Link], ifindex: u32, family: &str) -> Step<Link> {
+fn ingress(nl: &mut State, links: &[Link], ifindex: u32, family: &'static str) -> Step<Link> {
     let dev = links
         .iter()
         .find(|l| l.ifindex == ifindex)
         .ok_or(-i64::from(libc::ENODEV))?;
-    if rtnl::dev_sysctl(family, &dev.name, "forwarding").unwrap_or(0) == 0 {
+    if nl.forwarding(family, &dev.name).unwrap_or(0) == 0 {
         return Err(BPF_FIB_LKUP_RET_FWD_DISABLED);
     }
     Ok(dev.clone())
@@ -530,7 +530,7 @@ fn set_macs(
 /// `bpf_ipv4_fib_lookup`.
 fn ipv4_lookup(nl: &mut State, params: &mut FibParams, flags: u32, check_mtu: bool) -> Step<i64> {
     let links = step(nl.links())?;
-    let dev = ingress(&links, params.ifindex(), "ipv4")?;
+    let dev = ingress(nl, &links, params.ifindex(), "ipv4")?;
     let (sport, dport) = params.ports();
     let mut flow = Flow {
         dscp: params.0[off::TOS] & 0xfc,
@@ -592,8 +592,10 @@ fn ipv4_lookup(nl: &mut State, params: &mut FibParams, flags: u32, check_mtu: bo
     let mut mtu = 0;
     if check_mtu {
         // ip_mtu_from_fib_result: the route's MTU when locked or under
-        // ip_forward_use_pmtu, else the device's.
-        if rtnl::net_sysctl("ipv4/ip_forward_use_pmtu") == Some(1) || res.route.mtu_locked {
+        // ip_forward_use_pmtu, else the device's (the sysctl only matters with a route MTU).
+        if res.route.mtu != 0
+            && (res.route.mtu_locked || rtnl::net_sysctl("ipv4/ip_forward_use_pmtu") == Some(1))
+        {
             mtu = res.route.mtu;
         }
         if mtu == 0 {
@@ -682,7 +684,7 @@ fn ipv6_lookup(nl: &mut State, params: &mut FibParams, flags: u32, check_mtu: bo
         return Ok(BPF_FIB_LKUP_RET_NOT_FWDED);
     }
     let links = step(nl.links())?;
-    let dev = ingress(&links, params.ifindex(), "ipv6")?;
+    let dev = ingress(nl, &links, params.ifindex(), "ipv6")?;
     let (sport, dport) = params.ports();
     let flowinfo = u32::from_be_bytes(
         params.0[off::TOS..off::TOS + 4]
