@@ -827,3 +827,6 @@ fn ipv6_select_saddr(nl: &mut State, ifindex: u32, dst: u128) -> Step<Option<u12
         })
         .map(|(_, x)| x))
 }
+
+#[cfg(test)]
+mod tests;
