@@ -126,12 +126,14 @@ impl State {
         self.dumps = Dumps::default();
     }
 
-    fn family(&mut self, f: AddressFamily) -> &mut Family {
-        if f == AddressFamily::Inet6 {
+    /// The family's dumps and the socket to fill them from, borrowed apart.
+    fn family(&mut self, f: AddressFamily) -> (&mut Family, &mut Rtnl) {
+        let family = if f == AddressFamily::Inet6 {
             &mut self.dumps.v6
         } else {
             &mut self.dumps.v4
-        }
+        };
+        (family, &mut self.rtnl)
     }
 
     /// The device's `forwarding` sysctl (`IN_DEV_FORWARD`, `idev->cnf.forwarding`).
@@ -146,49 +148,41 @@ impl State {
     }
 
     pub fn links(&mut self) -> io::Result<Rc<Vec<Link>>> {
-        if let Some(l) = &self.dumps.links {
-            return Ok(l.clone());
-        }
-        let l = Rc::new(self.rtnl.links()?);
-        self.dumps.links = Some(l.clone());
-        Ok(l)
+        cached(&mut self.dumps.links, || self.rtnl.links())
     }
 
     pub fn rules(&mut self, f: AddressFamily) -> io::Result<Rc<Vec<Rule>>> {
-        if let Some(r) = &self.family(f).rules {
-            return Ok(r.clone());
-        }
-        let r = Rc::new(self.rtnl.rules(f)?);
-        self.family(f).rules = Some(r.clone());
-        Ok(r)
+        let (dumps, rtnl) = self.family(f);
+        cached(&mut dumps.rules, || rtnl.rules(f))
     }
 
     pub fn routes(&mut self, f: AddressFamily) -> io::Result<Rc<Vec<Route>>> {
-        if let Some(r) = &self.family(f).routes {
-            return Ok(r.clone());
-        }
-        let r = Rc::new(self.rtnl.routes(f)?);
-        self.family(f).routes = Some(r.clone());
-        Ok(r)
+        let (dumps, rtnl) = self.family(f);
+        cached(&mut dumps.routes, || rtnl.routes(f))
     }
 
     pub fn neighbours(&mut self, f: AddressFamily) -> io::Result<Rc<Vec<Neigh>>> {
-        if let Some(n) = &self.family(f).neighbours {
-            return Ok(n.clone());
-        }
-        let n = Rc::new(self.rtnl.neighbours(f)?);
-        self.family(f).neighbours = Some(n.clone());
-        Ok(n)
+        let (dumps, rtnl) = self.family(f);
+        cached(&mut dumps.neighbours, || rtnl.neighbours(f))
     }
 
     pub fn addresses(&mut self, f: AddressFamily) -> io::Result<Rc<Vec<IfAddr>>> {
-        if let Some(a) = &self.family(f).addresses {
-            return Ok(a.clone());
-        }
-        let a = Rc::new(self.rtnl.addresses(f)?);
-        self.family(f).addresses = Some(a.clone());
-        Ok(a)
+        let (dumps, rtnl) = self.family(f);
+        cached(&mut dumps.addresses, || rtnl.addresses(f))
     }
+}
+
+/// The dump in `slot`, fetched first when there is none since the last change.
+fn cached<T>(
+    slot: &mut Option<Rc<Vec<T>>>,
+    fetch: impl FnOnce() -> io::Result<Vec<T>>,
+) -> io::Result<Rc<Vec<T>>> {
+    if let Some(v) = slot {
+        return Ok(v.clone());
+    }
+    let v = Rc::new(fetch()?);
+    *slot = Some(v.clone());
+    Ok(v)
 }
 
 /// Runs `f` on the calling thread's [`State`], (re)opened when the thread has none or has

@@ -466,11 +466,19 @@ fn rules_lookup<'a>(
     Err(-libc::ESRCH)
 }
 
-fn tables(routes: &[Route]) -> Vec<u32> {
-    let mut t: Vec<u32> = routes.iter().map(|r| r.table).collect();
-    t.sort_unstable();
-    t.dedup();
-    t
+/// The table of a `DIRECT` lookup: `params->tbid` under `TBID` (then zeroed, as the kernel
+/// does for the VLAN fields sharing its bytes), else the main table; table 0 is the main
+/// table (`fib_get_table`); `None` when the table does not exist (no route in it).
+fn direct_table(params: &mut FibParams, flags: u32, routes: &[Route]) -> Option<u32> {
+    let mut tbid = u32::from(libc::RT_TABLE_MAIN);
+    if flags & BPF_FIB_LOOKUP_TBID != 0 {
+        tbid = match params.u32(off::TBID) {
+            0 => tbid,
+            t => t,
+        };
+        params.set_u32(off::TBID, 0);
+    }
+    routes.iter().any(|r| r.table == tbid).then_some(tbid)
 }
 
 /// The ingress device and its forwarding switch: `-ENODEV` without the device,
@@ -548,18 +556,9 @@ fn ipv4_lookup(nl: &mut State, params: &mut FibParams, flags: u32, check_mtu: bo
     }
     let routes = step(nl.routes(AddressFamily::Inet))?;
     let found = if flags & BPF_FIB_LOOKUP_DIRECT != 0 {
-        let mut tbid = u32::from(libc::RT_TABLE_MAIN);
-        if flags & BPF_FIB_LOOKUP_TBID != 0 {
-            // fib_get_table / fib6_get_table: table 0 is the main table.
-            tbid = match params.u32(off::TBID) {
-                0 => tbid,
-                t => t,
-            };
-            params.set_u32(off::TBID, 0);
-        }
-        if !tables(&routes).contains(&tbid) {
+        let Some(tbid) = direct_table(params, flags, &routes) else {
             return Ok(BPF_FIB_LKUP_RET_NOT_FWDED);
-        }
+        };
         fib4_table_lookup(&routes, tbid, &flow, &links)
     } else {
         if flags & BPF_FIB_LOOKUP_MARK != 0 {
@@ -708,18 +707,9 @@ fn ipv6_lookup(nl: &mut State, params: &mut FibParams, flags: u32, check_mtu: bo
     }
     let routes = step(nl.routes(AddressFamily::Inet6))?;
     let found = if flags & BPF_FIB_LOOKUP_DIRECT != 0 {
-        let mut tbid = u32::from(libc::RT_TABLE_MAIN);
-        if flags & BPF_FIB_LOOKUP_TBID != 0 {
-            // fib_get_table / fib6_get_table: table 0 is the main table.
-            tbid = match params.u32(off::TBID) {
-                0 => tbid,
-                t => t,
-            };
-            params.set_u32(off::TBID, 0);
-        }
-        if !tables(&routes).contains(&tbid) {
+        let Some(tbid) = direct_table(params, flags, &routes) else {
             return Ok(BPF_FIB_LKUP_RET_NOT_FWDED);
-        }
+        };
         fib6_table_lookup(&routes, tbid, oif, &flow, &links).ok_or(-libc::EAGAIN)
     } else {
         if flags & BPF_FIB_LOOKUP_MARK != 0 {
