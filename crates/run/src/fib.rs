@@ -31,20 +31,30 @@ fn checked(plen: u64, flags: u64) -> Result<(), i64> {
     Ok(())
 }
 
-/// Runs `f` on a copy of the program's `struct bpf_fib_lookup` at `params` and writes the
-/// copy back, as the kernel's in-place updates leave it.
+/// After the argument checks ([`checked`]), runs `f` on a copy of the program's `struct
+/// bpf_fib_lookup` at `params` and writes the copy back, as the kernel's in-place updates
+/// leave it; the helper's return value.
 ///
 /// # Safety
-/// `params` must point to [`BPF_FIB_LOOKUP_SIZE`] readable and writable bytes (the verifier
-/// checked `plen` of them, and `plen` is at least that).
-unsafe fn with_params(params: u64, f: impl FnOnce(&mut FibParams) -> i64) -> i64 {
+/// `params` must point to `plen` readable and writable bytes (ARG_PTR_TO_MEM with
+/// ARG_CONST_SIZE: the verifier checked them).
+unsafe fn with_params(
+    params: u64,
+    plen: u64,
+    flags: u64,
+    f: impl FnOnce(&mut FibParams) -> i64,
+) -> u64 {
+    if let Err(e) = checked(plen, flags) {
+        return e as u64;
+    }
     let p = params as *mut [u8; BPF_FIB_LOOKUP_SIZE];
-    // SAFETY: the caller's contract; unaligned because a program may pass any address.
+    // SAFETY: the caller's contract, `plen` ≥ 64 after the checks; unaligned because a
+    // program may pass any address.
     let mut copy = FibParams(unsafe { p.read_unaligned() });
     let rc = f(&mut copy);
     // SAFETY: as above.
     unsafe { p.write_unaligned(copy.0) };
-    rc
+    rc as u64
 }
 
 /// `bpf_xdp_fib_lookup(ctx, params, plen, flags)`: the MTU is always checked against
@@ -56,11 +66,8 @@ pub(crate) unsafe extern "C" fn bpf_xdp_fib_lookup(
     flags: u64,
     _: u64,
 ) -> u64 {
-    if let Err(e) = checked(plen, flags) {
-        return e as u64;
-    }
-    // SAFETY: ARG_PTR_TO_MEM of `plen` bytes (verifier-checked), `plen` ≥ 64 here.
-    unsafe { with_params(params, |p| fib_lookup(p, flags as u32, true)) as u64 }
+    // SAFETY: `params` is the program's ARG_PTR_TO_MEM of `plen` bytes.
+    unsafe { with_params(params, plen, flags, |p| fib_lookup(p, flags as u32, true)) }
 }
 
 /// `bpf_skb_fib_lookup(skb, params, plen, flags)`: with a `tot_len` the MTU is checked
@@ -73,9 +80,6 @@ pub(crate) unsafe extern "C" fn bpf_skb_fib_lookup(
     flags: u64,
     _: u64,
 ) -> u64 {
-    if let Err(e) = checked(plen, flags) {
-        return e as u64;
-    }
     // SAFETY: r1 is the program's context, a live `SkBuff` (verifier-checked).
     let (len, gso) = unsafe {
         let skb = SkBuff::from_ctx(skb);
@@ -102,8 +106,8 @@ pub(crate) unsafe extern "C" fn bpf_skb_fib_lookup(
         }
         rc
     };
-    // SAFETY: ARG_PTR_TO_MEM of `plen` bytes (verifier-checked), `plen` ≥ 64 here.
-    unsafe { with_params(params, rc) as u64 }
+    // SAFETY: `params` is the program's ARG_PTR_TO_MEM of `plen` bytes.
+    unsafe { with_params(params, plen, flags, rc) }
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ use kbpf_kernel::bpftool::{Pins, loadall, unavailable};
 use kbpf_kernel::fib::*;
 use kbpf_run::{Engine, Program, TestRunInput};
 
+mod common;
+
 fn skip(why: &str) {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("fib_kernel: {why} under CI=true");
@@ -475,21 +477,8 @@ fn fib_lookup_matches_the_kernel() {
     };
     let pins = Pins::new("kbpffib", "fib");
     loadall(&object(), &pins).unwrap();
-    let obj = kbpf_object::BpfObject::open(object()).unwrap();
-    let reg = kbpf_maps::Registry::new();
-    let loaded =
-        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
-    let env = kbpf_run::maps_env(&loaded);
-    let load = |name: &str| {
-        let p = loaded.program(name).unwrap();
-        Program::load(
-            p,
-            &env,
-            &kbpf_run::LoadOptions::default(),
-            &kbpf_run::funcs_btf(&obj, p),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", e.log().unwrap_or("")))
-    };
+    let kb = common::KbpfObject::open(&object());
+    let load = |name: &str| kb.program(name);
     let progs: Vec<(&str, Program, KernelProg)> = ["xdp_fib", "tc_fib"]
         .into_iter()
         .map(|n| {
