@@ -23,6 +23,8 @@
 //!   routes are not mirrored; `SRC` without a preferred source picks a non-tentative
 //!   address of sufficient scope, the output device's first, then the longest common
 //!   prefix (a subset of RFC 6724's rules in `ipv6_dev_get_saddr`).
+//! - Neighbours on loopback and point-to-point devices are looked up by the nexthop's
+//!   address (the kernel uses key 0 there).
 //! - VLAN: `h_vlan_proto`/`h_vlan_TCI` are always 0, as the kernel's are today.
 
 mod cache;
