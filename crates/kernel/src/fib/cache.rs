@@ -189,18 +189,21 @@ fn cached<T>(
 /// changed namespace, and refreshed from the notifications first.
 pub(crate) fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> io::Result<T> {
     let netns = current_netns()?;
-    STATE.with(|cell| {
-        let mut slot = cell
-            .try_borrow_mut()
-            .map_err(|_| io::Error::from_raw_os_error(libc::EBUSY))?;
-        if slot.as_ref().is_none_or(|s| s.netns != netns) {
-            *slot = None;
-            *slot = Some(State::open(netns)?);
-        }
-        let state = slot
-            .as_mut()
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::EIO))?;
-        state.refresh();
-        Ok(f(state))
-    })
+    // try_with: a helper called while the thread's locals are being destroyed gets an error.
+    STATE
+        .try_with(|cell| {
+            let mut slot = cell
+                .try_borrow_mut()
+                .map_err(|_| io::Error::from_raw_os_error(libc::EBUSY))?;
+            if slot.as_ref().is_none_or(|s| s.netns != netns) {
+                *slot = None;
+                *slot = Some(State::open(netns)?);
+            }
+            let state = slot
+                .as_mut()
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::EIO))?;
+            state.refresh();
+            Ok(f(state))
+        })
+        .map_err(|_| io::Error::from_raw_os_error(libc::EIO))?
 }
