@@ -11,13 +11,12 @@ use kbpf_kernel::fib::{
     BPF_FIB_LOOKUP_SIZE, FibParams, fib_lookup,
 };
 
-use crate::ctx::SkBuff;
+use crate::ctx::{ETH_HLEN, SkBuff};
 
-const EINVAL: i64 = -22;
+const EINVAL: i64 = -(libc::EINVAL as i64);
 
-/// `ETH_HLEN` + `VLAN_HLEN`: what `is_skb_forwardable` allows beyond an Ethernet device's
-/// MTU (`dev->hard_header_len` + a VLAN tag).
-const ETH_HLEN_VLAN: usize = 14 + 4;
+/// `VLAN_HLEN`: a VLAN tag.
+const VLAN_HLEN: usize = 4;
 
 /// The checks both variants start with: `plen` at least the struct's size, no unknown flag.
 fn checked(plen: u64, flags: u64) -> Result<(), i64> {
@@ -91,7 +90,10 @@ pub(crate) unsafe extern "C" fn bpf_skb_fib_lookup(
         if rc == BPF_FIB_LKUP_RET_SUCCESS && !check_mtu {
             match kbpf_kernel::fib::link(p.ifindex()) {
                 Ok(Some(dev)) => {
-                    let hard_header = if dev.mac.len() == 6 { ETH_HLEN_VLAN } else { 4 };
+                    // is_skb_forwardable: MTU + dev->hard_header_len (an Ethernet
+                    // header where the device has a MAC) + a VLAN tag.
+                    let hard_header = if dev.mac.len() == 6 { ETH_HLEN } else { 0 };
+                    let hard_header = hard_header + VLAN_HLEN;
                     let fits = len <= dev.mtu as usize + hard_header || gso;
                     if !dev.up || !fits {
                         rc = BPF_FIB_LKUP_RET_FRAG_NEEDED;
