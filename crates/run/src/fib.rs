@@ -1,22 +1,15 @@
-//! `bpf_fib_lookup` (helper 69) in its two kernel functions, `bpf_xdp_fib_lookup` and
-//! `bpf_skb_fib_lookup`: the argument checks, the MTU variant each program type uses, and
-//! the copy of `struct bpf_fib_lookup` in and out of the program's memory. The routing
+//! `bpf_fib_lookup` (helper 69): `bpf_xdp_fib_lookup`, and what both kernel functions share
+//! (the argument checks, the copy of `struct bpf_fib_lookup` in and out of the program's
+//! memory); `bpf_skb_fib_lookup`'s skb-side MTU check is with the other skb helpers
+//! (`skb_helpers`), so that this module needs no context type. The routing
 //! decision itself is the host's, made in the calling thread's network namespace
 //! ([`kbpf_kernel::fib`]): a test run's thread, or the thread `kbpf net attach` runs in the
 //! client's namespace — where the kernel would use the namespace of the device the packet
 //! arrived on.
 
-use kbpf_kernel::fib::{
-    BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_MASK,
-    BPF_FIB_LOOKUP_SIZE, FibParams, fib_lookup,
-};
-
-use crate::ctx::{ETH_HLEN, SkBuff};
+use kbpf_kernel::fib::{BPF_FIB_LOOKUP_MASK, BPF_FIB_LOOKUP_SIZE, FibParams, fib_lookup};
 
 const EINVAL: i64 = -(libc::EINVAL as i64);
-
-/// `VLAN_HLEN`: a VLAN tag.
-const VLAN_HLEN: usize = 4;
 
 /// The checks both variants start with: `plen` at least the struct's size, no unknown flag.
 fn checked(plen: u64, flags: u64) -> Result<(), i64> {
@@ -37,7 +30,7 @@ fn checked(plen: u64, flags: u64) -> Result<(), i64> {
 /// # Safety
 /// `params` must point to `plen` readable and writable bytes (ARG_PTR_TO_MEM with
 /// ARG_CONST_SIZE: the verifier checked them).
-unsafe fn with_params(
+pub(crate) unsafe fn with_params(
     params: u64,
     plen: u64,
     flags: u64,
@@ -69,52 +62,10 @@ pub(crate) unsafe extern "C" fn bpf_xdp_fib_lookup(
     unsafe { with_params(params, plen, flags, |p| fib_lookup(p, flags as u32, true)) }
 }
 
-/// `bpf_skb_fib_lookup(skb, params, plen, flags)`: with a `tot_len` the MTU is checked
-/// against it; without one a successful lookup checks the packet against the output
-/// device instead (`is_skb_forwardable`) and reports that device's MTU.
-pub(crate) unsafe extern "C" fn bpf_skb_fib_lookup(
-    skb: u64,
-    params: u64,
-    plen: u64,
-    flags: u64,
-    _: u64,
-) -> u64 {
-    // SAFETY: r1 is the program's context, a live `SkBuff` (verifier-checked).
-    let (len, gso) = unsafe {
-        let skb = SkBuff::from_ctx(skb);
-        (skb.len(), skb.gso_size != 0)
-    };
-    let rc = |p: &mut FibParams| {
-        let check_mtu = p.tot_len() != 0;
-        let mut rc = fib_lookup(p, flags as u32, check_mtu);
-        if rc == BPF_FIB_LKUP_RET_SUCCESS && !check_mtu {
-            match kbpf_kernel::fib::link(p.ifindex()) {
-                Ok(Some(dev)) => {
-                    // is_skb_forwardable: MTU + dev->hard_header_len (an Ethernet
-                    // header where the device has a MAC) + a VLAN tag.
-                    let hard_header = if dev.mac.len() == 6 { ETH_HLEN } else { 0 };
-                    let hard_header = hard_header + VLAN_HLEN;
-                    let fits = len <= dev.mtu as usize + hard_header || gso;
-                    if !dev.up || !fits {
-                        rc = BPF_FIB_LKUP_RET_FRAG_NEEDED;
-                    }
-                    p.set_mtu_result(dev.mtu as u16);
-                }
-                // The device vanished between the two looks: as the kernel's check of a
-                // missing device, the packet cannot be forwarded.
-                Ok(None) => rc = BPF_FIB_LKUP_RET_FRAG_NEEDED,
-                Err(e) => rc = -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
-            }
-        }
-        rc
-    };
-    // SAFETY: `params` is the program's ARG_PTR_TO_MEM of `plen` bytes.
-    unsafe { with_params(params, plen, flags, rc) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::skb_helpers::bpf_skb_fib_lookup;
 
     /// The argument checks come before any lookup: a short `plen` or an unknown flag is
     /// `-EINVAL` and leaves the struct alone; an unknown family is `-EAFNOSUPPORT`. (A

@@ -192,7 +192,7 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(23, "bpf_redirect", r::bpf_redirect),
     helper!(51, "bpf_xdp_redirect_map", r::bpf_xdp_redirect_map),
     helper!(25, "bpf_skb_event_output", s::bpf_skb_event_output),
-    helper!(69, "bpf_skb_fib_lookup", crate::fib::bpf_skb_fib_lookup),
+    helper!(69, "bpf_skb_fib_lookup", s::bpf_skb_fib_lookup),
     // XDP's bpf_fib_lookup (see PER_TYPE).
     KernelFn {
         helper_id: None,
