@@ -84,7 +84,7 @@ fn context(s: &Session, what: &str) -> Result<NetContext, Reply> {
     })
 }
 
-fn client_netns(ctx: &NetContext) -> Result<NetNs, Reply> {
+pub(crate) fn client_netns(ctx: &NetContext) -> Result<NetNs, Reply> {
     NetNs::of_pid(ctx.client_pid).map_err(|e| {
         refuse(
             format!("the client's network namespace: {e}"),

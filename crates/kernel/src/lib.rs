@@ -17,6 +17,8 @@
 //!   `bpf()` probes), which kernel-differential tests hand to kbpf;
 //! - [`KernelLink`]: `BPF_LINK_CREATE` for tcx, which `kbpf net attach` uses to take a
 //!   device's frames from the stack (and is the oracle's way to attach a TC program);
+//! - [`fib`]: the host's routing decision for `bpf_fib_lookup` (rules, routes, neighbours
+//!   over rtnetlink, in the calling thread's network namespace);
 //! - [`raw`]: `unsafe` element commands on arbitrary fd numbers, for tests that need a
 //!   closed or non-map fd as the map argument.
 //!
@@ -49,6 +51,7 @@
 pub mod bpftool;
 pub mod consts;
 mod errno;
+pub mod fib;
 mod link;
 mod map;
 pub mod profile;

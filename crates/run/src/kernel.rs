@@ -192,6 +192,12 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(23, "bpf_redirect", r::bpf_redirect),
     helper!(51, "bpf_xdp_redirect_map", r::bpf_xdp_redirect_map),
     helper!(25, "bpf_skb_event_output", s::bpf_skb_event_output),
+    helper!(69, "bpf_skb_fib_lookup", s::bpf_skb_fib_lookup),
+    // XDP's bpf_fib_lookup (see PER_TYPE).
+    KernelFn {
+        helper_id: None,
+        ..helper!(69, "bpf_xdp_fib_lookup", crate::fib::bpf_xdp_fib_lookup)
+    },
     // XDP's bpf_perf_event_output (see PER_TYPE).
     KernelFn {
         helper_id: None,
@@ -226,6 +232,7 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
 const PER_TYPE: &[(ProgType, i32, &str)] = &[
     (ProgType::Xdp, 23, "bpf_xdp_redirect"),
     (ProgType::Xdp, 25, "bpf_xdp_event_output"),
+    (ProgType::Xdp, 69, "bpf_xdp_fib_lookup"),
 ];
 
 /// kbpf's [`KernelFunctions`] for the rewrite.

@@ -7,12 +7,14 @@
 //! - [`kernel`]: kbpf's helper implementations and the map operations translated programs
 //!   call directly, with their kernel names;
 //! - [`ctx`]: `xdp_buff` and `sk_buff` laid out at the kernel's offsets;
+//! - `fib`: `bpf_fib_lookup` for XDP and tc over the host's routing ([`kbpf_kernel::fib`]);
 //! - [`redirect`]: the per-run redirect state (`bpf_redirect_info`) and tunnel metadata;
 //! - [`test_run`]: `BPF_PROG_TEST_RUN` for XDP, `tc` and socket-filter programs.
 #![deny(missing_docs)]
 
 pub mod ctx;
 pub mod each;
+mod fib;
 pub mod kernel;
 pub mod packets;
 pub mod program;

@@ -1,6 +1,6 @@
 //! The `sk_buff` helpers of socket filters and tc programs (`bpf_skb_load_bytes`,
 //! `bpf_skb_store_bytes`, `bpf_get_hash_recalc`, `bpf_csum_update`, `bpf_skb_adjust_room`,
-//! `bpf_skb_set_tunnel_key`), on kbpf's run-time
+//! `bpf_skb_set_tunnel_key`, `bpf_skb_fib_lookup`'s skb side), on kbpf's run-time
 //! `sk_buff` ([`crate::ctx::SkBuff`]): its packet is linear, so `skb->len` bytes from
 //! `skb->data` are all there is (the kernel's `skb_header_pointer` over a linear skb).
 
@@ -498,6 +498,56 @@ fn get_tunnel_key(skb: &SkBuff, size: usize, flags: u64) -> (i64, [u8; TUNNEL_KE
         k[22..24].copy_from_slice(&tun_flags_be16(t.flags).to_ne_bytes());
     }
     (0, k)
+}
+
+/// `VLAN_HLEN`: a VLAN tag.
+const VLAN_HLEN: usize = 4;
+
+/// `bpf_skb_fib_lookup(skb, params, plen, flags)`: with a `tot_len` the MTU is checked
+/// against it; without one a successful lookup checks the packet against the output
+/// device instead (`is_skb_forwardable`) and reports that device's MTU.
+pub(crate) unsafe extern "C" fn bpf_skb_fib_lookup(
+    skb: u64,
+    params: u64,
+    plen: u64,
+    flags: u64,
+    _: u64,
+) -> u64 {
+    // SAFETY: r1 is the program's context, a live `SkBuff` (verifier-checked).
+    let (len, gso) = unsafe {
+        let skb = SkBuff::from_ctx(skb);
+        (skb.len(), skb.gso_size != 0)
+    };
+    let rc = |p: &mut kbpf_kernel::fib::FibParams| {
+        let check_mtu = p.tot_len() != 0;
+        let mut rc = kbpf_kernel::fib::fib_lookup(p, flags as u32, check_mtu);
+        if rc == kbpf_kernel::fib::BPF_FIB_LKUP_RET_SUCCESS && !check_mtu {
+            match kbpf_kernel::fib::link(p.ifindex()) {
+                Ok(Some(dev)) => {
+                    // is_skb_forwardable: MTU + dev->hard_header_len (an Ethernet
+                    // header where the device has a MAC) + a VLAN tag.
+                    let hard_header = if dev.mac.len() == 6 {
+                        crate::ctx::ETH_HLEN
+                    } else {
+                        0
+                    };
+                    let hard_header = hard_header + VLAN_HLEN;
+                    let fits = len <= dev.mtu as usize + hard_header || gso;
+                    if !dev.up || !fits {
+                        rc = kbpf_kernel::fib::BPF_FIB_LKUP_RET_FRAG_NEEDED;
+                    }
+                    p.set_mtu_result(dev.mtu as u16);
+                }
+                // The device vanished between the two looks: as the kernel's check of a
+                // missing device, the packet cannot be forwarded.
+                Ok(None) => rc = kbpf_kernel::fib::BPF_FIB_LKUP_RET_FRAG_NEEDED,
+                Err(e) => rc = -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
+            }
+        }
+        rc
+    };
+    // SAFETY: `params` is the program's ARG_PTR_TO_MEM of `plen` bytes.
+    unsafe { crate::fib::with_params(params, plen, flags, rc) }
 }
 
 #[cfg(test)]

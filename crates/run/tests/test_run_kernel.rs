@@ -15,6 +15,8 @@ use kbpf_maps::uapi::{BPF_ANY, BPF_F_INNER_MAP};
 use kbpf_maps::{Map, MapAttr, MapType};
 use kbpf_run::{Engine, Program, TestRunInput};
 
+mod common;
+
 fn object() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/mim_run.bpf.o")
 }
@@ -396,21 +398,8 @@ fn skb_runs_match_the_kernel() {
     }
     let pins = Pins::new("kbpfskb", "skb");
     loadall(&object, &pins).unwrap();
-    let obj = kbpf_object::BpfObject::open(&object).unwrap();
-    let reg = kbpf_maps::Registry::new();
-    let loaded =
-        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
-    let env = kbpf_run::maps_env(&loaded);
-    let load = |name: &str| {
-        let p = loaded.program(name).unwrap();
-        Program::load(
-            p,
-            &env,
-            &kbpf_run::LoadOptions::default(),
-            &kbpf_run::funcs_btf(&obj, p),
-        )
-        .unwrap()
-    };
+    let kb = common::KbpfObject::open(&object);
+    let load = |name: &str| kb.program(name);
     let progs = [
         ("tc_fields", load("tc_fields")),
         ("sock_len", load("sock_len")),
@@ -519,21 +508,8 @@ fn net_helpers_match_the_kernel() {
     }
     let pins = Pins::new("kbpfnet", "net");
     loadall(&object, &pins).unwrap();
-    let obj = kbpf_object::BpfObject::open(&object).unwrap();
-    let reg = kbpf_maps::Registry::new();
-    let loaded =
-        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
-    let env = kbpf_run::maps_env(&loaded);
-    let load = |name: &str| {
-        let p = loaded.program(name).unwrap();
-        Program::load(
-            p,
-            &env,
-            &kbpf_run::LoadOptions::default(),
-            &kbpf_run::funcs_btf(&obj, p),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", e.log().unwrap_or("")))
-    };
+    let kb = common::KbpfObject::open(&object);
+    let load = |name: &str| kb.program(name);
     const MAC: u32 = 1;
     const NET: u32 = 0;
     let (fixed, e4, e6, gre, udp, csum, l2eth, d4, d6) = (1, 2, 4, 8, 16, 32, 64, 128, 256u32);

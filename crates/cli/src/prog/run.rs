@@ -162,6 +162,32 @@ pub fn hex_dump(b: &[u8]) -> String {
     o
 }
 
+/// Runs `f` in the client's network namespace, as bpftool's test run happens in bpftool's
+/// own: what the program asks the host (`bpf_fib_lookup`'s routes and neighbours) is the
+/// client's. The daemon's thread stays where it is; a scoped thread enters the client's
+/// namespace when it differs. Without a daemon the run is in this process's namespace.
+fn in_client_netns<T: Send>(s: &Session, f: impl FnOnce() -> T + Send) -> Result<T, Reply> {
+    let Some(ctx) = &s.net else {
+        return Ok(f());
+    };
+    let client = crate::net::client_netns(ctx)?;
+    if kbpf_net::NetNs::current().is_ok_and(|here| here.inode() == client.inode()) {
+        return Ok(f());
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| client.enter().map(|()| f()))
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+    .map_err(|e| {
+        Reply::err(
+            format!("entering the client's network namespace: {e}"),
+            -e.raw_os_error().unwrap_or(libc::EIO),
+        )
+    })
+}
+
 pub(super) fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
     if let Err(e) = w.require(4) {
         return e.into();
@@ -177,28 +203,31 @@ pub(super) fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
     if let Some(input) = &a.pcap_in {
         let prog = s.live_progs[&id].program.clone();
         let prog_type = s.live_progs[&id].prog_type;
-        let r = super::pcap::run_capture(
-            prog_type,
-            Path::new(input),
-            a.pcap_out.as_deref().map(Path::new),
-            |batch| {
-                let mut out = Vec::with_capacity(batch.len());
-                kbpf_run::run_packets(
-                    &prog,
-                    a.engine,
-                    batch.iter().map(|p| p.as_slice()),
-                    true,
-                    |_, r| out.push((r.retval, r.data_out)),
-                )
-                .map_err(|e| {
-                    Reply::err(
-                        format!("failed to run program: {}", errno_text(e.errno())),
-                        -e.errno(),
+        let r = in_client_netns(s, || {
+            super::pcap::run_capture(
+                prog_type,
+                Path::new(input),
+                a.pcap_out.as_deref().map(Path::new),
+                |batch| {
+                    let mut out = Vec::with_capacity(batch.len());
+                    kbpf_run::run_packets(
+                        &prog,
+                        a.engine,
+                        batch.iter().map(|p| p.as_slice()),
+                        true,
+                        |_, r| out.push((r.retval, r.data_out)),
                     )
-                })?;
-                Ok(out)
-            },
-        );
+                    .map_err(|e| {
+                        Reply::err(
+                            format!("failed to run program: {}", errno_text(e.errno())),
+                            -e.errno(),
+                        )
+                    })?;
+                    Ok(out)
+                },
+            )
+        })
+        .and_then(|r| r);
         s.touch_contents();
         return match r {
             Ok(summary) => super::pcap::reply(prog_type, &summary),
@@ -229,12 +258,19 @@ pub(super) fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
         return Reply::err("ctx_size_out is set but ctx_out is not", -1);
     }
     let prog = s.live_progs[&id].program.clone();
-    let out = match prog.test_run(&TestRunInput {
-        data_in: &data,
-        ctx_in: ctx.as_deref(),
-        repeat: a.repeat,
-        engine: a.engine,
-    }) {
+    let out = in_client_netns(s, || {
+        prog.test_run(&TestRunInput {
+            data_in: &data,
+            ctx_in: ctx.as_deref(),
+            repeat: a.repeat,
+            engine: a.engine,
+        })
+    });
+    let out = match out {
+        Err(r) => return r,
+        Ok(r) => r,
+    };
+    let out = match out {
         Ok(o) => o,
         Err(e) => {
             let errno = e.errno();
