@@ -47,10 +47,6 @@ const SKIP: &[(&str, &str)] = &[
         "refused by design (a reachable poisoned CO-RE relocation)",
     ),
     (
-        "map_types.bpf.o",
-        "kbpf does not run bpf_ringbuf_reserve yet (program load fails)",
-    ),
-    (
         "core_relo.bpf.o",
         "kbpf does not run kprobe programs yet (bpf_get_current_task)",
     ),

@@ -17,6 +17,8 @@
 //!   `bpf()` probes), which kernel-differential tests hand to kbpf;
 //! - [`KernelLink`]: `BPF_LINK_CREATE` for tcx, which `kbpf net attach` uses to take a
 //!   device's frames from the stack (and is the oracle's way to attach a TC program);
+//! - [`KernelRingbuf`]: a consumer of a kernel ring buffer's mmap-ed records (libbpf's
+//!   `ring_buffer__consume`), the oracle for kbpf's ring buffer helpers;
 //! - [`raw`]: `unsafe` element commands on arbitrary fd numbers, for tests that need a
 //!   closed or non-map fd as the map argument.
 //!
@@ -53,6 +55,7 @@ mod link;
 mod map;
 pub mod profile;
 mod prog;
+mod ringbuf;
 pub mod scenario;
 mod sys;
 
@@ -63,6 +66,7 @@ pub use link::KernelLink;
 pub use map::{KernelMap, MapCreateAttr, MapInfo};
 pub use profile::{host_profile, host_profile_or_skip};
 pub use prog::{KernelProg, ProgInfo, ProgLoadAttr, ProgLoadError, TestRun};
+pub use ringbuf::KernelRingbuf;
 pub use sys::{TestRunArgs, num_possible_cpus};
 
 /// Element commands on arbitrary fd numbers (`unsafe`: see each function's contract).

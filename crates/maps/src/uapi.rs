@@ -337,6 +337,14 @@ pub const BPF_RINGBUF_HDR_SZ: u64 = 8;
 pub const BPF_RB_NO_WAKEUP: u64 = 1 << 0;
 /// `BPF_RB_FORCE_WAKEUP`: output flag, always notify the consumer.
 pub const BPF_RB_FORCE_WAKEUP: u64 = 1 << 1;
+/// `BPF_RB_AVAIL_DATA`: `bpf_ringbuf_query` of the bytes not yet consumed.
+pub const BPF_RB_AVAIL_DATA: u64 = 0;
+/// `BPF_RB_RING_SIZE`: `bpf_ringbuf_query` of the data area's size.
+pub const BPF_RB_RING_SIZE: u64 = 1;
+/// `BPF_RB_CONS_POS`: `bpf_ringbuf_query` of the consumer position.
+pub const BPF_RB_CONS_POS: u64 = 2;
+/// `BPF_RB_PROD_POS`: `bpf_ringbuf_query` of the producer position.
+pub const BPF_RB_PROD_POS: u64 = 3;
 
 /// `round_up(x, 8)` in 64-bit arithmetic (never wraps for 32-bit sizes).
 pub const fn round_up8(x: u32) -> u64 {
