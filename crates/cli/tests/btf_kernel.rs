@@ -46,10 +46,6 @@ const SKIP: &[(&str, &str)] = &[
         "core_poison.bpf.o",
         "refused by design (a reachable poisoned CO-RE relocation)",
     ),
-    (
-        "core_relo.bpf.o",
-        "kbpf does not run kprobe programs yet (bpf_get_current_task)",
-    ),
 ];
 
 fn skip() -> bool {

@@ -7,6 +7,8 @@
 //!   destination is zeroed and the helper returns `-EFAULT`). "Kernel" and "user" memory are
 //!   the same address space here.
 //! - `bpf_get_current_pid_tgid`/`uid_gid` describe the calling thread of this process.
+//! - `bpf_get_current_task` has no `task_struct` to point at: it returns 0 (NULL), so probe
+//!   reads through it fail with `-EFAULT` as they would on any unmapped address.
 //! - `bpf_get_stack` has no kernel call chain to copy: `-EFAULT` with the buffer zeroed, the
 //!   kernel's answer when no stack trace can be taken.
 
@@ -202,4 +204,15 @@ mod tests {
         let r = unsafe { bpf_get_stack(0, buf.as_mut_ptr() as u64, 16, 0, 0) };
         assert_eq!((r, buf), (EFAULT, [0; 16]));
     }
+}
+
+/// `bpf_get_current_task`: no kernel task in user space, so NULL (see the module doc).
+pub(crate) unsafe extern "C" fn bpf_get_current_task(
+    _: u64,
+    _: u64,
+    _: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    0
 }
