@@ -381,6 +381,18 @@ fn multi_prog_runs_like_the_kernel() {
     assert_eq!(n, 17);
 }
 
+/// `__kconfig` externs: the values the program reads (kernel version, host config options,
+/// __weak ones the config lacks) are the ones libbpf gives the kernel's copy.
+#[test]
+fn kconfig_values_like_the_kernel() {
+    if skip() {
+        return;
+    }
+    use Step::*;
+    let steps = [Run("kconfig_values", "rand64.bin", None), Dump("@M@/seen")];
+    assert_eq!(compare("tests/objects/kconfig.bpf.o", "kconfig", &steps), 2);
+}
+
 #[test]
 fn maglev_passes_foreign_traffic_like_the_kernel() {
     if skip() {

@@ -54,7 +54,7 @@ pub enum MapOrigin {
     InnerTemplate,
 }
 
-/// The three kinds of global data sections.
+/// The kinds of global data maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GlobalDataKind {
     /// `.data`, `.data.*`.
@@ -64,6 +64,9 @@ pub enum GlobalDataKind {
     Rodata,
     /// `.bss`, `.bss.*`.
     Bss,
+    /// `.kconfig`: the `__kconfig` externs' values (no ELF section; see [`crate::kconfig`]),
+    /// read-only for programs and frozen like `.rodata`.
+    Kconfig,
 }
 
 /// A map described by the object, as libbpf would create it.
