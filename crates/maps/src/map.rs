@@ -767,7 +767,7 @@ impl Map {
             inner.raw = NonNull::from(Box::leak(Box::new(header)));
             inner.storage = Storage::Ringbuf(
                 Ringbuf::new(max_entries)
-                    .ok_or_else(|| err(&name, Errno::ENOMEM, "cannot allocate the ring"))?,
+                    .ok_or_else(|| err(name, Errno::ENOMEM, "cannot allocate the ring"))?,
             );
         } else if crate::sock_maps::is_sock_map(t) {
             inner.raw = NonNull::from(Box::leak(Box::new(header)));
