@@ -10,6 +10,7 @@
 //!   `KatranTestProvision` drives it), writing `balancer.bpf.o`'s maps;
 //! - [`runner`]: `balancer.bpf.o` on kbpf (interpreter, JIT) and on the live kernel.
 
+pub mod cpp_expr;
 pub mod fixture;
 pub mod hash;
 pub mod packet;

@@ -6,7 +6,11 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::fixture::{Eval, Expr};
+use crate::cpp_expr::Expr;
+
+pub mod eval;
+
+use eval::Eval;
 
 /// Why a packet cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq)]

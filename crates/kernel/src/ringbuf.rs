@@ -7,14 +7,12 @@
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use kbpf_uapi::bpf::{BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ};
+
 use crate::{Errno, Error, KernelMap};
 
-/// `BPF_RINGBUF_BUSY_BIT` / `BPF_RINGBUF_DISCARD_BIT` / `BPF_RINGBUF_HDR_SZ` of the uapi (the
-/// record header as user space reads it; kbpf's own copies live in kbpf-maps, which this
-/// oracle crate does not depend on).
-const BUSY_BIT: u32 = 1 << 31;
-const DISCARD_BIT: u32 = 1 << 30;
-const HDR_SZ: usize = 8;
+/// The record header's size as an offset.
+const HDR_SZ: usize = BPF_RINGBUF_HDR_SZ as usize;
 
 /// A kernel ring buffer mapped for consumption; unmapped on drop.
 pub struct KernelRingbuf {
@@ -100,11 +98,11 @@ impl KernelRingbuf {
                 let len = (*AtomicU32::from_ptr(hdr.cast())).load(Ordering::Acquire);
                 (len, hdr.add(HDR_SZ))
             };
-            if len & BUSY_BIT != 0 {
+            if len & BPF_RINGBUF_BUSY_BIT != 0 {
                 break;
             }
-            let size = (len & !DISCARD_BIT) as usize;
-            if len & DISCARD_BIT == 0 {
+            let size = (len & !BPF_RINGBUF_DISCARD_BIT) as usize;
+            if len & BPF_RINGBUF_DISCARD_BIT == 0 {
                 // SAFETY: a committed record of `size` bytes, inside the double mapping.
                 f(unsafe { std::slice::from_raw_parts(payload, size) });
                 n += 1;

@@ -15,6 +15,8 @@
 //! Addresses and ports are in network byte order on the wire and in these keys, exactly
 //! as the program copies them out of the packet; other integers are native-endian.
 
+pub use kbpf_uapi::net::{XDP_DROP, XDP_PASS, XDP_TX};
+
 /// Key of `maglev_services`: `struct svc_key { __be32 vip; __be16 port; __u8 proto; __u8 pad; }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ServiceKey {
@@ -222,13 +224,6 @@ pub enum Stat {
     /// Backend chosen by Maglev (and written to conntrack).
     CtMiss = 4,
 }
-
-/// `XDP_DROP`.
-pub const XDP_DROP: u32 = 1;
-/// `XDP_PASS`.
-pub const XDP_PASS: u32 = 2;
-/// `XDP_TX`.
-pub const XDP_TX: u32 = 3;
 
 #[cfg(test)]
 mod tests {

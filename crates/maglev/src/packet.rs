@@ -2,16 +2,14 @@
 //! checksums, and the frame the XDP program must send back for a backend (computed from
 //! scratch, so a wrong incremental checksum update in the program shows up).
 
-/// `ETH_P_IP`.
-pub const ETH_P_IP: u16 = 0x0800;
-/// `ETH_P_IPV6`.
-pub const ETH_P_IPV6: u16 = 0x86dd;
+use kbpf_uapi::net::ETH_HLEN;
+pub use kbpf_uapi::net::{ETH_P_IP, ETH_P_IPV6};
+
 /// IP protocol numbers.
 pub const IPPROTO_TCP: u8 = 6;
 /// IP protocol numbers.
 pub const IPPROTO_UDP: u8 = 17;
 
-const ETH_HLEN: usize = 14;
 const IP_HLEN: usize = 20;
 
 /// An IPv4 flow as a client sends it.

@@ -2,7 +2,7 @@
 //! devices (`kernel/bpf/devmap.c`), and `CPUMAP` (16) of CPUs (`kernel/bpf/cpumap.c`), with
 //! the kernel's create-time checks, value layouts, element-operation errno and
 //! `get_next_key` order, and the program side: lookups and the target a `bpf_redirect_map`
-//! designates ([`redirect_lookup`]).
+//! designates ([`crate::raw::redirect_lookup`]).
 //!
 //! Values: `struct bpf_devmap_val { u32 ifindex; union { int fd; u32 id; } bpf_prog; }` and
 //! `struct bpf_cpumap_val { u32 qsize; union { int fd; u32 id; } bpf_prog; }` (4 or 8 bytes;
@@ -26,19 +26,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::attr::{MapAttr, err};
+use crate::def::MapDef;
 use crate::error::{Errno, MapError};
-use crate::layout::BpfMap;
-use crate::map::{MapAttr, MapInner, err};
 use crate::uapi::{BPF_EXIST, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, BPF_NOEXIST, MapType};
+use kbpf_uapi::bpf::BPF_F_RDONLY_PROG;
+pub use kbpf_uapi::bpf::{BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH};
 
-/// `BPF_MAP_TYPE_DEVMAP`.
-pub const BPF_MAP_TYPE_DEVMAP: u32 = 14;
-/// `BPF_MAP_TYPE_CPUMAP`.
-pub const BPF_MAP_TYPE_CPUMAP: u32 = 16;
-/// `BPF_MAP_TYPE_DEVMAP_HASH`.
-pub const BPF_MAP_TYPE_DEVMAP_HASH: u32 = 25;
-/// `BPF_F_RDONLY_PROG`: `dev_map_init_map` sets it (lookups return a pointer into the entry).
-const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 /// `DEV_CREATE_FLAG_MASK`.
 const DEV_CREATE_FLAG_MASK: u32 = BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY;
 /// The cpumap's sanity limit on `qsize`.
@@ -136,7 +130,7 @@ enum Index {
 
 /// A redirect map's entries.
 pub(crate) struct RedirectMap {
-    map_type: u32,
+    pub(crate) map_type: u32,
     index: Mutex<Index>,
     /// `dtab->items` of a DEVMAP, which `dev_map_mem_usage` counts: incremented by every
     /// update of an empty slot (even one storing ifindex 0, which leaves it empty),
@@ -182,7 +176,7 @@ impl RedirectMap {
     }
 
     /// The entry of `key`: its slot's address and value.
-    fn entry(&self, key: u32) -> Option<(*mut u64, u64)> {
+    pub(crate) fn entry(&self, key: u32) -> Option<(*mut u64, u64)> {
         let index = self.index.lock();
         let slot = match &*index {
             Index::Array(m) => m.get(&key).filter(|(_, p)| *p).map(|(s, _)| s),
@@ -192,7 +186,7 @@ impl RedirectMap {
     }
 
     /// `BPF_MAP_LOOKUP_ELEM`: the value (`value_size` bytes), ENOENT for no entry.
-    pub(crate) fn lookup_user(&self, m: &MapInner, key: u32) -> Result<Vec<u8>, (Errno, String)> {
+    pub(crate) fn lookup_user(&self, m: &MapDef, key: u32) -> Result<Vec<u8>, (Errno, String)> {
         let (_, v) = self
             .entry(key)
             .ok_or((Errno::ENOENT, format!("no entry {key}")))?;
@@ -203,7 +197,7 @@ impl RedirectMap {
     /// `cpu_map_update_elem`).
     pub(crate) fn update(
         &self,
-        m: &MapInner,
+        m: &MapDef,
         key: u32,
         value: &[u8],
         flags: u64,
@@ -328,7 +322,7 @@ impl RedirectMap {
 
     /// `BPF_MAP_DELETE_ELEM`: an array slot is cleared (EINVAL past `max_entries`, success
     /// when already empty); a hash entry must exist (ENOENT).
-    pub(crate) fn delete(&self, m: &MapInner, key: u32) -> Result<(), (Errno, String)> {
+    pub(crate) fn delete(&self, m: &MapDef, key: u32) -> Result<(), (Errno, String)> {
         let mut index = self.index.lock();
         match &mut *index {
             Index::Array(p) => {
@@ -374,7 +368,7 @@ impl RedirectMap {
     /// a missing key starts over).
     pub(crate) fn get_next_key(
         &self,
-        m: &MapInner,
+        m: &MapDef,
         key: Option<u32>,
     ) -> Result<u32, (Errno, String)> {
         let index = self.index.lock();
@@ -426,7 +420,7 @@ impl RedirectMap {
     }
 
     /// The entry behind `key` for a program: its value slot, or NULL.
-    fn lookup_raw(&self, key: u32) -> *mut c_void {
+    pub(crate) fn lookup_raw(&self, key: u32) -> *mut c_void {
         self.entry(key)
             .map_or(std::ptr::null_mut(), |(p, _)| p as *mut c_void)
     }
@@ -442,7 +436,7 @@ const SIZEOF_BPF_DTAB_NETDEV: u64 = 64;
 /// `dev_map_mem_usage` / `cpu_map_mem_usage`: the map struct, the slot pointers (DEVMAP,
 /// CPUMAP) or buckets (DEVMAP_HASH), and for devmaps one `bpf_dtab_netdev` per entry (a
 /// cpumap's entries are not counted).
-pub(crate) fn mem_usage(m: &MapInner, r: &RedirectMap) -> u64 {
+pub(crate) fn mem_usage(m: &MapDef, r: &RedirectMap) -> u64 {
     match r.map_type {
         BPF_MAP_TYPE_CPUMAP => SIZEOF_BPF_CPU_MAP + m.max_entries as u64 * 8,
         BPF_MAP_TYPE_DEVMAP_HASH => {
@@ -458,66 +452,11 @@ pub(crate) fn mem_usage(m: &MapInner, r: &RedirectMap) -> u64 {
     }
 }
 
-/// The redirect map behind a raw map pointer.
-///
-/// # Safety
-/// `map` must be the raw pointer of a live map of one of this module's types.
-unsafe fn redirect_map<'a>(map: *mut c_void) -> Option<&'a RedirectMap> {
-    // SAFETY: per the contract, `owner` is the live MapInner of this map.
-    let inner = unsafe { &*((*(map as *const BpfMap)).owner as *const MapInner) };
-    inner.redirect_map()
-}
-
-/// `dev_map_lookup_elem` for programs: `&entry->val` or NULL.
-///
-/// # Safety
-/// `map` is a live DEVMAP, `key` points at 4 readable bytes (verifier-checked).
-pub unsafe extern "C" fn dev_map_lookup_elem(map: *mut c_void, key: *const c_void) -> *mut c_void {
-    // SAFETY: the caller's contract.
-    unsafe {
-        let k = (key as *const u32).read_unaligned();
-        redirect_map(map).map_or(std::ptr::null_mut(), |r| r.lookup_raw(k))
-    }
-}
-
-/// `dev_map_hash_lookup_elem` for programs (a function of its own: the kernel's name shows in
-/// `prog dump xlated`).
-///
-/// # Safety
-/// `map` is a live DEVMAP_HASH, `key` points at 4 readable bytes (verifier-checked).
-pub unsafe extern "C" fn dev_map_hash_lookup_elem(
-    map: *mut c_void,
-    key: *const c_void,
-) -> *mut c_void {
-    std::hint::black_box("dev_map_hash_lookup_elem");
-    // SAFETY: the caller's contract.
-    unsafe {
-        let k = (key as *const u32).read_unaligned();
-        redirect_map(map).map_or(std::ptr::null_mut(), |r| r.lookup_raw(k))
-    }
-}
-
-/// The target `bpf_redirect_map(map, key, …)` finds in a redirect map (the lookup of
-/// `__bpf_xdp_redirect_map`), `None` when the key has no entry.
-///
-/// # Safety
-/// `map` must be the raw pointer of a live DEVMAP, DEVMAP_HASH or CPUMAP.
-pub unsafe fn redirect_lookup(map: *mut c_void, key: u64) -> Option<RedirectEntry> {
-    // SAFETY: the caller's contract.
-    let r = unsafe { redirect_map(map) }?;
-    // The helper's key is a u64; the maps' keys are u32 (a larger one finds nothing).
-    let key = u32::try_from(key).ok()?;
-    let (_, v) = r.entry(key)?;
-    Some(match r.map_type {
-        BPF_MAP_TYPE_CPUMAP => RedirectEntry::Cpu,
-        _ => RedirectEntry::Dev { ifindex: v as u32 },
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::map::Map;
+    use crate::raw::redirect_lookup;
 
     fn create(t: u32, value: u32, max: u32) -> Result<Map, MapError> {
         let mut a = MapAttr::new(MapType::from_raw(t), 4, value, max);

@@ -13,7 +13,8 @@ use kbpf_isa::Insn;
 use kbpf_isa::insn::*;
 
 use crate::error::CallImmError;
-use crate::meta::MapDesc;
+use crate::map::Map;
+use crate::meta::{InnerMapMeta, MapDesc};
 use crate::raw;
 use crate::uapi::{BPF_F_INNER_MAP, HTAB_ELEM_KEY_OFF, HTAB_ELEM_LRU_REF_OFF, MapType, round_up8};
 
@@ -228,4 +229,18 @@ pub fn gen_lookup(d: &MapDesc) -> GenLookup {
         _ => return GenLookup::NotSupported,
     }
     GenLookup::Inline(v)
+}
+
+impl Map {
+    /// The inline sequence for `bpf_map_lookup_elem` on this map (see [`gen_lookup`]).
+    pub fn gen_lookup(&self) -> GenLookup {
+        gen_lookup(&self.desc())
+    }
+}
+
+impl InnerMapMeta {
+    /// The inline sequence for an inner lookup through this meta.
+    pub fn gen_lookup(&self) -> GenLookup {
+        gen_lookup(self.desc())
+    }
 }

@@ -24,12 +24,13 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
+use crate::def::MapDef;
 use crate::error::{Errno, MapError};
 use crate::jhash::htab_map_hash;
 use crate::layout::{
     BpfHtab, BpfMap, Bucket, HtabElem, alloc_percpu, current_cpu, free_percpu, per_cpu_ptr,
 };
-use crate::map::{MapInner, copy_percpu_in, copy_percpu_out, release_inner_now};
+use crate::layout::{copy_percpu_in, copy_percpu_out, release_inner_deferred, release_inner_now};
 use crate::uapi::*;
 
 /// `HASHTAB_MAP_LOCK_COUNT`.
@@ -168,13 +169,13 @@ unsafe fn free_elem(e: *mut HtabElem, f: ElemFree) {
     }
 }
 
-fn err(m: &MapInner, errno: Errno, detail: impl Into<String>) -> MapError {
+fn err(m: &MapDef, errno: Errno, detail: impl Into<String>) -> MapError {
     MapError::new(&m.name, errno, detail)
 }
 
 impl Htab {
     /// `htab_map_alloc`: header, bucket array, seed.
-    pub(crate) fn alloc(m: &MapInner, header: BpfMap) -> Result<Htab, MapError> {
+    pub(crate) fn alloc(m: &MapDef, header: BpfMap) -> Result<Htab, MapError> {
         let t = m.map_type;
         if m.max_entries > 1 << 31 {
             return Err(err(
@@ -280,7 +281,7 @@ impl Htab {
     }
 
     /// `htab_map_mem_usage`.
-    pub(crate) fn mem_usage(&self, m: &MapInner) -> u64 {
+    pub(crate) fn mem_usage(&self, m: &MapDef) -> u64 {
         let t = m.map_type;
         let cpus = m.nr_cpus as u64;
         let value_size = round_up8(m.value_size);
@@ -317,7 +318,7 @@ impl Htab {
     }
 
     /// User-space lookup: the value bytes (per-CPU: all CPUs; HASH_OF_MAPS: the inner id).
-    pub(crate) fn lookup_user(&self, m: &MapInner, key: &[u8]) -> Result<Vec<u8>, MapError> {
+    pub(crate) fn lookup_user(&self, m: &MapDef, key: &[u8]) -> Result<Vec<u8>, MapError> {
         let _guard = crossbeam_epoch::pin();
         let hash = htab_map_hash(key, self.hashrnd);
         // SAFETY: pinned; key has key_size bytes (checked by the caller).
@@ -347,7 +348,7 @@ impl Htab {
     /// Allocates an element for `key` holding `src`.
     fn alloc_elem(
         &self,
-        m: &MapInner,
+        m: &MapDef,
         hash: u32,
         key: &[u8],
         src: &ValueSrc<'_>,
@@ -401,7 +402,7 @@ impl Htab {
     }
 
     /// `pcpu_copy_value`: all CPUs from user space, the current CPU from a program.
-    fn write_percpu(&self, m: &MapInner, p: *mut c_void, src: &ValueSrc<'_>, b: &[u8]) {
+    fn write_percpu(&self, m: &MapDef, p: *mut c_void, src: &ValueSrc<'_>, b: &[u8]) {
         match src {
             ValueSrc::User(_) => copy_percpu_in(p, m.nr_cpus, m.value_size, b),
             _ => {
@@ -484,7 +485,7 @@ impl Htab {
         }
     }
 
-    fn check_flags(m: &MapInner, exists: bool, flags: u64) -> Result<(), MapError> {
+    fn check_flags(m: &MapDef, exists: bool, flags: u64) -> Result<(), MapError> {
         let f = flags & !BPF_F_LOCK;
         if exists && f == BPF_NOEXIST {
             return Err(err(m, Errno::EEXIST, "key exists (BPF_NOEXIST)"));
@@ -498,7 +499,7 @@ impl Htab {
     /// `htab_map_update_elem` and its LRU / per-CPU / fd variants.
     pub(crate) fn update(
         &self,
-        m: &MapInner,
+        m: &MapDef,
         key: &[u8],
         src: ValueSrc<'_>,
         flags: u64,
@@ -537,7 +538,7 @@ impl Htab {
             // accessed atomically or by aligned 8-byte reads.
             let slot = unsafe { &*(self.value_ptr(e) as *const AtomicPtr<c_void>) };
             let old_inner = slot.swap(*p, Ordering::AcqRel);
-            crate::map::release_inner_deferred(old_inner);
+            release_inner_deferred(old_inner);
             return Ok(());
         }
         if old.is_none() {
@@ -572,7 +573,7 @@ impl Htab {
 
     fn update_lru(
         &self,
-        m: &MapInner,
+        m: &MapDef,
         key: &[u8],
         hash: u32,
         src: ValueSrc<'_>,
@@ -655,7 +656,7 @@ impl Htab {
             .is_some_and(|(_, e)| unsafe { (*e).lru_seq } == ent.seq)
     }
 
-    fn reserve_lru(&self, m: &MapInner) -> Result<(), MapError> {
+    fn reserve_lru(&self, m: &MapDef) -> Result<(), MapError> {
         for attempt in 0..10_000u32 {
             if self
                 .count
@@ -709,7 +710,7 @@ impl Htab {
     }
 
     /// `htab_map_delete_elem`.
-    pub(crate) fn delete(&self, m: &MapInner, key: &[u8]) -> Result<(), MapError> {
+    pub(crate) fn delete(&self, m: &MapDef, key: &[u8]) -> Result<(), MapError> {
         let hash = htab_map_hash(key, self.hashrnd);
         let b = self.bucket(hash);
         let _lock = b.lock.lock();
@@ -725,7 +726,7 @@ impl Htab {
 
     /// `htab_map_lookup_and_delete_elem`: the value (as a user lookup returns it), and the
     /// element unlinked in the same critical section.
-    pub(crate) fn lookup_and_delete(&self, m: &MapInner, key: &[u8]) -> Result<Vec<u8>, MapError> {
+    pub(crate) fn lookup_and_delete(&self, m: &MapDef, key: &[u8]) -> Result<Vec<u8>, MapError> {
         let hash = htab_map_hash(key, self.hashrnd);
         let b = self.bucket(hash);
         let _lock = b.lock.lock();
@@ -757,11 +758,7 @@ impl Htab {
     }
 
     /// `htab_map_get_next_key`.
-    pub(crate) fn get_next_key(
-        &self,
-        m: &MapInner,
-        key: Option<&[u8]>,
-    ) -> Result<Vec<u8>, MapError> {
+    pub(crate) fn get_next_key(&self, m: &MapDef, key: Option<&[u8]>) -> Result<Vec<u8>, MapError> {
         let _guard = crossbeam_epoch::pin();
         let mut start = 0usize;
         if let Some(key) = key {
@@ -806,7 +803,7 @@ impl Htab {
     /// Program-side update (`bpf_map_update_elem` helper on a hash map).
     pub(crate) fn update_from_prog(
         &self,
-        m: &MapInner,
+        m: &MapDef,
         key: &[u8],
         value: &[u8],
         flags: u64,

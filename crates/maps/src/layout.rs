@@ -21,7 +21,7 @@ use std::ffi::c_void;
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicPtr, AtomicU8};
 
-use crate::uapi::{HTAB_ELEM_KEY_OFF, HTAB_ELEM_LRU_REF_OFF};
+use crate::uapi::{HTAB_ELEM_KEY_OFF, HTAB_ELEM_LRU_REF_OFF, round_up8};
 
 /// Signature of a map's lookup function (`ops->map_lookup_elem`): returns a pointer to the value
 /// (for map-of-maps: the inner map pointer) or NULL.
@@ -38,6 +38,8 @@ pub type MapDeleteFn = unsafe extern "C" fn(map: *mut c_void, key: *const c_void
 /// Signature of `ops->map_push_elem`: 0 or a negative errno.
 pub type MapPushFn =
     unsafe extern "C" fn(map: *mut c_void, value: *const c_void, flags: u64) -> i64;
+/// Signature of `bpf_map_put(owner)`: drops one strong reference on a map object.
+pub type MapPutFn = unsafe extern "C" fn(owner: *const c_void);
 /// Signature of `ops->map_pop_elem` / `map_peek_elem`: fills `value`; 0 or a negative errno.
 pub type MapPopFn = unsafe extern "C" fn(map: *mut c_void, value: *mut c_void) -> i64;
 
@@ -56,6 +58,9 @@ pub struct BpfMapOps {
     pub map_pop_elem: MapPopFn,
     /// `map_peek_elem` (QUEUE/STACK; -EOPNOTSUPP elsewhere).
     pub map_peek_elem: MapPopFn,
+    /// `bpf_map_put`: drops one strong reference on the map whose header `owner` names
+    /// (an outer map releasing an inner one).
+    pub map_put: MapPutFn,
 }
 
 /// The common prefix of every map object (the part of `struct bpf_map` we need).
@@ -289,4 +294,70 @@ pub fn cpu_number_addr() -> Option<u32> {
         let addr = base as usize + PERCPU_HDR;
         u32::try_from(addr).ok().filter(|a| *a <= i32::MAX as u32)
     })
+}
+
+/// Copies all CPUs' values out of a per-CPU block, each rounded up to 8 bytes.
+pub(crate) fn copy_percpu_out(p: *mut c_void, nr_cpus: u32, value_size: u32) -> Vec<u8> {
+    let stride = round_up8(value_size) as usize;
+    let mut v = vec![0u8; stride * nr_cpus as usize];
+    for cpu in 0..nr_cpus {
+        // SAFETY: p is a live per-CPU block of nr_cpus values of `stride` bytes (the map keeps
+        // it until drop, or the epoch keeps it for hash elements).
+        unsafe {
+            let src = per_cpu_ptr(p, cpu) as *const u8;
+            std::ptr::copy_nonoverlapping(src, v.as_mut_ptr().add(cpu as usize * stride), stride);
+        }
+    }
+    v
+}
+
+/// Copies user-supplied values (one per CPU, each rounded up to 8 bytes) into a per-CPU block.
+pub(crate) fn copy_percpu_in(p: *mut c_void, nr_cpus: u32, value_size: u32, value: &[u8]) {
+    let stride = round_up8(value_size) as usize;
+    for cpu in 0..nr_cpus as usize {
+        if (cpu + 1) * stride > value.len() {
+            break;
+        }
+        // SAFETY: as in copy_percpu_out; value holds nr_cpus * stride bytes (checked by callers
+        // and by the bound above).
+        unsafe {
+            let dst = per_cpu_ptr(p, cpu as u32) as *mut u8;
+            std::ptr::copy_nonoverlapping(value.as_ptr().add(cpu * stride), dst, stride);
+        }
+    }
+}
+
+/// A strong map reference moved into a deferred drop.
+struct SendPtr(*mut c_void);
+// SAFETY: the pointer is only a token for a strong reference to a Send + Sync map object.
+unsafe impl Send for SendPtr {}
+
+/// Drops the slot's strong reference on the inner map at `p` once no epoch guard that could
+/// have read `p` is alive (null is ignored).
+pub(crate) fn release_inner_deferred(p: *mut c_void) {
+    if p.is_null() {
+        return;
+    }
+    let token = SendPtr(p);
+    let guard = crossbeam_epoch::pin();
+    guard.defer(move || {
+        let token = token;
+        // SAFETY: the slot owned one strong reference taken when the map was stored; the slot
+        // no longer holds p, and the epoch guarantees no reader still uses it.
+        unsafe { release_inner_now(token.0) }
+    });
+}
+
+/// Drops a slot's strong reference on the inner map at `p` immediately, through the map's
+/// own `map_put` (`bpf_map_put`): the map types that store maps need not know the owner.
+///
+/// # Safety
+/// `p` must be a live map's header carrying a strong reference that nothing else will
+/// release, and no reader may still use `p` after the map is freed.
+pub(crate) unsafe fn release_inner_now(p: *mut c_void) {
+    // SAFETY: per the contract `p` is a live header whose ops and owner were set at creation.
+    unsafe {
+        let header = &*(p as *const BpfMap);
+        ((*header.ops).map_put)(header.owner);
+    }
 }

@@ -1,11 +1,16 @@
 //! The kernel's BPF map subsystem in user space, kernel-faithful down to the memory layout.
 //!
-//! What this crate owns:
+//! What this crate owns, bottom layer first (a module imports only from the layers
+//! before it; `crate::map` and the per-type modules meet through [`layout`]'s headers and
+//! `MapDef`, the attributes every map has):
 //! - [`uapi`]: map types, flags and update flags under the kernel's names and numbers;
 //! - [`error`]: [`Errno`] (the kernel's errno values, ENOTSUPP = 524 included) and
 //!   [`MapError`], which names the map: `map 'inner_a': key size 8 != 4: Invalid argument`;
-//! - [`map`]: [`Map`] creation with the kernel's per-type checks, the user-space element
-//!   operations with their exact errno semantics, and `memlock` accounting;
+//! - `attr`: [`MapAttr`] and the creation checks the types share; `def`: the attributes of a
+//!   created map that every type's operations read; `cpus`: [`possible_cpus`];
+//! - [`map`]: the [`Map`] object, the user-space element operations with their exact errno
+//!   semantics, and `memlock` accounting; `create`: `BPF_MAP_CREATE` ([`Map::create`], the
+//!   kernel's per-type checks in its order, [`check_create_attr`]);
 //! - [`layout`]: the raw `#[repr(C)]` layouts programs address directly (array values at
 //!   `map + 312 + idx * elem_size`, hash values at `elem + 48 + round_up(key_size, 8)`);
 //! - [`htab`]: the hash family on fixed buckets with per-bucket locks and epoch-deferred frees;
@@ -14,12 +19,14 @@
 //! - [`queue`]: QUEUE and STACK;
 //! - `ringbuf`: RINGBUF — the kernel's creation checks, record format and `memlock`;
 //!   user-space element commands answer ENOTSUPP as in the kernel, records go through
-//!   [`Map::ringbuf_output`] / [`Map::ringbuf_consume`];
+//!   [`Map::ringbuf_output`] / [`Map::ringbuf_consume`], programs' through
+//!   [`raw::bpf_ringbuf_reserve`] and the other helpers' entry points;
 //! - [`meta`]: `inner_map_meta` and `map_meta_equal` for ARRAY_OF_MAPS / HASH_OF_MAPS,
 //!   including `BPF_F_INNER_MAP` (and a deliberate, documented deviation for PERCPU_ARRAY);
 //! - [`gen_lookup`](mod@gen_lookup): the inline instruction sequences of `map_gen_lookup`,
 //!   with `__bpf_call_base`-relative call immediates;
-//! - [`raw`]: `extern "C"` lookup/update/delete functions for programs, and [`pin`], the
+//! - [`raw`]: `extern "C"` lookup/update/delete functions for programs (per type, with the
+//!   ops tables), the redirect and perf-event targets programs reach, and [`pin`], the
 //!   read-side guard a program run holds;
 //! - [`registry`]: descriptors, ids and `map show`;
 //! - [`btf`]: [`BtfObject`], the BTF a map holds (opaque here: an id and the blob).
@@ -55,7 +62,11 @@
 //! ```
 #![deny(missing_docs)]
 
+mod attr;
 pub mod btf;
+mod cpus;
+mod create;
+mod def;
 pub mod devmap;
 pub mod error;
 pub mod gen_lookup;
@@ -69,11 +80,14 @@ pub mod perf_event;
 pub mod queue;
 pub mod raw;
 pub mod registry;
-pub mod ringbuf;
+mod ringbuf;
 pub mod sock_maps;
 pub mod uapi;
 
+pub use attr::MapAttr;
 pub use btf::BtfObject;
+pub use cpus::possible_cpus;
+pub use create::check_create_attr;
 pub use error::{CallImmError, Errno, MapError};
 pub use gen_lookup::{
     GenLookup, call_base, call_imm, call_target, gen_lookup, lookup_fn, raw_function_addr,
@@ -81,9 +95,7 @@ pub use gen_lookup::{
 };
 pub use kbpf_profile::MapsProfile;
 pub use layout::{bpf_this_cpu_ptr, cpu_number_addr, current_cpu, set_current_cpu};
-pub use map::{
-    FdObject, Map, MapAttr, MapInfo, ProgRef, check_create_attr, live_maps, possible_cpus,
-};
+pub use map::{FdObject, Map, MapInfo, ProgRef, live_maps};
 pub use meta::{InnerMapMeta, MapDesc};
 pub use raw::{RunGuard, flush_deferred, pin};
 pub use registry::Registry;

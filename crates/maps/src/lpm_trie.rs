@@ -31,9 +31,9 @@ use std::mem::size_of;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
+use crate::def::MapDef;
 use crate::error::Errno;
 use crate::layout::BpfMap;
-use crate::map::MapInner;
 use crate::uapi::*;
 
 mod api;
@@ -41,7 +41,7 @@ mod api;
 mod tests;
 
 pub(crate) use api::trie_alloc_check;
-pub use api::{trie_delete_elem, trie_lookup_elem, trie_update_elem};
+pub use api::trie_lookup_elem;
 
 /// `LPM_TREE_NODE_FLAG_IM`: an intermediate node (no value; never returned).
 pub const LPM_TREE_NODE_FLAG_IM: u32 = 1;
@@ -227,7 +227,7 @@ pub(crate) struct LpmTrie {
 
 impl LpmTrie {
     /// `trie_alloc` after its checks: the header with an empty root.
-    pub(crate) fn alloc(m: &MapInner, header: BpfMap) -> LpmTrie {
+    pub(crate) fn alloc(m: &MapDef, header: BpfMap) -> LpmTrie {
         let data_size = m.key_size - LPM_KEY_DATA_OFF;
         let hdr = Box::new(BpfLpmTrie {
             map: header,

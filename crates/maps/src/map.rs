@@ -1,5 +1,5 @@
-//! The map object: creation with the kernel's checks, the user-space element operations
-//! (the `BPF_MAP_*_ELEM` commands) with their exact errno semantics, and memory accounting.
+//! The map object: the user-space element operations (the `BPF_MAP_*_ELEM` commands) with
+//! their exact errno semantics, and memory accounting. Creation is [`Map::create`].
 //!
 //! A [`Map`] is a reference-counted handle (`Arc`) on a [`MapInner`], which owns the raw
 //! allocation programs see (see [`crate::layout`]). Map-of-maps slots hold raw inner map
@@ -12,160 +12,38 @@ use std::any::Any;
 use std::ffi::c_void;
 use std::fmt;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 
+mod lpm_trie;
+mod perf_event;
 mod walk;
 
+use crate::attr::err;
 use crate::btf::BtfObject;
+use crate::def::MapDef;
 use crate::error::{Errno, MapError};
-use crate::gen_lookup::{GenLookup, gen_lookup};
 use crate::htab::Htab;
-use crate::layout::{BpfArray, BpfMap, alloc_percpu, free_percpu, per_cpu_ptr};
-use crate::lpm_trie::{LpmTrie, trie_alloc_check};
+use crate::layout::{
+    BpfMap, copy_percpu_in, copy_percpu_out, free_percpu, release_inner_deferred, release_inner_now,
+};
+use crate::lpm_trie::LpmTrie;
 use crate::meta::{InnerMapMeta, MapDesc};
 use crate::queue::QueueStack;
-use crate::raw::ops_for;
 use crate::ringbuf::Ringbuf;
 use crate::uapi::*;
-use kbpf_profile::MapsProfile;
 
-static NEXT_MAP_ID: AtomicU32 = AtomicU32::new(1);
 static LIVE_MAPS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a map object from its creation; [`MapInner`]'s `Drop` un-counts it.
+pub(crate) fn count_live_map() {
+    LIVE_MAPS.fetch_add(1, Ordering::SeqCst);
+}
 
 /// Number of map objects currently allocated in this process (created and not yet freed).
 /// Inner maps dropped from an outer map are counted until the epoch collector frees them.
 pub fn live_maps() -> usize {
     LIVE_MAPS.load(Ordering::SeqCst)
-}
-
-/// The kernel's `num_possible_cpus()` for this machine: parsed from
-/// `/sys/devices/system/cpu/possible` (so memlock figures match the kernel's), falling back to
-/// the available parallelism. Per-CPU maps use this unless [`MapAttr::nr_cpus`] says otherwise.
-pub fn possible_cpus() -> u32 {
-    static CPUS: OnceLock<u32> = OnceLock::new();
-    *CPUS.get_or_init(|| {
-        std::fs::read_to_string("/sys/devices/system/cpu/possible")
-            .ok()
-            .and_then(|s| parse_cpu_list(s.trim()))
-            .or_else(|| {
-                std::thread::available_parallelism()
-                    .ok()
-                    .map(|n| n.get() as u32)
-            })
-            .unwrap_or(1)
-            .max(1)
-    })
-}
-
-/// Counts the CPUs in a kernel cpu list such as `0-3,8-9`.
-fn parse_cpu_list(s: &str) -> Option<u32> {
-    let mut n = 0u32;
-    for part in s.split(',') {
-        let part = part.trim();
-        if part.is_empty() {
-            continue;
-        }
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
-                n = n.checked_add(b.checked_sub(a)?.checked_add(1)?)?;
-            }
-            None => {
-                part.parse::<u32>().ok()?;
-                n = n.checked_add(1)?;
-            }
-        }
-    }
-    (n > 0).then_some(n)
-}
-
-/// Attributes of `BPF_MAP_CREATE` (the map part of `union bpf_attr`), plus kbpf's knobs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MapAttr {
-    /// `BPF_MAP_TYPE_*` number (unknown numbers are rejected with EINVAL).
-    pub map_type: u32,
-    /// Key size in bytes.
-    pub key_size: u32,
-    /// Value size in bytes.
-    pub value_size: u32,
-    /// Maximum number of entries.
-    pub max_entries: u32,
-    /// `BPF_F_*` flags.
-    pub map_flags: u32,
-    /// Map name (at most 15 characters of `[A-Za-z0-9_.]`).
-    pub name: String,
-    /// NUMA node, meaningful only with `BPF_F_NUMA_NODE`; this runtime has one node (0).
-    pub numa_node: u32,
-    /// CPUs per-CPU storage is sized for; 0 means [`possible_cpus`].
-    pub nr_cpus: u32,
-    /// The kernel's `bypass_spec_v1` (true for root): false adds the Spectre v1 index mask to
-    /// array inline lookups and rounds array storage up to a power of two, as for
-    /// unprivileged users.
-    pub bypass_spec_v1: bool,
-    /// The kernel profile's map facts: where array values start, the sizes `memlock`
-    /// counts, which map types exist.
-    pub profile: MapsProfile,
-    /// `btf_fd`: the BTF object the key and value types are in (held by the map while either
-    /// type id is non-zero, ignored otherwise, as in the kernel).
-    pub btf: Option<BtfObject>,
-    /// `btf_key_type_id` (0: none; global data maps have only a value type).
-    pub btf_key_type_id: u32,
-    /// `btf_value_type_id` (0: the map has no BTF).
-    pub btf_value_type_id: u32,
-}
-
-impl MapAttr {
-    /// Attributes for a map of `map_type` with no flags and no name.
-    pub fn new(map_type: MapType, key_size: u32, value_size: u32, max_entries: u32) -> MapAttr {
-        MapAttr {
-            map_type: map_type.raw(),
-            key_size,
-            value_size,
-            max_entries,
-            map_flags: 0,
-            name: String::new(),
-            numa_node: 0,
-            nr_cpus: 0,
-            bypass_spec_v1: true,
-            profile: MapsProfile::BUILTIN,
-            btf: None,
-            btf_key_type_id: 0,
-            btf_value_type_id: 0,
-        }
-    }
-
-    /// Sets `btf_fd`, `btf_key_type_id` and `btf_value_type_id`.
-    pub fn btf(mut self, btf: BtfObject, key_type_id: u32, value_type_id: u32) -> MapAttr {
-        self.btf = Some(btf);
-        self.btf_key_type_id = key_type_id;
-        self.btf_value_type_id = value_type_id;
-        self
-    }
-
-    /// Sets the kernel profile's map facts.
-    pub fn profile(mut self, profile: MapsProfile) -> MapAttr {
-        self.profile = profile;
-        self
-    }
-
-    /// Sets `map_flags`.
-    pub fn flags(mut self, map_flags: u32) -> MapAttr {
-        self.map_flags = map_flags;
-        self
-    }
-
-    /// Sets the name.
-    pub fn name(mut self, name: &str) -> MapAttr {
-        self.name = name.to_string();
-        self
-    }
-
-    /// Sets the CPU count of per-CPU storage.
-    pub fn nr_cpus(mut self, nr_cpus: u32) -> MapAttr {
-        self.nr_cpus = nr_cpus;
-        self
-    }
 }
 
 /// A program handle stored in a PROG_ARRAY slot: the caller's id and the pointer programs'
@@ -278,20 +156,10 @@ pub(crate) enum Storage {
 
 /// The object behind a [`Map`] handle.
 pub struct MapInner {
+    /// The attributes every type shares (the object dereferences to them).
+    pub(crate) def: MapDef,
     pub(crate) raw: NonNull<BpfMap>,
     pub(crate) storage: Storage,
-    pub(crate) name: String,
-    pub(crate) map_type: MapType,
-    pub(crate) key_size: u32,
-    pub(crate) value_size: u32,
-    pub(crate) max_entries: u32,
-    pub(crate) map_flags: u32,
-    pub(crate) nr_cpus: u32,
-    pub(crate) bypass_spec_v1: bool,
-    pub(crate) profile: MapsProfile,
-    pub(crate) elem_size: u32,
-    pub(crate) index_mask: u32,
-    pub(crate) id: u32,
     pub(crate) meta: Option<InnerMapMeta>,
     /// PROG_ARRAY owner program type (0 until the first program is stored or checked).
     pub(crate) prog_owner_type: AtomicU32,
@@ -301,6 +169,13 @@ pub struct MapInner {
     pub(crate) frozen: std::sync::atomic::AtomicBool,
     /// The BTF object and type ids (`map->btf`, `btf_key_type_id`, `btf_value_type_id`).
     pub(crate) btf: Option<(BtfObject, u32, u32)>,
+}
+
+impl std::ops::Deref for MapInner {
+    type Target = MapDef;
+    fn deref(&self) -> &MapDef {
+        &self.def
+    }
 }
 
 // SAFETY: the raw allocation is only mutated through atomics, bucket locks, or byte copies that
@@ -330,469 +205,7 @@ impl fmt::Debug for Map {
     }
 }
 
-pub(crate) fn err(name: &str, errno: Errno, detail: impl Into<String>) -> MapError {
-    MapError::new(name, errno, detail)
-}
-
-/// `bpf_obj_name_cpy`: up to 15 characters from `[A-Za-z0-9_.]`.
-fn check_name(name: &str) -> Result<(), MapError> {
-    if name.len() >= BPF_OBJ_NAME_LEN {
-        return Err(err(
-            name,
-            Errno::EINVAL,
-            format!(
-                "name is {} bytes, at most {} allowed",
-                name.len(),
-                BPF_OBJ_NAME_LEN - 1
-            ),
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.'))
-    {
-        return Err(err(
-            name,
-            Errno::EINVAL,
-            format!("invalid character {c:?} in name"),
-        ));
-    }
-    Ok(())
-}
-
-/// `array_map_alloc_check` (+ `fd_array_map_alloc_check` for fd arrays).
-pub(crate) fn array_map_alloc_check(a: &MapAttr, t: MapType, nr_cpus: u32) -> Result<(), MapError> {
-    let n = a.name.as_str();
-    let f = a.map_flags;
-    if t.is_fd_array() {
-        if a.value_size != 4 {
-            return Err(err(
-                n,
-                Errno::EINVAL,
-                format!("{t} value size {} != 4", a.value_size),
-            ));
-        }
-        if f & (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG) != 0 {
-            return Err(err(
-                n,
-                Errno::EINVAL,
-                format!("{t} does not support RDONLY_PROG/WRONLY_PROG"),
-            ));
-        }
-    }
-    if a.max_entries == 0 {
-        return Err(err(n, Errno::EINVAL, "max_entries is 0"));
-    }
-    if a.key_size != 4 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!("key size {} != 4", a.key_size),
-        ));
-    }
-    if a.value_size == 0 {
-        return Err(err(n, Errno::EINVAL, "value size is 0"));
-    }
-    if f & !ARRAY_CREATE_FLAG_MASK != 0 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!(
-                "flags {:#x} not accepted by {t}",
-                f & !ARRAY_CREATE_FLAG_MASK
-            ),
-        ));
-    }
-    if f & BPF_F_RDONLY_PROG != 0 && f & BPF_F_WRONLY_PROG != 0 {
-        return Err(err(n, Errno::EINVAL, "both RDONLY_PROG and WRONLY_PROG"));
-    }
-    if t == MapType::PercpuArray && f & BPF_F_NUMA_NODE != 0 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            "percpu_array cannot be bound to a NUMA node",
-        ));
-    }
-    if t != MapType::Array && f & (BPF_F_MMAPABLE | BPF_F_INNER_MAP) != 0 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!("BPF_F_MMAPABLE/BPF_F_INNER_MAP only allowed on array, not {t}"),
-        ));
-    }
-    if t != MapType::PerfEventArray && f & BPF_F_PRESERVE_ELEMS != 0 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!("BPF_F_PRESERVE_ELEMS not allowed on {t}"),
-        ));
-    }
-    if a.value_size > i32::MAX as u32 {
-        return Err(err(
-            n,
-            Errno::E2BIG,
-            format!("value size {} too big", a.value_size),
-        ));
-    }
-    if t == MapType::PercpuArray && round_up8(a.value_size) > PCPU_MIN_UNIT_SIZE {
-        return Err(err(
-            n,
-            Errno::E2BIG,
-            format!("per-CPU value size {} > 32768", a.value_size),
-        ));
-    }
-    let _ = nr_cpus;
-    Ok(())
-}
-
-/// `htab_map_alloc_check` (+ `fd_htab_map_alloc_check` for HASH_OF_MAPS).
-fn htab_map_alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> {
-    let n = a.name.as_str();
-    let f = a.map_flags;
-    if t == MapType::HashOfMaps && a.value_size != 4 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!("{t} value size {} != 4", a.value_size),
-        ));
-    }
-    // BPF_F_ZERO_SEED needs CAP_SYS_ADMIN in the kernel (EPERM); this runtime acts as root.
-    if f & !HTAB_CREATE_FLAG_MASK != 0 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!(
-                "flags {:#x} not accepted by {t}",
-                f & !HTAB_CREATE_FLAG_MASK
-            ),
-        ));
-    }
-    if f & BPF_F_RDONLY_PROG != 0 && f & BPF_F_WRONLY_PROG != 0 {
-        return Err(err(n, Errno::EINVAL, "both RDONLY_PROG and WRONLY_PROG"));
-    }
-    let lru = t.is_lru();
-    if !lru && f & BPF_F_NO_COMMON_LRU != 0 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!("BPF_F_NO_COMMON_LRU on non-LRU {t}"),
-        ));
-    }
-    if lru && f & BPF_F_NO_PREALLOC != 0 {
-        return Err(err(n, Errno::ENOTSUPP, format!("{t} must be preallocated")));
-    }
-    if f & BPF_F_NUMA_NODE != 0 && (t.is_percpu() || f & BPF_F_NO_COMMON_LRU != 0) {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            "per-CPU hash cannot be bound to a NUMA node",
-        ));
-    }
-    if a.max_entries == 0 {
-        return Err(err(n, Errno::EINVAL, "max_entries is 0"));
-    }
-    if a.key_size == 0 {
-        return Err(err(n, Errno::EINVAL, "key size is 0"));
-    }
-    if a.value_size == 0 {
-        return Err(err(n, Errno::EINVAL, "value size is 0"));
-    }
-    if a.key_size as u64 + a.value_size as u64 >= KMALLOC_MAX_SIZE - HTAB_ELEM_KEY_OFF as u64 {
-        return Err(err(
-            n,
-            Errno::E2BIG,
-            format!(
-                "key size {} + value size {} too big",
-                a.key_size, a.value_size
-            ),
-        ));
-    }
-    if t.is_percpu() && round_up8(a.value_size) > PCPU_MIN_UNIT_SIZE {
-        return Err(err(
-            n,
-            Errno::E2BIG,
-            format!("per-CPU value size {} > 32768", a.value_size),
-        ));
-    }
-    Ok(())
-}
-
-/// `queue_stack_map_alloc_check`.
-fn queue_stack_map_alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> {
-    let n = a.name.as_str();
-    let f = a.map_flags;
-    if a.max_entries == 0 {
-        return Err(err(n, Errno::EINVAL, "max_entries is 0"));
-    }
-    if a.key_size != 0 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!("{t} key size {} != 0", a.key_size),
-        ));
-    }
-    if a.value_size == 0 {
-        return Err(err(n, Errno::EINVAL, "value size is 0"));
-    }
-    if f & !QUEUE_STACK_CREATE_FLAG_MASK != 0 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!(
-                "flags {:#x} not accepted by {t}",
-                f & !QUEUE_STACK_CREATE_FLAG_MASK
-            ),
-        ));
-    }
-    if f & BPF_F_RDONLY_PROG != 0 && f & BPF_F_WRONLY_PROG != 0 {
-        return Err(err(n, Errno::EINVAL, "both RDONLY_PROG and WRONLY_PROG"));
-    }
-    if a.value_size as u64 > KMALLOC_MAX_SIZE {
-        return Err(err(
-            n,
-            Errno::E2BIG,
-            format!("value size {} too big", a.value_size),
-        ));
-    }
-    Ok(())
-}
-
-/// `ringbuf_map_alloc`'s checks (ring buffers have no `map_alloc_check`): flags, then zero key
-/// and value sizes and a page-aligned power-of-two size, then the 64-bit size limit.
-pub(crate) fn ringbuf_map_alloc_check(a: &MapAttr) -> Result<(), MapError> {
-    let n = a.name.as_str();
-    let f = a.map_flags;
-    if f & !RINGBUF_CREATE_FLAG_MASK != 0 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!(
-                "flags {:#x} not accepted by ringbuf (only BPF_F_NUMA_NODE)",
-                f & !RINGBUF_CREATE_FLAG_MASK
-            ),
-        ));
-    }
-    if a.key_size != 0 || a.value_size != 0 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!(
-                "ringbuf key size {} and value size {} must both be 0",
-                a.key_size, a.value_size
-            ),
-        ));
-    }
-    let size = a.max_entries as u64;
-    if !size.is_power_of_two() || !size.is_multiple_of(PAGE_SIZE) {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!(
-                "ringbuf size {} is not a power of two multiple of the page size {PAGE_SIZE}",
-                a.max_entries
-            ),
-        ));
-    }
-    if size > RINGBUF_MAX_DATA_SZ {
-        return Err(err(
-            n,
-            Errno::E2BIG,
-            format!("ringbuf size {size} > {RINGBUF_MAX_DATA_SZ}"),
-        ));
-    }
-    Ok(())
-}
-
-/// The creation checks that depend on the attributes alone, in the kernel's order: name,
-/// access flags, NUMA node, then the type's `map_alloc_check`. Map-of-maps template checks
-/// come after these (see [`InnerMapMeta::alloc`]).
-pub fn check_create_attr(a: &MapAttr) -> Result<(), MapError> {
-    let n = a.name.as_str();
-    check_name(n)?;
-    if a.map_flags & BPF_F_RDONLY != 0 && a.map_flags & BPF_F_WRONLY != 0 {
-        return Err(err(n, Errno::EINVAL, "both BPF_F_RDONLY and BPF_F_WRONLY"));
-    }
-    if a.map_flags & BPF_F_NUMA_NODE != 0 && a.numa_node != 0 {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!("NUMA node {} is not online", a.numa_node),
-        ));
-    }
-    // map_create: type ids need a BTF object (btf_get_by_fd fails on a descriptor that is
-    // not one).
-    if (a.btf_key_type_id != 0 || a.btf_value_type_id != 0) && a.btf.is_none() {
-        return Err(err(n, Errno::EINVAL, "BTF type ids without a BTF object"));
-    }
-    if a.map_type >= a.profile.map_type_count {
-        return Err(err(
-            n,
-            Errno::EINVAL,
-            format!(
-                "map type {} does not exist on this kernel profile (__MAX_BPF_MAP_TYPE {})",
-                a.map_type, a.profile.map_type_count
-            ),
-        ));
-    }
-    let t = MapType::from_raw(a.map_type);
-    let nr_cpus = if a.nr_cpus == 0 {
-        possible_cpus()
-    } else {
-        a.nr_cpus
-    };
-    if t.is_array_family() {
-        array_map_alloc_check(a, t, nr_cpus)
-    } else if t.is_hash_family() {
-        htab_map_alloc_check(a, t)
-    } else if t.is_queue_stack() {
-        queue_stack_map_alloc_check(a, t)
-    } else if t == MapType::Ringbuf {
-        ringbuf_map_alloc_check(a)
-    } else if t == MapType::LpmTrie {
-        trie_alloc_check(a)
-    } else if crate::sock_maps::is_sock_map(t) {
-        crate::sock_maps::alloc_check(a, t)
-    } else if crate::devmap::is_redirect_map(t) {
-        crate::devmap::alloc_check(a, t)
-    } else {
-        Err(err(
-            n,
-            Errno::EINVAL,
-            format!("map type {} not supported", a.map_type),
-        ))
-    }
-}
-
 impl Map {
-    /// `BPF_MAP_CREATE`: checks `attr` exactly as the kernel does and allocates the map.
-    /// `inner` is the resolved `inner_map_fd` template; it is consulted only for
-    /// ARRAY_OF_MAPS/HASH_OF_MAPS (ignored otherwise, as the kernel ignores `inner_map_fd`).
-    pub fn create(attr: &MapAttr, inner: Option<&Map>) -> Result<Map, MapError> {
-        Self::create_with(attr, || match inner {
-            Some(m) => Ok(FdObject::Map(m.clone())),
-            None => Err(Errno::EBADF),
-        })
-    }
-
-    /// Like [`Map::create`], with the template resolved lazily from an fd table (so EBADF /
-    /// EINVAL for a bad `inner_map_fd` come after the attribute checks, as in the kernel).
-    pub fn create_with(
-        attr: &MapAttr,
-        inner: impl FnOnce() -> Result<FdObject, Errno>,
-    ) -> Result<Map, MapError> {
-        check_create_attr(attr)?;
-        let t = MapType::from_raw(attr.map_type);
-        let name = attr.name.as_str();
-        let meta = if t.is_map_in_map() {
-            let template = match inner() {
-                Ok(FdObject::Map(m)) => m,
-                Ok(_) => return Err(err(name, Errno::EINVAL, "inner_map_fd is not a BPF map")),
-                Err(e) => return Err(err(name, e, "inner_map_fd is not an open file")),
-            };
-            Some(InnerMapMeta::alloc(&template).map_err(|mut e| {
-                e.map = name.to_string();
-                e
-            })?)
-        } else {
-            None
-        };
-        let nr_cpus = if attr.nr_cpus == 0 {
-            possible_cpus()
-        } else {
-            attr.nr_cpus
-        };
-        let mut max_entries = attr.max_entries;
-        if t.is_lru() && attr.map_flags & BPF_F_NO_COMMON_LRU != 0 {
-            // Per-CPU LRU lists split max_entries evenly between CPUs (htab_map_alloc).
-            let up = (max_entries as u64).div_ceil(nr_cpus as u64) * nr_cpus as u64;
-            max_entries = if up > u32::MAX as u64 {
-                max_entries / nr_cpus * nr_cpus
-            } else {
-                up as u32
-            };
-        }
-        let map_flags =
-            crate::devmap::map_flags(t, attr.map_flags & !(BPF_F_RDONLY | BPF_F_WRONLY));
-        let id = NEXT_MAP_ID.fetch_add(1, Ordering::Relaxed);
-        let mut inner = MapInner {
-            raw: NonNull::dangling(),
-            storage: Storage::Array {
-                layout: Layout::new::<u8>(),
-                slots: 0,
-                progs: None,
-            },
-            name: name.to_string(),
-            map_type: t,
-            key_size: attr.key_size,
-            value_size: attr.value_size,
-            max_entries,
-            map_flags,
-            nr_cpus,
-            bypass_spec_v1: attr.bypass_spec_v1,
-            profile: attr.profile,
-            elem_size: 0,
-            index_mask: 0,
-            id,
-            meta,
-            prog_owner_type: AtomicU32::new(0),
-            perf: crate::perf_event::slots_for(t, max_entries),
-            frozen: std::sync::atomic::AtomicBool::new(false),
-            btf: match &attr.btf {
-                Some(b) if attr.btf_key_type_id != 0 || attr.btf_value_type_id != 0 => {
-                    Some((b.clone(), attr.btf_key_type_id, attr.btf_value_type_id))
-                }
-                _ => None,
-            },
-        };
-        let header = BpfMap {
-            ops: ops_for(t),
-            owner: std::ptr::null(),
-            map_type: t.raw(),
-            key_size: attr.key_size,
-            value_size: attr.value_size,
-            max_entries,
-            map_flags,
-            id,
-            nr_cpus,
-            _pad: 0,
-        };
-        // Counted from here: MapInner's Drop un-counts it even when allocation fails below.
-        LIVE_MAPS.fetch_add(1, Ordering::SeqCst);
-        if t.is_array_family() {
-            inner.alloc_array(header)?;
-        } else if t.is_queue_stack() {
-            inner.raw = NonNull::from(Box::leak(Box::new(header)));
-            inner.storage = Storage::QueueStack(QueueStack::new(t, max_entries, attr.value_size));
-        } else if t == MapType::Ringbuf {
-            inner.raw = NonNull::from(Box::leak(Box::new(header)));
-            inner.storage = Storage::Ringbuf(
-                Ringbuf::new(max_entries)
-                    .ok_or_else(|| err(name, Errno::ENOMEM, "cannot allocate the ring"))?,
-            );
-        } else if crate::sock_maps::is_sock_map(t) {
-            inner.raw = NonNull::from(Box::leak(Box::new(header)));
-            inner.storage = Storage::Sockets;
-        } else if crate::devmap::is_redirect_map(t) {
-            inner.raw = NonNull::from(Box::leak(Box::new(header)));
-            inner.storage = Storage::Redirect(crate::devmap::RedirectMap::new(t, max_entries));
-        } else if t == MapType::LpmTrie {
-            let trie = LpmTrie::alloc(&inner, header);
-            inner.raw = trie.header_ptr();
-            inner.storage = Storage::LpmTrie(trie);
-        } else {
-            let htab = Htab::alloc(&inner, header)?;
-            inner.raw = htab.header_ptr();
-            inner.storage = Storage::Htab(htab);
-        }
-        let arc = Arc::new(inner);
-        // SAFETY: the header is live and owned by `arc`; nothing reads `owner` before the map is
-        // handed out, and the Arc's address never changes.
-        unsafe {
-            (*arc.raw.as_ptr()).owner = Arc::as_ptr(&arc) as *const c_void;
-        }
-        Ok(Map(arc))
-    }
-
     /// Reconstructs a handle from a raw map pointer (taking a new strong reference).
     ///
     /// # Safety
@@ -874,11 +287,6 @@ impl Map {
             bypass_spec_v1: m.bypass_spec_v1,
             value_off: m.profile.bpf_array_value_off,
         }
-    }
-
-    /// The inline sequence for `bpf_map_lookup_elem` on this map (see [`gen_lookup`]).
-    pub fn gen_lookup(&self) -> GenLookup {
-        gen_lookup(&self.desc())
     }
 
     /// Byte count of a value as user space reads/writes it: `round_up(value_size, 8) * nr_cpus`
@@ -1489,10 +897,11 @@ impl Map {
         let Some(meta) = &self.0.meta else {
             return Err(self.e(Errno::EINVAL, "not a map-of-maps"));
         };
-        meta.map_meta_equal(inner).map_err(|mut e| {
-            e.map = self.0.name.clone();
-            e
-        })?;
+        meta.map_meta_equal(inner.name(), &inner.desc())
+            .map_err(|mut e| {
+                e.map = self.0.name.clone();
+                e
+            })?;
         // The new strong reference belongs to the slot; released by release_inner_*.
         std::mem::forget(inner.0.clone());
         Ok(inner.as_ptr())
@@ -1667,70 +1076,6 @@ impl Map {
     }
 }
 
-/// Copies all CPUs' values out of a per-CPU block, each rounded up to 8 bytes.
-pub(crate) fn copy_percpu_out(p: *mut c_void, nr_cpus: u32, value_size: u32) -> Vec<u8> {
-    let stride = round_up8(value_size) as usize;
-    let mut v = vec![0u8; stride * nr_cpus as usize];
-    for cpu in 0..nr_cpus {
-        // SAFETY: p is a live per-CPU block of nr_cpus values of `stride` bytes (the map keeps
-        // it until drop, or the epoch keeps it for hash elements).
-        unsafe {
-            let src = per_cpu_ptr(p, cpu) as *const u8;
-            std::ptr::copy_nonoverlapping(src, v.as_mut_ptr().add(cpu as usize * stride), stride);
-        }
-    }
-    v
-}
-
-/// Copies user-supplied values (one per CPU, each rounded up to 8 bytes) into a per-CPU block.
-pub(crate) fn copy_percpu_in(p: *mut c_void, nr_cpus: u32, value_size: u32, value: &[u8]) {
-    let stride = round_up8(value_size) as usize;
-    for cpu in 0..nr_cpus as usize {
-        if (cpu + 1) * stride > value.len() {
-            break;
-        }
-        // SAFETY: as in copy_percpu_out; value holds nr_cpus * stride bytes (checked by callers
-        // and by the bound above).
-        unsafe {
-            let dst = per_cpu_ptr(p, cpu as u32) as *mut u8;
-            std::ptr::copy_nonoverlapping(value.as_ptr().add(cpu * stride), dst, stride);
-        }
-    }
-}
-
-struct SendPtr(*mut c_void);
-// SAFETY: the pointer is only a token for a strong reference to a Send + Sync MapInner.
-unsafe impl Send for SendPtr {}
-
-/// Drops the slot's strong reference on the inner map at `p` once no epoch guard that could
-/// have read `p` is alive (null is ignored).
-pub(crate) fn release_inner_deferred(p: *mut c_void) {
-    if p.is_null() {
-        return;
-    }
-    let token = SendPtr(p);
-    let guard = crossbeam_epoch::pin();
-    guard.defer(move || {
-        let token = token;
-        // SAFETY: the slot owned one strong reference taken in get_inner_ptr; the slot no
-        // longer holds p, and the epoch guarantees no reader still uses it.
-        unsafe { release_inner_now(token.0) }
-    });
-}
-
-/// Drops a slot's strong reference on the inner map at `p` immediately.
-///
-/// # Safety
-/// `p` must carry a strong reference taken by `get_inner_ptr` that nothing else will release,
-/// and no reader may still use `p` after the map is freed.
-pub(crate) unsafe fn release_inner_now(p: *mut c_void) {
-    // SAFETY: per the contract, owner points at the Arc'd MapInner with a reference to drop.
-    unsafe {
-        let owner = (*(p as *const BpfMap)).owner as *const MapInner;
-        Arc::decrement_strong_count(owner);
-    }
-}
-
 fn drop_deferred<T: Send + 'static>(v: Option<T>) {
     if let Some(v) = v {
         crossbeam_epoch::pin().defer(move || drop(v));
@@ -1772,87 +1117,6 @@ impl MapInner {
             Storage::QueueStack(q) => Some(q),
             _ => None,
         }
-    }
-
-    /// `array_map_alloc`: header + values in one zeroed allocation.
-    fn alloc_array(&mut self, mut header: BpfMap) -> Result<(), MapError> {
-        let t = self.map_type;
-        let name = self.name.clone();
-        let elem_size = round_up8(self.value_size);
-        let max = self.max_entries as u64;
-        let index_mask = (max.next_power_of_two() - 1) as u32;
-        let slots = if self.bypass_spec_v1 {
-            max
-        } else {
-            // Unprivileged arrays are rounded up so the masked index stays in bounds.
-            index_mask as u64 + 1
-        };
-        if slots > u32::MAX as u64 {
-            return Err(err(&name, Errno::E2BIG, "max_entries rounded up overflows"));
-        }
-        let area = if t == MapType::PercpuArray {
-            slots * 8
-        } else {
-            slots * elem_size
-        };
-        let value_off = self.profile.bpf_array_value_off;
-        if (value_off as usize) < size_of::<BpfArray>() || !value_off.is_multiple_of(8) {
-            return Err(err(
-                &name,
-                Errno::EINVAL,
-                format!(
-                    "the kernel profile's offsetof(struct bpf_array, value) {value_off} cannot \
-                     hold kbpf's array header ({} bytes, 8-aligned)",
-                    size_of::<BpfArray>()
-                ),
-            ));
-        }
-        let total = area
-            .checked_add(value_off as u64)
-            .and_then(|s| usize::try_from(s).ok())
-            .and_then(|s| Layout::from_size_align(s, 8).ok())
-            .ok_or_else(|| err(&name, Errno::ENOMEM, "array too large"))?;
-        // SAFETY: the layout is non-zero sized (at least the header, checked above).
-        let base = unsafe { std::alloc::alloc_zeroed(total) };
-        if base.is_null() {
-            return Err(err(
-                &name,
-                Errno::ENOMEM,
-                format!("cannot allocate {} bytes", total.size()),
-            ));
-        }
-        header.max_entries = self.max_entries;
-        let hdr = BpfArray {
-            map: header,
-            elem_size: elem_size as u32,
-            index_mask,
-            value_off,
-            _pad: 0,
-        };
-        // SAFETY: base is a fresh allocation of at least size_of::<BpfArray>() bytes, 8-aligned.
-        unsafe { (base as *mut BpfArray).write(hdr) };
-        self.raw =
-            NonNull::new(base as *mut BpfMap).ok_or_else(|| err(&name, Errno::ENOMEM, "null"))?;
-        self.elem_size = elem_size as u32;
-        self.index_mask = index_mask;
-        self.storage = Storage::Array {
-            layout: total,
-            slots: slots as u32,
-            progs: (t == MapType::ProgArray)
-                .then(|| parking_lot::Mutex::new(vec![None; slots as usize])),
-        };
-        if t == MapType::PercpuArray {
-            // bpf_array_alloc_percpu: one zeroed per-CPU block per element.
-            for i in 0..slots as usize {
-                let Some(p) = alloc_percpu(self.nr_cpus, elem_size) else {
-                    // Drop frees the blocks allocated so far (null slots are skipped).
-                    return Err(err(&name, Errno::ENOMEM, "cannot allocate per-CPU values"));
-                };
-                // SAFETY: slot i is inside the pointer area allocated above.
-                unsafe { (base.add(value_off as usize + i * 8) as *mut *mut u8).write(p) };
-            }
-        }
-        Ok(())
     }
 }
 
@@ -1904,18 +1168,5 @@ impl Drop for MapInner {
             | Storage::Redirect(_) => unsafe { drop(Box::from_raw(self.raw.as_ptr())) },
         }
         LIVE_MAPS.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpu_list_parsing() {
-        assert_eq!(parse_cpu_list("0-1"), Some(2));
-        assert_eq!(parse_cpu_list("0-3,8-9,12"), Some(7));
-        assert_eq!(parse_cpu_list("x"), None);
-        assert!(possible_cpus() >= 1);
     }
 }

@@ -18,11 +18,10 @@
 //!   refuses others with EINVAL.
 
 use crate::error::{Errno, MapError};
-use crate::map::Map;
 use crate::uapi::{BPF_F_INNER_MAP, MapType};
 
 /// The parts of a map that program verification and lookup inlining depend on. Both real maps
-/// ([`Map::desc`]) and inner-map metas provide one.
+/// ([`crate::Map::desc`]) and inner-map metas provide one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapDesc {
     /// Map type.
@@ -55,9 +54,8 @@ pub struct InnerMapMeta {
 impl InnerMapMeta {
     /// `bpf_map_meta_alloc`: checks the template and copies what the meta keeps. The template
     /// itself is not retained.
-    pub fn alloc(template: &Map) -> Result<InnerMapMeta, MapError> {
-        let t = template.map_type();
-        let name = template.name();
+    pub fn alloc(name: &str, template: &MapDesc) -> Result<InnerMapMeta, MapError> {
+        let t = template.map_type;
         if t.is_map_in_map() {
             return Err(MapError::new(
                 name,
@@ -72,7 +70,7 @@ impl InnerMapMeta {
                 format!("{t} cannot be an inner map template (no map_meta_equal)"),
             ));
         }
-        let mut desc = template.desc();
+        let mut desc = *template;
         if !matches!(t, MapType::Array | MapType::PercpuArray) {
             // Only array metas are allocated with the array header and get these fields.
             desc.elem_size = 0;
@@ -86,17 +84,11 @@ impl InnerMapMeta {
         &self.desc
     }
 
-    /// The inline sequence for an inner lookup through this meta.
-    pub fn gen_lookup(&self) -> crate::GenLookup {
-        crate::gen_lookup(&self.desc)
-    }
-
     /// `meta->ops->map_meta_equal(meta, candidate)`: Ok when `candidate` may be stored in the
     /// outer map, EINVAL naming the first differing field otherwise.
-    pub fn map_meta_equal(&self, candidate: &Map) -> Result<(), MapError> {
+    pub fn map_meta_equal(&self, name: &str, candidate: &MapDesc) -> Result<(), MapError> {
         let m = &self.desc;
-        let c = candidate.desc();
-        let name = candidate.name();
+        let c = candidate;
         let mismatch = |what: &str, a: String, b: String| {
             Err(MapError::new(
                 name,

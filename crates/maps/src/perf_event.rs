@@ -1,7 +1,7 @@
 //! `BPF_MAP_TYPE_PERF_EVENT_ARRAY`'s events: what a reader opens and installs in a slot (the
 //! kernel's `perf_event_open(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_BPF_OUTPUT, cpu)` plus the
 //! map update with its fd), and where `bpf_perf_event_output` puts samples
-//! ([`output`]), per CPU, in user space.
+//! ([`crate::raw::perf_event_output`]), per CPU, in user space.
 //!
 //! An event belongs to one CPU; a program may only write to an event of the CPU it runs on
 //! (`event->oncpu != cpu` is `-EOPNOTSUPP`), the slot being `flags & BPF_F_INDEX_MASK` or,
@@ -12,16 +12,13 @@
 //! the helper returns `-ENOSPC` as `perf_output_begin` does).
 
 use std::collections::VecDeque;
-use std::ffi::c_void;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::error::{Errno, MapError};
-use crate::layout::BpfMap;
-use crate::map::{Map, MapInner, err};
+use crate::error::Errno;
 use crate::uapi::MapType;
 
 /// `BPF_F_INDEX_MASK`: the slot in the helper's flags.
@@ -85,7 +82,7 @@ impl PerfEvent {
         (v, self.lost.swap(0, Ordering::Relaxed))
     }
 
-    fn push(&self, parts: &[&[u8]]) -> i64 {
+    pub(crate) fn push(&self, parts: &[&[u8]]) -> i64 {
         let n: usize = parts.iter().map(|p| p.len()).sum();
         let size = padded(n);
         let mut g = self.samples.lock();
@@ -110,89 +107,11 @@ impl PerfEvent {
 }
 
 /// A PERF_EVENT_ARRAY's slots.
-pub(crate) struct PerfSlots(Mutex<Vec<Option<Arc<PerfEvent>>>>);
+pub(crate) struct PerfSlots(pub(crate) Mutex<Vec<Option<Arc<PerfEvent>>>>);
 
 impl PerfSlots {
     pub(crate) fn new(max_entries: u32) -> PerfSlots {
         PerfSlots(Mutex::new(vec![None; max_entries as usize]))
-    }
-}
-
-impl MapInner {
-    fn perf_slots(&self) -> Option<&PerfSlots> {
-        self.perf.as_ref()
-    }
-}
-
-impl Map {
-    /// Opens an event on `cpu` and installs it in slot `index` of this PERF_EVENT_ARRAY (what
-    /// bpftool's `map event_pipe` does with `perf_event_open` and a map update), replacing
-    /// the slot's event: E2BIG past `max_entries`, EINVAL on another map type or a CPU that
-    /// is not possible.
-    pub fn perf_event_open(&self, index: u32, cpu: u32) -> Result<Arc<PerfEvent>, MapError> {
-        let m = &self.0;
-        let Some(slots) = m.perf_slots() else {
-            return Err(err(
-                &m.name,
-                Errno::EINVAL,
-                format!("{} is not a perf_event_array", m.map_type),
-            ));
-        };
-        if index >= m.max_entries {
-            return Err(err(
-                &m.name,
-                Errno::E2BIG,
-                format!("index {index} >= max_entries {}", m.max_entries),
-            ));
-        }
-        if cpu >= crate::possible_cpus() {
-            return Err(err(
-                &m.name,
-                Errno::EINVAL,
-                format!("CPU {cpu} is not possible"),
-            ));
-        }
-        let ev = PerfEvent::new(cpu);
-        slots.0.lock()[index as usize] = Some(ev.clone());
-        Ok(ev)
-    }
-
-    /// The event installed in slot `index`, if any.
-    pub fn perf_event(&self, index: u32) -> Option<Arc<PerfEvent>> {
-        let slots = self.0.perf_slots()?;
-        slots.0.lock().get(index as usize).cloned().flatten()
-    }
-
-    /// Removes slot `index`'s event if it is `ev` (a reader closing its event, as closing the
-    /// perf event fd releases the slot in the kernel).
-    pub fn perf_event_close(&self, index: u32, ev: &Arc<PerfEvent>) {
-        if let Some(slots) = self.0.perf_slots()
-            && let Some(s) = slots.0.lock().get_mut(index as usize)
-            && s.as_ref().is_some_and(|e| Arc::ptr_eq(e, ev))
-        {
-            *s = None;
-        }
-    }
-
-    /// `BPF_MAP_DELETE_ELEM` on a PERF_EVENT_ARRAY: ENOENT for an empty slot.
-    pub(crate) fn perf_event_delete(&self, index: u32) -> Result<(), MapError> {
-        let m = &self.0;
-        let slots = m
-            .perf_slots()
-            .ok_or_else(|| err(&m.name, Errno::EINVAL, "not a perf_event_array"))?;
-        match slots
-            .0
-            .lock()
-            .get_mut(index as usize)
-            .and_then(Option::take)
-        {
-            Some(_) => Ok(()),
-            None => Err(err(
-                &m.name,
-                Errno::ENOENT,
-                format!("slot {index} is empty"),
-            )),
-        }
     }
 }
 
@@ -201,41 +120,11 @@ pub(crate) fn slots_for(t: MapType, max_entries: u32) -> Option<PerfSlots> {
     (t == MapType::PerfEventArray).then(|| PerfSlots::new(max_entries))
 }
 
-/// `__bpf_perf_event_output`: writes `parts` (the helper's data, then any packet bytes) as one
-/// sample to the event `flags` designates: `-E2BIG` for an index past `max_entries`,
-/// `-ENOENT` for an empty slot, `-EOPNOTSUPP` for an event of another CPU than the running
-/// one, `-ENOSPC` when the event's buffer is full; 0 on success. The callers check the
-/// helper-specific flags first.
-///
-/// # Safety
-/// `map` must be the raw pointer of a live PERF_EVENT_ARRAY (verifier-checked).
-pub unsafe fn output(map: *mut c_void, flags: u64, parts: &[&[u8]]) -> i64 {
-    // SAFETY: the caller's contract: `owner` is the live MapInner.
-    let inner = unsafe { &*((*(map as *const BpfMap)).owner as *const MapInner) };
-    let cpu = crate::current_cpu();
-    let mut index = flags & BPF_F_INDEX_MASK;
-    if index == BPF_F_CURRENT_CPU {
-        index = u64::from(cpu);
-    }
-    if index >= u64::from(inner.max_entries) {
-        return -(Errno::E2BIG.code() as i64);
-    }
-    let Some(ev) = inner
-        .perf_slots()
-        .and_then(|s| s.0.lock().get(index as usize).cloned().flatten())
-    else {
-        return -(Errno::ENOENT.code() as i64);
-    };
-    if ev.cpu != cpu {
-        return -(Errno::EOPNOTSUPP.code() as i64);
-    }
-    ev.push(parts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::map::MapAttr;
+    use crate::raw::perf_event_output as output;
+    use crate::{Map, MapAttr};
 
     #[test]
     fn output_finds_the_slot_and_checks_its_cpu() {

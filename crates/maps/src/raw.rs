@@ -12,13 +12,24 @@
 //!   that could have seen them is dropped. The verifier guarantees the pointer/size parts for
 //!   programs, as in the kernel.
 
+mod devmap;
+mod lpm_trie;
+mod perf_event;
+mod ringbuf;
+
+pub use devmap::{dev_map_hash_lookup_elem, dev_map_lookup_elem, redirect_lookup};
+pub use lpm_trie::{trie_delete_elem, trie_update_elem};
+pub use perf_event::perf_event_output;
+pub use ringbuf::{bpf_ringbuf_commit, bpf_ringbuf_output, bpf_ringbuf_query, bpf_ringbuf_reserve};
+
 use std::ffi::c_void;
+
+use kbpf_uapi::errno;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-pub use crate::devmap::{dev_map_hash_lookup_elem, dev_map_lookup_elem};
 use crate::htab::htab_lookup_raw;
 use crate::layout::{BpfArray, BpfHtab, BpfMap, BpfMapOps, bpf_this_cpu_ptr};
-pub use crate::lpm_trie::{trie_delete_elem, trie_lookup_elem, trie_update_elem};
+pub use crate::lpm_trie::trie_lookup_elem;
 use crate::map::MapInner;
 use crate::uapi::{BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, HTAB_ELEM_KEY_OFF, MapType, round_up8};
 
@@ -39,11 +50,11 @@ pub fn flush_deferred() {
     }
 }
 
-const EINVAL: i64 = -22;
-const E2BIG: i64 = -7;
-const EEXIST: i64 = -17;
-const EOPNOTSUPP: i64 = -95;
-const ENOTSUPP: i64 = -524;
+const EINVAL: i64 = -(errno::EINVAL as i64);
+const E2BIG: i64 = -(errno::E2BIG as i64);
+const EEXIST: i64 = -(errno::EEXIST as i64);
+const EOPNOTSUPP: i64 = -(errno::EOPNOTSUPP as i64);
+const ENOTSUPP: i64 = -(errno::ENOTSUPP as i64);
 
 /// # Safety
 /// `map` must be a live map pointer.
@@ -635,6 +646,15 @@ pub unsafe extern "C" fn bpf_map_delete_elem(map: *mut c_void, key: *const c_voi
     unsafe { ((*(*(map as *const BpfMap)).ops).map_delete_elem)(map, key) }
 }
 
+/// `bpf_map_put` of every map type: `owner` is the `Arc`'d [`MapInner`] a header names.
+///
+/// # Safety
+/// `owner` must carry a strong reference that nothing else will release.
+unsafe extern "C" fn bpf_map_put(owner: *const c_void) {
+    // SAFETY: per the contract, owner points at the Arc'd MapInner with a reference to drop.
+    unsafe { std::sync::Arc::decrement_strong_count(owner as *const MapInner) }
+}
+
 static ARRAY_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: array_map_lookup_elem,
     map_update_elem: array_map_update_elem,
@@ -642,6 +662,7 @@ static ARRAY_OPS: BpfMapOps = BpfMapOps {
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
+    map_put: bpf_map_put,
 };
 static PERCPU_ARRAY_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: percpu_array_map_lookup_elem,
@@ -650,6 +671,7 @@ static PERCPU_ARRAY_OPS: BpfMapOps = BpfMapOps {
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
+    map_put: bpf_map_put,
 };
 static ARRAY_OF_MAPS_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: array_of_map_lookup_elem,
@@ -658,6 +680,7 @@ static ARRAY_OF_MAPS_OPS: BpfMapOps = BpfMapOps {
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
+    map_put: bpf_map_put,
 };
 static FD_ARRAY_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: fd_array_map_lookup_elem,
@@ -666,6 +689,7 @@ static FD_ARRAY_OPS: BpfMapOps = BpfMapOps {
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
+    map_put: bpf_map_put,
 };
 static HTAB_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: htab_map_lookup_elem,
@@ -674,6 +698,7 @@ static HTAB_OPS: BpfMapOps = BpfMapOps {
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
+    map_put: bpf_map_put,
 };
 static HTAB_LRU_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: htab_lru_map_lookup_elem,
@@ -682,6 +707,7 @@ static HTAB_LRU_OPS: BpfMapOps = BpfMapOps {
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
+    map_put: bpf_map_put,
 };
 static HTAB_PERCPU_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: htab_percpu_map_lookup_elem,
@@ -690,6 +716,7 @@ static HTAB_PERCPU_OPS: BpfMapOps = BpfMapOps {
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
+    map_put: bpf_map_put,
 };
 static HTAB_LRU_PERCPU_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: htab_lru_percpu_map_lookup_elem,
@@ -698,6 +725,7 @@ static HTAB_LRU_PERCPU_OPS: BpfMapOps = BpfMapOps {
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
+    map_put: bpf_map_put,
 };
 static HTAB_OF_MAPS_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: htab_of_map_lookup_elem,
@@ -706,6 +734,7 @@ static HTAB_OF_MAPS_OPS: BpfMapOps = BpfMapOps {
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
+    map_put: bpf_map_put,
 };
 static QUEUE_STACK_OPS: BpfMapOps = BpfMapOps {
     map_lookup_elem: queue_stack_map_lookup_elem,
@@ -714,6 +743,7 @@ static QUEUE_STACK_OPS: BpfMapOps = BpfMapOps {
     map_push_elem: queue_stack_map_push_elem,
     map_pop_elem: queue_stack_map_pop_elem,
     map_peek_elem: queue_stack_map_peek_elem,
+    map_put: bpf_map_put,
 };
 
 /// `ringbuf_map_lookup_elem`: ring buffers have no elements. The kernel returns
@@ -758,21 +788,23 @@ static RINGBUF_OPS: BpfMapOps = BpfMapOps {
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
+    map_put: bpf_map_put,
 };
 
 /// `trie_map_ops`: LPM tries have no `map_gen_lookup`, so programs call
 /// `trie_lookup_elem` itself.
 /// Devmaps: programs only look them up (the verifier allows no other map helper on them).
 static DEVMAP_OPS: BpfMapOps = BpfMapOps {
-    map_lookup_elem: crate::devmap::dev_map_lookup_elem,
+    map_lookup_elem: dev_map_lookup_elem,
     map_update_elem: map_update_elem_unsupported,
     map_delete_elem: map_delete_elem_unsupported,
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
+    map_put: bpf_map_put,
 };
 static DEVMAP_HASH_OPS: BpfMapOps = BpfMapOps {
-    map_lookup_elem: crate::devmap::dev_map_hash_lookup_elem,
+    map_lookup_elem: dev_map_hash_lookup_elem,
     ..DEVMAP_OPS
 };
 static LPM_TRIE_OPS: BpfMapOps = BpfMapOps {
@@ -782,6 +814,7 @@ static LPM_TRIE_OPS: BpfMapOps = BpfMapOps {
     map_push_elem: map_push_elem_unsupported,
     map_pop_elem: map_pop_elem_unsupported,
     map_peek_elem: map_pop_elem_unsupported,
+    map_put: bpf_map_put,
 };
 
 /// The ops table of a map type.
@@ -938,10 +971,10 @@ pub(crate) static RAW_FUNCTIONS: &[(&str, RawFnAddr)] = &[
         trie_delete_elem as *const () as usize
     }),
     ("dev_map_lookup_elem", || {
-        crate::devmap::dev_map_lookup_elem as *const () as usize
+        dev_map_lookup_elem as *const () as usize
     }),
     ("dev_map_hash_lookup_elem", || {
-        crate::devmap::dev_map_hash_lookup_elem as *const () as usize
+        dev_map_hash_lookup_elem as *const () as usize
     }),
 ];
 

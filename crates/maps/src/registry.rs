@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
+use crate::attr::MapAttr;
 use crate::error::{Errno, MapError};
-use crate::map::{FdObject, Map, MapAttr, MapInfo, MapInner, ProgRef};
+use crate::map::{FdObject, Map, MapInfo, MapInner, ProgRef};
 use crate::uapi::{BPF_F_RDONLY, BPF_F_WRONLY};
 
 #[derive(Clone)]

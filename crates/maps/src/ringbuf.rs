@@ -1,8 +1,8 @@
 //! BPF_MAP_TYPE_RINGBUF (`kernel/bpf/ringbuf.c`): a multi-producer, single-consumer byte ring
 //! of `max_entries` bytes (a power of two, page-aligned) carrying variable-length records,
 //! and the helpers programs use on it (`bpf_ringbuf_output`, `bpf_ringbuf_reserve`,
-//! `bpf_ringbuf_submit`, `bpf_ringbuf_discard`, `bpf_ringbuf_query`, as
-//! [`bpf_ringbuf_output`] … [`bpf_ringbuf_query`], called by kbpf-run's helper shims).
+//! `bpf_ringbuf_submit`, `bpf_ringbuf_discard`, `bpf_ringbuf_query`: their program entry
+//! points on map pointers are in [`crate::raw`], called by kbpf-run's helper shims).
 //!
 //! What the kernel exposes and kbpf mirrors: the creation checks of `ringbuf_map_alloc` (in
 //! [`crate::map`]), ENOTSUPP for all user-space element commands, use as an inner-map template
@@ -27,12 +27,10 @@
 //! sees what the kernel's would.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
-use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::Errno;
-use crate::map::{MapInner, Storage};
 use crate::uapi::{
     BPF_RB_AVAIL_DATA, BPF_RB_CONS_POS, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_PROD_POS,
     BPF_RB_RING_SIZE, BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ, PAGE_SIZE,
@@ -298,79 +296,6 @@ pub(crate) unsafe fn commit(sample: *mut u8, flags: u64, discard: bool) {
             word(base, WAKEUPS_OFF).fetch_add(1, Ordering::Relaxed);
         }
     }
-}
-
-impl MapInner {
-    /// The ring of a RINGBUF map.
-    pub(crate) fn ring(&self) -> Option<&Ringbuf> {
-        match &self.storage {
-            Storage::Ringbuf(r) => Some(r),
-            _ => None,
-        }
-    }
-}
-
-/// # Safety
-/// `map` is a live RINGBUF map's `BpfMap` (verifier-checked `ARG_CONST_MAP_PTR`).
-unsafe fn ring_of<'a>(map: *mut c_void) -> Option<&'a Ringbuf> {
-    // SAFETY: per the contract.
-    unsafe { crate::raw::owner(map) }.ring()
-}
-
-/// `bpf_ringbuf_output(map, data, size, flags)`: 0, -EINVAL for unknown flags, -EAGAIN when
-/// the record does not fit.
-///
-/// # Safety
-/// `map` is a live RINGBUF map, `data` `size` readable bytes (the verifier's checks).
-pub unsafe fn bpf_ringbuf_output(map: *mut c_void, data: *const u8, size: u64, flags: u64) -> i64 {
-    // SAFETY: per the contract.
-    let (rb, data) = unsafe {
-        (
-            ring_of(map),
-            std::slice::from_raw_parts(data, size as usize),
-        )
-    };
-    match rb.map(|rb| rb.output(data, flags)) {
-        Some(Ok(())) => 0,
-        Some(Err(e)) => -(e.code() as i64),
-        None => -(Errno::EINVAL.code() as i64),
-    }
-}
-
-/// `bpf_ringbuf_reserve(map, size, flags)`: the payload of a new BUSY record, or NULL for
-/// non-zero flags or no room.
-///
-/// # Safety
-/// `map` is a live RINGBUF map.
-pub unsafe fn bpf_ringbuf_reserve(map: *mut c_void, size: u64, flags: u64) -> *mut u8 {
-    if flags != 0 {
-        return std::ptr::null_mut();
-    }
-    // SAFETY: per the contract.
-    match unsafe { ring_of(map) } {
-        Some(rb) => rb.reserve(size),
-        None => std::ptr::null_mut(),
-    }
-}
-
-/// `bpf_ringbuf_submit(sample, flags)` (`discard` false) and `bpf_ringbuf_discard(sample,
-/// flags)` (`discard` true).
-///
-/// # Safety
-/// `sample` is a reservation not yet committed (the verifier's reference tracking of
-/// `ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE` guarantees exactly one commit).
-pub unsafe fn bpf_ringbuf_commit(sample: *mut u8, flags: u64, discard: bool) {
-    // SAFETY: per the contract.
-    unsafe { commit(sample, flags, discard) }
-}
-
-/// `bpf_ringbuf_query(map, flags)`.
-///
-/// # Safety
-/// `map` is a live RINGBUF map.
-pub unsafe fn bpf_ringbuf_query(map: *mut c_void, flags: u64) -> u64 {
-    // SAFETY: per the contract.
-    unsafe { ring_of(map) }.map_or(0, |rb| rb.query(flags))
 }
 
 #[cfg(test)]

@@ -10,29 +10,19 @@
 //! pointers from lookups, socket-local storage); they hold no elements (there are no sockets
 //! in kbpf), and user space cannot read or write them.
 
+use crate::attr::{MapAttr, array_map_alloc_check, err, ringbuf_map_alloc_check};
+use crate::def::MapDef;
 use crate::error::{Errno, MapError};
-use crate::map::{MapAttr, MapInner, array_map_alloc_check, err};
 use crate::uapi::{
     BPF_F_ACCESS_MASK, BPF_F_CLONE, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY,
     MapType,
 };
+pub use kbpf_uapi::bpf::{
+    BPF_MAP_TYPE_CGROUP_STORAGE, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
+    BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, BPF_MAP_TYPE_SK_STORAGE, BPF_MAP_TYPE_SOCKHASH,
+    BPF_MAP_TYPE_SOCKMAP, BPF_MAP_TYPE_USER_RINGBUF, BPF_MAP_TYPE_XSKMAP,
+};
 
-/// `BPF_MAP_TYPE_SOCKMAP`.
-pub const BPF_MAP_TYPE_SOCKMAP: u32 = 15;
-/// `BPF_MAP_TYPE_XSKMAP`.
-pub const BPF_MAP_TYPE_XSKMAP: u32 = 17;
-/// `BPF_MAP_TYPE_SOCKHASH`.
-pub const BPF_MAP_TYPE_SOCKHASH: u32 = 18;
-/// `BPF_MAP_TYPE_REUSEPORT_SOCKARRAY`.
-pub const BPF_MAP_TYPE_REUSEPORT_SOCKARRAY: u32 = 20;
-/// `BPF_MAP_TYPE_SK_STORAGE`.
-pub const BPF_MAP_TYPE_SK_STORAGE: u32 = 24;
-/// `BPF_MAP_TYPE_CGROUP_STORAGE`.
-pub const BPF_MAP_TYPE_CGROUP_STORAGE: u32 = 19;
-/// `BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE`.
-pub const BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: u32 = 21;
-/// `BPF_MAP_TYPE_USER_RINGBUF`.
-pub const BPF_MAP_TYPE_USER_RINGBUF: u32 = 31;
 /// `PCPU_MIN_UNIT_SIZE`: the per-CPU cgroup storage's value limit.
 const PCPU_MIN_UNIT_SIZE: u32 = 32 << 10;
 /// `sizeof(struct bpf_cgroup_storage_key)`.
@@ -157,7 +147,7 @@ pub(crate) fn alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> {
             }
         }
         // ringbuf_map_alloc: the ring buffer's checks.
-        BPF_MAP_TYPE_USER_RINGBUF => return crate::map::ringbuf_map_alloc_check(a),
+        BPF_MAP_TYPE_USER_RINGBUF => return ringbuf_map_alloc_check(a),
         other => return inval(format!("map type {other} is not a socket map")),
     }
     Ok(())
@@ -166,7 +156,7 @@ pub(crate) fn alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> {
 /// Memory accounted to the map: its slots (kbpf approximates the kernel's structure sizes:
 /// a pointer per sockmap/xskmap/reuseport slot, a bucket per sockhash entry, nothing per
 /// socket-local storage map).
-pub(crate) fn mem_usage(m: &MapInner) -> u64 {
+pub(crate) fn mem_usage(m: &MapDef) -> u64 {
     match m.map_type.raw() {
         BPF_MAP_TYPE_SK_STORAGE
         | BPF_MAP_TYPE_CGROUP_STORAGE

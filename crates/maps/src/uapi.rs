@@ -3,6 +3,22 @@
 
 use std::fmt;
 
+// The numbers, from their one definition; this module adds the typed view and the masks.
+pub use kbpf_uapi::bpf::{
+    BPF_ANY, BPF_EXIST, BPF_F_CLONE, BPF_F_INNER_MAP, BPF_F_LOCK, BPF_F_MMAPABLE,
+    BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY,
+    BPF_F_RDONLY_PROG, BPF_F_STACK_BUILD_ID, BPF_F_WRONLY, BPF_F_WRONLY_PROG, BPF_F_ZERO_SEED,
+    BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_CGROUP_ARRAY, BPF_MAP_TYPE_HASH,
+    BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_LRU_HASH,
+    BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH,
+    BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_QUEUE,
+    BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_STACK, BPF_NOEXIST, BPF_OBJ_NAME_LEN,
+};
+pub use kbpf_uapi::bpf::{
+    BPF_RB_AVAIL_DATA, BPF_RB_CONS_POS, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_PROD_POS,
+    BPF_RB_RING_SIZE, BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ,
+};
+
 /// A BPF map type, numbered as the kernel's `enum bpf_map_type`.
 ///
 /// Only the types this crate implements plus the ones the creation checks must recognise are
@@ -43,37 +59,6 @@ pub enum MapType {
     /// Any other kernel map type number (not implemented here).
     Other(u32),
 }
-
-/// `BPF_MAP_TYPE_HASH`
-pub const BPF_MAP_TYPE_HASH: u32 = 1;
-/// `BPF_MAP_TYPE_ARRAY`
-pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
-/// `BPF_MAP_TYPE_PROG_ARRAY`
-pub const BPF_MAP_TYPE_PROG_ARRAY: u32 = 3;
-/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`
-pub const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
-/// `BPF_MAP_TYPE_PERCPU_HASH`
-pub const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
-/// `BPF_MAP_TYPE_PERCPU_ARRAY`
-pub const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-/// `BPF_MAP_TYPE_CGROUP_ARRAY`
-pub const BPF_MAP_TYPE_CGROUP_ARRAY: u32 = 8;
-/// `BPF_MAP_TYPE_LRU_HASH`
-pub const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
-/// `BPF_MAP_TYPE_LRU_PERCPU_HASH`
-pub const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
-/// `BPF_MAP_TYPE_LPM_TRIE`
-pub const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
-/// `BPF_MAP_TYPE_ARRAY_OF_MAPS`
-pub const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
-/// `BPF_MAP_TYPE_HASH_OF_MAPS`
-pub const BPF_MAP_TYPE_HASH_OF_MAPS: u32 = 13;
-/// `BPF_MAP_TYPE_QUEUE`
-pub const BPF_MAP_TYPE_QUEUE: u32 = 22;
-/// `BPF_MAP_TYPE_STACK`
-pub const BPF_MAP_TYPE_STACK: u32 = 23;
-/// `BPF_MAP_TYPE_RINGBUF`
-pub const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 
 impl MapType {
     /// The type for a kernel map-type number.
@@ -234,32 +219,6 @@ impl fmt::Display for MapType {
 }
 
 // ---- map_flags ----
-/// `BPF_F_NO_PREALLOC`: hash elements allocated on demand.
-pub const BPF_F_NO_PREALLOC: u32 = 1 << 0;
-/// `BPF_F_NO_COMMON_LRU`: per-CPU LRU lists.
-pub const BPF_F_NO_COMMON_LRU: u32 = 1 << 1;
-/// `BPF_F_NUMA_NODE`: `numa_node` attribute is valid.
-pub const BPF_F_NUMA_NODE: u32 = 1 << 2;
-/// `BPF_F_RDONLY`: the returned fd is read-only (not stored in the map).
-pub const BPF_F_RDONLY: u32 = 1 << 3;
-/// `BPF_F_WRONLY`: the returned fd is write-only (not stored in the map).
-pub const BPF_F_WRONLY: u32 = 1 << 4;
-/// `BPF_F_STACK_BUILD_ID`.
-pub const BPF_F_STACK_BUILD_ID: u32 = 1 << 5;
-/// `BPF_F_ZERO_SEED`: hash seed 0 (deterministic bucket order).
-pub const BPF_F_ZERO_SEED: u32 = 1 << 6;
-/// `BPF_F_RDONLY_PROG`: programs may only read.
-pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
-/// `BPF_F_WRONLY_PROG`: programs may only write.
-pub const BPF_F_WRONLY_PROG: u32 = 1 << 8;
-/// `BPF_F_CLONE`.
-pub const BPF_F_CLONE: u32 = 1 << 9;
-/// `BPF_F_MMAPABLE`: array values can be mmap-ed (plain ARRAY only).
-pub const BPF_F_MMAPABLE: u32 = 1 << 10;
-/// `BPF_F_PRESERVE_ELEMS` (PERF_EVENT_ARRAY only).
-pub const BPF_F_PRESERVE_ELEMS: u32 = 1 << 11;
-/// `BPF_F_INNER_MAP`: an array usable as inner map with any `max_entries` (plain ARRAY only).
-pub const BPF_F_INNER_MAP: u32 = 1 << 12;
 
 /// `BPF_F_ACCESS_MASK`: the four access flags.
 pub const BPF_F_ACCESS_MASK: u32 =
@@ -278,14 +237,6 @@ pub const HTAB_CREATE_FLAG_MASK: u32 =
     BPF_F_NO_PREALLOC | BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | BPF_F_ZERO_SEED;
 
 // ---- element update flags ----
-/// `BPF_ANY`: create or update.
-pub const BPF_ANY: u64 = 0;
-/// `BPF_NOEXIST`: create only.
-pub const BPF_NOEXIST: u64 = 1;
-/// `BPF_EXIST`: update only.
-pub const BPF_EXIST: u64 = 2;
-/// `BPF_F_LOCK`: take the value's spin lock (no map here has one, so always EINVAL).
-pub const BPF_F_LOCK: u64 = 4;
 
 /// `offsetof(struct htab_elem, key)` in kbpf's hash elements: the built-in profile's, which
 /// kbpf's `HtabElem` mirrors (a profile with another value is reported by
@@ -316,8 +267,6 @@ pub const PAGE_SIZE: u64 = 4096;
 pub const PCPU_MIN_UNIT_SIZE: u64 = 32 << 10;
 /// `KMALLOC_MAX_SIZE` on x86_64 (`1 << (PAGE_SHIFT + MAX_PAGE_ORDER)` = 4 MiB).
 pub const KMALLOC_MAX_SIZE: u64 = 1 << 22;
-/// `BPF_OBJ_NAME_LEN`: map names are at most 15 characters plus NUL.
-pub const BPF_OBJ_NAME_LEN: usize = 16;
 
 /// `RINGBUF_NR_META_PAGES`: the non-mmapable header page plus the consumer and producer
 /// position pages that precede a ring buffer's data pages.
@@ -327,25 +276,6 @@ pub const RINGBUF_NR_META_PAGES: u64 = 3;
 pub const RINGBUF_MAX_DATA_SZ: u64 = ((1 << 24) - RINGBUF_NR_META_PAGES) * PAGE_SIZE;
 /// `RINGBUF_MAX_RECORD_SZ`: largest record a ring buffer accepts (`UINT_MAX / 4`).
 pub const RINGBUF_MAX_RECORD_SZ: u64 = u32::MAX as u64 / 4;
-/// `BPF_RINGBUF_BUSY_BIT`: record reserved but not committed yet.
-pub const BPF_RINGBUF_BUSY_BIT: u32 = 1 << 31;
-/// `BPF_RINGBUF_DISCARD_BIT`: record discarded; consumers skip it.
-pub const BPF_RINGBUF_DISCARD_BIT: u32 = 1 << 30;
-/// `BPF_RINGBUF_HDR_SZ`: the 8-byte record header (`len`, `pg_off`).
-pub const BPF_RINGBUF_HDR_SZ: u64 = 8;
-/// `BPF_RB_NO_WAKEUP`: output flag, do not notify the consumer.
-pub const BPF_RB_NO_WAKEUP: u64 = 1 << 0;
-/// `BPF_RB_FORCE_WAKEUP`: output flag, always notify the consumer.
-pub const BPF_RB_FORCE_WAKEUP: u64 = 1 << 1;
-/// `BPF_RB_AVAIL_DATA`: `bpf_ringbuf_query` of the bytes not yet consumed.
-pub const BPF_RB_AVAIL_DATA: u64 = 0;
-/// `BPF_RB_RING_SIZE`: `bpf_ringbuf_query` of the data area's size.
-pub const BPF_RB_RING_SIZE: u64 = 1;
-/// `BPF_RB_CONS_POS`: `bpf_ringbuf_query` of the consumer position.
-pub const BPF_RB_CONS_POS: u64 = 2;
-/// `BPF_RB_PROD_POS`: `bpf_ringbuf_query` of the producer position.
-pub const BPF_RB_PROD_POS: u64 = 3;
-
 /// `round_up(x, 8)` in 64-bit arithmetic (never wraps for 32-bit sizes).
 pub const fn round_up8(x: u32) -> u64 {
     (x as u64).div_ceil(8) * 8

@@ -6,40 +6,27 @@
 //! Nothing here creates a map: the maps crate checks and creates them from a [`MapDef`].
 
 use crate::btf::{Btf, BtfError, BtfKind};
+pub use kbpf_uapi::bpf::{
+    BPF_F_INNER_MAP, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_RDONLY_PROG,
+    BPF_OBJ_NAME_LEN,
+};
 
-/// `BPF_MAP_TYPE_*` numbers used here.
-#[allow(missing_docs)]
+/// `BPF_MAP_TYPE_*` numbers used here, by short names.
 pub mod map_type {
-    pub const HASH: u32 = 1;
-    pub const ARRAY: u32 = 2;
-    pub const PROG_ARRAY: u32 = 3;
-    pub const PERCPU_ARRAY: u32 = 6;
-    pub const LRU_HASH: u32 = 9;
-    pub const ARRAY_OF_MAPS: u32 = 12;
-    pub const HASH_OF_MAPS: u32 = 13;
-    pub const RINGBUF: u32 = 27;
+    pub use kbpf_uapi::bpf::{
+        BPF_MAP_TYPE_ARRAY as ARRAY, BPF_MAP_TYPE_ARRAY_OF_MAPS as ARRAY_OF_MAPS,
+        BPF_MAP_TYPE_HASH as HASH, BPF_MAP_TYPE_HASH_OF_MAPS as HASH_OF_MAPS,
+        BPF_MAP_TYPE_LRU_HASH as LRU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY as PERCPU_ARRAY,
+        BPF_MAP_TYPE_PROG_ARRAY as PROG_ARRAY, BPF_MAP_TYPE_RINGBUF as RINGBUF,
+    };
     /// The last map type this crate knows (`BPF_MAP_TYPE_ARENA` on Linux 6.18).
-    pub const MAX_KNOWN: u32 = 33;
+    pub const MAX_KNOWN: u32 = kbpf_uapi::bpf::BPF_MAP_TYPE_ARENA;
 }
-
-/// `BPF_F_NO_PREALLOC`.
-pub const BPF_F_NO_PREALLOC: u32 = 1 << 0;
-/// `BPF_F_NUMA_NODE`.
-pub const BPF_F_NUMA_NODE: u32 = 1 << 2;
-/// `BPF_F_RDONLY_PROG`.
-pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
-/// `BPF_F_MMAPABLE`.
-pub const BPF_F_MMAPABLE: u32 = 1 << 10;
-/// `BPF_F_INNER_MAP`.
-pub const BPF_F_INNER_MAP: u32 = 1 << 12;
 
 /// `LIBBPF_PIN_NONE`.
 pub const LIBBPF_PIN_NONE: u32 = 0;
 /// `LIBBPF_PIN_BY_NAME`.
 pub const LIBBPF_PIN_BY_NAME: u32 = 1;
-
-/// `BPF_OBJ_NAME_LEN`: kernel object names hold at most 15 characters plus NUL.
-pub const BPF_OBJ_NAME_LEN: usize = 16;
 
 /// Where a map definition came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

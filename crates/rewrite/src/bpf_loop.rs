@@ -15,7 +15,7 @@ use crate::patch::Prog;
 /// `BPF_FUNC_loop`.
 const BPF_FUNC_LOOP: i32 = 181;
 /// `E2BIG`: `bpf_loop`'s result for more than `BPF_MAX_LOOPS` iterations.
-const E2BIG: i32 = 7;
+use kbpf_uapi::errno::E2BIG;
 /// Index of the callback call in [`inline_seq`] (`insn_buf[12]`).
 const CALL_AT: usize = 12;
 

@@ -604,7 +604,7 @@ unsafe extern "C" fn bpf_xdp_adjust_head(ctx: u64, delta: u64, _: u64, _: u64, _
 /// `bpf_xdp_event_output(xdp, map, flags, meta, meta_size)` (`bpf_perf_event_output` of XDP
 /// programs): `meta` and the first `(flags & BPF_F_CTXLEN_MASK) >> 32` packet bytes;
 /// `-EINVAL` for other flags, `-EFAULT` past the packet, then the event's errno
-/// ([`kbpf_maps::perf_event::output`]).
+/// ([`kbpf_maps::raw::perf_event_output`]).
 unsafe extern "C" fn bpf_xdp_event_output(
     ctx: u64,
     map: u64,
@@ -612,7 +612,8 @@ unsafe extern "C" fn bpf_xdp_event_output(
     meta: u64,
     meta_size: u64,
 ) -> u64 {
-    use kbpf_maps::perf_event::{BPF_F_CTXLEN_MASK, BPF_F_INDEX_MASK, output};
+    use kbpf_maps::perf_event::{BPF_F_CTXLEN_MASK, BPF_F_INDEX_MASK};
+    use kbpf_maps::raw::perf_event_output as output;
     if flags & !(BPF_F_CTXLEN_MASK | BPF_F_INDEX_MASK) != 0 {
         return (-22i64) as u64;
     }

@@ -220,7 +220,8 @@ pub(crate) unsafe extern "C" fn bpf_xdp_redirect(
 /// # Safety
 /// `map` is the raw pointer of a live DEVMAP, DEVMAP_HASH or CPUMAP (verifier-checked).
 unsafe fn redirect_map(map: u64, key: u64, flags: u64, flag_mask: u64) -> u64 {
-    use kbpf_maps::devmap::{RedirectEntry, redirect_lookup};
+    use kbpf_maps::devmap::RedirectEntry;
+    use kbpf_maps::raw::redirect_lookup;
     if flags & !(XDP_ACTION_MASK | flag_mask) != 0 {
         return XDP_ABORTED;
     }

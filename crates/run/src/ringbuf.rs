@@ -1,10 +1,11 @@
 //! The ring buffer helpers translated programs call (`bpf_ringbuf_output`, `_reserve`,
 //! `_submit`, `_discard`, `_query`): shims of the helper calling convention over
-//! [`kbpf_maps::ringbuf`], which owns the ring's records and positions.
+//! kbpf-maps' ring buffer (`kbpf_maps::raw`'s entry points), which owns the ring's records
+//! and positions.
 
 use std::ffi::c_void;
 
-use kbpf_maps::ringbuf as rb;
+use kbpf_maps::raw as rb;
 
 /// `bpf_ringbuf_output(map, data, size, flags)`.
 pub(crate) unsafe extern "C" fn bpf_ringbuf_output(

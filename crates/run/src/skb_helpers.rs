@@ -373,7 +373,7 @@ fn set_tunnel_key(skb: &mut SkBuff, k: &[u8; TUNNEL_KEY_SIZE], flags: u64) -> i6
 /// `bpf_skb_event_output(skb, map, flags, meta, meta_size)` (`bpf_perf_event_output` of
 /// skb programs): `meta` and then the first `(flags & BPF_F_CTXLEN_MASK) >> 32` packet
 /// bytes as one sample; `-EINVAL` for other flags, `-EFAULT` for more packet bytes than the
-/// skb has, then [`kbpf_maps::perf_event::output`]'s errno.
+/// skb has, then [`kbpf_maps::raw::perf_event_output`]'s errno.
 pub(crate) unsafe extern "C" fn bpf_skb_event_output(
     skb: u64,
     map: u64,
@@ -381,7 +381,8 @@ pub(crate) unsafe extern "C" fn bpf_skb_event_output(
     meta: u64,
     meta_size: u64,
 ) -> u64 {
-    use kbpf_maps::perf_event::{BPF_F_CTXLEN_MASK, BPF_F_INDEX_MASK, output};
+    use kbpf_maps::perf_event::{BPF_F_CTXLEN_MASK, BPF_F_INDEX_MASK};
+    use kbpf_maps::raw::perf_event_output as output;
     if flags & !(BPF_F_CTXLEN_MASK | BPF_F_INDEX_MASK) != 0 {
         return EINVAL;
     }

@@ -20,7 +20,7 @@ fn err(message: String, insn: Option<usize>, hint: Option<&str>) -> VerifierErro
         message,
         insn,
         hint: hint.map(str::to_owned),
-        errno: 22,
+        errno: crate::EINVAL,
     }
 }
 

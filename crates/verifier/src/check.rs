@@ -27,6 +27,7 @@ mod linked;
 mod lock;
 mod may_goto;
 mod sock;
+mod stack_depth;
 mod stack_var;
 mod widen;
 
@@ -40,6 +41,9 @@ const BPF_MAX_VAR_OFF: u64 = 1 << 29;
 pub(crate) struct Reject {
     pub msg: String,
     pub hint: Option<&'static str>,
+    /// The kernel's errno where it is not the verifier's usual `EACCES` (or `E2BIG` for the
+    /// complexity limit).
+    pub errno: Option<i32>,
 }
 
 type R<T> = Result<T, Reject>;
@@ -48,6 +52,16 @@ fn rej<T>(msg: impl Into<String>) -> R<T> {
     Err(Reject {
         msg: msg.into(),
         hint: None,
+        errno: None,
+    })
+}
+
+/// A rejection with its own errno (`EINVAL` of the checks before exploration, `E2BIG`).
+fn rej_errno<T>(msg: impl Into<String>, errno: i32) -> R<T> {
+    Err(Reject {
+        msg: msg.into(),
+        hint: None,
+        errno: Some(errno),
     })
 }
 
@@ -55,6 +69,7 @@ fn rej_hint<T>(msg: impl Into<String>, hint: &'static str) -> R<T> {
     Err(Reject {
         msg: msg.into(),
         hint: Some(hint),
+        errno: None,
     })
 }
 
@@ -335,6 +350,8 @@ impl<'a> Checker<'a> {
 
     /// `do_check` of the main program.
     pub fn run(&mut self) -> R<()> {
+        // check_btf_func_early, before the maps are resolved.
+        self.check_abnormal_return()?;
         // resolve_pseudo_ldimm64's check_map_prog_compatibility: every map the program
         // references, reachable or not.
         for ins in self.decoded.iter().flatten() {
@@ -878,7 +895,8 @@ impl<'a> Checker<'a> {
         }
         // check_return_code: the range of the program type (a privileged program may
         // return a pointer where there is none, `allow_ptr_leaks`, as in the kernel).
-        if let Some(range) = crate::cgroup::return_range(self.prog, self.opts.expected_attach_type)
+        if let Some(range) =
+            crate::ctx::cgroup::return_range(self.prog, self.opts.expected_attach_type)
         {
             let r0 = st.cur().regs[0];
             self.scratched_regs |= 1;
@@ -889,7 +907,7 @@ impl<'a> Checker<'a> {
                 ));
             }
             if r0.s.smin_value < range.0 || r0.s.smax_value > range.1 {
-                return rej(crate::cgroup::invalid_return_msg(
+                return rej(crate::ctx::cgroup::invalid_return_msg(
                     r0.s.smin_value,
                     r0.s.smax_value,
                     range,
@@ -902,13 +920,16 @@ impl<'a> Checker<'a> {
     /// bpf-to-bpf call (`check_func_call` + `setup_func_entry`).
     fn check_func_call(&mut self, st: &mut VerifierState, idx: usize, target: usize) -> R<()> {
         if st.frames.len() >= MAX_CALL_FRAMES {
-            return rej_hint(
-                format!(
+            return Err(Reject {
+                msg: format!(
                     "the call stack of {} frames is too deep",
                     st.frames.len() + 1
                 ),
-                "bpf-to-bpf calls may nest at most 8 deep; inline some functions (__always_inline)",
-            );
+                hint: Some(
+                    "bpf-to-bpf calls may nest at most 8 deep; inline some functions (__always_inline)",
+                ),
+                errno: Some(crate::E2BIG),
+            });
         }
         let subprog = self.subprog_of(target);
         let caller = st.cur().clone();
@@ -938,25 +959,13 @@ impl<'a> Checker<'a> {
         self.check_stack_depth(st)
     }
 
-    /// The combined stack of the call chain (`check_max_stack_depth`), each frame rounded up
-    /// to 32 bytes as the kernel does.
+    /// Records each frame's stack depth in its function's (`update_stack_depth`). The
+    /// combined depth is judged after exploration, by the kernel's static walk
+    /// (`check/stack_depth.rs`), not here.
     fn check_stack_depth(&mut self, st: &VerifierState) -> R<()> {
-        let mut total = 0usize;
         for f in &st.frames {
-            let d = f.stack_depth();
             let s = &mut self.subprog_stack[f.subprog];
-            *s = (*s).max(d);
-            total += (*s).max(1).div_ceil(32) * 32;
-        }
-        if total > MAX_BPF_STACK {
-            return rej_hint(
-                format!(
-                    "combined stack size of {} calls is {}. Too large",
-                    st.frames.len(),
-                    total
-                ),
-                "the stack frames of the call chain exceed 512 bytes; move large buffers to a per-CPU array map",
-            );
+            *s = (*s).max(f.stack_depth());
         }
         Ok(())
     }
@@ -2594,6 +2603,7 @@ impl<'a> Checker<'a> {
     }
 
     /// `check_mem_size_reg` + `check_helper_mem_access` for a (pointer, size) pair.
+    #[allow(clippy::too_many_arguments)] // the kernel's argument list: (pointer, size) and how they were reached
     fn check_mem_size(
         &mut self,
         st: &mut VerifierState,

@@ -2,8 +2,13 @@
 //! store, with which sizes, and what type the loaded value has (the `is_valid_access`
 //! callbacks of `struct bpf_verifier_ops`, e.g. `xdp_is_valid_access` and
 //! `sk_filter_is_valid_access` / `tc_cls_act_is_valid_access` in `net/core/filter.c`).
+//! The socket, sk_msg, reuseport and sock_ops contexts are in `skb`, the cgroup ones (and
+//! every type's return-value range) in [`cgroup`].
 
 use crate::types::RegType;
+
+pub mod cgroup;
+mod skb;
 
 /// The program types kbpf verifies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,13 +36,13 @@ pub enum ProgType {
     /// header (read-only, no rewrite, no test run).
     Tracepoint,
     /// `BPF_PROG_TYPE_CGROUP_SOCK_ADDR` (18): `struct bpf_sock_addr`, fields by expected
-    /// attach type ([`crate::cgroup`]; no rewrite, no test run).
+    /// attach type ([`cgroup`]; no rewrite, no test run).
     CgroupSockAddr,
     /// `BPF_PROG_TYPE_CGROUP_SKB` (8): the whole `struct __sk_buff` (`skb_ctx`),
     /// read-only packet (no rewrite, no test run).
     CgroupSkb,
     /// `BPF_PROG_TYPE_CGROUP_SOCK` (9): `struct bpf_sock` by expected attach type
-    /// ([`crate::cgroup`]; no rewrite, no test run).
+    /// ([`cgroup`]; no rewrite, no test run).
     CgroupSock,
     /// `BPF_PROG_TYPE_LWT_IN` (10): `struct __sk_buff`, read-only packet.
     LwtIn,
@@ -528,18 +533,18 @@ pub fn check_ctx_access_for(
     let prog = prog.rules();
     match prog {
         ProgType::SchedAct => None,
-        ProgType::CgroupSockAddr => crate::cgroup::sock_addr_access(attach, off, size, write),
-        ProgType::CgroupSock => crate::cgroup::sock_access(attach, off, size, write),
+        ProgType::CgroupSockAddr => cgroup::sock_addr_access(attach, off, size, write),
+        ProgType::CgroupSock => cgroup::sock_access(attach, off, size, write),
         ProgType::CgroupSkb
         | ProgType::LwtIn
         | ProgType::LwtOut
         | ProgType::LwtXmit
-        | ProgType::SkSkb => crate::skb_ctx::skb_access(prog, off, size, write),
-        ProgType::SkMsg => crate::skb_ctx::sk_msg_access(off, size, write),
+        | ProgType::SkSkb => skb::skb_access(prog, off, size, write),
+        ProgType::SkMsg => skb::sk_msg_access(off, size, write),
         // nf_is_valid_access: `state` and `skb` are PTR_TO_BTF_ID, not modelled.
         ProgType::Netfilter => None,
-        ProgType::SkReuseport => crate::skb_ctx::sk_reuseport_access(off, size, write),
-        ProgType::SockOps => crate::skb_ctx::sock_ops_access(off, size, write),
+        ProgType::SkReuseport => skb::sk_reuseport_access(off, size, write),
+        ProgType::SockOps => skb::sock_ops_access(off, size, write),
         ProgType::CgroupSysctl => sysctl_access(off, size, write),
         ProgType::SkLookup => sk_lookup_access(off, size, write),
         // raw_tp_writable_prog_is_valid_access: offset 0 is the buffer (not modelled).
@@ -664,7 +669,7 @@ pub fn check_ctx_access_for(
                 .find(|f| f.off <= off && off < f.off + f.size)
             else {
                 // The fields past this table (and the socket fields in between).
-                return crate::skb_ctx::skb_access(prog, off, size, write);
+                return skb::skb_access(prog, off, size, write);
             };
             if !off.is_multiple_of(size) {
                 return None;

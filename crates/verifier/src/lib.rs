@@ -14,7 +14,7 @@
 //! - [`types`]: register types, [`RegState`], [`MapDesc`] and log formatting;
 //! - [`state`]: frames, stack slots and state comparison for pruning;
 //! - [`ctx`]: program types and context field access;
-//! - [`cgroup`]: the cgroup program types' contexts and every type's return-value range;
+//! - [`ctx::cgroup`]: the cgroup program types' contexts and every type's return-value range;
 //! - `skb_ctx` (private): the whole `struct __sk_buff` (cgroup_skb, LWT, sk_skb and the
 //!   fields past the older model of socket filters and TC), `sk_msg_md`, `sk_reuseport_md`;
 //! - [`helpers`]: helper prototypes;
@@ -64,18 +64,19 @@
 
 pub mod bounds;
 mod cfg;
-pub mod cgroup;
 mod check;
 pub mod ctx;
 pub mod helpers;
 mod liveness;
-mod skb_ctx;
 pub mod state;
 pub mod tnum;
 pub mod types;
 
 use kbpf_isa::Insn;
 pub use kbpf_profile::{InnerMapLookup, VerifierBehaviour};
+
+// The errnos a verdict carries, as the kernel's `bpf_check` returns them.
+pub(crate) use kbpf_uapi::errno::{E2BIG, EACCES, EINVAL};
 
 pub use ctx::{CtxAccess, CtxField, ProgType};
 pub use types::{MapDesc, MapEnv, MapRef, RegState, RegType};
@@ -433,6 +434,8 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
             res = Ok(());
         }
     }
+    // After exploration and the global functions, as `bpf_check` orders them.
+    let res = res.and_then(|()| ck.check_max_stack_depth());
     let result = match res {
         Ok(()) => Ok(()),
         Err(r) => {
@@ -451,7 +454,7 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
                 message: r.msg,
                 insn,
                 hint: r.hint.map(str::to_owned),
-                errno: if complexity { 7 } else { 13 },
+                errno: r.errno.unwrap_or(if complexity { E2BIG } else { EACCES }),
             })
         }
     };

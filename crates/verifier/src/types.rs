@@ -6,31 +6,12 @@
 use std::fmt::Write as _;
 
 use crate::bounds::Scalar;
-
-/// `BPF_MAP_TYPE_PROG_ARRAY`.
-pub const BPF_MAP_TYPE_PROG_ARRAY: u32 = 3;
-/// `BPF_MAP_TYPE_ARRAY`.
-pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
-/// `BPF_MAP_TYPE_PERCPU_ARRAY`.
-pub const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-/// `BPF_MAP_TYPE_ARRAY_OF_MAPS`.
-pub const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
-/// `BPF_MAP_TYPE_HASH_OF_MAPS`.
-pub const BPF_MAP_TYPE_HASH_OF_MAPS: u32 = 13;
-/// `BPF_MAP_TYPE_DEVMAP`.
-pub const BPF_MAP_TYPE_DEVMAP: u32 = 14;
-/// `BPF_MAP_TYPE_CPUMAP`.
-pub const BPF_MAP_TYPE_CPUMAP: u32 = 16;
-/// `BPF_MAP_TYPE_XSKMAP`.
-pub const BPF_MAP_TYPE_XSKMAP: u32 = 17;
-/// `BPF_MAP_TYPE_DEVMAP_HASH`.
-pub const BPF_MAP_TYPE_DEVMAP_HASH: u32 = 25;
-/// `BPF_F_INNER_MAP`: an array whose `max_entries` may differ between inner maps.
-pub const BPF_F_INNER_MAP: u32 = 1 << 12;
-/// `BPF_F_RDONLY_PROG`: programs may only read the map.
-pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
-/// `BPF_F_WRONLY_PROG`: programs may only write the map.
-pub const BPF_F_WRONLY_PROG: u32 = 1 << 8;
+pub use kbpf_uapi::bpf::{
+    BPF_F_INNER_MAP, BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG, BPF_MAP_TYPE_ARRAY,
+    BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH,
+    BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PROG_ARRAY,
+    BPF_MAP_TYPE_XSKMAP,
+};
 
 /// A map as the verifier needs to know it; the caller (map subsystem or test) provides it.
 /// For a map-of-maps, `inner_meta` describes the inner-map template (the kernel's

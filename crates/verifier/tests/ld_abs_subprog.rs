@@ -49,16 +49,25 @@ fn failed_load_returns_zero_to_the_caller() {
         mov(0, 0),
         exit(),
     ]);
-    let err = run(&p, Options::new(ProgType::SocketFilter)).unwrap_err();
+    let with_btf = || Options::new(ProgType::SocketFilter).func_info(true);
+    let err = run(&p, with_btf()).unwrap_err();
     assert_eq!(err, "R9 !read_ok");
     let (p, _) = prog(&[mov(0, 0), exit()]);
-    run(&p, Options::new(ProgType::SocketFilter)).expect("both paths safe");
+    run(&p, with_btf()).expect("both paths safe");
+    // Without BTF function info the kernel refuses the subprogram's load before exploring
+    // (`check_abnormal_return`).
+    assert_eq!(
+        run(&p, Options::new(ProgType::SocketFilter)).unwrap_err(),
+        "LD_ABS is not allowed in subprogs without BTF"
+    );
 }
 
 #[test]
 fn subprogram_must_return_an_int() {
     let (p, sub) = prog(&[mov(0, 0), exit()]);
-    let opts = Options::new(ProgType::SocketFilter).non_scalar_return(vec![sub]);
+    let opts = Options::new(ProgType::SocketFilter)
+        .func_info(true)
+        .non_scalar_return(vec![sub]);
     assert_eq!(
         run(&p, opts).unwrap_err(),
         "LD_ABS is only allowed in functions that return 'int'."

@@ -15,7 +15,7 @@ use super::{ControlError, DatapathMaps, LbConfig, LoadBalancer, MAP_NAMES, MapOp
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KernelOps;
 
-const ENOENT: i32 = 2;
+use kbpf_uapi::errno::ENOENT;
 /// Threads [`KernelOps`] uses for a batch of outer-map updates.
 pub const UPDATE_THREADS: usize = 64;
 /// `BPF_MAP_UPDATE_BATCH`.

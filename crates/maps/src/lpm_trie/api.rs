@@ -6,9 +6,9 @@
 use std::ffi::c_void;
 
 use super::{BpfLpmTrie, Key, LpmTrie, lookup_raw};
+use crate::attr::MapAttr;
+use crate::def::MapDef;
 use crate::error::{Errno, MapError};
-use crate::layout::BpfMap;
-use crate::map::{MapAttr, MapInner, Storage};
 use crate::uapi::*;
 
 /// `trie_alloc`'s attribute checks (the kernel answers EINVAL to all of them; LPM tries have
@@ -69,7 +69,7 @@ impl LpmTrie {
     }
 
     /// [`LpmTrie::lookup`] with the map's name in the error.
-    pub(crate) fn lookup_user(&self, m: &MapInner, key: &[u8]) -> Result<Vec<u8>, MapError> {
+    pub(crate) fn lookup_user(&self, m: &MapDef, key: &[u8]) -> Result<Vec<u8>, MapError> {
         self.lookup(key)
             .map_err(|e| MapError::new(&m.name, e, self.why(e, "lookup", key, 0)))
     }
@@ -77,7 +77,7 @@ impl LpmTrie {
     /// [`LpmTrie::update`] with the map's name in the error.
     pub(crate) fn update_user(
         &self,
-        m: &MapInner,
+        m: &MapDef,
         key: &[u8],
         value: &[u8],
         flags: u64,
@@ -87,7 +87,7 @@ impl LpmTrie {
     }
 
     /// [`LpmTrie::delete`] with the map's name in the error.
-    pub(crate) fn delete_user(&self, m: &MapInner, key: &[u8]) -> Result<(), MapError> {
+    pub(crate) fn delete_user(&self, m: &MapDef, key: &[u8]) -> Result<(), MapError> {
         self.delete(key)
             .map_err(|e| MapError::new(&m.name, e, self.why(e, "delete", key, 0)))
     }
@@ -95,7 +95,7 @@ impl LpmTrie {
     /// [`LpmTrie::get_next_key`] with the map's name in the error.
     pub(crate) fn get_next_key_user(
         &self,
-        m: &MapInner,
+        m: &MapDef,
         key: Option<&[u8]>,
     ) -> Result<Vec<u8>, MapError> {
         self.get_next_key(key).map_err(|e| {
@@ -106,20 +106,6 @@ impl LpmTrie {
             };
             MapError::new(&m.name, e, detail)
         })
-    }
-}
-
-impl MapInner {
-    /// The trie of an LPM_TRIE map.
-    pub(crate) fn lpm_trie(&self) -> Result<&LpmTrie, MapError> {
-        match &self.storage {
-            Storage::LpmTrie(t) => Ok(t),
-            _ => Err(MapError::new(
-                &self.name,
-                Errno::EINVAL,
-                format!("{} is not an lpm_trie", self.map_type),
-            )),
-        }
     }
 }
 
@@ -137,59 +123,5 @@ pub unsafe extern "C" fn trie_lookup_elem(map: *mut c_void, key: *const c_void) 
             data: std::slice::from_raw_parts((key as *const u8).add(4), t.data_size as usize),
         };
         lookup_raw(t, k) as *mut c_void
-    }
-}
-
-/// # Safety
-/// `map` must be a live map pointer.
-unsafe fn trie_of<'a>(map: *mut c_void) -> Option<&'a LpmTrie> {
-    // SAFETY: forwarded contract.
-    match unsafe { &crate::raw::owner(map).storage } {
-        Storage::LpmTrie(t) => Some(t),
-        _ => None,
-    }
-}
-
-/// `trie_update_elem` from a program: 0 or a negative errno.
-///
-/// # Safety
-/// See the contract of [`crate::raw`]; `map` must be an LPM_TRIE.
-pub unsafe extern "C" fn trie_update_elem(
-    map: *mut c_void,
-    key: *const c_void,
-    value: *const c_void,
-    flags: u64,
-) -> i64 {
-    // SAFETY: module contract: key and value hold key_size and value_size bytes.
-    unsafe {
-        let m = &*(map as *const BpfMap);
-        let Some(t) = trie_of(map) else {
-            return -(Errno::EINVAL.code() as i64);
-        };
-        let key = std::slice::from_raw_parts(key as *const u8, m.key_size as usize);
-        let value = std::slice::from_raw_parts(value as *const u8, m.value_size as usize);
-        match t.update(key, value, flags) {
-            Ok(()) => 0,
-            Err(e) => -(e.code() as i64),
-        }
-    }
-}
-
-/// `trie_delete_elem` from a program: 0 or a negative errno.
-///
-/// # Safety
-/// See the contract of [`crate::raw`]; `map` must be an LPM_TRIE.
-pub unsafe extern "C" fn trie_delete_elem(map: *mut c_void, key: *const c_void) -> i64 {
-    // SAFETY: module contract: key holds key_size bytes.
-    unsafe {
-        let m = &*(map as *const BpfMap);
-        let Some(t) = trie_of(map) else {
-            return -(Errno::EINVAL.code() as i64);
-        };
-        let key = std::slice::from_raw_parts(key as *const u8, m.key_size as usize);
-        match t.delete(key) {
-            Ok(()) => 0,
-            Err(e) => -(e.code() as i64),
-        }
     }
 }

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::Errno;
 use crate::gen_lookup::{GenLookup, lookup_fn, raw_function_addr, raw_function_name};
-use crate::map::{Map, MapAttr};
 use crate::raw::{bpf_map_delete_elem, bpf_map_lookup_elem, bpf_map_update_elem, pin};
 use crate::uapi::*;
+use crate::{Map, MapAttr};
 
 fn trie(data: u32, value: u32, n: u32) -> Map {
     Map::create(

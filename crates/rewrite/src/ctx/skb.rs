@@ -6,6 +6,7 @@ use kbpf_isa::Insn;
 use kbpf_isa::insn::*;
 
 use crate::RewriteError;
+use kbpf_uapi::net::TC_ACT_SHOT;
 
 /// `offsetof(struct sk_buff, len)`.
 pub const SKB_LEN: i16 = 112;
@@ -105,8 +106,6 @@ pub fn convert(
 
 /// `BPF_FUNC_skb_pull_data`.
 const BPF_FUNC_SKB_PULL_DATA: i32 = 39;
-/// `TC_ACT_SHOT`: the tc prologue's verdict when the skb cannot be made writable.
-const TC_ACT_SHOT: i32 = 2;
 
 /// `tc_cls_act_prologue` (`bpf_unclone_prologue`) of a program that writes packet data
 /// directly: a cloned skb is made writable with `bpf_skb_pull_data(skb, 0)` (the program

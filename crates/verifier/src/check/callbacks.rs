@@ -17,7 +17,7 @@
 use kbpf_isa::decode::{CallTarget, Instruction};
 use kbpf_isa::insn::MAX_CALL_FRAMES;
 
-use super::{Checker, Pending, R, rej, rej_hint};
+use super::{Checker, Pending, R, rej, rej_errno, rej_hint};
 use crate::LoopInline;
 use crate::helpers::BPF_FUNC_LOOP;
 use crate::state::{FuncState, VerifierState, states_equal};
@@ -119,10 +119,13 @@ impl Checker<'_> {
         pending: &mut Vec<Pending>,
     ) -> R<()> {
         if st.frames.len() >= MAX_CALL_FRAMES {
-            return rej(format!(
-                "the call stack of {} frames is too deep",
-                st.frames.len() + 1
-            ));
+            return rej_errno(
+                format!(
+                    "the call stack of {} frames is too deep",
+                    st.frames.len() + 1
+                ),
+                crate::E2BIG,
+            );
         }
         let ctx = st.cur().regs[3];
         let mut callee = FuncState::new(st.frames.len() as u8, idx, subprog);
@@ -149,7 +152,7 @@ impl Checker<'_> {
         }
         let range = LOOP_CALLBACK_RET_RANGE;
         if r0.s.smin_value < range.0 || r0.s.smax_value > range.1 {
-            return rej(crate::cgroup::invalid_scalar_msg(
+            return rej(crate::ctx::cgroup::invalid_scalar_msg(
                 "At callback return",
                 r0.s.smin_value,
                 r0.s.smax_value,

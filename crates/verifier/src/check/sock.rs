@@ -80,12 +80,12 @@ impl Checker<'_> {
         let (o, sz) = (off as u32, size as u32);
         let valid = off >= 0
             && match reg.ty {
-                RegType::PtrToSocket => crate::cgroup::bpf_sock_valid(o, sz).is_some(),
+                RegType::PtrToSocket => crate::ctx::cgroup::bpf_sock_valid(o, sz).is_some(),
                 // bpf_sock_common_is_valid_access: not type .. priority.
                 RegType::PtrToSockCommon => {
-                    !(8..24).contains(&o) && crate::cgroup::bpf_sock_valid(o, sz).is_some()
+                    !(8..24).contains(&o) && crate::ctx::cgroup::bpf_sock_valid(o, sz).is_some()
                 }
-                RegType::PtrToTcpSock => crate::cgroup::bpf_tcp_sock_valid(o, sz),
+                RegType::PtrToTcpSock => crate::ctx::cgroup::bpf_tcp_sock_valid(o, sz),
                 // bpf_xdp_sock_is_valid_access: queue_id only.
                 RegType::PtrToXdpSock => o < 4 && o.is_multiple_of(sz) && sz == 4,
                 _ => false,

@@ -19,7 +19,7 @@
 //!
 //! The `sk` field loads as a maybe-NULL `PTR_TO_SOCK_COMMON`.
 
-use crate::ctx::{CtxField, CtxLoad, ProgType};
+use super::{CtxField, CtxLoad, ProgType};
 use crate::types::RegType;
 
 const fn f(name: &'static str, off: u32, size: u32) -> CtxField {

@@ -13,7 +13,7 @@
 //! - Return values: [`return_range`] is the range `check_return_code` enforces on `R0` at
 //!   the main program's exit, by program type and expected attach type.
 
-use crate::ctx::{CtxField, CtxLoad, ProgType};
+use super::{CtxField, CtxLoad, ProgType};
 use crate::types::RegType;
 
 /// `enum bpf_attach_type` values used here.
