@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn versions_as_libbpf() {
-        assert_eq!(kernel_version("6.18.44-fc-v1300"), Some(0x0612_2c));
+        assert_eq!(kernel_version("6.18.44-fc-v1300"), Some(0x0006_122c));
         assert_eq!(kernel_version("5.4.300"), Some((5 << 16) + (4 << 8) + 255));
         assert_eq!(kernel_version("6.1"), None);
     }

@@ -161,6 +161,17 @@ pub(crate) unsafe extern "C" fn bpf_ktime_get_coarse_ns(
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// `bpf_get_current_task`: no kernel task in user space, so NULL (see the module doc).
+pub(crate) unsafe extern "C" fn bpf_get_current_task(
+    _: u64,
+    _: u64,
+    _: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,15 +215,4 @@ mod tests {
         let r = unsafe { bpf_get_stack(0, buf.as_mut_ptr() as u64, 16, 0, 0) };
         assert_eq!((r, buf), (EFAULT, [0; 16]));
     }
-}
-
-/// `bpf_get_current_task`: no kernel task in user space, so NULL (see the module doc).
-pub(crate) unsafe extern "C" fn bpf_get_current_task(
-    _: u64,
-    _: u64,
-    _: u64,
-    _: u64,
-    _: u64,
-) -> u64 {
-    0
 }
