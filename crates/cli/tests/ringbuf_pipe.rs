@@ -6,25 +6,12 @@
 //! so the commands go through it whatever `KBPF_DAEMON` says in the caller's environment.
 
 use std::path::Path;
-use std::process::Command;
 
 mod common;
 use common::scratch_dir;
 
 fn kbpf(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_kbpf"))
-        .arg("--bpffs")
-        .arg(dir)
-        .args(args)
-        .env_remove("KBPF_KERNEL")
-        .env_remove("KBPF_DAEMON")
-        .output()
-        .expect("the kbpf binary runs");
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    common::kbpf_without(dir, args, &["KBPF_DAEMON"])
 }
 
 #[test]

@@ -539,31 +539,14 @@ impl<'d> Parser<'d> {
                 .and_then(|b| b.find_by_name_kind(sec_name, crate::btf::kind::DATASEC))
                 .unwrap_or(0);
             data_map.insert(*idx, maps.len());
-            maps.push(MapDef {
-                name: internal_map_name(&self.name, sec_name),
-                section: sec_name.clone(),
-                origin: MapOrigin::GlobalData(*kind),
-                map_type: map_type::ARRAY,
-                key_size: 4,
-                value_size: size,
-                max_entries: 1,
-                // libbpf 1.1 (the bpftool here, checked against the kernel): .rodata is
-                // read-only for programs and every global data map is mmapable. Newer
-                // libbpf drops MMAPABLE when a section holds only static variables.
-                map_flags: match kind {
-                    GlobalDataKind::Rodata => BPF_F_RDONLY_PROG | BPF_F_MMAPABLE,
-                    _ => BPF_F_MMAPABLE,
-                },
-                pinning: 0,
-                numa_node: 0,
-                map_extra: 0,
-                inner: None,
-                initial_slots: Vec::new(),
+            maps.push(MapDef::global_data(
+                internal_map_name(&self.name, sec_name),
+                sec_name,
+                *kind,
+                size,
                 data,
-                btf_key_type_id: 0,
                 btf_value_type_id,
-                sec_offset: 0,
-            });
+            ));
         }
 
         // bpf_object__init_kconfig_map: after the global data maps.
@@ -573,28 +556,16 @@ impl<'d> Parser<'d> {
                 .iter()
                 .map(|e| (e.name.clone(), (maps.len(), u64::from(e.offset))))
                 .collect();
-            maps.push(MapDef {
-                name: internal_map_name(&self.name, ".kconfig"),
-                section: ".kconfig".into(),
-                origin: MapOrigin::GlobalData(GlobalDataKind::Kconfig),
-                map_type: map_type::ARRAY,
-                key_size: 4,
-                value_size: kconfig_size,
-                max_entries: 1,
-                map_flags: BPF_F_RDONLY_PROG | BPF_F_MMAPABLE,
-                pinning: 0,
-                numa_node: 0,
-                map_extra: 0,
-                inner: None,
-                initial_slots: Vec::new(),
-                data: None,
-                btf_key_type_id: 0,
-                btf_value_type_id: btf
-                    .as_ref()
+            maps.push(MapDef::global_data(
+                internal_map_name(&self.name, ".kconfig"),
+                ".kconfig",
+                GlobalDataKind::Kconfig,
+                kconfig_size,
+                None,
+                btf.as_ref()
                     .and_then(|b| b.find_by_name_kind(".kconfig", crate::btf::kind::DATASEC))
                     .unwrap_or(0),
-                sec_offset: 0,
-            });
+            ));
         }
 
         // Relocations of executable sections.
