@@ -11,6 +11,7 @@
 use kbpf_btf::{Btf, BtfKind, kind};
 
 use crate::error::ObjectError;
+use crate::maps::{GlobalDataKind, MapDef, internal_map_name};
 
 /// libbpf's `enum kcfg_type`: how a value from the kernel config is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,4 +149,18 @@ pub(crate) fn collect(
     })
     .map_err(|e| err(e.to_string()))?;
     Ok((externs, off))
+}
+
+/// `bpf_object__init_kconfig_map`: the `.kconfig` map of object `obj_name`, `size` bytes, its
+/// value typed by the `.kconfig` DATASEC; the loader fills it.
+pub(crate) fn map_def(obj_name: &str, btf: Option<&Btf>, size: u32) -> MapDef {
+    MapDef::global_data(
+        internal_map_name(obj_name, ".kconfig"),
+        ".kconfig",
+        GlobalDataKind::Kconfig,
+        size,
+        None,
+        btf.and_then(|b| b.find_by_name_kind(".kconfig", kind::DATASEC))
+            .unwrap_or(0),
+    )
 }

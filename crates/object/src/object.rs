@@ -23,8 +23,8 @@ use crate::btf_ext::BtfExt;
 use crate::core::CoreRelo;
 use crate::error::ObjectError;
 use crate::maps::{
-    BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, GlobalDataKind, MapDef, MapOrigin, internal_map_name,
-    is_map_in_map, map_type, object_name_from_path, parse_btf_map_def,
+    GlobalDataKind, MapDef, MapOrigin, internal_map_name, is_map_in_map, map_type,
+    object_name_from_path, parse_btf_map_def,
 };
 use crate::section::{SecDef, find_sec_def};
 
@@ -556,15 +556,10 @@ impl<'d> Parser<'d> {
                 .iter()
                 .map(|e| (e.name.clone(), (maps.len(), u64::from(e.offset))))
                 .collect();
-            maps.push(MapDef::global_data(
-                internal_map_name(&self.name, ".kconfig"),
-                ".kconfig",
-                GlobalDataKind::Kconfig,
+            maps.push(crate::kconfig::map_def(
+                &self.name,
+                btf.as_ref(),
                 kconfig_size,
-                None,
-                btf.as_ref()
-                    .and_then(|b| b.find_by_name_kind(".kconfig", crate::btf::kind::DATASEC))
-                    .unwrap_or(0),
             ));
         }
 
