@@ -8,6 +8,9 @@
 //!   `BTF_FUNC_GLOBAL`, and its prototype's unnamed parameters borrow the name `dummy_ksym`;
 //! - each variable becomes `BTF_VAR_GLOBAL_ALLOCATED` of that `INT`;
 //! - entry `i` sits at offset `4 * i`, size 4; the section's size is `4 * n`.
+//!
+//! And of `__kconfig` externs ([`Btf::fixup_kconfig`]): the `.kconfig` DATASEC gets the size
+//! and offsets of libbpf's `.kconfig` map layout, its variables become allocated.
 
 use crate::{Btf, BtfError, BtfKind, kind, patch_u32};
 
@@ -91,6 +94,40 @@ impl Btf {
         patch_u32(&mut self.types_raw, sec_rec + 8, 4 * vars.len() as u32);
         *self = Btf::parse(&self.to_bytes())?;
         Ok(())
+    }
+}
+
+impl Btf {
+    /// libbpf's `.kconfig` part of `bpf_object__collect_externs`: every variable of the
+    /// `.kconfig` DATASEC becomes `BTF_VAR_GLOBAL_ALLOCATED` at `offset(name)` (its place in
+    /// the `.kconfig` map), the section's size becomes `size`, the entries are sorted by
+    /// offset. Returns the DATASEC's id, `None` without one.
+    pub fn fixup_kconfig(
+        &mut self,
+        size: u32,
+        offset: impl Fn(&str) -> Option<u32>,
+    ) -> Result<Option<u32>, BtfError> {
+        let Some(sec_id) = self.find_by_name_kind(".kconfig", kind::DATASEC) else {
+            return Ok(None);
+        };
+        let BtfKind::Datasec { vars, .. } = &self.type_by_id(sec_id)?.kind else {
+            return Ok(None);
+        };
+        let mut offsets = Vec::with_capacity(vars.len());
+        let mut allocated = Vec::new();
+        for v in vars.clone() {
+            let t = self.type_by_id(v.ty)?;
+            offsets.push(offset(&t.name));
+            if matches!(t.kind, BtfKind::Var { .. }) {
+                allocated.push(self.type_offsets[v.ty as usize]);
+            }
+        }
+        for rec in allocated {
+            patch_u32(&mut self.types_raw, rec + 12, BTF_VAR_GLOBAL_ALLOCATED);
+        }
+        self.fixup_datasec(sec_id, size, &offsets);
+        *self = Btf::parse(&self.to_bytes())?;
+        Ok(Some(sec_id))
     }
 }
 

@@ -10,7 +10,8 @@
 //! Beyond parsing: [`validate`](mod@validate) (the kernel's `BPF_BTF_LOAD` checks, with its errnos and log
 //! wording), [`dumper`] (bpftool's BTF value dumper behind `map dump`/`lookup`, plain text and
 //! JSON tokens), [`raw`] (`bpftool btf dump … format raw`, text and JSON) and [`c_dump`]
-//! (libbpf's `btf_dump`: BTF as compilable C, what `format c` prints).
+//! (libbpf's `btf_dump`: BTF as compilable C, what `format c` prints); [`split`] reads split BTF
+//! (module BTF on top of vmlinux, libbpf's `btf__parse_split`).
 #![deny(missing_docs)]
 
 use std::fmt::Write as _;
@@ -21,6 +22,7 @@ pub mod c_dump;
 pub mod dumper;
 mod ksyms;
 pub mod raw;
+pub mod split;
 pub mod validate;
 
 pub use c_dump::CDump;
@@ -341,6 +343,9 @@ pub struct Btf {
     types_raw: Vec<u8>,
     /// Byte offset of each type's record in `types_raw` (index = id; 0 for void).
     type_offsets: Vec<usize>,
+    /// The first id of this blob's own types: 1, or a split BTF's base type count
+    /// ([`split`]: the base's types and strings come first in the fields above).
+    start_id: u32,
 }
 
 /// Little-endian reader with bounds checks over one blob.
@@ -383,6 +388,15 @@ fn cstr_at(strings: &[u8], off: u32) -> Result<&str, BtfError> {
 impl Btf {
     /// Parses a BTF blob (the contents of a `.BTF` section or `/sys/kernel/btf/vmlinux`).
     pub fn parse(data: &[u8]) -> Result<Btf, BtfError> {
+        let mut btf = Btf::parse_header(data)?;
+        let raw = std::mem::take(&mut btf.types_raw);
+        btf.parse_types(&raw)?;
+        btf.types_raw = raw;
+        Ok(btf)
+    }
+
+    /// The header checks and the two sections of a blob, no type parsed yet.
+    fn parse_header(data: &[u8]) -> Result<Btf, BtfError> {
         let r = Reader { data };
         let hdr = r.bytes(0, 8, "btf_header")?;
         let magic = u16::from_le_bytes([hdr[0], hdr[1]]);
@@ -405,7 +419,7 @@ impl Btf {
         let strings = r
             .bytes(base.saturating_add(str_off), str_len, "string section")?
             .to_vec();
-        let mut btf = Btf {
+        let btf = Btf {
             types: vec![BtfType {
                 name: String::new(),
                 kind: BtfKind::Void,
@@ -413,8 +427,8 @@ impl Btf {
             strings,
             types_raw: types_raw.to_vec(),
             type_offsets: vec![0],
+            start_id: 1,
         };
-        btf.parse_types(types_raw)?;
         Ok(btf)
     }
 

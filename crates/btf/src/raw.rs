@@ -62,7 +62,8 @@ impl Btf {
     /// The ids `dump raw` prints: `roots`, or every type from 1 when `roots` is empty.
     fn raw_ids(&self, roots: &[u32]) -> Vec<u32> {
         if roots.is_empty() {
-            (1..self.types.len() as u32).collect()
+            // A split BTF prints its own types only (bpftool's `dump_btf_raw`).
+            (self.start_id()..self.types.len() as u32).collect()
         } else {
             roots.to_vec()
         }

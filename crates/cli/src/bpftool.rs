@@ -1121,6 +1121,8 @@ pub struct CommandLine {
     pub kernel: Option<String>,
     /// `--kernel-btf FILE`.
     pub kernel_btf: Option<String>,
+    /// `-B FILE`/`--base-btf FILE`: the base of split BTF for `btf dump file`.
+    pub base_btf: Option<String>,
     /// `-h`.
     pub help: bool,
     /// `-V`.
@@ -1138,6 +1140,7 @@ pub fn parse_command_line(args: &[String]) -> Result<CommandLine, GrammarError> 
         debug: false,
         kernel: None,
         kernel_btf: None,
+        base_btf: None,
         help: false,
         version: false,
         words: Vec::new(),
@@ -1167,7 +1170,7 @@ pub fn parse_command_line(args: &[String]) -> Result<CommandLine, GrammarError> 
                         None => cl.words.extend(it.next().cloned()),
                     }
                 }
-                "bpffs" | "kernel" | "kernel-btf" => {
+                "bpffs" | "kernel" | "kernel-btf" | "base-btf" => {
                     let v = match inline {
                         Some(v) => v,
                         None => it.next().cloned().ok_or_else(|| {
@@ -1177,14 +1180,27 @@ pub fn parse_command_line(args: &[String]) -> Result<CommandLine, GrammarError> 
                     match name {
                         "bpffs" => cl.bpffs = Some(PathBuf::from(v)),
                         "kernel" => cl.kernel = Some(v),
+                        "base-btf" => cl.base_btf = Some(v),
                         _ => cl.kernel_btf = Some(v),
                     }
                 }
                 _ => return Err(GrammarError::new(format!("unrecognized option '{a}'"))),
             }
         } else if a.len() > 1 && a.starts_with('-') {
-            for c in a[1..].chars() {
+            for (i, c) in a[1..].char_indices() {
                 match c {
+                    // getopt's `B:`: the rest of the word, else the next one.
+                    'B' => {
+                        let rest = &a[2 + i..];
+                        cl.base_btf = Some(if rest.is_empty() {
+                            it.next().cloned().ok_or_else(|| {
+                                GrammarError::new("option requires an argument -- 'B'")
+                            })?
+                        } else {
+                            rest.to_string()
+                        });
+                        break;
+                    }
                     'j' => cl.json = true,
                     'p' => cl.pretty = true,
                     'd' => cl.debug = true,
@@ -1232,6 +1248,9 @@ pub fn main(args: &[String]) -> u8 {
     let local = words.is_empty()
         || matches!(words[0].as_str(), "help" | "version")
         || words.get(1).is_some_and(|w| w == "help");
+    if let Some(b) = &cl.base_btf {
+        words = crate::btf::with_base_btf(words, b);
+    }
     if crate::daemon::enabled() && !local {
         return crate::daemon::forward(&cl, words);
     }

@@ -36,13 +36,17 @@ Usage: kbpf btf { show | list } [id BTF_ID]
        kbpf btf dump BTF_SRC [format FORMAT]
        kbpf btf help
 
-       BTF_SRC := { id BTF_ID | prog PROG | map MAP [{key | value | kv | all}] | file FILE }
+       BTF_SRC := { id BTF_ID | prog PROG | map MAP [{key | value | kv | all}] |
+                    file FILE [base BASE] }
        FORMAT  := { raw | c }
        MAP := { id MAP_ID | pinned FILE | name MAP_NAME }
        PROG := { id PROG_ID | pinned FILE | tag PROG_TAG | name PROG_NAME }
-       OPTIONS := { --bpffs DIR | {-j|--json} [{-p|--pretty}] | {-d|--debug} }
+       OPTIONS := { --bpffs DIR | {-j|--json} [{-p|--pretty}] | {-d|--debug} |
+                    {-B|--base-btf} BASE }
 
-       BTF ids are kbpf's own; `file` reads a raw BTF file or an ELF object's .BTF.
+       BTF ids are kbpf's own; `file` reads a raw BTF file or an ELF object's .BTF,
+       as split BTF on top of BASE with -B BASE (kbpf also takes `base BASE` after
+       the file) and on top of /sys/kernel/btf/vmlinux for a module's BTF.
 ";
 
 /// One BTF object of the session.
@@ -378,6 +382,7 @@ fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
 
 mod dump_cmd;
 use dump_cmd::dump;
+pub(crate) use dump_cmd::with_base_btf;
 
 /// bpftool's `do_dump_btf`: one element as `{"key": …, "value": …}` (`"values": [{"cpu": N,
 /// "value": …}]` for per-CPU maps; no key for keyless BTF), in plain-text tokens (`plain`) or

@@ -238,7 +238,10 @@ pub fn run(cli: Cli) -> ExitCode {
 pub fn is_clap_command(args: &[String]) -> bool {
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if matches!(a.as_str(), "--bpffs" | "--kernel" | "--kernel-btf") {
+        if matches!(
+            a.as_str(),
+            "--bpffs" | "--kernel" | "--kernel-btf" | "-B" | "--base-btf"
+        ) {
             it.next();
             continue;
         }

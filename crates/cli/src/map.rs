@@ -39,7 +39,8 @@ Usage: kbpf map { show | list }   [MAP]
                  array_of_maps | hash_of_maps | queue | stack | ringbuf }
        OPTIONS := { --bpffs DIR | {-j|--json} [{-p|--pretty}] | {-d|--debug} }
 
-       `count N` (kbpf's) ends event_pipe after N samples.
+       `count N` (kbpf's) ends event_pipe after N samples. On a ringbuf map
+       (kbpf's) event_pipe prints the records the programs committed, in order.
        BYTES are numbers as C's strtoul reads them (10, 0x0a, 012); after `hex`
        each is read in base 16. FILE paths under /sys/fs/bpf/ resolve inside the
        --bpffs directory. Map ids are kbpf's own.

@@ -46,22 +46,6 @@ const SKIP: &[(&str, &str)] = &[
         "core_poison.bpf.o",
         "refused by design (a reachable poisoned CO-RE relocation)",
     ),
-    (
-        "core_guarded.bpf.o",
-        "needs the kernel's dead-branch removal (kbpf-run compares it)",
-    ),
-    (
-        "map_types.bpf.o",
-        "kbpf does not run bpf_ringbuf_reserve yet (program load fails)",
-    ),
-    (
-        "multi_prog.bpf.o",
-        "kbpf does not load cgroup_skb/kprobe/tracepoint programs yet",
-    ),
-    (
-        "core_relo.bpf.o",
-        "kbpf does not run kprobe programs yet (bpf_get_current_task)",
-    ),
 ];
 
 fn skip() -> bool {

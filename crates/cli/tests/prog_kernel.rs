@@ -97,6 +97,9 @@ enum Step {
     Batch(&'static str),
     /// `map dump` of a data map: keys and values compared.
     Dump(&'static str),
+    /// `prog run PROG data_in INPUT` of a program type without a test run: both refuse it
+    /// with the same status and message.
+    Refused(&'static str, &'static str),
 }
 
 /// Both sides of a scenario: the kernel's pins and kbpf's directory.
@@ -230,6 +233,21 @@ fn compare(obj: &str, tag: &str, steps: &[Step]) -> usize {
                 assert_eq!(br.status, 0, "{obj} step {n}: kbpf batch: {}", br.stderr);
                 assert_eq!(br.stdout, kr.stdout, "{obj} step {n}: batch output");
             }
+            Step::Refused(prog, data) => {
+                let data = input(data);
+                let data = data.to_str().unwrap();
+                let kp = format!("{}/{prog}", s.pins.progs.display());
+                let kr = bpftool(&["prog", "run", "pinned", &kp, "data_in", data]);
+                let bp = format!("/sys/fs/bpf/progs/{prog}");
+                let br = kbpf(&s.fs, &["prog", "run", "pinned", &bp, "data_in", data]);
+                assert_ne!(kr.status, 0, "{obj} step {n}: the kernel ran {prog}");
+                assert_eq!(
+                    (br.status, &br.stderr),
+                    (kr.status, &kr.stderr),
+                    "{obj} step {n}: prog run {prog}: kbpf (left) vs kernel"
+                );
+                compared += 1;
+            }
             Step::Dump(map) => {
                 let kr = bpftool(&["-j", "map", "dump", "pinned", &s.kernel(map)]);
                 let br = kbpf(&s.fs, &["-j", "map", "dump", "pinned", &s.kbpf(map)]);
@@ -334,6 +352,45 @@ fn aom_plain_runs_like_the_kernel() {
         ],
     );
     assert_eq!(n, 5);
+}
+
+/// Every program of multi_prog.bpf.o: the XDP, tc, socket filter and cgroup_skb programs run
+/// as the kernel's test run does (cgroup_skb like a socket filter: from the network header);
+/// kprobe and tracepoint programs have no test run on the kernel either (ENOTSUPP, 524).
+#[test]
+fn multi_prog_runs_like_the_kernel() {
+    if skip() {
+        return;
+    }
+    use Step::*;
+    let mut steps = Vec::new();
+    for data in ["tcp_nosvc.bin", "rand64.bin", "eth14.bin"] {
+        for p in [
+            "xdp_first",
+            "xdp_second",
+            "tc_prog",
+            "sock_filter",
+            "cg_ingress",
+        ] {
+            steps.push(Run(p, data, None));
+        }
+    }
+    steps.push(Refused("kprobe_open", "rand64.bin"));
+    steps.push(Refused("tp_write", "rand64.bin"));
+    let n = compare("tests/objects/multi_prog.bpf.o", "multi_prog", &steps);
+    assert_eq!(n, 17);
+}
+
+/// `__kconfig` externs: the values the program reads (kernel version, host config options,
+/// __weak ones the config lacks) are the ones libbpf gives the kernel's copy.
+#[test]
+fn kconfig_values_like_the_kernel() {
+    if skip() {
+        return;
+    }
+    use Step::*;
+    let steps = [Run("kconfig_values", "rand64.bin", None), Dump("@M@/seen")];
+    assert_eq!(compare("tests/objects/kconfig.bpf.o", "kconfig", &steps), 2);
 }
 
 #[test]

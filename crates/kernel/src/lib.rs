@@ -19,6 +19,8 @@
 //!   device's frames from the stack (and is the oracle's way to attach a TC program);
 //! - [`fib`]: the host's routing decision for `bpf_fib_lookup` (rules, routes, neighbours
 //!   over rtnetlink, in the calling thread's network namespace);
+//! - [`KernelRingbuf`]: a consumer of a kernel ring buffer's mmap-ed records (libbpf's
+//!   `ring_buffer__consume`), the oracle for kbpf's ring buffer helpers;
 //! - [`raw`]: `unsafe` element commands on arbitrary fd numbers, for tests that need a
 //!   closed or non-map fd as the map argument.
 //!
@@ -56,6 +58,7 @@ mod link;
 mod map;
 pub mod profile;
 mod prog;
+mod ringbuf;
 pub mod scenario;
 mod sys;
 
@@ -66,6 +69,7 @@ pub use link::KernelLink;
 pub use map::{KernelMap, MapCreateAttr, MapInfo};
 pub use profile::{host_profile, host_profile_or_skip};
 pub use prog::{KernelProg, ProgInfo, ProgLoadAttr, ProgLoadError, TestRun};
+pub use ringbuf::KernelRingbuf;
 pub use sys::{TestRunArgs, num_possible_cpus};
 
 /// Element commands on arbitrary fd numbers (`unsafe`: see each function's contract).

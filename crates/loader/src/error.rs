@@ -123,6 +123,15 @@ pub enum LoadError {
         /// What is wrong.
         reason: String,
     },
+    /// A `__kconfig` extern could not be resolved (libbpf's `bpf_object__resolve_externs`):
+    /// no kernel config to read, a value that does not fit the extern's type, an unknown
+    /// `LINUX_*` extern, or a strong extern the config does not have.
+    /// (bpftool reports every one as "failed to load object file", status −1.)
+    #[error("{reason}")]
+    Kconfig {
+        /// libbpf's message.
+        reason: String,
+    },
 }
 
 impl LoadError {
@@ -134,6 +143,7 @@ impl LoadError {
             | LoadError::GlobalData { source, .. }
             | LoadError::Slot { source, .. } => Some(source.errno),
             LoadError::MissingInnerMap { .. } | LoadError::SlotTarget { .. } => Some(Errno::EINVAL),
+            LoadError::Kconfig { .. } => Some(Errno::EINVAL),
             _ => None,
         }
     }
@@ -149,9 +159,10 @@ impl LoadError {
             | LoadError::GlobalData { map, .. }
             | LoadError::SlotTarget { map, .. }
             | LoadError::Slot { map, .. } => Some(map),
-            LoadError::UnknownMap { .. } | LoadError::Relocation { .. } | LoadError::Core(_) => {
-                None
-            }
+            LoadError::UnknownMap { .. }
+            | LoadError::Relocation { .. }
+            | LoadError::Core(_)
+            | LoadError::Kconfig { .. } => None,
         }
     }
 }

@@ -9,6 +9,8 @@
 //! - [`error`]: [`LoadError`], naming the map/section/program and carrying the errno;
 //! - [`global_funcs`]: global functions' prototypes for the verifier
 //!   (`btf_prepare_func_args`);
+//! - [`kconfig`]: the values of `__kconfig` externs from the host's kernel config (libbpf's
+//!   `bpf_object__resolve_externs`);
 //! - [`kfunc`]: kernel-function externs resolved against the kernel's BTF (libbpf's
 //!   `RELO_EXTERN_CALL`);
 //! - `btf`: the object's BTF loaded as a kernel object (checked like `BPF_BTF_LOAD`, with
@@ -57,6 +59,7 @@
 mod btf;
 pub mod error;
 pub mod global_funcs;
+pub mod kconfig;
 pub mod kfunc;
 pub mod load;
 pub mod reloc;

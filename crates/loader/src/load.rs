@@ -377,7 +377,9 @@ pub fn load_object(
         });
     }
     for (i, def) in obj.maps.iter().enumerate() {
-        let rodata = def.origin == MapOrigin::GlobalData(GlobalDataKind::Rodata);
+        let kconfig = def.origin == MapOrigin::GlobalData(GlobalDataKind::Kconfig);
+        // libbpf freezes `.kconfig` like `.rodata` (but binds only `.rodata` to programs).
+        let rodata = kconfig || def.origin == MapOrigin::GlobalData(GlobalDataKind::Rodata);
         if let Some(existing) = reuse[i] {
             check_reuse(def, existing)?;
             let fd = registry.add_map(existing);
@@ -411,7 +413,12 @@ pub fn load_object(
         })?;
         // bpf_object__populate_internal_map: one element at key 0 holding the section
         // image. `.bss` has no image; a fresh array is already zero-filled.
-        if let Some(data) = &def.data {
+        let kconfig_data = if kconfig {
+            Some(crate::kconfig::resolve_host(&obj.kconfig, def.value_size)?)
+        } else {
+            None
+        };
+        if let Some(data) = kconfig_data.as_ref().or(def.data.as_ref()) {
             let mut value = data.clone();
             value.resize(def.value_size as usize, 0);
             registry

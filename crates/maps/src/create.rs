@@ -193,7 +193,10 @@ impl Map {
             inner.storage = Storage::QueueStack(QueueStack::new(t, max_entries, attr.value_size));
         } else if t == MapType::Ringbuf {
             inner.raw = NonNull::from(Box::leak(Box::new(header)));
-            inner.storage = Storage::Ringbuf(Ringbuf::new(max_entries));
+            inner.storage = Storage::Ringbuf(
+                Ringbuf::new(max_entries)
+                    .ok_or_else(|| err(name, Errno::ENOMEM, "cannot allocate the ring"))?,
+            );
         } else if crate::sock_maps::is_sock_map(t) {
             inner.raw = NonNull::from(Box::leak(Box::new(header)));
             inner.storage = Storage::Sockets;

@@ -19,7 +19,8 @@
 //! - [`queue`]: QUEUE and STACK;
 //! - `ringbuf`: RINGBUF — the kernel's creation checks, record format and `memlock`;
 //!   user-space element commands answer ENOTSUPP as in the kernel, records go through
-//!   [`Map::ringbuf_output`] / [`Map::ringbuf_consume`];
+//!   [`Map::ringbuf_output`] / [`Map::ringbuf_consume`], programs' through
+//!   [`raw::bpf_ringbuf_reserve`] and the other helpers' entry points;
 //! - [`meta`]: `inner_map_meta` and `map_meta_equal` for ARRAY_OF_MAPS / HASH_OF_MAPS,
 //!   including `BPF_F_INNER_MAP` (and a deliberate, documented deviation for PERCPU_ARRAY);
 //! - [`gen_lookup`](mod@gen_lookup): the inline instruction sequences of `map_gen_lookup`,

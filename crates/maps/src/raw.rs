@@ -15,10 +15,12 @@
 mod devmap;
 mod lpm_trie;
 mod perf_event;
+mod ringbuf;
 
 pub use devmap::{dev_map_hash_lookup_elem, dev_map_lookup_elem, redirect_lookup};
 pub use lpm_trie::{trie_delete_elem, trie_update_elem};
 pub use perf_event::perf_event_output;
+pub use ringbuf::{bpf_ringbuf_commit, bpf_ringbuf_output, bpf_ringbuf_query, bpf_ringbuf_reserve};
 
 use std::ffi::c_void;
 

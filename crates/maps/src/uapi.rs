@@ -14,6 +14,10 @@ pub use kbpf_uapi::bpf::{
     BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_QUEUE,
     BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_STACK, BPF_NOEXIST, BPF_OBJ_NAME_LEN,
 };
+pub use kbpf_uapi::bpf::{
+    BPF_RB_AVAIL_DATA, BPF_RB_CONS_POS, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_PROD_POS,
+    BPF_RB_RING_SIZE, BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ,
+};
 
 /// A BPF map type, numbered as the kernel's `enum bpf_map_type`.
 ///
@@ -272,17 +276,6 @@ pub const RINGBUF_NR_META_PAGES: u64 = 3;
 pub const RINGBUF_MAX_DATA_SZ: u64 = ((1 << 24) - RINGBUF_NR_META_PAGES) * PAGE_SIZE;
 /// `RINGBUF_MAX_RECORD_SZ`: largest record a ring buffer accepts (`UINT_MAX / 4`).
 pub const RINGBUF_MAX_RECORD_SZ: u64 = u32::MAX as u64 / 4;
-/// `BPF_RINGBUF_BUSY_BIT`: record reserved but not committed yet.
-pub const BPF_RINGBUF_BUSY_BIT: u32 = 1 << 31;
-/// `BPF_RINGBUF_DISCARD_BIT`: record discarded; consumers skip it.
-pub const BPF_RINGBUF_DISCARD_BIT: u32 = 1 << 30;
-/// `BPF_RINGBUF_HDR_SZ`: the 8-byte record header (`len`, `pg_off`).
-pub const BPF_RINGBUF_HDR_SZ: u64 = 8;
-/// `BPF_RB_NO_WAKEUP`: output flag, do not notify the consumer.
-pub const BPF_RB_NO_WAKEUP: u64 = 1 << 0;
-/// `BPF_RB_FORCE_WAKEUP`: output flag, always notify the consumer.
-pub const BPF_RB_FORCE_WAKEUP: u64 = 1 << 1;
-
 /// `round_up(x, 8)` in 64-bit arithmetic (never wraps for 32-bit sizes).
 pub const fn round_up8(x: u32) -> u64 {
     (x as u64).div_ceil(8) * 8

@@ -28,6 +28,7 @@ pub use kbpf_btf as btf;
 pub mod btf_ext;
 pub mod core;
 pub mod error;
+pub mod kconfig;
 pub mod maps;
 pub mod object;
 pub mod section;

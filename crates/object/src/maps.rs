@@ -41,7 +41,7 @@ pub enum MapOrigin {
     InnerTemplate,
 }
 
-/// The three kinds of global data sections.
+/// The kinds of global data maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GlobalDataKind {
     /// `.data`, `.data.*`.
@@ -51,6 +51,9 @@ pub enum GlobalDataKind {
     Rodata,
     /// `.bss`, `.bss.*`.
     Bss,
+    /// `.kconfig`: the `__kconfig` externs' values (no ELF section; see [`crate::kconfig`]),
+    /// read-only for programs and frozen like `.rodata`.
+    Kconfig,
 }
 
 /// A map described by the object, as libbpf would create it.
@@ -96,6 +99,44 @@ pub struct MapDef {
 }
 
 impl MapDef {
+    /// A global data map as `bpf_object__init_internal_map` makes it: a one-element ARRAY of
+    /// the section's size. libbpf 1.1 (the bpftool here, checked against the kernel):
+    /// `.rodata` and `.kconfig` are read-only for programs and every global data map is
+    /// mmapable (newer libbpf drops MMAPABLE when a section holds only static variables).
+    pub fn global_data(
+        name: String,
+        section: &str,
+        kind: GlobalDataKind,
+        value_size: u32,
+        data: Option<Vec<u8>>,
+        btf_value_type_id: u32,
+    ) -> MapDef {
+        MapDef {
+            name,
+            section: section.to_string(),
+            origin: MapOrigin::GlobalData(kind),
+            map_type: map_type::ARRAY,
+            key_size: 4,
+            value_size,
+            max_entries: 1,
+            map_flags: match kind {
+                GlobalDataKind::Rodata | GlobalDataKind::Kconfig => {
+                    BPF_F_RDONLY_PROG | BPF_F_MMAPABLE
+                }
+                GlobalDataKind::Data | GlobalDataKind::Bss => BPF_F_MMAPABLE,
+            },
+            pinning: 0,
+            numa_node: 0,
+            map_extra: 0,
+            inner: None,
+            initial_slots: Vec::new(),
+            data,
+            btf_key_type_id: 0,
+            btf_value_type_id,
+            sec_offset: 0,
+        }
+    }
+
     /// The name the kernel stores (`bpf_map_info.name`): at most 15 characters.
     pub fn kernel_name(&self) -> &str {
         truncate(&self.name, BPF_OBJ_NAME_LEN - 1)

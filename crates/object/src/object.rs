@@ -23,8 +23,8 @@ use crate::btf_ext::BtfExt;
 use crate::core::CoreRelo;
 use crate::error::ObjectError;
 use crate::maps::{
-    BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, GlobalDataKind, MapDef, MapOrigin, internal_map_name,
-    is_map_in_map, map_type, object_name_from_path, parse_btf_map_def,
+    GlobalDataKind, MapDef, MapOrigin, internal_map_name, is_map_in_map, map_type,
+    object_name_from_path, parse_btf_map_def,
 };
 use crate::section::{SecDef, find_sec_def};
 
@@ -257,6 +257,8 @@ pub struct BpfObject {
     pub maps: Vec<MapDef>,
     /// Programs in section order, then symbol order within a section.
     pub programs: Vec<Program>,
+    /// The `__kconfig` externs, in the `.kconfig` map's layout (empty without one).
+    pub kconfig: Vec<crate::kconfig::KconfigExtern>,
 }
 
 /// A function symbol in an executable section.
@@ -295,6 +297,15 @@ enum RawReloc {
         symbol: String,
         weak: bool,
     },
+}
+
+/// What relocations may point at besides functions: maps by (section, offset), global
+/// data maps by section, `__kconfig` externs by name (map index, offset in its value).
+#[derive(Clone, Copy)]
+struct RelocTargets<'a> {
+    map_at: &'a HashMap<(usize, u64), usize>,
+    data_map: &'a HashMap<usize, usize>,
+    kconfig: &'a HashMap<String, (usize, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -474,6 +485,14 @@ impl<'d> Parser<'d> {
                 source: e,
             })?;
         }
+        let (kconfig, kconfig_size) = match btf.as_mut() {
+            Some(b) => crate::kconfig::collect(b, |n| {
+                self.file
+                    .symbols()
+                    .any(|s| s.is_undefined() && s.name() == Ok(n) && s.is_weak())
+            })?,
+            None => (Vec::new(), 0),
+        };
         let btf_ext = match (btf_ext_data, btf.as_ref()) {
             (Some(d), Some(b)) => Some(BtfExt::parse(d, b)?),
             _ => None,
@@ -520,36 +539,38 @@ impl<'d> Parser<'d> {
                 .and_then(|b| b.find_by_name_kind(sec_name, crate::btf::kind::DATASEC))
                 .unwrap_or(0);
             data_map.insert(*idx, maps.len());
-            maps.push(MapDef {
-                name: internal_map_name(&self.name, sec_name),
-                section: sec_name.clone(),
-                origin: MapOrigin::GlobalData(*kind),
-                map_type: map_type::ARRAY,
-                key_size: 4,
-                value_size: size,
-                max_entries: 1,
-                // libbpf 1.1 (the bpftool here, checked against the kernel): .rodata is
-                // read-only for programs and every global data map is mmapable. Newer
-                // libbpf drops MMAPABLE when a section holds only static variables.
-                map_flags: match kind {
-                    GlobalDataKind::Rodata => BPF_F_RDONLY_PROG | BPF_F_MMAPABLE,
-                    _ => BPF_F_MMAPABLE,
-                },
-                pinning: 0,
-                numa_node: 0,
-                map_extra: 0,
-                inner: None,
-                initial_slots: Vec::new(),
+            maps.push(MapDef::global_data(
+                internal_map_name(&self.name, sec_name),
+                sec_name,
+                *kind,
+                size,
                 data,
-                btf_key_type_id: 0,
                 btf_value_type_id,
-                sec_offset: 0,
-            });
+            ));
+        }
+
+        // bpf_object__init_kconfig_map: after the global data maps.
+        let mut kconfig_at: HashMap<String, (usize, u64)> = HashMap::new();
+        if !kconfig.is_empty() {
+            kconfig_at = kconfig
+                .iter()
+                .map(|e| (e.name.clone(), (maps.len(), u64::from(e.offset))))
+                .collect();
+            maps.push(crate::kconfig::map_def(
+                &self.name,
+                btf.as_ref(),
+                kconfig_size,
+            ));
         }
 
         // Relocations of executable sections.
         for &idx in &exec_order {
-            self.collect_relocs(idx, &mut exec, text_shndx, &map_at, &data_map, &maps)?;
+            let targets = RelocTargets {
+                map_at: &map_at,
+                data_map: &data_map,
+                kconfig: &kconfig_at,
+            };
+            self.collect_relocs(idx, &mut exec, text_shndx, &targets, &maps)?;
         }
 
         // Functions.
@@ -590,6 +611,7 @@ impl<'d> Parser<'d> {
             btf_ext,
             maps,
             programs,
+            kconfig,
         })
     }
 
@@ -913,10 +935,14 @@ impl<'d> Parser<'d> {
         idx: usize,
         exec: &mut HashMap<usize, ExecSection>,
         text_shndx: Option<usize>,
-        map_at: &HashMap<(usize, u64), usize>,
-        data_map: &HashMap<usize, usize>,
+        targets: &RelocTargets<'_>,
         maps: &[MapDef],
     ) -> Result<(), ObjectError> {
+        let RelocTargets {
+            map_at,
+            data_map,
+            kconfig,
+        } = *targets;
         let sec = self
             .file
             .section_by_index(object::SectionIndex(idx))
@@ -964,6 +990,21 @@ impl<'d> Parser<'d> {
                     RawReloc::Kfunc {
                         symbol,
                         weak: sym.is_weak(),
+                    },
+                );
+                continue;
+            }
+            if (sym_shndx.is_none() || sym.is_undefined())
+                && insn.is_ld_imm64()
+                && let Some(&(map, sym_off)) = kconfig.get(&symbol)
+            {
+                // A `__kconfig` extern: its slot in the `.kconfig` map.
+                es.relocs.insert(
+                    insn_idx,
+                    RawReloc::Data {
+                        map,
+                        sym_off,
+                        symbol,
                     },
                 );
                 continue;

@@ -20,6 +20,7 @@ use kbpf_vm::{Helper, HelperFn, HelperRegistry};
 
 use crate::ctx::XdpBuff;
 use crate::redirect as r;
+use crate::ringbuf as rb;
 use crate::skb_helpers as s;
 use crate::tracing as t;
 
@@ -170,6 +171,7 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(125, "bpf_ktime_get_boot_ns", bpf_ktime_get_ns),
     helper!(4, "bpf_probe_read_compat", t::bpf_probe_read_compat),
     helper!(14, "bpf_get_current_pid_tgid", t::bpf_get_current_pid_tgid),
+    helper!(35, "bpf_get_current_task", t::bpf_get_current_task),
     helper!(15, "bpf_get_current_uid_gid", t::bpf_get_current_uid_gid),
     helper!(67, "bpf_get_stack_tp", t::bpf_get_stack),
     helper!(112, "bpf_probe_read_user", t::bpf_probe_read_user),
@@ -181,6 +183,11 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
         t::bpf_probe_read_kernel_str
     ),
     helper!(160, "bpf_ktime_get_coarse_ns", t::bpf_ktime_get_coarse_ns),
+    helper!(130, "bpf_ringbuf_output", rb::bpf_ringbuf_output),
+    helper!(131, "bpf_ringbuf_reserve", rb::bpf_ringbuf_reserve),
+    helper!(132, "bpf_ringbuf_submit", rb::bpf_ringbuf_submit),
+    helper!(133, "bpf_ringbuf_discard", rb::bpf_ringbuf_discard),
+    helper!(134, "bpf_ringbuf_query", rb::bpf_ringbuf_query),
     helper!(9, "bpf_skb_store_bytes", s::bpf_skb_store_bytes),
     helper!(26, "bpf_skb_load_bytes", s::bpf_skb_load_bytes),
     helper!(34, "bpf_get_hash_recalc", s::bpf_get_hash_recalc),

@@ -9,6 +9,7 @@
 //! - [`ctx`]: `xdp_buff` and `sk_buff` laid out at the kernel's offsets;
 //! - `fib`: `bpf_fib_lookup` for XDP and tc over the host's routing ([`kbpf_kernel::fib`]);
 //! - [`redirect`]: the per-run redirect state (`bpf_redirect_info`) and tunnel metadata;
+//! - `ringbuf`: the ring buffer helpers (over `kbpf_maps::ringbuf`);
 //! - [`test_run`]: `BPF_PROG_TEST_RUN` for XDP, `tc` and socket-filter programs.
 #![deny(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod kernel;
 pub mod packets;
 pub mod program;
 pub mod redirect;
+mod ringbuf;
 mod skb_helpers;
 pub mod test_run;
 mod tracing;

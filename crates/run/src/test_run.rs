@@ -104,12 +104,15 @@ impl Program {
         let mut out = match self.prog_type {
             ProgType::Xdp => run_xdp(&engine, input, repeat),
             ProgType::SchedCls | ProgType::SchedAct => run_skb(&engine, input, repeat, 0),
-            ProgType::SocketFilter => run_skb(&engine, input, repeat, ETH_HLEN),
+            // bpf_prog_test_run_skb: neither is L2 (the packet starts at its network header);
+            // cgroup_skb programs have direct packet access too, which needs nothing more here.
+            ProgType::SocketFilter | ProgType::CgroupSkb => {
+                run_skb(&engine, input, repeat, ETH_HLEN)
+            }
             ProgType::RawTracepoint => run_raw_tp(&engine, input, self.max_ctx_offset()),
             ProgType::Kprobe => Err(TestRunError::NotSupported("kprobe")),
             ProgType::Tracepoint => Err(TestRunError::NotSupported("tracepoint")),
             ProgType::CgroupSockAddr
-            | ProgType::CgroupSkb
             | ProgType::CgroupSock
             | ProgType::LwtIn
             | ProgType::LwtOut

@@ -7,6 +7,8 @@
 //!   destination is zeroed and the helper returns `-EFAULT`). "Kernel" and "user" memory are
 //!   the same address space here.
 //! - `bpf_get_current_pid_tgid`/`uid_gid` describe the calling thread of this process.
+//! - `bpf_get_current_task` has no `task_struct` to point at: it returns 0 (NULL), so probe
+//!   reads through it fail with `-EFAULT` as they would on any unmapped address.
 //! - `bpf_get_stack` has no kernel call chain to copy: `-EFAULT` with the buffer zeroed, the
 //!   kernel's answer when no stack trace can be taken.
 
@@ -157,6 +159,17 @@ pub(crate) unsafe extern "C" fn bpf_ktime_get_coarse_ns(
     // SAFETY: `ts` is a valid timespec to write.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `bpf_get_current_task`: no kernel task in user space, so NULL (see the module doc).
+pub(crate) unsafe extern "C" fn bpf_get_current_task(
+    _: u64,
+    _: u64,
+    _: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    0
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ fn objects() -> Vec<PathBuf> {
         "crates/run/tests/progs/fib.bpf.o",
         "tests/golden/disasm/calls.v3.o",
         "tests/objects/subprog.bpf.o",
+        "tests/objects/map_types.bpf.o",
     ]
     .iter()
     .map(|p| r.join(p))
@@ -46,11 +47,6 @@ fn objects() -> Vec<PathBuf> {
 /// Objects kbpf cannot load yet, with the reason; the test checks that they still fail that
 /// way, so whoever closes the gap is told to move the object into [`objects`].
 const NOT_YET: &[(&str, &str)] = &[
-    // bpf_ringbuf_reserve/submit (helpers 131/132): verified, not run by kbpf yet.
-    (
-        "tests/objects/map_types.bpf.o",
-        "kbpf does not implement helper bpf_ringbuf_reserve#131",
-    ),
     // kfuncs (BTF-resolved kernel functions): the loader resolves them, the verifier does
     // not implement them yet.
     (

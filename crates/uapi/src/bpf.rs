@@ -342,3 +342,23 @@ pub const BPF_LOG_STATS: u32 = 4;
 pub const BPF_OBJ_NAME_LEN: usize = 16;
 /// `BPF_TAG_SIZE`: length of a program tag.
 pub const BPF_TAG_SIZE: usize = 8;
+
+// ---- ring buffers ----
+/// `BPF_RINGBUF_BUSY_BIT`: record reserved but not committed yet.
+pub const BPF_RINGBUF_BUSY_BIT: u32 = 1 << 31;
+/// `BPF_RINGBUF_DISCARD_BIT`: record discarded; consumers skip it.
+pub const BPF_RINGBUF_DISCARD_BIT: u32 = 1 << 30;
+/// `BPF_RINGBUF_HDR_SZ`: the 8-byte record header (`len`, `pg_off`).
+pub const BPF_RINGBUF_HDR_SZ: u64 = 8;
+/// `BPF_RB_NO_WAKEUP`: output flag, do not notify the consumer.
+pub const BPF_RB_NO_WAKEUP: u64 = 1 << 0;
+/// `BPF_RB_FORCE_WAKEUP`: output flag, always notify the consumer.
+pub const BPF_RB_FORCE_WAKEUP: u64 = 1 << 1;
+/// `BPF_RB_AVAIL_DATA`: `bpf_ringbuf_query` of the bytes not yet consumed.
+pub const BPF_RB_AVAIL_DATA: u64 = 0;
+/// `BPF_RB_RING_SIZE`: `bpf_ringbuf_query` of the data area's size.
+pub const BPF_RB_RING_SIZE: u64 = 1;
+/// `BPF_RB_CONS_POS`: `bpf_ringbuf_query` of the consumer position.
+pub const BPF_RB_CONS_POS: u64 = 2;
+/// `BPF_RB_PROD_POS`: `bpf_ringbuf_query` of the producer position.
+pub const BPF_RB_PROD_POS: u64 = 3;

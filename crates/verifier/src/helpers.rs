@@ -312,6 +312,7 @@ const PROTOS: &[FuncProto] = &[
         ],
         RetType::Integer,
     ),
+    proto(35, "bpf_get_current_task", [DontCare; 5], RetType::Integer),
     proto(
         14,
         "bpf_get_current_pid_tgid",
@@ -639,7 +640,7 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     // knows.
     let base = matches!(
         id,
-        1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 93 | 94 | 105 | 106 | 112
+        1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 35 | 93 | 94 | 105 | 106 | 112
             ..=115 | 118 | 125 | 130..=134 | 160 | 181
     );
     let lookups = matches!(id, 84 | 85 | 86 | 99);

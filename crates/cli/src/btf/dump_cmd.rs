@@ -56,20 +56,39 @@ fn by_id(s: &Session, id: u32) -> Result<Arc<Btf>, Reply> {
         .ok_or_else(|| no_btf(id))
 }
 
-/// `btf dump file FILE`: a raw BTF file (`/sys/kernel/btf/vmlinux`) or an ELF object's
-/// `.BTF` section as it is in the file (libbpf's `btf__parse`: no DATASEC fix-ups).
-fn load_file(path: &str) -> Result<Btf, Reply> {
+/// The vmlinux BTF bpftool takes as the base of a module's (`get_vmlinux_btf_from_sysfs`).
+const SYSFS_VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+/// `btf dump file FILE [base BASE]`: a raw BTF file (`/sys/kernel/btf/vmlinux`) or an ELF
+/// object's `.BTF` section as it is in the file (libbpf's `btf__parse_split`: no DATASEC
+/// fix-ups), as split BTF on top of `BASE` when one is given (bpftool's `-B BASE`, which kbpf
+/// turns into the `base` word) or, for a module's `/sys/kernel/btf/<module>`, on top of
+/// vmlinux's.
+fn load_file(path: &str, base: Option<&str>) -> Result<Btf, Reply> {
+    let base = match base {
+        Some(b) => Some(load_base(b)?),
+        None if path.starts_with("/sys/kernel/btf/") && path != SYSFS_VMLINUX => {
+            Some(load_blob(SYSFS_VMLINUX, None)?)
+        }
+        None => None,
+    };
+    load_blob(path, base.as_ref())
+}
+
+/// bpftool's `-B BASE` (`btf__parse`): on failure its message and −1.
+fn load_base(path: &str) -> Result<Btf, Reply> {
+    load_blob(path, None).map_err(|r| {
+        Reply::err(
+            format!("failed to parse base BTF at '{path}': {}\n", r.status),
+            -1,
+        )
+    })
+}
+
+fn load_blob(path: &str, base: Option<&Btf>) -> Result<Btf, Reply> {
     let fail = |why: &str, errno: i32| {
         Reply::err(format!("failed to load BTF from {path}: {why}"), -errno)
     };
-    if path.starts_with("/sys/kernel/btf/") && path != "/sys/kernel/btf/vmlinux" {
-        return Err(Reply::err(
-            format!(
-                "failed to load BTF from {path}: split BTF (kernel modules) is not supported by kbpf"
-            ),
-            -EINVAL,
-        ));
-    }
     let data =
         std::fs::read(path).map_err(|e| fail(&strerror(&e), e.raw_os_error().unwrap_or(EINVAL)))?;
     let raw = if data.len() >= 2 && u16::from_le_bytes([data[0], data[1]]) == BTF_MAGIC {
@@ -91,7 +110,11 @@ fn load_file(path: &str) -> Result<Btf, Reply> {
         r.stderr = format!("libbpf: failed to get EHDR from {path}\n{}", r.stderr);
         return Err(r);
     };
-    Btf::parse(&raw).map_err(|e| {
+    match base {
+        Some(b) => Btf::parse_split(&raw, b),
+        None => Btf::parse(&raw),
+    }
+    .map_err(|e| {
         let mut r = fail("Invalid argument", EINVAL);
         r.stderr = format!("libbpf: {e}\n{}", r.stderr);
         r
@@ -138,7 +161,14 @@ fn source(s: &mut Session, w: &mut Words<'_>) -> Result<(Arc<Btf>, Vec<u32>), Re
         Ok((by_id(s, id as u32)?, vec![]))
     } else if is_prefix(src, "file") {
         let path = w.next().unwrap_or_default();
-        Ok((Arc::new(load_file(path)?), vec![]))
+        // kbpf's `base BASE` (what `-B BASE` becomes, see `with_base_btf`).
+        let base = if w.peek() == Some("base") {
+            w.next();
+            Some(w.next().unwrap_or_default())
+        } else {
+            None
+        };
+        Ok((Arc::new(load_file(path, base)?), vec![]))
     } else {
         Err(Reply::err(
             format!("unrecognized BTF source specifier: '{src}'"),
@@ -203,4 +233,18 @@ pub(super) fn dump(s: &mut Session, w: &mut Words<'_>) -> Reply {
         }
     }
     Reply::ok(format!("{C_HEADER}{}{C_FOOTER}", d.output()), Json::Null)
+}
+
+/// bpftool's global `-B BASE`/`--base-btf BASE` as kbpf's `base BASE` word after the file of
+/// `btf dump file FILE` (the only command it changes in kbpf, which has no module BTF
+/// objects); other commands are left as they are.
+pub(crate) fn with_base_btf(mut words: Vec<String>, base: &str) -> Vec<String> {
+    let dump_file = words.len() >= 4
+        && is_prefix(&words[0], "btf")
+        && is_prefix(&words[1], "dump")
+        && is_prefix(&words[2], "file");
+    if dump_file {
+        words.splice(4..4, ["base".to_string(), base.to_string()]);
+    }
+    words
 }

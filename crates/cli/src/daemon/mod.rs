@@ -851,8 +851,8 @@ fn forward_event_pipe(cl: &CommandLine, dir: &Path, mut words: Vec<String>) -> u
                         printed += n as u64;
                     }
                 } else {
-                    printed += stdout.matches("\n== @").count() as u64
-                        + u64::from(stdout.starts_with("== @"));
+                    // A perf sample's or a ring buffer record's header line.
+                    printed += stdout.lines().filter(|l| l.starts_with("== ")).count() as u64;
                     let _ = out.write_all(stdout.as_bytes());
                 }
                 let _ = out.flush();

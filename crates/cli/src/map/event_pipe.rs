@@ -1,4 +1,5 @@
-//! `kbpf map event_pipe MAP [cpu N index M]`: bpftool's reader of a PERF_EVENT_ARRAY. It
+//! `kbpf map event_pipe MAP [cpu N index M]`: bpftool's reader of a PERF_EVENT_ARRAY (and
+//! kbpf's of a RINGBUF: its committed records in order, see [`ringbuf_records`]). It
 //! opens an event per CPU (CPU i in slot i, for as many CPUs as the map has slots) or the
 //! one named, and prints every sample `bpf_perf_event_output` writes:
 //! `== @TIME CPU: C index: I =====` and the data as bpftool's `fprint_hex` prints it (under
@@ -66,6 +67,12 @@ pub(super) fn event_pipe(s: &mut Session, w: &mut Words<'_>) -> Reply {
             mode = Mode::Close;
             continue;
         }
+        if word == "count" {
+            // kbpf's `count N` bounds the client's polling loop; without a daemon the one poll
+            // prints what there is.
+            w.next();
+            continue;
+        }
         let Some(arg) = w.next() else {
             return Reply::err(format!("'{word}' needs at least 2 arguments, 1 found"), -1);
         };
@@ -83,8 +90,18 @@ pub(super) fn event_pipe(s: &mut Session, w: &mut Words<'_>) -> Reply {
             return Reply::err(format!("unknown arg {word}"), -1);
         }
     }
+    if m.map_type() == MapType::Ringbuf {
+        if cpu.is_some() || index.is_some() {
+            return Reply::err("cpu and index apply to perf event arrays only", -1);
+        }
+        return if mode == Mode::Close {
+            Reply::ok("", Json::A(Vec::new()))
+        } else {
+            ringbuf_records(&m)
+        };
+    }
     if m.map_type() != MapType::PerfEventArray {
-        return Reply::err("map is not a perf event array", -1);
+        return Reply::err("map is not a perf event array or a ring buffer", -1);
     }
     let pairs: Vec<(u32, u32)> = match (cpu, index) {
         (Some(c), Some(i)) => vec![(c, i)],
@@ -119,6 +136,32 @@ pub(super) fn event_pipe(s: &mut Session, w: &mut Words<'_>) -> Reply {
         show_samples(&ev, cpu, index, &mut text, &mut events);
     }
     Reply::ok(text, Json::A(events))
+}
+
+/// kbpf's reader of a RINGBUF (bpftool has none): consumes the committed records in order,
+/// as libbpf's `ring_buffer__consume`, and prints each as `== ringbuf record: N bytes =====`
+/// and its bytes as bpftool prints perf samples (under `-j`: `{"size", "data": [bytes]}`).
+fn ringbuf_records(m: &kbpf_maps::Map) -> Reply {
+    let mut text = String::new();
+    let mut records = Vec::new();
+    let consumed = m.ringbuf_consume(|r| {
+        text.push_str(&format!(
+            "== ringbuf record: {} bytes =====\n{}\n",
+            r.len(),
+            fprint_hex(r)
+        ));
+        records.push(Json::obj([
+            ("size", Json::U(r.len() as u64)),
+            (
+                "data",
+                Json::A(r.iter().map(|b| Json::U((*b).into())).collect()),
+            ),
+        ]));
+    });
+    match consumed {
+        Ok(_) => Reply::ok(text, Json::A(records)),
+        Err(e) => Reply::err(e.to_string(), -e.errno.code()),
+    }
 }
 
 /// The samples and lost count `ev` holds, as bpftool prints them.

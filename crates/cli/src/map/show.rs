@@ -160,6 +160,7 @@ pub(super) fn dump(s: &mut Session, w: &mut Words<'_>) -> Reply {
     // bpftool prints through a JSON writer under -j, and in plain text too when every map has
     // a BTF object (then elements with a BTF value type are formatted by it).
     let btf_writer = !s.opts.json && ids.iter().all(|id| entry(s, *id).btf().is_some());
+    let mut status = 0;
     if s.opts.json || btf_writer {
         let plain = btf_writer;
         let mut root = Vec::new();
@@ -193,13 +194,18 @@ pub(super) fn dump(s: &mut Session, w: &mut Words<'_>) -> Reply {
             } else {
                 root = elems;
             }
+            status = walk_status(&m);
+            if status != 0 {
+                break;
+            }
         }
         let doc = Json::A(root);
-        return if plain {
+        let r = if plain {
             Reply::ok(doc.to_document(true), Json::Null)
         } else {
             Reply::ok("", doc)
         };
+        return Reply { status, ..r };
     }
     let mut text = String::new();
     for (n, id) in ids.into_iter().enumerate() {
@@ -223,6 +229,23 @@ pub(super) fn dump(s: &mut Session, w: &mut Words<'_>) -> Reply {
             "Found {count} element{}\n",
             if count == 1 { "" } else { "s" }
         ));
+        status = walk_status(&m);
+        if status != 0 {
+            break;
+        }
     }
-    Reply::ok(text, Json::Null)
+    Reply {
+        status,
+        ..Reply::ok(text, Json::Null)
+    }
+}
+
+/// bpftool's `map_dump` walks the keys with `BPF_MAP_GET_NEXT_KEY` and returns its error
+/// unless it is ENOENT (the end of the walk): a ring buffer (ENOTSUPP) or a queue/stack
+/// (EINVAL) dump prints its empty listing and fails with -errno, ending the dump there.
+fn walk_status(m: &Map) -> i32 {
+    match m.get_next_key(None) {
+        Err(e) if e.errno != kbpf_maps::Errno::ENOENT => -e.errno.code(),
+        _ => 0,
+    }
 }

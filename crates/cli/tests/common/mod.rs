@@ -11,7 +11,17 @@ use std::process::Command;
 /// Runs `kbpf --bpffs DIR ARGS…` and returns (exit code, stdout, stderr). `KBPF_KERNEL` is
 /// removed so a developer's environment cannot change which profile a test sees.
 pub fn kbpf(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_kbpf"))
+    kbpf_without(dir, args, &[])
+}
+
+/// [`kbpf`] with these environment variables removed too (`KBPF_DAEMON` for a test whose
+/// objects must live in the daemon).
+pub fn kbpf_without(dir: &Path, args: &[&str], env: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kbpf"));
+    for v in env {
+        cmd.env_remove(v);
+    }
+    let o = cmd
         .arg("--bpffs")
         .arg(dir)
         .args(args)
