@@ -24,9 +24,7 @@ const KSYM_NAME_LEN: usize = 512;
 /// `MAX_RESOLVE_DEPTH` of the kernel's resolver.
 const MAX_DEPTH: usize = 32;
 
-const EINVAL: i32 = 22;
-const E2BIG: i32 = 7;
-const ENOTSUPP: i32 = 524;
+use kbpf_uapi::errno::{E2BIG, EINVAL, ENOTSUPP};
 
 /// Why the kernel would refuse a BTF blob.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -22,12 +22,11 @@ pub const PASS_MARK: u32 = 0x6b62_7066;
 
 /// `offsetof(struct __sk_buff, mark)`.
 const SKB_MARK: i16 = 8;
-/// `TCX_NEXT`, `TCX_DROP`.
-const TCX_NEXT: i32 = -1;
-const TCX_DROP: i32 = 2;
-/// `BPF_FUNC_redirect` and `BPF_F_INGRESS`.
+use kbpf_uapi::net::{TCX_DROP, TCX_NEXT};
+/// `BPF_F_INGRESS` as the program's 32-bit immediate.
+const BPF_F_INGRESS: i32 = kbpf_uapi::net::BPF_F_INGRESS as i32;
+/// `BPF_FUNC_redirect`.
 const BPF_FUNC_REDIRECT: i32 = 23;
-const BPF_F_INGRESS: i32 = 1;
 
 /// `offsetof(struct __sk_buff, len)`, `priority`.
 const SKB_LEN: i16 = 0;

@@ -13,17 +13,9 @@ use crate::attach::{Counters, bump};
 use crate::packet_socket::TxSocket;
 use crate::tap::Tap;
 
-/// `enum xdp_action`.
-const XDP_ABORTED: u32 = 0;
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
-const XDP_REDIRECT: u32 = 4;
-/// tcx's codes.
-const TCX_DROP: i32 = 2;
-const TCX_REDIRECT: i32 = 7;
-/// `BPF_F_INGRESS`.
-const BPF_F_INGRESS: u64 = 1;
+use kbpf_uapi::net::{
+    BPF_F_INGRESS, TCX_DROP, TCX_REDIRECT, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX,
+};
 
 /// Where the program is attached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use super::{E2BIG, EINVAL, LoadError, MAX_DEPTH, Ty, V, u32_at};
 use crate::kind as k;
 
 /// `EEXIST`: the kernel's resolver reports a loop with it.
-const EEXIST: i32 = 17;
+use kbpf_uapi::errno::EEXIST;
 
 /// The kernel's resolve modes: which referenced types a resolution stops at (its "sinks").
 #[derive(Clone, Copy, PartialEq, Eq)]

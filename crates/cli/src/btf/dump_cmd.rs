@@ -18,9 +18,7 @@ const C_HEADER: &str = "#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\n\n\
 const C_FOOTER: &str = "#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute pop\n\
 #endif\n\n#endif /* __VMLINUX_H__ */\n";
 
-const ENOENT: i32 = 2;
-const EINVAL: i32 = 22;
-const ENOTSUP: i32 = 95;
+use kbpf_uapi::errno::{EINVAL, ENOENT, ENOTSUP};
 /// libbpf's `LIBBPF_ERRNO__FORMAT` ("Unknown error 4001").
 const LIBBPF_ERRNO_FORMAT: i32 = 4001;
 

@@ -24,8 +24,7 @@ use crate::json::Json;
 pub const BATCH: usize = 4096;
 /// `BPF_PROG_TYPE_XDP`.
 const XDP: u32 = 6;
-/// The shortest packet a test run takes.
-const ETH_HLEN: usize = 14;
+use kbpf_uapi::net::ETH_HLEN;
 
 /// The name of a return value as the program type means it.
 pub fn action_name(prog_type: u32, retval: u32) -> String {
