@@ -22,18 +22,14 @@ pub const PASS_MARK: u32 = 0x6b62_7066;
 
 /// `offsetof(struct __sk_buff, mark)`.
 const SKB_MARK: i16 = 8;
+use kbpf_uapi::bpf::{BPF_FUNC_REDIRECT, BPF_FUNC_SKB_CHANGE_TAIL, BPF_FUNC_SKB_LOAD_BYTES};
 use kbpf_uapi::net::{TCX_DROP, TCX_NEXT};
 /// `BPF_F_INGRESS` as the program's 32-bit immediate.
 const BPF_F_INGRESS: i32 = kbpf_uapi::net::BPF_F_INGRESS as i32;
-/// `BPF_FUNC_redirect`.
-const BPF_FUNC_REDIRECT: i32 = 23;
 
 /// `offsetof(struct __sk_buff, len)`, `priority`.
 const SKB_LEN: i16 = 0;
 const SKB_PRIORITY: i16 = 32;
-/// `BPF_FUNC_skb_load_bytes`, `BPF_FUNC_skb_change_tail`.
-const BPF_FUNC_SKB_LOAD_BYTES: i32 = 26;
-const BPF_FUNC_SKB_CHANGE_TAIL: i32 = 38;
 
 /// The bypass program's instructions.
 pub fn bypass_insns() -> Vec<Insn> {

@@ -12,8 +12,7 @@ use kbpf_isa::insn::*;
 use crate::RewriteError;
 use crate::patch::Prog;
 
-/// `BPF_FUNC_loop`.
-const BPF_FUNC_LOOP: i32 = 181;
+use kbpf_uapi::bpf::BPF_FUNC_LOOP;
 /// `E2BIG`: `bpf_loop`'s result for more than `BPF_MAX_LOOPS` iterations.
 use kbpf_uapi::errno::E2BIG;
 /// Index of the callback call in [`inline_seq`] (`insn_buf[12]`).

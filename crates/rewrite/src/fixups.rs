@@ -20,24 +20,13 @@ pub const BPF_REG_AX: u8 = 11;
 
 /// Helper ids the map fixups know (`include/uapi/linux/bpf.h`).
 pub mod func {
-    /// `bpf_map_lookup_elem`.
-    pub const MAP_LOOKUP_ELEM: i32 = 1;
-    /// `bpf_map_update_elem`.
-    pub const MAP_UPDATE_ELEM: i32 = 2;
-    /// `bpf_map_delete_elem`.
-    pub const MAP_DELETE_ELEM: i32 = 3;
-    /// `bpf_get_smp_processor_id`.
-    pub const GET_SMP_PROCESSOR_ID: i32 = 8;
-    /// `bpf_tail_call`.
-    pub const TAIL_CALL: i32 = 12;
-    /// `bpf_map_push_elem`.
-    pub const MAP_PUSH_ELEM: i32 = 87;
-    /// `bpf_map_pop_elem`.
-    pub const MAP_POP_ELEM: i32 = 88;
-    /// `bpf_map_peek_elem`.
-    pub const MAP_PEEK_ELEM: i32 = 89;
-    /// `bpf_redirect_map`.
-    pub const REDIRECT_MAP: i32 = kbpf_verifier::helpers::BPF_FUNC_REDIRECT_MAP;
+    pub use kbpf_uapi::bpf::{
+        BPF_FUNC_GET_SMP_PROCESSOR_ID as GET_SMP_PROCESSOR_ID,
+        BPF_FUNC_MAP_DELETE_ELEM as MAP_DELETE_ELEM, BPF_FUNC_MAP_LOOKUP_ELEM as MAP_LOOKUP_ELEM,
+        BPF_FUNC_MAP_PEEK_ELEM as MAP_PEEK_ELEM, BPF_FUNC_MAP_POP_ELEM as MAP_POP_ELEM,
+        BPF_FUNC_MAP_PUSH_ELEM as MAP_PUSH_ELEM, BPF_FUNC_MAP_UPDATE_ELEM as MAP_UPDATE_ELEM,
+        BPF_FUNC_REDIRECT_MAP as REDIRECT_MAP, BPF_FUNC_TAIL_CALL as TAIL_CALL,
+    };
 }
 
 fn is_cond_jump(insn: &Insn) -> bool {

@@ -362,3 +362,35 @@ pub const BPF_RB_RING_SIZE: u64 = 1;
 pub const BPF_RB_CONS_POS: u64 = 2;
 /// `BPF_RB_PROD_POS`: `bpf_ringbuf_query` of the producer position.
 pub const BPF_RB_PROD_POS: u64 = 3;
+
+// ---- helper ids (enum bpf_func_id) that kbpf's code names ----
+/// `BPF_FUNC_map_lookup_elem`
+pub const BPF_FUNC_MAP_LOOKUP_ELEM: i32 = 1;
+/// `BPF_FUNC_map_update_elem`
+pub const BPF_FUNC_MAP_UPDATE_ELEM: i32 = 2;
+/// `BPF_FUNC_map_delete_elem`
+pub const BPF_FUNC_MAP_DELETE_ELEM: i32 = 3;
+/// `BPF_FUNC_get_smp_processor_id`
+pub const BPF_FUNC_GET_SMP_PROCESSOR_ID: i32 = 8;
+/// `BPF_FUNC_tail_call`
+pub const BPF_FUNC_TAIL_CALL: i32 = 12;
+/// `BPF_FUNC_redirect`
+pub const BPF_FUNC_REDIRECT: i32 = 23;
+/// `BPF_FUNC_skb_load_bytes`
+pub const BPF_FUNC_SKB_LOAD_BYTES: i32 = 26;
+/// `BPF_FUNC_skb_change_tail`
+pub const BPF_FUNC_SKB_CHANGE_TAIL: i32 = 38;
+/// `BPF_FUNC_skb_pull_data`
+pub const BPF_FUNC_SKB_PULL_DATA: i32 = 39;
+/// `BPF_FUNC_redirect_map`
+pub const BPF_FUNC_REDIRECT_MAP: i32 = 51;
+/// `BPF_FUNC_fib_lookup`
+pub const BPF_FUNC_FIB_LOOKUP: i32 = 69;
+/// `BPF_FUNC_map_push_elem`
+pub const BPF_FUNC_MAP_PUSH_ELEM: i32 = 87;
+/// `BPF_FUNC_map_pop_elem`
+pub const BPF_FUNC_MAP_POP_ELEM: i32 = 88;
+/// `BPF_FUNC_map_peek_elem`
+pub const BPF_FUNC_MAP_PEEK_ELEM: i32 = 89;
+/// `BPF_FUNC_loop`
+pub const BPF_FUNC_LOOP: i32 = 181;

@@ -128,6 +128,9 @@ pub(crate) struct Checker<'a> {
     /// First instruction of each subprogram (sorted; [0] == 0).
     subprogs: Vec<usize>,
     pub(crate) subprog_stack: Vec<usize>,
+    /// Functions exploration called as callbacks (`subprog_info[i].is_cb`, set by
+    /// `push_callback_call`).
+    pub(crate) callback_subprogs: Vec<bool>,
     /// `env->seen_direct_write`: a direct packet write was verified (the tc prologue that
     /// unclones the skb depends on it).
     pub(crate) seen_direct_write: bool,
@@ -215,6 +218,7 @@ impl<'a> Checker<'a> {
             stats: Stats::default(),
             subprogs,
             subprog_stack: vec![0; nsub],
+            callback_subprogs: vec![false; nsub],
             seen_direct_write: false,
             prune_point,
             live_regs,

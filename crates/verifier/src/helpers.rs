@@ -117,18 +117,10 @@ const fn proto(id: i32, name: &'static str, args: [ArgType; 5], ret: RetType) ->
     }
 }
 
-/// `BPF_FUNC_map_lookup_elem`.
-pub const BPF_FUNC_MAP_LOOKUP_ELEM: i32 = 1;
-/// `BPF_FUNC_map_update_elem`.
-pub const BPF_FUNC_MAP_UPDATE_ELEM: i32 = 2;
-/// `BPF_FUNC_map_delete_elem`.
-pub const BPF_FUNC_MAP_DELETE_ELEM: i32 = 3;
-/// `BPF_FUNC_tail_call`.
-pub const BPF_FUNC_TAIL_CALL: i32 = 12;
-/// `BPF_FUNC_loop`.
-pub const BPF_FUNC_LOOP: i32 = 181;
-/// `BPF_FUNC_redirect_map`.
-pub const BPF_FUNC_REDIRECT_MAP: i32 = 51;
+pub use kbpf_uapi::bpf::{
+    BPF_FUNC_FIB_LOOKUP, BPF_FUNC_LOOP, BPF_FUNC_MAP_DELETE_ELEM, BPF_FUNC_MAP_LOOKUP_ELEM,
+    BPF_FUNC_MAP_UPDATE_ELEM, BPF_FUNC_REDIRECT_MAP, BPF_FUNC_TAIL_CALL,
+};
 
 const PROTOS: &[FuncProto] = &[
     proto(

@@ -162,14 +162,33 @@ pub fn hex_dump(b: &[u8]) -> String {
     o
 }
 
+/// Whether a run of `prog` asks the host's network stack anything (`bpf_fib_lookup`'s
+/// routes and neighbours): only then does the namespace it runs in matter.
+fn asks_host_network(prog: &kbpf_run::Program) -> bool {
+    prog.insns.iter().any(|i| {
+        i.code == kbpf_isa::insn::BPF_JMP | kbpf_isa::insn::BPF_CALL
+            && i.src() == 0
+            && i.imm == kbpf_uapi::bpf::BPF_FUNC_FIB_LOOKUP
+    })
+}
+
 /// Runs `f` in the client's network namespace, as bpftool's test run happens in bpftool's
 /// own: what the program asks the host (`bpf_fib_lookup`'s routes and neighbours) is the
 /// client's. The daemon's thread stays where it is; a scoped thread enters the client's
-/// namespace when it differs. Without a daemon the run is in this process's namespace.
-fn in_client_netns<T: Send>(s: &Session, f: impl FnOnce() -> T + Send) -> Result<T, Reply> {
+/// namespace when it differs. Without a daemon, or for a program that asks the host
+/// nothing, the run is where the caller is (so a client the daemon cannot follow into its
+/// namespace can still run those).
+fn in_client_netns<T: Send>(
+    s: &Session,
+    prog: &kbpf_run::Program,
+    f: impl FnOnce() -> T + Send,
+) -> Result<T, Reply> {
     let Some(ctx) = &s.net else {
         return Ok(f());
     };
+    if !asks_host_network(prog) {
+        return Ok(f());
+    }
     let client = crate::net::client_netns(ctx)?;
     if kbpf_net::NetNs::current().is_ok_and(|here| here.inode() == client.inode()) {
         return Ok(f());
@@ -203,7 +222,7 @@ pub(super) fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
     if let Some(input) = &a.pcap_in {
         let prog = s.live_progs[&id].program.clone();
         let prog_type = s.live_progs[&id].prog_type;
-        let r = in_client_netns(s, || {
+        let r = in_client_netns(s, &prog, || {
             super::pcap::run_capture(
                 prog_type,
                 Path::new(input),
@@ -258,7 +277,7 @@ pub(super) fn run(s: &mut Session, w: &mut Words<'_>) -> Reply {
         return Reply::err("ctx_size_out is set but ctx_out is not", -1);
     }
     let prog = s.live_progs[&id].program.clone();
-    let out = in_client_netns(s, || {
+    let out = in_client_netns(s, &prog, || {
         prog.test_run(&TestRunInput {
             data_in: &data,
             ctx_in: ctx.as_deref(),

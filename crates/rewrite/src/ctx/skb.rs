@@ -104,8 +104,7 @@ pub fn convert(
     })
 }
 
-/// `BPF_FUNC_skb_pull_data`.
-const BPF_FUNC_SKB_PULL_DATA: i32 = 39;
+use kbpf_uapi::bpf::BPF_FUNC_SKB_PULL_DATA;
 
 /// `tc_cls_act_prologue` (`bpf_unclone_prologue`) of a program that writes packet data
 /// directly: a cloned skb is made writable with `bpf_skb_pull_data(skb, 0)` (the program

@@ -132,6 +132,7 @@ impl Checker<'_> {
         callee.regs[1] = RegState::unknown();
         callee.regs[2] = ctx;
         callee.in_callback_fn = true;
+        self.callback_subprogs[subprog] = true;
         callee.callback_refs = st.refs.clone();
         st.cur_mut().callback_depth += 1;
         st.frames.push(callee);

@@ -6,7 +6,7 @@
 //! caller goes on with r0 = 0. That path is explored too. A subprogram holding such a load
 //! must return an int in its BTF prototype (`check_btf_func`), and callbacks may not use them.
 
-use super::{Checker, Flow, Pending, R, rej, rej_hint};
+use super::{Checker, Flow, Pending, R, rej, rej_errno, rej_hint};
 use crate::bounds::Scalar;
 use crate::ctx::ProgType;
 use crate::state::VerifierState;
@@ -26,10 +26,13 @@ impl Checker<'_> {
             self.prog,
             ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct
         ) {
-            return rej("BPF_LD_[ABS|IND] instructions not allowed for this program type");
+            return rej_errno(
+                "BPF_LD_[ABS|IND] instructions not allowed for this program type",
+                crate::EINVAL,
+            );
         }
         if st.frames.iter().skip(1).any(|f| f.in_callback_fn) {
-            return rej("cannot use BPF_LD_[ABS|IND] within callback");
+            return rej_errno("cannot use BPF_LD_[ABS|IND] within callback", crate::EINVAL);
         }
         // A global function is verified alone: its hidden exit would return to callers
         // kbpf does not see from there. Refused, which is stricter than the kernel.

@@ -33,7 +33,7 @@ const TAIL_CALL_CALLER_STACK_LIMIT: usize = 256;
 struct FuncFacts {
     has_tail_call: bool,
     has_ld_abs: bool,
-    /// A callback (`BPF_PSEUDO_FUNC` target): `is_cb`.
+    /// Called as a callback on some explored path: `is_cb`.
     is_cb: bool,
 }
 
@@ -68,17 +68,9 @@ impl Checker<'_> {
                 Instruction::LdPacket { .. } => f.has_ld_abs = true,
                 _ => {}
             }
-            if let (
-                Instruction::LdImm64 {
-                    src: Imm64Source::Func,
-                    ..
-                },
-                Some(t),
-            ) = (ins, self.callee_start(idx))
-                && let Ok(s) = self.subprogs.binary_search(&t)
-            {
-                facts[s].is_cb = true;
-            }
+        }
+        for (f, &cb) in facts.iter_mut().zip(&self.callback_subprogs) {
+            f.is_cb = cb;
         }
         facts
     }
@@ -120,7 +112,7 @@ impl Checker<'_> {
             if facts[func].has_ld_abs
                 && (facts[func].is_cb || frames.iter().any(|&(_, f)| facts[f].is_cb))
             {
-                return rej("cannot use BPF_LD_[ABS|IND] within callback");
+                return rej_errno("cannot use BPF_LD_[ABS|IND] within callback", EINVAL);
             }
             if func != 0 && facts[func].has_tail_call && depth >= TAIL_CALL_CALLER_STACK_LIMIT {
                 return rej(format!(
@@ -259,5 +251,30 @@ mod tests {
             message(&v),
             "tail_calls are not allowed when call stack of previous frames is 256 bytes. Too large"
         );
+    }
+
+    /// Only functions exploration called as callbacks count as callbacks: a function whose
+    /// address is only loaded (never passed to `bpf_loop`) may hold a legacy packet load.
+    #[test]
+    fn loaded_but_uncalled_function_is_not_a_callback() {
+        let ld_func = |off: i32| {
+            [
+                Insn::new(BPF_LD | BPF_IMM | BPF_DW, 2, BPF_PSEUDO_FUNC, 0, off),
+                Insn::new(0, 0, 0, 0, 0),
+            ]
+        };
+        let mut insns = vec![Insn::new(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0)];
+        insns.extend(ld_func(3));
+        insns.extend([mov(0, 0), exit()]);
+        // sub: r0 = ld_abs[0]; exit
+        insns.extend([
+            Insn::new(BPF_LD | BPF_ABS | BPF_W, 0, 0, 0, 0),
+            mov(0, 0),
+            exit(),
+        ]);
+        let env: Vec<crate::MapDesc> = Vec::new();
+        let opts = Options::new(ProgType::SocketFilter).func_info(true);
+        let v = verify(&insns, &env, &opts);
+        assert!(v.accepted(), "{}", v.log);
     }
 }
