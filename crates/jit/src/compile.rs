@@ -40,7 +40,12 @@ use kbpf_vm::{Helper, HelperInline, HelperRegistry};
 
 use crate::JitError;
 
+mod dataflow;
+mod fold32;
 mod peephole;
+mod prologue;
+use dataflow::Facts;
+use prologue::MainEntry;
 use crate::x86::{self, Alu, Asm, Cond, Shift};
 use crate::x86::{R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP};
 
@@ -137,12 +142,17 @@ pub(crate) fn translate(
             *slot += 1;
         }
     }
+    let ranges: Vec<(usize, usize)> = funcs.iter().map(|f| (f.first, f.end)).collect();
+    let facts = dataflow::analyse(&prog, &ranges);
+    let entry = prologue::main_entry(&prog, ranges[0], funcs.len() == 1, &facts);
     let mut prev: Option<Layout> = None;
     for pass in 1..=MAX_PASSES {
         let mut e = Emitter {
             prog: &prog,
             targets: &targets,
             funcs: &funcs,
+            facts: &facts,
+            entry: &entry,
             helpers,
             stack_depth: opts.stack_depth.as_deref(),
             prev: prev.as_ref(),
@@ -280,6 +290,10 @@ struct Emitter<'a> {
     /// How many jumps and calls land on each instruction (see [`Emitter::fused`]).
     targets: &'a [u32],
     funcs: &'a [Func],
+    /// Register liveness and zero-extension at each instruction.
+    facts: &'a Facts,
+    /// The main function's entry.
+    entry: &'a MainEntry,
     helpers: &'a HelperRegistry,
     /// The verifier's stack depth per function, if known (see `CompileOptions`).
     stack_depth: Option<&'a [usize]>,
@@ -316,7 +330,7 @@ impl Emitter<'_> {
     fn emit_all(&mut self) -> Result<(), JitError> {
         for (fi, f) in self.funcs.iter().enumerate() {
             self.cur.func_start[fi] = self.asm.len();
-            self.prologue(fi == 0, fi);
+            self.prologue(fi);
             let mut i = f.first;
             while i < f.end {
                 let (pc, ins) = self.prog[i];
@@ -336,13 +350,22 @@ impl Emitter<'_> {
                 i += n;
             }
             self.cur.epilogue[fi] = self.asm.len();
-            self.epilogue(fi == 0);
+            // A leaf's every `exit` returns in place, and its last instruction is an `exit`
+            // or a `goto`.
+            if !self.leaf(fi) {
+                self.epilogue(fi);
+            }
         }
-        // Unwind: r0 = 0 and state code 0 (no error), then the error stub's unwinding.
         self.cur.unwind = self.asm.len();
-        self.asm.alu_rr(false, Alu::Xor, R9, R9);
         self.cur.error = self.asm.len();
-        self.error_stub();
+        if self.leaf(0) {
+            // Nothing can unwind or fail.
+        } else {
+            // Unwind: r0 = 0 and state code 0 (no error), then the error stub's unwinding.
+            self.asm.alu_rr(false, Alu::Xor, R9, R9);
+            self.cur.error = self.asm.len();
+            self.error_stub();
+        }
         self.cur.total = self.asm.len();
         if self.cur.total > (i32::MAX / 2) as usize {
             return Err(JitError::TooLarge {
@@ -352,99 +375,6 @@ impl Emitter<'_> {
         Ok(())
     }
 
-    /// Zeroes the part of the frame the function can read: `[rbp - depth, rbp)` for the
-    /// verifier's `depth` (a few immediate stores when small), else all of `[rsp, rsp + 512)`
-    /// with `rep stosq`, preserving `rdi`, `rcx`, `rax`. `rep stosq` has a start-up cost
-    /// that showed in short loops (a 1000-lookup loop took 1.1–1.2× the kernel's time).
-    fn zero_frame(&mut self, fi: usize) {
-        let depth = self
-            .stack_depth
-            .and_then(|d| d.get(fi).copied())
-            .map(|d| d.div_ceil(8) * 8)
-            .filter(|d| *d <= MAX_BPF_STACK);
-        if let Some(d) = depth
-            && d <= 128
-        {
-            for k in 1..=(d / 8) as i32 {
-                self.asm.store_i(x86::Width::DW, RBP, -8 * k, 0);
-            }
-            return;
-        }
-        let a = &mut self.asm;
-        a.mov_rr(true, R9, RDI);
-        a.mov_rr(true, R10, RCX);
-        a.mov_rr(true, R11, RAX);
-        a.mov_rr(true, RDI, RSP);
-        a.mov_ri32(RCX, (MAX_BPF_STACK / 8) as u32);
-        a.alu_rr(false, Alu::Xor, RAX, RAX);
-        a.rep_stosq();
-        a.mov_rr(true, RDI, R9);
-        a.mov_rr(true, RCX, R10);
-        a.mov_rr(true, RAX, R11);
-    }
-
-    /// Main function: `extern "sysv64" fn(r1, r2, state: *mut RunState) -> u64`. Saves the
-    /// callee-saved registers, keeps `state` at `[r12]`, sets up the frame and zeroes the BPF
-    /// registers the caller does not pass. Subprograms: save `rbp` and `r6`–`r9`
-    /// (`rbx`, `r13`–`r15`), as the kernel's callee-saved set, and set up a fresh frame.
-    fn prologue(&mut self, main: bool, fi: usize) {
-        let a = &mut self.asm;
-        if main {
-            for r in [RBP, RBX, R12, R13, R14, R15, RDX] {
-                a.push(r);
-            }
-            a.mov_rr(true, R12, RSP);
-            a.alu_ri(true, Alu::Sub, RSP, STACK);
-            a.mov_rr(true, RBP, R12);
-            // r0 and r3..r9 start at 0, as in the interpreter.
-            for r in [RAX, RDX, RCX, R8, RBX, R13, R14, R15] {
-                a.alu_rr(false, Alu::Xor, r, r);
-            }
-        } else {
-            for r in [RBP, RBX, R13, R14, R15] {
-                a.push(r);
-            }
-            a.alu_ri(true, Alu::Sub, RSP, STACK);
-            a.lea(RBP, RSP, STACK);
-        }
-        self.zero_frame(fi);
-        if main {
-            // BPF_REG_AX starts at 0 as in the interpreter (zero_frame used r10).
-            self.asm.alu_rr(false, Alu::Xor, R10, R10);
-        }
-    }
-
-    fn epilogue(&mut self, main: bool) {
-        let a = &mut self.asm;
-        a.alu_ri(true, Alu::Add, RSP, STACK);
-        if main {
-            a.pop(R11); // the RunState pointer
-            for r in [R15, R14, R13, R12, RBX, RBP] {
-                a.pop(r);
-            }
-        } else {
-            for r in [R15, R14, R13, RBX, RBP] {
-                a.pop(r);
-            }
-        }
-        a.ret();
-    }
-
-    /// Expects the state code in `r9d`, the pc in `r10d`, the detail in `rax`. Unwinds to
-    /// the main frame, records the failure and returns 0.
-    fn error_stub(&mut self) {
-        let a = &mut self.asm;
-        a.mov_rr(true, RSP, R12);
-        a.pop(R11);
-        a.store_r(x86::Width::DW, R11, 0, R9);
-        a.store_r(x86::Width::DW, R11, 8, R10);
-        a.store_r(x86::Width::DW, R11, 16, RAX);
-        a.alu_rr(false, Alu::Xor, RAX, RAX);
-        for r in [R15, R14, R13, R12, RBX, RBP] {
-            a.pop(r);
-        }
-        a.ret();
-    }
 
     /// `rel32` from the end of an instruction of `len` bytes starting now to a position of
     /// the previous pass (exact in the final pass, where the layouts agree).
@@ -614,7 +544,9 @@ impl Emitter<'_> {
                 Ok(())
             }
             Instruction::Exit => {
-                if !last {
+                if self.leaf(fi) {
+                    self.epilogue(fi);
+                } else if !last {
                     self.branch(None, pc, |p| p.epilogue[fi]);
                 }
                 Ok(())

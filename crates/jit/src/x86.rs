@@ -11,6 +11,8 @@
 //! The module is pure byte shuffling: it compiles on every host and is unit-tested against
 //! encodings checked with an assembler.
 
+mod word;
+
 /// `rax`
 pub const RAX: u8 = 0;
 /// `rcx`

@@ -12,7 +12,7 @@ use super::{Emitter, REG, cond};
 use crate::JitError;
 use crate::x86::{Alu, Cond, Shift};
 
-fn alu(ins: Instruction) -> Option<(Width, AluOp, u8, Source)> {
+pub(super) fn alu(ins: Instruction) -> Option<(Width, AluOp, u8, Source)> {
     match ins {
         Instruction::Alu {
             width,
@@ -40,13 +40,17 @@ fn overwrites_r0(ins: Instruction) -> bool {
 
 impl Emitter<'_> {
     /// The number of jumps landing on `pc`.
-    fn landings(&self, pc: usize) -> u32 {
+    pub(super) fn landings(&self, pc: usize) -> u32 {
         self.targets.get(pc).copied().unwrap_or(0)
     }
 
     /// Emits a peephole starting at `prog[i]` if one applies; returns how many instructions
     /// it consumed (0: none applies).
     pub(super) fn fused(&mut self, i: usize, end: usize) -> Result<usize, JitError> {
+        let n = self.fold32(i, end);
+        if n != 0 {
+            return Ok(n);
+        }
         if let Some(n) = self.shift_add(i, end) {
             return Ok(n);
         }
