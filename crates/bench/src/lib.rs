@@ -200,6 +200,7 @@ impl<'a> Engines<'a> {
     /// # Safety
     /// `ctx` must be the context the program was verified for (an `XdpFrame`'s `ctx_ptr()`
     /// for XDP), alive for the run.
+    #[inline]
     pub unsafe fn run_jit(&self, ctx: u64) -> Result<u64, kbpf_vm::RunError> {
         // SAFETY: forwarded to the caller.
         unsafe { self.jit.run(ctx, 0) }

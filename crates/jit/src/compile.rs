@@ -44,10 +44,10 @@ mod dataflow;
 mod fold32;
 mod peephole;
 mod prologue;
-use dataflow::Facts;
-use prologue::MainEntry;
 use crate::x86::{self, Alu, Asm, Cond, Shift};
 use crate::x86::{R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP};
+use dataflow::Facts;
+use prologue::MainEntry;
 
 /// BPF register → x86 register, as the kernel's `reg2hex[]`; index 11 is `BPF_REG_AX`
 /// (only valid in translated programs, which the decoder admits with
@@ -97,6 +97,8 @@ pub(crate) struct Image {
     pub insn_offsets: Vec<usize>,
     /// Passes until the size converged.
     pub passes: usize,
+    /// The main function can report through its [`RunState`] (it is not a leaf).
+    pub reports: bool,
 }
 
 /// One BPF function: instructions `[first, end)` of the decoded list.
@@ -153,6 +155,7 @@ pub(crate) fn translate(
             funcs: &funcs,
             facts: &facts,
             entry: &entry,
+            regs: prologue::register_map(&entry),
             helpers,
             stack_depth: opts.stack_depth.as_deref(),
             prev: prev.as_ref(),
@@ -176,6 +179,7 @@ pub(crate) fn translate(
                 func_pcs: funcs.iter().map(|f| prog[f.first].0).collect(),
                 insn_offsets: layout.insn_start,
                 passes: pass,
+                reports: entry == MainEntry::Full,
             });
         }
         prev = Some(layout);
@@ -294,6 +298,8 @@ struct Emitter<'a> {
     facts: &'a Facts,
     /// The main function's entry.
     entry: &'a MainEntry,
+    /// Where each BPF register lives (`REG` unless a leaf moved some).
+    regs: [u8; 12],
     helpers: &'a HelperRegistry,
     /// The verifier's stack depth per function, if known (see `CompileOptions`).
     stack_depth: Option<&'a [usize]>,
@@ -375,7 +381,6 @@ impl Emitter<'_> {
         Ok(())
     }
 
-
     /// `rel32` from the end of an instruction of `len` bytes starting now to a position of
     /// the previous pass (exact in the final pass, where the layouts agree).
     fn rel32_to(
@@ -434,9 +439,9 @@ impl Emitter<'_> {
                 op,
                 dst,
                 src,
-            } => self.alu(pc, width == Width::W64, op, REG[dst as usize], src),
+            } => self.alu(pc, width == Width::W64, op, self.regs[dst as usize], src),
             Instruction::Endian { kind, bits, dst } => {
-                let d = REG[dst as usize];
+                let d = self.regs[dst as usize];
                 let a = &mut self.asm;
                 match (kind, bits) {
                     (Endian::Le, 16) => a.movzx16_rr(d, d),
@@ -461,8 +466,8 @@ impl Emitter<'_> {
                 self.asm.load(
                     width(size),
                     signed,
-                    REG[dst as usize],
-                    REG[src as usize],
+                    self.regs[dst as usize],
+                    self.regs[src as usize],
                     off as i32,
                 );
                 Ok(())
@@ -473,11 +478,12 @@ impl Emitter<'_> {
                 off,
                 src,
             } => {
-                let b = REG[dst as usize];
+                let b = self.regs[dst as usize];
                 match src {
-                    Source::Reg(s) => self
-                        .asm
-                        .store_r(width(size), b, off as i32, REG[s as usize]),
+                    Source::Reg(s) => {
+                        self.asm
+                            .store_r(width(size), b, off as i32, self.regs[s as usize])
+                    }
                     Source::Imm(k) => self.asm.store_i(width(size), b, off as i32, k),
                 }
                 Ok(())
@@ -495,7 +501,7 @@ impl Emitter<'_> {
                 imm,
                 next_imm,
             } => {
-                let d = REG[dst as usize];
+                let d = self.regs[dst as usize];
                 if src == Imm64Source::Func {
                     // The address of the JIT-ed function, as the kernel's JIT loads it.
                     let target = ins.branch_target(pc).unwrap_or(0) as usize;
@@ -522,13 +528,13 @@ impl Emitter<'_> {
                 src,
                 ..
             } => {
-                self.compare(width == Width::W64, c, REG[dst as usize], src);
+                self.compare(width == Width::W64, c, self.regs[dst as usize], src);
                 let t = ins.branch_target(pc).unwrap_or(0) as usize;
                 self.branch(Some(cond(c)), pc, |p| p.insn_start[t]);
                 Ok(())
             }
             Instruction::Call(CallTarget::Helper(id)) => self.call_helper(pc, id),
-            Instruction::Call(CallTarget::Reg(r)) => self.callx(pc, REG[r as usize]),
+            Instruction::Call(CallTarget::Reg(r)) => self.callx(pc, self.regs[r as usize]),
             Instruction::Call(CallTarget::Local(_)) => {
                 let target = ins.branch_target(pc).unwrap_or(0) as usize;
                 let callee = self.func_index(target);
@@ -564,9 +570,9 @@ impl Emitter<'_> {
     /// The flags a conditional jump on `c` tests: `test` for `JSET`, else `cmp`.
     fn compare(&mut self, w: bool, c: JmpCond, d: u8, src: Source) {
         match (c, src) {
-            (JmpCond::Set, Source::Reg(s)) => self.asm.test_rr(w, d, REG[s as usize]),
+            (JmpCond::Set, Source::Reg(s)) => self.asm.test_rr(w, d, self.regs[s as usize]),
             (JmpCond::Set, Source::Imm(k)) => self.asm.test_ri(w, d, k),
-            (_, Source::Reg(s)) => self.asm.alu_rr(w, Alu::Cmp, d, REG[s as usize]),
+            (_, Source::Reg(s)) => self.asm.alu_rr(w, Alu::Cmp, d, self.regs[s as usize]),
             // `test d, d` sets the same flags as `cmp d, 0` (CF = OF = 0).
             (_, Source::Imm(0)) => self.asm.test_rr(w, d, d),
             (_, Source::Imm(k)) => self.asm.alu_ri(w, Alu::Cmp, d, k),
@@ -596,7 +602,7 @@ impl Emitter<'_> {
         };
         if let Some(x) = simple {
             match src {
-                Source::Reg(s) => a.alu_rr(w, x, d, REG[s as usize]),
+                Source::Reg(s) => a.alu_rr(w, x, d, self.regs[s as usize]),
                 Source::Imm(k) => a.alu_ri(w, x, d, k),
             }
             return Ok(());
@@ -618,21 +624,23 @@ impl Emitter<'_> {
                         a.mov_rr(false, d, d);
                     }
                 }
-                Source::Reg(s) => self.shift_by_reg(w, sh, d, REG[s as usize]),
+                Source::Reg(s) => self.shift_by_reg(w, sh, d, self.regs[s as usize]),
             }
             return Ok(());
         }
         match (op, src) {
-            (AluOp::Mov, Source::Reg(s)) => a.mov_rr(w, d, REG[s as usize]),
+            (AluOp::Mov, Source::Reg(s)) => a.mov_rr(w, d, self.regs[s as usize]),
             (AluOp::Mov, Source::Imm(k)) => {
                 let v = if w { k as i64 as u64 } else { k as u32 as u64 };
                 a.mov_ri64(d, v);
             }
-            (AluOp::Movsx(bits), Source::Reg(s)) => a.movsx_rr(w, d, REG[s as usize], bits),
-            (AluOp::Mul, Source::Reg(s)) => a.imul_rr(w, d, REG[s as usize]),
+            (AluOp::Movsx(bits), Source::Reg(s)) => a.movsx_rr(w, d, self.regs[s as usize], bits),
+            (AluOp::Mul, Source::Reg(s)) => a.imul_rr(w, d, self.regs[s as usize]),
             (AluOp::Mul, Source::Imm(k)) => a.imul_rri(w, d, d, k),
             (AluOp::Neg, _) => a.neg(w, d),
-            (AluOp::MovPercpu, Source::Reg(s)) => return self.mov_percpu(pc, d, REG[s as usize]),
+            (AluOp::MovPercpu, Source::Reg(s)) => {
+                return self.mov_percpu(pc, d, self.regs[s as usize]);
+            }
             (AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod, _) => {
                 return self.div_mod(pc, w, op, d, src);
             }
@@ -682,7 +690,7 @@ impl Emitter<'_> {
         let is_div = matches!(op, AluOp::Div | AluOp::Sdiv);
         let a = &mut self.asm;
         match src {
-            Source::Reg(s) => a.mov_rr(true, R11, REG[s as usize]),
+            Source::Reg(s) => a.mov_rr(true, R11, self.regs[s as usize]),
             Source::Imm(k) => a.mov_ri64(R11, if w { k as i64 as u64 } else { k as u32 as u64 }),
         }
         a.test_rr(w, R11, R11);
@@ -739,7 +747,7 @@ impl Emitter<'_> {
         src: u8,
         off: i32,
     ) -> Result<(), JitError> {
-        let (b, s) = (REG[dst as usize], REG[src as usize]);
+        let (b, s) = (self.regs[dst as usize], self.regs[src as usize]);
         let w = size == Size::DW;
         let a = &mut self.asm;
         // x86 is TSO: plain loads are acquire loads and plain stores are release stores

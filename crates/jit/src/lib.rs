@@ -60,7 +60,7 @@ mod exec {
     pub(crate) enum ExecMemory {}
 
     impl ExecMemory {
-        pub(crate) unsafe fn call(&self, _: usize, _: u64, _: u64, _: &mut RunState) -> u64 {
+        pub(crate) unsafe fn call(&self, _: usize, _: u64, _: u64, _: *mut RunState) -> u64 {
             match *self {}
         }
     }
@@ -150,6 +150,9 @@ pub struct JitProgram {
     func_pcs: Vec<usize>,
     insn_offsets: Vec<usize>,
     passes: usize,
+    /// The image may write the run state (a leaf main function never does; see
+    /// `compile/prologue.rs`), so runs must pass one and read it back.
+    reports: bool,
     mem: exec::ExecMemory,
 }
 
@@ -231,6 +234,7 @@ impl JitProgram {
                 func_pcs: img.func_pcs,
                 insn_offsets: img.insn_offsets,
                 passes: img.passes,
+                reports: img.reports,
                 mem,
             })
         }
@@ -258,7 +262,12 @@ impl JitProgram {
     /// accepted the program for this context establishes that; an unverified program must run
     /// on the interpreter's checked mode instead. Programs must also terminate (there is no
     /// instruction budget).
+    #[inline]
     pub unsafe fn run(&self, r1: u64, r2: u64) -> Result<u64, RunError> {
+        if !self.reports {
+            // SAFETY: as below; an image that never reports takes no run state (null).
+            return Ok(unsafe { self.mem.call(0, r1, r2, std::ptr::null_mut()) });
+        }
         let mut state = RunState::default();
         // SAFETY: offset 0 is the main function of this image (compile::translate lays it out
         // first); the program's own safety is the caller's contract, forwarded unchanged.

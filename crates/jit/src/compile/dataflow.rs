@@ -16,9 +16,7 @@
 //! match on unverified programs: after a subprogram returns, the caller sees the callee's
 //! `r1`–`r5` too, so a subprogram's `exit` reads them.
 
-use kbpf_isa::decode::{
-    AluOp, CallTarget, Endian, Imm64Source, Instruction, Size, Source, Width,
-};
+use kbpf_isa::decode::{AluOp, CallTarget, Endian, Imm64Source, Instruction, Size, Source, Width};
 
 /// A set of BPF registers: bit `r` is register `r` (`r0`–`r10`, and 11 for `BPF_REG_AX`).
 pub(crate) type RegSet = u16;
@@ -67,9 +65,7 @@ fn src_set(src: Source) -> RegSet {
 pub(crate) fn effect(ins: Instruction, subprog: bool) -> Effect {
     match ins {
         Instruction::Alu { op, dst, src, .. } => match op {
-            AluOp::Mov | AluOp::Movsx(_) | AluOp::MovPercpu => {
-                Effect::new(src_set(src), bit(dst))
-            }
+            AluOp::Mov | AluOp::Movsx(_) | AluOp::MovPercpu => Effect::new(src_set(src), bit(dst)),
             AluOp::Neg => Effect::new(bit(dst), bit(dst)),
             _ => Effect::new(bit(dst) | src_set(src), bit(dst)),
         },
@@ -254,7 +250,10 @@ pub(crate) fn calls_out(ins: Instruction) -> bool {
     matches!(
         ins,
         Instruction::Call(
-            CallTarget::Helper(_) | CallTarget::Local(_) | CallTarget::Reg(_) | CallTarget::Kfunc { .. }
+            CallTarget::Helper(_)
+                | CallTarget::Local(_)
+                | CallTarget::Reg(_)
+                | CallTarget::Kfunc { .. }
         ) | Instruction::Alu {
             op: AluOp::MovPercpu,
             ..

@@ -22,7 +22,7 @@ use kbpf_isa::decode::{AluOp, Endian, Instruction, JmpCond, Size, Source, Width}
 
 use super::dataflow::bit;
 use super::peephole::alu;
-use super::{Emitter, REG, cond};
+use super::{Emitter, cond};
 use crate::x86::Shift;
 
 /// An ALU op whose low 32 result bits depend only on the low 32 bits of its operands.
@@ -76,7 +76,7 @@ impl Emitter<'_> {
         if x2 != x || x3 != x || !low_half_op(op, src) {
             return None;
         }
-        self.alu(pc, false, op, REG[x as usize], src).ok()?;
+        self.alu(pc, false, op, self.regs[x as usize], src).ok()?;
         Some(2)
     }
 
@@ -100,7 +100,7 @@ impl Emitter<'_> {
                 (Width::W64, AluOp::Rsh, x2, Source::Imm(32)),
             ) if x == x2 => {
                 if !x_known(x) {
-                    let r = REG[x as usize];
+                    let r = self.regs[x as usize];
                     self.asm.mov_rr(false, r, r);
                 }
                 Some(2)
@@ -143,7 +143,11 @@ impl Emitter<'_> {
         if x == t || y != y2 || k + r != 32 || (x4, t4, x5, x6) != (x, t, x, x) || !y_zext {
             return None;
         }
-        let (rx, ry, rt) = (REG[x as usize], REG[y as usize], REG[t as usize]);
+        let (rx, ry, rt) = (
+            self.regs[x as usize],
+            self.regs[y as usize],
+            self.regs[t as usize],
+        );
         if self.facts.live_out[i + 5] & bit(t) != 0 {
             self.asm.mov_rr(false, rt, ry);
             self.asm.shift_ri(false, Shift::Shr, rt, r as u8);
@@ -179,7 +183,7 @@ impl Emitter<'_> {
             return None;
         }
         let t = usize::try_from(jmp.branch_target(pj)?).ok()?;
-        let b = REG[base as usize];
+        let b = self.regs[base as usize];
         let off = off as i32;
         match (c, mask) {
             // (V & M) & K != 0; V is 16 bits, so only K's low half matters.
@@ -226,7 +230,7 @@ impl Emitter<'_> {
     /// `R = *(u16 *)(B + off); R = be16 R` as `movzx R32, word [B + off]; ror R16, 8`.
     fn load_be16(&mut self, i: usize, end: usize) -> Option<usize> {
         let (r, base, off) = self.loaded_be16(i, end)?;
-        let (rr, rb) = (REG[r as usize], REG[base as usize]);
+        let (rr, rb) = (self.regs[r as usize], self.regs[base as usize]);
         self.asm
             .load(crate::x86::Width::H, false, rr, rb, off as i32);
         self.asm.ror16_8(rr);

@@ -12,9 +12,14 @@
 //!   `exit` returns in place instead of jumping to a shared epilogue. This is the entry of an
 //!   optimising compiler's leaf function, and what a packet parser needs.
 //!
+//! A leaf also keeps `r6`–`r9` in caller-saved registers where it can, so that they need no
+//! saving at all: in `r9` and `r11` when no instruction needs the JIT's scratch registers
+//! (division, shifts by a register, atomics), and in `r10` when the program does not use
+//! `BPF_REG_AX`. Nothing outside the function sees BPF registers, so only the image changes.
+//!
 //! [`RunState`]: super::RunState
 
-use kbpf_isa::decode::Instruction;
+use kbpf_isa::decode::{AluOp, Instruction, Source};
 use kbpf_isa::insn::MAX_BPF_STACK;
 
 use super::dataflow::{Facts, RegSet, bit, calls_out, touched};
@@ -29,6 +34,9 @@ pub(crate) enum MainEntry {
     Full,
     /// A leaf function's entry.
     Leaf {
+        /// Where each BPF register lives (`REG`, with `r6`–`r9` moved to free caller-saved
+        /// registers where possible).
+        regs: [u8; 12],
         /// The x86 callee-saved registers of `r6`–`r9` the program writes, pushed on entry.
         saved: Vec<u8>,
         /// The program mentions `r10`: save `rbp` and set up (and zero) the frame.
@@ -49,16 +57,50 @@ pub(crate) fn main_entry(
         return MainEntry::Full;
     }
     let used = touched(prog, first, end);
-    let saved = (6..=9)
-        .filter(|&r| used & bit(r) != 0)
-        .map(|r| REG[r as usize])
-        .collect();
+    let mut free = Vec::new();
+    if !prog[first..end].iter().any(|&(_, ins)| needs_scratch(ins)) {
+        free.extend([R9, R11]);
+    }
+    if used & bit(11) == 0 {
+        free.push(R10);
+    }
+    let mut regs = REG;
+    let mut saved = Vec::new();
+    for r in (6..=9usize).filter(|&r| used & bit(r as u8) != 0) {
+        match free.pop() {
+            Some(x) => regs[r] = x,
+            None => saved.push(REG[r]),
+        }
+    }
     // r1 and r2 are the arguments; r10 is the frame pointer.
     let passed = bit(1) | bit(2) | bit(10);
     MainEntry::Leaf {
+        regs,
         saved,
         frame: used & bit(10) != 0,
         zero: facts.live_in[first] & !passed,
+    }
+}
+
+/// Whether the JIT's code for `ins` uses its scratch registers `r9`/`r11` (see
+/// `Emitter::div_mod`, `shift_by_reg`, `atomic`).
+fn needs_scratch(ins: Instruction) -> bool {
+    match ins {
+        Instruction::Alu { op, src, .. } => match op {
+            AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod | AluOp::MovPercpu => true,
+            AluOp::Lsh | AluOp::Rsh | AluOp::Arsh => matches!(src, Source::Reg(_)),
+            _ => false,
+        },
+        Instruction::Atomic { .. } | Instruction::Call(_) => true,
+        _ => false,
+    }
+}
+
+/// Where the BPF registers live in the image of a program with this entry.
+pub(crate) fn register_map(entry: &MainEntry) -> [u8; 12] {
+    match entry {
+        MainEntry::Leaf { regs, .. } => *regs,
+        MainEntry::Full => REG,
     }
 }
 
@@ -105,7 +147,13 @@ impl Emitter<'_> {
     /// what it needs. Subprograms: save `rbp` and `r6`–`r9` (`rbx`, `r13`–`r15`), as the
     /// kernel's callee-saved set, and set up a fresh frame.
     pub(super) fn prologue(&mut self, fi: usize) {
-        if let (0, MainEntry::Leaf { saved, frame, zero }) = (fi, self.entry) {
+        if let (
+            0,
+            MainEntry::Leaf {
+                saved, frame, zero, ..
+            },
+        ) = (fi, self.entry)
+        {
             let a = &mut self.asm;
             if *frame {
                 a.push(RBP);
@@ -120,7 +168,8 @@ impl Emitter<'_> {
             }
             for r in 0..12u8 {
                 if zero & bit(r) != 0 {
-                    self.asm.alu_rr(false, Alu::Xor, REG[r as usize], REG[r as usize]);
+                    let x = self.regs[r as usize];
+                    self.asm.alu_rr(false, Alu::Xor, x, x);
                 }
             }
             return;
