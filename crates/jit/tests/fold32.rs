@@ -9,6 +9,8 @@
 //! - `R = *(u16 *)(r9 + off); R = be16 R (bswap16, le16); [R &= M;] if R op K goto L` with
 //!   every jump operation, JMP and JMP32, immediate and register operands, and constants that
 //!   match the half-word in memory (so both outcomes occur);
+//! - two loaded `be16`s joined as `R <<= 16; R |= S` (a port pair), at adjacent offsets or
+//!   not, with either width, the two registers the same or not, `S` live or dead;
 //! - leaf programs with and without stack, reading registers they never wrote (the
 //!   interpreter starts them at 0), and programs with a helper call (the full entry);
 //! - forward jumps landing anywhere, also inside the shapes, and two endings: every
@@ -172,9 +174,37 @@ fn memory() -> Vec<u8> {
     (0..MEM).map(byte_at).collect()
 }
 
+fn be16_pair(r: Raw) -> Vec<Insn> {
+    let (_, a, b, c, _, sel) = r;
+    let (rr, ss) = (reg(a), reg(b));
+    let o = (c as usize % (DATA - 5)) as i16;
+    let o2 = o + [2, 2, 2, 1, 3][(sel as usize >> 1) % 5];
+    let swap = |r: u8| {
+        if sel & 0x100 != 0 {
+            Insn::new(BPF_ALU | BPF_END | BPF_TO_LE, r, 0, 0, 16)
+        } else {
+            Insn::new(BPF_ALU | BPF_END | BPF_TO_BE, r, 0, 0, 16)
+        }
+    };
+    // (The base stays r9: a jump may land between an address's set-up and its use.)
+    let base = 9;
+    let shift_class = if sel & 8 != 0 { BPF_ALU64 } else { BPF_ALU };
+    let or_class = if sel & 16 != 0 { BPF_ALU64 } else { BPF_ALU };
+    let amount = if sel & 32 != 0 { 8 } else { 16 };
+    vec![
+        Insn::new(BPF_LDX | BPF_MEM | BPF_H, rr, base, o, 0),
+        swap(rr),
+        Insn::new(BPF_LDX | BPF_MEM | BPF_H, ss, base, o2, 0),
+        swap(ss),
+        alu_k(shift_class, BPF_LSH, rr, amount),
+        alu(or_class, BPF_OR, rr, ss),
+    ]
+}
+
 fn item(r: Raw) -> Item {
     let (kind, a, b, c, k, sel) = r;
-    match kind % 8 {
+    match kind % 9 {
+        8 => Item::Plain(be16_pair(r)),
         0 | 1 => Item::Plain(rotate(r)),
         2 | 3 => Item::Plain(narrow(r)),
         4 => {
@@ -443,7 +473,7 @@ fn has(code: &[String], what: &str) -> bool {
 
 /// What the optimisations emit, on one small leaf program: the jhash step
 /// `a ^= c; a -= rol32(c, 11); w a = w a` with `c` zero-extended, a `be16` compare and a
-/// masked one, `add` + `w X = w X`.
+/// masked one, a port pair, `add` + `w X = w X`.
 #[test]
 fn leaf_code_is_what_an_optimising_compiler_emits() {
     let exit = Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
@@ -457,6 +487,13 @@ fn leaf_code_is_what_an_optimising_compiler_emits() {
         alu_k(BPF_JMP, BPF_JNE, 6, 0),
         Insn::new(BPF_LDX | BPF_MEM | BPF_W, 8, 1, 26, 0),
         Insn::new(BPF_LDX | BPF_MEM | BPF_W, 5, 1, 30, 0),
+        Insn::new(BPF_LDX | BPF_MEM | BPF_H, 4, 1, 34, 0),
+        Insn::new(BPF_ALU | BPF_END | BPF_TO_BE, 4, 0, 0, 16),
+        Insn::new(BPF_LDX | BPF_MEM | BPF_H, 3, 1, 36, 0),
+        Insn::new(BPF_ALU | BPF_END | BPF_TO_BE, 3, 0, 0, 16),
+        alu_k(BPF_ALU64, BPF_LSH, 4, 16),
+        alu(BPF_ALU64, BPF_OR, 4, 3),
+        alu(BPF_ALU64, BPF_XOR, 8, 4),
         alu_k(BPF_ALU64, BPF_ADD, 8, 0xdeadbeefu32 as i32),
         zext(8),
         alu(BPF_ALU64, BPF_XOR, 8, 5),
@@ -479,7 +516,9 @@ fn leaf_code_is_what_an_optimising_compiler_emits() {
     // no register zeroing.
     assert!(!has(&code, "push") && !has(&code, "sub rsp"), "{text}");
     assert!(!has(&code, "xor eax,eax"), "{text}");
-    // be16 compares in memory: 0x0800 swapped is 8, 0x1fff swapped is 0xff1f.
+    // be16 compares in memory: 0x0800 swapped is 8, 0x1fff swapped is 0xff1f; the port
+    // pair one load and bswap.
+    assert!(has(&code, "bswap ecx") && !has(&code, "ror"), "{text}");
     assert!(has(&code, "cmp word ptr [rdi+0Ch],8"), "{text}");
     assert!(has(&code, "test word ptr [rdi+14h],0FF1Fh"), "{text}");
     // add + zero-extension is a 32-bit add; the rotate one rol; the sub 32-bit; no `or`.

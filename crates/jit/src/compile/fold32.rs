@@ -12,7 +12,11 @@
 //!   still live;
 //! - `R = *(u16 *)(B + off); R = be16 R; [R &= M;] if R op K goto L` (op `==`, `!=` or `&`)
 //!   compares the half-word in memory with the byte-swapped constant, when R is dead after
-//!   the jump; a `be16` of a loaded half-word that is not compared is `movzx` + `ror`.
+//!   the jump; a `be16` of a loaded half-word that is not compared is `movzx` + `ror`;
+//! - two adjacent big-endian half-words joined into one 32-bit value (a TCP/UDP port pair:
+//!   `R = be16 *(u16 *)(B + o); S = be16 *(u16 *)(B + o + 2); R <<= 16; R |= S`) are one
+//!   big-endian word, `mov R32, [B + o]; bswap R32` (and S's own load and swap only if S
+//!   is still live).
 //!
 //! Like every peephole (see [`super::peephole`]), each run lies inside one basic block, and
 //! each leaves every live register and memory exactly as the instruction-by-instruction
@@ -46,6 +50,7 @@ impl Emitter<'_> {
     /// instructions it consumed (0: none applies).
     pub(super) fn fold32(&mut self, i: usize, end: usize) -> usize {
         self.rotate64(i, end)
+            .or_else(|| self.be16_pair(i, end))
             .or_else(|| self.be16_compare(i, end))
             .or_else(|| self.load_be16(i, end))
             .or_else(|| self.narrow_then_zext(i, end))
@@ -201,6 +206,38 @@ impl Emitter<'_> {
         }
         self.branch(Some(cond(c)), pj, |p| p.insn_start[t]);
         Some(n)
+    }
+
+    /// Two adjacent loaded `be16`s joined into one word (module docs) as one load and
+    /// `bswap`.
+    fn be16_pair(&mut self, i: usize, end: usize) -> Option<usize> {
+        if !self.straight(i, 6, end) {
+            return None;
+        }
+        let (r, b, o) = self.loaded_be16(i, end)?;
+        let (s, b2, o2) = self.loaded_be16(i + 2, end)?;
+        if r == s || r == b || s == b || b2 != b || i32::from(o2) != i32::from(o) + 2 {
+            return None;
+        }
+        match (alu(self.prog[i + 4].1)?, alu(self.prog[i + 5].1)?) {
+            ((_, AluOp::Lsh, r2, Source::Imm(16)), (_, AluOp::Or, r3, Source::Reg(s2)))
+                if r2 == r && r3 == r && s2 == s => {}
+            _ => return None,
+        }
+        let (rr, rs, rb) = (
+            self.regs[r as usize],
+            self.regs[s as usize],
+            self.regs[b as usize],
+        );
+        if self.facts.live_out[i + 5] & bit(s) != 0 {
+            self.asm
+                .load(crate::x86::Width::H, false, rs, rb, i32::from(o2));
+            self.asm.ror16_8(rs);
+        }
+        self.asm
+            .load(crate::x86::Width::W, false, rr, rb, i32::from(o));
+        self.asm.bswap(false, rr);
+        Some(6)
     }
 
     /// `R = *(u16 *)(B + off); R = be16 R` (or `bswap16`) at `prog[i]`: `(R, B, off)`.
