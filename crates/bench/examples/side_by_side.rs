@@ -457,7 +457,8 @@ fn main() {
         ("lookup_direct", "BPF_F_INNER_MAP direct call"),
         ("lookup_helper", "generic helper bpf_map_lookup_elem"),
     ] {
-        if !wanted(label) && !(stem == "lookup_inline" && wanted("array lookup loop")) {
+        let lookup_loop = stem == "lookup_inline" && wanted("array lookup loop");
+        if !(wanted(label) || lookup_loop) {
             continue;
         }
         let path = bench_object(stem);

@@ -10,10 +10,17 @@
 //! sizes only shrink and the loop converges. When a pass produces the same size as the one
 //! before, every offset it used was exact and its bytes are the image.
 //!
+//! Beyond the kernel's one-instruction-at-a-time translation, the JIT uses what it can prove
+//! about the whole function: register liveness and known zero-extension (`dataflow`), which
+//! the peepholes (`peephole`, `fold32`) and the leaf entry (`prologue`: a program that calls
+//! nothing saves, zeroes and frames only what it uses, and keeps `r6`–`r9` in free
+//! caller-saved registers) rest on. None of it changes the translated program.
+//!
 //! The module is pure code generation and runs on any host; only [`crate::exec`] touches
 //! executable memory.
 //!
 //! # Machine state at run time
+//! The general layout (a leaf main function departs from it as `prologue` describes):
 //! - `rbp` is BPF `r10`: the top of the current function's 512-byte frame `[rbp-512, rbp)`,
 //!   16-byte aligned and zeroed on entry (as the interpreter does, so both engines agree on
 //!   programs that read stack they never wrote).

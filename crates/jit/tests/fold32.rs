@@ -66,7 +66,7 @@ fn reg(x: u8) -> u8 {
 /// An immediate: mostly small or boundary values, sometimes anything.
 fn imm(sel: u8, raw: i32) -> i32 {
     const IMMS: [i32; 10] = [0, 1, -1, 31, 32, 63, 0x800, 0xffff, i32::MIN, i32::MAX];
-    if sel % 3 == 0 {
+    if sel.is_multiple_of(3) {
         IMMS[(raw as u32 as usize) % IMMS.len()]
     } else {
         raw
