@@ -154,6 +154,11 @@ pub(crate) fn translate(
     let ranges: Vec<(usize, usize)> = funcs.iter().map(|f| (f.first, f.end)).collect();
     let facts = dataflow::analyse(&prog, &ranges);
     let entry = prologue::main_entry(&prog, ranges[0], funcs.len() == 1, &facts);
+    let features = if opts.baseline_isa {
+        x86::Features::default()
+    } else {
+        x86::Features::host()
+    };
     let mut prev: Option<Layout> = None;
     for pass in 1..=MAX_PASSES {
         let mut e = Emitter {
@@ -163,6 +168,7 @@ pub(crate) fn translate(
             facts: &facts,
             entry: &entry,
             regs: prologue::register_map(&entry),
+            features,
             helpers,
             stack_depth: opts.stack_depth.as_deref(),
             prev: prev.as_ref(),
@@ -307,6 +313,8 @@ struct Emitter<'a> {
     entry: &'a MainEntry,
     /// Where each BPF register lives (`REG` unless a leaf moved some).
     regs: [u8; 12],
+    /// The instruction-set extensions the image may use.
+    features: x86::Features,
     helpers: &'a HelperRegistry,
     /// The verifier's stack depth per function, if known (see `CompileOptions`).
     stack_depth: Option<&'a [usize]>,

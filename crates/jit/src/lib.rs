@@ -176,6 +176,10 @@ pub struct CompileOptions {
     /// 512-byte frame — the only part the program can read — instead of all of it; `None`
     /// zeroes the whole frame, like the interpreter.
     pub stack_depth: Option<Vec<usize>>,
+    /// Emit only baseline x86-64 instructions, for an image that must run on any x86-64 CPU.
+    /// By default the JIT uses what the CPU it runs on has: BMI2's `rorx` for rotates and
+    /// `movbe` for byte-swapped loads ([`x86::Features::host`]).
+    pub baseline_isa: bool,
 }
 
 impl JitProgram {
@@ -203,6 +207,7 @@ impl JitProgram {
             CompileOptions {
                 translated: true,
                 stack_depth: None,
+                ..CompileOptions::default()
             },
         )
     }
@@ -220,6 +225,7 @@ impl JitProgram {
             CompileOptions {
                 translated: true,
                 stack_depth: Some(stack_depth.to_vec()),
+                ..CompileOptions::default()
             },
         )
     }

@@ -11,7 +11,10 @@
 //! The module is pure byte shuffling: it compiles on every host and is unit-tested against
 //! encodings checked with an assembler.
 
+mod ext;
 mod word;
+
+pub use ext::Features;
 
 /// `rax`
 pub const RAX: u8 = 0;

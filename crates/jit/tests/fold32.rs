@@ -9,6 +9,7 @@
 //! - `R = *(u16 *)(r9 + off); R = be16 R (bswap16, le16); [R &= M;] if R op K goto L` with
 //!   every jump operation, JMP and JMP32, immediate and register operands, and constants that
 //!   match the half-word in memory (so both outcomes occur);
+//! - loads of every size followed by byte swaps of every kind and width (`movbe`);
 //! - two loaded `be16`s joined as `R <<= 16; R |= S` (a port pair), at adjacent offsets or
 //!   not, with either width, the two registers the same or not, `S` live or dead;
 //! - leaf programs with and without stack, reading registers they never wrote (the
@@ -20,7 +21,7 @@
 
 use kbpf_isa::Insn;
 use kbpf_isa::insn::*;
-use kbpf_jit::JitProgram;
+use kbpf_jit::{CompileOptions, JitProgram};
 use kbpf_vm::{Helper, HelperRegistry, Interpreter, Mode};
 use proptest::prelude::*;
 
@@ -201,9 +202,30 @@ fn be16_pair(r: Raw) -> Vec<Insn> {
     ]
 }
 
+/// A load of any size followed by a byte swap of any kind and width (`movbe` for the
+/// matching `be32`/`be64` pairs).
+fn loaded_swap(r: Raw) -> Vec<Insn> {
+    let (_, a, b, c, _, sel) = r;
+    let rr = reg(a);
+    let (size, len) = [(BPF_H, 2), (BPF_W, 4), (BPF_DW, 8)][(b as usize + c as usize) % 3];
+    let bits = [16, 32, 64][(sel as usize >> 1) % 3];
+    let code = [
+        BPF_ALU | BPF_END | BPF_TO_BE,
+        BPF_ALU64 | BPF_END,
+        BPF_ALU | BPF_END | BPF_TO_LE,
+    ][(sel as usize >> 3) % 3];
+    let off = ((sel as usize >> 5) % (DATA - len)) as i16;
+    // (The base stays r9, as in `be16_pair`.)
+    vec![
+        Insn::new(BPF_LDX | BPF_MEM | size, rr, 9, off, 0),
+        Insn::new(code, rr, 0, 0, bits),
+    ]
+}
+
 fn item(r: Raw) -> Item {
     let (kind, a, b, c, k, sel) = r;
-    match kind % 9 {
+    match kind % 10 {
+        9 => Item::Plain(loaded_swap(r)),
         8 => Item::Plain(be16_pair(r)),
         0 | 1 => Item::Plain(rotate(r)),
         2 | 3 => Item::Plain(narrow(r)),
@@ -351,16 +373,36 @@ fn frame() -> impl Strategy<Value = Frame> {
         })
 }
 
+/// Runs `prog` on the interpreter and on the JIT twice: with the host CPU's extensions
+/// (`rorx`, `movbe` where present) and with baseline x86-64 only.
 fn check(prog: &[Insn]) -> Result<(), TestCaseError> {
     let h = helpers();
     let vm = Interpreter::new(prog, &h).expect("generated programs are valid");
-    let jit = JitProgram::compile(prog, &h).expect("the JIT accepts them");
-    let (mut m1, mut m2) = (memory(), memory());
+    let mut m1 = memory();
     let want = vm.run_mem(&mut m1, Mode::Checked);
     prop_assert!(want.is_ok(), "{want:?}");
-    let got = jit.run_mem(&mut m2);
-    prop_assert_eq!(want, got, "r0 differs: {:?}", prog);
-    prop_assert!(m1 == m2, "memory differs: {:?}", prog);
+    for baseline_isa in [false, true] {
+        let opts = CompileOptions {
+            baseline_isa,
+            ..CompileOptions::default()
+        };
+        let jit = JitProgram::compile_with(prog, &h, opts).expect("the JIT accepts them");
+        let mut m2 = memory();
+        let got = jit.run_mem(&mut m2);
+        prop_assert_eq!(
+            &want,
+            &got,
+            "r0 differs (baseline {}): {:?}",
+            baseline_isa,
+            prog
+        );
+        prop_assert!(
+            m1 == m2,
+            "memory differs (baseline {}): {:?}",
+            baseline_isa,
+            prog
+        );
+    }
     Ok(())
 }
 
@@ -452,10 +494,15 @@ fn every_be16_compare() {
     }
 }
 
-/// The image's instructions as text (Intel syntax, lower case).
-fn disasm(prog: &[Insn]) -> Vec<String> {
+/// The image's instructions as text (Intel syntax, lower case); `baseline`: without the
+/// host's extensions.
+fn disasm_with(prog: &[Insn], baseline_isa: bool) -> Vec<String> {
     use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
-    let jit = JitProgram::compile(prog, &helpers()).expect("compiles");
+    let opts = CompileOptions {
+        baseline_isa,
+        ..CompileOptions::default()
+    };
+    let jit = JitProgram::compile_with(prog, &helpers(), opts).expect("compiles");
     let mut d = Decoder::with_ip(64, jit.image(), 0, DecoderOptions::NONE);
     let mut f = IntelFormatter::new();
     let mut out = Vec::new();
@@ -465,6 +512,10 @@ fn disasm(prog: &[Insn]) -> Vec<String> {
         out.push(s);
     }
     out
+}
+
+fn disasm(prog: &[Insn]) -> Vec<String> {
+    disasm_with(prog, true)
 }
 
 fn has(code: &[String], what: &str) -> bool {
@@ -528,6 +579,22 @@ fn leaf_code_is_what_an_optimising_compiler_emits() {
     assert!(!has(&code, "or "), "{text}");
     // Both exits return in place.
     assert_eq!(code.iter().filter(|s| *s == "ret").count(), 2, "{text}");
+    // With BMI2 and movbe (where this CPU has them): `rorx` without a `mov`, and swapped
+    // loads.
+    let host = disasm_with(&p, false);
+    let text = host.join("\n");
+    if std::arch::is_x86_feature_detected!("bmi2") {
+        assert!(
+            has(&host, "rorx eax,r8d,15h") && !has(&host, "rol"),
+            "{text}"
+        );
+    }
+    if std::arch::is_x86_feature_detected!("movbe") {
+        assert!(
+            has(&host, "movbe ecx,[rdi+22h]") && !has(&host, "bswap"),
+            "{text}"
+        );
+    }
     // And it computes what the interpreter computes.
     check(&p).unwrap();
 }

@@ -16,7 +16,9 @@
 //! - two adjacent big-endian half-words joined into one 32-bit value (a TCP/UDP port pair:
 //!   `R = be16 *(u16 *)(B + o); S = be16 *(u16 *)(B + o + 2); R <<= 16; R |= S`) are one
 //!   big-endian word, `mov R32, [B + o]; bswap R32` (and S's own load and swap only if S
-//!   is still live).
+//!   is still live);
+//! - where the CPU has them (`x86::Features`), a rotate is one `rorx` (no `mov` first) and a
+//!   loaded `be32`/`be64` one `movbe`.
 //!
 //! Like every peephole (see [`super::peephole`]), each run lies inside one basic block, and
 //! each leaves every live register and memory exactly as the instruction-by-instruction
@@ -53,6 +55,7 @@ impl Emitter<'_> {
             .or_else(|| self.be16_pair(i, end))
             .or_else(|| self.be16_compare(i, end))
             .or_else(|| self.load_be16(i, end))
+            .or_else(|| self.load_be32_64(i, end))
             .or_else(|| self.narrow_then_zext(i, end))
             .or_else(|| self.redundant_zext(i, end))
             .unwrap_or(0)
@@ -157,8 +160,7 @@ impl Emitter<'_> {
             self.asm.mov_rr(false, rt, ry);
             self.asm.shift_ri(false, Shift::Shr, rt, r as u8);
         }
-        self.asm.mov_rr(false, rx, ry);
-        self.asm.shift_ri(false, Shift::Rol, rx, k as u8);
+        self.rol32(rx, ry, k as u8);
         Some(6)
     }
 
@@ -234,10 +236,69 @@ impl Emitter<'_> {
                 .load(crate::x86::Width::H, false, rs, rb, i32::from(o2));
             self.asm.ror16_8(rs);
         }
-        self.asm
-            .load(crate::x86::Width::W, false, rr, rb, i32::from(o));
-        self.asm.bswap(false, rr);
+        self.load_swapped(false, rr, rb, i32::from(o));
         Some(6)
+    }
+
+    /// `dst32 = rol32(src32, k)`: `rorx` with BMI2, else `mov` + `rol`.
+    pub(super) fn rol32(&mut self, dst: u8, src: u8, k: u8) {
+        if self.features.bmi2 {
+            self.asm.rorx(false, dst, src, 32 - k);
+        } else {
+            self.asm.mov_rr(false, dst, src);
+            self.asm.shift_ri(false, Shift::Rol, dst, k);
+        }
+    }
+
+    /// `dst = bswap(*(u32 or u64 *)(base + off))` (32-bit: zero-extended): `movbe` where
+    /// the CPU has it, else a load and `bswap`.
+    fn load_swapped(&mut self, w: bool, dst: u8, base: u8, off: i32) {
+        if self.features.movbe {
+            self.asm.movbe_load(w, dst, base, off);
+        } else {
+            let size = if w {
+                crate::x86::Width::DW
+            } else {
+                crate::x86::Width::W
+            };
+            self.asm.load(size, false, dst, base, off);
+            self.asm.bswap(w, dst);
+        }
+    }
+
+    /// `R = *(u32 *)(B + off); R = be32 R` (or the 64-bit pair) as one `movbe`.
+    fn load_be32_64(&mut self, i: usize, end: usize) -> Option<usize> {
+        if !self.features.movbe || !self.straight(i, 2, end) {
+            return None;
+        }
+        let (
+            Instruction::Load {
+                size,
+                signed: false,
+                dst,
+                src,
+                off,
+            },
+            Instruction::Endian {
+                kind: Endian::Be | Endian::Bswap,
+                bits,
+                dst: d2,
+            },
+        ) = (self.prog[i].1, self.prog[i + 1].1)
+        else {
+            return None;
+        };
+        let w = match (size, bits) {
+            (Size::W, 32) => false,
+            (Size::DW, 64) => true,
+            _ => return None,
+        };
+        if d2 != dst {
+            return None;
+        }
+        let (rd, rs) = (self.regs[dst as usize], self.regs[src as usize]);
+        self.load_swapped(w, rd, rs, i32::from(off));
+        Some(2)
     }
 
     /// `R = *(u16 *)(B + off); R = be16 R` (or `bswap16`) at `prog[i]`: `(R, B, off)`.

@@ -181,8 +181,7 @@ impl Emitter<'_> {
         );
         self.asm.mov_rr(false, ra, rx);
         self.asm.shift_ri(false, Shift::Shr, ra, r as u8);
-        self.asm.mov_rr(false, rb, rx);
-        self.asm.shift_ri(false, Shift::Rol, rb, k as u8);
+        self.rol32(rb, rx, k as u8);
         Some(5)
     }
 
