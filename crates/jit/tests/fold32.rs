@@ -9,6 +9,7 @@
 //! - `R = *(u16 *)(r9 + off); R = be16 R (bswap16, le16); [R &= M;] if R op K goto L` with
 //!   every jump operation, JMP and JMP32, immediate and register operands, and constants that
 //!   match the half-word in memory (so both outcomes occur);
+//! - `X = Y; X <<= k; Y += X` and `X = Y; X *= K`, with either width in each place;
 //! - loads of every size followed by byte swaps of every kind and width (`movbe`);
 //! - two loaded `be16`s joined as `R <<= 16; R |= S` (a port pair), at adjacent offsets or
 //!   not, with either width, the two registers the same or not, `S` live or dead;
@@ -222,9 +223,31 @@ fn loaded_swap(r: Raw) -> Vec<Insn> {
     ]
 }
 
+/// `X = Y; X <<= k; Y += X` (the `lea` peephole; X is often dead afterwards) and
+/// `X = Y; X *= K` (three-operand `imul`), with aliasing and mixed widths.
+fn lea_and_imul(r: Raw) -> Vec<Insn> {
+    let (_, a, b, c, k, sel) = r;
+    let (x, y) = (reg(a), reg(b));
+    let class = |bit: u16| if sel & bit != 0 { BPF_ALU64 } else { BPF_ALU };
+    if sel & 1 == 0 {
+        let shift = i32::from(c % 5);
+        vec![
+            alu(class(2), BPF_MOV, x, y),
+            alu_k(class(4), BPF_LSH, x, shift),
+            alu(class(8), BPF_ADD, y, x),
+        ]
+    } else {
+        vec![
+            alu(class(2), BPF_MOV, x, y),
+            alu_k(class(4), BPF_MUL, x, imm(c, k)),
+        ]
+    }
+}
+
 fn item(r: Raw) -> Item {
     let (kind, a, b, c, k, sel) = r;
-    match kind % 10 {
+    match kind % 11 {
+        10 => Item::Plain(lea_and_imul(r)),
         9 => Item::Plain(loaded_swap(r)),
         8 => Item::Plain(be16_pair(r)),
         0 | 1 => Item::Plain(rotate(r)),

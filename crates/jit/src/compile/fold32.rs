@@ -13,6 +13,8 @@
 //! - `R = *(u16 *)(B + off); R = be16 R; [R &= M;] if R op K goto L` (op `==`, `!=` or `&`)
 //!   compares the half-word in memory with the byte-swapped constant, when R is dead after
 //!   the jump; a `be16` of a loaded half-word that is not compared is `movzx` + `ror`;
+//! - `X = Y; X *= K` is one three-operand `imul X, Y, K` (not a 32-bit matter, but the same
+//!   kind of pairing);
 //! - two adjacent big-endian half-words joined into one 32-bit value (a TCP/UDP port pair:
 //!   `R = be16 *(u16 *)(B + o); S = be16 *(u16 *)(B + o + 2); R <<= 16; R |= S`) are one
 //!   big-endian word, `mov R32, [B + o]; bswap R32` (and S's own load and swap only if S
@@ -52,6 +54,7 @@ impl Emitter<'_> {
     /// instructions it consumed (0: none applies).
     pub(super) fn fold32(&mut self, i: usize, end: usize) -> usize {
         self.rotate64(i, end)
+            .or_else(|| self.mov_then_mul(i, end))
             .or_else(|| self.be16_pair(i, end))
             .or_else(|| self.be16_compare(i, end))
             .or_else(|| self.load_be16(i, end))
@@ -67,6 +70,24 @@ impl Emitter<'_> {
             && self.prog[i + 1..i + n]
                 .iter()
                 .all(|&(p, _)| self.landings(p) == 0)
+    }
+
+    /// `X = Y; X *= K` (either width, the same for both) as one three-operand
+    /// `imul X, Y, K`.
+    fn mov_then_mul(&mut self, i: usize, end: usize) -> Option<usize> {
+        if !self.straight(i, 2, end) {
+            return None;
+        }
+        match (alu(self.prog[i].1)?, alu(self.prog[i + 1].1)?) {
+            ((w, AluOp::Mov, x, Source::Reg(y)), (w2, AluOp::Mul, x2, Source::Imm(k)))
+                if w == w2 && x == x2 =>
+            {
+                let (rx, ry) = (self.regs[x as usize], self.regs[y as usize]);
+                self.asm.imul_rri(w == Width::W64, rx, ry, k);
+                Some(2)
+            }
+            _ => None,
+        }
     }
 
     /// `op X, S (64-bit); w X = w X` as `op X32, S32`.

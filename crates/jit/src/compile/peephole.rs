@@ -67,9 +67,10 @@ impl Emitter<'_> {
     }
 
     /// `X = Y; X <<= k; Y += X` (64-bit, k in 1..=3: how clang multiplies by 3, 5 or 9)
-    /// as `mov X, Y; shl X, k; lea Y, [Y + Y * 2^k]`: X gets `Y << k` as before, and Y's new
-    /// value depends on its old one through one `lea` instead of `shl` + `add` (one cycle off
-    /// a dependency chain; native -O2 code does the same).
+    /// as `mov X, Y; shl X, k; lea Y, [Y + Y * 2^k]`: X gets `Y << k` as before (and not at
+    /// all when it is dead), and Y's new value depends on its old one through one `lea`
+    /// instead of `shl` + `add` (one cycle off a dependency chain; native -O2 code does the
+    /// same).
     fn shift_add(&mut self, i: usize, end: usize) -> Option<usize> {
         if i + 3 > end {
             return None;
@@ -85,8 +86,11 @@ impl Emitter<'_> {
                 (Width::W64, AluOp::Add, y2, Source::Reg(x3)),
             ) if x != y && x2 == x && x3 == x && y2 == y => {
                 let (rx, ry) = (self.regs[x as usize], self.regs[y as usize]);
-                self.asm.mov_rr(true, rx, ry);
-                self.asm.shift_ri(true, Shift::Shl, rx, k as u8);
+                // X only if something still reads it (`dataflow` liveness).
+                if self.facts.live_out[i + 2] & super::dataflow::bit(x) != 0 {
+                    self.asm.mov_rr(true, rx, ry);
+                    self.asm.shift_ri(true, Shift::Shl, rx, k as u8);
+                }
                 self.asm.lea_scaled(ry, ry, ry, k as u8);
                 Some(3)
             }
