@@ -768,7 +768,8 @@ impl Asm {
 mod tests {
     use super::*;
 
-    fn enc(f: impl FnOnce(&mut Asm)) -> Vec<u8> {
+    /// The bytes `f` assembles (also used by the tests of `word` and `ext`).
+    pub(crate) fn enc(f: impl FnOnce(&mut Asm)) -> Vec<u8> {
         let mut a = Asm::new();
         f(&mut a);
         a.into_bytes()

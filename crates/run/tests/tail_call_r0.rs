@@ -24,6 +24,8 @@ use kbpf_run::{ProgLoadError, Program};
 use kbpf_verifier::helpers::BPF_FUNC_TAIL_CALL;
 use kbpf_vm::{Interpreter, Mode};
 
+mod common;
+
 fn object() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/tail_r0.bpf.o")
 }
@@ -38,18 +40,11 @@ type Loaded = (kbpf_loader::LoadedObject, Vec<Arc<Program>>);
 /// Loads every program of `obj` into kbpf (the first refusal's errno and message, if any).
 fn load(obj: &str) -> Result<Loaded, (i32, String)> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(obj);
-    let obj = kbpf_object::BpfObject::open(path).unwrap();
-    let reg = kbpf_maps::Registry::new();
-    let loaded =
-        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
-    let env = kbpf_run::maps_env(&loaded);
-    let progs = loaded
-        .programs
-        .iter()
+    let (loaded, progs) = common::load_programs(&path);
+    let progs = progs
+        .into_iter()
         .map(|p| {
-            let btf = kbpf_run::funcs_btf(&obj, p);
-            Program::load(p, &env, &kbpf_run::LoadOptions::default(), &btf)
-                .map(Arc::new)
+            p.map(Arc::new)
                 .map_err(|e: ProgLoadError| (e.errno(), e.to_string()))
         })
         .collect::<Result<_, _>>()?;

@@ -289,48 +289,30 @@ impl Emitter<'_> {
 
     /// `R = *(u32 *)(B + off); R = be32 R` (or the 64-bit pair) as one `movbe`.
     fn load_be32_64(&mut self, i: usize, end: usize) -> Option<usize> {
-        if !self.features.movbe || !self.straight(i, 2, end) {
+        if !self.features.movbe {
             return None;
         }
-        let (
-            Instruction::Load {
-                size,
-                signed: false,
-                dst,
-                src,
-                off,
-            },
-            Instruction::Endian {
-                kind: Endian::Be | Endian::Bswap,
-                bits,
-                dst: d2,
-            },
-        ) = (self.prog[i].1, self.prog[i + 1].1)
-        else {
-            return None;
-        };
+        let (size, bits, dst, src, off) = self.loaded_swap(i, end)?;
         let w = match (size, bits) {
             (Size::W, 32) => false,
             (Size::DW, 64) => true,
             _ => return None,
         };
-        if d2 != dst {
-            return None;
-        }
         let (rd, rs) = (self.regs[dst as usize], self.regs[src as usize]);
         self.load_swapped(w, rd, rs, i32::from(off));
         Some(2)
     }
 
-    /// `R = *(u16 *)(B + off); R = be16 R` (or `bswap16`) at `prog[i]`: `(R, B, off)`.
-    fn loaded_be16(&self, i: usize, end: usize) -> Option<(u8, u8, i16)> {
+    /// `R = *(size *)(B + off); R = be<bits> R` (or `bswap<bits>`) at `prog[i]`:
+    /// `(size, bits, R, B, off)`.
+    fn loaded_swap(&self, i: usize, end: usize) -> Option<(Size, u8, u8, u8, i16)> {
         if !self.straight(i, 2, end) {
             return None;
         }
         match (self.prog[i].1, self.prog[i + 1].1) {
             (
                 Instruction::Load {
-                    size: Size::H,
+                    size,
                     signed: false,
                     dst,
                     src,
@@ -338,10 +320,18 @@ impl Emitter<'_> {
                 },
                 Instruction::Endian {
                     kind: Endian::Be | Endian::Bswap,
-                    bits: 16,
+                    bits,
                     dst: d2,
                 },
-            ) if d2 == dst => Some((dst, src, off)),
+            ) if d2 == dst => Some((size, bits, dst, src, off)),
+            _ => None,
+        }
+    }
+
+    /// A loaded `be16` (see [`Emitter::loaded_swap`]): `(R, B, off)`.
+    fn loaded_be16(&self, i: usize, end: usize) -> Option<(u8, u8, i16)> {
+        match self.loaded_swap(i, end)? {
+            (Size::H, 16, dst, src, off) => Some((dst, src, off)),
             _ => None,
         }
     }

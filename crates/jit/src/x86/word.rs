@@ -34,13 +34,8 @@ impl Asm {
 
 #[cfg(test)]
 mod tests {
+    use crate::x86::tests::enc;
     use crate::x86::*;
-
-    fn enc(f: impl FnOnce(&mut Asm)) -> Vec<u8> {
-        let mut a = Asm::new();
-        f(&mut a);
-        a.into_bytes()
-    }
 
     // Expected bytes checked with llvm-mc.
     #[test]
