@@ -2,7 +2,8 @@
 //! repeat, its reported average `duration`), and rbpf 0.3's JIT and interpreter (programs
 //! without maps only), on the same programs and packets.
 //!
-//! `cargo run --release -p kbpf-bench --example side_by_side`
+//! `cargo run --release -p kbpf-bench --example side_by_side [ROW]`: with `ROW`, only the
+//! rows whose name contains it (e.g. `parse`), to time one program on its own.
 //!
 //! kbpf: the translated program (kbpf's verifier + rewrite), `JitProgram::compile_translated`
 //! / `Interpreter::new_translated`, timed around the engine call only: a loop of runs on one
@@ -374,10 +375,15 @@ fn main() {
         }
     };
     println!("machine: {}", machine());
+    let only = std::env::args().nth(1).unwrap_or_default();
+    let wanted = |name: &str| name.contains(only.as_str());
     let pkt = progs::packet();
     let mut rows = Vec::new();
 
     for (name, insns) in bytecode_programs() {
+        if !wanted(name) {
+            continue;
+        }
         let mut row = Row {
             name: name.into(),
             per: 1.0,
@@ -407,7 +413,7 @@ fn main() {
     }
 
     // Maglev datapath, one service, steady state (conntrack hit).
-    {
+    if wanted("Maglev datapath (CT hit, XDP_TX)") {
         let mut row = Row {
             name: "Maglev datapath (CT hit, XDP_TX)".into(),
             per: 1.0,
@@ -440,7 +446,9 @@ fn main() {
         rows.push(row);
     }
 
-    rows.extend(katran_row(kernel_ok));
+    if wanted("Katran balancer") {
+        rows.extend(katran_row(kernel_ok));
+    }
 
     // The lookup programs: per run, and per lookup.
     let mut flavours = Vec::new();
@@ -449,6 +457,10 @@ fn main() {
         ("lookup_direct", "BPF_F_INNER_MAP direct call"),
         ("lookup_helper", "generic helper bpf_map_lookup_elem"),
     ] {
+        let lookup_loop = stem == "lookup_inline" && wanted("array lookup loop");
+        if !(wanted(label) || lookup_loop) {
+            continue;
+        }
         let path = bench_object(stem);
         let mut row = Row {
             name: label.into(),

@@ -144,6 +144,7 @@ impl LlvmProgram<'_> {
     ///
     /// # Safety
     /// As [`LlvmProgram::exec`].
+    #[inline]
     pub unsafe fn run(&self, mem: &mut [u8]) -> u64 {
         // SAFETY: the compiled function of a live handle; the caller vouches for the rest.
         unsafe { (self.compiled)(mem.as_mut_ptr().cast(), mem.len()) }

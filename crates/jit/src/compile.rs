@@ -10,10 +10,17 @@
 //! sizes only shrink and the loop converges. When a pass produces the same size as the one
 //! before, every offset it used was exact and its bytes are the image.
 //!
+//! Beyond the kernel's one-instruction-at-a-time translation, the JIT uses what it can prove
+//! about the whole function: register liveness and known zero-extension (`dataflow`), which
+//! the peepholes (`peephole`, `fold32`) and the leaf entry (`prologue`: a program that calls
+//! nothing saves, zeroes and frames only what it uses, and keeps `r6`–`r9` in free
+//! caller-saved registers) rest on. None of it changes the translated program.
+//!
 //! The module is pure code generation and runs on any host; only [`crate::exec`] touches
 //! executable memory.
 //!
 //! # Machine state at run time
+//! The general layout (a leaf main function departs from it as `prologue` describes):
 //! - `rbp` is BPF `r10`: the top of the current function's 512-byte frame `[rbp-512, rbp)`,
 //!   16-byte aligned and zeroed on entry (as the interpreter does, so both engines agree on
 //!   programs that read stack they never wrote).
@@ -40,9 +47,14 @@ use kbpf_vm::{Helper, HelperInline, HelperRegistry};
 
 use crate::JitError;
 
+mod dataflow;
+mod fold32;
 mod peephole;
+mod prologue;
 use crate::x86::{self, Alu, Asm, Cond, Shift};
 use crate::x86::{R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP};
+use dataflow::Facts;
+use prologue::MainEntry;
 
 /// BPF register → x86 register, as the kernel's `reg2hex[]`; index 11 is `BPF_REG_AX`
 /// (only valid in translated programs, which the decoder admits with
@@ -92,6 +104,8 @@ pub(crate) struct Image {
     pub insn_offsets: Vec<usize>,
     /// Passes until the size converged.
     pub passes: usize,
+    /// The main function can report through its [`RunState`] (it is not a leaf).
+    pub reports: bool,
 }
 
 /// One BPF function: instructions `[first, end)` of the decoded list.
@@ -137,12 +151,24 @@ pub(crate) fn translate(
             *slot += 1;
         }
     }
+    let ranges: Vec<(usize, usize)> = funcs.iter().map(|f| (f.first, f.end)).collect();
+    let facts = dataflow::analyse(&prog, &ranges);
+    let entry = prologue::main_entry(&prog, ranges[0], funcs.len() == 1, &facts);
+    let features = if opts.baseline_isa {
+        x86::Features::default()
+    } else {
+        x86::Features::host()
+    };
     let mut prev: Option<Layout> = None;
     for pass in 1..=MAX_PASSES {
         let mut e = Emitter {
             prog: &prog,
             targets: &targets,
             funcs: &funcs,
+            facts: &facts,
+            entry: &entry,
+            regs: prologue::register_map(&entry),
+            features,
             helpers,
             stack_depth: opts.stack_depth.as_deref(),
             prev: prev.as_ref(),
@@ -166,6 +192,7 @@ pub(crate) fn translate(
                 func_pcs: funcs.iter().map(|f| prog[f.first].0).collect(),
                 insn_offsets: layout.insn_start,
                 passes: pass,
+                reports: entry == MainEntry::Full,
             });
         }
         prev = Some(layout);
@@ -280,6 +307,14 @@ struct Emitter<'a> {
     /// How many jumps and calls land on each instruction (see [`Emitter::fused`]).
     targets: &'a [u32],
     funcs: &'a [Func],
+    /// Register liveness and zero-extension at each instruction.
+    facts: &'a Facts,
+    /// The main function's entry.
+    entry: &'a MainEntry,
+    /// Where each BPF register lives (`REG` unless a leaf moved some).
+    regs: [u8; 12],
+    /// The instruction-set extensions the image may use.
+    features: x86::Features,
     helpers: &'a HelperRegistry,
     /// The verifier's stack depth per function, if known (see `CompileOptions`).
     stack_depth: Option<&'a [usize]>,
@@ -316,7 +351,7 @@ impl Emitter<'_> {
     fn emit_all(&mut self) -> Result<(), JitError> {
         for (fi, f) in self.funcs.iter().enumerate() {
             self.cur.func_start[fi] = self.asm.len();
-            self.prologue(fi == 0, fi);
+            self.prologue(fi);
             let mut i = f.first;
             while i < f.end {
                 let (pc, ins) = self.prog[i];
@@ -336,13 +371,22 @@ impl Emitter<'_> {
                 i += n;
             }
             self.cur.epilogue[fi] = self.asm.len();
-            self.epilogue(fi == 0);
+            // A leaf's every `exit` returns in place, and its last instruction is an `exit`
+            // or a `goto`.
+            if !self.leaf(fi) {
+                self.epilogue(fi);
+            }
         }
-        // Unwind: r0 = 0 and state code 0 (no error), then the error stub's unwinding.
         self.cur.unwind = self.asm.len();
-        self.asm.alu_rr(false, Alu::Xor, R9, R9);
         self.cur.error = self.asm.len();
-        self.error_stub();
+        if self.leaf(0) {
+            // Nothing can unwind or fail.
+        } else {
+            // Unwind: r0 = 0 and state code 0 (no error), then the error stub's unwinding.
+            self.asm.alu_rr(false, Alu::Xor, R9, R9);
+            self.cur.error = self.asm.len();
+            self.error_stub();
+        }
         self.cur.total = self.asm.len();
         if self.cur.total > (i32::MAX / 2) as usize {
             return Err(JitError::TooLarge {
@@ -350,100 +394,6 @@ impl Emitter<'_> {
             });
         }
         Ok(())
-    }
-
-    /// Zeroes the part of the frame the function can read: `[rbp - depth, rbp)` for the
-    /// verifier's `depth` (a few immediate stores when small), else all of `[rsp, rsp + 512)`
-    /// with `rep stosq`, preserving `rdi`, `rcx`, `rax`. `rep stosq` has a start-up cost
-    /// that showed in short loops (a 1000-lookup loop took 1.1–1.2× the kernel's time).
-    fn zero_frame(&mut self, fi: usize) {
-        let depth = self
-            .stack_depth
-            .and_then(|d| d.get(fi).copied())
-            .map(|d| d.div_ceil(8) * 8)
-            .filter(|d| *d <= MAX_BPF_STACK);
-        if let Some(d) = depth
-            && d <= 128
-        {
-            for k in 1..=(d / 8) as i32 {
-                self.asm.store_i(x86::Width::DW, RBP, -8 * k, 0);
-            }
-            return;
-        }
-        let a = &mut self.asm;
-        a.mov_rr(true, R9, RDI);
-        a.mov_rr(true, R10, RCX);
-        a.mov_rr(true, R11, RAX);
-        a.mov_rr(true, RDI, RSP);
-        a.mov_ri32(RCX, (MAX_BPF_STACK / 8) as u32);
-        a.alu_rr(false, Alu::Xor, RAX, RAX);
-        a.rep_stosq();
-        a.mov_rr(true, RDI, R9);
-        a.mov_rr(true, RCX, R10);
-        a.mov_rr(true, RAX, R11);
-    }
-
-    /// Main function: `extern "sysv64" fn(r1, r2, state: *mut RunState) -> u64`. Saves the
-    /// callee-saved registers, keeps `state` at `[r12]`, sets up the frame and zeroes the BPF
-    /// registers the caller does not pass. Subprograms: save `rbp` and `r6`–`r9`
-    /// (`rbx`, `r13`–`r15`), as the kernel's callee-saved set, and set up a fresh frame.
-    fn prologue(&mut self, main: bool, fi: usize) {
-        let a = &mut self.asm;
-        if main {
-            for r in [RBP, RBX, R12, R13, R14, R15, RDX] {
-                a.push(r);
-            }
-            a.mov_rr(true, R12, RSP);
-            a.alu_ri(true, Alu::Sub, RSP, STACK);
-            a.mov_rr(true, RBP, R12);
-            // r0 and r3..r9 start at 0, as in the interpreter.
-            for r in [RAX, RDX, RCX, R8, RBX, R13, R14, R15] {
-                a.alu_rr(false, Alu::Xor, r, r);
-            }
-        } else {
-            for r in [RBP, RBX, R13, R14, R15] {
-                a.push(r);
-            }
-            a.alu_ri(true, Alu::Sub, RSP, STACK);
-            a.lea(RBP, RSP, STACK);
-        }
-        self.zero_frame(fi);
-        if main {
-            // BPF_REG_AX starts at 0 as in the interpreter (zero_frame used r10).
-            self.asm.alu_rr(false, Alu::Xor, R10, R10);
-        }
-    }
-
-    fn epilogue(&mut self, main: bool) {
-        let a = &mut self.asm;
-        a.alu_ri(true, Alu::Add, RSP, STACK);
-        if main {
-            a.pop(R11); // the RunState pointer
-            for r in [R15, R14, R13, R12, RBX, RBP] {
-                a.pop(r);
-            }
-        } else {
-            for r in [R15, R14, R13, RBX, RBP] {
-                a.pop(r);
-            }
-        }
-        a.ret();
-    }
-
-    /// Expects the state code in `r9d`, the pc in `r10d`, the detail in `rax`. Unwinds to
-    /// the main frame, records the failure and returns 0.
-    fn error_stub(&mut self) {
-        let a = &mut self.asm;
-        a.mov_rr(true, RSP, R12);
-        a.pop(R11);
-        a.store_r(x86::Width::DW, R11, 0, R9);
-        a.store_r(x86::Width::DW, R11, 8, R10);
-        a.store_r(x86::Width::DW, R11, 16, RAX);
-        a.alu_rr(false, Alu::Xor, RAX, RAX);
-        for r in [R15, R14, R13, R12, RBX, RBP] {
-            a.pop(r);
-        }
-        a.ret();
     }
 
     /// `rel32` from the end of an instruction of `len` bytes starting now to a position of
@@ -504,9 +454,9 @@ impl Emitter<'_> {
                 op,
                 dst,
                 src,
-            } => self.alu(pc, width == Width::W64, op, REG[dst as usize], src),
+            } => self.alu(pc, width == Width::W64, op, self.regs[dst as usize], src),
             Instruction::Endian { kind, bits, dst } => {
-                let d = REG[dst as usize];
+                let d = self.regs[dst as usize];
                 let a = &mut self.asm;
                 match (kind, bits) {
                     (Endian::Le, 16) => a.movzx16_rr(d, d),
@@ -531,8 +481,8 @@ impl Emitter<'_> {
                 self.asm.load(
                     width(size),
                     signed,
-                    REG[dst as usize],
-                    REG[src as usize],
+                    self.regs[dst as usize],
+                    self.regs[src as usize],
                     off as i32,
                 );
                 Ok(())
@@ -543,11 +493,12 @@ impl Emitter<'_> {
                 off,
                 src,
             } => {
-                let b = REG[dst as usize];
+                let b = self.regs[dst as usize];
                 match src {
-                    Source::Reg(s) => self
-                        .asm
-                        .store_r(width(size), b, off as i32, REG[s as usize]),
+                    Source::Reg(s) => {
+                        self.asm
+                            .store_r(width(size), b, off as i32, self.regs[s as usize])
+                    }
                     Source::Imm(k) => self.asm.store_i(width(size), b, off as i32, k),
                 }
                 Ok(())
@@ -565,7 +516,7 @@ impl Emitter<'_> {
                 imm,
                 next_imm,
             } => {
-                let d = REG[dst as usize];
+                let d = self.regs[dst as usize];
                 if src == Imm64Source::Func {
                     // The address of the JIT-ed function, as the kernel's JIT loads it.
                     let target = ins.branch_target(pc).unwrap_or(0) as usize;
@@ -592,13 +543,13 @@ impl Emitter<'_> {
                 src,
                 ..
             } => {
-                self.compare(width == Width::W64, c, REG[dst as usize], src);
+                self.compare(width == Width::W64, c, self.regs[dst as usize], src);
                 let t = ins.branch_target(pc).unwrap_or(0) as usize;
                 self.branch(Some(cond(c)), pc, |p| p.insn_start[t]);
                 Ok(())
             }
             Instruction::Call(CallTarget::Helper(id)) => self.call_helper(pc, id),
-            Instruction::Call(CallTarget::Reg(r)) => self.callx(pc, REG[r as usize]),
+            Instruction::Call(CallTarget::Reg(r)) => self.callx(pc, self.regs[r as usize]),
             Instruction::Call(CallTarget::Local(_)) => {
                 let target = ins.branch_target(pc).unwrap_or(0) as usize;
                 let callee = self.func_index(target);
@@ -614,7 +565,9 @@ impl Emitter<'_> {
                 Ok(())
             }
             Instruction::Exit => {
-                if !last {
+                if self.leaf(fi) {
+                    self.epilogue(fi);
+                } else if !last {
                     self.branch(None, pc, |p| p.epilogue[fi]);
                 }
                 Ok(())
@@ -632,9 +585,9 @@ impl Emitter<'_> {
     /// The flags a conditional jump on `c` tests: `test` for `JSET`, else `cmp`.
     fn compare(&mut self, w: bool, c: JmpCond, d: u8, src: Source) {
         match (c, src) {
-            (JmpCond::Set, Source::Reg(s)) => self.asm.test_rr(w, d, REG[s as usize]),
+            (JmpCond::Set, Source::Reg(s)) => self.asm.test_rr(w, d, self.regs[s as usize]),
             (JmpCond::Set, Source::Imm(k)) => self.asm.test_ri(w, d, k),
-            (_, Source::Reg(s)) => self.asm.alu_rr(w, Alu::Cmp, d, REG[s as usize]),
+            (_, Source::Reg(s)) => self.asm.alu_rr(w, Alu::Cmp, d, self.regs[s as usize]),
             // `test d, d` sets the same flags as `cmp d, 0` (CF = OF = 0).
             (_, Source::Imm(0)) => self.asm.test_rr(w, d, d),
             (_, Source::Imm(k)) => self.asm.alu_ri(w, Alu::Cmp, d, k),
@@ -664,7 +617,7 @@ impl Emitter<'_> {
         };
         if let Some(x) = simple {
             match src {
-                Source::Reg(s) => a.alu_rr(w, x, d, REG[s as usize]),
+                Source::Reg(s) => a.alu_rr(w, x, d, self.regs[s as usize]),
                 Source::Imm(k) => a.alu_ri(w, x, d, k),
             }
             return Ok(());
@@ -686,21 +639,23 @@ impl Emitter<'_> {
                         a.mov_rr(false, d, d);
                     }
                 }
-                Source::Reg(s) => self.shift_by_reg(w, sh, d, REG[s as usize]),
+                Source::Reg(s) => self.shift_by_reg(w, sh, d, self.regs[s as usize]),
             }
             return Ok(());
         }
         match (op, src) {
-            (AluOp::Mov, Source::Reg(s)) => a.mov_rr(w, d, REG[s as usize]),
+            (AluOp::Mov, Source::Reg(s)) => a.mov_rr(w, d, self.regs[s as usize]),
             (AluOp::Mov, Source::Imm(k)) => {
                 let v = if w { k as i64 as u64 } else { k as u32 as u64 };
                 a.mov_ri64(d, v);
             }
-            (AluOp::Movsx(bits), Source::Reg(s)) => a.movsx_rr(w, d, REG[s as usize], bits),
-            (AluOp::Mul, Source::Reg(s)) => a.imul_rr(w, d, REG[s as usize]),
+            (AluOp::Movsx(bits), Source::Reg(s)) => a.movsx_rr(w, d, self.regs[s as usize], bits),
+            (AluOp::Mul, Source::Reg(s)) => a.imul_rr(w, d, self.regs[s as usize]),
             (AluOp::Mul, Source::Imm(k)) => a.imul_rri(w, d, d, k),
             (AluOp::Neg, _) => a.neg(w, d),
-            (AluOp::MovPercpu, Source::Reg(s)) => return self.mov_percpu(pc, d, REG[s as usize]),
+            (AluOp::MovPercpu, Source::Reg(s)) => {
+                return self.mov_percpu(pc, d, self.regs[s as usize]);
+            }
             (AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod, _) => {
                 return self.div_mod(pc, w, op, d, src);
             }
@@ -750,7 +705,7 @@ impl Emitter<'_> {
         let is_div = matches!(op, AluOp::Div | AluOp::Sdiv);
         let a = &mut self.asm;
         match src {
-            Source::Reg(s) => a.mov_rr(true, R11, REG[s as usize]),
+            Source::Reg(s) => a.mov_rr(true, R11, self.regs[s as usize]),
             Source::Imm(k) => a.mov_ri64(R11, if w { k as i64 as u64 } else { k as u32 as u64 }),
         }
         a.test_rr(w, R11, R11);
@@ -807,7 +762,7 @@ impl Emitter<'_> {
         src: u8,
         off: i32,
     ) -> Result<(), JitError> {
-        let (b, s) = (REG[dst as usize], REG[src as usize]);
+        let (b, s) = (self.regs[dst as usize], self.regs[src as usize]);
         let w = size == Size::DW;
         let a = &mut self.asm;
         // x86 is TSO: plain loads are acquire loads and plain stores are release stores

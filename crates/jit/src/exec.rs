@@ -76,16 +76,19 @@ impl ExecMemory {
     ///
     /// # Safety
     /// `entry` must be the offset of a main function produced by [`crate::compile`] for this
-    /// image, and the BPF program must be safe to run with these `r1`/`r2` — every load,
+    /// image; `state` must be valid for writes for the call's duration, or null if the image
+    /// never reports (a leaf main function: it never touches its third argument); the BPF
+    /// program must be safe to run with these `r1`/`r2` — every load,
     /// store, atomic and helper argument it computes must be valid, which is what a verifier
     /// guarantees (the generated code checks nothing but the call depth and helper ids).
-    pub(crate) unsafe fn call(&self, entry: usize, r1: u64, r2: u64, state: &mut RunState) -> u64 {
+    #[inline]
+    pub(crate) unsafe fn call(&self, entry: usize, r1: u64, r2: u64, state: *mut RunState) -> u64 {
         debug_assert!(entry < self.len);
         // SAFETY: `entry` lies inside the mapping (caller contract), which is readable and
         // executable and holds a function with exactly the `Entry` ABI: the prologue
         // generated for the main function takes (rdi, rsi, rdx) per SysV, preserves every
         // callee-saved register and `rsp`, keeps the direction flag clear and returns r0 in
-        // rax. `state` is a live exclusive borrow for the call's duration.
+        // rax. `state` is writable for the call's duration or never touched (caller contract).
         unsafe {
             let f: Entry = std::mem::transmute::<*const u8, Entry>(self.ptr.as_ptr().add(entry));
             f(r1, r2, state)

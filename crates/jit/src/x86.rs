@@ -11,6 +11,11 @@
 //! The module is pure byte shuffling: it compiles on every host and is unit-tested against
 //! encodings checked with an assembler.
 
+mod ext;
+mod word;
+
+pub use ext::Features;
+
 /// `rax`
 pub const RAX: u8 = 0;
 /// `rcx`
@@ -763,7 +768,8 @@ impl Asm {
 mod tests {
     use super::*;
 
-    fn enc(f: impl FnOnce(&mut Asm)) -> Vec<u8> {
+    /// The bytes `f` assembles (also used by the tests of `word` and `ext`).
+    pub(crate) fn enc(f: impl FnOnce(&mut Asm)) -> Vec<u8> {
         let mut a = Asm::new();
         f(&mut a);
         a.into_bytes()

@@ -28,19 +28,10 @@ struct Kbpf {
 
 impl Kbpf {
     fn load() -> Kbpf {
-        let obj = kbpf_object::BpfObject::open(object()).unwrap();
-        let reg = kbpf_maps::Registry::new();
-        let loaded =
-            kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
-        let env = kbpf_run::maps_env(&loaded);
-        let progs = loaded
-            .programs
-            .iter()
-            .map(|p| {
-                let btf = kbpf_run::funcs_btf(&obj, p);
-                Program::load(p, &env, &kbpf_run::LoadOptions::default(), &btf)
-                    .unwrap_or_else(|e| panic!("{e}\n{}", e.log().unwrap_or("")))
-            })
+        let (loaded, progs) = common::load_programs(&object());
+        let progs = progs
+            .into_iter()
+            .map(|p| p.unwrap_or_else(|e| panic!("{e}\n{}", e.log().unwrap_or(""))))
             .collect();
         Kbpf { progs, loaded }
     }

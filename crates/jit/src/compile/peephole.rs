@@ -8,11 +8,11 @@
 
 use kbpf_isa::decode::{AluOp, Instruction, JmpCond, Source, Width};
 
-use super::{Emitter, REG, cond};
+use super::{Emitter, cond};
 use crate::JitError;
 use crate::x86::{Alu, Cond, Shift};
 
-fn alu(ins: Instruction) -> Option<(Width, AluOp, u8, Source)> {
+pub(super) fn alu(ins: Instruction) -> Option<(Width, AluOp, u8, Source)> {
     match ins {
         Instruction::Alu {
             width,
@@ -40,13 +40,17 @@ fn overwrites_r0(ins: Instruction) -> bool {
 
 impl Emitter<'_> {
     /// The number of jumps landing on `pc`.
-    fn landings(&self, pc: usize) -> u32 {
+    pub(super) fn landings(&self, pc: usize) -> u32 {
         self.targets.get(pc).copied().unwrap_or(0)
     }
 
     /// Emits a peephole starting at `prog[i]` if one applies; returns how many instructions
     /// it consumed (0: none applies).
     pub(super) fn fused(&mut self, i: usize, end: usize) -> Result<usize, JitError> {
+        let n = self.fold32(i, end);
+        if n != 0 {
+            return Ok(n);
+        }
         if let Some(n) = self.shift_add(i, end) {
             return Ok(n);
         }
@@ -63,9 +67,10 @@ impl Emitter<'_> {
     }
 
     /// `X = Y; X <<= k; Y += X` (64-bit, k in 1..=3: how clang multiplies by 3, 5 or 9)
-    /// as `mov X, Y; shl X, k; lea Y, [Y + Y * 2^k]`: X gets `Y << k` as before, and Y's new
-    /// value depends on its old one through one `lea` instead of `shl` + `add` (one cycle off
-    /// a dependency chain; native -O2 code does the same).
+    /// as `mov X, Y; shl X, k; lea Y, [Y + Y * 2^k]`: X gets `Y << k` as before (and not at
+    /// all when it is dead), and Y's new value depends on its old one through one `lea`
+    /// instead of `shl` + `add` (one cycle off a dependency chain; native -O2 code does the
+    /// same).
     fn shift_add(&mut self, i: usize, end: usize) -> Option<usize> {
         if i + 3 > end {
             return None;
@@ -80,9 +85,12 @@ impl Emitter<'_> {
                 (Width::W64, AluOp::Lsh, x2, Source::Imm(k @ 1..=3)),
                 (Width::W64, AluOp::Add, y2, Source::Reg(x3)),
             ) if x != y && x2 == x && x3 == x && y2 == y => {
-                let (rx, ry) = (REG[x as usize], REG[y as usize]);
-                self.asm.mov_rr(true, rx, ry);
-                self.asm.shift_ri(true, Shift::Shl, rx, k as u8);
+                let (rx, ry) = (self.regs[x as usize], self.regs[y as usize]);
+                // X only if something still reads it (`dataflow` liveness).
+                if self.facts.live_out[i + 2] & super::dataflow::bit(x) != 0 {
+                    self.asm.mov_rr(true, rx, ry);
+                    self.asm.shift_ri(true, Shift::Shl, rx, k as u8);
+                }
                 self.asm.lea_scaled(ry, ry, ry, k as u8);
                 Some(3)
             }
@@ -111,7 +119,8 @@ impl Emitter<'_> {
                 dst: x,
                 src: Source::Reg(y),
             } if x == x2 => {
-                self.asm.lea(REG[x as usize], REG[y as usize], k);
+                self.asm
+                    .lea(self.regs[x as usize], self.regs[y as usize], k);
                 Some(2)
             }
             Instruction::LdImm64 {
@@ -122,7 +131,7 @@ impl Emitter<'_> {
             } if x == x2 && src != kbpf_isa::decode::Imm64Source::Func => {
                 let v = (imm as u32 as u64) | ((next_imm as u32 as u64) << 32);
                 self.asm
-                    .mov_ri64(REG[x as usize], v.wrapping_add(k as i64 as u64));
+                    .mov_ri64(self.regs[x as usize], v.wrapping_add(k as i64 as u64));
                 Some(2)
             }
             _ => None,
@@ -169,11 +178,14 @@ impl Emitter<'_> {
         if x != x2 || a == b || b2 != b || a2 != a || r + k != 32 {
             return None;
         }
-        let (ra, rb, rx) = (REG[a as usize], REG[b as usize], REG[x as usize]);
+        let (ra, rb, rx) = (
+            self.regs[a as usize],
+            self.regs[b as usize],
+            self.regs[x as usize],
+        );
         self.asm.mov_rr(false, ra, rx);
         self.asm.shift_ri(false, Shift::Shr, ra, r as u8);
-        self.asm.mov_rr(false, rb, rx);
-        self.asm.shift_ri(false, Shift::Rol, rb, k as u8);
+        self.rol32(rb, rx, k as u8);
         Some(5)
     }
 
@@ -203,7 +215,7 @@ impl Emitter<'_> {
         let Some(l) = b.branch_target(p1).and_then(|t| usize::try_from(t).ok()) else {
             return 0;
         };
-        self.compare(width == Width::W64, c, REG[dst as usize], src);
+        self.compare(width == Width::W64, c, self.regs[dst as usize], src);
         // The pair's code ends with this jump: `branch` measures from the end of `p1`.
         self.branch(Some(cond(c).negate()), p1, |p| p.insn_start[l]);
         2
@@ -295,7 +307,7 @@ impl Emitter<'_> {
         if !inner_ok || !t_ok {
             return Ok(None);
         }
-        let (r0, rb) = (REG[0], REG[base as usize]);
+        let (r0, rb) = (self.regs[0], self.regs[base as usize]);
         self.asm.alu_ri(true, Alu::Cmp, r0, limit);
         let rel = self.rel32_to(|p| p.insn_start[t], 6)?;
         self.asm.jcc_rel32(Cond::Ae, rel);
