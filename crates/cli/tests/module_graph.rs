@@ -21,8 +21,6 @@ const KNOWN: &[(&str, &[&str])] = &[
             "batch", "bpftool", "btf", "daemon", "kernel", "map", "net", "prog",
         ],
     ),
-    // An attachment's thread runs a stream; the stream reports counters to its attachment.
-    ("net", &["attach", "stream"]),
     // The kernel-side run context and the skb helpers call each other.
     ("run", &["ctx", "kernel", "skb_helpers"]),
 ];

@@ -24,6 +24,7 @@
 
 mod attach;
 pub mod bypass;
+mod counters;
 mod iface;
 pub mod packet_socket;
 mod stream;
@@ -32,7 +33,7 @@ pub mod xsk;
 
 pub use attach::{
     AttachError, AttachOptions, Attachment, AttachmentInfo, Attachments, CAPTURE_ENV, CaptureMode,
-    Counters,
 };
+pub use counters::Counters;
 pub use iface::{NetNs, ifindex, ifname};
 pub use stream::Hook;

@@ -9,7 +9,7 @@
 
 use kbpf_run::{Engine, Program, SkbStream, TestRunError, XdpStream};
 
-use crate::attach::{Counters, bump};
+use crate::counters::{Counters, bump};
 use crate::packet_socket::TxSocket;
 use crate::tap::Tap;
 
