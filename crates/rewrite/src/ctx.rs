@@ -149,9 +149,13 @@ fn convert_one(
     }
     let mut seq = match prog_type {
         ProgType::Xdp => xdp(&insn, field.name, at)?,
-        ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct => {
-            crate::ctx::skb::convert(&insn, field.name, access.write, at)?
-        }
+        ProgType::SocketFilter
+        | ProgType::SchedCls
+        | ProgType::SchedAct
+        | ProgType::CgroupSkb
+        | ProgType::LwtIn
+        | ProgType::LwtOut
+        | ProgType::LwtXmit => crate::ctx::skb::convert(&insn, field.name, access.write, at)?,
         ProgType::RawTracepoint
         | ProgType::RawTracepointWritable
         | ProgType::Kprobe
@@ -160,11 +164,7 @@ fn convert_one(
             vec![insn]
         }
         ProgType::CgroupSockAddr
-        | ProgType::CgroupSkb
         | ProgType::CgroupSock
-        | ProgType::LwtIn
-        | ProgType::LwtOut
-        | ProgType::LwtXmit
         | ProgType::SkSkb
         | ProgType::SkMsg
         | ProgType::Netfilter

@@ -322,7 +322,18 @@ pub struct SkBuff {
     pub(crate) gso_size: u32,
     /// The tunnel metadata `bpf_skb_set_tunnel_key` attached (`skb_tunnel_info`).
     pub(crate) tunnel: Option<crate::redirect::TunnelKey>,
+    /// `skb->sk` of a test run: the `struct sock_common` image [`SkBuff::attach_test_sock`]
+    /// made (boxed, so the pointer in the image stays valid).
+    test_sock: Option<Box<[u8; SOCK_COMMON_SIZE]>>,
 }
+
+/// The bytes of `struct sock_common` a program reaches through `skb->sk` (up to and with
+/// `skc_v6_rcv_saddr`).
+const SOCK_COMMON_SIZE: usize = 88;
+/// `AF_INET`.
+const AF_INET: u16 = 2;
+/// `AF_INET6`.
+const AF_INET6: u16 = 10;
 
 impl SkBuff {
     fn put_u32(&mut self, off: i16, v: u32) {
@@ -362,6 +373,7 @@ impl SkBuff {
             encapsulation: false,
             gso_size: 0,
             tunnel: None,
+            test_sock: None,
         };
         let dev = &*s.dev as *const NetDevice as u64;
         s.put_u64(skb_off::SKB_DEV, dev);
@@ -371,6 +383,41 @@ impl SkBuff {
         s.put_u32(skb_off::SKB_LEN, (packet.len() - offset) as u32);
         s.compute_data_pointers();
         s
+    }
+
+    /// `BPF_PROG_TEST_RUN`'s socket (`bpf_prog_test_run_skb`): `skb->sk` is a fresh
+    /// `AF_UNSPEC` socket that takes the family and addresses of an IPv4 or IPv6 packet
+    /// (`sk_rcv_saddr`/`sk_daddr` from the header's source and destination); ports stay 0.
+    pub fn attach_test_sock(&mut self) {
+        use kbpf_rewrite::ctx::skb as sk;
+        let mut image = Box::new([0u8; SOCK_COMMON_SIZE]);
+        let net = self.data_off + self.network_off;
+        let hdr = self.head.get(net..).unwrap_or_default();
+        let mut put = |off: i16, b: &[u8]| {
+            image[off as usize..off as usize + b.len()].copy_from_slice(b);
+        };
+        match u16::from_be(self.protocol_be()) {
+            0x0800 if hdr.len() >= 20 => {
+                put(sk::SKC_FAMILY, &AF_INET.to_ne_bytes());
+                put(sk::SKC_RCV_SADDR, &hdr[12..16]);
+                put(sk::SKC_DADDR, &hdr[16..20]);
+            }
+            0x86dd if hdr.len() >= 40 => {
+                put(sk::SKC_FAMILY, &AF_INET6.to_ne_bytes());
+                put(sk::SKC_V6_RCV_SADDR, &hdr[8..24]);
+                put(sk::SKC_V6_DADDR, &hdr[24..40]);
+            }
+            _ => {}
+        }
+        let p = image.as_ptr() as u64;
+        self.test_sock = Some(image);
+        self.put_u64(sk::SKB_SK, p);
+    }
+
+    /// The control block's `data_end` as a program without direct packet access finds it
+    /// in a test run: 0, as `bpf_compute_data_pointers` is not called for it.
+    pub fn clear_data_end(&mut self) {
+        self.put_u64(skb_off::SKB_DATA_END, 0);
     }
 
     /// Puts the skb on device `ifindex` (`skb->dev->ifindex`; `BPF_PROG_TEST_RUN` uses lo).

@@ -22,6 +22,7 @@ use crate::ctx::XdpBuff;
 use crate::redirect as r;
 use crate::ringbuf as rb;
 use crate::skb_helpers as s;
+use crate::sock_helpers as sk;
 use crate::tracing as t;
 
 /// One kernel function: its kallsyms name, the address translated programs call, and the
@@ -205,6 +206,10 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
         helper_id: None,
         ..helper!(69, "bpf_xdp_fib_lookup", crate::fib::bpf_xdp_fib_lookup)
     },
+    helper!(84, "bpf_sk_lookup_tcp", sk::bpf_sk_lookup_tcp),
+    helper!(85, "bpf_sk_lookup_udp", sk::bpf_sk_lookup_udp),
+    helper!(86, "bpf_sk_release", sk::bpf_sk_release),
+    helper!(99, "bpf_skc_lookup_tcp", sk::bpf_skc_lookup_tcp),
     // XDP's bpf_perf_event_output (see PER_TYPE).
     KernelFn {
         helper_id: None,

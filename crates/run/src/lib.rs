@@ -22,6 +22,7 @@ pub mod program;
 pub mod redirect;
 mod ringbuf;
 mod skb_helpers;
+mod sock_helpers;
 pub mod test_run;
 mod tracing;
 

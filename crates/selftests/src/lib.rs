@@ -1411,7 +1411,11 @@ fn kbpf_side(p: &ObjectPlan, opts: &kbpf_run::program::LoadOptions) -> HashMap<S
         .zip(&p.specs)
         .map(|(prog, s)| {
             let (level, flags) = match s {
-                Ok(s) => (if s.log_level & 3 >= 2 { 2 } else { 1 }, s.prog_flags),
+                // The kernel's level bits: level 2, else 1; with BPF_LOG_STATS.
+                Ok(s) => (
+                    (if s.log_level & 3 >= 2 { 2 } else { 1 }) | (s.log_level as u32 & 4),
+                    s.prog_flags,
+                ),
                 Err(_) => (1, spec::TESTING_PROG_FLAGS),
             };
             (prog.name.as_str(), (level, flags))
