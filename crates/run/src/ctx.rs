@@ -8,6 +8,7 @@ use std::mem::offset_of;
 
 use kbpf_rewrite::ctx as off;
 use kbpf_rewrite::ctx::skb as skb_off;
+use kbpf_rewrite::ctx::sock;
 
 /// `XDP_PACKET_HEADROOM`.
 pub const XDP_PACKET_HEADROOM: usize = 256;
@@ -322,16 +323,14 @@ pub struct SkBuff {
     pub(crate) gso_size: u32,
     /// The tunnel metadata `bpf_skb_set_tunnel_key` attached (`skb_tunnel_info`).
     pub(crate) tunnel: Option<crate::redirect::TunnelKey>,
-    /// `skb->sk` of a test run: the `struct sock_common` image [`SkBuff::attach_test_sock`]
-    /// made (boxed, so the pointer in the image stays valid).
-    test_sock: Option<Box<[u8; SOCK_COMMON_SIZE]>>,
+    /// `skb->sk` of a test run: the `struct sock` image [`SkBuff::attach_test_sock`] made
+    /// (boxed, so the pointer in the image stays valid).
+    test_sock: Option<Box<[u8; sock::SOCK_SIZE]>>,
 }
-
-/// The bytes of `struct sock_common` a program reaches through `skb->sk` (up to and with
-/// `skc_v6_rcv_saddr`).
-const SOCK_COMMON_SIZE: usize = 88;
 /// `AF_INET`.
 const AF_INET: u16 = 2;
+/// `TCP_CLOSE`: the state `sock_init_data` gives a new socket.
+const TCP_CLOSE: u8 = 7;
 /// `AF_INET6`.
 const AF_INET6: u16 = 10;
 
@@ -386,11 +385,16 @@ impl SkBuff {
     }
 
     /// `BPF_PROG_TEST_RUN`'s socket (`bpf_prog_test_run_skb`): `skb->sk` is a fresh
-    /// `AF_UNSPEC` socket that takes the family and addresses of an IPv4 or IPv6 packet
-    /// (`sk_rcv_saddr`/`sk_daddr` from the header's source and destination); ports stay 0.
+    /// `AF_UNSPEC` socket (`sk_alloc` zeroes it; `sock_init_data` without a `struct socket`
+    /// leaves type and protocol 0, sets `TCP_CLOSE` and no rx queue) that takes the family
+    /// and addresses of an IPv4 or IPv6 packet (`sk_rcv_saddr`/`sk_daddr` from the header's
+    /// source and destination); ports stay 0.
     pub fn attach_test_sock(&mut self) {
-        use kbpf_rewrite::ctx::skb as sk;
-        let mut image = Box::new([0u8; SOCK_COMMON_SIZE]);
+        use kbpf_rewrite::ctx::sock as sk;
+        let mut image = Box::new([0u8; sock::SOCK_SIZE]);
+        image[sk::SKC_STATE as usize] = TCP_CLOSE;
+        image[sk::SK_RX_QUEUE_MAPPING as usize..][..2]
+            .copy_from_slice(&(sk::NO_QUEUE_MAPPING as u16).to_ne_bytes());
         let net = self.data_off + self.network_off;
         let hdr = self.head.get(net..).unwrap_or_default();
         let mut put = |off: i16, b: &[u8]| {
@@ -411,7 +415,7 @@ impl SkBuff {
         }
         let p = image.as_ptr() as u64;
         self.test_sock = Some(image);
-        self.put_u64(sk::SKB_SK, p);
+        self.put_u64(skb_off::SKB_SK, p);
     }
 
     /// The control block's `data_end` as a program without direct packet access finds it

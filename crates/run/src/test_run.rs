@@ -103,9 +103,7 @@ impl Program {
         let engine = self.engine(input.engine)?;
         let mut out = match self.prog_type {
             ProgType::Xdp => run_xdp(&engine, input, repeat),
-            ProgType::SchedCls | ProgType::SchedAct => {
-                run_skb(&engine, input, repeat, 0, true)
-            }
+            ProgType::SchedCls | ProgType::SchedAct => run_skb(&engine, input, repeat, 0, true),
             ProgType::LwtIn | ProgType::LwtOut | ProgType::LwtXmit => {
                 run_skb(&engine, input, repeat, ETH_HLEN, true)
             }

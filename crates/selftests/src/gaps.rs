@@ -82,7 +82,10 @@ fn retval_cause(m: &str) -> String {
 
 /// The gaps, `file/program` sorted.
 pub fn keys<'a>(rows: impl Iterator<Item = &'a ProgramRow>) -> Vec<String> {
-    let mut v: Vec<String> = rows.filter(|r| r.expectation_gap()).map(|r| r.key()).collect();
+    let mut v: Vec<String> = rows
+        .filter(|r| r.expectation_gap())
+        .map(|r| r.key())
+        .collect();
     v.sort();
     v
 }

@@ -134,9 +134,11 @@ impl Comparison {
         std::fs::write(&ka, &kernel_csv).map_err(|e| format!("{}: {e}", ka.display()))?;
         std::fs::write(&kb, &kbpf_csv).map_err(|e| format!("{}: {e}", kb.display()))?;
         let (a, b) = (ka.to_string_lossy(), kb.to_string_lossy());
-        let compare_csv =
-            kbpf_cli::veristat::run(&["-C", "-o", "csv", "-e", STATS, a.as_ref(), b.as_ref()], &g)
-                .map_err(|(m, code)| format!("kbpf veristat -C: exit {code}: {m}"))?;
+        let compare_csv = kbpf_cli::veristat::run(
+            &["-C", "-o", "csv", "-e", STATS, a.as_ref(), b.as_ref()],
+            &g,
+        )
+        .map_err(|(m, code)| format!("kbpf veristat -C: exit {code}: {m}"))?;
         let kc = dir.join("veristat-compare.csv");
         std::fs::write(&kc, &compare_csv).map_err(|e| format!("{}: {e}", kc.display()))?;
         Ok(Comparison {
@@ -248,11 +250,7 @@ impl Comparison {
 /// per stat (base: the kernel, comp: kbpf).
 pub fn parse_compare(csv: &str) -> Result<Vec<Joined>, String> {
     let mut lines = csv.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .ok_or("empty comparison")?
-        .split(',')
-        .collect();
+    let header: Vec<&str> = lines.next().ok_or("empty comparison")?.split(',').collect();
     let col = |name: &str| {
         header
             .iter()

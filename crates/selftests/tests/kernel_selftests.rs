@@ -206,7 +206,11 @@ fn kernel_verifier_selftests() {
             t.same_insns,
             100.0 * t.same_insns as f64 / t.both_accept.max(1) as f64
         );
-        assert!(t.both_accept > 500, "only {} accepted by both", t.both_accept);
+        assert!(
+            t.both_accept > 500,
+            "only {} accepted by both",
+            t.both_accept
+        );
         assert!(
             t.same_insns * 5 >= t.both_accept * 4,
             "kbpf veristat and veristat agree on total_insns for {} of {} accepted programs \

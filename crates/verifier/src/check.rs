@@ -1335,7 +1335,7 @@ impl<'a> Checker<'a> {
             self.check_mem_access_at(st, idx, regno, reg, insn_off, size, write, value, ldsx)?;
         if let Some(p) = prev
             && p != ty
-            && (p == RegType::PtrToCtx || ty == RegType::PtrToCtx)
+            && (sock::converted_access(p) || sock::converted_access(ty))
         {
             return rej("same insn cannot be used with different pointers");
         }

@@ -8,6 +8,9 @@ use kbpf_isa::insn::*;
 
 use crate::RewriteError;
 use kbpf_uapi::net::TC_ACT_SHOT;
+use crate::ctx::sock::{
+    SKC_DADDR, SKC_DPORT, SKC_FAMILY, SKC_NUM, SKC_RCV_SADDR, SKC_V6_DADDR, SKC_V6_RCV_SADDR,
+};
 use crate::fixups::BPF_REG_AX;
 
 /// `offsetof(struct sk_buff, len)`.
@@ -64,20 +67,6 @@ pub const SKB_NAPI_ID: i16 = 156;
 /// `MIN_NAPI_ID` (`NR_CPUS + 1`) of the kernel build the offsets were read from: lower ids
 /// are sender CPUs, not NAPI ids, and read as 0.
 const MIN_NAPI_ID: i32 = 0x101;
-/// `offsetof(struct sock_common, skc_daddr)`.
-pub const SKC_DADDR: i16 = 0;
-/// `offsetof(struct sock_common, skc_rcv_saddr)`.
-pub const SKC_RCV_SADDR: i16 = 4;
-/// `offsetof(struct sock_common, skc_dport)`.
-pub const SKC_DPORT: i16 = 12;
-/// `offsetof(struct sock_common, skc_num)`.
-pub const SKC_NUM: i16 = 14;
-/// `offsetof(struct sock_common, skc_family)`.
-pub const SKC_FAMILY: i16 = 16;
-/// `offsetof(struct sock_common, skc_v6_daddr)`.
-pub const SKC_V6_DADDR: i16 = 56;
-/// `offsetof(struct sock_common, skc_v6_rcv_saddr)`.
-pub const SKC_V6_RCV_SADDR: i16 = 72;
 /// `offsetof(struct __sk_buff, cb[0])`.
 const UAPI_CB0: i16 = 48;
 /// `offsetof(struct __sk_buff, remote_ip6[0])`.
@@ -94,7 +83,13 @@ fn jmp(code: u8, dst: u8, off: i16, imm: i32) -> Insn {
 /// time stamped at tc ingress reads as 0.
 fn tstamp_read(d: u8, s: u8) -> Vec<Insn> {
     vec![
-        Insn::new(BPF_LDX | BPF_B | BPF_MEM, BPF_REG_AX, s, SKB_TSTAMP_TYPE_OFFSET, 0),
+        Insn::new(
+            BPF_LDX | BPF_B | BPF_MEM,
+            BPF_REG_AX,
+            s,
+            SKB_TSTAMP_TYPE_OFFSET,
+            0,
+        ),
         jmp(BPF_JMP32 | BPF_JSET, BPF_REG_AX, 1, TC_AT_INGRESS_MASK),
         jmp(BPF_JMP | BPF_JA, 0, 4, 0),
         jmp(BPF_JMP32 | BPF_JSET, BPF_REG_AX, 1, SKB_TSTAMP_TYPE_MASK),
@@ -109,11 +104,29 @@ fn tstamp_read(d: u8, s: u8) -> Vec<Insn> {
 fn tstamp_write(store: Insn) -> Vec<Insn> {
     let d = store.dst();
     vec![
-        Insn::new(BPF_LDX | BPF_B | BPF_MEM, BPF_REG_AX, d, SKB_TSTAMP_TYPE_OFFSET, 0),
+        Insn::new(
+            BPF_LDX | BPF_B | BPF_MEM,
+            BPF_REG_AX,
+            d,
+            SKB_TSTAMP_TYPE_OFFSET,
+            0,
+        ),
         jmp(BPF_JMP32 | BPF_JSET, BPF_REG_AX, 1, TC_AT_INGRESS_MASK),
         jmp(BPF_JMP | BPF_JA, 0, 2, 0),
-        Insn::new(BPF_ALU | BPF_AND | BPF_K, BPF_REG_AX, 0, 0, !SKB_TSTAMP_TYPE_MASK),
-        Insn::new(BPF_STX | BPF_B | BPF_MEM, d, BPF_REG_AX, SKB_TSTAMP_TYPE_OFFSET, 0),
+        Insn::new(
+            BPF_ALU | BPF_AND | BPF_K,
+            BPF_REG_AX,
+            0,
+            0,
+            !SKB_TSTAMP_TYPE_MASK,
+        ),
+        Insn::new(
+            BPF_STX | BPF_B | BPF_MEM,
+            d,
+            BPF_REG_AX,
+            SKB_TSTAMP_TYPE_OFFSET,
+            0,
+        ),
         store,
     ]
 }
@@ -170,6 +183,7 @@ pub fn convert(
         ("mark", true) => vec![store(SKB_MARK)],
         ("data", false) => vec![load(SKB_DATA, BPF_DW)],
         ("data_end", false) => vec![load(SKB_DATA_END, BPF_DW)],
+        ("sk", false) => vec![load(SKB_SK, BPF_DW)],
         ("vlan_present", false) => vec![
             load(SKB_VLAN_ALL, BPF_W),
             jmp(BPF_JMP | BPF_JEQ, d, 1, 0),
