@@ -90,8 +90,8 @@ pub fn convert_tcp(insn: &Insn, at: usize) -> Result<Vec<Insn>, RewriteError> {
     let (d, s) = (insn.dst(), insn.src());
     let load = |off: i16, sz: u8| Insn::new(BPF_LDX | sz | BPF_MEM, d, s, off, 0);
     Ok(match insn.off {
-        // struct bpf_tcp_sock: snd_cwnd at 4, bytes_acked at 88.
-        4 => vec![load(TCP_SND_CWND, BPF_W)],
+        // struct bpf_tcp_sock: snd_cwnd at 0, bytes_acked at 88.
+        0 => vec![load(TCP_SND_CWND, BPF_W)],
         88 => vec![load(TCP_BYTES_ACKED, BPF_DW)],
         off => {
             return Err(RewriteError::Unsupported {
