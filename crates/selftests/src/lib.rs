@@ -14,7 +14,9 @@
 //!   kbpf (privileged mode; unprivileged expectations are counted, not checked; `__xlated`
 //!   and `__jited` are counted, not checked).
 //!
-//! [`Suite::run`] does both; [`Suite::markdown`] is `docs/selftests.md`.
+//! [`Suite::run`] does both; [`Suite::markdown`] is `docs/selftests.md`. [`gaps`] groups the
+//! tests whose expectations the kernel meets and kbpf does not by cause; [`veristat`]
+//! compares `kbpf veristat` with the tree's own veristat over the same objects.
 
 #![deny(missing_docs)]
 

@@ -101,3 +101,42 @@ pub fn convert_tcp(insn: &Insn, at: usize) -> Result<Vec<Insn>, RewriteError> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
+        Insn::new(BPF_LDX | size | BPF_MEM, dst, src, off, 0)
+    }
+
+    /// The sequences Linux 6.18's `bpf_prog_dump xlated` shows for the same loads.
+    #[test]
+    fn converts_as_the_kernel_translates() {
+        let conv = |size: u8, off: i16| crate::ctx::convert_sock(&ldx(size, 1, 6, off), 0).unwrap();
+        // family (4 bytes) → skc_family (u16).
+        assert_eq!(conv(BPF_W, 4), vec![ldx(BPF_H, 1, 6, SKC_FAMILY)]);
+        // dst_port as a word (backward compatibility) and its second byte.
+        assert_eq!(conv(BPF_W, 48), vec![ldx(BPF_H, 1, 6, SKC_DPORT)]);
+        assert_eq!(
+            conv(BPF_B, 49),
+            vec![
+                ldx(BPF_H, 1, 6, SKC_DPORT),
+                Insn::new(BPF_ALU | BPF_RSH | BPF_K, 1, 0, 0, 8),
+                Insn::new(BPF_ALU | BPF_AND | BPF_K, 1, 0, 0, 255),
+            ]
+        );
+        // A narrow load of state is the whole u8: no shift, no mask.
+        assert_eq!(conv(BPF_B, 72), vec![ldx(BPF_B, 1, 6, SKC_STATE)]);
+        // A narrow load of type masks the u16.
+        assert_eq!(
+            conv(BPF_B, 8),
+            vec![
+                ldx(BPF_H, 1, 6, SK_TYPE),
+                Insn::new(BPF_ALU | BPF_AND | BPF_K, 1, 0, 0, 255),
+            ]
+        );
+        // Padding after dst_port is not a field.
+        assert!(crate::ctx::convert_sock(&ldx(BPF_H, 1, 6, 50), 0).is_err());
+    }
+}
