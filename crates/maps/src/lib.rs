@@ -80,7 +80,7 @@ pub mod perf_event;
 pub mod queue;
 pub mod raw;
 pub mod registry;
-pub mod ringbuf;
+mod ringbuf;
 pub mod sock_maps;
 pub mod uapi;
 

@@ -298,25 +298,6 @@ pub(crate) unsafe fn commit(sample: *mut u8, flags: u64, discard: bool) {
     }
 }
 
-/// `bpf_ringbuf_output(map, data, size, flags)` as a translated program calls it: 0, or the
-/// negative errno of [`Ringbuf::output`] (`-EINVAL` for another map type).
-///
-/// # Safety
-/// `map` must be the raw pointer of a live map (verifier-checked to be a RINGBUF).
-pub unsafe fn output_raw(map: *mut std::ffi::c_void, data: &[u8], flags: u64) -> i64 {
-    // SAFETY: the caller's contract: `owner` is the live MapInner.
-    let inner = unsafe {
-        &*((*(map as *const crate::layout::BpfMap)).owner as *const crate::map::MapInner)
-    };
-    match &inner.storage {
-        crate::map::Storage::Ringbuf(r) => match r.output(data, flags) {
-            Ok(()) => 0,
-            Err(e) => -(e.code() as i64),
-        },
-        _ => -(Errno::EINVAL.code() as i64),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

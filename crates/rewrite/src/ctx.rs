@@ -143,7 +143,7 @@ fn convert_sock(insn: &Insn, at: usize) -> Result<Vec<Insn>, RewriteError> {
         _ => 8,
     };
     let off = insn.off as u32;
-    let field = kbpf_verifier::cgroup::bpf_sock_valid(off, size).ok_or_else(|| {
+    let field = kbpf_verifier::ctx::cgroup::bpf_sock_valid(off, size).ok_or_else(|| {
         RewriteError::Unsupported {
             insn: at,
             what: format!("bpf_sock access off={off} size={size}"),

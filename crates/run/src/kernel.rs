@@ -169,7 +169,6 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(54, "bpf_xdp_adjust_meta", bpf_xdp_adjust_meta),
     helper!(65, "bpf_xdp_adjust_tail", bpf_xdp_adjust_tail),
     helper!(118, "bpf_jiffies64", bpf_jiffies64),
-    helper!(130, "bpf_ringbuf_output", bpf_ringbuf_output),
     helper!(125, "bpf_ktime_get_boot_ns", bpf_ktime_get_ns),
     helper!(4, "bpf_probe_read_compat", t::bpf_probe_read_compat),
     helper!(14, "bpf_get_current_pid_tgid", t::bpf_get_current_pid_tgid),
@@ -575,17 +574,6 @@ fn csum_add(a: u32, b: u32) -> u32 {
 /// `csum_from32to16`: folds a 32-bit partial sum to 16 bits.
 fn csum_from32to16(sum: u32) -> u32 {
     sum.wrapping_add(sum.rotate_right(16)) >> 16
-}
-
-/// `bpf_ringbuf_output(ringbuf, data, size, flags)`: appends one record (0, or a negative
-/// errno: `-EAGAIN` when the ring has no room).
-unsafe extern "C" fn bpf_ringbuf_output(map: u64, data: u64, size: u64, flags: u64, _: u64) -> u64 {
-    // SAFETY: the verifier checked `map` as a RINGBUF and `data` as `size` readable bytes
-    // (ARG_PTR_TO_MEM with ARG_CONST_SIZE_OR_ZERO).
-    unsafe {
-        let data = crate::skb_helpers::meta_bytes(data, size);
-        kbpf_maps::ringbuf::output_raw(map as *mut c_void, data, flags) as u64
-    }
 }
 
 /// `bpf_csum_diff(from, from_size, to, to_size, seed)` as Linux 6.18 computes it: the

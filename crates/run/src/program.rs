@@ -2,13 +2,13 @@
 //! by the rewrite, and wired to kbpf's kernel functions so an engine can run it.
 
 use kbpf_isa::Insn;
-use kbpf_uapi::bpf::{BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS};
 use kbpf_isa::insn::{BPF_CALL, BPF_JMP};
 use kbpf_loader::LoadedProgram;
 use kbpf_maps::Map;
 use kbpf_object::BpfObject;
 use kbpf_rewrite::xlated::{self, DumpOptions};
 use kbpf_rewrite::{KernelProfile, MapsEnv, RewriteError, RewriteInput, Xlated};
+use kbpf_uapi::bpf::{BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS};
 use kbpf_verifier::{Options, ProgType, Stats, VerifierError, verify};
 use kbpf_vm::HelperRegistry;
 

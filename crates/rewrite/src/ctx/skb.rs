@@ -7,11 +7,11 @@ use kbpf_isa::Insn;
 use kbpf_isa::insn::*;
 
 use crate::RewriteError;
-use kbpf_uapi::net::TC_ACT_SHOT;
 use crate::ctx::sock::{
     SKC_DADDR, SKC_DPORT, SKC_FAMILY, SKC_NUM, SKC_RCV_SADDR, SKC_V6_DADDR, SKC_V6_RCV_SADDR,
 };
 use crate::fixups::BPF_REG_AX;
+use kbpf_uapi::net::TC_ACT_SHOT;
 
 /// `offsetof(struct sk_buff, len)`.
 pub const SKB_LEN: i16 = 112;
