@@ -219,22 +219,23 @@ impl Comparison {
             "| programs (veristat `duration`, summed) | n | kernel ms | kbpf ms ({kbpf_build}) | kbpf / kernel |\n\
              |---|---:|---:|---:|---:|"
         );
-        let _ = writeln!(
-            s,
-            "| all, both verified | {} | {} | {} | {} |",
-            t.timed,
-            ms(t.kernel_us),
-            ms(t.kbpf_us),
-            ratio(t.kbpf_us, t.kernel_us)
-        );
-        let _ = writeln!(
-            s,
-            "| both accept | {} | {} | {} | {} |",
-            t.both_accept,
-            ms(t.kernel_accept_us),
-            ms(t.kbpf_accept_us),
-            ratio(t.kbpf_accept_us, t.kernel_accept_us)
-        );
+        for (what, n, k, b) in [
+            ("all, both verified", t.timed, t.kernel_us, t.kbpf_us),
+            (
+                "both accept",
+                t.both_accept,
+                t.kernel_accept_us,
+                t.kbpf_accept_us,
+            ),
+        ] {
+            let _ = writeln!(
+                s,
+                "| {what} | {n} | {} | {} | {} |",
+                ms(k),
+                ms(b),
+                ratio(b, k)
+            );
+        }
         let _ = writeln!(
             s,
             "\nWall time of the two runs: the kernel's veristat {:.1} s, `kbpf veristat` {:.1} s \

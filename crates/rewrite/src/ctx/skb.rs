@@ -79,39 +79,42 @@ fn jmp(code: u8, dst: u8, off: i16, imm: i32) -> Insn {
     Insn::new(code | BPF_K, dst, 0, off, imm)
 }
 
-/// `bpf_convert_tstamp_read` (for a program that does not read `tstamp_type`): a delivery
-/// time stamped at tc ingress reads as 0.
-fn tstamp_read(d: u8, s: u8) -> Vec<Insn> {
-    vec![
+/// The start of both tstamp sequences: the byte with `tstamp_type` and `tc_at_ingress` of
+/// the skb at `base` into `BPF_REG_AX`, then a jump over the next instruction when the skb
+/// is at tc ingress.
+fn at_ingress(base: u8) -> [Insn; 2] {
+    [
         Insn::new(
             BPF_LDX | BPF_B | BPF_MEM,
             BPF_REG_AX,
-            s,
+            base,
             SKB_TSTAMP_TYPE_OFFSET,
             0,
         ),
         jmp(BPF_JMP32 | BPF_JSET, BPF_REG_AX, 1, TC_AT_INGRESS_MASK),
+    ]
+}
+
+/// `bpf_convert_tstamp_read` (for a program that does not read `tstamp_type`): a delivery
+/// time stamped at tc ingress reads as 0.
+fn tstamp_read(d: u8, s: u8) -> Vec<Insn> {
+    let mut v = at_ingress(s).to_vec();
+    v.extend([
         jmp(BPF_JMP | BPF_JA, 0, 4, 0),
         jmp(BPF_JMP32 | BPF_JSET, BPF_REG_AX, 1, SKB_TSTAMP_TYPE_MASK),
         jmp(BPF_JMP | BPF_JA, 0, 2, 0),
         Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, 0),
         jmp(BPF_JMP | BPF_JA, 0, 1, 0),
         Insn::new(BPF_LDX | BPF_DW | BPF_MEM, d, s, SKB_TSTAMP, 0),
-    ]
+    ]);
+    v
 }
 
 /// `bpf_convert_tstamp_write`: a write at tc ingress clears the stamp's type first.
 fn tstamp_write(store: Insn) -> Vec<Insn> {
     let d = store.dst();
-    vec![
-        Insn::new(
-            BPF_LDX | BPF_B | BPF_MEM,
-            BPF_REG_AX,
-            d,
-            SKB_TSTAMP_TYPE_OFFSET,
-            0,
-        ),
-        jmp(BPF_JMP32 | BPF_JSET, BPF_REG_AX, 1, TC_AT_INGRESS_MASK),
+    let mut v = at_ingress(d).to_vec();
+    v.extend([
         jmp(BPF_JMP | BPF_JA, 0, 2, 0),
         Insn::new(
             BPF_ALU | BPF_AND | BPF_K,
@@ -128,7 +131,8 @@ fn tstamp_write(store: Insn) -> Vec<Insn> {
             0,
         ),
         store,
-    ]
+    ]);
+    v
 }
 
 /// Converts one `__sk_buff` access (`insn` already widened for narrow loads).
@@ -253,4 +257,55 @@ pub fn unclone_prologue(first: Insn) -> Vec<Insn> {
         Insn::new(BPF_ALU64 | BPF_MOV | BPF_X, 1, 6, 0, 0),
         first,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ja(off: i16) -> Insn {
+        jmp(BPF_JMP | BPF_JA, 0, off, 0)
+    }
+
+    /// The sequences Linux 6.18's xlated dump of a cgroup_skb program shows.
+    #[test]
+    fn tstamp_and_vlan_as_the_kernel_translates() {
+        let ax_byte = Insn::new(BPF_LDX | BPF_B | BPF_MEM, BPF_REG_AX, 1, 129, 0);
+        let ingress = jmp(BPF_JMP32 | BPF_JSET, BPF_REG_AX, 1, 4);
+        let read = Insn::new(BPF_LDX | BPF_DW | BPF_MEM, 2, 1, 152, 0);
+        assert_eq!(
+            convert(&read, "tstamp", false, 0).unwrap(),
+            vec![
+                ax_byte,
+                ingress,
+                ja(4),
+                jmp(BPF_JMP32 | BPF_JSET, BPF_REG_AX, 1, 3),
+                ja(2),
+                Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, 0),
+                ja(1),
+                Insn::new(BPF_LDX | BPF_DW | BPF_MEM, 2, 1, 32, 0),
+            ]
+        );
+        let write = Insn::new(BPF_STX | BPF_DW | BPF_MEM, 1, 2, 152, 0);
+        assert_eq!(
+            convert(&write, "tstamp", true, 0).unwrap(),
+            vec![
+                ax_byte,
+                ingress,
+                ja(2),
+                Insn::new(BPF_ALU | BPF_AND | BPF_K, BPF_REG_AX, 0, 0, -4),
+                Insn::new(BPF_STX | BPF_B | BPF_MEM, 1, BPF_REG_AX, 129, 0),
+                Insn::new(BPF_STX | BPF_DW | BPF_MEM, 1, 2, 32, 0),
+            ]
+        );
+        let vlan = Insn::new(BPF_LDX | BPF_W | BPF_MEM, 2, 1, 20, 0);
+        assert_eq!(
+            convert(&vlan, "vlan_present", false, 0).unwrap(),
+            vec![
+                Insn::new(BPF_LDX | BPF_W | BPF_MEM, 2, 1, 152, 0),
+                jmp(BPF_JMP | BPF_JEQ, 2, 1, 0),
+                Insn::new(BPF_ALU | BPF_MOV | BPF_K, 2, 0, 0, 1),
+            ]
+        );
+    }
 }
