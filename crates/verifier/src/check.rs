@@ -1482,6 +1482,7 @@ impl<'a> Checker<'a> {
             RegType::PtrToStack => self.check_stack_access(st, regno, &reg, off, sz, write, value),
             t if t.is_sk_pointer() => self.check_sock_access(regno, &reg, off, sz, write),
             RegType::ConstPtrToMap => self.check_ptr_to_map_access(regno, &reg, off, write),
+            RegType::PtrToBtfId => self.check_ptr_to_btf_access(regno, &reg, off, write),
             RegType::PtrToMem | RegType::PtrToRingbufMem => {
                 self.check_mem_region(regno, &reg, off, sz, reg.mem_size, false)?;
                 Ok(if write {

@@ -1,4 +1,6 @@
-//! Loads and stores through a map pointer (`CONST_PTR_TO_MAP`): `check_ptr_to_map_access`.
+//! Loads and stores through kernel-object pointers: a map pointer (`CONST_PTR_TO_MAP`,
+//! `check_ptr_to_map_access`) and a trusted BTF pointer (`PTR_TO_BTF_ID`,
+//! `check_ptr_to_btf_access`).
 //! The kernel lets a privileged program read the fields of the map's kernel struct (`struct
 //! bpf_array`, `struct bpf_htab`, …) through its BTF; kbpf checks what comes before that (the
 //! capability, a negative offset, a write, each with the kernel's message naming the struct)
@@ -78,6 +80,27 @@ impl Checker<'_> {
         rej_hint(
             format!("R{regno} invalid mem access '{}'", reg.type_str()),
             "kbpf does not read the fields of the kernel's map structs",
+        )
+    }
+
+    /// `check_ptr_to_btf_access` up to `btf_struct_access`: at a constant non-negative
+    /// offset, reads only (no program type of kbpf's has `btf_struct_access`
+    /// for writes). The field reads themselves are refused: kbpf does not lay out the
+    /// kernel's structs.
+    pub(super) fn check_ptr_to_btf_access(
+        &mut self,
+        regno: u8,
+        reg: &RegState,
+        off: i32,
+        write: bool,
+    ) -> R<Option<RegState>> {
+        let t = reg.type_str();
+        if off >= 0 && reg.s.is_const() && write {
+            return rej("only read is supported");
+        }
+        rej_hint(
+            format!("R{regno} invalid mem access '{t}'"),
+            "kbpf does not read the fields of the kernel's structs",
         )
     }
 }
