@@ -418,6 +418,29 @@ impl SkBuff {
         self.put_u64(skb_off::SKB_SK, p);
     }
 
+    /// The `len` bytes a legacy packet load at `offset` reads (`____bpf_skb_load_helper_N`):
+    /// from `skb->data` for a non-negative offset; below `SKF_NET_OFF`/`SKF_LL_OFF`
+    /// (`bpf_internal_load_pointer_neg_helper`) from the network or MAC header, inside the
+    /// buffer. `None` where the kernel's load fails (`-EFAULT`).
+    pub(crate) fn load_abs(&self, offset: i32, len: usize) -> Option<&[u8]> {
+        /// `SKF_NET_OFF`, `SKF_LL_OFF`.
+        const SKF_NET_OFF: i64 = -0x100000;
+        const SKF_LL_OFF: i64 = -0x200000;
+        let off = i64::from(offset);
+        let start = if off >= 0 {
+            self.data_off as i64 + off
+        } else if off >= SKF_NET_OFF {
+            (self.data_off + self.network_off) as i64 + off - SKF_NET_OFF
+        } else if off >= SKF_LL_OFF {
+            (self.data_off + self.network_off) as i64 - self.mac_len as i64 + off - SKF_LL_OFF
+        } else {
+            return None;
+        };
+        let end = self.data_off + self.len();
+        let start = usize::try_from(start).ok()?;
+        (start + len <= end).then(|| &self.head[start..start + len])
+    }
+
     /// The control block's `data_end` as a program without direct packet access finds it
     /// in a test run: 0, as `bpf_compute_data_pointers` is not called for it.
     pub fn clear_data_end(&mut self) {
@@ -616,6 +639,23 @@ mod tests {
         assert_ne!(p, 0);
         // SAFETY: `p` is this skb's context pointer; `s` is not used meanwhile.
         assert_eq!(unsafe { SkBuff::from_ctx(p) }.len(), 42);
+    }
+
+    #[test]
+    fn legacy_loads_reach_the_packet_and_its_headers() {
+        let pkt: Vec<u8> = (0..60).collect();
+        // A socket filter's skb: data at the network header.
+        let s = SkBuff::new(&pkt, ETH_HLEN, 0, 0x0008, 3);
+        assert_eq!(s.load_abs(0, 2), Some(&pkt[14..16]));
+        assert_eq!(
+            s.load_abs(-0x100000 + 2, 1),
+            Some(&pkt[16..17]),
+            "SKF_NET_OFF"
+        );
+        assert_eq!(s.load_abs(-0x200000, 4), Some(&pkt[..4]), "SKF_LL_OFF");
+        assert_eq!(s.load_abs(44, 2), Some(&pkt[58..60]));
+        assert_eq!(s.load_abs(45, 2), None, "past the end");
+        assert_eq!(s.load_abs(-0x300000, 1), None);
     }
 
     #[test]

@@ -213,6 +213,31 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(95, "bpf_sk_fullsock", sk::bpf_sk_fullsock),
     helper!(96, "bpf_tcp_sock", sk::bpf_tcp_sock),
     helper!(98, "bpf_get_listener_sock", sk::bpf_get_listener_sock),
+    // The legacy packet loads' functions (bpf_gen_ld_abs calls them directly).
+    KernelFn {
+        helper_id: None,
+        ..helper!(
+            0,
+            "bpf_skb_load_helper_8_no_cache",
+            s::bpf_skb_load_helper_8_no_cache
+        )
+    },
+    KernelFn {
+        helper_id: None,
+        ..helper!(
+            0,
+            "bpf_skb_load_helper_16_no_cache",
+            s::bpf_skb_load_helper_16_no_cache
+        )
+    },
+    KernelFn {
+        helper_id: None,
+        ..helper!(
+            0,
+            "bpf_skb_load_helper_32_no_cache",
+            s::bpf_skb_load_helper_32_no_cache
+        )
+    },
     // XDP's bpf_perf_event_output (see PER_TYPE).
     KernelFn {
         helper_id: None,

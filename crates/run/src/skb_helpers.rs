@@ -642,3 +642,53 @@ mod tests {
         assert_eq!(r as i64, EINVAL_I);
     }
 }
+
+/// `bpf_skb_load_helper_N_no_cache(skb, offset)`: the `N` bytes of a legacy packet load, in
+/// host order (`get_unaligned_beN`), or `-EFAULT`.
+///
+/// # Safety
+/// `skb` must be the program's context, a live `SkBuff` (the verifier checked r6).
+unsafe fn load_helper(skb: u64, offset: u64, n: usize) -> u64 {
+    // SAFETY: the caller's contract.
+    let skb = unsafe { SkBuff::from_ctx(skb) };
+    match skb.load_abs(offset as i32, n) {
+        Some(b) => b.iter().fold(0u64, |v, &x| (v << 8) | u64::from(x)),
+        None => EFAULT,
+    }
+}
+
+/// `bpf_skb_load_helper_8_no_cache`.
+pub(crate) unsafe extern "C" fn bpf_skb_load_helper_8_no_cache(
+    skb: u64,
+    offset: u64,
+    _: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    // SAFETY: the rewrite calls it with the context in r1 (bpf_gen_ld_abs).
+    unsafe { load_helper(skb, offset, 1) }
+}
+
+/// `bpf_skb_load_helper_16_no_cache`.
+pub(crate) unsafe extern "C" fn bpf_skb_load_helper_16_no_cache(
+    skb: u64,
+    offset: u64,
+    _: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    // SAFETY: as above.
+    unsafe { load_helper(skb, offset, 2) }
+}
+
+/// `bpf_skb_load_helper_32_no_cache`.
+pub(crate) unsafe extern "C" fn bpf_skb_load_helper_32_no_cache(
+    skb: u64,
+    offset: u64,
+    _: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    // SAFETY: as above.
+    unsafe { load_helper(skb, offset, 4) }
+}
