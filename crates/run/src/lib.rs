@@ -23,6 +23,7 @@ pub mod redirect;
 mod ringbuf;
 mod skb_helpers;
 mod sock_helpers;
+mod str_helpers;
 pub mod test_run;
 mod tracing;
 
