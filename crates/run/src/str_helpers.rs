@@ -30,7 +30,7 @@ fn strtoull(buf: &[u8], flags: u64) -> Result<(i64, u64, bool), i64> {
     // _parse_integer_fixup_radix.
     if base == 0 {
         base = if at(0) == b'0' {
-            if at(1).to_ascii_lowercase() == b'x' && at(2).is_ascii_hexdigit() {
+            if at(1).eq_ignore_ascii_case(&b'x') && at(2).is_ascii_hexdigit() {
                 16
             } else {
                 8
@@ -40,7 +40,7 @@ fn strtoull(buf: &[u8], flags: u64) -> Result<(i64, u64, bool), i64> {
         };
     }
     let mut p = 0;
-    if base == 16 && at(0) == b'0' && at(1).to_ascii_lowercase() == b'x' {
+    if base == 16 && at(0) == b'0' && at(1).eq_ignore_ascii_case(&b'x') {
         p = 2;
     }
     // _parse_integer: digits of the base; an overflow is remembered, not a stop.
