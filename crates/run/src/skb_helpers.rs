@@ -657,38 +657,22 @@ unsafe fn load_helper(skb: u64, offset: u64, n: usize) -> u64 {
     }
 }
 
-/// `bpf_skb_load_helper_8_no_cache`.
-pub(crate) unsafe extern "C" fn bpf_skb_load_helper_8_no_cache(
-    skb: u64,
-    offset: u64,
-    _: u64,
-    _: u64,
-    _: u64,
-) -> u64 {
-    // SAFETY: the rewrite calls it with the context in r1 (bpf_gen_ld_abs).
-    unsafe { load_helper(skb, offset, 1) }
+macro_rules! load_helper_no_cache {
+    ($name:ident, $n:literal) => {
+        #[doc = concat!("`", stringify!($name), "(skb, offset)`.")]
+        pub(crate) unsafe extern "C" fn $name(
+            skb: u64,
+            offset: u64,
+            _: u64,
+            _: u64,
+            _: u64,
+        ) -> u64 {
+            // SAFETY: the rewrite calls it with the context in r1 (bpf_gen_ld_abs).
+            unsafe { load_helper(skb, offset, $n) }
+        }
+    };
 }
 
-/// `bpf_skb_load_helper_16_no_cache`.
-pub(crate) unsafe extern "C" fn bpf_skb_load_helper_16_no_cache(
-    skb: u64,
-    offset: u64,
-    _: u64,
-    _: u64,
-    _: u64,
-) -> u64 {
-    // SAFETY: as above.
-    unsafe { load_helper(skb, offset, 2) }
-}
-
-/// `bpf_skb_load_helper_32_no_cache`.
-pub(crate) unsafe extern "C" fn bpf_skb_load_helper_32_no_cache(
-    skb: u64,
-    offset: u64,
-    _: u64,
-    _: u64,
-    _: u64,
-) -> u64 {
-    // SAFETY: as above.
-    unsafe { load_helper(skb, offset, 4) }
-}
+load_helper_no_cache!(bpf_skb_load_helper_8_no_cache, 1);
+load_helper_no_cache!(bpf_skb_load_helper_16_no_cache, 2);
+load_helper_no_cache!(bpf_skb_load_helper_32_no_cache, 4);

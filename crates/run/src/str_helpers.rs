@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(strtoull(b"1", 3), Err(EINVAL));
         assert_eq!(strtoull(b"99999999999999999999", 10), Err(ERANGE));
         assert_eq!(
-            strtoull(b"12\012", 10),
+            strtoull(b"12\x0012", 10),
             Ok((2, 12, false)),
             "the NUL ends it"
         );
