@@ -5,7 +5,8 @@
 #   1. extracts what is needed from /usr/src/linux-source-6.12.tar.xz (the selftests, tools/
 #      headers, the tree's libbpf, scripts/bpf_doc.py);
 #   2. builds the tree's libbpf (static; its headers are what bpf_misc.h/bpf_helpers.h expect)
-#      and kload (scripts/selftests/kload.c), the kernel oracle, against it;
+#      and, against it, kload (scripts/selftests/kload.c), the kernel oracle, and the tree's
+#      veristat (optional: `kbpf veristat -C` compares against it);
 #   3. generates vmlinux.h from /sys/kernel/btf/vmlinux (bpftool btf dump … format c);
 #   4. compiles every progs/verifier_*.c with clang-19 as the selftests Makefile does
 #      (test_progs flavour: -g -O2 --target=bpf -mcpu=v3 -Wall -Werror, -D__TARGET_ARCH_x86,
@@ -19,6 +20,7 @@
 #   obj/btf__*.bpf.o       the BTF objects tests name with __btf_path (CO-RE targets)
 #   build.tsv              file, status (ok|warn|fail), first error line
 #   kload                  the oracle           include/           vmlinux.h and bpf/*.h
+#   veristat               the tree's veristat (or veristat.missing: why it did not build)
 #
 # Exit status: 0 built (some files may have failed: see build.tsv); 3 a prerequisite is
 # missing (the message says what to install); 1 anything else.
@@ -90,6 +92,24 @@ if [ ! -x "$out/kload" ] || [ "$(cat "$out/.kload-key" 2>/dev/null)" != "$kload_
     echo "selftests: building kload"
     cc -O2 -Wall -o "$out/kload" "$kload_src" -I"$out/include" "$out/libbpf/libbpf.a" -lelf -lz
     echo "$kload_key" >"$out/.kload-key"
+fi
+
+# The real veristat (tools/testing/selftests/bpf/veristat.c) on the tree's libbpf: the kernel's
+# side of the `kbpf veristat -C` comparison (crates/selftests/tests/veristat.rs). Optional: when
+# it does not build, veristat.missing says why and that test skips (a failure under CI=true).
+if [ ! -x "$out/veristat" ] || [ "$(cat "$out/.veristat-key" 2>/dev/null)" != "$src_key" ]; then
+    echo "selftests: building veristat"
+    rm -f "$out/veristat" "$out/veristat.missing"
+    # tools/include/uapi first: veristat needs this tree's linux/bpf.h (BPF_F_TEST_*).
+    if cc -O2 -Wall -o "$out/veristat" "$st/veristat.c" -I"$out/include" \
+        -I"$src/tools/include/uapi" -I"$src/tools/include" -I"$st" \
+        "$out/libbpf/libbpf.a" -lelf -lz -lm >"$out/veristat.log" 2>&1; then
+        echo "$src_key" >"$out/.veristat-key"
+    else
+        rm -f "$out/veristat"
+        { grep -m1 'error' "$out/veristat.log" || tail -1 "$out/veristat.log"; } >"$out/veristat.missing"
+        echo "selftests: veristat did not build: $(cat "$out/veristat.missing")" >&2
+    fi
 fi
 
 vmlinux_key="$(hash_of /sys/kernel/btf/vmlinux)"

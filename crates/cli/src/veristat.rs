@@ -231,14 +231,7 @@ pub fn command(a: &VeristatArgs, g: &Globals) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let r = if a.compare {
-        compare_mode(&env)
-    } else if a.replay {
-        replay_mode(&env)
-    } else {
-        verify_mode(&env, g)
-    };
-    match r {
+    match run_mode(a, &env, g) {
         Ok(text) => {
             out(&text);
             ExitCode::SUCCESS
@@ -248,6 +241,31 @@ pub fn command(a: &VeristatArgs, g: &Globals) -> ExitCode {
             ExitCode::from(errno.clamp(1, 255) as u8)
         }
     }
+}
+
+fn run_mode(a: &VeristatArgs, env: &Env, g: &Globals) -> Result<String, ModeError> {
+    if a.compare {
+        compare_mode(env)
+    } else if a.replay {
+        replay_mode(env)
+    } else {
+        verify_mode(env, g)
+    }
+}
+
+/// `kbpf veristat ARGS…` as a function, for callers that read its output (the selftests'
+/// comparison with the kernel's veristat): what it prints on stdout (with `-o csv`, only the
+/// CSV), or the message it prints on stderr and its exit status. `-V` is not handled.
+pub fn run(args: &[&str], g: &Globals) -> Result<String, (String, i32)> {
+    #[derive(clap::Parser)]
+    #[command(no_binary_name = true)]
+    struct Line {
+        #[command(flatten)]
+        args: VeristatArgs,
+    }
+    let line = <Line as clap::Parser>::try_parse_from(args).map_err(|e| (e.to_string(), 1))?;
+    let env = parse_env(&line.args, g).map_err(|ArgError(m, _)| (m, 1))?;
+    run_mode(&line.args, &env, g)
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.

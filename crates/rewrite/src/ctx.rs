@@ -16,6 +16,7 @@ use crate::RewriteError;
 use crate::patch::Prog;
 
 pub mod skb;
+pub mod sock;
 
 /// `offsetof(struct xdp_buff, data)`.
 pub const XDP_BUFF_DATA: i16 = CtxLayout::BUILTIN.xdp_buff_data as i16;
@@ -111,21 +112,64 @@ pub fn convert_ctx_accesses(
     while i < prog.len() {
         let aux = prog.aux[i];
         let insn = prog.insns[i];
-        let Some(access) = aux.ctx else {
-            i += 1;
-            continue;
-        };
-        if aux.ptr_type != Some(RegType::PtrToCtx) {
-            i += 1;
-            continue;
-        }
         let at = prog.orig[i].unwrap_or(i);
-        let seq = convert_one(&insn, &access, prog_type, at)?;
+        let load = insn.class() == BPF_LDX;
+        let seq = match (aux.ptr_type, aux.ctx) {
+            (Some(RegType::PtrToCtx), Some(access)) => convert_one(&insn, &access, prog_type, at)?,
+            (Some(RegType::PtrToSocket | RegType::PtrToSockCommon), _) if load => {
+                convert_sock(&insn, at)?
+            }
+            (Some(RegType::PtrToTcpSock), _) if load => sock::convert_tcp(&insn, at)?,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
         let cnt = seq.len();
         prog.patch(i, &seq)?;
         i += cnt;
     }
     Ok(())
+}
+
+/// A load through a `struct bpf_sock` pointer: the field the verifier allowed
+/// (`bpf_sock_is_valid_access`, its `ctx_field_size`), widened, converted, then shifted and
+/// masked to a narrow load's bytes as `convert_ctx_accesses` does.
+fn convert_sock(insn: &Insn, at: usize) -> Result<Vec<Insn>, RewriteError> {
+    let size = match insn.code & 0x18 {
+        BPF_B => 1,
+        BPF_H => 2,
+        BPF_W => 4,
+        _ => 8,
+    };
+    let off = insn.off as u32;
+    let field = kbpf_verifier::ctx::cgroup::bpf_sock_valid(off, size).ok_or_else(|| {
+        RewriteError::Unsupported {
+            insn: at,
+            what: format!("bpf_sock access off={off} size={size}"),
+        }
+    })?;
+    // A narrow dst_port is a 2-byte field, a full one the 4-byte word with its padding.
+    let field_size = match field.name {
+        "dst_port" if size == 4 => 4,
+        _ => field.size,
+    };
+    let mut wide = *insn;
+    wide.code = BPF_LDX | BPF_MEM | size_code(field_size);
+    wide.off = (off & !(field_size - 1)) as i16;
+    let (mut seq, target_size) = sock::convert(&wide, field.name, at)?;
+    if size < field_size {
+        let d = insn.dst();
+        let shift = (off & (field_size - 1)) * 8;
+        if shift != 0 {
+            seq.push(Insn::new(BPF_ALU | BPF_RSH | BPF_K, d, 0, 0, shift as i32));
+        }
+        if size < target_size {
+            let mask = ((1u64 << (size * 8)) - 1) as i32;
+            seq.push(Insn::new(BPF_ALU | BPF_AND | BPF_K, d, 0, 0, mask));
+        }
+    }
+    Ok(seq)
 }
 
 fn convert_one(
@@ -149,9 +193,13 @@ fn convert_one(
     }
     let mut seq = match prog_type {
         ProgType::Xdp => xdp(&insn, field.name, at)?,
-        ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct => {
-            crate::ctx::skb::convert(&insn, field.name, access.write, at)?
-        }
+        ProgType::SocketFilter
+        | ProgType::SchedCls
+        | ProgType::SchedAct
+        | ProgType::CgroupSkb
+        | ProgType::LwtIn
+        | ProgType::LwtOut
+        | ProgType::LwtXmit => crate::ctx::skb::convert(&insn, field.name, access.write, at)?,
         ProgType::RawTracepoint
         | ProgType::RawTracepointWritable
         | ProgType::Kprobe
@@ -160,11 +208,7 @@ fn convert_one(
             vec![insn]
         }
         ProgType::CgroupSockAddr
-        | ProgType::CgroupSkb
         | ProgType::CgroupSock
-        | ProgType::LwtIn
-        | ProgType::LwtOut
-        | ProgType::LwtXmit
         | ProgType::SkSkb
         | ProgType::SkMsg
         | ProgType::Netfilter

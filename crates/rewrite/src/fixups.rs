@@ -232,10 +232,20 @@ pub fn misc_fixups(
         }
         let class = insn.class();
         if class == BPF_LD {
-            return Err(RewriteError::Unsupported {
-                insn: prog.orig[i].unwrap_or(i),
-                what: "legacy ld_abs/ld_ind".into(),
-            });
+            let name = crate::ld_abs::load_helper(insn.code & 0x18);
+            let addr = input
+                .kernel
+                .function(name)
+                .ok_or_else(|| RewriteError::Unsupported {
+                    insn: prog.orig[i].unwrap_or(i),
+                    what: format!("legacy ld_abs/ld_ind ({name})"),
+                })?;
+            let seq = crate::ld_abs::gen_ld_abs(&insn, call_insn(addr)?)?;
+            note(addr, names);
+            let cnt = seq.len();
+            prog.patch(i, &seq)?;
+            i += cnt;
+            continue;
         }
         if insn.code == BPF_JMP | BPF_CALL
             && insn.src() == BPF_PSEUDO_KFUNC_CALL

@@ -37,6 +37,7 @@ pub mod bpf_loop;
 pub mod ctx;
 pub mod env;
 pub mod fixups;
+pub mod ld_abs;
 pub mod may_goto;
 pub mod patch;
 pub mod xlated;

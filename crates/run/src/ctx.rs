@@ -8,6 +8,7 @@ use std::mem::offset_of;
 
 use kbpf_rewrite::ctx as off;
 use kbpf_rewrite::ctx::skb as skb_off;
+use kbpf_rewrite::ctx::sock;
 
 /// `XDP_PACKET_HEADROOM`.
 pub const XDP_PACKET_HEADROOM: usize = 256;
@@ -322,7 +323,16 @@ pub struct SkBuff {
     pub(crate) gso_size: u32,
     /// The tunnel metadata `bpf_skb_set_tunnel_key` attached (`skb_tunnel_info`).
     pub(crate) tunnel: Option<crate::redirect::TunnelKey>,
+    /// `skb->sk` of a test run: the `struct sock` image [`SkBuff::attach_test_sock`] made
+    /// (boxed, so the pointer in the image stays valid).
+    test_sock: Option<Box<[u8; sock::SOCK_SIZE]>>,
 }
+/// `AF_INET`.
+const AF_INET: u16 = 2;
+/// `TCP_CLOSE`: the state `sock_init_data` gives a new socket.
+const TCP_CLOSE: u8 = 7;
+/// `AF_INET6`.
+const AF_INET6: u16 = 10;
 
 impl SkBuff {
     fn put_u32(&mut self, off: i16, v: u32) {
@@ -362,6 +372,7 @@ impl SkBuff {
             encapsulation: false,
             gso_size: 0,
             tunnel: None,
+            test_sock: None,
         };
         let dev = &*s.dev as *const NetDevice as u64;
         s.put_u64(skb_off::SKB_DEV, dev);
@@ -371,6 +382,69 @@ impl SkBuff {
         s.put_u32(skb_off::SKB_LEN, (packet.len() - offset) as u32);
         s.compute_data_pointers();
         s
+    }
+
+    /// `BPF_PROG_TEST_RUN`'s socket (`bpf_prog_test_run_skb`): `skb->sk` is a fresh
+    /// `AF_UNSPEC` socket (`sk_alloc` zeroes it; `sock_init_data` without a `struct socket`
+    /// leaves type and protocol 0, sets `TCP_CLOSE` and no rx queue) that takes the family
+    /// and addresses of an IPv4 or IPv6 packet (`sk_rcv_saddr`/`sk_daddr` from the header's
+    /// source and destination); ports stay 0.
+    pub fn attach_test_sock(&mut self) {
+        use kbpf_rewrite::ctx::sock as sk;
+        let mut image = Box::new([0u8; sock::SOCK_SIZE]);
+        image[sk::SKC_STATE as usize] = TCP_CLOSE;
+        image[sk::SK_RX_QUEUE_MAPPING as usize..][..2]
+            .copy_from_slice(&(sk::NO_QUEUE_MAPPING as u16).to_ne_bytes());
+        let net = self.data_off + self.network_off;
+        let hdr = self.head.get(net..).unwrap_or_default();
+        let mut put = |off: i16, b: &[u8]| {
+            image[off as usize..off as usize + b.len()].copy_from_slice(b);
+        };
+        match u16::from_be(self.protocol_be()) {
+            0x0800 if hdr.len() >= 20 => {
+                put(sk::SKC_FAMILY, &AF_INET.to_ne_bytes());
+                put(sk::SKC_RCV_SADDR, &hdr[12..16]);
+                put(sk::SKC_DADDR, &hdr[16..20]);
+            }
+            0x86dd if hdr.len() >= 40 => {
+                put(sk::SKC_FAMILY, &AF_INET6.to_ne_bytes());
+                put(sk::SKC_V6_RCV_SADDR, &hdr[8..24]);
+                put(sk::SKC_V6_DADDR, &hdr[24..40]);
+            }
+            _ => {}
+        }
+        let p = image.as_ptr() as u64;
+        self.test_sock = Some(image);
+        self.put_u64(skb_off::SKB_SK, p);
+    }
+
+    /// The `len` bytes a legacy packet load at `offset` reads (`____bpf_skb_load_helper_N`):
+    /// from `skb->data` for a non-negative offset; below `SKF_NET_OFF`/`SKF_LL_OFF`
+    /// (`bpf_internal_load_pointer_neg_helper`) from the network or MAC header, inside the
+    /// buffer. `None` where the kernel's load fails (`-EFAULT`).
+    pub(crate) fn load_abs(&self, offset: i32, len: usize) -> Option<&[u8]> {
+        /// `SKF_NET_OFF`, `SKF_LL_OFF`.
+        const SKF_NET_OFF: i64 = -0x100000;
+        const SKF_LL_OFF: i64 = -0x200000;
+        let off = i64::from(offset);
+        let start = if off >= 0 {
+            self.data_off as i64 + off
+        } else if off >= SKF_NET_OFF {
+            (self.data_off + self.network_off) as i64 + off - SKF_NET_OFF
+        } else if off >= SKF_LL_OFF {
+            (self.data_off + self.network_off) as i64 - self.mac_len as i64 + off - SKF_LL_OFF
+        } else {
+            return None;
+        };
+        let end = self.data_off + self.len();
+        let start = usize::try_from(start).ok()?;
+        (start + len <= end).then(|| &self.head[start..start + len])
+    }
+
+    /// The control block's `data_end` as a program without direct packet access finds it
+    /// in a test run: 0, as `bpf_compute_data_pointers` is not called for it.
+    pub fn clear_data_end(&mut self) {
+        self.put_u64(skb_off::SKB_DATA_END, 0);
     }
 
     /// Puts the skb on device `ifindex` (`skb->dev->ifindex`; `BPF_PROG_TEST_RUN` uses lo).
@@ -565,6 +639,23 @@ mod tests {
         assert_ne!(p, 0);
         // SAFETY: `p` is this skb's context pointer; `s` is not used meanwhile.
         assert_eq!(unsafe { SkBuff::from_ctx(p) }.len(), 42);
+    }
+
+    #[test]
+    fn legacy_loads_reach_the_packet_and_its_headers() {
+        let pkt: Vec<u8> = (0..60).collect();
+        // A socket filter's skb: data at the network header.
+        let s = SkBuff::new(&pkt, ETH_HLEN, 0, 0x0008, 3);
+        assert_eq!(s.load_abs(0, 2), Some(&pkt[14..16]));
+        assert_eq!(
+            s.load_abs(-0x100000 + 2, 1),
+            Some(&pkt[16..17]),
+            "SKF_NET_OFF"
+        );
+        assert_eq!(s.load_abs(-0x200000, 4), Some(&pkt[..4]), "SKF_LL_OFF");
+        assert_eq!(s.load_abs(44, 2), Some(&pkt[58..60]));
+        assert_eq!(s.load_abs(45, 2), None, "past the end");
+        assert_eq!(s.load_abs(-0x300000, 1), None);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::ctx::XdpBuff;
 use crate::redirect as r;
 use crate::ringbuf as rb;
 use crate::skb_helpers as s;
+use crate::sock_helpers as sk;
 use crate::tracing as t;
 
 /// One kernel function: its kallsyms name, the address translated programs call, and the
@@ -168,6 +169,9 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(54, "bpf_xdp_adjust_meta", bpf_xdp_adjust_meta),
     helper!(65, "bpf_xdp_adjust_tail", bpf_xdp_adjust_tail),
     helper!(118, "bpf_jiffies64", bpf_jiffies64),
+    helper!(93, "bpf_spin_lock", bpf_spin_lock),
+    helper!(106, "bpf_strtoul", crate::str_helpers::bpf_strtoul),
+    helper!(94, "bpf_spin_unlock", bpf_spin_unlock),
     helper!(125, "bpf_ktime_get_boot_ns", bpf_ktime_get_ns),
     helper!(4, "bpf_probe_read_compat", t::bpf_probe_read_compat),
     helper!(14, "bpf_get_current_pid_tgid", t::bpf_get_current_pid_tgid),
@@ -204,6 +208,38 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     KernelFn {
         helper_id: None,
         ..helper!(69, "bpf_xdp_fib_lookup", crate::fib::bpf_xdp_fib_lookup)
+    },
+    helper!(84, "bpf_sk_lookup_tcp", sk::bpf_sk_lookup_tcp),
+    helper!(85, "bpf_sk_lookup_udp", sk::bpf_sk_lookup_udp),
+    helper!(86, "bpf_sk_release", sk::bpf_sk_release),
+    helper!(99, "bpf_skc_lookup_tcp", sk::bpf_skc_lookup_tcp),
+    helper!(95, "bpf_sk_fullsock", sk::bpf_sk_fullsock),
+    helper!(96, "bpf_tcp_sock", sk::bpf_tcp_sock),
+    helper!(98, "bpf_get_listener_sock", sk::bpf_get_listener_sock),
+    // The legacy packet loads' functions (bpf_gen_ld_abs calls them directly).
+    KernelFn {
+        helper_id: None,
+        ..helper!(
+            0,
+            "bpf_skb_load_helper_8_no_cache",
+            s::bpf_skb_load_helper_8_no_cache
+        )
+    },
+    KernelFn {
+        helper_id: None,
+        ..helper!(
+            0,
+            "bpf_skb_load_helper_16_no_cache",
+            s::bpf_skb_load_helper_16_no_cache
+        )
+    },
+    KernelFn {
+        helper_id: None,
+        ..helper!(
+            0,
+            "bpf_skb_load_helper_32_no_cache",
+            s::bpf_skb_load_helper_32_no_cache
+        )
     },
     // XDP's bpf_perf_event_output (see PER_TYPE).
     KernelFn {
@@ -380,6 +416,32 @@ const HZ: u64 = 250;
 /// `bpf_jiffies64`: ticks of `HZ` since kbpf's first use (the kernel's `get_jiffies_64`).
 unsafe extern "C" fn bpf_jiffies64(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     (boot().elapsed().as_nanos() as u64) / (1_000_000_000 / HZ)
+}
+
+/// `bpf_spin_lock(lock)`: takes the `struct bpf_spin_lock` (a `u32`) in a map value, spinning
+/// while another program holds it (the kernel's `arch_spin_lock` with IRQs off; the verifier
+/// makes the program release it before any call or exit).
+unsafe extern "C" fn bpf_spin_lock(lock: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    use std::sync::atomic::AtomicU32;
+    // SAFETY: the verifier checked `lock` as the 4-byte aligned `bpf_spin_lock` field of a
+    // live map value (ARG_PTR_TO_SPIN_LOCK); map values are shared, hence atomic access.
+    let l = unsafe { AtomicU32::from_ptr(lock as *mut u32) };
+    while l
+        .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        std::hint::spin_loop();
+    }
+    0
+}
+
+/// `bpf_spin_unlock(lock)`: releases it.
+unsafe extern "C" fn bpf_spin_unlock(lock: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    use std::sync::atomic::AtomicU32;
+    // SAFETY: as in `bpf_spin_lock`; the verifier checked the program holds this lock.
+    let l = unsafe { AtomicU32::from_ptr(lock as *mut u32) };
+    l.store(0, Ordering::Release);
+    0
 }
 
 /// `bpf_get_smp_processor_id`: the thread's CPU number for per-CPU maps.

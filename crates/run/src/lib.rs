@@ -22,6 +22,8 @@ pub mod program;
 pub mod redirect;
 mod ringbuf;
 mod skb_helpers;
+mod sock_helpers;
+mod str_helpers;
 pub mod test_run;
 mod tracing;
 

@@ -8,6 +8,7 @@ use kbpf_maps::Map;
 use kbpf_object::BpfObject;
 use kbpf_rewrite::xlated::{self, DumpOptions};
 use kbpf_rewrite::{KernelProfile, MapsEnv, RewriteError, RewriteInput, Xlated};
+use kbpf_uapi::bpf::{BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS};
 use kbpf_verifier::{Options, ProgType, Stats, VerifierError, verify};
 use kbpf_vm::HelperRegistry;
 
@@ -87,7 +88,8 @@ impl ProgLoadError {
 /// How to load.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
-    /// Verifier log level (0, 1, 2).
+    /// Verifier log level, the kernel's bits: `BPF_LOG_LEVEL1` (1), `BPF_LOG_LEVEL2` (2),
+    /// `BPF_LOG_STATS` (4).
     pub log_level: u32,
     /// Override of the program type (bpftool's `type TYPE`).
     pub prog_type: Option<u32>,
@@ -176,7 +178,8 @@ impl Program {
             &prog.insns,
             env,
             &Options::new(prog_type)
-                .log_level(opts.log_level)
+                .log_level(verifier_log_level(opts.log_level))
+                .log_stats(opts.log_level & BPF_LOG_STATS != 0)
                 .kernel(opts.profile.verifier)
                 .strict_alignment((opts.prog_flags | prog.prog_flags) & BPF_F_STRICT_ALIGNMENT != 0)
                 // kbpf's CPU numbers are below the per-CPU maps' CPU count.
@@ -348,6 +351,19 @@ pub fn prog_ref(program: &std::sync::Arc<Program>, id: u32) -> kbpf_maps::ProgRe
 }
 
 /// The `imm` of every helper-style `call` of a translated program.
+/// The verifier's log level for the kernel's `log_level` bits: level 2 where
+/// `BPF_LOG_LEVEL2` is set, else 1 where any bit is (the kernel prints its messages at any
+/// non-zero level; `BPF_LOG_STATS` alone keeps only the statistics of a success, as level 1).
+fn verifier_log_level(bits: u32) -> u32 {
+    if bits & BPF_LOG_LEVEL2 != 0 {
+        2
+    } else if bits & (BPF_LOG_LEVEL1 | BPF_LOG_STATS) != 0 {
+        1
+    } else {
+        0
+    }
+}
+
 fn call_imms(insns: &[Insn]) -> Vec<i32> {
     let mut v: Vec<i32> = insns
         .iter()

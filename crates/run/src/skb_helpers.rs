@@ -642,3 +642,37 @@ mod tests {
         assert_eq!(r as i64, EINVAL_I);
     }
 }
+
+/// `bpf_skb_load_helper_N_no_cache(skb, offset)`: the `N` bytes of a legacy packet load, in
+/// host order (`get_unaligned_beN`), or `-EFAULT`.
+///
+/// # Safety
+/// `skb` must be the program's context, a live `SkBuff` (the verifier checked r6).
+unsafe fn load_helper(skb: u64, offset: u64, n: usize) -> u64 {
+    // SAFETY: the caller's contract.
+    let skb = unsafe { SkBuff::from_ctx(skb) };
+    match skb.load_abs(offset as i32, n) {
+        Some(b) => b.iter().fold(0u64, |v, &x| (v << 8) | u64::from(x)),
+        None => EFAULT,
+    }
+}
+
+macro_rules! load_helper_no_cache {
+    ($name:ident, $n:literal) => {
+        #[doc = concat!("`", stringify!($name), "(skb, offset)`.")]
+        pub(crate) unsafe extern "C" fn $name(
+            skb: u64,
+            offset: u64,
+            _: u64,
+            _: u64,
+            _: u64,
+        ) -> u64 {
+            // SAFETY: the rewrite calls it with the context in r1 (bpf_gen_ld_abs).
+            unsafe { load_helper(skb, offset, $n) }
+        }
+    };
+}
+
+load_helper_no_cache!(bpf_skb_load_helper_8_no_cache, 1);
+load_helper_no_cache!(bpf_skb_load_helper_16_no_cache, 2);
+load_helper_no_cache!(bpf_skb_load_helper_32_no_cache, 4);

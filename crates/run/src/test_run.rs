@@ -103,20 +103,18 @@ impl Program {
         let engine = self.engine(input.engine)?;
         let mut out = match self.prog_type {
             ProgType::Xdp => run_xdp(&engine, input, repeat),
-            ProgType::SchedCls | ProgType::SchedAct => run_skb(&engine, input, repeat, 0),
-            // bpf_prog_test_run_skb: neither is L2 (the packet starts at its network header);
-            // cgroup_skb programs have direct packet access too, which needs nothing more here.
+            ProgType::SchedCls | ProgType::SchedAct => run_skb(&engine, input, repeat, 0, true),
+            ProgType::LwtIn | ProgType::LwtOut | ProgType::LwtXmit => {
+                run_skb(&engine, input, repeat, ETH_HLEN, true)
+            }
             ProgType::SocketFilter | ProgType::CgroupSkb => {
-                run_skb(&engine, input, repeat, ETH_HLEN)
+                run_skb(&engine, input, repeat, ETH_HLEN, false)
             }
             ProgType::RawTracepoint => run_raw_tp(&engine, input, self.max_ctx_offset()),
             ProgType::Kprobe => Err(TestRunError::NotSupported("kprobe")),
             ProgType::Tracepoint => Err(TestRunError::NotSupported("tracepoint")),
             ProgType::CgroupSockAddr
             | ProgType::CgroupSock
-            | ProgType::LwtIn
-            | ProgType::LwtOut
-            | ProgType::LwtXmit
             | ProgType::SkSkb
             | ProgType::SkMsg
             | ProgType::Netfilter
@@ -347,12 +345,15 @@ fn run_xdp(
 
 /// `offset`: where `skb->data` starts in the packet. The kernel's test run pulls the
 /// Ethernet header (`eth_type_trans`) and pushes it back only for L2 programs (`tc`), so a
-/// socket filter sees the packet from its network header.
+/// socket filter, cgroup_skb or lwt program sees the packet from its network header.
+/// `direct_pkt_access`: the types whose `data_end` the test run computes (tc, lwt); the
+/// others find 0 there. Every skb carries the test run's socket (`skb->sk`).
 fn run_skb(
     vm: &Runner<'_>,
     input: &TestRunInput<'_>,
     repeat: u32,
     offset: usize,
+    direct_pkt_access: bool,
 ) -> Result<TestRunOutput, TestRunError> {
     if input.data_in.len() < ETH_HLEN || input.data_in.len() > 4096 - 256 - 320 {
         return Err(TestRunError::Invalid(format!(
@@ -415,6 +416,10 @@ fn run_skb(
     skb.set_ingress_ifindex(iif);
     for (i, c) in cb.iter().enumerate() {
         skb.set_cb(i, *c);
+    }
+    skb.attach_test_sock();
+    if !direct_pkt_access {
+        skb.clear_data_end();
     }
     let ctx = skb.ctx_ptr();
     // SAFETY: `ctx` is the context of a live frame/skb that outlives the runs, of the type the

@@ -46,6 +46,8 @@ pub struct Artifacts {
     pub dir: PathBuf,
     /// The kernel oracle.
     pub kload: PathBuf,
+    /// The tree's veristat, or why it did not build.
+    pub veristat: Result<PathBuf, String>,
     /// Every `progs/verifier_*.c`, by name.
     pub sources: Vec<Source>,
     /// What the script printed.
@@ -132,8 +134,14 @@ pub fn ensure(dir: &Path) -> Result<Artifacts, Unavailable> {
             Source { name, status }
         })
         .collect();
+    let veristat = match std::fs::read_to_string(dir.join("veristat.missing")) {
+        Ok(why) => Err(format!("veristat did not build: {}", why.trim())),
+        Err(_) if dir.join("veristat").is_file() => Ok(dir.join("veristat")),
+        Err(_) => Err("scripts/selftests.sh left no veristat".to_owned()),
+    };
     Ok(Artifacts {
         kload: dir.join("kload"),
+        veristat,
         dir,
         sources,
         script_output: text,

@@ -14,14 +14,18 @@
 //!   kbpf (privileged mode; unprivileged expectations are counted, not checked; `__xlated`
 //!   and `__jited` are counted, not checked).
 //!
-//! [`Suite::run`] does both; [`Suite::markdown`] is `docs/selftests.md`.
+//! [`Suite::run`] does both; [`Suite::markdown`] is `docs/selftests.md`. [`gaps`] groups the
+//! tests whose expectations the kernel meets and kbpf does not by cause; [`veristat`]
+//! compares `kbpf veristat` with the tree's own veristat over the same objects.
 
 #![deny(missing_docs)]
 
 pub mod artifacts;
 pub mod elf;
+pub mod gaps;
 pub mod kernel;
 pub mod spec;
+pub mod veristat;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -203,6 +207,13 @@ impl ProgramRow {
             &self.kbpf.log,
             self.kbpf.retval.as_ref(),
         ))
+    }
+
+    /// The kernel meets the test's expectations and kbpf does not: issue #13's Done-when
+    /// set ([`gaps`]).
+    pub fn expectation_gap(&self) -> bool {
+        self.kernel_expectation() == Some(Expectation::Met)
+            && self.kbpf_expectation() != Some(Expectation::Met)
     }
 
     /// Both reject, but kbpf for another reason than the kernel's (its message is none of
@@ -416,6 +427,8 @@ pub struct Counts {
     pub kbpf_met: usize,
     /// Of those not met by kbpf: the verdict was wrong.
     pub kbpf_wrong_verdict: usize,
+    /// Expectations met by kbpf where the kernel meets them (of `kernel_met`).
+    pub kbpf_met_where_kernel_met: usize,
     /// Tests with an unprivileged mode (not applicable yet).
     pub unpriv_tests: usize,
     /// Privileged tests with a `__retval` that test_loader runs.
@@ -505,6 +518,10 @@ impl Counts {
                 }
                 _ => {}
             }
+            self.kbpf_met_where_kernel_met += usize::from(
+                r.kernel_expectation() == Some(Expectation::Met)
+                    && r.kbpf_expectation() == Some(Expectation::Met),
+            );
             match r.kbpf_expectation() {
                 Some(Expectation::Met) => self.kbpf_met += 1,
                 Some(Expectation::WrongVerdict) => self.kbpf_wrong_verdict += 1,
@@ -700,7 +717,8 @@ impl Suite {
         format!(
             "selftests: {} programs in {} objects; kernel judged {}; same verdict {}/{} ({}); \
              kbpf accepts/kernel rejects {}; kbpf rejects/kernel accepts {}; same error line \
-             {}/{} both-reject ({}); expectations met (priv, {} tests): kernel {}, kbpf {}",
+             {}/{} both-reject ({}); expectations met (priv, {} tests): kernel {}, kbpf {}, kbpf where the \
+             kernel meets them {}/{}",
             t.programs,
             self.per_file().len(),
             t.compared,
@@ -715,6 +733,8 @@ impl Suite {
             t.priv_tests,
             t.kernel_met,
             t.kbpf_met,
+            t.kbpf_met_where_kernel_met,
+            t.kernel_met,
         )
     }
 
@@ -754,6 +774,7 @@ impl Suite {
                 "same_error_line": r.same_error_line(),
                 "kernel_expectation": exp(r.kernel_expectation()),
                 "kbpf_expectation": exp(r.kbpf_expectation()),
+                "gap_cause": r.expectation_gap().then(|| gaps::cause(r)),
             });
             out.push_str(&v.to_string());
             out.push('\n');
@@ -853,6 +874,11 @@ impl Suite {
                 "expectations met by kbpf (verdict, `__msg`s, `__retval`)",
                 t.kbpf_met,
                 t.priv_tests,
+            ),
+            (
+                "**expectations met by kbpf where the kernel meets them**",
+                t.kbpf_met_where_kernel_met,
+                t.kernel_met,
             ),
             (
                 "privileged tests with a `__retval` run",
@@ -978,21 +1004,22 @@ impl Suite {
              compared; kbpf accepts and the kernel rejects (soundness); kbpf rejects and the \
              kernel accepts; kbpf could not verify (unsupported); same error line of both-reject; \
              privileged tests; expectations met by the kernel (of the tests it judged) and by \
-             kbpf; tests with an unprivileged mode (not applicable).\n"
+             kbpf; met by kbpf where the kernel meets them; tests with an unprivileged mode \
+             (not applicable).\n"
         );
         let _ = writeln!(
             s,
             "| file | progs | n/a | same verdict | kbpf acc. / kernel rej. | kbpf rej. / \
              kernel acc. | kbpf unsupported | same error line | priv tests | met: kernel | \
-             met: kbpf | unpriv |"
+             met: kbpf | kbpf where kernel | unpriv |"
         );
         let _ = writeln!(
             s,
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         let line = |name: &str, c: &Counts| {
             format!(
-                "| {name} | {} | {} | {}/{} ({}) | {} | {} | {} | {}/{} | {} | {}/{} | {} | {} |",
+                "| {name} | {} | {} | {}/{} ({}) | {} | {} | {} | {}/{} | {} | {}/{} | {} | {}/{} | {} |",
                 c.programs,
                 c.kernel_unavailable,
                 c.same_verdict,
@@ -1007,6 +1034,8 @@ impl Suite {
                 c.kernel_met,
                 c.priv_tests_kernel,
                 c.kbpf_met,
+                c.kbpf_met_where_kernel_met,
+                c.kernel_met,
                 c.unpriv_tests
             )
         };
@@ -1130,7 +1159,9 @@ impl Suite {
             let _ = writeln!(s, "| {pair} | {} | `{}` |", v.len(), v[0]);
         }
 
-        let _ = writeln!(s, "\n## Expectations kbpf does not meet\n");
+        s.push_str(&gaps::markdown(self.rows.iter()));
+
+        let _ = writeln!(s, "## Expectations kbpf does not meet\n");
         let missed = group(&mut self.rows.iter().filter_map(|r| {
             let e = r.kbpf_expectation()?;
             let k = match e {
@@ -1208,11 +1239,11 @@ fn reason_class(msg: &str, name: &str) -> String {
     .into_owned()
 }
 
-fn md_cell(s: &str) -> String {
+pub(crate) fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('`', "'")
 }
 
-fn pct(n: usize, of: usize) -> String {
+pub(crate) fn pct(n: usize, of: usize) -> String {
     if of == 0 {
         "–".into()
     } else {
@@ -1382,7 +1413,11 @@ fn kbpf_side(p: &ObjectPlan, opts: &kbpf_run::program::LoadOptions) -> HashMap<S
         .zip(&p.specs)
         .map(|(prog, s)| {
             let (level, flags) = match s {
-                Ok(s) => (if s.log_level & 3 >= 2 { 2 } else { 1 }, s.prog_flags),
+                // The kernel's level bits: level 2, else 1; with BPF_LOG_STATS.
+                Ok(s) => (
+                    (if s.log_level & 3 >= 2 { 2 } else { 1 }) | (s.log_level as u32 & 4),
+                    s.prog_flags,
+                ),
                 Err(_) => (1, spec::TESTING_PROG_FLAGS),
             };
             (prog.name.as_str(), (level, flags))

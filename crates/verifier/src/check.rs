@@ -25,6 +25,7 @@ mod kfunc;
 mod ld_abs;
 mod linked;
 mod lock;
+mod map_ptr;
 mod may_goto;
 mod sock;
 mod stack_depth;
@@ -1335,7 +1336,7 @@ impl<'a> Checker<'a> {
             self.check_mem_access_at(st, idx, regno, reg, insn_off, size, write, value, ldsx)?;
         if let Some(p) = prev
             && p != ty
-            && (p == RegType::PtrToCtx || ty == RegType::PtrToCtx)
+            && (sock::converted_access(p) || sock::converted_access(ty))
         {
             return rej("same insn cannot be used with different pointers");
         }
@@ -1419,10 +1420,14 @@ impl<'a> Checker<'a> {
                             reg.s.var_off
                         ));
                     }
-                    return rej(format!(
-                        "dereference of modified ctx ptr R{regno} off={} disallowed",
-                        reg.off as i64 + reg.s.var_off.value as i64
-                    ));
+                    // __check_ptr_off_reg: a negative offset is named as such first.
+                    let off = reg.off as i64 + reg.s.var_off.value as i64;
+                    let what = if off < 0 {
+                        "negative offset"
+                    } else {
+                        "dereference of modified"
+                    };
+                    return rej(format!("{what} ctx ptr R{regno} off={off} disallowed"));
                 }
                 // A sign-extending load of a field that is a pointer (data, data_end,
                 // data_meta) is no valid access (`info->is_ldsx` in the is_valid_access ops).
@@ -1476,6 +1481,8 @@ impl<'a> Checker<'a> {
             }
             RegType::PtrToStack => self.check_stack_access(st, regno, &reg, off, sz, write, value),
             t if t.is_sk_pointer() => self.check_sock_access(regno, &reg, off, sz, write),
+            RegType::ConstPtrToMap => self.check_ptr_to_map_access(regno, &reg, off, write),
+            RegType::PtrToBtfId => self.check_ptr_to_btf_access(regno, &reg, off, write),
             RegType::PtrToMem | RegType::PtrToRingbufMem => {
                 self.check_mem_region(regno, &reg, off, sz, reg.mem_size, false)?;
                 Ok(if write {

@@ -541,8 +541,19 @@ pub fn check_ctx_access_for(
         | ProgType::LwtXmit
         | ProgType::SkSkb => skb::skb_access(prog, off, size, write),
         ProgType::SkMsg => skb::sk_msg_access(off, size, write),
-        // nf_is_valid_access: `state` and `skb` are PTR_TO_BTF_ID, not modelled.
-        ProgType::Netfilter => None,
+        // nf_is_valid_access: `state` and `skb`, read whole, are trusted kernel pointers
+        // (PTR_TO_BTF_ID: kbpf checks accesses through them up to the struct's fields).
+        ProgType::Netfilter => {
+            let name = match (off, size, write) {
+                (0, 8, false) => "state",
+                (8, 8, false) => "skb",
+                _ => return None,
+            };
+            Some(CtxLoad {
+                field: CtxField { name, off, size: 8 },
+                reg_type: RegType::PtrToBtfId,
+            })
+        }
         ProgType::SkReuseport => skb::sk_reuseport_access(off, size, write),
         ProgType::SockOps => skb::sock_ops_access(off, size, write),
         ProgType::CgroupSysctl => sysctl_access(off, size, write),

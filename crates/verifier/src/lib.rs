@@ -72,6 +72,8 @@ pub mod state;
 pub mod tnum;
 pub mod types;
 
+use std::time::Instant;
+
 use kbpf_isa::Insn;
 pub use kbpf_profile::{InnerMapLookup, VerifierBehaviour};
 
@@ -91,6 +93,9 @@ pub struct Options {
     pub prog_type: ProgType,
     /// Log level: 0 (no log), 1 (errors and the failing path), 2 (every instruction).
     pub log_level: u32,
+    /// `BPF_LOG_STATS`: the `verification time` and `stack depth` lines before the
+    /// statistics line.
+    pub log_stats: bool,
     /// Instructions processed before giving up (`BPF_COMPLEXITY_LIMIT_INSNS`).
     pub complexity_limit: usize,
     /// Reading uninitialised stack is allowed (`env->allow_uninit_stack`, true for a
@@ -139,6 +144,7 @@ impl Options {
         Options {
             prog_type,
             log_level: 1,
+            log_stats: false,
             complexity_limit: BPF_COMPLEXITY_LIMIT_INSNS,
             allow_uninit_stack: true,
             hints: true,
@@ -220,6 +226,12 @@ impl Options {
     /// Sets the log level.
     pub fn log_level(mut self, level: u32) -> Options {
         self.log_level = level;
+        self
+    }
+
+    /// Asks for `BPF_LOG_STATS`'s lines.
+    pub fn log_stats(mut self, stats: bool) -> Options {
+        self.log_stats = stats;
         self
     }
 }
@@ -360,6 +372,7 @@ impl Verdict {
 
 /// Verifies `insns` against the maps of `env` as the kernel would for a privileged loader.
 pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
+    let start = Instant::now();
     let mut log = String::new();
     let cfg = match cfg::check_cfg(insns) {
         Ok(c) => c,
@@ -372,7 +385,7 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
                 {
                     log.push_str(&format!("hint: {h}\n"));
                 }
-                log.push_str(&stats_line(&Stats::default()));
+                log.push_str(&verification_stats(opts, &Stats::default(), &[], start));
             }
             return Verdict {
                 result: Err(e),
@@ -464,7 +477,12 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
             // As the kernel at level 1, a successful verification logs only the statistics.
             log.clear();
         }
-        log.push_str(&stats_line(&ck.stats));
+        log.push_str(&verification_stats(
+            opts,
+            &ck.stats,
+            &ck.subprog_stack,
+            start,
+        ));
     }
     Verdict {
         result,
@@ -475,6 +493,26 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
         stack_depth: ck.subprog_stack,
         seen_direct_write: ck.seen_direct_write,
     }
+}
+
+/// `print_verification_stats`: under `BPF_LOG_STATS` the verification time and each
+/// subprogram's stack depth (`8+0`), then the statistics line.
+fn verification_stats(opts: &Options, s: &Stats, stack_depth: &[usize], start: Instant) -> String {
+    let mut out = String::new();
+    if opts.log_stats {
+        let depths: Vec<String> = if stack_depth.is_empty() {
+            vec!["0".into()]
+        } else {
+            stack_depth.iter().map(usize::to_string).collect()
+        };
+        out.push_str(&format!(
+            "verification time {} usec\nstack depth {}\n",
+            start.elapsed().as_micros(),
+            depths.join("+")
+        ));
+    }
+    out.push_str(&stats_line(s));
+    out
 }
 
 /// The kernel's statistics line.

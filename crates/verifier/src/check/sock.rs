@@ -16,6 +16,21 @@
 
 use super::*;
 
+/// Whether an access through a pointer of type `ty` is rewritten (`!reg_type_mismatch_ok`):
+/// the context, the socket pointers and kernel objects (`PTR_TO_BTF_ID`). One instruction may not access such a pointer on one
+/// path and another type on another (`same insn cannot be used with different pointers`).
+pub(super) fn converted_access(ty: RegType) -> bool {
+    matches!(
+        ty,
+        RegType::PtrToCtx
+            | RegType::PtrToSocket
+            | RegType::PtrToSockCommon
+            | RegType::PtrToTcpSock
+            | RegType::PtrToXdpSock
+            | RegType::PtrToBtfId
+    )
+}
+
 impl Checker<'_> {
     /// A new reference acquired at `insn` (`acquire_reference_state`): its id.
     pub(super) fn acquire_reference(&mut self, st: &mut VerifierState, insn: usize) -> u32 {

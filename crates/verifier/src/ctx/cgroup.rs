@@ -179,7 +179,7 @@ const SOCK_FIELDS: &[CtxField] = &[
 
 /// `bpf_sock_is_valid_access`: narrow reads of the addresses, exact offsets of the other
 /// scalars, `dst_port` as 2 bytes (or 4 at its start), no padding, 4 bytes otherwise.
-pub(crate) fn bpf_sock_valid(off: u32, size: u32) -> Option<CtxField> {
+pub fn bpf_sock_valid(off: u32, size: u32) -> Option<CtxField> {
     if off >= 80 || size == 0 || !off.is_multiple_of(size) {
         return None;
     }
