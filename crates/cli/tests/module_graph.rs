@@ -21,8 +21,6 @@ const KNOWN: &[(&str, &[&str])] = &[
             "batch", "bpftool", "btf", "daemon", "kernel", "map", "net", "prog",
         ],
     ),
-    // The kernel-side run context and the skb helpers call each other.
-    ("run", &["ctx", "kernel", "skb_helpers"]),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -251,12 +251,12 @@ impl XdpFrame {
     }
 
     /// [`XdpFrame::regions`] and the kernel data translated programs read
-    /// ([`crate::kernel::kernel_data_regions`]) as the interpreter's regions for a
+    /// ([`kernel_data_regions`]) as the interpreter's regions for a
     /// bounds-checked run; map memory is the caller's to add.
     pub fn checked_regions(&self) -> Vec<kbpf_vm::MemoryRegion> {
         self.regions()
             .into_iter()
-            .chain(crate::kernel::kernel_data_regions())
+            .chain(kernel_data_regions())
             .map(|(start, len, writable)| kbpf_vm::MemoryRegion {
                 start,
                 len,
@@ -578,6 +578,22 @@ impl SkBuff {
         // its address is the struct's.
         unsafe { &mut *(ctx as *mut SkBuff) }
     }
+}
+
+/// Kernel data translated programs read directly, as `(start, len, writable)` for a
+/// bounds-checked run: the per-CPU `cpu_number` block of the inlined
+/// `bpf_get_smp_processor_id`.
+pub(crate) fn kernel_data_regions() -> Vec<(u64, u64, bool)> {
+    kbpf_maps::cpu_number_addr()
+        .map(|a| {
+            (
+                a as u64,
+                4 * kbpf_maps::possible_cpus().max(1) as u64,
+                false,
+            )
+        })
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]

@@ -377,22 +377,6 @@ pub fn registry_for(call_imms: impl IntoIterator<Item = i32>) -> HelperRegistry 
     reg
 }
 
-/// Kernel data translated programs read directly, as `(start, len, writable)` for a
-/// bounds-checked run: the per-CPU `cpu_number` block of the inlined
-/// `bpf_get_smp_processor_id`.
-pub fn kernel_data_regions() -> Vec<(u64, u64, bool)> {
-    kbpf_maps::cpu_number_addr()
-        .map(|a| {
-            (
-                a as u64,
-                4 * kbpf_maps::possible_cpus().max(1) as u64,
-                false,
-            )
-        })
-        .into_iter()
-        .collect()
-}
-
 /// `this_cpu_ptr(p)` for the per-CPU address move.
 unsafe extern "C" fn this_cpu_ptr(p: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     // SAFETY: the move only appears in kbpf-maps' per-CPU inline sequences, applied to a
