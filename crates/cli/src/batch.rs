@@ -6,8 +6,8 @@
 //! daemon runs the batch. The batch's changes are committed once, at its end: a batch is one
 //! request.
 
-use crate::bpftool::{Reply, Session, strerror};
 use crate::json::Json;
+use crate::session::{Reply, Session, strerror};
 use crate::words::{is_prefix, logical_lines, split_line};
 
 /// `batch file FILE` (`-` reads the client's stdin).

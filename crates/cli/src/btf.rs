@@ -25,9 +25,9 @@ use std::sync::Arc;
 use kbpf_maps::{BtfObject, Map};
 use kbpf_object::btf::Btf;
 
-use crate::bpftool::{Reply, Session};
 use crate::json::Json;
 use crate::pinned::{self, BtfRecord};
+use crate::session::{Reply, Session};
 use crate::words::{Words, is_prefix, strtoul};
 
 /// `kbpf btf help`.

@@ -7,8 +7,8 @@
 
 use kbpf_profile::KernelProfile;
 
-use crate::bpftool::{Reply, Session};
 use crate::json::Json;
+use crate::session::{Reply, Session};
 use crate::words::is_prefix;
 
 /// How `--kernel WHICH` names a profile.

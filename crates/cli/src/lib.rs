@@ -39,6 +39,7 @@ pub mod pinned;
 pub mod plugin;
 pub mod prog;
 pub mod run;
+pub mod session;
 pub mod veristat;
 pub mod words;
 

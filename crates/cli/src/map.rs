@@ -5,9 +5,9 @@
 use kbpf_maps::uapi::{BPF_ANY, BPF_EXIST, BPF_NOEXIST};
 use kbpf_maps::{Errno, FdObject, Map, MapAttr, MapError, MapType};
 
-use crate::bpftool::{Change, Reply, Session};
 use crate::json::Json;
 use crate::pinned::TemplateRecord;
+use crate::session::{Change, Reply, Session};
 use crate::words::{GrammarError, Words, hex_bytes, is_prefix, parse_data, strtoul};
 
 /// `kbpf map help`.

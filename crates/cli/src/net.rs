@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use kbpf_net::{AttachOptions, Attachments, CaptureMode, Hook, NetNs};
 
-use crate::bpftool::{Reply, Session};
 use crate::json::Json;
+use crate::session::{Reply, Session};
 use crate::words::{Words, is_prefix};
 
 /// What a daemon lends a session for `net` commands.

@@ -10,7 +10,7 @@
 //!   persisted outer holds it, pinned or not). `progs` is reserved for pinned programs and kept
 //!   verbatim by this version; the one rule already fixed is that a program record's
 //!   `map_ids` array (kbpf map ids) keeps those maps alive and persisted
-//!   ([`crate::bpftool::prog_map_ids`]), as a loaded program's `used_maps` do in the kernel;
+//!   ([`crate::session::prog_map_ids`]), as a loaded program's `used_maps` do in the kernel;
 //! - BTF objects ([`BtfRecord`]: id, blob, the pinned programs loaded with it) held by
 //!   persisted maps (`btf_id`, `btf_key_type_id`, `btf_value_type_id`) or pinned programs;
 //! - [`LOCK_FILE`], locked with `flock` for the whole invocation: shared by read-only

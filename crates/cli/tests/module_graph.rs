@@ -12,13 +12,15 @@ use std::path::{Path, PathBuf};
 
 /// Circles not yet taken apart, as `crate: modules`.
 const KNOWN: &[(&str, &[&str])] = &[
-    // The bpftool grammar's `Session` holds each object's state (live programs, BTF table,
-    // net attachments, the daemon's journal) while those modules operate on the session.
-    // Taking it apart means moving each object's state below the session.
+    // The CLI: `session::Session` holds each object's state (live programs, BTF table, net
+    // attachments, the daemon's journal) while those modules operate on it; the object
+    // modules (map, prog, btf, net) share handle parsing and dumps with each other; `bpftool`
+    // dispatches to the daemon, which dispatches commands back. Taking it apart means moving
+    // each object's state and the shared handle code below `session`.
     (
         "cli",
         &[
-            "batch", "bpftool", "btf", "daemon", "kernel", "map", "net", "prog",
+            "batch", "bpftool", "btf", "daemon", "kernel", "map", "net", "prog", "session",
         ],
     ),
 ];

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use kbpf_object::btf::{BTF_MAGIC, Btf, CDump};
 
 use super::{map_btf, prog_btf_id};
-use crate::bpftool::{Reply, Session, strerror};
 use crate::json::Json;
+use crate::session::{Reply, Session, strerror};
 use crate::words::{Words, is_prefix, strtoul};
 
 /// bpftool's `vmlinux.h` guards around the C dump (7.1: no `__ksym`/`__weak` defines, no

@@ -30,8 +30,8 @@ use std::time::Instant;
 use kbpf_maps::MapType;
 use serde::{Deserialize, Serialize};
 
-use crate::bpftool::{Change, Session};
 use crate::pinned::{self, BtfRecord, Element, MapRecord, ProgSlot, Slot, State};
+use crate::session::{Change, Session};
 
 /// The journal's file name inside the bpffs directory.
 pub const JOURNAL_FILE: &str = ".kbpf-journal";

@@ -40,8 +40,9 @@ use kbpf_client::{Client, socket_path};
 use kbpf_maps::Errno;
 use kbpf_profile::KernelProfile;
 
-use crate::bpftool::{CommandLine, Options, Session};
+use crate::bpftool::CommandLine;
 use crate::pinned;
+use crate::session::{Options, Session};
 
 /// `KBPF_DAEMON=off`: run bpftool-grammar commands in the calling process.
 pub const MODE_ENV: &str = "KBPF_DAEMON";
@@ -702,7 +703,7 @@ pub fn command(cl: &CommandLine, args: &[String]) -> u8 {
 /// found with `prog show PROG`, the packets go in batches (`prog_run_packets`), and the
 /// capture files and the progress bar stay with the user.
 fn forward_capture(cl: &CommandLine, dir: &Path, words: &[String]) -> u8 {
-    let print = |r: &crate::bpftool::Reply| {
+    let print = |r: &crate::session::Reply| {
         r.print(cl.json, cl.pretty);
         r.exit_code()
     };
@@ -748,7 +749,7 @@ fn forward_capture(cl: &CommandLine, dir: &Path, words: &[String]) -> u8 {
         }
     };
     let (Some(id), Some(kind)) = (info["id"].as_u64(), info["type"].as_str()) else {
-        return print(&crate::bpftool::Reply::err(
+        return print(&crate::session::Reply::err(
             "several programs match this handle",
             -1,
         ));
@@ -765,7 +766,7 @@ fn forward_capture(cl: &CommandLine, dir: &Path, words: &[String]) -> u8 {
                 .map(|(r, d)| r.into_iter().zip(d).collect())
                 .map_err(|e| {
                     let errno = e.errno().unwrap_or(libc::EIO);
-                    crate::bpftool::Reply::err(format!("failed to run program: {e}"), -errno)
+                    crate::session::Reply::err(format!("failed to run program: {e}"), -errno)
                 })
         },
     );

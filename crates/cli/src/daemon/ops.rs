@@ -5,8 +5,8 @@
 use kbpf_client::proto::{Bytes, MapCreateAttr, MapInfo, ObjKind, Payload, Response};
 use kbpf_maps::{Errno, FdObject, Map, MapAttr, MapError, MapType};
 
-use crate::bpftool::{Change, Reply, Session};
 use crate::pinned::TemplateRecord;
+use crate::session::{Change, Reply, Session};
 
 /// A refusal with errno `e`.
 pub fn refuse(e: Errno, message: impl Into<String>) -> Response {

@@ -16,8 +16,8 @@
 use kbpf_maps::MapType;
 use kbpf_maps::perf_event::PerfEvent;
 
-use crate::bpftool::{Reply, Session};
 use crate::json::Json;
+use crate::session::{Reply, Session};
 use crate::words::{Words, is_prefix, strtoul};
 
 /// `PERF_RECORD_SAMPLE` and `PERF_RECORD_LOST`, the `type` of a JSON event.

@@ -5,8 +5,8 @@
 use kbpf_maps::{Map, MapType};
 
 use super::{USAGE, entry, parse_maps};
-use crate::bpftool::{Reply, Session, show_selection};
 use crate::json::Json;
+use crate::session::{Reply, Session, show_selection};
 use crate::words::{Words, hex_bytes};
 
 fn info_text(s: &Session, id: u32, m: &Map) -> (String, String) {

@@ -53,7 +53,7 @@ pub(super) fn build(
     path: &Path,
     type_override: Option<u32>,
     reuse: &[(String, Map)],
-    opts: &crate::bpftool::Options,
+    opts: &crate::session::Options,
 ) -> Result<BuiltObject, BuildError> {
     build_with(path, type_override, reuse, &[], opts)
 }
@@ -63,7 +63,7 @@ fn build_with(
     type_override: Option<u32>,
     reuse: &[(String, Map)],
     reuse_idx: &[(usize, Map)],
-    opts: &crate::bpftool::Options,
+    opts: &crate::session::Options,
 ) -> Result<BuiltObject, BuildError> {
     let debug = opts.debug;
     let mut debug_log = String::new();

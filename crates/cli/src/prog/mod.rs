@@ -25,9 +25,9 @@ use kbpf_rewrite::xlated::{DumpOptions, insns_for_dump};
 use kbpf_run::{Engine, Program, TestRunInput};
 use serde_json::json;
 
-use crate::bpftool::{Reply, SYS_BPFFS, Session, show_selection, strerror};
 use crate::json::Json;
 use crate::pinned::TemplateRecord;
+use crate::session::{Reply, SYS_BPFFS, Session, show_selection, strerror};
 use crate::words::{GrammarError, Words, is_prefix, strtoul};
 
 mod dump;
@@ -709,7 +709,7 @@ pub fn prog_ref(s: &Session, id: u32) -> Option<kbpf_maps::ProgRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bpftool::Options;
+    use crate::session::Options;
 
     fn v(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()

@@ -17,8 +17,8 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 
-use crate::bpftool::{Reply, strerror};
 use crate::json::Json;
+use crate::session::{Reply, strerror};
 
 /// Packets per batch handed to the runner.
 pub const BATCH: usize = 4096;

@@ -1,0 +1,1095 @@
+//! A [`Session`]: one kbpf process's view of a bpffs directory — its options, its live maps
+//! under kbpf's own ids, its programs and BTF objects, and the pinned state
+//! ([`crate::pinned`]), loaded on first use under a lock held until the session ends — and
+//! a [`Reply`], what one command prints (stdout and stderr, the JSON form) and returns.
+//! Commands are dispatched by [`crate::bpftool`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+use kbpf_maps::{Map, MapAttr, MapType};
+
+use crate::json::Json;
+use crate::pinned::{self, Element, Lock, MapRecord, Slot, State, TemplateRecord};
+use crate::words::{GrammarError, Words};
+
+/// The path bpftool batch files use for bpffs; it is resolved inside `--bpffs DIR`.
+pub const SYS_BPFFS: &str = "/sys/fs/bpf";
+
+/// Global options (`kbpf [--bpffs DIR] [-j] [-p] [-d]`).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The directory playing `/sys/fs/bpf`.
+    pub bpffs: PathBuf,
+    /// `-j`: JSON output.
+    pub json: bool,
+    /// `-p`: pretty JSON (implies `-j`).
+    pub pretty: bool,
+    /// `-d`: debug notes on stderr (state loads and saves).
+    pub debug: bool,
+    /// The kernel kbpf follows (`--kernel`, `--kernel-btf`): map layouts and `memlock`,
+    /// verifier messages, the rewrite.
+    pub profile: kbpf_profile::KernelProfile,
+}
+
+/// What one command prints and returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    /// Plain-text stdout.
+    pub stdout: String,
+    /// Plain-text stderr (`Error: …`, usage after a bad command).
+    pub stderr: String,
+    /// The JSON output (printed instead of both texts under `-j`).
+    pub json: Json,
+    /// bpftool's return value: 0, −1, or −errno; the exit status is its low byte.
+    pub status: i32,
+}
+
+impl Reply {
+    /// Success with text and JSON output.
+    pub fn ok(stdout: impl Into<String>, json: Json) -> Reply {
+        Reply {
+            stdout: stdout.into(),
+            stderr: String::new(),
+            json,
+            status: 0,
+        }
+    }
+
+    /// bpftool's `p_err`: `Error: MESSAGE` on stderr, `{"error": MESSAGE}` in JSON.
+    pub fn err(message: impl Into<String>, status: i32) -> Reply {
+        let m = message.into();
+        Reply {
+            stdout: String::new(),
+            stderr: format!("Error: {m}\n"),
+            json: Json::obj([("error", Json::S(m))]),
+            status,
+        }
+    }
+
+    /// A failure that prints nothing (bpftool's `name` handle matching no map).
+    pub fn silent(status: i32) -> Reply {
+        Reply {
+            stdout: String::new(),
+            stderr: String::new(),
+            json: Json::Null,
+            status,
+        }
+    }
+
+    /// An unknown command: the usage on stderr, `null` in JSON, status −1.
+    pub fn usage(text: &str) -> Reply {
+        Reply {
+            stdout: String::new(),
+            stderr: text.to_string(),
+            json: Json::Null,
+            status: -1,
+        }
+    }
+
+    /// The process exit status bpftool would have (`return ret` of a negative int).
+    pub fn exit_code(&self) -> u8 {
+        (self.status & 0xff) as u8
+    }
+
+    /// A `show` command's output: under `-j` one object when a single handle was named, an
+    /// array otherwise (bpftool's `show` with and without an argument).
+    pub fn shown(text: String, mut objects: Vec<Json>, single: bool) -> Reply {
+        let json = if single {
+            objects.pop().unwrap_or(Json::Null)
+        } else {
+            Json::A(objects)
+        };
+        Reply::ok(text, json)
+    }
+}
+
+/// The ids a `map show`/`prog show` lists and whether the user named a single object: all of
+/// them without an argument, else the objects one handle (`id N`, `pinned P`, `name N`, …)
+/// names; a handle naming nothing fails silently, as bpftool's does.
+pub fn show_selection(
+    s: &Session,
+    w: &mut Words<'_>,
+    all: impl FnOnce(&Session) -> Vec<u32>,
+    parse: fn(&Session, &mut Words<'_>) -> Result<Vec<u32>, Reply>,
+) -> Result<(Vec<u32>, bool), Reply> {
+    if w.is_empty() {
+        return Ok((all(s), false));
+    }
+    if w.len() != 2 {
+        return Err(Reply::err(
+            format!("what is '{}'?", w.peek().unwrap_or_default()),
+            -1,
+        ));
+    }
+    match parse(s, w)? {
+        ids if ids.is_empty() => Err(Reply::silent(-1)),
+        ids => {
+            let one = ids.len() == 1;
+            Ok((ids, one))
+        }
+    }
+}
+
+impl From<GrammarError> for Reply {
+    fn from(e: GrammarError) -> Reply {
+        Reply::err(e.message, e.status)
+    }
+}
+
+/// A live map of the session.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The map.
+    pub map: Map,
+    /// Pin paths relative to the bpffs directory.
+    pub pins: Vec<String>,
+    /// Map-of-maps: the template's attributes.
+    pub template: Option<TemplateRecord>,
+}
+
+/// One kbpf process's view: options, maps, pinned state.
+pub struct Session {
+    /// Global options.
+    pub opts: Options,
+    lock: Option<Lock>,
+    /// Maps by kbpf id.
+    maps: BTreeMap<u32, Entry>,
+    /// kbpf-maps' own id → kbpf id (outer maps read back inner maps by kbpf-maps id).
+    by_kid: HashMap<u32, u32>,
+    next_id: u32,
+    progs: Vec<serde_json::Value>,
+    dirty: bool,
+    pub(crate) in_batch: bool,
+    /// Live programs by kbpf id ([`crate::prog`]).
+    pub(crate) live_progs: BTreeMap<u32, crate::prog::LiveProg>,
+    /// The pinned programs' records were rebuilt into `live_progs`.
+    pub(crate) progs_restored: bool,
+    /// The next program id.
+    pub(crate) next_prog_id: u32,
+    /// PROG_ARRAY slots read from the state, by map id, written back once the programs
+    /// they name are rebuilt ([`crate::prog::restore_all`]).
+    pub(crate) pending_prog_slots: BTreeMap<u32, Vec<(Vec<u8>, u32)>>,
+    /// BTF objects by kbpf id ([`crate::btf`]).
+    pub(crate) btfs: crate::btf::BtfTable,
+    /// What the command wrote for stderr besides its reply (debug notes, libbpf-style lines):
+    /// printed before the reply, or sent back by the daemon.
+    pub(crate) notes: String,
+    /// The client's stdin, when the daemon runs a command that reads it (`-` as a file).
+    pub(crate) stdin: Option<Vec<u8>>,
+    /// Daemon: the device attachments and the client `net` commands act for.
+    pub(crate) net: Option<crate::net::NetContext>,
+    /// Daemon mode: where committed changes go instead of a whole-state write.
+    pub(crate) journal: Option<crate::daemon::journal::Journal>,
+    /// Element changes since the last commit (journal mode).
+    pub(crate) changes: Vec<Change>,
+    /// Something beyond element contents changed since the last commit: maps, pins,
+    /// programs, BTF objects (the journal compares them then).
+    meta_dirty: bool,
+    /// Something may have become unreachable since the last commit (garbage collection).
+    gc_needed: bool,
+    /// Daemon: a map-of-maps slot changed, so an inner map may have lost its last holder.
+    /// Collected within the daemon's next tick or before the next command that lists
+    /// objects ([`Session::collect_pending_garbage`]), as the kernel frees a replaced inner
+    /// map after a grace period, not inside the update.
+    slot_gc_pending: bool,
+    /// The directories holding pins (recomputed after object changes).
+    pin_dir_set: Option<HashSet<PathBuf>>,
+    /// Contents changed since the last checkpoint (journal mode: element changes the journal
+    /// does not carry, such as a program's writes).
+    pub(crate) contents_dirty: bool,
+    /// Maps held by daemon connections (as fds hold them): id → holders.
+    pub(crate) held: HashMap<u32, u32>,
+    /// Directories holding pins, with their modification time when last checked
+    /// ([`Session::refresh_pins`]).
+    pin_dirs: HashMap<PathBuf, std::time::SystemTime>,
+}
+
+/// One element-level change a command made, for the journal.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Change {
+    /// The element at `key` of map `map` was written or deleted.
+    Elem {
+        /// Map id.
+        map: u32,
+        /// Key.
+        key: Vec<u8>,
+    },
+    /// Any part of map `map`'s contents changed (queue push/pop).
+    Contents {
+        /// Map id.
+        map: u32,
+    },
+}
+
+impl Session {
+    /// A session; the pinned state is loaded at the first command that needs it.
+    pub fn new(opts: Options) -> Session {
+        Session {
+            opts,
+            lock: None,
+            maps: BTreeMap::new(),
+            by_kid: HashMap::new(),
+            next_id: 1,
+            progs: Vec::new(),
+            dirty: false,
+            in_batch: false,
+            live_progs: BTreeMap::new(),
+            progs_restored: false,
+            next_prog_id: 1,
+            pending_prog_slots: BTreeMap::new(),
+            btfs: crate::btf::BtfTable::default(),
+            notes: String::new(),
+            stdin: None,
+            net: None,
+            journal: None,
+            changes: Vec::new(),
+            meta_dirty: false,
+            gc_needed: false,
+            slot_gc_pending: false,
+            pin_dir_set: None,
+            contents_dirty: false,
+            held: HashMap::new(),
+            pin_dirs: HashMap::new(),
+        }
+    }
+
+    /// The daemon's view of `rm`: pins whose placeholder file was removed since the last
+    /// request are dropped (and what only they held is freed at the next commit). Only the
+    /// directories whose modification time changed are looked at, so a request costs one
+    /// `stat` per pin directory, not one per pin.
+    pub fn refresh_pins(&mut self) {
+        let root = self.opts.bpffs.clone();
+        let parent = |rel: &str| -> PathBuf {
+            let p = root.join(rel);
+            p.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.clone())
+        };
+        if self.pin_dir_set.is_none() {
+            let mut dirs: HashSet<PathBuf> = HashSet::new();
+            for e in self.maps.values() {
+                dirs.extend(e.pins.iter().map(|p| parent(p)));
+            }
+            for p in self.live_progs.values() {
+                dirs.extend(p.pins.iter().map(|p| parent(p)));
+            }
+            for r in &self.progs {
+                if let Some(a) = r.get("pins").and_then(|v| v.as_array()) {
+                    dirs.extend(a.iter().filter_map(|p| p.as_str()).map(parent));
+                }
+            }
+            self.pin_dir_set = Some(dirs);
+        }
+        let dirs = self.pin_dir_set.clone().unwrap_or_default();
+        let mut changed: HashSet<PathBuf> = HashSet::new();
+        for d in dirs {
+            let now = std::fs::metadata(&d).and_then(|m| m.modified()).ok();
+            let before = self.pin_dirs.get(&d).copied();
+            if now.is_none() || now != before {
+                match now {
+                    Some(t) => self.pin_dirs.insert(d.clone(), t),
+                    None => self.pin_dirs.remove(&d),
+                };
+                changed.insert(d);
+            }
+        }
+        self.pin_dirs
+            .retain(|d, _| changed.contains(d) || d.exists());
+        if changed.is_empty() {
+            return;
+        }
+        let gone = |rel: &String| changed.contains(&parent(rel)) && !root.join(rel).is_file();
+        let mut any = false;
+        for e in self.maps.values_mut() {
+            let before = e.pins.len();
+            e.pins.retain(|p| !gone(p));
+            any |= e.pins.len() != before;
+        }
+        let mut unpinned_progs = Vec::new();
+        for (id, p) in self.live_progs.iter_mut() {
+            let before = p.pins.len();
+            p.pins.retain(|p| !gone(p));
+            if p.pins.len() != before {
+                any = true;
+                if p.pins.is_empty() {
+                    unpinned_progs.push(*id);
+                }
+            }
+        }
+        for r in self.progs.iter_mut() {
+            if let Some(a) = r.get_mut("pins").and_then(|v| v.as_array_mut()) {
+                let before = a.len();
+                a.retain(|p| p.as_str().is_none_or(|p| !gone(&p.to_string())));
+                any |= a.len() != before;
+            }
+        }
+        // A program whose last pin went is freed, as on bpffs once no fd holds it.
+        self.progs.retain(|r| {
+            r.get("pins")
+                .and_then(|v| v.as_array())
+                .is_some_and(|a| !a.is_empty())
+        });
+        for id in unpinned_progs {
+            self.live_progs.remove(&id);
+        }
+        if any {
+            // Freed before the command runs, as a fresh process would find them gone.
+            self.mark_meta();
+            self.collect_garbage();
+        }
+    }
+
+    /// Adds text for stderr (printed before the reply).
+    pub fn note(&mut self, text: &str) {
+        self.notes.push_str(text);
+    }
+
+    fn debug(&mut self, msg: &str) {
+        if self.opts.debug {
+            self.notes.push_str(&format!("kbpf: {msg}\n"));
+        }
+    }
+
+    /// Takes the stderr notes gathered so far.
+    pub fn take_notes(&mut self) -> String {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// The bytes of `-` as an input file: the client's stdin (daemon), else this process's.
+    pub fn read_stdin(&mut self) -> std::io::Result<Vec<u8>> {
+        if let Some(b) = self.stdin.take() {
+            return Ok(b);
+        }
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)?;
+        Ok(v)
+    }
+
+    /// Locks and loads the pinned state (once). `exclusive` is needed to write it back; a
+    /// session that loaded with a shared lock never writes.
+    pub fn load(&mut self, exclusive: bool) -> Result<(), Reply> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let dir = self.opts.bpffs.clone();
+        // A daemon holds the lock for its whole life: say so instead of waiting for it.
+        let lock = match pinned::try_lock(&dir, exclusive) {
+            Ok(Some(l)) => l,
+            Ok(None) if kbpf_client::Client::connect(&dir).is_ok() => {
+                return Err(Reply::err(
+                    format!(
+                        "{} is owned by its kbpf daemon: run without KBPF_DAEMON=off, or stop it first (kbpf daemon stop)",
+                        dir.display()
+                    ),
+                    -16,
+                ));
+            }
+            Ok(None) => pinned::lock(&dir, exclusive).map_err(|e| Reply::err(e.to_string(), -1))?,
+            Err(e) => return Err(Reply::err(e.to_string(), -1)),
+        };
+        let st = pinned::load(&dir).map_err(|e| Reply::err(e.to_string(), -1))?;
+        self.debug(&format!(
+            "loaded {} map(s) from {} ({} lock)",
+            st.maps.len(),
+            dir.join(pinned::STATE_FILE).display(),
+            if exclusive { "exclusive" } else { "shared" }
+        ));
+        self.restore(st)
+            .map_err(|e| Reply::err(format!("restoring pinned state: {e}"), -1))?;
+        self.collect_garbage();
+        self.lock = Some(lock);
+        Ok(())
+    }
+
+    /// The daemon's load: the state file (the last checkpoint) plus the journal written since,
+    /// then the journal opened for this daemon's changes. The lock is held until the daemon
+    /// exits.
+    pub fn load_journaled(&mut self, lock: Lock) -> Result<(), String> {
+        let dir = self.opts.bpffs.clone();
+        let mut st = pinned::load(&dir).map_err(|e| e.to_string())?;
+        let replayed = crate::daemon::journal::replay(&dir, &mut st)?;
+        self.debug(&format!(
+            "loaded {} map(s) from {} and {replayed} journal record(s)",
+            st.maps.len(),
+            dir.join(pinned::STATE_FILE).display()
+        ));
+        let journal = crate::daemon::journal::Journal::open(&dir, &st)?;
+        self.restore(st)
+            .map_err(|e| format!("restoring pinned state: {e}"))?;
+        self.lock = Some(lock);
+        self.journal = Some(journal);
+        // Objects whose pins were removed while no daemon ran are dropped now, in the
+        // journal too.
+        self.mark_meta();
+        self.commit().map_err(|r| r.stderr)?;
+        Ok(())
+    }
+
+    fn restore(&mut self, st: State) -> Result<(), String> {
+        self.next_id = st.next_map_id.max(1);
+        // BTF objects first: maps are created with them.
+        self.btfs.restore(st.next_btf_id, &st.btfs)?;
+        // A pinned program whose pins were all removed (`rm`) is freed, as on bpffs.
+        self.progs = Vec::new();
+        for mut rec in st.progs {
+            let id = rec.get("id").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+            self.next_prog_id = self.next_prog_id.max(id + 1);
+            let pins: Vec<serde_json::Value> = rec
+                .get("pins")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter(|p| {
+                            p.as_str()
+                                .is_some_and(|p| self.opts.bpffs.join(p).is_file())
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            if rec.get("pins").and_then(|v| v.as_array()).map(Vec::len) != Some(pins.len()) {
+                self.mark_meta();
+            }
+            if pins.is_empty() {
+                continue;
+            }
+            rec["pins"] = serde_json::Value::Array(pins);
+            self.progs.push(rec);
+        }
+        // Data maps first, then maps-of-maps (their slots point at data maps; only one
+        // level of nesting exists).
+        let (outers, datas): (Vec<&MapRecord>, Vec<&MapRecord>) = st
+            .maps
+            .iter()
+            .partition(|r| MapType::from_raw(r.map_type).is_map_in_map());
+        for r in datas.into_iter().chain(outers) {
+            let t = MapType::from_raw(r.map_type);
+            let mut attr = MapAttr::new(t, r.key_size, r.value_size, r.max_entries)
+                .flags(r.map_flags)
+                .name(&r.name)
+                .profile(self.opts.profile.maps);
+            if r.btf_id != 0 {
+                let b = self
+                    .btfs
+                    .get(r.btf_id)
+                    .ok_or(format!("map {}: BTF object {} missing", r.id, r.btf_id))?;
+                attr = attr.btf(b.obj.clone(), r.btf_key_type_id, r.btf_value_type_id);
+            }
+            let template = match &r.inner_template {
+                Some(tr) => Some(
+                    Map::create(
+                        &MapAttr::new(
+                            MapType::from_raw(tr.map_type),
+                            tr.key_size,
+                            tr.value_size,
+                            tr.max_entries,
+                        )
+                        .flags(tr.map_flags)
+                        .profile(self.opts.profile.maps),
+                        None,
+                    )
+                    .map_err(|e| e.to_string())?,
+                ),
+                None => None,
+            };
+            let map = Map::create(&attr, template.as_ref()).map_err(|e| e.to_string())?;
+            for e in &r.elements {
+                let (Some(k), Some(v)) = (pinned::from_hex(&e.key), pinned::from_hex(&e.value))
+                else {
+                    return Err(format!("map {}: bad hex element", r.id));
+                };
+                map.update_elem(&k, &v, 0).map_err(|e| e.to_string())?;
+            }
+            let slots: Vec<(Vec<u8>, u32)> = r
+                .prog_slots
+                .iter()
+                .filter_map(|p| pinned::from_hex(&p.key).map(|k| (k, p.prog_id)))
+                .collect();
+            if !slots.is_empty() {
+                self.pending_prog_slots.insert(r.id, slots);
+            }
+            for s in &r.inner_maps {
+                let k = pinned::from_hex(&s.key).ok_or(format!("map {}: bad hex key", r.id))?;
+                let inner = self
+                    .maps
+                    .get(&s.map_id)
+                    .ok_or(format!("map {}: inner map {} missing", r.id, s.map_id))?;
+                map.update_inner_map(&k, &inner.map, 0)
+                    .map_err(|e| e.to_string())?;
+            }
+            if r.frozen {
+                map.freeze().map_err(|e| e.to_string())?;
+            }
+            let before = r.pins.len();
+            let pins: Vec<String> = r
+                .pins
+                .iter()
+                .filter(|p| self.opts.bpffs.join(p).is_file())
+                .cloned()
+                .collect();
+            if pins.len() != before {
+                self.mark_meta();
+            }
+            self.by_kid.insert(map.id(), r.id);
+            self.next_id = self.next_id.max(r.id + 1);
+            self.maps.insert(
+                r.id,
+                Entry {
+                    map,
+                    pins,
+                    template: r.inner_template.clone(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Adds a newly created map under a new kbpf id.
+    pub fn add_map(&mut self, map: Map, template: Option<TemplateRecord>) -> u32 {
+        if let Some((b, _, _)) = map.btf() {
+            self.btfs.register(b);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_kid.insert(map.id(), id);
+        self.maps.insert(
+            id,
+            Entry {
+                map,
+                pins: Vec::new(),
+                template,
+            },
+        );
+        self.mark_meta();
+        id
+    }
+
+    /// The map with kbpf id `id`.
+    pub fn map(&self, id: u32) -> Option<&Entry> {
+        self.maps.get(&id)
+    }
+
+    /// All maps by kbpf id.
+    pub fn maps(&self) -> impl Iterator<Item = (u32, &Entry)> {
+        self.maps.iter().map(|(k, v)| (*k, v))
+    }
+
+    /// The kbpf id of a map (translating kbpf-maps' id, e.g. read from an outer map slot).
+    pub fn id_of_kid(&self, kid: u32) -> Option<u32> {
+        self.by_kid.get(&kid).copied()
+    }
+
+    /// The kbpf id of a live map handle.
+    pub fn id_of(&self, m: &Map) -> Option<u32> {
+        self.id_of_kid(m.id())
+    }
+
+    /// Marks the state as changed (saved at the end of the command): objects, pins,
+    /// programs, anything beyond one element.
+    pub fn touch(&mut self) {
+        self.mark_meta();
+    }
+
+    fn mark_meta(&mut self) {
+        self.dirty = true;
+        self.meta_dirty = true;
+        self.gc_needed = true;
+        self.pin_dir_set = None;
+    }
+
+    /// Daemon: frees what slot changes left unheld (see `slot_gc_pending`), and journals it.
+    pub fn collect_pending_garbage(&mut self) -> Result<(), Reply> {
+        if !self.slot_gc_pending {
+            return Ok(());
+        }
+        self.slot_gc_pending = false;
+        self.mark_meta();
+        self.commit()
+    }
+
+    /// Records an element-level change (`map update`, `delete`, `push`, `pop`).
+    pub fn record_change(&mut self, c: Change) {
+        self.dirty = true;
+        self.contents_dirty = true;
+        let map = match &c {
+            Change::Elem { map, .. } | Change::Contents { map } => *map,
+        };
+        // A slot of a map-of-maps may have been the last holder of an inner map.
+        if self
+            .maps
+            .get(&map)
+            .is_some_and(|e| e.map.map_type().is_map_in_map())
+        {
+            if self.journal.is_some() {
+                self.slot_gc_pending = true;
+            } else {
+                self.gc_needed = true;
+            }
+        }
+        if self.journal.is_some() {
+            self.changes.push(c);
+        }
+    }
+
+    /// Marks contents as changed in ways no element record describes (a program ran and may
+    /// have written its maps): saved whole, or at the daemon's next checkpoint.
+    pub fn touch_contents(&mut self) {
+        self.dirty = true;
+        self.contents_dirty = true;
+    }
+
+    /// Pinned programs' records (reserved for the prog commands), kept verbatim.
+    pub fn prog_records(&mut self) -> &mut Vec<serde_json::Value> {
+        &mut self.progs
+    }
+
+    /// The ids of the pinned programs' records.
+    pub fn pinned_prog_ids(&self) -> HashSet<u32> {
+        self.progs
+            .iter()
+            .filter_map(|r| r.get("id").and_then(|v| v.as_u64()))
+            .filter_map(|id| u32::try_from(id).ok())
+            .collect()
+    }
+
+    /// Resolves a user path to a path relative to the bpffs directory: `/sys/fs/bpf/…` and
+    /// paths under the bpffs directory itself. `None` for any other path.
+    pub fn resolve(&self, path: &str) -> Option<String> {
+        let p = Path::new(path);
+        let rest = p
+            .strip_prefix(SYS_BPFFS)
+            .ok()
+            .or_else(|| p.strip_prefix(&self.opts.bpffs).ok())?;
+        let mut parts: Vec<String> = Vec::new();
+        for c in rest.components() {
+            match c {
+                Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    parts.pop()?;
+                }
+                _ => return None,
+            }
+        }
+        Some(parts.join("/"))
+    }
+
+    /// The map pinned at `path` (`bpf obj get (PATH): …` errors as bpftool).
+    pub fn pinned_map(&self, path: &str) -> Result<u32, Reply> {
+        let not_found = || {
+            Reply::err(
+                format!("bpf obj get ({path}): No such file or directory"),
+                -1,
+            )
+        };
+        let rel = self.resolve(path).ok_or_else(not_found)?;
+        if !self.opts.bpffs.join(&rel).is_file() {
+            return Err(not_found());
+        }
+        self.maps
+            .iter()
+            .find(|(_, e)| e.pins.contains(&rel))
+            .map(|(id, _)| *id)
+            .ok_or_else(|| Reply::err(format!("bpf obj get ({path}): Permission denied"), -1))
+    }
+
+    /// Writes the pin file of object `kind id` (`kind`: `map` or `prog`) at `path`, with
+    /// bpftool's `do_pin_fd` errors and statuses, and returns the path relative to the bpffs
+    /// directory for the caller to record. A pin file no map or program owns (left by a
+    /// process that died before saving its state) is replaced.
+    pub(crate) fn write_pin(&self, kind: &str, id: u32, path: &str) -> Result<String, Reply> {
+        let Some(rel) = self.resolve(path).filter(|r| !r.is_empty()) else {
+            return Err(Reply::err(
+                format!(
+                    "can't pin the object ({path}): not under {SYS_BPFFS} or the bpffs directory ({})",
+                    self.opts.bpffs.display()
+                ),
+                -1,
+            ));
+        };
+        let file = self.opts.bpffs.join(&rel);
+        let parent = file.parent().unwrap_or(&self.opts.bpffs);
+        if !parent.is_dir() {
+            let shown = Path::new(path)
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            return Err(Reply::err(
+                format!(
+                    "can't mount BPF file system to pin the object ({path}): mount --make-private {shown} failed: No such file or directory"
+                ),
+                -1,
+            ));
+        }
+        // A symlink inside the directory must not carry a pin outside it.
+        let inside = match (parent.canonicalize(), self.opts.bpffs.canonicalize()) {
+            (Ok(p), Ok(root)) => p.starts_with(&root),
+            _ => false,
+        };
+        if !inside {
+            return Err(Reply::err(
+                format!(
+                    "can't pin the object ({path}): the path leaves the bpffs directory ({})",
+                    self.opts.bpffs.display()
+                ),
+                -1,
+            ));
+        }
+        let owned = self.maps.values().any(|e| e.pins.contains(&rel))
+            || self.live_progs.values().any(|p| p.pins.contains(&rel))
+            || self.progs.iter().any(|r| {
+                r.get("pins")
+                    .and_then(|v| v.as_array())
+                    .is_some_and(|a| a.iter().any(|p| p.as_str() == Some(rel.as_str())))
+            });
+        let stale_placeholder = !owned
+            && std::fs::read_to_string(&file)
+                .is_ok_and(|c| c.starts_with("kbpf map ") || c.starts_with("kbpf prog "));
+        // symlink_metadata: a (dangling) symlink at the pin's name is never written through.
+        if file.symlink_metadata().is_ok() && (!stale_placeholder || file.is_symlink()) {
+            return Err(Reply::err(
+                format!("can't pin the object ({path}): File exists"),
+                -17,
+            ));
+        }
+        std::fs::write(&file, format!("kbpf {kind} {id}\n")).map_err(|e| {
+            Reply::err(
+                format!("can't pin the object ({path}): {}", strerror(&e)),
+                -e.raw_os_error().unwrap_or(1),
+            )
+        })?;
+        Ok(rel)
+    }
+
+    /// Pins map `id` at `path` (bpftool's `do_pin_fd` errors and statuses).
+    pub fn pin_map(&mut self, id: u32, path: &str) -> Result<(), Reply> {
+        let rel = self.write_pin("map", id, path)?;
+        if let Some(e) = self.maps.get_mut(&id) {
+            e.pins.push(rel);
+        }
+        self.mark_meta();
+        Ok(())
+    }
+
+    /// The maps reachable from pins (pinned maps and the inner maps their slots hold).
+    fn reachable(&self) -> HashSet<u32> {
+        let mut keep: HashSet<u32> = HashSet::new();
+        let mut stack: Vec<u32> = self
+            .maps
+            .iter()
+            .filter(|(_, e)| !e.pins.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        // Maps bound to pinned programs: each `progs` record lists them in `map_ids`.
+        stack.extend(self.progs.iter().flat_map(prog_map_ids));
+        // Maps a daemon connection holds, as an open fd holds a map.
+        stack.extend(self.held.keys().copied());
+        while let Some(id) = stack.pop() {
+            if !keep.insert(id) {
+                continue;
+            }
+            for (_, inner) in self.inner_slots(id) {
+                stack.push(inner);
+            }
+        }
+        keep
+    }
+
+    /// The occupied slots of a map-of-maps as (key, kbpf id of the inner map).
+    pub fn inner_slots(&self, id: u32) -> Vec<(Vec<u8>, u32)> {
+        let Some(e) = self.maps.get(&id) else {
+            return Vec::new();
+        };
+        if !e.map.map_type().is_map_in_map() {
+            return Vec::new();
+        }
+        e.map
+            .keys()
+            .into_iter()
+            .filter_map(|k| {
+                let v = e.map.lookup_elem(&k).ok()?;
+                let kid = u32::from_ne_bytes(v.get(..4)?.try_into().ok()?);
+                Some((k, self.id_of_kid(kid)?))
+            })
+            .collect()
+    }
+
+    /// End of a command: drop maps nothing holds any more (as the kernel frees a map when its
+    /// last fd, pin and outer reference go) and write the changes: to the daemon's journal, or
+    /// the whole state file when this process owns the directory alone. Inside a batch file
+    /// this waits for the batch's end (the batch is one request: one write).
+    pub fn commit(&mut self) -> Result<(), Reply> {
+        if self.in_batch {
+            return Ok(());
+        }
+        if self.gc_needed {
+            self.collect_garbage();
+            self.gc_needed = false;
+            self.slot_gc_pending = false;
+        }
+        if let Some(mut j) = self.journal.take() {
+            let r = j.commit(self);
+            self.journal = Some(j);
+            self.changes.clear();
+            self.meta_dirty = false;
+            self.dirty = false;
+            return r.map_err(|e| Reply::err(format!("writing the journal: {e}"), -1));
+        }
+        self.changes.clear();
+        self.meta_dirty = false;
+        if !self.dirty {
+            return Ok(());
+        }
+        let Some(lock) = &self.lock else {
+            return Ok(());
+        };
+        if !lock.exclusive {
+            return Ok(());
+        }
+        let st = self.snapshot();
+        pinned::save(&self.opts.bpffs, &st).map_err(|e| Reply::err(e.to_string(), -1))?;
+        self.debug(&format!("saved {} map(s)", st.maps.len()));
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Whether anything beyond element contents changed since the last commit.
+    pub(crate) fn meta_dirty(&self) -> bool {
+        self.meta_dirty
+    }
+
+    /// Drops the maps nothing holds and the BTF objects no map or program holds (tying new
+    /// programs to their BTF first). Also right after the state is loaded, so that objects
+    /// whose pins were removed are gone for read-only commands too.
+    fn collect_garbage(&mut self) {
+        let keep = self.reachable();
+        let before = self.maps.len();
+        self.maps.retain(|id, _| keep.contains(id));
+        if self.maps.len() != before {
+            let live: HashSet<u32> = self.maps.values().map(|e| e.map.id()).collect();
+            self.by_kid.retain(|kid, _| live.contains(kid));
+        }
+        // BTF objects: tie new programs to theirs, then free what nothing holds.
+        let mut btf_changed = crate::btf::link_programs(self);
+        let map_kids: HashSet<u32> = self
+            .maps
+            .values()
+            .filter_map(|e| e.map.btf().map(|(b, _, _)| b.id()))
+            .collect();
+        let mut alive = self.pinned_prog_ids();
+        alive.extend(self.live_progs.keys().copied());
+        btf_changed |= self.btfs.gc(&map_kids, &alive);
+        if btf_changed {
+            self.mark_meta();
+        }
+    }
+
+    /// The state record of map `id`: attributes, pins, template, BTF, and its contents
+    /// (elements, map-of-maps slots as map ids, PROG_ARRAY slots as program ids).
+    pub fn map_record(&self, id: u32) -> Option<MapRecord> {
+        let e = self.maps.get(&id)?;
+        let m = &e.map;
+        let t = m.map_type();
+        let mut rec = MapRecord {
+            id,
+            map_type: t.raw(),
+            name: m.name().to_string(),
+            key_size: m.key_size(),
+            value_size: m.value_size(),
+            max_entries: m.max_entries(),
+            map_flags: m.map_flags(),
+            pins: e.pins.clone(),
+            inner_template: e.template.clone(),
+            frozen: m.is_frozen(),
+            ..MapRecord::default()
+        };
+        if let Some((b, key, value)) = m.btf()
+            && let Some(btf_id) = self.btfs.id_of(b)
+        {
+            rec.btf_id = btf_id;
+            rec.btf_key_type_id = key;
+            rec.btf_value_type_id = value;
+        }
+        if t.is_map_in_map() {
+            rec.inner_maps = self
+                .inner_slots(id)
+                .into_iter()
+                .map(|(k, map_id)| Slot {
+                    key: pinned::to_hex(&k),
+                    map_id,
+                })
+                .collect();
+        } else if t == MapType::ProgArray {
+            // Slots not written back yet (their programs were not rebuilt this session)
+            // stay as they were; live slots are read back as program ids.
+            let slots: Vec<(Vec<u8>, u32)> = match self.pending_prog_slots.get(&id) {
+                Some(p) => p.clone(),
+                None => m
+                    .keys()
+                    .into_iter()
+                    .filter_map(|k| {
+                        let v = m.lookup_elem(&k).ok()?;
+                        let pid = u32::from_ne_bytes(v.get(..4)?.try_into().ok()?);
+                        Some((k, pid))
+                    })
+                    .collect(),
+            };
+            rec.prog_slots = slots
+                .into_iter()
+                .map(|(k, prog_id)| pinned::ProgSlot {
+                    key: pinned::to_hex(&k),
+                    prog_id,
+                })
+                .collect();
+        } else if !t.is_fd_array() {
+            m.for_each_elem(true, |k, v| {
+                rec.elements.push(Element {
+                    key: pinned::to_hex(k),
+                    value: pinned::to_hex(v),
+                })
+            });
+        }
+        Some(rec)
+    }
+
+    /// The state document for the current maps.
+    pub fn snapshot(&self) -> State {
+        let maps = self
+            .maps
+            .keys()
+            .filter_map(|&id| self.map_record(id))
+            .collect();
+        let (next_btf_id, btfs) = self.btfs.records(&self.pinned_prog_ids());
+        State {
+            version: pinned::FORMAT_VERSION,
+            next_map_id: self.next_id,
+            maps,
+            progs: self.progs.clone(),
+            next_btf_id,
+            btfs,
+            journal_seq: 0,
+        }
+    }
+
+    /// The next map id.
+    pub(crate) fn next_map_id(&self) -> u32 {
+        self.next_id
+    }
+
+    /// The pinned programs' records.
+    pub(crate) fn progs(&self) -> &[serde_json::Value] {
+        &self.progs
+    }
+
+    /// Prints a reply the way bpftool does outside batch mode.
+    pub fn print(&self, r: &Reply) {
+        r.print(self.opts.json, self.opts.pretty);
+    }
+}
+
+impl Reply {
+    /// Prints the reply the way bpftool does: the JSON document under `-j` (`pretty`: `-p`),
+    /// else stdout then stderr.
+    pub fn print(&self, json: bool, pretty: bool) {
+        use std::io::Write;
+        if json {
+            let _ = std::io::stdout().write_all(self.json.to_document(pretty).as_bytes());
+        } else {
+            let _ = std::io::stdout().write_all(self.stdout.as_bytes());
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().write_all(self.stderr.as_bytes());
+        }
+    }
+}
+
+/// The map ids a pinned program's state record holds (its `map_ids` array): the maps stay
+/// alive while the program is pinned, as the kernel's `used_maps` keep them.
+pub fn prog_map_ids(rec: &serde_json::Value) -> Vec<u32> {
+    rec.get("map_ids")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `strerror` text of an I/O error (without Rust's "(os error N)" suffix).
+pub fn strerror(e: &std::io::Error) -> String {
+    match e.raw_os_error().and_then(kbpf_maps::Errno::from_code) {
+        Some(errno) => errno.description().to_string(),
+        None => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sys_fs_bpf_resolves_inside_the_directory() {
+        let s = Session::new(Options {
+            bpffs: PathBuf::from("/tmp/kb"),
+            json: false,
+            pretty: false,
+            debug: false,
+            profile: kbpf_profile::KernelProfile::builtin(),
+        });
+        assert_eq!(s.resolve("/sys/fs/bpf/a/b").as_deref(), Some("a/b"));
+        assert_eq!(s.resolve("/sys/fs/bpf//a/./b/").as_deref(), Some("a/b"));
+        assert_eq!(s.resolve("/tmp/kb/a").as_deref(), Some("a"));
+        assert_eq!(s.resolve("/sys/fs/bpf/a/../c").as_deref(), Some("c"));
+        assert_eq!(s.resolve("/sys/fs/bpf/../etc"), None);
+        assert_eq!(s.resolve("/etc/passwd"), None);
+        assert_eq!(s.resolve("/sys/fs/bpfx/a"), None);
+    }
+
+    #[test]
+    fn maps_live_while_pinned_held_or_bound_to_a_pinned_prog() {
+        let dir = std::env::temp_dir().join(format!(
+            "kbpf-gc-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        let mut s = Session::new(Options {
+            bpffs: dir.clone(),
+            json: false,
+            pretty: false,
+            debug: false,
+            profile: kbpf_profile::KernelProfile::builtin(),
+        });
+        s.load(true).unwrap();
+        let mk = || Map::create(&MapAttr::new(MapType::Array, 4, 4, 1), None).unwrap();
+        let pinned = s.add_map(mk(), None);
+        let bound = s.add_map(mk(), None);
+        let loose = s.add_map(mk(), None);
+        s.pin_map(pinned, "/sys/fs/bpf/p").unwrap();
+        s.prog_records()
+            .push(serde_json::json!({"id": 1, "pins": ["prog"], "map_ids": [bound]}));
+        s.commit().unwrap();
+        assert!(s.map(pinned).is_some() && s.map(bound).is_some());
+        assert!(s.map(loose).is_none(), "an unreferenced map survived");
+        let st = pinned::load(&dir).unwrap();
+        let ids: Vec<u32> = st.maps.iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![pinned, bound]);
+        assert_eq!(st.progs.len(), 1);
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn exit_codes_are_the_low_byte() {
+        assert_eq!(Reply::err("x", -1).exit_code(), 255);
+        assert_eq!(Reply::err("x", -22).exit_code(), 234);
+        assert_eq!(Reply::err("x", -2).exit_code(), 254);
+        assert_eq!(Reply::ok("", Json::Null).exit_code(), 0);
+    }
+}
