@@ -43,7 +43,7 @@ impl Errno {
     /// Operation not supported (95), the libc-visible cousin of [`Errno::ENOTSUPP`].
     pub const EOPNOTSUPP: Errno = Errno(libc::EOPNOTSUPP);
     /// The kernel-internal "operation not supported" (524), leaked by `bpf()`.
-    pub const ENOTSUPP: Errno = Errno(524);
+    pub const ENOTSUPP: Errno = Errno(kbpf_uapi::errno::ENOTSUPP);
 
     /// The current thread's `errno`, as left by the last failing libc call.
     pub fn last() -> Errno {

@@ -2,7 +2,10 @@
 
 use std::fmt;
 
-/// An errno value as the kernel's map code returns it (negated in the kernel, positive here).
+use kbpf_uapi::errno;
+
+/// An errno value as the kernel's map code returns it (negated in the kernel, positive here;
+/// the numbers are [`kbpf_uapi::errno`]'s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Errno {
     /// `EPERM` (1).
@@ -41,42 +44,42 @@ impl Errno {
     /// The numeric errno.
     pub const fn code(self) -> i32 {
         match self {
-            Errno::EPERM => 1,
-            Errno::ENOENT => 2,
-            Errno::EBUSY => 16,
-            Errno::E2BIG => 7,
-            Errno::EBADF => 9,
-            Errno::EAGAIN => 11,
-            Errno::ENOMEM => 12,
-            Errno::EFAULT => 14,
-            Errno::EEXIST => 17,
-            Errno::EINVAL => 22,
-            Errno::ENODEV => 19,
-            Errno::ENOSPC => 28,
-            Errno::EOVERFLOW => 75,
-            Errno::EOPNOTSUPP => 95,
-            Errno::ENOTSUPP => 524,
+            Errno::EPERM => errno::EPERM,
+            Errno::ENOENT => errno::ENOENT,
+            Errno::EBUSY => errno::EBUSY,
+            Errno::E2BIG => errno::E2BIG,
+            Errno::EBADF => errno::EBADF,
+            Errno::EAGAIN => errno::EAGAIN,
+            Errno::ENOMEM => errno::ENOMEM,
+            Errno::EFAULT => errno::EFAULT,
+            Errno::EEXIST => errno::EEXIST,
+            Errno::EINVAL => errno::EINVAL,
+            Errno::ENODEV => errno::ENODEV,
+            Errno::ENOSPC => errno::ENOSPC,
+            Errno::EOVERFLOW => errno::EOVERFLOW,
+            Errno::EOPNOTSUPP => errno::EOPNOTSUPP,
+            Errno::ENOTSUPP => errno::ENOTSUPP,
         }
     }
 
     /// The errno for a number, if it is one of ours.
     pub const fn from_code(code: i32) -> Option<Errno> {
         Some(match code {
-            1 => Errno::EPERM,
-            2 => Errno::ENOENT,
-            16 => Errno::EBUSY,
-            7 => Errno::E2BIG,
-            9 => Errno::EBADF,
-            11 => Errno::EAGAIN,
-            12 => Errno::ENOMEM,
-            14 => Errno::EFAULT,
-            17 => Errno::EEXIST,
-            22 => Errno::EINVAL,
-            19 => Errno::ENODEV,
-            28 => Errno::ENOSPC,
-            75 => Errno::EOVERFLOW,
-            95 => Errno::EOPNOTSUPP,
-            524 => Errno::ENOTSUPP,
+            errno::EPERM => Errno::EPERM,
+            errno::ENOENT => Errno::ENOENT,
+            errno::EBUSY => Errno::EBUSY,
+            errno::E2BIG => Errno::E2BIG,
+            errno::EBADF => Errno::EBADF,
+            errno::EAGAIN => Errno::EAGAIN,
+            errno::ENOMEM => Errno::ENOMEM,
+            errno::EFAULT => Errno::EFAULT,
+            errno::EEXIST => Errno::EEXIST,
+            errno::EINVAL => Errno::EINVAL,
+            errno::ENODEV => Errno::ENODEV,
+            errno::ENOSPC => Errno::ENOSPC,
+            errno::EOVERFLOW => Errno::EOVERFLOW,
+            errno::EOPNOTSUPP => Errno::EOPNOTSUPP,
+            errno::ENOTSUPP => Errno::ENOTSUPP,
             _ => return None,
         })
     }

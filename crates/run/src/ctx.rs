@@ -4,6 +4,7 @@
 //! `BPF_PROG_TEST_RUN`'s layout: 256 bytes of headroom before an XDP packet in a 4096-byte
 //! frame whose last 320 bytes are reserved tailroom (`skb_shared_info`).
 
+use kbpf_uapi::errno;
 use std::mem::offset_of;
 
 use kbpf_rewrite::ctx as off;
@@ -18,10 +19,9 @@ pub const XDP_FRAME_SIZE: usize = 4096;
 pub const XDP_TAILROOM: usize = 320;
 /// `sizeof(struct xdp_frame)`: `bpf_xdp_adjust_head` keeps it free at the frame start.
 pub const XDP_FRAME_STRUCT: usize = 40;
-/// `ETH_HLEN`.
-pub const ETH_HLEN: usize = 14;
+pub use kbpf_uapi::net::ETH_HLEN;
 /// `-EINVAL` as helpers return it.
-const EINVAL: i64 = -22;
+const EINVAL: i64 = -(errno::EINVAL as i64);
 
 /// `struct net_device`, as far as programs read it (`ifindex`).
 #[repr(C)]

@@ -9,7 +9,7 @@
 
 use kbpf_kernel::fib::{BPF_FIB_LOOKUP_MASK, BPF_FIB_LOOKUP_SIZE, FibParams, fib_lookup};
 
-const EINVAL: i64 = -(libc::EINVAL as i64);
+const EINVAL: i64 = -(kbpf_uapi::errno::EINVAL as i64);
 
 /// The checks both variants start with: `plen` at least the struct's size, no unknown flag.
 fn checked(plen: u64, flags: u64) -> Result<(), i64> {

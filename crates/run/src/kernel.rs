@@ -565,7 +565,7 @@ pub(crate) fn take_tail_call() -> Option<usize> {
 /// The `-ENOENT` of a failure never reaches the program: the engines keep its `r0`
 /// (`keep_r0_on_failure`), as the kernel's jump leaves `r0` alone.
 unsafe extern "C" fn bpf_tail_call(_ctx: u64, map: u64, index: u64, _: u64, _: u64) -> u64 {
-    const ENOENT: u64 = (-2i64) as u64;
+    const ENOENT: u64 = (-(kbpf_uapi::errno::ENOENT as i64)) as u64;
     // SAFETY: the verifier checked that `map` is a PROG_ARRAY.
     let max = unsafe { (*(map as *const kbpf_maps::layout::BpfMap)).max_entries };
     if index as u32 >= max {

@@ -13,7 +13,7 @@ use std::cell::Cell;
 use kbpf_verifier::ProgType;
 
 /// `BPF_F_INGRESS`: `bpf_redirect` to the device's ingress instead of its egress.
-pub const BPF_F_INGRESS: u64 = 1 << 0;
+pub use kbpf_uapi::net::BPF_F_INGRESS;
 /// `BPF_F_BROADCAST`: `bpf_redirect_map` on a devmap sends to every device in it.
 pub const BPF_F_BROADCAST: u64 = 1 << 3;
 /// `BPF_F_EXCLUDE_INGRESS`: with `BPF_F_BROADCAST`, not to the ingress device.
@@ -23,13 +23,13 @@ pub const BPF_F_EXCLUDE_INGRESS: u64 = 1 << 4;
 pub const XDP_ACTION_MASK: u64 = 3;
 
 /// `XDP_ABORTED`.
-pub const XDP_ABORTED: u64 = 0;
+pub const XDP_ABORTED: u64 = kbpf_uapi::net::XDP_ABORTED as u64;
 /// `XDP_REDIRECT`.
-pub const XDP_REDIRECT: u64 = 4;
+pub const XDP_REDIRECT: u64 = kbpf_uapi::net::XDP_REDIRECT as u64;
 /// `TC_ACT_SHOT`.
-pub const TC_ACT_SHOT: u64 = 2;
+pub const TC_ACT_SHOT: u64 = kbpf_uapi::net::TC_ACT_SHOT as u64;
 /// `TC_ACT_REDIRECT`.
-pub const TC_ACT_REDIRECT: u64 = 7;
+pub const TC_ACT_REDIRECT: u64 = kbpf_uapi::net::TC_ACT_REDIRECT as u64;
 
 /// What a redirect designates (`ri->map_type` with `ri->tgt_index` / `ri->tgt_value`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -5,12 +5,13 @@
 //! `skb->data` are all there is (the kernel's `skb_header_pointer` over a linear skb).
 
 use kbpf_rewrite::ctx::skb as off;
+use kbpf_uapi::errno;
 
 use crate::ctx::SkBuff;
 
-const EFAULT: u64 = (-14i64) as u64;
-const EINVAL: u64 = (-22i64) as u64;
-const ENOTSUPP: u64 = (-524i64) as u64;
+const EFAULT: u64 = (-(errno::EFAULT as i64)) as u64;
+const EINVAL: u64 = (-(errno::EINVAL as i64)) as u64;
+const ENOTSUPP: u64 = (-(errno::ENOTSUPP as i64)) as u64;
 
 /// `BPF_F_RECOMPUTE_CSUM` | `BPF_F_INVALIDATE_HASH`: the flags `bpf_skb_store_bytes` knows.
 const STORE_FLAGS: u64 = (1 << 0) | (1 << 1);
@@ -100,11 +101,11 @@ pub(crate) unsafe extern "C" fn bpf_csum_update(_: u64, _: u64, _: u64, _: u64, 
     ENOTSUPP
 }
 
-const ENOTSUPP_I: i64 = -524;
-const EINVAL_I: i64 = -22;
-const EFAULT_I: i64 = -14;
-const ENOMEM_I: i64 = -12;
-const EALREADY_I: i64 = -114;
+const ENOTSUPP_I: i64 = -(errno::ENOTSUPP as i64);
+const EINVAL_I: i64 = -(errno::EINVAL as i64);
+const EFAULT_I: i64 = -(errno::EFAULT as i64);
+const ENOMEM_I: i64 = -(errno::ENOMEM as i64);
+const EALREADY_I: i64 = -(errno::EALREADY as i64);
 
 /// `ETH_P_IP` / `ETH_P_IPV6` as `skb->protocol` holds them (network byte order).
 const ETH_P_IP_BE: u16 = 0x0800u16.to_be();
@@ -418,7 +419,7 @@ pub(crate) unsafe fn meta_bytes<'a>(p: u64, n: u64) -> &'a [u8] {
 
 /// `BPF_F_TUNINFO_FLAGS` of `bpf_skb_get_tunnel_key`: fill `tunnel_flags`.
 const BPF_F_TUNINFO_FLAGS: u64 = 1 << 4;
-const EPROTO_I: i64 = -71;
+const EPROTO_I: i64 = -(errno::EPROTO as i64);
 
 /// `ip_tunnel_flags_to_be16` of the flags `bpf_skb_set_tunnel_key` sets: `IP_TUNNEL_CSUM`
 /// (bit 0) unless `BPF_F_ZERO_CSUM_TX`, `KEY` (2) unless `BPF_F_NO_TUNNEL_KEY`, `SEQ` (3)

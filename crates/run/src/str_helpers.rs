@@ -1,10 +1,12 @@
 //! The string helpers: `bpf_strtoul` and `bpf_strtol` as `kernel/bpf/helpers.c` parses
 //! (`__bpf_strtoull`: leading white space, a sign, the radix prefix, at most 63 characters).
 
+use kbpf_uapi::errno;
+
 /// `BPF_STRTOX_BASE_MASK`.
 const BPF_STRTOX_BASE_MASK: u64 = 0x1f;
-const EINVAL: i64 = -22;
-const ERANGE: i64 = -34;
+const EINVAL: i64 = -(errno::EINVAL as i64);
+const ERANGE: i64 = -(errno::ERANGE as i64);
 
 /// The kernel's `isspace` (lib/ctype.c: also 0xa0, Latin-1's no-break space).
 fn is_space(c: u8) -> bool {

@@ -12,7 +12,7 @@
 //! - `bpf_get_stack` has no kernel call chain to copy: `-EFAULT` with the buffer zeroed, the
 //!   kernel's answer when no stack trace can be taken.
 
-const EFAULT: u64 = (-14i64) as u64;
+const EFAULT: u64 = (-(kbpf_uapi::errno::EFAULT as i64)) as u64;
 
 /// Reads `len` bytes at `src` of this process into `dst`; false if any byte is unmapped.
 ///

@@ -32,6 +32,12 @@ pub const EINVAL: i32 = 22;
 pub const ENOSPC: i32 = 28;
 /// Result out of range.
 pub const ERANGE: i32 = 34;
+/// Protocol error (`bpf_skb_adjust_room` on a packet of another protocol).
+pub const EPROTO: i32 = 71;
+/// Value too large for the type (a cpumap `qsize` above its limit).
+pub const EOVERFLOW: i32 = 75;
+/// Operation already in progress (`bpf_skb_adjust_room` on a GSO packet it cannot adjust).
+pub const EALREADY: i32 = 114;
 /// Operation not supported (`EOPNOTSUPP` and `ENOTSUP` are one value on Linux).
 pub const EOPNOTSUPP: i32 = 95;
 /// See [`EOPNOTSUPP`].
