@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 use kbpf_kernel::bpftool::{Pins, loadall, unavailable};
 use kbpf_kernel::{KernelMap, KernelProg, KernelRingbuf};
-use kbpf_run::{Engine, Program, TestRunInput};
+use kbpf_run::{Engine, TestRunInput};
+
+mod common;
 
 fn object() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/ringbuf.bpf.o")
@@ -89,19 +91,9 @@ fn ringbuf_records_match_the_kernel() {
     let mut kring =
         KernelRingbuf::new(&KernelMap::from_pinned(pins.maps.join("rb")).unwrap()).unwrap();
 
-    let obj = kbpf_object::BpfObject::open(object()).unwrap();
-    let reg = kbpf_maps::Registry::new();
-    let loaded =
-        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
-    let env = kbpf_run::maps_env(&loaded);
-    let lp = &loaded.programs[0];
-    let prog = Program::load(
-        lp,
-        &env,
-        &kbpf_run::LoadOptions::default(),
-        &kbpf_run::funcs_btf(&obj, lp),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", e.log().unwrap_or("")));
+    let kb = common::KbpfObject::open(&object());
+    let loaded = &kb.loaded;
+    let prog = kb.program("ringbuf_ops");
     let bring = loaded.map("rb").unwrap().map.clone();
     let bresults = loaded.map("results").unwrap().map.clone();
 

@@ -321,19 +321,9 @@ fn raw_tracepoint_runs_match_the_kernel() {
     let kprog = KernelProg::from_pinned(pins.progs.join("rtp_args")).unwrap();
     let ksum = KernelMap::from_pinned(pins.maps.join("sum")).unwrap();
 
-    let obj = kbpf_object::BpfObject::open(&object).unwrap();
-    let reg = kbpf_maps::Registry::new();
-    let loaded =
-        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
-    let env = kbpf_run::maps_env(&loaded);
-    let p = loaded.program("rtp_args").unwrap();
-    let prog = Program::load(
-        p,
-        &env,
-        &kbpf_run::LoadOptions::default(),
-        &kbpf_run::funcs_btf(&obj, p),
-    )
-    .unwrap();
+    let kb = common::KbpfObject::open(&object);
+    let loaded = &kb.loaded;
+    let prog = kb.program("rtp_args");
     let bsum = loaded.map("sum").unwrap().map.clone();
     let args = |v: &[u64]| -> Vec<u8> { v.iter().flat_map(|x| x.to_ne_bytes()).collect() };
 
@@ -686,19 +676,9 @@ fn redirect_map_matches_the_kernel() {
     }
     let pins = Pins::new("kbpfrdm", "rdm");
     loadall(&object, &pins).unwrap();
-    let obj = kbpf_object::BpfObject::open(&object).unwrap();
-    let reg = kbpf_maps::Registry::new();
-    let loaded =
-        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
-    let env = kbpf_run::maps_env(&loaded);
-    let p = loaded.program("xdp_redirect_map").unwrap();
-    let prog = Program::load(
-        p,
-        &env,
-        &kbpf_run::LoadOptions::default(),
-        &kbpf_run::funcs_btf(&obj, p),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", e.log().unwrap_or("")));
+    let kb = common::KbpfObject::open(&object);
+    let loaded = &kb.loaded;
+    let prog = kb.program("xdp_redirect_map");
     let kprog = KernelProg::from_pinned(pins.progs.join("xdp_redirect_map")).unwrap();
     // The same entries on both sides: lo (ifindex 1) in slots 1 and 3 of the devmap and
     // under key 5 of the hash, CPU 0 in the cpumap.
@@ -803,14 +783,7 @@ fn redirect_map_matches_the_kernel() {
         ("xdp_cpu_only", Some("cpus")),
         ("xdp_xsk_only", None),
     ] {
-        let p = loaded.program(name).unwrap();
-        let prog = Program::load(
-            p,
-            &env,
-            &kbpf_run::LoadOptions::default(),
-            &kbpf_run::funcs_btf(&obj, p),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", e.log().unwrap_or("")));
+        let prog = kb.program(name);
         let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
         for key in [0u8, 1, 3, 5] {
             for (lo, hi) in [(0u8, 0u8), (2, 0), (8, 0), (32, 0)] {
@@ -956,11 +929,8 @@ fn perf_event_output_matches_the_kernel() {
     let two_cpus = kbpf_maps::possible_cpus() > 1;
     let pins = Pins::new("kbpfperf", "perf");
     loadall(&object, &pins).unwrap();
-    let obj = kbpf_object::BpfObject::open(&object).unwrap();
-    let reg = kbpf_maps::Registry::new();
-    let loaded =
-        kbpf_loader::load_object(&obj, &reg, &kbpf_loader::LoadOptions::default()).unwrap();
-    let env = kbpf_run::maps_env(&loaded);
+    let kb = common::KbpfObject::open(&object);
+    let loaded = &kb.loaded;
     let kmap = KernelMap::from_pinned(pins.maps.join("events")).unwrap();
     let bmap = loaded.map("events").unwrap().map.clone();
     // Slot 0: CPU 0's event; slot 1: CPU 1's (when there is one); slots 2, 3: none.
@@ -978,14 +948,7 @@ fn perf_event_output_matches_the_kernel() {
     let mut compared = 0;
     let mut samples = 0;
     for name in ["xdp_perf_out", "tc_perf_out"] {
-        let p = loaded.program(name).unwrap();
-        let prog = Program::load(
-            p,
-            &env,
-            &kbpf_run::LoadOptions::default(),
-            &kbpf_run::funcs_btf(&obj, p),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", e.log().unwrap_or("")));
+        let prog = kb.program(name);
         let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
         for slot in [0u8, 1, 2, 4, 9] {
             for ctx_len in [0u8, 5, 60, 61] {
