@@ -832,24 +832,32 @@ fn event_pipe_prints_what_bpftool_prints() {
     let kernel = strip(&String::from_utf8_lossy(&k.stdout));
     // kbpf: the same, through its daemon; `count 6` ends the reader.
     let bin = env!("CARGO_BIN_EXE_kbpf");
-    let reader = Command::new(bin)
-        .args(["--kernel", "host", "--bpffs"])
-        .arg(&s.fs.0)
-        .args([
-            "map",
-            "event_pipe",
-            "pinned",
-            "/sys/fs/bpf/maps/events",
-            "cpu",
-            "0",
-            "index",
-            "0",
-            "count",
-            "6",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // `map event_pipe` of the events map's slot 0 (CPU 0) until `count` samples, `-j` or not.
+    let event_pipe = |json: bool, count: &str| {
+        let mut c = Command::new(bin);
+        c.args(["--kernel", "host"]);
+        if json {
+            c.arg("-j");
+        }
+        c.arg("--bpffs")
+            .arg(&s.fs.0)
+            .args([
+                "map",
+                "event_pipe",
+                "pinned",
+                "/sys/fs/bpf/maps/events",
+                "cpu",
+                "0",
+                "index",
+                "0",
+                "count",
+                count,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let reader = event_pipe(false, "6");
     std::thread::sleep(std::time::Duration::from_millis(500));
     for prog in ["xdp_perf_out", "tc_perf_out"] {
         for p in &pkts {
@@ -876,24 +884,7 @@ fn event_pipe_prints_what_bpftool_prints() {
     );
     assert_eq!(ours, kernel);
     // -j: one object per sample, bpftool's fields.
-    let reader = Command::new(bin)
-        .args(["--kernel", "host", "-j", "--bpffs"])
-        .arg(&s.fs.0)
-        .args([
-            "map",
-            "event_pipe",
-            "pinned",
-            "/sys/fs/bpf/maps/events",
-            "cpu",
-            "0",
-            "index",
-            "0",
-            "count",
-            "1",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let reader = event_pipe(true, "1");
     std::thread::sleep(std::time::Duration::from_millis(500));
     let o = kbpf(
         &s.fs,
