@@ -25,6 +25,9 @@ use crate::skb_helpers as s;
 use crate::sock_helpers as sk;
 use crate::tracing as t;
 
+/// `-EINVAL` as a helper's return register.
+const EINVAL: u64 = (-(kbpf_uapi::errno::EINVAL as i64)) as u64;
+
 /// One kernel function: its kallsyms name, the address translated programs call, and the
 /// shim engines call it through.
 #[derive(Clone, Copy)]
@@ -464,13 +467,13 @@ pub fn take_trace() -> Vec<String> {
 /// %p %%`; returns the number of bytes written.
 unsafe extern "C" fn bpf_trace_printk(fmt: u64, size: u64, a1: u64, a2: u64, a3: u64) -> u64 {
     if fmt == 0 || size == 0 {
-        return (-22i64) as u64;
+        return EINVAL;
     }
     // SAFETY: the verifier checked that [fmt, fmt + size) is readable memory
     // (ARG_PTR_TO_MEM | MEM_RDONLY with ARG_CONST_SIZE).
     let bytes = unsafe { std::slice::from_raw_parts(fmt as *const u8, size as usize) };
     let Some(end) = bytes.iter().position(|&b| b == 0) else {
-        return (-22i64) as u64;
+        return EINVAL;
     };
     let f = String::from_utf8_lossy(&bytes[..end]);
     let args = [a1, a2, a3];
@@ -493,7 +496,7 @@ unsafe extern "C" fn bpf_trace_printk(fmt: u64, size: u64, a1: u64, a2: u64, a3:
             continue;
         }
         let Some(&v) = args.get(next) else {
-            return (-22i64) as u64;
+            return EINVAL;
         };
         next += 1;
         let v32 = longs == 0;
@@ -520,7 +523,7 @@ unsafe extern "C" fn bpf_trace_printk(fmt: u64, size: u64, a1: u64, a2: u64, a3:
                 }
             }
             'p' => out.push_str(&format!("{v:#x}")),
-            _ => return (-22i64) as u64,
+            _ => return EINVAL,
         }
     }
     let n = out.len() as u64;
@@ -626,7 +629,7 @@ unsafe extern "C" fn bpf_csum_diff(
 ) -> u64 {
     let (fs, ts) = (from_size as usize, to_size as usize);
     if (fs | ts) % 4 != 0 || fs + ts > 512 || (fs > 0 && from == 0) || (ts > 0 && to == 0) {
-        return (-22i64) as u64;
+        return EINVAL;
     }
     let seed = seed as u32;
     let bytes = |p: u64, n: usize| -> &[u8] {
@@ -668,7 +671,7 @@ unsafe extern "C" fn bpf_xdp_event_output(
     use kbpf_maps::perf_event::{BPF_F_CTXLEN_MASK, BPF_F_INDEX_MASK};
     use kbpf_maps::raw::perf_event_output as output;
     if flags & !(BPF_F_CTXLEN_MASK | BPF_F_INDEX_MASK) != 0 {
-        return (-22i64) as u64;
+        return EINVAL;
     }
     let ctx_len = ((flags & BPF_F_CTXLEN_MASK) >> 32) as usize;
     // SAFETY: r1 is the program's `XdpBuff`, `meta` `meta_size` readable bytes, `map` a

@@ -226,18 +226,7 @@ impl Checker<'_> {
                     // check_func_arg: the helper's fixed-size write, then MEM_ALIGNED.
                     check_mem_arg_type(regno, &reg)?;
                     self.check_helper_mem(st, regno, &reg, 8, true)?;
-                    let desc = match reg.ty {
-                        RegType::PtrToStack => Some(("stack ", "", 0)),
-                        RegType::PtrToMapValue => Some(("value ", "", 0)),
-                        RegType::PtrToMapKey => Some(("key ", "", 0)),
-                        RegType::PtrToPacket | RegType::PtrToPacketMeta => {
-                            Some(("packet ", "2+", 2))
-                        }
-                        _ => None,
-                    };
-                    if let Some((d, prefix, bias)) = desc {
-                        check_strict_alignment_at(d, prefix, bias, &reg, 0, 8)?;
-                    }
+                    check_fixed_mem_arg_alignment(&reg, 8)?;
                     if reg.ty == RegType::PtrToStack {
                         raw_stack = Some((reg, 8));
                     }
@@ -248,18 +237,7 @@ impl Checker<'_> {
                     check_mem_arg_type(regno, &reg)?;
                     self.check_helper_mem(st, regno, &reg, 4, true)?;
                     self.check_helper_mem(st, regno, &reg, 4, false)?;
-                    let desc = match reg.ty {
-                        RegType::PtrToStack => Some(("stack ", "", 0)),
-                        RegType::PtrToMapValue => Some(("value ", "", 0)),
-                        RegType::PtrToMapKey => Some(("key ", "", 0)),
-                        RegType::PtrToPacket | RegType::PtrToPacketMeta => {
-                            Some(("packet ", "2+", 2))
-                        }
-                        _ => None,
-                    };
-                    if let Some((d, prefix, bias)) = desc {
-                        check_strict_alignment_at(d, prefix, bias, &reg, 0, 4)?;
-                    }
+                    check_fixed_mem_arg_alignment(&reg, 4)?;
                     if reg.ty == RegType::PtrToStack {
                         if !reg.s.is_const() {
                             return rej(format!(
@@ -748,4 +726,18 @@ pub(super) fn check_mem_arg_type(regno: u8, reg: &RegState) -> R<()> {
         ),
         "pass a pointer to memory (e.g. a stack variable's address), not a number",
     )
+}
+
+/// `MEM_ALIGNED` of a fixed-size helper memory argument (`ARG_PTR_TO_LONG`, `ARG_PTR_TO_INT`):
+/// `check_ptr_alignment` with the message each pointer type prints (packets count the
+/// `NET_IP_ALIGN` bias).
+fn check_fixed_mem_arg_alignment(reg: &RegState, size: i32) -> R<()> {
+    let (desc, prefix, bias) = match reg.ty {
+        RegType::PtrToStack => ("stack ", "", 0),
+        RegType::PtrToMapValue => ("value ", "", 0),
+        RegType::PtrToMapKey => ("key ", "", 0),
+        RegType::PtrToPacket | RegType::PtrToPacketMeta => ("packet ", "2+", 2),
+        _ => return Ok(()),
+    };
+    check_strict_alignment_at(desc, prefix, bias, reg, 0, size)
 }
