@@ -33,6 +33,10 @@ use crate::layout::{
 use crate::layout::{copy_percpu_in, copy_percpu_out, release_inner_deferred, release_inner_now};
 use crate::uapi::*;
 
+mod lookup;
+pub(crate) use lookup::htab_lookup_raw;
+pub use lookup::MAX_SPECIALISED_WORDS;
+
 /// `HASHTAB_MAP_LOCK_COUNT`.
 pub const HASHTAB_MAP_LOCK_COUNT: u64 = 8;
 /// `sizeof(struct llist_node)`.
@@ -103,7 +107,7 @@ fn seed() -> u32 {
 /// # Safety
 /// The caller must hold an epoch guard (or the bucket lock) for as long as it uses the result,
 /// and `bucket` must belong to a live map with `key_size == key.len()`.
-unsafe fn lookup_elem_raw(bucket: &Bucket, hash: u32, key: &[u8]) -> *mut HtabElem {
+pub(super) unsafe fn lookup_elem_raw(bucket: &Bucket, hash: u32, key: &[u8]) -> *mut HtabElem {
     let mut e = bucket.head.load(Ordering::Acquire);
     while !e.is_null() {
         // SAFETY: e is a linked element, alive while the guard is held; its key has key.len()
@@ -120,22 +124,6 @@ unsafe fn lookup_elem_raw(bucket: &Bucket, hash: u32, key: &[u8]) -> *mut HtabEl
         }
     }
     std::ptr::null_mut()
-}
-
-/// `__htab_map_lookup_elem` on a raw header: the element for `key`, or null.
-///
-/// # Safety
-/// `htab` must be a live hash map header; `key` must point at `key_size` readable bytes; the
-/// caller must be inside an epoch guard while it uses the element.
-pub(crate) unsafe fn htab_lookup_raw(htab: *const BpfHtab, key: *const u8) -> *mut HtabElem {
-    // SAFETY: forwarded contract; buckets has n_buckets entries for the map's lifetime.
-    unsafe {
-        let h = &*htab;
-        let key = std::slice::from_raw_parts(key, h.map.key_size as usize);
-        let hash = htab_map_hash(key, h.hashrnd);
-        let b = &*h.buckets.add((hash & (h.n_buckets - 1)) as usize);
-        lookup_elem_raw(b, hash, key)
-    }
 }
 
 /// Frees an unlinked element and what its value owns.

@@ -126,6 +126,7 @@ pub fn jhash(key: &[u8], initval: u32) -> u32 {
 }
 
 /// The kernel's `jhash2(k, length_in_words, initval)` over 32-bit words.
+#[inline]
 pub fn jhash2(k: &[u32], initval: u32) -> u32 {
     let mut length = k.len() as u32;
     let mut a = JHASH_INITVAL
