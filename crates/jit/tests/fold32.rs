@@ -586,8 +586,8 @@ fn leaf_code_is_what_an_optimising_compiler_emits() {
     p[6].off = (fail - 7) as i16;
     let code = disasm(&p);
     let text = code.join("\n");
-    // No frame, no saved registers (r6 and r8 live in r10 and r11, which need no saving),
-    // no register zeroing.
+    // No frame, no saved registers (r6 shares r1's rdi after its last read, r8 r2's rsi, which
+    // the program never reads), no register zeroing.
     assert!(!has(&code, "push") && !has(&code, "sub rsp"), "{text}");
     assert!(!has(&code, "xor eax,eax"), "{text}");
     // be16 compares in memory: 0x0800 swapped is 8, 0x1fff swapped is 0xff1f; the port
@@ -596,9 +596,9 @@ fn leaf_code_is_what_an_optimising_compiler_emits() {
     assert!(has(&code, "cmp word ptr [rdi+0Ch],8"), "{text}");
     assert!(has(&code, "test word ptr [rdi+14h],0FF1Fh"), "{text}");
     // add + zero-extension is a 32-bit add; the rotate one rol; the sub 32-bit; no `or`.
-    assert!(has(&code, "add r11d,0DEADBEEFh"), "{text}");
+    assert!(has(&code, "add esi,0DEADBEEFh"), "{text}");
     assert!(has(&code, "rol eax,0Bh"), "{text}");
-    assert!(has(&code, "sub r11d,eax"), "{text}");
+    assert!(has(&code, "sub esi,eax"), "{text}");
     assert!(!has(&code, "or "), "{text}");
     // Both exits return in place.
     assert_eq!(code.iter().filter(|s| *s == "ret").count(), 2, "{text}");
@@ -656,9 +656,35 @@ fn near_misses_keep_the_general_code() {
     ];
     let code = disasm(&p);
     let text = code.join("\n");
-    // r6 in r10 (no AX here), r7 in its own r13, saved: r9 and r11 are the division's.
-    assert!(has(&code, "mov r10d,7") && has(&code, "push r13"), "{text}");
-    assert!(!has(&code, "push rbp") && !has(&code, "push rbx"), "{text}");
+    // r6 and r7 share the registers of r1 and r2, which the program never reads: no
+    // callee-saved register is pushed (the division saves rax/rdx around itself).
+    assert!(has(&code, "mov edi,7") && has(&code, "mov esi,9"), "{text}");
+    for r in ["rbp", "rbx", "r13", "r14", "r15"] {
+        assert!(!has(&code, &format!("push {r}")), "{text}");
+    }
+    check(&p).unwrap();
+
+    // The same with r0–r5 all live while r7 is: r7 has no register to share and is saved
+    // in its own r13.
+    let mut p = vec![
+        alu_k(BPF_ALU64, BPF_MOV, 0, 1),
+        alu_k(BPF_ALU64, BPF_MOV, 1, 1),
+        alu_k(BPF_ALU64, BPF_MOV, 2, 2),
+        alu_k(BPF_ALU64, BPF_MOV, 3, 3),
+        alu_k(BPF_ALU64, BPF_MOV, 4, 4),
+        alu_k(BPF_ALU64, BPF_MOV, 5, 5),
+        alu_k(BPF_ALU64, BPF_MOV, 6, 7),
+        alu_k(BPF_ALU64, BPF_MOV, 7, 9),
+        alu_k(BPF_ALU64, BPF_DIV, 6, 2),
+        alu(BPF_ALU64, BPF_ADD, 6, 7),
+    ];
+    for r in [1, 2, 3, 4, 5, 6] {
+        p.push(alu(BPF_ALU64, BPF_ADD, 0, r));
+    }
+    p.push(exit);
+    let code = disasm(&p);
+    let text = code.join("\n");
+    assert!(has(&code, "push r13") && has(&code, "mov r13d,9"), "{text}");
     check(&p).unwrap();
 
     // (r1 is the memory block's address, which differs between the engines' copies.)

@@ -15,14 +15,18 @@
 //! A leaf also keeps `r6`–`r9` in caller-saved registers where it can, so that they need no
 //! saving at all: in `r9` and `r11` when no instruction needs the JIT's scratch registers
 //! (division, shifts by a register, atomics), and in `r10` when the program does not use
-//! `BPF_REG_AX`. Nothing outside the function sees BPF registers, so only the image changes.
+//! `BPF_REG_AX`. Before those, a register of `r6`–`r9` shares the x86 register of one
+//! of `r0`–`r5` whose value it never needs at the same time (liveness from `dataflow`): a
+//! parser's context pointer `r1` is dead after its first two loads, and its `rdi` can hold a
+//! hash word instead of a pushed `r15`. Nothing outside the function sees BPF registers, so
+//! only the image changes.
 //!
 //! [`RunState`]: super::RunState
 
 use kbpf_isa::decode::{AluOp, Instruction, Source};
 use kbpf_isa::insn::MAX_BPF_STACK;
 
-use super::dataflow::{Facts, RegSet, bit, calls_out, touched};
+use super::dataflow::{Facts, RegSet, bit, calls_out, effect, touched};
 use super::{Emitter, REG, STACK};
 use crate::x86::{self, Alu};
 use crate::x86::{R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSP};
@@ -66,10 +70,15 @@ pub(crate) fn main_entry(
     }
     let mut regs = REG;
     let mut saved = Vec::new();
-    for r in (6..=9usize).filter(|&r| used & bit(r as u8) != 0) {
-        match free.pop() {
-            Some(x) => regs[r] = x,
-            None => saved.push(REG[r]),
+    for r in (6..=9u8).filter(|&r| used & bit(r) != 0) {
+        // Sharing first: it costs nothing, and keeps the free registers for registers that
+        // overlap everything.
+        if let Some(x) = shared_home(prog, (first, end), facts, &regs, r) {
+            regs[r as usize] = x;
+        } else if let Some(x) = free.pop() {
+            regs[r as usize] = x;
+        } else {
+            saved.push(REG[r as usize]);
         }
     }
     // r1 and r2 are the arguments; r10 is the frame pointer.
@@ -80,6 +89,47 @@ pub(crate) fn main_entry(
         frame: used & bit(10) != 0,
         zero: facts.live_in[first] & !passed,
     }
+}
+
+/// A caller-saved register of `r0`–`r5` that `r` can share: one whose BPF registers (its own
+/// and those already placed there) never hold a value `r`'s lifetime overlaps, so no saving is
+/// needed. In a leaf nothing else reads these registers, and every instruction's code already
+/// copes with any BPF register in any of them (they are where `r0`–`r5` live).
+fn shared_home(
+    prog: &[(usize, Instruction)],
+    (first, end): (usize, usize),
+    facts: &Facts,
+    regs: &[u8; 12],
+    r: u8,
+) -> Option<u8> {
+    [1u8, 2, 3, 4, 5, 0].into_iter().map(|h| REG[h as usize]).find(|&x| {
+        (0..=9u8)
+            .filter(|&o| o != r && regs[o as usize] == x)
+            .all(|o| !interfere(prog, (first, end), facts, r, o))
+    })
+}
+
+/// Whether BPF registers `a` and `b` can ever need to hold different values at once: both
+/// live at an instruction's entry or exit, both written by it, or one written while the other
+/// is read by the same instruction (its code may write before it reads) or still live after.
+pub(crate) fn interfere(
+    prog: &[(usize, Instruction)],
+    (first, end): (usize, usize),
+    facts: &Facts,
+    a: u8,
+    b: u8,
+) -> bool {
+    let both = |s: RegSet| s & bit(a) != 0 && s & bit(b) != 0;
+    (first..end).any(|i| {
+        let e = effect(prog[i].1, false);
+        let after = facts.live_out[i] | e.uses;
+        let clobbers = |x: u8, y: u8| e.writes & bit(x) != 0 && after & bit(y) != 0;
+        both(facts.live_in[i])
+            || both(facts.live_out[i])
+            || both(e.writes)
+            || clobbers(a, b)
+            || clobbers(b, a)
+    })
 }
 
 /// Whether the JIT's code for `ins` uses its scratch registers `r9`/`r11` (see
