@@ -2,7 +2,8 @@
 //! *interleaved* batches: one batch of kbpf runs, one of LLVM runs, and so on, so that a
 //! loaded machine slows both alike. Reports the minimum, the 10th percentile and the median
 //! of the batches (ns per run) and the kbpf / LLVM ratio of each; the first line is an empty
-//! program (`r0 = 2; exit`), which shows what calling each engine costs by itself.
+//! program (`r0 = 2; exit`), which shows what calling each engine costs by itself. Both
+//! engines' compiled functions are called directly, through the same loop.
 //!
 //! `LLVMBPF_OUT=… cargo run --release -p kbpf-bench --example jit_vs_llvm [ROW] [BATCHES]`
 //! (ROW: a substring of the program names, e.g. `parse`; BATCHES: per engine, default 400,
@@ -12,23 +13,33 @@
 use std::time::Instant;
 
 use kbpf_bench::llvmbpf::LlvmBpf;
-use kbpf_bench::{Engines, bytecode_programs, load_xdp_insns, progs, xdp_form};
+use kbpf_bench::{Engines, RawEntry, bytecode_programs, load_xdp_insns, progs, xdp_form};
 use kbpf_isa::Insn;
 use kbpf_isa::insn::{BPF_ALU64, BPF_EXIT, BPF_JMP, BPF_K, BPF_MOV};
 use kbpf_run::ctx::XdpFrame;
 
-/// Nanoseconds per call of `f` over `n` calls.
-fn batch(f: &mut impl FnMut() -> u64, n: u64) -> f64 {
+/// Nanoseconds per call of `f(a, b, 0)` over `n` calls: one loop for both engines, so that
+/// neither number depends on where the compiler placed a loop of its own.
+///
+/// # Safety
+/// Calling `f(a, b, 0)` must be safe, repeatedly.
+#[inline(never)]
+unsafe fn batch(f: RawEntry, (a, b): (u64, u64), n: u64) -> f64 {
     let t = Instant::now();
     for _ in 0..n {
-        std::hint::black_box(f());
+        // SAFETY: forwarded to the caller.
+        std::hint::black_box(unsafe { f(std::hint::black_box(a), b, 0) });
     }
     t.elapsed().as_secs_f64() * 1e9 / n as f64
 }
 
 /// Calls per batch so that one batch takes about 1 ms.
-fn calls_per_ms(f: &mut impl FnMut() -> u64) -> u64 {
-    let ns = batch(f, 1000).max(0.1);
+///
+/// # Safety
+/// As [`batch`].
+unsafe fn calls_per_ms(f: RawEntry, args: (u64, u64)) -> u64 {
+    // SAFETY: forwarded to the caller.
+    let ns = unsafe { batch(f, args, 1000) }.max(0.1);
     ((1e6 / ns) as u64).max(1)
 }
 
@@ -54,19 +65,36 @@ fn compare(name: &str, insns: &[Insn], lib: &LlvmBpf, batches: usize) {
     let ctx = frame.ctx_ptr();
     let _guard = kbpf_maps::pin();
     let mut llvm_ctx = progs::context(&pkt);
-    // SAFETY: the program passed kbpf's verifier as XDP; `ctx` is a live XdpFrame.
-    let mut kbpf_run = || unsafe { engines.run_jit(ctx) }.unwrap_or(u64::MAX);
-    // SAFETY: the program reads only the context and the packet it describes, both alive.
-    let mut llvm_run = || unsafe { llvm.run(&mut llvm_ctx) };
-    let (a, b) = (kbpf_run() & 0xffff_ffff, llvm_run() & 0xffff_ffff);
+    let Some(kbpf_fn) = engines.jit.leaf_entry() else {
+        return eprintln!("{name}: not a leaf image: not timed");
+    };
+    let llvm_fn = llvm.raw_entry();
+    let kbpf_args = (ctx, 0);
+    let llvm_args = (llvm_ctx.as_mut_ptr() as u64, llvm_ctx.len() as u64);
+    // SAFETY (every call below): the program passed kbpf's verifier as XDP and `ctx` is a live
+    // XdpFrame; the llvmbpf program reads only the context and the packet it describes; the
+    // images, frame and context outlive the timing.
+    let (a, b) = unsafe {
+        (
+            kbpf_fn(ctx, 0, 0) & 0xffff_ffff,
+            llvm_fn(llvm_args.0, llvm_args.1, 0) & 0xffff_ffff,
+        )
+    };
     if a != b {
         return eprintln!("{name}: kbpf returned {a:#x}, llvmbpf {b:#x}: not timed");
     }
-    let (nk, nl) = (calls_per_ms(&mut kbpf_run), calls_per_ms(&mut llvm_run));
+    let (nk, nl) = unsafe {
+        (
+            calls_per_ms(kbpf_fn, kbpf_args),
+            calls_per_ms(llvm_fn, llvm_args),
+        )
+    };
     let (mut ks, mut ls) = (Vec::new(), Vec::new());
     for _ in 0..batches {
-        ks.push(batch(&mut kbpf_run, nk));
-        ls.push(batch(&mut llvm_run, nl));
+        unsafe {
+            ks.push(batch(kbpf_fn, kbpf_args, nk));
+            ls.push(batch(llvm_fn, llvm_args, nl));
+        }
     }
     ks.sort_by(f64::total_cmp);
     ls.sort_by(f64::total_cmp);

@@ -6,7 +6,8 @@
 //! rows whose name contains it (e.g. `parse`), to time one program on its own.
 //!
 //! kbpf: the translated program (kbpf's verifier + rewrite), `JitProgram::compile_translated`
-//! / `Interpreter::new_translated`, timed around the engine call only: a loop of runs on one
+//! / `Interpreter::new_translated`, timed around the engine call only (a leaf image's
+//! function and llvmbpf's compiled function through the same loop, `ns_per_entry_call`): a loop of runs on one
 //! `XdpFrame` (the same buffer every run, as the kernel's repeat loop), one epoch pin for the
 //! whole loop; median of 9 batches of ~20 ms. Kernel: `bpf_prog_test_run` repeat loop, whose
 //! `duration` is the average of `ktime` over the loop (it includes the loop's own per-run
@@ -27,7 +28,7 @@ use std::path::Path;
 use kbpf_bench::llvmbpf::LlvmBpf;
 use kbpf_bench::{
     BPF_PROG_TYPE_XDP, Engines, KbpfObject, bench_object, bytecode_programs, load_xdp_insns,
-    maglev_kbpf, maglev_packet, maglev_service, ns_per_call, progs, xdp_form,
+    maglev_kbpf, maglev_packet, maglev_service, ns_per_call, ns_per_entry_call, progs, xdp_form,
 };
 use kbpf_kernel::KernelProg;
 use kbpf_kernel::bpftool::{Pins, loadall};
@@ -71,12 +72,16 @@ fn kbpf_times(prog: &Program, pkt: &[u8], row: &mut Row) {
     // SAFETY: the program passed kbpf's verifier as XDP; `ctx` is a live XdpFrame.
     let r = unsafe { e.run_jit(ctx) }.unwrap_or(u64::MAX);
     row.retvals.push(("kbpf jit".into(), r & 0xffff_ffff));
-    row.jit = Some(ns_per_call(
-        // SAFETY: as above.
-        || unsafe { e.run_jit(ctx) }.unwrap_or(u64::MAX),
-        20.0,
-        9,
-    ));
+    row.jit = Some(match e.jit.leaf_entry() {
+        // SAFETY: as above; `e` (and so the image) outlives the timing.
+        Some(f) => unsafe { ns_per_entry_call(f, ctx, 0, 20.0, 9) },
+        None => ns_per_call(
+            // SAFETY: as above.
+            || unsafe { e.run_jit(ctx) }.unwrap_or(u64::MAX),
+            20.0,
+            9,
+        ),
+    });
     let r = e.run_interp(ctx).unwrap_or(u64::MAX);
     row.retvals.push(("kbpf interp".into(), r & 0xffff_ffff));
     row.interp = Some(ns_per_call(
@@ -168,13 +173,16 @@ fn llvm_times(lib: &LlvmBpf, insns: &[kbpf_isa::Insn], pkt: &[u8], row: &mut Row
         );
         return;
     }
-    let c = &mut ctx;
-    row.llvm = Some(ns_per_call(
-        // SAFETY: as above.
-        || unsafe { prog.run(c) },
-        20.0,
-        9,
-    ));
+    // SAFETY: as above; `prog` and `ctx` outlive the timing.
+    row.llvm = Some(unsafe {
+        ns_per_entry_call(
+            prog.raw_entry(),
+            ctx.as_mut_ptr() as u64,
+            ctx.len() as u64,
+            20.0,
+            9,
+        )
+    });
 }
 
 /// Katran's balancer on one packet: a fresh copy of the packet every run (the program

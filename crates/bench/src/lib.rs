@@ -286,6 +286,34 @@ pub fn maglev_kbpf() -> Result<KbpfObject, String> {
     Ok(obj)
 }
 
+/// A JIT-compiled program's function called with two arguments and an unused third: kbpf's
+/// leaf images ([`kbpf_jit::LeafEntry`], `(ctx, 0, _)`) and llvmbpf's compiled functions
+/// (`(mem, mem_len, _)`).
+pub type RawEntry = kbpf_jit::LeafEntry;
+
+/// [`ns_per_call`] of `f(a, b, 0)`: every engine's compiled code timed through this one
+/// loop, so that no engine's number includes its own wrapper or depends on where the
+/// compiler placed a loop made for it (that alone moved kbpf's parse by a cycle, 3.97 vs
+/// 4.21 ns, between two otherwise equal loops).
+///
+/// # Safety
+/// Calling `f(a, b, 0)` must be safe, repeatedly (the engine's run contract).
+#[inline(never)]
+pub unsafe fn ns_per_entry_call(
+    f: RawEntry,
+    a: u64,
+    b: u64,
+    batch_ms: f64,
+    batches: usize,
+) -> f64 {
+    // SAFETY: forwarded to the caller.
+    ns_per_call(
+        || unsafe { f(std::hint::black_box(a), b, 0) },
+        batch_ms,
+        batches,
+    )
+}
+
 /// Median nanoseconds per call of `f` over `batches` batches of about `batch_ms` each (after
 /// one warm-up batch); `f` returns a value kept from the optimiser. Each batch runs as ~1 ms
 /// sub-batches and counts its fastest one: a sub-batch during which the thread was

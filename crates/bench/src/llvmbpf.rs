@@ -123,6 +123,16 @@ impl LlvmBpf {
 }
 
 impl LlvmProgram<'_> {
+    /// The compiled function as the benchmarks' common [`crate::RawEntry`]: `(mem, mem_len,
+    /// _)` (the third argument is ignored). Calling it has [`LlvmProgram::run`]'s safety
+    /// contract, and the pointer dangles once `self` is dropped.
+    pub fn raw_entry(&self) -> crate::RawEntry {
+        // SAFETY: only changes the type: on x86-64 SysV a `(*mut c_void, usize) -> u64`
+        // function takes its arguments in rdi and rsi, as `(u64, u64, u64) -> u64` passes
+        // them, and leaves rdx (the third) unread.
+        unsafe { std::mem::transmute::<Compiled, crate::RawEntry>(self.compiled) }
+    }
+
     /// One run through llvmbpf's `exec` (`r1 = mem`, `r2 = mem_len`).
     ///
     /// # Safety

@@ -47,6 +47,7 @@ use kbpf_vm::{Helper, HelperInline, HelperRegistry};
 
 use crate::JitError;
 
+mod constprop;
 mod dataflow;
 mod fold32;
 mod peephole;
@@ -136,7 +137,7 @@ pub(crate) fn translate(
     opts: &crate::CompileOptions,
 ) -> Result<Image, JitError> {
     let translated = opts.translated;
-    let prog = validate_with(insns, DecodeOptions { translated })?;
+    let mut prog = validate_with(insns, DecodeOptions { translated })?;
     for &(pc, ins) in &prog {
         check_supported(pc, ins)?;
     }
@@ -152,6 +153,7 @@ pub(crate) fn translate(
         }
     }
     let ranges: Vec<(usize, usize)> = funcs.iter().map(|f| (f.first, f.end)).collect();
+    constprop::propagate(&mut prog, &ranges);
     let facts = dataflow::analyse(&prog, &ranges);
     let entry = prologue::main_entry(&prog, ranges[0], funcs.len() == 1, &facts);
     let features = if opts.baseline_isa {

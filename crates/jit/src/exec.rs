@@ -71,6 +71,19 @@ impl ExecMemory {
         Ok(mem)
     }
 
+    /// The function at `entry` (an offset into the image) of a main function that ignores its
+    /// third argument (a leaf's), typed for callers outside the crate.
+    pub(crate) fn entry_fn(&self, entry: usize) -> crate::LeafEntry {
+        assert!(entry < self.len);
+        // SAFETY: only forms a function pointer (calling it is the caller's business, under
+        // `JitProgram::run`'s contract): `entry` is inside the executable mapping, and a main
+        // function that never reports takes (rdi, rsi) and ignores rdx, so the `LeafEntry`
+        // signature describes it.
+        unsafe {
+            std::mem::transmute::<*const u8, crate::LeafEntry>(self.ptr.as_ptr().add(entry))
+        }
+    }
+
     /// Calls the generated main function at `entry` (an offset into the image) with BPF
     /// `r1`, `r2` and the run-state block.
     ///

@@ -162,6 +162,10 @@ pub struct JitProgram {
     mem: exec::ExecMemory,
 }
 
+/// A leaf image's main function (see [`JitProgram::leaf_entry`]): `r1`, `r2` and an unused
+/// third argument in, `r0` out.
+pub type LeafEntry = unsafe extern "sysv64" fn(u64, u64, u64) -> u64;
+
 /// What [`JitProgram::compile_with`] admits.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CompileOptions {
@@ -318,6 +322,16 @@ impl JitProgram {
         // SAFETY: `mem` is exclusively borrowed for the whole run; the program's accesses
         // staying inside it and its stack is the documented contract of this function.
         unsafe { self.run(ptr, len) }
+    }
+
+    /// The main function of an image that never reports (a leaf, see `compile/prologue.rs`)
+    /// as a plain function `(r1, r2, _) -> r0`; `None` for images that need [`Self::run`]'s
+    /// run state. For callers that must call the code with nothing of kbpf's in between —
+    /// the benchmarks, which call every engine's compiled function through the same loop.
+    /// Calling it has [`Self::run`]'s safety contract, and the pointer dangles once `self`
+    /// is dropped.
+    pub fn leaf_entry(&self) -> Option<LeafEntry> {
+        (!self.reports).then(|| self.mem.entry_fn(0))
     }
 
     /// The machine code (the main function starts at offset 0), for `prog dump jited`.

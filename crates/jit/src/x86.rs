@@ -546,6 +546,28 @@ impl Asm {
         }
     }
 
+    /// `lea dst, [base + index + disp]` (64-bit; `index` must not be `rsp`).
+    pub fn lea_indexed(&mut self, dst: u8, base: u8, index: u8, disp: i32) {
+        debug_assert!(index != RSP);
+        self.byte(0x48 | ((dst >> 3) & 1) << 2 | ((index >> 3) & 1) << 1 | ((base >> 3) & 1));
+        self.byte(0x8d);
+        // rbp/r13 as a base have no mod=00 form.
+        let md: u8 = if disp == 0 && base & 7 != 5 {
+            0b00
+        } else if is_imm8(disp as i64) {
+            0b01
+        } else {
+            0b10
+        };
+        self.byte(md << 6 | (dst & 7) << 3 | 0b100);
+        self.byte((index & 7) << 3 | (base & 7));
+        match md {
+            0b01 => self.byte(disp as i8 as u8),
+            0b10 => self.imm32(disp),
+            _ => {}
+        }
+    }
+
     /// `lea dst, [rip + disp]` (7 bytes; `disp` counts from the end of this instruction).
     pub fn lea_rip(&mut self, dst: u8, disp: i32) {
         let e = Enc {
@@ -869,6 +891,27 @@ mod tests {
         assert_eq!(
             enc(|a| a.lea_scaled(R12, R12, R12, 1)),
             [0x4f, 0x8d, 0x24, 0x64]
+        );
+    }
+
+    #[test]
+    fn indexed_lea() {
+        // Checked with llvm-mc-19 -show-encoding.
+        assert_eq!(
+            enc(|a| a.lea_indexed(RCX, RSI, R8, 14)),
+            [0x4a, 0x8d, 0x4c, 0x06, 0x0e]
+        );
+        assert_eq!(
+            enc(|a| a.lea_indexed(RDX, R13, RAX, 0)),
+            [0x49, 0x8d, 0x54, 0x05, 0x00]
+        );
+        assert_eq!(
+            enc(|a| a.lea_indexed(R15, R12, R12, 512)),
+            [0x4f, 0x8d, 0xbc, 0x24, 0x00, 0x02, 0x00, 0x00]
+        );
+        assert_eq!(
+            enc(|a| a.lea_indexed(RAX, RBP, RDI, -8)),
+            [0x48, 0x8d, 0x44, 0x3d, 0xf8]
         );
     }
 

@@ -15,6 +15,9 @@
 //!   not, with either width, the two registers the same or not, `S` live or dead;
 //! - leaf programs with and without stack, reading registers they never wrote (the
 //!   interpreter starts them at 0), and programs with a helper call (the full entry);
+//! - registers proved constant by an (in)equality jump and then read as a source (ALU, store,
+//!   compare), and loads of 1, 2 or 4 bytes compared with constants around the loaded value
+//!   and the field's limits by every jump (`compile/constprop.rs`, `peephole::load_compare`);
 //! - forward jumps landing anywhere, also inside the shapes, and two endings: every
 //!   register dumped to memory (all live) or only `r0` returned (most of them dead, so the
 //!   liveness-based variants apply).
@@ -223,13 +226,21 @@ fn loaded_swap(r: Raw) -> Vec<Insn> {
     ]
 }
 
-/// `X = Y; X <<= k; Y += X` (the `lea` peephole; X is often dead afterwards) and
-/// `X = Y; X *= K` (three-operand `imul`), with aliasing and mixed widths.
+/// `X = Y; X <<= k; Y += X` (the `lea` peephole; X is often dead afterwards),
+/// `X = Y; X += K; X += Z` (three-component `lea`) and `X = Y; X *= K` (three-operand
+/// `imul`), with aliasing and mixed widths.
 fn lea_and_imul(r: Raw) -> Vec<Insn> {
     let (_, a, b, c, k, sel) = r;
     let (x, y) = (reg(a), reg(b));
     let class = |bit: u16| if sel & bit != 0 { BPF_ALU64 } else { BPF_ALU };
-    if sel & 1 == 0 {
+    if sel & 0x30 == 0x30 {
+        // `X = Y; X += K; X += Z` (one `lea` when all 64-bit), Z any register, X included.
+        vec![
+            alu(class(2), BPF_MOV, x, y),
+            alu_k(class(4), BPF_ADD, x, imm(c, k)),
+            alu(class(8), BPF_ADD, x, reg(c)),
+        ]
+    } else if sel & 1 == 0 {
         let shift = i32::from(c % 5);
         vec![
             alu(class(2), BPF_MOV, x, y),
@@ -244,9 +255,73 @@ fn lea_and_imul(r: Raw) -> Vec<Insn> {
     }
 }
 
+/// A register loaded from the block, then proved equal to a constant on one edge of a 64- or
+/// 32-bit (in)equality jump that skips the next instruction (the constant often the loaded
+/// value, so both edges occur), then used by that instruction as the source of an ALU
+/// operation, a store or a compare (`constprop`).
+fn proved_constant(r: Raw) -> Item {
+    let (_, a, b, c, k, sel) = r;
+    let (x, y) = (reg(a), reg(b));
+    let off = (c as usize % (DATA - 8)) as i16;
+    // A byte, or 8 bytes whose upper half is not zero: a 32-bit equality must then prove
+    // nothing about the whole register.
+    let wide = sel & 0x100 != 0;
+    let here = if wide {
+        u32::from_le_bytes(std::array::from_fn(|j| byte_at(off as usize + j))) as i32
+    } else {
+        byte_at(off as usize) as i32
+    };
+    let kk = if sel & 1 == 0 { here } else { imm(c, k) };
+    let op = if sel & 2 == 0 { BPF_JNE } else { BPF_JEQ };
+    let class = if sel & 4 == 0 { BPF_JMP } else { BPF_JMP32 };
+    let use_op = [BPF_ADD, BPF_XOR, BPF_MOV, BPF_MUL, BPF_LSH, BPF_SUB][(sel as usize >> 3) % 6];
+    let use_class = if sel & 0x40 == 0 { BPF_ALU64 } else { BPF_ALU };
+    let mut test = alu_k(class, op, x, kk);
+    test.off = 1;
+    let size = if wide { BPF_DW } else { BPF_B };
+    let load = Insn::new(BPF_LDX | BPF_MEM | size, x, 9, off, 0);
+    match (sel >> 7) % 3 {
+        0 => Item::Plain(vec![load, test, alu(use_class, use_op, y, x)]),
+        1 => Item::Plain(vec![load, test, Insn::new(BPF_STX | BPF_MEM | BPF_W, 9, x, off, 0)]),
+        _ => Item::Jump(vec![load, test, alu(BPF_JMP, BPF_JGT, y, x)], sel >> 10),
+    }
+}
+
+/// A load of 1, 2 or 4 bytes compared with a constant by any jump (`load_compare` when the
+/// register is dead after it): constants at and around the loaded value and the field's
+/// limits, negative ones, 64- and 32-bit jumps.
+fn load_then_compare(r: Raw) -> (Vec<Insn>, u16) {
+    let (_, a, b, c, k, sel) = r;
+    let x = reg(a);
+    let (size, len) = [(BPF_B, 1usize), (BPF_H, 2), (BPF_W, 4)][b as usize % 3];
+    let off = (c as usize % (DATA - len)) as i16;
+    let mut here = [0u8; 4];
+    for (j, v) in here.iter_mut().take(len).enumerate() {
+        *v = byte_at(off as usize + j);
+    }
+    let here = u32::from_le_bytes(here) as i64;
+    let max = (1i64 << (8 * len)) - 1;
+    let kk = [here, here + 1, here - 1, 0, max, max + 1, -1, i64::from(imm(c, k))]
+        [(sel as usize) % 8] as i32;
+    let op = JMP_OPS[(sel as usize >> 3) % JMP_OPS.len()];
+    let class = if sel & 0x80 == 0 { BPF_JMP } else { BPF_JMP32 };
+    (
+        vec![
+            Insn::new(BPF_LDX | BPF_MEM | size, x, 9, off, 0),
+            alu_k(class, op, x, kk),
+        ],
+        sel >> 8,
+    )
+}
+
 fn item(r: Raw) -> Item {
     let (kind, a, b, c, k, sel) = r;
-    match kind % 11 {
+    match kind % 13 {
+        12 => {
+            let (v, s) = load_then_compare(r);
+            Item::Jump(v, s)
+        }
+        11 => proved_constant(r),
         10 => Item::Plain(lea_and_imul(r)),
         9 => Item::Plain(loaded_swap(r)),
         8 => Item::Plain(be16_pair(r)),
@@ -665,14 +740,15 @@ fn near_misses_keep_the_general_code() {
     check(&p).unwrap();
 
     // The same with r0–r5 all live while r7 is: r7 has no register to share and is saved
-    // in its own r13.
+    // in its own r13. (Loaded values: constants would be propagated into the adds.)
+    let load = |r: u8, off: i16| Insn::new(BPF_LDX | BPF_MEM | BPF_B, r, 1, off, 0);
     let mut p = vec![
-        alu_k(BPF_ALU64, BPF_MOV, 0, 1),
-        alu_k(BPF_ALU64, BPF_MOV, 1, 1),
-        alu_k(BPF_ALU64, BPF_MOV, 2, 2),
-        alu_k(BPF_ALU64, BPF_MOV, 3, 3),
-        alu_k(BPF_ALU64, BPF_MOV, 4, 4),
-        alu_k(BPF_ALU64, BPF_MOV, 5, 5),
+        load(0, 0),
+        load(2, 2),
+        load(3, 3),
+        load(4, 4),
+        load(5, 5),
+        load(1, 1),
         alu_k(BPF_ALU64, BPF_MOV, 6, 7),
         alu_k(BPF_ALU64, BPF_MOV, 7, 9),
         alu_k(BPF_ALU64, BPF_DIV, 6, 2),

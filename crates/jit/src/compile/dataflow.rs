@@ -156,13 +156,13 @@ pub(crate) struct Facts {
 }
 
 /// Index of the instruction at `pc` (jump targets are instruction starts: `validate`).
-fn index_of(prog: &[(usize, Instruction)], pc: i64) -> Option<usize> {
+pub(super) fn index_of(prog: &[(usize, Instruction)], pc: i64) -> Option<usize> {
     let i = prog.partition_point(|&(p, _)| (p as i64) < pc);
     (prog.get(i).map(|&(p, _)| p as i64) == Some(pc)).then_some(i)
 }
 
 /// The instructions control can reach from `prog[i]` inside its function `[first, end)`.
-fn successors(prog: &[(usize, Instruction)], i: usize, end: usize) -> [Option<usize>; 2] {
+pub(super) fn successors(prog: &[(usize, Instruction)], i: usize, end: usize) -> [Option<usize>; 2] {
     let (pc, ins) = prog[i];
     let next = (i + 1 < end).then_some(i + 1);
     let target = || ins.branch_target(pc).and_then(|t| index_of(prog, t));

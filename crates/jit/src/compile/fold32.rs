@@ -65,7 +65,7 @@ impl Emitter<'_> {
     }
 
     /// Whether no jump lands on any of `prog[i + 1..i + n]`, and they exist.
-    fn straight(&self, i: usize, n: usize, end: usize) -> bool {
+    pub(super) fn straight(&self, i: usize, n: usize, end: usize) -> bool {
         i + n <= end
             && self.prog[i + 1..i + n]
                 .iter()

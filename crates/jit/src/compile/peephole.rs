@@ -6,7 +6,7 @@
 //! have their own (and kbpf's must never change a result: `tests.rs` runs every shape,
 //! including the near misses, against the interpreter).
 
-use kbpf_isa::decode::{AluOp, Instruction, JmpCond, Source, Width};
+use kbpf_isa::decode::{AluOp, Instruction, JmpCond, Size, Source, Width};
 
 use super::{Emitter, cond};
 use crate::JitError;
@@ -63,6 +63,9 @@ impl Emitter<'_> {
         if let Some(n) = self.array_lookup_null_check(i, end)? {
             return Ok(n);
         }
+        if let Some(n) = self.load_compare(i, end) {
+            return Ok(n);
+        }
         Ok(self.branch_over_goto(i, end))
     }
 
@@ -100,7 +103,9 @@ impl Emitter<'_> {
 
     /// A register set and then offset by a constant — `X = Y; X += K` (how programs point
     /// at the stack: `r2 = r10; r2 += -4`) and `X = imm64; X += K` (a map address and its
-    /// value offset) — as one `lea X, [Y + K]` or one `mov X, imm64 + K`.
+    /// value offset) — as one `lea X, [Y + K]` or one `mov X, imm64 + K`; and
+    /// `X = Y; X += K; X += Z` (a header after a variable-length one: `data + 14 + ihl`) as
+    /// one `lea X, [Y + Z + K]`.
     fn set_then_add(&mut self, i: usize, end: usize) -> Option<usize> {
         if i + 2 > end {
             return None;
@@ -119,8 +124,22 @@ impl Emitter<'_> {
                 dst: x,
                 src: Source::Reg(y),
             } if x == x2 => {
-                self.asm
-                    .lea(self.regs[x as usize], self.regs[y as usize], k);
+                let (rx, ry) = (self.regs[x as usize], self.regs[y as usize]);
+                // `X += Z` next: the whole address in one three-component `lea`.
+                if let Some(&(p2, Instruction::Alu {
+                    width: Width::W64,
+                    op: AluOp::Add,
+                    dst: x3,
+                    src: Source::Reg(z),
+                })) = self.prog[..end].get(i + 2)
+                    && x3 == x
+                    && z != x
+                    && self.landings(p2) == 0
+                {
+                    self.asm.lea_indexed(rx, ry, self.regs[z as usize], k);
+                    return Some(3);
+                }
+                self.asm.lea(rx, ry, k);
                 Some(2)
             }
             Instruction::LdImm64 {
@@ -187,6 +206,78 @@ impl Emitter<'_> {
         self.asm.shift_ri(false, Shift::Shr, ra, r as u8);
         self.rol32(rb, rx, k as u8);
         Some(5)
+    }
+
+    /// `R = *(u8/u16/u32 *)(B + off); if R op K goto L` with `R` read by nothing after the
+    /// jump, as `cmp`/`test [B + off], K` and the jump: the field is compared where it lies.
+    /// The load zero-extends, so an unsigned compare (or a test) of the narrow field against
+    /// `K` is the same as BPF's 64-bit (or 32-bit) one whenever `K` fits the field's width
+    /// unsigned; signed compares and other constants keep the general code. (Constant
+    /// propagation, `constprop`, is what usually leaves `R` without readers.)
+    fn load_compare(&mut self, i: usize, end: usize) -> Option<usize> {
+        if !self.straight(i, 2, end) {
+            return None;
+        }
+        let Instruction::Load {
+            size,
+            signed: false,
+            dst: r,
+            src: base,
+            off,
+        } = self.prog[i].1
+        else {
+            return None;
+        };
+        let (pj, jmp) = self.prog[i + 1];
+        let Instruction::Jmp {
+            width,
+            cond: c,
+            dst,
+            src: Source::Imm(k),
+            ..
+        } = jmp
+        else {
+            return None;
+        };
+        if dst != r || self.facts.live_out[i + 1] & super::dataflow::bit(r) != 0 {
+            return None;
+        }
+        let max: u64 = match size {
+            Size::B => 0xff,
+            Size::H => 0xffff,
+            Size::W => 0xffff_ffff,
+            Size::DW => return None,
+        };
+        // K as the compare sees it: sign-extended to 64 bits, or its low 32 bits.
+        let k = match width {
+            Width::W64 => k as i64 as u64,
+            Width::W32 => k as u32 as u64,
+        };
+        let t = usize::try_from(jmp.branch_target(pj)?).ok()?;
+        let b = self.regs[base as usize];
+        let off = i32::from(off);
+        match c {
+            JmpCond::Set => {
+                let m = k & max;
+                match size {
+                    Size::B => self.asm.test_m8_i(b, off, m as u8),
+                    Size::H => self.asm.test_m16_i(b, off, m as u16),
+                    _ => self.asm.test_m32_i(b, off, m as u32),
+                }
+            }
+            JmpCond::Eq | JmpCond::Ne | JmpCond::Gt | JmpCond::Ge | JmpCond::Lt | JmpCond::Le
+                if k <= max =>
+            {
+                match size {
+                    Size::B => self.asm.cmp_m8_i(b, off, k as u8),
+                    Size::H => self.asm.cmp_m16_i(b, off, k as u16),
+                    _ => self.asm.cmp_m32_i(b, off, k as u32),
+                }
+            }
+            _ => return None,
+        }
+        self.branch(Some(cond(c)), pj, |p| p.insn_start[t]);
+        Some(2)
     }
 
     /// `if A goto +1; goto L` (the `goto` reached from nowhere else) as one `if !A goto L`:
