@@ -99,7 +99,7 @@ pub fn verify_each(path: &Path, opts: &LoadOptions) -> Result<Vec<ProgVerificati
                 error, log, stats, ..
             }) => {
                 let m = error.message.clone();
-                (Err(m.clone()), Err(m), error.errno, log, stats)
+                (Err(m.clone()), Err(m), error.errno, log, *stats)
             }
             // Verified, but kbpf cannot translate it yet (a helper it does not implement, an
             // instruction its rewrite lacks): the verdict is the verifier's. Other rewrite

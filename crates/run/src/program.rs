@@ -30,12 +30,13 @@ pub enum ProgLoadError {
     Verifier {
         /// Program name.
         name: String,
-        /// The error (message, errno).
-        error: VerifierError,
+        /// The error (message, errno); boxed with `stats` so that every `Result` of a load
+        /// stays small.
+        error: Box<VerifierError>,
         /// The verifier log.
         log: String,
         /// What the verifier did before it gave up (veristat reports it for failures too).
-        stats: Stats,
+        stats: Box<Stats>,
     },
     /// A PROG_ARRAY the program uses already belongs to programs of another type (the
     /// kernel's `bpf_check_tail_call` at the end of `BPF_PROG_LOAD`: EINVAL, no log line).
@@ -195,9 +196,9 @@ impl Program {
         if let Err(error) = &verdict.result {
             return Err(ProgLoadError::Verifier {
                 name: prog.name.clone(),
-                error: error.clone(),
+                error: Box::new(error.clone()),
                 log: verdict.log.clone(),
-                stats: verdict.stats,
+                stats: Box::new(verdict.stats),
             });
         }
         let input = RewriteInput {
