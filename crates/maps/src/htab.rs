@@ -34,8 +34,8 @@ use crate::layout::{copy_percpu_in, copy_percpu_out, release_inner_deferred, rel
 use crate::uapi::*;
 
 mod lookup;
-pub(crate) use lookup::htab_lookup_raw;
 pub use lookup::MAX_SPECIALISED_WORDS;
+pub(crate) use lookup::htab_lookup_raw;
 
 /// `HASHTAB_MAP_LOCK_COUNT`.
 pub const HASHTAB_MAP_LOCK_COUNT: u64 = 8;

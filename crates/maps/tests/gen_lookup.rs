@@ -371,7 +371,8 @@ fn htab_lookup_every_key_size() {
                 .map(|_| (0..key_size).map(|_| rnd() as u8).collect())
                 .collect();
             for (i, k) in keys.iter().enumerate() {
-                m.update_elem(k, &(i as u64).to_ne_bytes(), BPF_ANY).unwrap();
+                m.update_elem(k, &(i as u64).to_ne_bytes(), BPF_ANY)
+                    .unwrap();
             }
             let value_off = 48 + key_size.div_ceil(8) as usize * 8;
             for k in &keys {
@@ -426,11 +427,20 @@ fn htab_lookup_tells_colliding_keys_apart() {
             // SAFETY: a live HASH map and a key of its key_size; the guard is held.
             let e = unsafe { raw::__htab_map_lookup_elem(m.as_ptr(), k.as_ptr() as _) };
             // SAFETY: e is null or a live element with an 8-byte value at value_off.
-            (!e.is_null()).then(|| unsafe { ((e as *const u8).add(value_off) as *const u64).read() })
+            (!e.is_null())
+                .then(|| unsafe { ((e as *const u8).add(value_off) as *const u64).read() })
         };
         assert_eq!(look(&a), Some(1), "key_size {key_size}");
-        assert_eq!(look(&b), None, "key_size {key_size}: a colliding key matched");
+        assert_eq!(
+            look(&b),
+            None,
+            "key_size {key_size}: a colliding key matched"
+        );
         m.update_elem(&b, &2u64.to_ne_bytes(), BPF_ANY).unwrap();
-        assert_eq!((look(&a), look(&b)), (Some(1), Some(2)), "key_size {key_size}");
+        assert_eq!(
+            (look(&a), look(&b)),
+            (Some(1), Some(2)),
+            "key_size {key_size}"
+        );
     }
 }
