@@ -79,9 +79,7 @@ impl ExecMemory {
         // `JitProgram::run`'s contract): `entry` is inside the executable mapping, and a main
         // function that never reports takes (rdi, rsi) and ignores rdx, so the `LeafEntry`
         // signature describes it.
-        unsafe {
-            std::mem::transmute::<*const u8, crate::LeafEntry>(self.ptr.as_ptr().add(entry))
-        }
+        unsafe { std::mem::transmute::<*const u8, crate::LeafEntry>(self.ptr.as_ptr().add(entry)) }
     }
 
     /// Calls the generated main function at `entry` (an offset into the image) with BPF

@@ -282,7 +282,11 @@ fn proved_constant(r: Raw) -> Item {
     let load = Insn::new(BPF_LDX | BPF_MEM | size, x, 9, off, 0);
     match (sel >> 7) % 3 {
         0 => Item::Plain(vec![load, test, alu(use_class, use_op, y, x)]),
-        1 => Item::Plain(vec![load, test, Insn::new(BPF_STX | BPF_MEM | BPF_W, 9, x, off, 0)]),
+        1 => Item::Plain(vec![
+            load,
+            test,
+            Insn::new(BPF_STX | BPF_MEM | BPF_W, 9, x, off, 0),
+        ]),
         _ => Item::Jump(vec![load, test, alu(BPF_JMP, BPF_JGT, y, x)], sel >> 10),
     }
 }
@@ -301,8 +305,16 @@ fn load_then_compare(r: Raw) -> (Vec<Insn>, u16) {
     }
     let here = u32::from_le_bytes(here) as i64;
     let max = (1i64 << (8 * len)) - 1;
-    let kk = [here, here + 1, here - 1, 0, max, max + 1, -1, i64::from(imm(c, k))]
-        [(sel as usize) % 8] as i32;
+    let kk = [
+        here,
+        here + 1,
+        here - 1,
+        0,
+        max,
+        max + 1,
+        -1,
+        i64::from(imm(c, k)),
+    ][(sel as usize) % 8] as i32;
     let op = JMP_OPS[(sel as usize >> 3) % JMP_OPS.len()];
     let class = if sel & 0x80 == 0 { BPF_JMP } else { BPF_JMP32 };
     (

@@ -128,7 +128,11 @@ fn substitute(ins: Instruction, c: &Consts) -> Instruction {
             off,
             src: Source::Reg(s),
         } => {
-            let width = if size == Size::DW { Width::W64 } else { Width::W32 };
+            let width = if size == Size::DW {
+                Width::W64
+            } else {
+                Width::W32
+            };
             match known(s).and_then(|k| as_imm(width, k)) {
                 Some(k) => Instruction::Store {
                     size,

@@ -162,7 +162,11 @@ pub(super) fn index_of(prog: &[(usize, Instruction)], pc: i64) -> Option<usize> 
 }
 
 /// The instructions control can reach from `prog[i]` inside its function `[first, end)`.
-pub(super) fn successors(prog: &[(usize, Instruction)], i: usize, end: usize) -> [Option<usize>; 2] {
+pub(super) fn successors(
+    prog: &[(usize, Instruction)],
+    i: usize,
+    end: usize,
+) -> [Option<usize>; 2] {
     let (pc, ins) = prog[i];
     let next = (i + 1 < end).then_some(i + 1);
     let target = || ins.branch_target(pc).and_then(|t| index_of(prog, t));

@@ -126,12 +126,15 @@ impl Emitter<'_> {
             } if x == x2 => {
                 let (rx, ry) = (self.regs[x as usize], self.regs[y as usize]);
                 // `X += Z` next: the whole address in one three-component `lea`.
-                if let Some(&(p2, Instruction::Alu {
-                    width: Width::W64,
-                    op: AluOp::Add,
-                    dst: x3,
-                    src: Source::Reg(z),
-                })) = self.prog[..end].get(i + 2)
+                if let Some(&(
+                    p2,
+                    Instruction::Alu {
+                        width: Width::W64,
+                        op: AluOp::Add,
+                        dst: x3,
+                        src: Source::Reg(z),
+                    },
+                )) = self.prog[..end].get(i + 2)
                     && x3 == x
                     && z != x
                     && self.landings(p2) == 0

@@ -102,11 +102,14 @@ fn shared_home(
     regs: &[u8; 12],
     r: u8,
 ) -> Option<u8> {
-    [1u8, 2, 3, 4, 5, 0].into_iter().map(|h| REG[h as usize]).find(|&x| {
-        (0..=9u8)
-            .filter(|&o| o != r && regs[o as usize] == x)
-            .all(|o| !interfere(prog, (first, end), facts, r, o))
-    })
+    [1u8, 2, 3, 4, 5, 0]
+        .into_iter()
+        .map(|h| REG[h as usize])
+        .find(|&x| {
+            (0..=9u8)
+                .filter(|&o| o != r && regs[o as usize] == x)
+                .all(|o| !interfere(prog, (first, end), facts, r, o))
+        })
 }
 
 /// Whether BPF registers `a` and `b` can ever need to hold different values at once: both

@@ -25,7 +25,12 @@ impl Asm {
 
     /// `cmp byte [base + disp], imm8`.
     pub fn cmp_m8_i(&mut self, base: u8, disp: i32, imm: u8) {
-        self.inst(Enc::default(), &[0x80], Alu::Cmp.digit(), Rm::Mem { base, disp });
+        self.inst(
+            Enc::default(),
+            &[0x80],
+            Alu::Cmp.digit(),
+            Rm::Mem { base, disp },
+        );
         self.byte(imm);
     }
 
