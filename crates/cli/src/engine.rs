@@ -73,6 +73,7 @@ pub fn conformance_helpers() -> HelperRegistry {
             func: conformance_unwind,
             unwind_on_zero: true,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: None,
         },
     );

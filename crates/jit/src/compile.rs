@@ -872,10 +872,7 @@ impl Emitter<'_> {
                     self.asm.pop(R11);
                     self.asm.pop(R11);
                 }
-                if h.unwind_on_zero {
-                    self.asm.test_rr(true, RAX, RAX);
-                    self.jcc_unwind(Cond::E)?;
-                }
+                self.after_unwinding_call(&h, pc)?;
                 if h.keep_r0_on_failure {
                     // ... and is the result again when the helper failed.
                     self.asm.mov_rr(true, RAX, R11);
@@ -888,6 +885,27 @@ impl Emitter<'_> {
                 self.error_block(STATE_UNKNOWN_HELPER, pc)
             }
         }
+    }
+
+    /// After a call of an `unwind_on_zero` helper (`rax` its result): on zero, the whole
+    /// program stops with `r0 = 0` (the unwind stub), or, for a [`Helper::frame_result`]
+    /// helper (`bpf_tail_call`), the current function returns `frame_result()` through its
+    /// own epilogue — to its caller, or out of the program from the main function.
+    fn after_unwinding_call(&mut self, h: &Helper, pc: usize) -> Result<(), JitError> {
+        if !h.unwind_on_zero {
+            return Ok(());
+        }
+        self.asm.test_rr(true, RAX, RAX);
+        let Some(result) = h.frame_result else {
+            return self.jcc_unwind(Cond::E);
+        };
+        let fi = self.func_index(pc);
+        let went_on = self.asm.jcc_short_fwd(Cond::Ne);
+        self.asm.movabs(RAX, result as usize as u64);
+        self.asm.call_r(RAX);
+        let rel = self.rel32_to(|p| p.epilogue[fi], 5)?;
+        self.asm.jmp_rel32(rel);
+        self.bind(went_on, pc)
     }
 
     /// `dst = this_cpu_ptr(src)` (`BPF_MOV64_PERCPU_REG`): the kernel adds
@@ -932,10 +950,7 @@ impl Emitter<'_> {
             let next_fixup = self.asm.len() - 4;
             self.asm.movabs(RAX, h.func as usize as u64);
             self.asm.call_r(RAX);
-            if h.unwind_on_zero {
-                self.asm.test_rr(true, RAX, RAX);
-                self.jcc_unwind(Cond::E)?;
-            }
+            self.after_unwinding_call(&h, pc)?;
             self.asm.jmp_rel32(0);
             to_done.push(self.asm.len() - 4);
             let rel = (self.asm.len() - (next_fixup + 4)) as i32;

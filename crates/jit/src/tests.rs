@@ -540,6 +540,7 @@ fn test_helpers() -> HelperRegistry {
             func: mix,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: None,
         },
     );
@@ -550,6 +551,7 @@ fn test_helpers() -> HelperRegistry {
             func: identity,
             unwind_on_zero: true,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: None,
         },
     );
@@ -560,10 +562,55 @@ fn test_helpers() -> HelperRegistry {
             func: identity,
             unwind_on_zero: true,
             keep_r0_on_failure: true,
+            frame_result: None,
+            inline: None,
+        },
+    );
+    h.register(
+        13,
+        Helper {
+            name: "tail_call_frame",
+            func: identity,
+            unwind_on_zero: true,
+            keep_r0_on_failure: true,
+            frame_result: Some(forty),
             inline: None,
         },
     );
     h
+}
+
+unsafe extern "C" fn forty() -> u64 {
+    40
+}
+
+/// A helper with a frame result (`bpf_tail_call` in kbpf-run): on 0 only the calling
+/// function ends, returning the frame result to its caller, which goes on with its own
+/// registers; from the main function that ends the program. Otherwise r0 is kept and the
+/// function goes on.
+#[test]
+fn frame_result_helper_ends_only_the_calling_function() {
+    let h = test_helpers();
+    // main: r6 = 5; call sub; r0 += r6; exit.  sub: r6 = 9; r0 = 1; call 13; r0 += 900; exit
+    let prog = |r1: i32| {
+        vec![
+            mov64(6, 5),
+            mov64(1, r1),
+            call_local(2),
+            Insn::new(BPF_ALU64 | BPF_ADD | BPF_X, 0, 6, 0, 0),
+            exit(),
+            mov64(6, 9),
+            mov64(0, 1),
+            call_helper(13),
+            alu64_k(BPF_ADD, 0, 900),
+            exit(),
+        ]
+    };
+    assert_eq!(check_with(&prog(0), &h, &[]), Ok(40 + 5), "ends the subprogram");
+    assert_eq!(check_with(&prog(3), &h, &[]), Ok(1 + 900 + 5), "goes on");
+    // From the main function: the program ends with the frame result.
+    let main = vec![mov64(1, 0), mov64(0, 7), call_helper(13), mov64(0, 3), exit()];
+    assert_eq!(check_with(&main, &h, &[]), Ok(40));
 }
 
 /// A `bpf_tail_call`-like helper: 0 unwinds, anything else is no result and r0 keeps its
@@ -852,6 +899,7 @@ fn helpers_see_an_aligned_stack_at_every_depth() {
             func: stack_misalignment,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: None,
         },
     );
@@ -933,6 +981,7 @@ fn inline_lookup_matches_the_call() {
             func: test_array_lookup,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: Some(kbpf_vm::HelperInline::ArrayLookup {
                 max_entries: 0,
                 elem_size: 4,

@@ -89,6 +89,7 @@ fn helpers() -> HelperRegistry {
             func: unwind,
             unwind_on_zero: true,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: None,
         },
     );

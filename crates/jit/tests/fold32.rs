@@ -460,6 +460,7 @@ fn helpers() -> HelperRegistry {
             func: mix,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: None,
         },
     );

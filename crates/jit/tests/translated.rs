@@ -63,6 +63,7 @@ fn registry() -> HelperRegistry {
             func: this_cpu_ptr,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: None,
         },
     );
@@ -73,6 +74,7 @@ fn registry() -> HelperRegistry {
             func: kernel_fn,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: None,
         },
     );

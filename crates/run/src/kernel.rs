@@ -166,7 +166,7 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(6, "bpf_trace_printk", bpf_trace_printk),
     helper!(7, "bpf_user_rnd_u32", bpf_user_rnd_u32),
     helper!(8, "bpf_get_smp_processor_id", bpf_get_smp_processor_id),
-    helper!(12, "bpf_tail_call", bpf_tail_call),
+    helper!(12, "bpf_tail_call", crate::tail_call::bpf_tail_call),
     helper!(28, "bpf_csum_diff", bpf_csum_diff),
     helper!(44, "bpf_xdp_adjust_head", bpf_xdp_adjust_head),
     helper!(54, "bpf_xdp_adjust_meta", bpf_xdp_adjust_meta),
@@ -349,24 +349,13 @@ pub fn registry_for(call_imms: impl IntoIterator<Item = i32>) -> HelperRegistry 
                     func: f.shim,
                     unwind_on_zero: false,
                     keep_r0_on_failure: false,
+                    frame_result: None,
                     inline: inline_body(f.name),
                 },
             );
         }
     }
-    reg.register(
-        12,
-        Helper {
-            name: "bpf_tail_call",
-            func: bpf_tail_call,
-            // Returns 0 only when the tail call happens: the current program ends there. A
-            // failed tail call has no result: the program goes on with its r0 (JMP_TAIL_CALL
-            // is a jump, not a call, in the kernel).
-            unwind_on_zero: true,
-            keep_r0_on_failure: true,
-            inline: None,
-        },
-    );
+    reg.register(12, crate::tail_call::helper());
     reg.register(
         kbpf_vm::helpers::THIS_CPU_PTR_ID,
         Helper {
@@ -374,6 +363,7 @@ pub fn registry_for(call_imms: impl IntoIterator<Item = i32>) -> HelperRegistry 
             func: this_cpu_ptr,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: None,
         },
     );
@@ -534,56 +524,6 @@ unsafe extern "C" fn bpf_trace_printk(fmt: u64, size: u64, a1: u64, a2: u64, a3:
         TRACE_DROPPED.fetch_add(1, Ordering::Relaxed);
     }
     n
-}
-
-/// `MAX_TAIL_CALL_CNT`: tail calls one run may make.
-pub const MAX_TAIL_CALL_CNT: u32 = 33;
-
-thread_local! {
-    /// This thread's run: tail calls made so far, and the program a successful
-    /// `bpf_tail_call` asked to continue with (a `PROG_ARRAY` slot pointer, see
-    /// [`crate::program::prog_ref`]).
-    static TAIL: std::cell::Cell<(u32, usize)> = const { std::cell::Cell::new((0, 0)) };
-}
-
-/// Starts a run: no tail calls made, none pending.
-pub(crate) fn reset_tail_calls() {
-    TAIL.with(|t| t.set((0, 0)));
-}
-
-/// The slot pointer of the tail call the program just made, if it made one.
-pub(crate) fn take_tail_call() -> Option<usize> {
-    TAIL.with(|t| {
-        let (n, p) = t.get();
-        t.set((n, 0));
-        (p != 0).then_some(p)
-    })
-}
-
-/// `bpf_tail_call(ctx, prog_array, index)`, the kernel's `JMP_TAIL_CALL`: an index past
-/// `max_entries` or the 34th tail call of a run fails, the call counts even when the slot is
-/// empty, and an empty slot fails; on failure the program goes on after the call. On success
-/// the helper is registered to unwind the current program (`unwind_on_zero`), and the run
-/// loop ([`crate::Runner::run_ctx`]) continues with the slot's program on the same context.
-/// The `-ENOENT` of a failure never reaches the program: the engines keep its `r0`
-/// (`keep_r0_on_failure`), as the kernel's jump leaves `r0` alone.
-unsafe extern "C" fn bpf_tail_call(_ctx: u64, map: u64, index: u64, _: u64, _: u64) -> u64 {
-    const ENOENT: u64 = (-(kbpf_uapi::errno::ENOENT as i64)) as u64;
-    // SAFETY: the verifier checked that `map` is a PROG_ARRAY.
-    let max = unsafe { (*(map as *const kbpf_maps::layout::BpfMap)).max_entries };
-    if index as u32 >= max {
-        return ENOENT;
-    }
-    TAIL.with(|t| {
-        let (n, _) = t.get();
-        if n >= MAX_TAIL_CALL_CNT {
-            return ENOENT;
-        }
-        // SAFETY: as above; the index is in range.
-        let p = unsafe { m::prog_array_get(map as *mut c_void, index as u32) } as usize;
-        t.set((n + 1, p));
-        if p == 0 { ENOENT } else { 0 }
-    })
 }
 
 /// The kernel's `csum_partial` folding as `bpf_csum_diff` uses it: the 32-bit one's

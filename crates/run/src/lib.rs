@@ -24,6 +24,7 @@ mod ringbuf;
 mod skb_helpers;
 mod sock_helpers;
 mod str_helpers;
+mod tail_call;
 pub mod test_run;
 mod tracing;
 

@@ -148,27 +148,6 @@ impl Program {
 }
 
 impl Program {
-    /// Runs this program as the target of a tail call (on the caller's engine).
-    ///
-    /// # Safety
-    /// As [`Runner::run_ctx`].
-    unsafe fn run_tail(&self, jit: bool, ctx: u64) -> Result<u64, RunError> {
-        // A target the JIT cannot compile runs on the interpreter: still the right program.
-        if jit && let Ok(j) = self.jit() {
-            // SAFETY: forwarded contract.
-            return unsafe { j.run(ctx, 0) };
-        }
-        let vm = Interpreter::new_translated(&self.xlated.insns, &self.helpers).map_err(|_| {
-            RunError::Unsupported {
-                pc: 0,
-                what: "tail-call target does not decode",
-            }
-        })?;
-        vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked)
-    }
-}
-
-impl Program {
     /// `prog->aux->max_ctx_offset`: the end of the furthest context access.
     pub fn max_ctx_offset(&self) -> u32 {
         self.ctx_accesses
@@ -235,23 +214,15 @@ impl Runner<'_> {
     /// [`SkBuff`]'s context pointer), valid for the whole run: translated programs access
     /// memory unchecked, as in the kernel.
     pub unsafe fn run_ctx(&self, ctx: u64) -> Result<u64, RunError> {
-        crate::kernel::reset_tail_calls();
+        crate::tail_call::start_run(matches!(self, Runner::Jit(_)));
         crate::redirect::reset();
-        let mut r0 = match self {
+        let r0 = match self {
             Runner::Interp(vm) => vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked)?,
             // SAFETY: forwarded contract — the verifier accepted the program for this context.
             Runner::Jit(j) => unsafe { j.run(ctx, 0) }?,
         };
-        // Tail calls: the program ended in a successful bpf_tail_call; continue with the
-        // slot's program on the same context, as the kernel's jump does.
-        while let Some(p) = crate::kernel::take_tail_call() {
-            // SAFETY: PROG_ARRAY slots hold only `prog_ref` pointers to a `Program` the slot
-            // keeps alive; a replaced slot's reference is dropped through the epoch
-            // collector, and the caller holds a pin. The PROG_ARRAY's owner type check made
-            // the target a program of the same type, verified for the same context.
-            let target = unsafe { &*(p as *const Program) };
-            r0 = unsafe { target.run_tail(matches!(self, Runner::Jit(_)), ctx) }?;
-        }
+        // Tail calls ran inside the program (crate::tail_call); one may have failed.
+        crate::tail_call::finish_run()?;
         Ok(r0)
     }
 }

@@ -111,7 +111,9 @@ fn a_failed_tail_call_keeps_r0_on_both_engines() {
     let pkt = [0u8; 64];
     let mut frame = XdpFrame::new(&pkt, 1, 0).unwrap();
     let ctx = frame.ctx_ptr();
-    for (slot, want) in [(0, 0), (2, 77), (3, 77), (4, 77), (200, 77)] {
+    // Slot 0 holds `xdp_leaf`: the tail call runs it, and the calling function (here the
+    // whole program) ends with its 42.
+    for (slot, want) in [(0, 42), (2, 77), (3, 77), (4, 77), (200, 77)] {
         let prog = [
             xl[ld],
             xl[ld + 1],

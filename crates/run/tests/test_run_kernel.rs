@@ -270,28 +270,33 @@ fn tail_calls_match_the_kernel() {
         .unwrap();
     let bhops = loaded.map("hops").unwrap().map.clone();
 
-    for engine in [Engine::Interpreter, Engine::Jit] {
-        for slot in [0u8, 1, 2, 7] {
-            kmap("hops").update(&u32s(0), &[0; 8], 0).unwrap();
-            bhops.update_elem(&u32s(0), &[0; 8], BPF_ANY).unwrap();
-            let data = frame(slot, 0);
-            let k = kprog("xdp_entry")
-                .test_run(&data, data.len() + 256, None, 1)
-                .unwrap();
-            let b = by_name("xdp_entry")
-                .test_run(&TestRunInput {
-                    data_in: &data,
-                    engine,
-                    ..Default::default()
-                })
-                .unwrap();
-            assert_eq!(b.retval, k.retval, "slot {slot} on {engine:?}");
-            assert_eq!(b.data_out, k.data_out, "slot {slot} on {engine:?}");
-            assert_eq!(
-                bhops.lookup_elem(&u32s(0)).unwrap(),
-                kmap("hops").lookup(&u32s(0)).unwrap(),
-                "hops after slot {slot} on {engine:?}"
-            );
+    // From the main function and from a subprogram (where the target replaces only the
+    // subprogram, and the caller goes on).
+    for entry in ["xdp_entry", "xdp_sub_entry"] {
+        for engine in [Engine::Interpreter, Engine::Jit] {
+            for slot in [0u8, 1, 2, 7] {
+                kmap("hops").update(&u32s(0), &[0; 8], 0).unwrap();
+                bhops.update_elem(&u32s(0), &[0; 8], BPF_ANY).unwrap();
+                let data = frame(slot, 0);
+                let k = kprog(entry)
+                    .test_run(&data, data.len() + 256, None, 1)
+                    .unwrap();
+                let b = by_name(entry)
+                    .test_run(&TestRunInput {
+                        data_in: &data,
+                        engine,
+                        ..Default::default()
+                    })
+                    .unwrap();
+                let what = format!("{entry}, slot {slot} on {engine:?}");
+                assert_eq!(b.retval, k.retval, "{what}");
+                assert_eq!(b.data_out, k.data_out, "{what}");
+                assert_eq!(
+                    bhops.lookup_elem(&u32s(0)).unwrap(),
+                    kmap("hops").lookup(&u32s(0)).unwrap(),
+                    "hops after {what}"
+                );
+            }
         }
     }
     // The chain really ran into the limit: 33 runs of xdp_chain, 3000 + 33.

@@ -15,6 +15,9 @@ use std::collections::HashMap;
 /// are not bounds-checked even in [`Mode::Checked`](crate::Mode::Checked).
 pub type HelperFn = unsafe extern "C" fn(u64, u64, u64, u64, u64) -> u64;
 
+/// What a function ended by a [`Helper::frame_result`] helper returns.
+pub type FrameResultFn = unsafe extern "C" fn() -> u64;
+
 /// A registered helper.
 #[derive(Clone, Copy, Debug)]
 pub struct Helper {
@@ -24,7 +27,15 @@ pub struct Helper {
     pub func: HelperFn,
     /// If true and the helper returns 0, the program stops at once with `r0 = 0`. This models
     /// the bpf_conformance suite's helper 5 (an "unwind" helper); no kernel helper does this.
+    /// With [`Helper::frame_result`], only the current function stops (see there).
     pub unwind_on_zero: bool,
+    /// With `unwind_on_zero`: a zero return ends the current *function* instead, which
+    /// returns `r0 = frame_result()` to its caller (the program's caller, for the main
+    /// function). This is `bpf_tail_call`: the kernel's JIT replaces the calling function by
+    /// the target — popping only its frame — so a tail call made in a subprogram comes back
+    /// to the subprogram's caller with the target's `r0`. kbpf's helper runs the target
+    /// itself and hands its `r0` over through this function.
+    pub frame_result: Option<FrameResultFn>,
     /// If true, a non-zero return is no result: `r0` keeps the value it had before the call.
     /// With `unwind_on_zero` this is `bpf_tail_call`, a jump in the kernel, which leaves `r0`
     /// alone when the tail call fails.
@@ -113,6 +124,7 @@ mod tests {
             func: add_all,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: None,
         };
         assert!(reg.register(7, h).is_none());

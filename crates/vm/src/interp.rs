@@ -277,6 +277,19 @@ impl<'p> Interpreter<'p> {
                         }
                     };
                 }
+                // The current function returns `r0` to its caller (or ends the run).
+                macro_rules! exit_frame {
+                    () => {{
+                        if depth == 0 {
+                            return Ok(regs[0]);
+                        }
+                        depth -= 1;
+                        let f = frames[depth];
+                        regs[6..10].copy_from_slice(&f.callee_saved);
+                        regs[10] = stack_base + FRAME * (depth as u64 + 1);
+                        pc = f.ret_pc;
+                    }};
+                }
                 macro_rules! jump_if {
                     ($cond:expr) => {
                         if $cond {
@@ -468,7 +481,16 @@ impl<'p> Interpreter<'p> {
                         let before = regs[0];
                         regs[0] = raw::call_helper(h.func, regs);
                         if h.unwind_on_zero && regs[0] == 0 {
-                            return Ok(0);
+                            match h.frame_result {
+                                None => return Ok(0),
+                                Some(result) => {
+                                    // SAFETY: a frame-result hook takes nothing and only
+                                    // reads its helper's own state.
+                                    regs[0] = unsafe { result() };
+                                    exit_frame!();
+                                    continue;
+                                }
+                            }
                         }
                         if h.keep_r0_on_failure {
                             regs[0] = before;
@@ -498,7 +520,16 @@ impl<'p> Interpreter<'p> {
                         let before = regs[0];
                         regs[0] = raw::call_helper(h.func, regs);
                         if h.unwind_on_zero && regs[0] == 0 {
-                            return Ok(0);
+                            match h.frame_result {
+                                None => return Ok(0),
+                                Some(result) => {
+                                    // SAFETY: a frame-result hook takes nothing and only
+                                    // reads its helper's own state.
+                                    regs[0] = unsafe { result() };
+                                    exit_frame!();
+                                    continue;
+                                }
+                            }
                         }
                         if h.keep_r0_on_failure {
                             regs[0] = before;
@@ -518,16 +549,7 @@ impl<'p> Interpreter<'p> {
                         regs[10] = frame_lo + FRAME;
                         pc = op.off as usize;
                     }
-                    Kind::Exit => {
-                        if depth == 0 {
-                            return Ok(regs[0]);
-                        }
-                        depth -= 1;
-                        let f = frames[depth];
-                        regs[6..10].copy_from_slice(&f.callee_saved);
-                        regs[10] = stack_base + FRAME * (depth as u64 + 1);
-                        pc = f.ret_pc;
-                    }
+                    Kind::Exit => exit_frame!(),
                     // fused `dst = src; dst op= imm`: checked runs take the mov half only and fall
                     // through to the second slot (see `program::fuse`)
                     Kind::MovAdd64K

@@ -763,6 +763,7 @@ fn registry() -> HelperRegistry {
             func: helper_sum,
             unwind_on_zero: false,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: None,
         },
     );
@@ -773,6 +774,7 @@ fn registry() -> HelperRegistry {
             func: helper_unwind,
             unwind_on_zero: true,
             keep_r0_on_failure: false,
+            frame_result: None,
             inline: None,
         },
     );
