@@ -197,9 +197,11 @@ impl Map {
                 Ringbuf::new(max_entries)
                     .ok_or_else(|| err(name, Errno::ENOMEM, "cannot allocate the ring"))?,
             );
+        } else if t.raw() == crate::sock_maps::BPF_MAP_TYPE_XSKMAP {
+            inner.alloc_xsk_map(header)?;
         } else if crate::sock_maps::is_sock_map(t) {
             inner.raw = NonNull::from(Box::leak(Box::new(header)));
-            inner.storage = Storage::Sockets;
+            inner.storage = Storage::Sockets { layout: None };
         } else if crate::devmap::is_redirect_map(t) {
             inner.raw = NonNull::from(Box::leak(Box::new(header)));
             inner.storage = Storage::Redirect(crate::devmap::RedirectMap::new(t, max_entries));
@@ -224,6 +226,47 @@ impl Map {
 
 impl MapInner {
     /// `array_map_alloc`: header + values in one zeroed allocation.
+    /// `xsk_map_alloc`: the header and `max_entries` socket pointers at the kernel
+    /// profile's `offsetof(struct xsk_map, xsk_map)`, all NULL — kbpf has no AF_XDP
+    /// sockets to store — so that the inlined lookup (`xsk_map_gen_lookup`) reads them as
+    /// the kernel's does and finds no socket.
+    fn alloc_xsk_map(&mut self, header: BpfMap) -> Result<(), MapError> {
+        let name = self.name.clone();
+        let ptrs_off = self.profile.xsk_map_ptrs_off as usize;
+        if ptrs_off < size_of::<BpfMap>() || !ptrs_off.is_multiple_of(8) {
+            return Err(err(
+                &name,
+                Errno::EINVAL,
+                format!(
+                    "the kernel profile's offsetof(struct xsk_map, xsk_map) {ptrs_off} cannot \
+                     hold kbpf's map header ({} bytes, 8-aligned)",
+                    size_of::<BpfMap>()
+                ),
+            ));
+        }
+        let layout = (self.max_entries as usize)
+            .checked_mul(8)
+            .and_then(|n| n.checked_add(ptrs_off))
+            .and_then(|n| Layout::from_size_align(n, 8).ok())
+            .ok_or_else(|| err(&name, Errno::ENOMEM, "XSKMAP too large"))?;
+        // SAFETY: the layout is non-zero sized (at least the header, checked above).
+        let base = unsafe { std::alloc::alloc_zeroed(layout) };
+        let raw = NonNull::new(base as *mut BpfMap).ok_or_else(|| {
+            err(
+                &name,
+                Errno::ENOMEM,
+                format!("cannot allocate {} bytes", layout.size()),
+            )
+        })?;
+        // SAFETY: a fresh, 8-aligned allocation of at least size_of::<BpfMap>() bytes.
+        unsafe { raw.as_ptr().write(header) };
+        self.raw = raw;
+        self.storage = Storage::Sockets {
+            layout: Some(layout),
+        };
+        Ok(())
+    }
+
     fn alloc_array(&mut self, mut header: BpfMap) -> Result<(), MapError> {
         let t = self.map_type;
         let name = self.name.clone();

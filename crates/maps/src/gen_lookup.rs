@@ -225,6 +225,24 @@ pub fn gen_lookup(d: &MapDesc) -> GenLookup {
             v.push(ldx(BPF_DW, R0, R0, 0));
             v.push(mov64_percpu_reg(R0, R0));
         }
+        // xsk_map_gen_lookup: the socket pointer in slot `idx` (NULL past max_entries); the
+        // bound is a 32-bit compare.
+        MapType::Other(crate::sock_maps::BPF_MAP_TYPE_XSKMAP) => {
+            v.push(ldx(BPF_W, R0, R2, 0));
+            v.push(Insn::new(
+                BPF_JMP32 | BPF_JGE | BPF_K,
+                R0,
+                0,
+                5,
+                d.max_entries as i32,
+            ));
+            v.push(alu64_imm(BPF_LSH, R0, 3));
+            v.push(alu64_imm(BPF_ADD, R1, d.value_off as i32));
+            v.push(alu64_reg(BPF_ADD, R0, R1));
+            v.push(ldx(BPF_DW, R0, R0, 0));
+            v.push(ja(1));
+            v.push(Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 0));
+        }
         // LRU_PERCPU_HASH, fd arrays and the rest have no map_gen_lookup in the kernel.
         _ => return GenLookup::NotSupported,
     }

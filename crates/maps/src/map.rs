@@ -107,8 +107,12 @@ pub(crate) enum Storage {
     LpmTrie(LpmTrie),
     /// Maps of kernel objects kbpf does not have (sockets, AF_XDP sockets, socket-local
     /// storage: [`crate::sock_maps`]): created with the kernel's checks, typed by the
-    /// verifier, no elements; the raw allocation is a bare `BpfMap` header from a `Box`.
-    Sockets,
+    /// verifier, no elements. The raw allocation is a bare `BpfMap` header from a `Box`, or,
+    /// with a `layout` (XSKMAP), the header and the map's NULL socket pointers.
+    Sockets {
+        /// The XSKMAP's allocation.
+        layout: Option<Layout>,
+    },
     /// DEVMAP, DEVMAP_HASH, CPUMAP ([`crate::devmap`]); the raw allocation is a bare `BpfMap`
     /// header from a `Box`.
     Redirect(crate::devmap::RedirectMap),
@@ -245,7 +249,11 @@ impl Map {
             elem_size: m.elem_size,
             index_mask: m.index_mask,
             bypass_spec_v1: m.bypass_spec_v1,
-            value_off: m.profile.bpf_array_value_off,
+            value_off: if m.map_type.raw() == crate::sock_maps::BPF_MAP_TYPE_XSKMAP {
+                m.profile.xsk_map_ptrs_off
+            } else {
+                m.profile.bpf_array_value_off
+            },
         }
     }
 
@@ -463,7 +471,7 @@ impl Map {
             | Storage::QueueStack(_)
             | Storage::Ringbuf(_)
             | Storage::LpmTrie(_)
-            | Storage::Sockets
+            | Storage::Sockets { .. }
             | Storage::Redirect(_) => None,
         }
     }
@@ -671,7 +679,7 @@ impl Map {
             Storage::QueueStack(q) => q.len() as u32,
             Storage::LpmTrie(t) => t.count(),
             Storage::Redirect(r) => r.count(),
-            Storage::Array { .. } | Storage::Ringbuf(_) | Storage::Sockets => 0,
+            Storage::Array { .. } | Storage::Ringbuf(_) | Storage::Sockets { .. } => 0,
         }
     }
 }
@@ -706,7 +714,7 @@ impl MapInner {
             | Storage::QueueStack(_)
             | Storage::Ringbuf(_)
             | Storage::LpmTrie(_)
-            | Storage::Sockets
+            | Storage::Sockets { .. }
             | Storage::Redirect(_) => None,
         }
     }
@@ -761,10 +769,15 @@ impl Drop for MapInner {
             }
             Storage::Htab(h) => h.free_all(self.map_type),
             Storage::LpmTrie(t) => t.free_all(),
+            // SAFETY: the XSKMAP's block came from alloc_zeroed with this layout in
+            // alloc_xsk_map and is freed once; it holds no references (all NULL).
+            Storage::Sockets {
+                layout: Some(layout),
+            } => unsafe { std::alloc::dealloc(self.raw.as_ptr() as *mut u8, *layout) },
             // SAFETY: the header came from Box::leak in create_with and is freed once.
             Storage::QueueStack(_)
             | Storage::Ringbuf(_)
-            | Storage::Sockets
+            | Storage::Sockets { layout: None }
             | Storage::Redirect(_) => unsafe { drop(Box::from_raw(self.raw.as_ptr())) },
         }
         LIVE_MAPS.fetch_sub(1, Ordering::SeqCst);

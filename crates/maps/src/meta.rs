@@ -41,7 +41,8 @@ pub struct MapDesc {
     /// True: no index masking in inline array lookups (privileged).
     pub bypass_spec_v1: bool,
     /// Where an array's values start (the kernel profile's `offsetof(struct bpf_array,
-    /// value)`), which inlined array lookups add to the map address.
+    /// value)`), which inlined array lookups add to the map address; for an XSKMAP, where
+    /// its socket pointers start (`offsetof(struct xsk_map, xsk_map)`).
     pub value_off: u32,
 }
 

@@ -157,11 +157,24 @@ pub(crate) fn alloc_check(a: &MapAttr, t: MapType) -> Result<(), MapError> {
 /// a pointer per sockmap/xskmap/reuseport slot, a bucket per sockhash entry, nothing per
 /// socket-local storage map).
 pub(crate) fn mem_usage(m: &MapDef) -> u64 {
+    let p = &m.profile;
+    let ptrs = m.max_entries as u64 * 8;
     match m.map_type.raw() {
         BPF_MAP_TYPE_SK_STORAGE
         | BPF_MAP_TYPE_CGROUP_STORAGE
         | BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE => 0,
-        _ => m.max_entries as u64 * 8,
+        // sock_map_mem_usage, xsk_map_mem_usage, reuseport_array_mem_usage: the struct and
+        // one pointer per entry (and no sockets, so no xsk_map_node).
+        BPF_MAP_TYPE_SOCKMAP => p.sizeof_bpf_stab as u64 + ptrs,
+        BPF_MAP_TYPE_XSKMAP => p.xsk_map_ptrs_off as u64 + ptrs,
+        BPF_MAP_TYPE_REUSEPORT_SOCKARRAY => p.sizeof_reuseport_array as u64 + ptrs,
+        // sock_hash_mem_usage: the struct and roundup_pow_of_two(max_entries) buckets (and
+        // no elements).
+        BPF_MAP_TYPE_SOCKHASH => {
+            p.sizeof_bpf_shtab as u64
+                + m.max_entries.next_power_of_two() as u64 * p.sizeof_bpf_shtab_bucket as u64
+        }
+        _ => ptrs,
     }
 }
 

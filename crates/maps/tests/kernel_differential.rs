@@ -219,3 +219,40 @@ fn collect_keys(m: &Map) -> Result<Vec<Vec<u8>>, i32> {
         }
     }
 }
+
+/// The socket maps' `memlock` (their `map_mem_usage`: the kernel struct and one pointer or
+/// bucket per entry), created empty on both sides with the live kernel's profile: SOCKMAP
+/// (`struct bpf_stab`), SOCKHASH (`struct bpf_shtab` and its buckets), XSKMAP
+/// (`struct xsk_map`) and REUSEPORT_SOCKARRAY (`struct reuseport_array`).
+#[test]
+fn socket_maps_memlock_matches_the_kernel() {
+    use kbpf_maps::sock_maps::*;
+    if !bpf_available_or_skip("kernel_differential (socket maps)") {
+        return;
+    }
+    let Some(host) = kbpf_kernel::host_profile_or_skip("kernel_differential (socket maps)")
+    else {
+        return;
+    };
+    let mut compared = 0;
+    for (t, k, v) in [
+        (BPF_MAP_TYPE_SOCKMAP, 4, 8),
+        (BPF_MAP_TYPE_SOCKHASH, 4, 8),
+        (BPF_MAP_TYPE_XSKMAP, 4, 4),
+        (BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, 4, 8),
+    ] {
+        for n in [1u32, 7, 64, 1000] {
+            let km = KernelMap::create(&MapCreateAttr::new(t, k, v, n).name("kmem")).unwrap();
+            let om = Map::create(
+                &MapAttr::new(MapType::from_raw(t), k, v, n)
+                    .name("kmem")
+                    .profile(host.maps),
+                None,
+            )
+            .unwrap();
+            assert_eq!(om.memlock(), fdinfo_memlock(&km), "type {t} max_entries {n}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 16);
+}

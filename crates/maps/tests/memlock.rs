@@ -28,6 +28,13 @@ fn matches_kernel_6_18() {
     assert_eq!(memlock(MapType::Hash, 4, 8, 16, BPF_F_NO_PREALLOC), 1216);
     assert_eq!(memlock(MapType::Queue, 0, 4, 16, 0), 380);
     assert_eq!(memlock(MapType::Stack, 0, 12, 10, 0), 444);
+    // Socket maps, empty (bpftool on 6.18.44-fc-v1300, 64 entries).
+    use kbpf_maps::sock_maps::*;
+    let sock = |t: u32, v: u32| memlock(MapType::from_raw(t), 4, v, 64, 0);
+    assert_eq!(sock(BPF_MAP_TYPE_XSKMAP, 4), 816);
+    assert_eq!(sock(BPF_MAP_TYPE_SOCKMAP, 8), 888);
+    assert_eq!(sock(BPF_MAP_TYPE_SOCKHASH, 8), 1408);
+    assert_eq!(sock(BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, 8), 808);
 
     let inner = Map::create(&MapAttr::new(MapType::Array, 4, 8, 4), None).unwrap();
     let outer =

@@ -83,6 +83,44 @@ pub struct MapsProfile {
     pub sizeof_bpf_ringbuf_map: u32,
     /// `__MAX_BPF_MAP_TYPE`: map types at or above it do not exist (EINVAL on create).
     pub map_type_count: u32,
+    /// `offsetof(struct xsk_map, xsk_map)`: where an XSKMAP's socket pointers start, which
+    /// the inlined XSKMAP lookup (`xsk_map_gen_lookup`) adds to the map address. (Profiles
+    /// saved before the field existed read the built-in value.)
+    #[serde(default = "builtin::xsk_map_ptrs_off")]
+    pub xsk_map_ptrs_off: u32,
+    /// `sizeof(struct bpf_stab)`: the header part of a SOCKMAP's `memlock`.
+    #[serde(default = "builtin::sizeof_bpf_stab")]
+    pub sizeof_bpf_stab: u32,
+    /// `sizeof(struct bpf_shtab)`: the header part of a SOCKHASH's `memlock`.
+    #[serde(default = "builtin::sizeof_bpf_shtab")]
+    pub sizeof_bpf_shtab: u32,
+    /// `sizeof(struct bpf_shtab_bucket)`: per-bucket SOCKHASH `memlock`.
+    #[serde(default = "builtin::sizeof_bpf_shtab_bucket")]
+    pub sizeof_bpf_shtab_bucket: u32,
+    /// `sizeof(struct reuseport_array)`: the header part of a REUSEPORT_SOCKARRAY's
+    /// `memlock`.
+    #[serde(default = "builtin::sizeof_reuseport_array")]
+    pub sizeof_reuseport_array: u32,
+}
+
+/// The built-in values of the fields a saved profile may lack (added after it was saved).
+mod builtin {
+    use super::MapsProfile;
+    pub(super) fn xsk_map_ptrs_off() -> u32 {
+        MapsProfile::BUILTIN.xsk_map_ptrs_off
+    }
+    pub(super) fn sizeof_bpf_stab() -> u32 {
+        MapsProfile::BUILTIN.sizeof_bpf_stab
+    }
+    pub(super) fn sizeof_bpf_shtab() -> u32 {
+        MapsProfile::BUILTIN.sizeof_bpf_shtab
+    }
+    pub(super) fn sizeof_bpf_shtab_bucket() -> u32 {
+        MapsProfile::BUILTIN.sizeof_bpf_shtab_bucket
+    }
+    pub(super) fn sizeof_reuseport_array() -> u32 {
+        MapsProfile::BUILTIN.sizeof_reuseport_array
+    }
 }
 
 /// The kernel-internal context structs, where programs' context accesses are rewritten to
@@ -179,7 +217,8 @@ pub struct RewriteBehaviour {
 }
 
 impl MapsProfile {
-    /// The built-in profile's maps ([`BUILTIN_KERNEL`]).
+    /// The built-in profile's maps ([`BUILTIN_KERNEL`]; the socket maps' sizes, added
+    /// later, were measured on 6.18.44-fc-v1300).
     pub const BUILTIN: MapsProfile = MapsProfile {
         bpf_array_value_off: 312,
         sizeof_bpf_htab: 896,
@@ -189,6 +228,11 @@ impl MapsProfile {
         sizeof_bpf_queue_stack: 312,
         sizeof_bpf_ringbuf_map: 304,
         map_type_count: 34,
+        xsk_map_ptrs_off: 304,
+        sizeof_bpf_stab: 376,
+        sizeof_bpf_shtab: 384,
+        sizeof_bpf_shtab_bucket: 16,
+        sizeof_reuseport_array: 296,
     };
 }
 
@@ -313,7 +357,7 @@ pub enum ProfileError {
 }
 
 /// Field names (as in [`KernelProfile::origins`]) and their built-in values, in one place.
-const MAP_FIELDS: [(&str, &str); 8] = [
+const MAP_FIELDS: [(&str, &str); 13] = [
     ("bpf_array_value_off", "offsetof(struct bpf_array, value)"),
     ("sizeof_bpf_htab", "sizeof(struct bpf_htab)"),
     ("sizeof_htab_bucket", "sizeof(struct bucket)"),
@@ -325,6 +369,11 @@ const MAP_FIELDS: [(&str, &str); 8] = [
     ("sizeof_bpf_queue_stack", "sizeof(struct bpf_queue_stack)"),
     ("sizeof_bpf_ringbuf_map", "sizeof(struct bpf_ringbuf_map)"),
     ("map_type_count", "__MAX_BPF_MAP_TYPE"),
+    ("xsk_map_ptrs_off", "offsetof(struct xsk_map, xsk_map)"),
+    ("sizeof_bpf_stab", "sizeof(struct bpf_stab)"),
+    ("sizeof_bpf_shtab", "sizeof(struct bpf_shtab)"),
+    ("sizeof_bpf_shtab_bucket", "sizeof(struct bpf_shtab_bucket)"),
+    ("sizeof_reuseport_array", "sizeof(struct reuseport_array)"),
 ];
 
 impl KernelProfile {
@@ -426,6 +475,11 @@ impl KernelProfile {
             sizeof_bpf_queue_stack: size("bpf_queue_stack")?,
             sizeof_bpf_ringbuf_map: size("bpf_ringbuf_map")?,
             map_type_count: enum_value("bpf_map_type", "__MAX_BPF_MAP_TYPE")?,
+            xsk_map_ptrs_off: off("xsk_map", "xsk_map")?,
+            sizeof_bpf_stab: size("bpf_stab")?,
+            sizeof_bpf_shtab: size("bpf_shtab")?,
+            sizeof_bpf_shtab_bucket: size("bpf_shtab_bucket")?,
+            sizeof_reuseport_array: size("reuseport_array")?,
         };
         for (f, what) in MAP_FIELDS {
             p.set_origin(&format!("maps.{f}"), file, what);
@@ -495,6 +549,11 @@ impl KernelProfile {
             m.sizeof_bpf_queue_stack,
             m.sizeof_bpf_ringbuf_map,
             m.map_type_count,
+            m.xsk_map_ptrs_off,
+            m.sizeof_bpf_stab,
+            m.sizeof_bpf_shtab,
+            m.sizeof_bpf_shtab_bucket,
+            m.sizeof_reuseport_array,
         ];
         let ctx = [
             c.xdp_buff_data,

@@ -283,14 +283,6 @@ pub fn misc_fixups(
         );
         if map_helper && let MapUse::Map(r) = aux.map {
             let site = site_map(input.maps, r, at)?;
-            if site.map_type.raw() == kbpf_maps::sock_maps::BPF_MAP_TYPE_XSKMAP {
-                // xsk_map_gen_lookup reads `struct xsk_map`'s socket pointers: kbpf has no
-                // AF_XDP sockets to hand out.
-                return Err(RewriteError::Unsupported {
-                    insn: at,
-                    what: "a lookup in an XSKMAP (AF_XDP sockets)".into(),
-                });
-            }
             if id == func::MAP_LOOKUP_ELEM
                 && let GenLookup::Inline(seq) = &site.lookup
             {

@@ -246,9 +246,8 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
         )));
     }
     // Maps of kernel objects kbpf does not have (sockets, socket-local storage): such a
-    // program verifies, but kbpf cannot run it. (An XSKMAP only fails where a program looks
-    // into it, see `fixups`: redirects through it find no socket, as on a kernel with
-    // none bound.)
+    // program verifies, but kbpf cannot run it. (An XSKMAP runs: lookups find no socket and
+    // redirects through it fail, as on a kernel with none bound.)
     if let Some((_, d)) = input
         .verdict
         .maps

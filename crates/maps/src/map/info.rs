@@ -110,7 +110,7 @@ impl Map {
             }
             // trie_mem_usage: elements only.
             Storage::LpmTrie(t) => t.mem_usage(),
-            Storage::Sockets => crate::sock_maps::mem_usage(m),
+            Storage::Sockets { .. } => crate::sock_maps::mem_usage(m),
             Storage::Redirect(r) => crate::devmap::mem_usage(m, r),
         }
     }

@@ -53,6 +53,12 @@ int xdp_redirect_map(struct xdp_md *ctx)
 		return bpf_redirect_map(&cpus, p[1], flags);
 	case 4:
 		return bpf_redirect_map(&xsks, p[1], flags);
+	case 5: {
+		/* AF_XDP's usual test before redirecting: is a socket bound to this queue? */
+		__u32 key = p[1];
+
+		return bpf_map_lookup_elem(&xsks, &key) ? 200 : 201;
+	}
 	default: {
 		__u32 key = p[1];
 		struct bpf_devmap_val *v = bpf_map_lookup_elem(&devs, &key);
