@@ -13,6 +13,15 @@ use crate::json::Json;
 use crate::pinned::{self, Element, Lock, MapRecord, Slot, State, TemplateRecord};
 use crate::words::{GrammarError, Words};
 
+mod btf_table;
+mod net_context;
+mod programs;
+
+pub use btf_table::{BtfEntry, BtfTable};
+pub use net_context::NetContext;
+pub use programs::{LiveProg, Origin};
+pub(crate) use programs::origin_from_record;
+
 /// The path bpftool batch files use for bpffs; it is resolved inside `--bpffs DIR`.
 pub const SYS_BPFFS: &str = "/sys/fs/bpf";
 
@@ -162,7 +171,7 @@ pub struct Session {
     dirty: bool,
     pub(crate) in_batch: bool,
     /// Live programs by kbpf id ([`crate::prog`]).
-    pub(crate) live_progs: BTreeMap<u32, crate::prog::LiveProg>,
+    pub(crate) live_progs: BTreeMap<u32, LiveProg>,
     /// The pinned programs' records were rebuilt into `live_progs`.
     pub(crate) progs_restored: bool,
     /// The next program id.
@@ -171,14 +180,14 @@ pub struct Session {
     /// they name are rebuilt ([`crate::prog::restore_all`]).
     pub(crate) pending_prog_slots: BTreeMap<u32, Vec<(Vec<u8>, u32)>>,
     /// BTF objects by kbpf id ([`crate::btf`]).
-    pub(crate) btfs: crate::btf::BtfTable,
+    pub(crate) btfs: BtfTable,
     /// What the command wrote for stderr besides its reply (debug notes, libbpf-style lines):
     /// printed before the reply, or sent back by the daemon.
     pub(crate) notes: String,
     /// The client's stdin, when the daemon runs a command that reads it (`-` as a file).
     pub(crate) stdin: Option<Vec<u8>>,
     /// Daemon: the device attachments and the client `net` commands act for.
-    pub(crate) net: Option<crate::net::NetContext>,
+    pub(crate) net: Option<NetContext>,
     /// Daemon mode: where committed changes go instead of a whole-state write.
     pub(crate) journal: Option<crate::daemon::journal::Journal>,
     /// Element changes since the last commit (journal mode).
@@ -238,7 +247,7 @@ impl Session {
             progs_restored: false,
             next_prog_id: 1,
             pending_prog_slots: BTreeMap::new(),
-            btfs: crate::btf::BtfTable::default(),
+            btfs: BtfTable::default(),
             notes: String::new(),
             stdin: None,
             net: None,
@@ -871,7 +880,7 @@ impl Session {
             self.by_kid.retain(|kid, _| live.contains(kid));
         }
         // BTF objects: tie new programs to theirs, then free what nothing holds.
-        let mut btf_changed = crate::btf::link_programs(self);
+        let mut btf_changed = self.btfs.link_programs(&self.live_progs);
         let map_kids: HashSet<u32> = self
             .maps
             .values()

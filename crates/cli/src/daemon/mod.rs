@@ -216,7 +216,7 @@ impl Daemon {
         s.opts.profile = profile;
         s.stdin = stdin.map(|b| b.0);
         // `net` commands work in the client's network namespace, as bpftool does in its own.
-        s.net = Some(crate::net::NetContext {
+        s.net = Some(crate::session::NetContext {
             attachments: self.net.clone(),
             client_pid: peer_pid,
         });
