@@ -14,6 +14,7 @@ use crate::pinned::{self, Element, Lock, MapRecord, Slot, State, TemplateRecord}
 use crate::words::{GrammarError, Words};
 
 mod btf_table;
+pub mod journal;
 mod net_context;
 mod programs;
 
@@ -189,7 +190,7 @@ pub struct Session {
     /// Daemon: the device attachments and the client `net` commands act for.
     pub(crate) net: Option<NetContext>,
     /// Daemon mode: where committed changes go instead of a whole-state write.
-    pub(crate) journal: Option<crate::daemon::journal::Journal>,
+    pub(crate) journal: Option<journal::Journal>,
     /// Element changes since the last commit (journal mode).
     pub(crate) changes: Vec<Change>,
     /// Something beyond element contents changed since the last commit: maps, pins,
@@ -417,13 +418,13 @@ impl Session {
     pub fn load_journaled(&mut self, lock: Lock) -> Result<(), String> {
         let dir = self.opts.bpffs.clone();
         let mut st = pinned::load(&dir).map_err(|e| e.to_string())?;
-        let replayed = crate::daemon::journal::replay(&dir, &mut st)?;
+        let replayed = journal::replay(&dir, &mut st)?;
         self.debug(&format!(
             "loaded {} map(s) from {} and {replayed} journal record(s)",
             st.maps.len(),
             dir.join(pinned::STATE_FILE).display()
         ));
-        let journal = crate::daemon::journal::Journal::open(&dir, &st)?;
+        let journal = journal::Journal::open(&dir, &st)?;
         self.restore(st)
             .map_err(|e| format!("restoring pinned state: {e}"))?;
         self.lock = Some(lock);

@@ -4,12 +4,12 @@
 //! not what everything pinned weighs. `docs/design/daemon.md` gives the reasons for the design.
 //!
 //! - [`serve`] (`kbpf daemon run`): takes the directory's lock for its lifetime, loads the
-//!   last checkpoint plus the journal ([`journal`]), and serves connections, one thread each.
-//!   Requests run one at a time under the session's lock, so concurrent clients see some
-//!   serial order; program runs over many packets ([`Request::ProgRunPackets`]) and test runs
-//!   run outside it, so a datapath keeps going while another client swaps inner maps (maps
-//!   are safe under concurrent use; an inner map swapped out stays alive until the runs that
-//!   may see it end).
+//!   last checkpoint plus the journal ([`crate::session::journal`]), and serves connections,
+//!   one thread each. Requests run one at a time under the session's lock, so concurrent
+//!   clients see some serial order; program runs over many packets
+//!   ([`Request::ProgRunPackets`]) and test runs run outside it, so a datapath keeps going
+//!   while another client swaps inner maps (maps are safe under concurrent use; an inner map
+//!   swapped out stays alive until the runs that may see it end).
 //! - Only the daemon's own user (or root) may connect: the socket is mode 0600 and each peer's
 //!   credentials are checked (`SO_PEERCRED`).
 //! - It checkpoints every [`CHECKPOINT_ENV`] seconds when contents changed, on
@@ -20,7 +20,6 @@
 //!   `KBPF_DAEMON=off` runs commands in the process instead (the directory lock then
 //!   serialises processes, and each command writes the whole state).
 
-pub mod journal;
 pub mod ops;
 
 use std::collections::HashMap;
