@@ -7,9 +7,9 @@
 //! - [`conformance`]: the bpf_conformance `.data` format and the `kbpf conformance DIR` runner;
 //! - [`plugin`]: `kbpf conformance-plugin`, the suite runner's plugin protocol;
 //! - [`run`]: `kbpf run FILE`, one program on one packet with bpftool's result line;
-//! - [`bpftool`]: the bpftool grammar (`kbpf [OPTIONS] OBJECT COMMAND …`), the session with its
-//!   maps and pinned state, and `batch file`; [`map`] holds the `map` commands, [`btf`] the
-//!   `btf` commands and the session's BTF objects;
+//! - [`bpftool`]: the bpftool grammar (`kbpf [OPTIONS] OBJECT COMMAND …`) and `batch file`;
+//!   [`session`] holds one process's objects and pinned state, [`map`], [`prog`], [`btf`]
+//!   and [`net`] their commands, [`handle`] the map handles and `show` selection they share;
 //! - [`words`]: the keyword grammar shared by the command line and batch files (prefixes,
 //!   `DATA`, batch-line quoting); [`json`]: bpftool's JSON layouts;
 //! - [`batch`]: `batch file FILE`, bpftool's batch mode;
@@ -30,6 +30,7 @@ pub mod btf;
 pub mod conformance;
 pub mod daemon;
 pub mod engine;
+pub mod handle;
 pub mod json;
 pub mod kernel;
 pub mod maglev;

@@ -11,7 +11,7 @@ use kbpf_maps::{Map, MapAttr, MapType};
 
 use crate::json::Json;
 use crate::pinned::{self, Element, Lock, MapRecord, Slot, State, TemplateRecord};
-use crate::words::{GrammarError, Words};
+use crate::words::GrammarError;
 
 mod btf_table;
 pub mod journal;
@@ -111,33 +111,6 @@ impl Reply {
             Json::A(objects)
         };
         Reply::ok(text, json)
-    }
-}
-
-/// The ids a `map show`/`prog show` lists and whether the user named a single object: all of
-/// them without an argument, else the objects one handle (`id N`, `pinned P`, `name N`, …)
-/// names; a handle naming nothing fails silently, as bpftool's does.
-pub fn show_selection(
-    s: &Session,
-    w: &mut Words<'_>,
-    all: impl FnOnce(&Session) -> Vec<u32>,
-    parse: fn(&Session, &mut Words<'_>) -> Result<Vec<u32>, Reply>,
-) -> Result<(Vec<u32>, bool), Reply> {
-    if w.is_empty() {
-        return Ok((all(s), false));
-    }
-    if w.len() != 2 {
-        return Err(Reply::err(
-            format!("what is '{}'?", w.peek().unwrap_or_default()),
-            -1,
-        ));
-    }
-    match parse(s, w)? {
-        ids if ids.is_empty() => Err(Reply::silent(-1)),
-        ids => {
-            let one = ids.len() == 1;
-            Ok((ids, one))
-        }
     }
 }
 

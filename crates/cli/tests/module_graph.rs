@@ -12,9 +12,6 @@ use std::path::{Path, PathBuf};
 
 /// Circles not yet taken apart, as `crate: modules`.
 const KNOWN: &[(&str, &[&str])] = &[
-    // The CLI's object modules share handle parsing and dumps: `prog load` parses map
-    // handles, `map` stores programs and prints typed values, `btf dump` takes both handles.
-    ("cli", &["btf", "map", "prog"]),
     // The CLI: `bpftool` dispatches to the daemon, whose `kbpf daemon` command takes the
     // parsed command line from `bpftool`.
     ("cli", &["bpftool", "daemon"]),

@@ -24,10 +24,11 @@ use kbpf_maps::{Map, Registry};
 use kbpf_rewrite::xlated::{DumpOptions, insns_for_dump};
 use kbpf_run::{Engine, Program, TestRunInput};
 
+use crate::handle::show_selection;
 use crate::json::Json;
 use crate::pinned::TemplateRecord;
 use crate::session::{
-    LiveProg, Origin, Reply, SYS_BPFFS, Session, origin_from_record, show_selection, strerror,
+    LiveProg, Origin, Reply, SYS_BPFFS, Session, origin_from_record, strerror,
 };
 use crate::words::{GrammarError, Words, is_prefix, strtoul};
 
