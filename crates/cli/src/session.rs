@@ -20,8 +20,8 @@ mod programs;
 
 pub use btf_table::{BtfEntry, BtfTable};
 pub use net_context::NetContext;
-pub use programs::{LiveProg, Origin};
 pub(crate) use programs::origin_from_record;
+pub use programs::{LiveProg, Origin};
 
 /// The path bpftool batch files use for bpffs; it is resolved inside `--bpffs DIR`.
 pub const SYS_BPFFS: &str = "/sys/fs/bpf";

@@ -11,11 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Circles not yet taken apart, as `crate: modules`.
-const KNOWN: &[(&str, &[&str])] = &[
-    // The CLI: `bpftool` dispatches to the daemon, whose `kbpf daemon` command takes the
-    // parsed command line from `bpftool`.
-    ("cli", &["bpftool", "daemon"]),
-];
+const KNOWN: &[(&str, &[&str])] = &[];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {

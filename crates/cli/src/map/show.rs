@@ -5,8 +5,8 @@
 use kbpf_maps::{Map, MapType};
 
 use super::{USAGE, entry, parse_maps};
-use crate::json::Json;
 use crate::handle::show_selection;
+use crate::json::Json;
 use crate::session::{Reply, Session};
 use crate::words::{Words, hex_bytes};
 

@@ -27,9 +27,7 @@ use kbpf_run::{Engine, Program, TestRunInput};
 use crate::handle::show_selection;
 use crate::json::Json;
 use crate::pinned::TemplateRecord;
-use crate::session::{
-    LiveProg, Origin, Reply, SYS_BPFFS, Session, origin_from_record, strerror,
-};
+use crate::session::{LiveProg, Origin, Reply, SYS_BPFFS, Session, origin_from_record, strerror};
 use crate::words::{GrammarError, Words, is_prefix, strtoul};
 
 mod dump;

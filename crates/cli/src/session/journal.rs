@@ -33,8 +33,8 @@ use std::time::Instant;
 use kbpf_maps::MapType;
 use serde::{Deserialize, Serialize};
 
-use crate::pinned::{self, BtfRecord, Element, MapRecord, ProgSlot, Slot, State};
 use super::{Change, Session};
+use crate::pinned::{self, BtfRecord, Element, MapRecord, ProgSlot, Slot, State};
 
 /// The journal's file name inside the bpffs directory.
 pub const JOURNAL_FILE: &str = ".kbpf-journal";
