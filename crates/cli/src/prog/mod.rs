@@ -407,16 +407,7 @@ fn parse_tag(t: &str) -> Option<String> {
 
 /// The program pinned at `path`.
 pub fn pinned_prog(s: &Session, path: &str) -> Result<u32, Reply> {
-    let not_found = || {
-        Reply::err(
-            format!("bpf obj get ({path}): No such file or directory"),
-            -1,
-        )
-    };
-    let rel = s.resolve(path).ok_or_else(not_found)?;
-    if !s.opts.bpffs.join(&rel).is_file() {
-        return Err(not_found());
-    }
+    let rel = s.pin_file(path)?;
     if let Some((id, _)) = s.live_progs.iter().find(|(_, p)| p.pins.contains(&rel)) {
         return Ok(*id);
     }

@@ -117,8 +117,10 @@ impl Session {
         Some(parts.join("/"))
     }
 
-    /// The map pinned at `path` (`bpf obj get (PATH): …` errors as bpftool).
-    pub fn pinned_map(&self, path: &str) -> Result<u32, Reply> {
+    /// The pin at `path` relative to the bpffs directory, when its file exists (bpftool's
+    /// `bpf obj get (PATH): No such file or directory` otherwise); the map or program
+    /// pinned there is the caller's to find.
+    pub(crate) fn pin_file(&self, path: &str) -> Result<String, Reply> {
         let not_found = || {
             Reply::err(
                 format!("bpf obj get ({path}): No such file or directory"),
@@ -129,6 +131,12 @@ impl Session {
         if !self.opts.bpffs.join(&rel).is_file() {
             return Err(not_found());
         }
+        Ok(rel)
+    }
+
+    /// The map pinned at `path` (`bpf obj get (PATH): …` errors as bpftool).
+    pub fn pinned_map(&self, path: &str) -> Result<u32, Reply> {
+        let rel = self.pin_file(path)?;
         self.maps
             .iter()
             .find(|(_, e)| e.pins.contains(&rel))
