@@ -7,14 +7,15 @@
 //! - [`conformance`]: the bpf_conformance `.data` format and the `kbpf conformance DIR` runner;
 //! - [`plugin`]: `kbpf conformance-plugin`, the suite runner's plugin protocol;
 //! - [`run`]: `kbpf run FILE`, one program on one packet with bpftool's result line;
-//! - [`bpftool`]: the bpftool grammar (`kbpf [OPTIONS] OBJECT COMMAND …`), the session with its
-//!   maps and pinned state, and `batch file`; [`map`] holds the `map` commands, [`btf`] the
-//!   `btf` commands and the session's BTF objects;
+//! - [`bpftool`]: the bpftool grammar (`kbpf [OPTIONS] OBJECT COMMAND …`) and `batch file`;
+//!   [`session`] holds one process's objects and pinned state, [`map`], [`prog`], [`btf`]
+//!   and [`net`] their commands, [`handle`] the map handles and `show` selection they share;
 //! - [`words`]: the keyword grammar shared by the command line and batch files (prefixes,
 //!   `DATA`, batch-line quoting); [`json`]: bpftool's JSON layouts;
 //! - [`batch`]: `batch file FILE`, bpftool's batch mode;
-//! - [`daemon`]: the daemon that owns a bpffs directory's live objects (`kbpf daemon …`), its
-//!   journal and `bpf()`-shaped requests, and the CLI's side of it;
+//! - [`daemon`]: the daemon that owns a bpffs directory's live objects (`kbpf daemon …`) and
+//!   its `bpf()`-shaped requests; [`client`]: the CLI's side of it (forwarding a command
+//!   line); [`cmdline`]: the parsed command line all three take;
 //! - [`pinned`]: the bpffs directory's state file (the daemon's checkpoint), locking and
 //!   crash-safe writes;
 //! - [`kernel`]: which kernel profile the session follows, and `kbpf kernel profile`;
@@ -22,14 +23,27 @@
 //!
 //! `main.rs` sends `run`, `conformance`, `conformance-plugin`, `maglev` and `veristat` (and
 //! `--help`) through clap and everything else through [`bpftool::main`].
+//!
+//! The bpftool-grammar modules are layered, each naming only those below it (no import
+//! circles, `tests/module_graph.rs`):
+//! - [`words`], [`json`], [`pinned`]: grammar, output and the state file;
+//! - [`session`]: the objects and their state (maps, programs, BTF table, net context,
+//!   journal) and [`session::Reply`]; [`cmdline`];
+//! - [`handle`], [`kernel`]; then the object modules [`prog`] < [`btf`] < [`map`], and
+//!   [`net`] (on [`prog`]) and [`batch`] beside them;
+//! - [`client`] (on [`prog`] for `prog run … pcap_in`), then [`daemon`], then [`bpftool`],
+//!   which dispatches to every object and hands the daemon its dispatch.
 #![deny(missing_docs)]
 
 pub mod batch;
 pub mod bpftool;
 pub mod btf;
+pub mod client;
+pub mod cmdline;
 pub mod conformance;
 pub mod daemon;
 pub mod engine;
+pub mod handle;
 pub mod json;
 pub mod kernel;
 pub mod maglev;

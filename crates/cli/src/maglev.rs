@@ -279,7 +279,7 @@ fn live_run(a: &MaglevArgs, bpffs: Option<&Path>) -> Result<(TrafficReport, Swap
     let pin = format!("maglev-live-{}", std::process::id());
     std::fs::create_dir_all(dir.join(&pin)).map_err(|e| format!("{}: {e}", dir.display()))?;
     let result = (|| {
-        let mut client = crate::daemon::connect_or_start(&dir).map_err(|e| e.to_string())?;
+        let mut client = crate::client::connect_or_start(&dir).map_err(|e| e.to_string())?;
         let prog_dir = format!("/sys/fs/bpf/{pin}/prog");
         let map_dir = format!("/sys/fs/bpf/{pin}/maps");
         let (_, err, st) = client
@@ -396,7 +396,7 @@ fn ctl(a: &MaglevArgs, bpffs: Option<&Path>) -> ExitCode {
     let dir = bpffs
         .map(Path::to_path_buf)
         .unwrap_or_else(crate::pinned::default_bpffs);
-    let client = match crate::daemon::connect_or_start(&dir) {
+    let client = match crate::client::connect_or_start(&dir) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("Error: no kbpf daemon for {}: {e}", dir.display());

@@ -161,56 +161,25 @@ fn changed(s: &mut Session, change: Change, op: &str, r: Result<(), MapError>) -
     }
 }
 
-/// Parses `MAP := id ID | pinned FILE | name NAME` into the kbpf ids it names (several for
-/// `name`, none when no map has that name).
+/// `MAP` ([`crate::handle::parse_maps`]); too few words print the map usage, as bpftool's
+/// commands check `argc < 2` themselves.
 fn parse_maps(s: &Session, w: &mut Words<'_>) -> Result<Vec<u32>, Reply> {
     if w.len() < 2 {
-        // bpftool's commands check `argc < 2` themselves and print the usage.
-        return Err(Reply::usage(if s.opts.json { "" } else { USAGE }));
+        return Err(usage(s));
     }
-    let kw = w.next().unwrap_or_default();
-    let arg = w.next().unwrap_or_default();
-    if is_prefix(kw, "id") {
-        let Some(id) = strtoul(arg, 0).filter(|v| *v <= u32::MAX as u64) else {
-            return Err(Reply::err(format!("can't parse {arg} as ID"), -1));
-        };
-        let id = id as u32;
-        if s.map(id).is_none() {
-            return Err(Reply::err(
-                format!("get map by id ({id}): No such file or directory"),
-                -1,
-            ));
-        }
-        Ok(vec![id])
-    } else if is_prefix(kw, "pinned") {
-        Ok(vec![s.pinned_map(arg)?])
-    } else if is_prefix(kw, "name") {
-        let name: String = arg.chars().take(15).collect();
-        Ok(s.maps()
-            .filter(|(_, e)| e.map.name() == name)
-            .map(|(id, _)| id)
-            .collect())
-    } else {
-        Err(Reply::err(
-            format!("expected 'id', 'name' or 'pinned', got: '{kw}'?"),
-            -1,
-        ))
-    }
+    crate::handle::parse_maps(s, w)
 }
 
-/// One map handle as other objects' commands take it (`prog load … map name N MAP`).
-pub(crate) fn parse_map_handle(s: &Session, w: &mut Words<'_>) -> Result<u32, Reply> {
-    parse_map(s, w)
-}
-
-/// One map handle (bpftool's `map_parse_fd`).
+/// One map handle ([`crate::handle::parse_map`]), with the map usage for too few words.
 fn parse_map(s: &Session, w: &mut Words<'_>) -> Result<u32, Reply> {
-    let ids = parse_maps(s, w)?;
-    match ids.as_slice() {
-        [id] => Ok(*id),
-        [] => Err(Reply::silent(-1)),
-        _ => Err(Reply::err("several maps match this handle", -1)),
+    if w.len() < 2 {
+        return Err(usage(s));
     }
+    crate::handle::parse_map(s, w)
+}
+
+fn usage(s: &Session) -> Reply {
+    Reply::usage(if s.opts.json { "" } else { USAGE })
 }
 
 fn entry(s: &Session, id: u32) -> Map {

@@ -15,22 +15,11 @@
 //! daemon; `auto` (the default, or `$KBPF_NET_CAPTURE` of the daemon) takes AF_XDP where
 //! the device's driver runs XDP at its MTU, else AF_PACKET.
 
-use std::sync::Arc;
-
-use kbpf_net::{AttachOptions, Attachments, CaptureMode, Hook, NetNs};
+use kbpf_net::{AttachOptions, CaptureMode, Hook};
 
 use crate::json::Json;
-use crate::session::{Reply, Session};
+use crate::session::{NetContext, Reply, Session};
 use crate::words::{Words, is_prefix};
-
-/// What a daemon lends a session for `net` commands.
-#[derive(Clone)]
-pub struct NetContext {
-    /// The daemon's attachments.
-    pub attachments: Arc<Attachments>,
-    /// The pid of the client the command runs for (its namespace is the command's).
-    pub client_pid: u32,
-}
 
 const USAGE: &str = "\
 Usage: kbpf net { show | list } [dev <devname>]
@@ -80,15 +69,6 @@ fn context(s: &Session, what: &str) -> Result<NetContext, Reply> {
                 "net {what} needs the kbpf daemon, which runs attached programs (unset KBPF_DAEMON=off)"
             ),
             libc::EOPNOTSUPP,
-        )
-    })
-}
-
-pub(crate) fn client_netns(ctx: &NetContext) -> Result<NetNs, Reply> {
-    NetNs::of_pid(ctx.client_pid).map_err(|e| {
-        refuse(
-            format!("the client's network namespace: {e}"),
-            e.raw_os_error().unwrap_or(libc::EIO),
         )
     })
 }
@@ -172,7 +152,7 @@ fn attach(s: &mut Session, w: &mut Words<'_>) -> Reply {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let ns = match client_netns(&ctx) {
+    let ns = match ctx.client_netns() {
         Ok(n) => n,
         Err(r) => return r,
     };
@@ -212,7 +192,7 @@ fn detach(s: &mut Session, w: &mut Words<'_>) -> Reply {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let ns = match client_netns(&ctx) {
+    let ns = match ctx.client_netns() {
         Ok(n) => n,
         Err(r) => return r,
     };
@@ -241,7 +221,7 @@ fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
         return Reply::err(format!("unknown option: {extra}"), -1);
     }
     let list = match &s.net {
-        Some(ctx) => match client_netns(ctx) {
+        Some(ctx) => match ctx.client_netns() {
             Ok(ns) => ctx.attachments.list(ns.inode()),
             Err(r) => return r,
         },

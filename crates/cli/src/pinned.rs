@@ -58,7 +58,7 @@ pub struct State {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub btfs: Vec<BtfRecord>,
     /// The daemon's journal records up to this sequence number are included in this state
-    /// (a checkpoint); replay starts after it (see `crate::daemon::journal`).
+    /// (a checkpoint); replay starts after it (see `crate::session::journal`).
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub journal_seq: u64,
 }

@@ -11,19 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Circles not yet taken apart, as `crate: modules`.
-const KNOWN: &[(&str, &[&str])] = &[
-    // The CLI: `session::Session` holds each object's state (live programs, BTF table, net
-    // attachments, the daemon's journal) while those modules operate on it; the object
-    // modules (map, prog, btf, net) share handle parsing and dumps with each other; `bpftool`
-    // dispatches to the daemon, which dispatches commands back. Taking it apart means moving
-    // each object's state and the shared handle code below `session`.
-    (
-        "cli",
-        &[
-            "batch", "bpftool", "btf", "daemon", "kernel", "map", "net", "prog", "session",
-        ],
-    ),
-];
+const KNOWN: &[(&str, &[&str])] = &[];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {

@@ -124,7 +124,7 @@ fn source(s: &mut Session, w: &mut Words<'_>) -> Result<(Arc<Btf>, Vec<u32>), Re
     let src = w.next().unwrap_or_default();
     if is_prefix(src, "map") {
         req_args(s, w, 2)?;
-        let id = crate::map::parse_map_handle(s, w)?;
+        let id = crate::handle::parse_map(s, w)?;
         let m = s.map(id).map(|e| e.map.clone()).ok_or_else(|| {
             Reply::err(
                 format!("get map by id ({id}): No such file or directory"),

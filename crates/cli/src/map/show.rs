@@ -5,8 +5,9 @@
 use kbpf_maps::{Map, MapType};
 
 use super::{USAGE, entry, parse_maps};
+use crate::handle::show_selection;
 use crate::json::Json;
-use crate::session::{Reply, Session, show_selection};
+use crate::session::{Reply, Session};
 use crate::words::{Words, hex_bytes};
 
 fn info_text(s: &Session, id: u32, m: &Map) -> (String, String) {

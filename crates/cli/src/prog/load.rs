@@ -271,7 +271,7 @@ pub fn parse_load_args(s: &Session, w: &mut Words<'_>) -> Result<LoadArgs, (Stri
                     Reply::err(format!("expected 'idx' or 'name', got: '{kind}'?"), -1),
                 ));
             };
-            let id = crate::map::parse_map_handle(s, w).map_err(|r| (String::new(), r))?;
+            let id = crate::handle::parse_map(s, w).map_err(|r| (String::new(), r))?;
             a.maps.push((sel, id));
         } else if is_prefix(word, "pinmaps") {
             w.next();

@@ -23,11 +23,11 @@ use kbpf_isa::insn::*;
 use kbpf_maps::{Map, Registry};
 use kbpf_rewrite::xlated::{DumpOptions, insns_for_dump};
 use kbpf_run::{Engine, Program, TestRunInput};
-use serde_json::json;
 
+use crate::handle::show_selection;
 use crate::json::Json;
 use crate::pinned::TemplateRecord;
-use crate::session::{Reply, SYS_BPFFS, Session, show_selection, strerror};
+use crate::session::{LiveProg, Origin, Reply, SYS_BPFFS, Session, origin_from_record, strerror};
 use crate::words::{GrammarError, Words, is_prefix, strtoul};
 
 mod dump;
@@ -169,118 +169,6 @@ pub fn prog_type_name(t: u32) -> String {
         .get(t as usize)
         .map(|s| s.to_string())
         .unwrap_or_else(|| format!("type {t}"))
-}
-
-/// A live program of the session.
-pub struct LiveProg {
-    /// The verified, translated program.
-    pub program: Arc<Program>,
-    /// Pin paths relative to the bpffs directory.
-    pub pins: Vec<String>,
-    /// The kbpf ids of the maps the program is bound to (`map_ids`), ascending.
-    pub map_ids: Vec<u32>,
-    /// `BPF_PROG_TYPE_*` as loaded.
-    pub prog_type: u32,
-    /// Unix time of the (first) load.
-    pub loaded_at: i64,
-    /// Loader's uid.
-    pub uid: u32,
-    /// GPL-compatible license.
-    pub gpl: bool,
-    /// What rebuilds the program in another process.
-    pub origin: Origin,
-    _registry: Arc<Registry>,
-}
-
-/// How a pinned program is rebuilt: the object and program, the `type` override, and the
-/// object's maps the program is bound to (libbpf name → kbpf map id).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Origin {
-    /// Absolute path of the object file.
-    pub object: PathBuf,
-    /// The program's (function) name in the object.
-    pub prog: String,
-    /// `type TYPE` given at load.
-    pub type_override: Option<u32>,
-    /// Bound maps by the object's map names.
-    pub maps: BTreeMap<String, u32>,
-    /// The tag when first loaded.
-    pub tag: String,
-}
-
-impl LiveProg {
-    fn record(&self, id: u32) -> serde_json::Value {
-        json!({
-            "id": id,
-            "pins": self.pins,
-            "map_ids": self.map_ids,
-            "object": self.origin.object.display().to_string(),
-            "prog": self.origin.prog,
-            "type": self.origin.type_override,
-            "maps": self.origin.maps,
-            "tag": self.origin.tag,
-            "prog_type": self.prog_type,
-            "loaded_at": self.loaded_at,
-            "uid": self.uid,
-            "gpl": self.gpl,
-        })
-    }
-}
-
-fn origin_from_record(
-    r: &serde_json::Value,
-) -> Result<(u32, Origin, Vec<String>, i64, u32), String> {
-    let id = r
-        .get("id")
-        .and_then(|v| v.as_u64())
-        .ok_or("program record without id")? as u32;
-    let object = r
-        .get("object")
-        .and_then(|v| v.as_str())
-        .ok_or(format!("program {id}: no object path"))?;
-    let prog = r
-        .get("prog")
-        .and_then(|v| v.as_str())
-        .ok_or(format!("program {id}: no program name"))?;
-    let type_override = r.get("type").and_then(|v| v.as_u64()).map(|t| t as u32);
-    let maps = r
-        .get("maps")
-        .and_then(|v| v.as_object())
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()? as u32)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let tag = r
-        .get("tag")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
-    let pins = r
-        .get("pins")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    let loaded_at = r.get("loaded_at").and_then(|v| v.as_i64()).unwrap_or(0);
-    let uid = r.get("uid").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
-    Ok((
-        id,
-        Origin {
-            object: PathBuf::from(object),
-            prog: prog.to_string(),
-            type_override,
-            maps,
-            tag,
-        },
-        pins,
-        loaded_at,
-        uid,
-    ))
 }
 
 /// Rebuilds every pinned program of the state that is not live yet (once per session).
@@ -519,16 +407,7 @@ fn parse_tag(t: &str) -> Option<String> {
 
 /// The program pinned at `path`.
 pub fn pinned_prog(s: &Session, path: &str) -> Result<u32, Reply> {
-    let not_found = || {
-        Reply::err(
-            format!("bpf obj get ({path}): No such file or directory"),
-            -1,
-        )
-    };
-    let rel = s.resolve(path).ok_or_else(not_found)?;
-    if !s.opts.bpffs.join(&rel).is_file() {
-        return Err(not_found());
-    }
+    let rel = s.pin_file(path)?;
     if let Some((id, _)) = s.live_progs.iter().find(|(_, p)| p.pins.contains(&rel)) {
         return Ok(*id);
     }
@@ -670,11 +549,23 @@ fn show(s: &mut Session, w: &mut Words<'_>) -> Reply {
     let mut js = Vec::new();
     for id in ids {
         let (mut t, mut j) = show_one(id, &s.live_progs[&id]);
-        crate::btf::prog_show(s, id, &mut t, &mut j);
+        btf_show(s, id, &mut t, &mut j);
         text.push_str(&t);
         js.push(j);
     }
     Reply::shown(text, js, single)
+}
+
+/// `prog show`'s BTF part: `\tbtf_id N` after the memory line, `"btf_id"` before `"pinned"`.
+fn btf_show(s: &Session, prog: u32, text: &mut String, json: &mut Json) {
+    let Some(id) = s.btfs.of_prog(prog) else {
+        return;
+    };
+    text.push_str(&format!("\tbtf_id {id}\n"));
+    if let Json::O(f) = json {
+        let at = f.iter().position(|(k, _)| k == "pinned").unwrap_or(f.len());
+        f.insert(at, ("btf_id".into(), Json::U(u64::from(id))));
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -189,7 +189,7 @@ fn in_client_netns<T: Send>(
     if !asks_host_network(prog) {
         return Ok(f());
     }
-    let client = crate::net::client_netns(ctx)?;
+    let client = ctx.client_netns()?;
     if kbpf_net::NetNs::current().is_ok_and(|here| here.inode() == client.inode()) {
         return Ok(f());
     }

@@ -1,5 +1,8 @@
 //! The daemon's journal: what makes acknowledged changes survive `kill -9` without rewriting
-//! the whole state for every command.
+//! the whole state for every command. It is the session's: [`Session::commit`] writes
+//! to it instead of the state file when a daemon owns the directory, and reads the
+//! session's objects to find what changed; the daemon ([`crate::daemon`]) only opens it
+//! and asks for checkpoints.
 //!
 //! The state file ([`crate::pinned::STATE_FILE`]) is the last *checkpoint*: every object and
 //! every element, written atomically. Between checkpoints each committed request appends one
@@ -13,7 +16,7 @@
 //!   synced. A killed daemon loses nothing (the data is in the kernel's page cache); a power
 //!   loss may lose them back to the last sync.
 //! - Writes programs make to their maps are in no journal record: they are kept as of the
-//!   last checkpoint (on clean stop, and every [`super::CHECKPOINT_ENV`] seconds).
+//!   last checkpoint (on clean stop, and every [`crate::daemon::CHECKPOINT_ENV`] seconds).
 //!
 //! At start, [`replay`] applies the lines after the checkpoint's `journal_seq` to the state
 //! document, before it is turned into live objects. A line cut short by a kill (no newline,
@@ -30,8 +33,8 @@ use std::time::Instant;
 use kbpf_maps::MapType;
 use serde::{Deserialize, Serialize};
 
+use super::{Change, Session};
 use crate::pinned::{self, BtfRecord, Element, MapRecord, ProgSlot, Slot, State};
-use crate::session::{Change, Session};
 
 /// The journal's file name inside the bpffs directory.
 pub const JOURNAL_FILE: &str = ".kbpf-journal";
