@@ -170,6 +170,7 @@ impl Program {
         opts: &LoadOptions,
         funcs_btf: &[(Option<String>, String)],
     ) -> Result<Program, ProgLoadError> {
+        crate::tail_call::set_target_runner(run_tail_target);
         let raw_type = opts.prog_type.unwrap_or(prog.prog_type);
         let prog_type = ProgType::from_u32(raw_type).ok_or_else(|| ProgLoadError::ProgType {
             name: prog.name.clone(),
@@ -337,6 +338,28 @@ impl Program {
     pub fn helpers(&self) -> &HelperRegistry {
         &self.helpers
     }
+}
+
+/// Runs the program a `PROG_ARRAY` slot points at as the target of a tail call
+/// ([`crate::tail_call`]), on the run's engine (a target the JIT cannot compile runs on the
+/// interpreter: still the right program).
+///
+/// # Safety
+/// `slot` is a [`prog_ref`] pointer kept alive by its slot, and `ctx` the context the
+/// program was verified for, as in [`crate::Runner::run_ctx`].
+unsafe fn run_tail_target(slot: usize, jit: bool, ctx: u64) -> Result<u64, kbpf_vm::RunError> {
+    // SAFETY: forwarded contract: the slot keeps the `Program` alive.
+    let target = unsafe { &*(slot as *const Program) };
+    if jit && let Ok(j) = target.jit() {
+        // SAFETY: forwarded contract.
+        return unsafe { j.run(ctx, 0) };
+    }
+    let vm = kbpf_vm::Interpreter::new_translated(&target.xlated.insns, &target.helpers)
+        .map_err(|_| kbpf_vm::RunError::Unsupported {
+            pc: 0,
+            what: "tail-call target does not decode",
+        })?;
+    vm.run([ctx, 0, 0, 0, 0], &[], kbpf_vm::Mode::Unchecked)
 }
 
 /// The `PROG_ARRAY` value for `program` (what `bpf_tail_call` reads from a slot): the

@@ -4,8 +4,8 @@
 //! jumps into the target program, which returns to whoever called that function. From the
 //! main function that ends the program with the target's `r0`; from a subprogram, the
 //! subprogram's caller goes on with it (the x86 JIT has allowed tail calls in subprograms
-//! since 5.10). kbpf's helper runs the target itself, on the engine the run started on and
-//! the same context, and both engines then end the calling function with the target's `r0`
+//! since 5.10). kbpf's helper runs the target itself (through the runner `program`
+//! registers, [`RUN_TARGET`]), on the engine the run started on and the same context, and both engines then end the calling function with the target's `r0`
 //! ([`kbpf_vm::Helper::frame_result`]). A failed tail call — an index past `max_entries`,
 //! the run's 34th, an empty slot (which still counts) — falls through and leaves `r0` alone,
 //! as the kernel's jump does.
@@ -17,14 +17,28 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
+use std::sync::OnceLock;
 
 use kbpf_maps::raw as m;
-use kbpf_vm::{Helper, Interpreter, Mode, RunError};
-
-use crate::program::Program;
+use kbpf_vm::{Helper, RunError};
 
 /// `MAX_TAIL_CALL_CNT`: tail calls one run may make.
 pub const MAX_TAIL_CALL_CNT: u32 = 33;
+
+/// How a tail call's target runs: `(PROG_ARRAY slot pointer, on the JIT?, ctx) -> r0`.
+///
+/// # Safety
+/// The pointer is a live slot value and `ctx` the context its program was verified for.
+pub(crate) type RunTarget = unsafe fn(usize, bool, u64) -> Result<u64, RunError>;
+
+/// Set once by `program`, which owns what slots point at (`Program`) and sits above this
+/// module, when the first program loads: no slot can hold a program before that.
+static RUN_TARGET: OnceLock<RunTarget> = OnceLock::new();
+
+/// Tells this module how to run a slot's program (see [`RUN_TARGET`]).
+pub(crate) fn set_target_runner(run: RunTarget) {
+    let _ = RUN_TARGET.set(run);
+}
 
 thread_local! {
     /// This thread's run: tail calls made so far, whether it runs on the JIT, and the `r0`
@@ -93,14 +107,14 @@ pub(crate) unsafe extern "C" fn bpf_tail_call(
     if p == 0 {
         return ENOENT;
     }
-    // SAFETY: PROG_ARRAY slots hold only `prog_ref` pointers to a `Program` the slot keeps
-    // alive; a replaced slot's reference is dropped through the epoch collector, and the
-    // run holds a pin. The PROG_ARRAY's owner type check made the target a program of the
-    // same type, verified for the same context, which `ctx` is (the helper's first argument
-    // is the caller's r1, the context, as the verifier requires).
-    let target = unsafe { &*(p as *const Program) };
-    // SAFETY: as above.
-    let r0 = match unsafe { run_target(target, jit, ctx) } {
+    let Some(run) = RUN_TARGET.get() else {
+        return ENOENT; // no program was ever loaded, so no slot can hold one
+    };
+    // SAFETY: `p` is a live slot value (the run holds a pin; a replaced slot's reference is
+    // dropped through the epoch collector). The PROG_ARRAY's owner type check made the
+    // target a program of the same type, verified for the same context, which `ctx` is (the
+    // helper's first argument is the caller's r1, the context, as the verifier requires).
+    let r0 = match unsafe { run(p, jit, ctx) } {
         Ok(r0) => r0,
         Err(e) => {
             ERROR.with(|slot| {
@@ -116,21 +130,3 @@ pub(crate) unsafe extern "C" fn bpf_tail_call(
     0
 }
 
-/// Runs `target` as the target of a tail call, on the run's engine (a target the JIT cannot
-/// compile runs on the interpreter: still the right program).
-///
-/// # Safety
-/// As [`crate::Runner::run_ctx`]: `ctx` is the context `target` was verified for.
-unsafe fn run_target(target: &Program, jit: bool, ctx: u64) -> Result<u64, RunError> {
-    if jit && let Ok(j) = target.jit() {
-        // SAFETY: forwarded contract.
-        return unsafe { j.run(ctx, 0) };
-    }
-    let vm = Interpreter::new_translated(&target.xlated.insns, target.helpers()).map_err(|_| {
-        RunError::Unsupported {
-            pc: 0,
-            what: "tail-call target does not decode",
-        }
-    })?;
-    vm.run([ctx, 0, 0, 0, 0], &[], Mode::Unchecked)
-}
