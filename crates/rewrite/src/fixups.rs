@@ -27,7 +27,27 @@ pub mod func {
         BPF_FUNC_MAP_PUSH_ELEM as MAP_PUSH_ELEM, BPF_FUNC_MAP_UPDATE_ELEM as MAP_UPDATE_ELEM,
         BPF_FUNC_REDIRECT_MAP as REDIRECT_MAP, BPF_FUNC_TAIL_CALL as TAIL_CALL,
     };
+    use kbpf_uapi::bpf::{
+        BPF_FUNC_CGRP_STORAGE_GET, BPF_FUNC_INODE_STORAGE_GET, BPF_FUNC_SK_STORAGE_GET,
+        BPF_FUNC_TASK_STORAGE_GET,
+    };
+
+    /// `is_storage_get_function`: the local-storage getters, whose last argument the
+    /// verifier sets to the allocation flags.
+    pub fn is_storage_get(id: i32) -> bool {
+        matches!(
+            id,
+            BPF_FUNC_SK_STORAGE_GET
+                | BPF_FUNC_INODE_STORAGE_GET
+                | BPF_FUNC_TASK_STORAGE_GET
+                | BPF_FUNC_CGRP_STORAGE_GET
+        )
+    }
 }
+
+/// `GFP_ATOMIC` (`__GFP_HIGH | __GFP_KSWAPD_RECLAIM`) as 6.x kernels define it: what a
+/// non-sleepable program's storage getters allocate with (bpftool shows `r5 = 2080`).
+const GFP_ATOMIC: i32 = 0x820;
 
 fn is_cond_jump(insn: &Insn) -> bool {
     let class = insn.class();
@@ -368,8 +388,19 @@ pub fn misc_fixups(
                 id,
             }
         })?;
-        prog.insns[i] = call_insn(addr)?;
         note(addr, names);
+        if func::is_storage_get(id) {
+            // The storage getters allocate with the flags the verifier puts in r5: kbpf has
+            // no sleepable programs, so always GFP_ATOMIC.
+            let seq = [
+                Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 5, 0, 0, GFP_ATOMIC),
+                call_insn(addr)?,
+            ];
+            prog.patch(i, &seq)?;
+            i += seq.len();
+            continue;
+        }
+        prog.insns[i] = call_insn(addr)?;
         i += 1;
     }
     Ok(())

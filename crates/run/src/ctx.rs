@@ -327,6 +327,16 @@ pub struct SkBuff {
     /// (boxed, so the pointer in the image stays valid).
     test_sock: Option<Box<[u8; sock::SOCK_SIZE]>>,
 }
+
+impl Drop for SkBuff {
+    /// The test run's socket goes with its skb, and with it any socket-local storage the
+    /// program created for it (`bpf_sk_storage_free`).
+    fn drop(&mut self) {
+        if let Some(sock) = &self.test_sock {
+            crate::sk_storage::forget_socket(sock.as_ptr() as u64);
+        }
+    }
+}
 /// `AF_INET`.
 const AF_INET: u16 = 2;
 /// `TCP_CLOSE`: the state `sock_init_data` gives a new socket.

@@ -215,6 +215,16 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(84, "bpf_sk_lookup_tcp", sk::bpf_sk_lookup_tcp),
     helper!(85, "bpf_sk_lookup_udp", sk::bpf_sk_lookup_udp),
     helper!(86, "bpf_sk_release", sk::bpf_sk_release),
+    helper!(
+        107,
+        "bpf_sk_storage_get",
+        crate::sk_storage::bpf_sk_storage_get
+    ),
+    helper!(
+        108,
+        "bpf_sk_storage_delete",
+        crate::sk_storage::bpf_sk_storage_delete
+    ),
     helper!(99, "bpf_skc_lookup_tcp", sk::bpf_skc_lookup_tcp),
     helper!(95, "bpf_sk_fullsock", sk::bpf_sk_fullsock),
     helper!(96, "bpf_tcp_sock", sk::bpf_tcp_sock),

@@ -21,6 +21,7 @@ pub mod packets;
 pub mod program;
 pub mod redirect;
 mod ringbuf;
+mod sk_storage;
 mod skb_helpers;
 mod sock_helpers;
 mod str_helpers;

@@ -993,3 +993,45 @@ fn perf_event_output_matches_the_kernel() {
     assert_eq!(compared, 2 * 5 * 4 * 2 * 3 * 2);
     assert!(samples > 20, "only {samples} samples");
 }
+
+/// Socket-local storage on the test run's socket (`sk_storage.bpf.o`): a counter created
+/// from an initial value, read back across the runs of one repeat loop (one socket), deleted
+/// at its third run (a second delete: `-ENOENT`), gone in the next test run; an IPv4 and a
+/// non-IP packet. Return values equal the kernel's on both engines.
+#[test]
+fn sk_storage_matches_the_kernel() {
+    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/sk_storage.bpf.o");
+    if let Some(why) = unavailable(&object) {
+        println!("SKIP: run test_run_kernel (sk_storage): {why}");
+        return;
+    }
+    let pins = Pins::new("kbpfsks", "sks");
+    loadall(&object, &pins).unwrap();
+    let kprog = KernelProg::from_pinned(pins.progs.join("tc_sk_count")).unwrap();
+    let kb = common::KbpfObject::open(&object);
+    let prog = kb.program("tc_sk_count");
+    let mut ipv4 = vec![0u8; 64];
+    ipv4[12..14].copy_from_slice(&[0x08, 0x00]);
+    ipv4[14] = 0x45;
+    let mut other = vec![0u8; 64];
+    other[12..14].copy_from_slice(&[0x88, 0xb5]);
+    let mut compared = 0;
+    for data in [&ipv4, &other] {
+        for repeat in [1u32, 2, 3, 4, 7] {
+            let k = kprog.test_run(data, 512, None, repeat).unwrap();
+            for engine in [Engine::Interpreter, Engine::Jit] {
+                let b = prog
+                    .test_run(&TestRunInput {
+                        data_in: data,
+                        ctx_in: None,
+                        repeat,
+                        engine,
+                    })
+                    .unwrap();
+                assert_eq!(b.retval, k.retval, "repeat {repeat} on {engine:?}");
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 20);
+}

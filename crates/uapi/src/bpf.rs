@@ -392,5 +392,15 @@ pub const BPF_FUNC_MAP_PUSH_ELEM: i32 = 87;
 pub const BPF_FUNC_MAP_POP_ELEM: i32 = 88;
 /// `BPF_FUNC_map_peek_elem`
 pub const BPF_FUNC_MAP_PEEK_ELEM: i32 = 89;
+/// `BPF_FUNC_sk_storage_get`
+pub const BPF_FUNC_SK_STORAGE_GET: i32 = 107;
+/// `BPF_FUNC_sk_storage_delete`
+pub const BPF_FUNC_SK_STORAGE_DELETE: i32 = 108;
+/// `BPF_FUNC_inode_storage_get`
+pub const BPF_FUNC_INODE_STORAGE_GET: i32 = 145;
+/// `BPF_FUNC_task_storage_get`
+pub const BPF_FUNC_TASK_STORAGE_GET: i32 = 156;
 /// `BPF_FUNC_loop`
 pub const BPF_FUNC_LOOP: i32 = 181;
+/// `BPF_FUNC_cgrp_storage_get`
+pub const BPF_FUNC_CGRP_STORAGE_GET: i32 = 210;
