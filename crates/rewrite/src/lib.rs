@@ -247,13 +247,13 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
     }
     // Maps of kernel objects kbpf does not have (sockets, socket-local storage): such a
     // program verifies, but kbpf cannot run it. (An XSKMAP runs: lookups find no socket and
-    // redirects through it fail, as on a kernel with none bound; so does socket-local
-    // storage, on the one socket a test run has.)
+    // redirects through it fail, as on a kernel with none bound; so do socket-local
+    // storage, on the one socket a test run has, and cgroup storage, a test run's own.)
     if let Some((_, d)) = input
         .verdict
         .maps
         .iter()
-        .find(|(_, d)| matches!(d.map_type, 15 | 18 | 19 | 20 | 21 | 31))
+        .find(|(_, d)| matches!(d.map_type, 15 | 18 | 20 | 31))
     {
         return Err(RewriteError::Unsupported {
             insn: 0,

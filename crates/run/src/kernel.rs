@@ -216,6 +216,11 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(85, "bpf_sk_lookup_udp", sk::bpf_sk_lookup_udp),
     helper!(86, "bpf_sk_release", sk::bpf_sk_release),
     helper!(
+        81,
+        "bpf_get_local_storage",
+        crate::cgroup_storage::bpf_get_local_storage
+    ),
+    helper!(
         107,
         "bpf_sk_storage_get",
         crate::sk_storage::bpf_sk_storage_get

@@ -13,6 +13,7 @@
 //! - [`test_run`]: `BPF_PROG_TEST_RUN` for XDP, `tc` and socket-filter programs.
 #![deny(missing_docs)]
 
+mod cgroup_storage;
 pub mod ctx;
 pub mod each;
 mod fib;

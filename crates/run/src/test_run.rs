@@ -101,6 +101,9 @@ impl Program {
     pub fn test_run(&self, input: &TestRunInput<'_>) -> Result<TestRunOutput, TestRunError> {
         let repeat = input.repeat.max(1);
         let engine = self.engine(input.engine)?;
+        // bpf_test_run: fresh cgroup storage for each test run (raw_tp runs have none, and
+        // cannot use it).
+        crate::cgroup_storage::start_test_run();
         let mut out = match self.prog_type {
             ProgType::Xdp => run_xdp(&engine, input, repeat),
             ProgType::SchedCls | ProgType::SchedAct => run_skb(&engine, input, repeat, 0, true),

@@ -1035,3 +1035,43 @@ fn sk_storage_matches_the_kernel() {
     }
     assert_eq!(compared, 20);
 }
+
+/// Cgroup storage in test runs (`cgroup_storage.bpf.o`): a shared and a per-CPU counter,
+/// fresh for every test run and shared by the runs of its repeat loop; return values equal
+/// the kernel's on both engines.
+#[test]
+fn cgroup_storage_matches_the_kernel() {
+    let object =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/cgroup_storage.bpf.o");
+    if let Some(why) = unavailable(&object) {
+        println!("SKIP: run test_run_kernel (cgroup_storage): {why}");
+        return;
+    }
+    let pins = Pins::new("kbpfcgs", "cgs");
+    loadall(&object, &pins).unwrap();
+    let kb = common::KbpfObject::open(&object);
+    let mut data = vec![0u8; 64];
+    data[12..14].copy_from_slice(&[0x08, 0x00]);
+    data[14] = 0x45;
+    let mut compared = 0;
+    for name in ["count_shared", "count_per_cpu"] {
+        let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
+        let prog = kb.program(name);
+        for repeat in [1u32, 2, 3, 4, 5, 1, 6] {
+            let k = kprog.test_run(&data, 512, None, repeat).unwrap();
+            for engine in [Engine::Interpreter, Engine::Jit] {
+                let b = prog
+                    .test_run(&TestRunInput {
+                        data_in: &data,
+                        ctx_in: None,
+                        repeat,
+                        engine,
+                    })
+                    .unwrap();
+                assert_eq!(b.retval, k.retval, "{name}: repeat {repeat} on {engine:?}");
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 28);
+}
