@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# kbpf against the live kernel on real programs nobody wrote for kbpf: every `*_kern*.c` of
+# the XDP tutorial (github.com/xdp-project/xdp-tutorial, GPL-2.0; read from a checkout,
+# nothing of it is copied into this repository).
+#
+#   scripts/real-programs.sh [XDP_TUTORIAL_DIR]
+#
+# Without a directory it clones the tutorial into target/real-programs/xdp-tutorial (needs
+# network). For each program source it:
+#   1. builds the object as the tutorial's Makefile does (clang-19 -O2 -g -target bpf, the
+#      tutorial's headers; a stub gnu/stubs-32.h stands in for the i386 libc headers);
+#   2. loads it with `bpftool prog loadall` and `kbpf prog loadall` (a private bpffs
+#      directory, no daemon): the same verdict, and for a refusal the same last log line;
+#   3. for every program both load, compares `prog dump xlated` (map ids and call
+#      immediates normalised, as crates/run/tests/objects_xlated.rs does);
+#   4. runs every program both load on four packets (IPv4 ICMP echo, IPv6 ICMPv6 echo, IPv4
+#      TCP SYN, a VLAN-tagged UDP datagram) with `prog run … data_in … data_out`: the same
+#      return value and the same packet out (programs the kernel cannot test-run, such as
+#      tracepoints, are skipped on both).
+# Prints one line per difference and a summary; exit status 1 if anything differs, 3 if a
+# prerequisite is missing. Needs root (bpf(), bpffs), clang-19, bpftool, python3, and a
+# release build of kbpf (built here).
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+work="$repo/target/real-programs"
+src="${1:-$work/xdp-tutorial}"
+for tool in clang-19 bpftool python3; do
+    command -v "$tool" >/dev/null || { echo "real-programs: $tool is missing"; exit 3; }
+done
+[ "$(id -u)" = 0 ] || { echo "real-programs: needs root (bpf(), bpffs)"; exit 3; }
+if [ ! -d "$src" ]; then
+    git clone -q --depth 1 https://github.com/xdp-project/xdp-tutorial "$src" ||
+        { echo "real-programs: cannot clone the XDP tutorial into $src"; exit 3; }
+fi
+mkdir -p "$work/obj" "$work/inc/gnu" "$work/pkt"
+: >"$work/inc/gnu/stubs-32.h"
+(cd "$repo" && cargo build -q --release -p kbpf)
+kbpf="$repo/target/release/kbpf"
+pin="/sys/fs/bpf/kbpf-real-$$"
+fs="$work/bpffs"
+trap 'rm -rf "$pin" "$fs"' EXIT
+
+# The packets.
+python3 - "$work/pkt" <<'EOF'
+import struct, sys
+out = sys.argv[1]
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s & 0xffff) + (s >> 16); s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+def eth(t): return bytes.fromhex('020000000002020000000001') + struct.pack('!H', t)
+def ip4(proto, payload, dst):
+    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0,
+                    bytes([10, 0, 0, 1]), bytes([10, 0, 0, dst]))
+    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload
+icmp = struct.pack('!BBHHH', 8, 0, 0, 0x1234, 1) + b'hello world!'
+icmp = icmp[:2] + struct.pack('!H', csum(icmp)) + icmp[4:]
+open(out + '/icmp4', 'wb').write(eth(0x0800) + ip4(1, icmp, 2))
+icmp6 = struct.pack('!BBHHH', 128, 0, 0, 0x4321, 7) + b'ping6data'
+ip6 = struct.pack('!IHBB16s16s', 0x60000000, len(icmp6), 58, 64, bytes(15) + b'\1',
+                  bytes(15) + b'\2')
+open(out + '/icmp6', 'wb').write(eth(0x86dd) + ip6 + icmp6)
+tcp = struct.pack('!HHIIBBHHH', 1234, 80, 1, 0, 0x50, 0x02, 65535, 0, 0)
+open(out + '/tcp4', 'wb').write(eth(0x0800) + ip4(6, tcp, 3))
+udp = struct.pack('!HHHH', 53, 5353, 12, 0) + b'abcd'
+open(out + '/vlan_udp4', 'wb').write(bytes.fromhex('020000000002020000000001') +
+    struct.pack('!HHH', 0x8100, 100, 0x0800) + ip4(17, udp, 4))
+EOF
+
+norm() { sed -E 's/map\[id:[0-9]+\]/map[id:*]/g; s/#-?[0-9]+/#*/g; s/bpf_prog_[0-9a-f]+_/bpf_prog_*_/g'; }
+last_line() { grep -vE '^(libbpf: |Warning|If it used|Error|processed |-- END|hint: |$)' "$1" | tail -1 || true; }
+kb() { KBPF_DAEMON= "$kbpf" --bpffs "$fs" "$@"; }
+
+objects=0 verdicts=0 progs=0 xlated=0 runs=0 runs_equal=0 diffs=0
+differ() { echo "DIFF $*"; diffs=$((diffs + 1)); }
+while IFS= read -r c; do
+    rel="${c#"$src"/}"
+    name="$(echo "${rel%.c}" | tr '/' '_')"
+    obj="$work/obj/$name.o"
+    if ! clang-19 -O2 -g -target bpf -I"$work/inc" -I/usr/include/x86_64-linux-gnu \
+        -I"$src/headers" -I"$src/common" -I"$(dirname "$c")" -c "$c" -o "$obj" 2>"$work/clang.log"; then
+        echo "skip $rel: clang: $(grep -m1 error "$work/clang.log")"
+        continue
+    fi
+    objects=$((objects + 1))
+    rm -rf "$pin" "$fs"; mkdir -p "$fs"
+    bpftool prog loadall "$obj" "$pin" >"$work/k.log" 2>&1 && k=0 || k=$?
+    kb prog loadall "$obj" "$fs/p" >"$work/b.log" 2>&1 && b=0 || b=$?
+    if [ $k -ne 0 ] || [ $b -ne 0 ]; then
+        if [ $k -ne 0 ] && [ $b -ne 0 ] && [ "$(last_line "$work/k.log")" = "$(last_line "$work/b.log")" ]; then
+            verdicts=$((verdicts + 1))
+        else
+            differ "$rel: load: kernel $k '$(last_line "$work/k.log")', kbpf $b '$(last_line "$work/b.log")'"
+        fi
+        continue
+    fi
+    verdicts=$((verdicts + 1))
+    for p in "$pin"/*; do
+        prog="$(basename "$p")"
+        progs=$((progs + 1))
+        bpftool prog dump xlated pinned "$p" | norm >"$work/k.x"
+        kb prog dump xlated pinned "$fs/p/$prog" | norm >"$work/b.x"
+        if cmp -s "$work/k.x" "$work/b.x"; then
+            xlated=$((xlated + 1))
+        else
+            differ "$rel/$prog: xlated: $(diff "$work/k.x" "$work/b.x" | head -3 | tr '\n' ' ')"
+        fi
+        for pkt in "$work"/pkt/*; do
+            kr="$(bpftool prog run pinned "$p" data_in "$pkt" data_out "$work/k.out" 2>&1 |
+                grep -o 'Return value: [0-9]*' || true)"
+            [ -n "$kr" ] || continue
+            runs=$((runs + 1))
+            br="$(kb prog run pinned "$fs/p/$prog" data_in "$pkt" data_out "$work/b.out" 2>&1 |
+                grep -o 'Return value: [0-9]*' || true)"
+            if [ "$kr" = "$br" ] && cmp -s "$work/k.out" "$work/b.out"; then
+                runs_equal=$((runs_equal + 1))
+            else
+                differ "$rel/$prog on $(basename "$pkt"): kernel '$kr', kbpf '$br'"
+            fi
+        done
+    done
+done < <(find "$src" -name '*_kern*.c' -not -path '*/lib/*' | sort)
+
+echo "objects: $objects; same verdict: $verdicts/$objects; xlated equal: $xlated/$progs;" \
+    "test runs equal (return value and packet): $runs_equal/$runs"
+[ $diffs -eq 0 ]
