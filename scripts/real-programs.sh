@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# kbpf against the live kernel on real programs nobody wrote for kbpf: every `*_kern*.c` of
-# the XDP tutorial (github.com/xdp-project/xdp-tutorial, GPL-2.0; read from a checkout,
-# nothing of it is copied into this repository).
+# kbpf against the live kernel on real programs nobody wrote for kbpf, from two public
+# repositories (read from checkouts; nothing of them is copied into this repository):
+#   - the XDP tutorial (github.com/xdp-project/xdp-tutorial, GPL-2.0): every `*_kern*.c`;
+#   - xdp-tools (github.com/xdp-project/xdp-tools, GPL-2.0): the BPF programs that build
+#     against the system's libbpf headers (the rest need the repository's own libbpf).
 #
-#   scripts/real-programs.sh [XDP_TUTORIAL_DIR]
+#   scripts/real-programs.sh [XDP_TUTORIAL_DIR [XDP_TOOLS_DIR]]
 #
-# Without a directory it clones the tutorial into target/real-programs/xdp-tutorial (needs
-# network). For each program source it:
-#   1. builds the object as the tutorial's Makefile does (clang-19 -O2 -g -target bpf, the
-#      tutorial's headers; a stub gnu/stubs-32.h stands in for the i386 libc headers);
+# Missing directories are cloned into target/real-programs/ (needs network). For each
+# program source it:
+#   1. builds the object as the projects' Makefiles do (clang-19 -O2 -g -target bpf, the
+#      project's headers; a stub gnu/stubs-32.h stands in for the i386 libc headers);
 #   2. loads it with `bpftool prog loadall` and `kbpf prog loadall` (a private bpffs
 #      directory, no daemon): the same verdict, and for a refusal the same last log line;
 #   3. for every program both load, compares `prog dump xlated` (map ids and call
@@ -24,15 +26,19 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$repo/target/real-programs"
-src="${1:-$work/xdp-tutorial}"
+tutorial="${1:-$work/xdp-tutorial}"
+tools="${2:-$work/xdp-tools}"
 for tool in clang-19 bpftool python3; do
     command -v "$tool" >/dev/null || { echo "real-programs: $tool is missing"; exit 3; }
 done
 [ "$(id -u)" = 0 ] || { echo "real-programs: needs root (bpf(), bpffs)"; exit 3; }
-if [ ! -d "$src" ]; then
-    git clone -q --depth 1 https://github.com/xdp-project/xdp-tutorial "$src" ||
-        { echo "real-programs: cannot clone the XDP tutorial into $src"; exit 3; }
-fi
+for repo_dir in "xdp-tutorial $tutorial" "xdp-tools $tools"; do
+    set -- $repo_dir
+    if [ ! -d "$2" ]; then
+        git clone -q --depth 1 "https://github.com/xdp-project/$1" "$2" ||
+            { echo "real-programs: cannot clone $1 into $2"; exit 3; }
+    fi
+done
 mkdir -p "$work/obj" "$work/inc/gnu" "$work/pkt"
 : >"$work/inc/gnu/stubs-32.h"
 (cd "$repo" && cargo build -q --release -p kbpf)
@@ -75,12 +81,26 @@ kb() { KBPF_DAEMON= "$kbpf" --bpffs "$fs" "$@"; }
 
 objects=0 verdicts=0 progs=0 xlated=0 runs=0 runs_equal=0 diffs=0
 differ() { echo "DIFF $*"; diffs=$((diffs + 1)); }
-while IFS= read -r c; do
-    rel="${c#"$src"/}"
+# Sources as `project<TAB>source<TAB>include dirs`.
+sources() {
+    find "$tutorial" -name '*_kern*.c' -not -path '*/lib/*' | sort |
+        while IFS= read -r c; do
+            printf 'xdp-tutorial\t%s\t%s %s\n' "$c" "$tutorial/headers" "$tutorial/common"
+        done
+    for c in lib/libxdp/xsk_def_xdp_prog.c lib/testing/xdp_adjust_tail.c lib/testing/xdp_drop.c \
+        lib/util/xdpsock.bpf.c xdp-dump/xdpdump_xdp.c xdp-forward/xdp_forward.bpf.c; do
+        printf 'xdp-tools\t%s\t%s %s\n' "$tools/$c" "$tools/headers" "$tools/lib/util"
+    done
+}
+
+while IFS=$'\t' read -r project c includes; do
+    rel="$project/${c#"$(if [ "$project" = xdp-tools ]; then echo "$tools"; else echo "$tutorial"; fi)"/}"
     name="$(echo "${rel%.c}" | tr '/' '_')"
     obj="$work/obj/$name.o"
-    if ! clang-19 -O2 -g -target bpf -I"$work/inc" -I/usr/include/x86_64-linux-gnu \
-        -I"$src/headers" -I"$src/common" -I"$(dirname "$c")" -c "$c" -o "$obj" 2>"$work/clang.log"; then
+    flags=()
+    for d in $includes; do flags+=(-I"$d"); done
+    if ! clang-19 -O2 -g -target bpf -D__TARGET_ARCH_x86 -I"$work/inc" "${flags[@]}" \
+        -I"$(dirname "$c")" -I/usr/include/x86_64-linux-gnu -c "$c" -o "$obj" 2>"$work/clang.log"; then
         echo "skip $rel: clang: $(grep -m1 error "$work/clang.log")"
         continue
     fi
@@ -121,7 +141,7 @@ while IFS= read -r c; do
             fi
         done
     done
-done < <(find "$src" -name '*_kern*.c' -not -path '*/lib/*' | sort)
+done < <(sources)
 
 echo "objects: $objects; same verdict: $verdicts/$objects; xlated equal: $xlated/$progs;" \
     "test runs equal (return value and packet): $runs_equal/$runs"
