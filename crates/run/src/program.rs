@@ -7,7 +7,7 @@ use kbpf_loader::LoadedProgram;
 use kbpf_maps::Map;
 use kbpf_object::BpfObject;
 use kbpf_rewrite::xlated::{self, DumpOptions};
-use kbpf_rewrite::{KernelProfile, MapsEnv, RewriteError, RewriteInput, Xlated};
+use kbpf_rewrite::{KernelFunctions, KernelProfile, MapsEnv, RewriteError, RewriteInput, Xlated};
 use kbpf_uapi::bpf::{BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS};
 use kbpf_verifier::{Options, ProgType, Stats, VerifierError, verify};
 use kbpf_vm::HelperRegistry;
@@ -184,6 +184,8 @@ impl Program {
                 .strict_alignment((opts.prog_flags | prog.prog_flags) & BPF_F_STRICT_ALIGNMENT != 0)
                 // kbpf's CPU numbers are below the per-CPU maps' CPU count.
                 .nr_cpu_ids(kbpf_maps::possible_cpus())
+                // The rewrite inlines bpf_get_smp_processor_id when Kbpf has `cpu_number`.
+                .percpu_insn(Kbpf.cpu_number().is_some())
                 .global_funcs(prog.global_funcs.clone())
                 .func_info(prog.btf_func_info)
                 .non_scalar_return(prog.non_scalar_return.clone())

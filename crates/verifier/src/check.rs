@@ -6,7 +6,7 @@
 //! This file holds the engine (state, the exploration loop, pruning, exits and calls); each
 //! instruction class is checked in its own child module: `alu`, `ld_imm64`, `mem` (loads,
 //! stores, atomics, the stack), `jumps`, `helper_call`, and the features beside them
-//! (`callbacks`, `global`, `kfunc`, `ld_abs`, `may_goto`, `stack_depth`, …).
+//! (`callbacks`, `fastcall`, `global`, `kfunc`, `ld_abs`, `may_goto`, `stack_depth`, …).
 
 use std::collections::HashMap;
 
@@ -26,6 +26,7 @@ use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
 mod alu;
 mod callbacks;
+mod fastcall;
 mod global;
 mod helper_call;
 mod jumps;
@@ -176,6 +177,7 @@ pub(crate) struct Checker<'a> {
     /// Global functions reached by a call (`subprog_aux->called`) and those verified.
     globals_called: std::collections::BTreeSet<usize>,
     globals_verified: std::collections::BTreeSet<usize>,
+    fastcall: fastcall::Fastcall,
 }
 
 fn alu_str(op: AluOp) -> &'static str {
@@ -253,6 +255,7 @@ impl<'a> Checker<'a> {
             in_global: None,
             globals_called: Default::default(),
             globals_verified: Default::default(),
+            fastcall: Default::default(),
         }
     }
 
@@ -383,6 +386,7 @@ impl<'a> Checker<'a> {
             }
         }
         self.check_ld_abs_return_types()?;
+        self.mark_fastcall_patterns();
         let st = self.initial_state();
         self.run_from(0, st)
     }

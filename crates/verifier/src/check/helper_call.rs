@@ -581,6 +581,8 @@ impl Checker<'_> {
                     ));
                 };
                 frame.grow_to(off as i32);
+                // Stricter than the kernel, which leaves helpers' reads out of the contract.
+                self.fastcall_stack_contract(frame.subprog, off);
                 // Memory the helper writes need not be initialised (raw_mode).
                 for b in 0..if write { 0 } else { size as i64 } {
                     let a = off + b;

@@ -370,6 +370,7 @@ impl Checker<'_> {
             ));
         };
         let spi = frame.grow_to(off);
+        self.fastcall_stack_contract(frame.subprog, off as i64);
         if spi < 64 {
             self.scratched_stack |= 1 << spi;
         }
