@@ -314,16 +314,15 @@ impl<'a> Checker<'a> {
             }
             let off = -((i as i64 + 1) * BPF_REG_SIZE as i64);
             if slot.is_spill() {
-                let r = &slot.spilled;
-                let mut v = String::new();
-                if r.ty == RegType::Scalar {
-                    if r.s.is_const() {
-                        v = snum(r.s.var_off.value as i64);
-                    }
-                } else {
-                    v = self.fmt_reg(r);
-                }
-                s.push_str(&format!(" fp{off}={v}"));
+                // The bytes above a narrower spill (types[] from the top down to the first
+                // spilled byte), then the spilled register.
+                let above: String = slot
+                    .types
+                    .iter()
+                    .take_while(|t| **t != SlotType::Spill)
+                    .map(|t| t.as_char())
+                    .collect();
+                s.push_str(&format!(" fp{off}={above}{}", self.fmt_reg(&slot.spilled)));
             } else {
                 let t: String = slot.types.iter().map(|t| t.as_char()).collect();
                 s.push_str(&format!(" fp{off}={t}"));
@@ -556,8 +555,10 @@ impl<'a> Checker<'a> {
     fn is_state_visited(&mut self, st: &VerifierState, idx: usize) -> R<bool> {
         // `mark_force_checkpoint`: a `may_goto` and a callback-calling helper call always get
         // one, so that the next iteration of their loop finds it (`check/may_goto.rs`,
-        // `check/callbacks.rs`).
-        let force_new_state = self.is_may_goto_insn_at(idx) || self.calls_callback_at(idx);
+        // `check/callbacks.rs`); `BPF_F_TEST_STATE_FREQ` forces one everywhere.
+        let force_new_state = self.opts.test_state_freq
+            || self.is_may_goto_insn_at(idx)
+            || self.calls_callback_at(idx);
         let mut add_new_state = force_new_state
             || (self.jmps_processed - self.prev_jmps_processed >= 2
                 && self.stats.insn_processed - self.prev_insn_processed >= 8);

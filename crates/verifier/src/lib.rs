@@ -140,6 +140,10 @@ pub struct Options {
     /// `jit_requested && bpf_jit_supports_percpu_insn()`), so its `bpf_fastcall` spills and
     /// fills go and the stack depth shrinks (`check/fastcall.rs`).
     pub percpu_insn: bool,
+    /// `BPF_F_TEST_STATE_FREQ` (`env->test_state_freq`): a state is stored at every prune
+    /// point, not only after 2 jumps and 8 instructions (the selftests use it to make pruning
+    /// visible in the log).
+    pub test_state_freq: bool,
 }
 
 impl Options {
@@ -163,7 +167,14 @@ impl Options {
             kfuncs: Vec::new(),
             kernel_structs: Vec::new(),
             percpu_insn: false,
+            test_state_freq: false,
         }
+    }
+
+    /// Sets [`Options::test_state_freq`].
+    pub fn test_state_freq(mut self, on: bool) -> Options {
+        self.test_state_freq = on;
+        self
     }
 
     /// Sets [`Options::percpu_insn`].
