@@ -577,15 +577,17 @@ pub fn check_ctx_access_for(
                 reg_type: RegType::Scalar,
             })
         }
-        // flow_dissector_is_valid_access: 4-byte reads of data and data_end.
+        // flow_dissector_is_valid_access: 4-byte reads of data and data_end, 8-byte reads of
+        // flow_keys.
         ProgType::FlowDissector => {
-            let field = *SKB_FIELDS.iter().find(|f| f.off == off)?;
-            let reg_type = match field.name {
-                "data" => RegType::PtrToPacket,
-                "data_end" => RegType::PtrToPacketEnd,
+            let field = *skb::FIELDS.iter().find(|f| f.off == off)?;
+            let (reg_type, fsize) = match field.name {
+                "data" => (RegType::PtrToPacket, 4),
+                "data_end" => (RegType::PtrToPacketEnd, 4),
+                "flow_keys" => (RegType::PtrToFlowKeys, 8),
                 _ => return None,
             };
-            (!write && size == 4).then_some(CtxLoad { field, reg_type })
+            (!write && size == fsize).then_some(CtxLoad { field, reg_type })
         }
         ProgType::PerfEvent => {
             // pe_prog_is_valid_access: reads; pt_regs words, then sample_period and addr

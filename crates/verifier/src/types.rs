@@ -130,6 +130,9 @@ pub enum RegType {
     /// A trusted pointer to a kernel object described by BTF (`PTR_TO_BTF_ID |
     /// PTR_TRUSTED`), as `bpf_cast_to_kern_ctx` returns; kbpf does not dereference it.
     PtrToBtfId,
+    /// A flow dissector's `struct bpf_flow_keys` (`PTR_TO_FLOW_KEYS`), from
+    /// `__sk_buff->flow_keys`: movable by constants only.
+    PtrToFlowKeys,
 }
 
 impl RegType {
@@ -151,6 +154,7 @@ impl RegType {
             RegType::PtrToSockCommon => "sock_common",
             RegType::PtrToTcpSock => "tcp_sock",
             RegType::PtrToXdpSock => "xdp_sock",
+            RegType::PtrToFlowKeys => "flow_keys",
             RegType::PtrToRingbufMem => "ringbuf_mem",
             RegType::PtrToFunc => "func",
             RegType::PtrToBtfId => "trusted_ptr_",

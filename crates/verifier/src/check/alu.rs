@@ -170,6 +170,7 @@ impl Checker<'_> {
             | RegType::PtrToMem
             | RegType::PtrToRingbufMem => {}
             RegType::ConstPtrToMap if known && kval == 0 && op == AluOp::Add => {}
+            RegType::PtrToFlowKeys if known => {}
             _ => {
                 return rej_hint(
                     format!("R{dst} pointer arithmetic on {} prohibited", ptr.type_str()),
