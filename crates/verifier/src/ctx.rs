@@ -26,8 +26,9 @@ pub enum ProgType {
     /// (read-only, no rewrite; test runs feed them from `ctx_in`).
     RawTracepoint,
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE` (24): a raw tracepoint whose first argument
-    /// is the tracepoint's writable buffer (`PTR_TO_TP_BUFFER`), which kbpf does not model:
-    /// its load is refused; the other arguments as [`ProgType::RawTracepoint`]'s.
+    /// is the tracepoint's writable buffer (`PTR_TO_TP_BUFFER`, read as a whole u64); the
+    /// other arguments as [`ProgType::RawTracepoint`]'s. The kernel checks the buffer's size
+    /// when the program is attached (`max_tp_access`), which kbpf does not do.
     RawTracepointWritable,
     /// `BPF_PROG_TYPE_KPROBE` (2): `struct pt_regs` (read-only, no rewrite; the kernel has no
     /// test run for it either).
@@ -558,8 +559,15 @@ pub fn check_ctx_access_for(
         ProgType::SockOps => skb::sock_ops_access(off, size, write),
         ProgType::CgroupSysctl => sysctl_access(off, size, write),
         ProgType::SkLookup => sk_lookup_access(off, size, write),
-        // raw_tp_writable_prog_is_valid_access: offset 0 is the buffer (not modelled).
-        ProgType::RawTracepointWritable if off == 0 => None,
+        // raw_tp_writable_prog_is_valid_access: offset 0 is the buffer.
+        ProgType::RawTracepointWritable if off == 0 => (size == 8 && !write).then_some(CtxLoad {
+            field: CtxField {
+                name: "buffer",
+                off: 0,
+                size: 8,
+            },
+            reg_type: RegType::PtrToTpBuffer,
+        }),
         ProgType::RawTracepointWritable => {
             check_ctx_access_for(ProgType::RawTracepoint, attach, off as i32, size, write)
         }
@@ -756,9 +764,11 @@ mod tests {
     }
 
     #[test]
-    fn raw_tp_writable_refuses_its_buffer() {
+    fn raw_tp_writable_reads_its_buffer_whole() {
         let ok = |off, size| check_ctx_access(ProgType::RawTracepointWritable, off, size, false);
-        assert!(ok(0, 8).is_none(), "the tracepoint buffer is not modelled");
+        assert_eq!(ok(0, 8).map(|l| l.reg_type), Some(RegType::PtrToTpBuffer));
+        assert!(ok(0, 4).is_none(), "the buffer pointer is read whole");
+        assert!(check_ctx_access(ProgType::RawTracepointWritable, 0, 8, true).is_none());
         assert!(ok(8, 8).is_some());
         assert!(check_ctx_access(ProgType::RawTracepointWritable, 8, 8, true).is_none());
         assert_eq!(

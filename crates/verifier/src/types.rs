@@ -133,6 +133,9 @@ pub enum RegType {
     /// A flow dissector's `struct bpf_flow_keys` (`PTR_TO_FLOW_KEYS`), from
     /// `__sk_buff->flow_keys`: movable by constants only.
     PtrToFlowKeys,
+    /// A writable raw tracepoint's buffer (`PTR_TO_TP_BUFFER`), its context's first word:
+    /// accessed at constant, non-negative offsets only.
+    PtrToTpBuffer,
 }
 
 impl RegType {
@@ -155,6 +158,7 @@ impl RegType {
             RegType::PtrToTcpSock => "tcp_sock",
             RegType::PtrToXdpSock => "xdp_sock",
             RegType::PtrToFlowKeys => "flow_keys",
+            RegType::PtrToTpBuffer => "tp_buffer",
             RegType::PtrToRingbufMem => "ringbuf_mem",
             RegType::PtrToFunc => "func",
             RegType::PtrToBtfId => "trusted_ptr_",

@@ -168,7 +168,8 @@ impl Checker<'_> {
             | RegType::PtrToPacket
             | RegType::PtrToPacketMeta
             | RegType::PtrToMem
-            | RegType::PtrToRingbufMem => {}
+            | RegType::PtrToRingbufMem
+            | RegType::PtrToTpBuffer => {}
             RegType::ConstPtrToMap if known && kval == 0 && op == AluOp::Add => {}
             RegType::PtrToFlowKeys if known => {}
             _ => {

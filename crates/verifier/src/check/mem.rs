@@ -200,6 +200,26 @@ impl Checker<'_> {
                     Some(RegState::unknown())
                 })
             }
+            RegType::PtrToTpBuffer => {
+                // check_tp_buffer_access: any size at a constant offset from the buffer's
+                // start (the kernel checks the largest against the tracepoint on attach).
+                if off < 0 {
+                    return rej(format!(
+                        "R{regno} invalid tracepoint buffer access: off={off}, size={sz}"
+                    ));
+                }
+                if !reg.s.is_const() || reg.s.var_off.value != 0 {
+                    return rej(format!(
+                        "R{regno} invalid variable buffer offset: off={off}, var_off={}",
+                        reg.s.var_off
+                    ));
+                }
+                Ok(if write {
+                    None
+                } else {
+                    Some(RegState::unknown())
+                })
+            }
             RegType::PtrToMem | RegType::PtrToRingbufMem => {
                 self.check_mem_region(regno, &reg, off, sz, reg.mem_size, false)?;
                 Ok(if write {
