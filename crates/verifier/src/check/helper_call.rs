@@ -621,6 +621,24 @@ impl Checker<'_> {
                 }
                 Ok(())
             }
+            // A context the program type does not rewrite (no convert_ctx_access) is checked
+            // as a one-byte access at its last byte. The kernel accepts what passes and sizes
+            // a test run's context by it (max_ctx_offset); kbpf does not track that for
+            // helpers, so it goes on refusing the context as memory after the kernel's check.
+            RegType::PtrToCtx if size > 0 && ctx_without_rewrite(self.prog) => {
+                if let Err(m) = global::check_ptr_off_reg(reg, regno, "ctx") {
+                    return rej(m);
+                }
+                let off = size - 1;
+                let attach = self.opts.expected_attach_type;
+                if check_ctx_access_for(self.prog, attach, off, 1, write).is_none() {
+                    return rej(format!("invalid bpf_context access off={off} size=1"));
+                }
+                rej(format!(
+                    "R{regno} type={} expected=fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_",
+                    reg.type_str()
+                ))
+            }
             _ => rej_hint(
                 format!(
                     "R{regno} type={} expected=fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_",
@@ -742,4 +760,17 @@ fn check_fixed_mem_arg_alignment(reg: &RegState, size: i32) -> R<()> {
         _ => return Ok(()),
     };
     check_strict_alignment_at(desc, prefix, bias, reg, 0, size)
+}
+
+/// Program types whose context the kernel does not rewrite (`!env->ops->convert_ctx_access`):
+/// the tracing ones, whose context is memory the program reads as it is.
+fn ctx_without_rewrite(prog: ProgType) -> bool {
+    matches!(
+        prog,
+        ProgType::Kprobe
+            | ProgType::Tracepoint
+            | ProgType::RawTracepoint
+            | ProgType::RawTracepointWritable
+            | ProgType::Syscall
+    )
 }
