@@ -80,6 +80,9 @@ pub enum RetType {
     PtrToSockCommonOrNull,
     /// `RET_PTR_TO_TCP_SOCK_OR_NULL`.
     PtrToTcpSockOrNull,
+    /// `RET_PTR_TO_BTF_ID_OR_NULL`: a kernel object of the helper's `ret_btf_id`, or NULL
+    /// (kbpf keeps no BTF type with it and reads none of its fields).
+    PtrToBtfIdOrNull,
     /// `RET_INTEGER` bounded by `do_refine_retval_range`: a negative errno or at most the
     /// size argument's maximum (`bpf_get_stack`, the `*_str` probe reads).
     IntegerUpToSize,
@@ -598,6 +601,38 @@ const PROTOS: &[FuncProto] = &[
         [PtrToSockCommon, DontCare, DontCare, DontCare, DontCare],
         RetType::PtrToSocketOrNull,
     ),
+    // The bpf_skc_to_* casts: the socket as a BTF-typed kernel object, or NULL if it is not
+    // of that kind; the result holds the argument's reference.
+    proto(
+        136,
+        "bpf_skc_to_tcp6_sock",
+        [BtfIdSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToBtfIdOrNull,
+    ),
+    proto(
+        137,
+        "bpf_skc_to_tcp_sock",
+        [BtfIdSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToBtfIdOrNull,
+    ),
+    proto(
+        138,
+        "bpf_skc_to_tcp_timewait_sock",
+        [BtfIdSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToBtfIdOrNull,
+    ),
+    proto(
+        139,
+        "bpf_skc_to_tcp_request_sock",
+        [BtfIdSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToBtfIdOrNull,
+    ),
+    proto(
+        140,
+        "bpf_skc_to_udp6_sock",
+        [BtfIdSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToBtfIdOrNull,
+    ),
     // bpf_get_socket_cookie_proto and its sock/sock_addr variants: the context.
     proto(
         46,
@@ -694,6 +729,11 @@ fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'st
     let ok = match id {
         84 | 85 | 86 | 99 => matches!(prog, ProgType::SchedCls | ProgType::Xdp),
         95 | 96 | 98 | 107 | 108 => prog == ProgType::SchedCls,
+        // bpf_sk_base_func_proto (a CAP_PERFMON loader), which the tracing types do not use.
+        136..=140 => matches!(
+            prog,
+            ProgType::SocketFilter | ProgType::SchedCls | ProgType::Xdp
+        ),
         81 => false,
         122 => false,
         46 => matches!(prog, ProgType::SocketFilter | ProgType::SchedCls),

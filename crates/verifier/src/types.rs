@@ -271,9 +271,12 @@ impl RegState {
         !matches!(self.ty, RegType::Scalar | RegType::NotInit)
     }
 
-    /// `reg_type_str`: `map_value_or_null`, `scalar`, ...
+    /// `reg_type_str`: `map_value_or_null`, `scalar`, `trusted_ptr_or_null_`, ...
     pub fn type_str(&self) -> String {
-        if self.maybe_null {
+        if self.maybe_null && self.ty == RegType::PtrToBtfId {
+            // A BTF pointer's name ends in `_`: the kernel's postfix is `or_null_` there.
+            format!("{}or_null_", self.ty.name())
+        } else if self.maybe_null {
             format!("{}_or_null", self.ty.name())
         } else {
             self.ty.name().to_owned()

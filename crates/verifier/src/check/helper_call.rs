@@ -420,6 +420,14 @@ impl Checker<'_> {
                 }
                 v
             }
+            RetType::PtrToBtfIdOrNull => {
+                // The bpf_skc_to_* casts (is_ptr_cast_function): the argument's reference.
+                let mut v = RegState::pointer(RegType::PtrToBtfId);
+                v.maybe_null = true;
+                v.id = self.new_id();
+                v.ref_obj_id = meta_ref;
+                v
+            }
             RetType::PtrToMapValue => {
                 let mut v = RegState::pointer(RegType::PtrToMapValue);
                 v.map = map.unwrap_or(NO_MAP);
