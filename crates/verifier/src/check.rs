@@ -844,6 +844,10 @@ impl<'a> Checker<'a> {
                     self.check_bpf_loop(st, idx, pending)?;
                     Ok(Flow::Next)
                 }
+                CallTarget::Helper(helpers::BPF_FUNC_FOR_EACH_MAP_ELEM) => {
+                    self.check_for_each_map_elem(st, idx, pending)?;
+                    Ok(Flow::Next)
+                }
                 CallTarget::Helper(id) => {
                     self.check_helper_call(st, idx, id)?;
                     Ok(Flow::Next)

@@ -120,6 +120,9 @@ const fn proto(id: i32, name: &'static str, args: [ArgType; 5], ret: RetType) ->
     }
 }
 
+/// `BPF_FUNC_for_each_map_elem`.
+pub const BPF_FUNC_FOR_EACH_MAP_ELEM: i32 = 164;
+
 pub use kbpf_uapi::bpf::{
     BPF_FUNC_FIB_LOOKUP, BPF_FUNC_LOOP, BPF_FUNC_MAP_DELETE_ELEM, BPF_FUNC_MAP_LOOKUP_ELEM,
     BPF_FUNC_MAP_UPDATE_ELEM, BPF_FUNC_REDIRECT_MAP, BPF_FUNC_TAIL_CALL,
@@ -178,6 +181,12 @@ const PROTOS: &[FuncProto] = &[
         BPF_FUNC_LOOP,
         "bpf_loop",
         [Anything, PtrToFunc, PtrToStackOrNull, Anything, DontCare],
+        RetType::Integer,
+    ),
+    proto(
+        BPF_FUNC_FOR_EACH_MAP_ELEM,
+        "bpf_for_each_map_elem",
+        [ConstMapPtr, PtrToFunc, PtrToStackOrNull, Anything, DontCare],
         RetType::Integer,
     ),
     proto(
@@ -668,7 +677,7 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     let base = matches!(
         id,
         1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 35 | 93 | 94 | 105 | 106 | 112
-            ..=115 | 118 | 125 | 130..=134 | 160 | 181
+            ..=115 | 118 | 125 | 130..=134 | 160 | 164 | 181
     );
     let lookups = matches!(id, 84 | 85 | 86 | 99);
     let sk_storage = matches!(id, 107 | 108);

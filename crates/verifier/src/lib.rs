@@ -78,7 +78,7 @@ use kbpf_isa::Insn;
 pub use kbpf_profile::{InnerMapLookup, VerifierBehaviour};
 
 // The errnos a verdict carries, as the kernel's `bpf_check` returns them.
-pub(crate) use kbpf_uapi::errno::{E2BIG, EACCES, EINVAL};
+pub(crate) use kbpf_uapi::errno::{E2BIG, EACCES, EINVAL, ENOTSUPP};
 
 pub use ctx::{CtxAccess, CtxField, ProgType};
 pub use types::{MapDesc, MapEnv, MapRef, RegState, RegType};
