@@ -123,6 +123,7 @@ impl Program {
             | ProgType::SockOps
             | ProgType::FlowDissector
             | ProgType::CgroupSysctl
+            | ProgType::CgroupSockopt
             | ProgType::SkLookup
             | ProgType::RawTracepointWritable
             | ProgType::Syscall => Err(TestRunError::NotSupported("this program type")),

@@ -56,7 +56,7 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_SK_MSG` (16): `struct sk_msg_md`, writable packet.
     SkMsg,
     /// `BPF_PROG_TYPE_FLOW_DISSECTOR` (22): `struct __sk_buff` reduced to its packet pointers
-    /// (its `flow_keys` pointer is not modelled: refused).
+    /// and its `flow_keys` pointer (no rewrite, no test run).
     FlowDissector,
     /// `BPF_PROG_TYPE_SOCK_OPS` (13): `struct bpf_sock_ops`, read-only packet.
     SockOps,
@@ -75,6 +75,9 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_CGROUP_SYSCTL` (23): `struct bpf_sysctl` (`write`, `file_pos`; no
     /// rewrite, no test run), returns 0 or 1.
     CgroupSysctl,
+    /// `BPF_PROG_TYPE_CGROUP_SOCKOPT` (25): `struct bpf_sockopt`, its option buffer a
+    /// writable packet (`optval` .. `optval_end`), returns 0 or 1 (no rewrite, no test run).
+    CgroupSockopt,
     /// `BPF_PROG_TYPE_SYSCALL` (31): a context that is the caller's buffer, read and written
     /// at any aligned offset below `U16_MAX` (`syscall_prog_is_valid_access`; no rewrite, no
     /// test run).
@@ -107,6 +110,7 @@ impl ProgType {
             13 => ProgType::SockOps,
             22 => ProgType::FlowDissector,
             23 => ProgType::CgroupSysctl,
+            25 => ProgType::CgroupSockopt,
             30 => ProgType::SkLookup,
             31 => ProgType::Syscall,
             _ => return None,
@@ -138,6 +142,7 @@ impl ProgType {
             ProgType::SockOps => 13,
             ProgType::FlowDissector => 22,
             ProgType::CgroupSysctl => 23,
+            ProgType::CgroupSockopt => 25,
             ProgType::SkLookup => 30,
             ProgType::Syscall => 31,
         }
@@ -160,7 +165,8 @@ impl ProgType {
             | ProgType::SchedAct
             | ProgType::LwtXmit
             | ProgType::SkSkb
-            | ProgType::SkMsg => Some(true),
+            | ProgType::SkMsg
+            | ProgType::CgroupSockopt => Some(true),
             ProgType::CgroupSkb
             | ProgType::LwtIn
             | ProgType::LwtOut
@@ -558,6 +564,7 @@ pub fn check_ctx_access_for(
         ProgType::SkReuseport => skb::sk_reuseport_access(off, size, write),
         ProgType::SockOps => skb::sock_ops_access(off, size, write),
         ProgType::CgroupSysctl => sysctl_access(off, size, write),
+        ProgType::CgroupSockopt => cgroup::sockopt_access(attach, off, size, write),
         ProgType::SkLookup => sk_lookup_access(off, size, write),
         // raw_tp_writable_prog_is_valid_access: offset 0 is the buffer.
         ProgType::RawTracepointWritable if off == 0 => (size == 8 && !write).then_some(CtxLoad {

@@ -714,6 +714,9 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // sysctl_func_proto: its own helpers kbpf knows (strtol/strtoul are in `base`), the
         // cgroup ones.
         ProgType::CgroupSysctl => base || matches!(id, 80 | 81),
+        // cg_sockopt_func_proto: the base helpers (its socket, storage and retval ones kbpf
+        // does not offer there).
+        ProgType::CgroupSockopt => base,
         // sk_lookup_func_proto: bpf_sk_release (its perf_event_output and sk_assign variants
         // kbpf does not have).
         ProgType::SkLookup => base || id == 86,
