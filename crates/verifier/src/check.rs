@@ -596,7 +596,7 @@ impl<'a> Checker<'a> {
                 }
             } else {
                 self.clean_live_state(e, idx);
-                if states_equal(&self.arena[e].state, st) {
+                if states_equal(&self.arena[e].state, st, self.opts.allow_uninit_stack) {
                     self.arena[e].hit_cnt += 1;
                     hit = true;
                     break;

@@ -53,3 +53,30 @@ fn test_state_freq_checkpoints_every_prune_point() {
     assert!(v.accepted(), "{}", v.log);
     assert!(!v.log.contains("8: safe"), "{}", v.log);
 }
+
+/// verifier_spill_fill.c's old_stack_misc_vs_cur_ctx_ptr: the first path leaves fp-8 as
+/// unknown bytes, the second spills the context there; a loader that may read uninitialised
+/// stack prunes the second at insn 8, an unprivileged one does not.
+#[test]
+fn old_unknown_bytes_cover_a_spilled_pointer_for_a_privileged_loader() {
+    let p = assemble(
+        "mov %r9, %r1
+         call 5
+         jeq %r0, 0, +4
+         call 5
+         stxdw [%r10-8], %r0
+         stxw [%r10-4], %r0
+         ja +1
+         stxdw [%r10-8], %r9
+         ldxdw %r1, [%r10-8]
+         exit",
+    )
+    .unwrap();
+    let v = verify(&p, &Vec::<MapDesc>::new(), &opts().test_state_freq(true));
+    assert!(v.accepted(), "{}", v.log);
+    assert!(v.log.contains("\n8: safe\n"), "{}", v.log);
+    let unpriv = opts().test_state_freq(true).perfmon(false);
+    let v = verify(&p, &Vec::<MapDesc>::new(), &unpriv);
+    assert!(v.accepted(), "{}", v.log);
+    assert!(!v.log.contains("8: safe"), "{}", v.log);
+}

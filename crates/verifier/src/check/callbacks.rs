@@ -48,7 +48,7 @@ impl Checker<'_> {
     /// The `calls_callback` case of `is_state_visited` for an explored state `old` at `idx`
     /// still being explored: a later callback iteration that `old` covers.
     pub(super) fn callback_converged(&self, old: &VerifierState, cur: &VerifierState) -> bool {
-        states_equal(old, cur)
+        states_equal(old, cur, self.opts.allow_uninit_stack)
     }
 
     /// `ld_imm64 BPF_PSEUDO_FUNC` at `idx` (`check_ld_imm64`): a pointer to the static
