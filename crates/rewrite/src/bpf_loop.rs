@@ -11,6 +11,7 @@ use kbpf_isa::insn::*;
 
 use crate::RewriteError;
 use crate::patch::Prog;
+use kbpf_verifier::LoopInline;
 
 use kbpf_uapi::bpf::BPF_FUNC_LOOP;
 /// `E2BIG`: `bpf_loop`'s result for more than `BPF_MAX_LOOPS` iterations.
@@ -79,7 +80,7 @@ pub fn optimize_bpf_loop(prog: &mut Prog, stack_depth: &mut [usize]) -> Result<(
         };
         let k = prog.subprog_starts.partition_point(|&s| s <= i) - 1;
         let depth = stack_depth[k];
-        extra[k] = 3 * 8 + (depth.div_ceil(8) * 8 - depth);
+        extra[k] = LoopInline::stack_extra(depth);
         if depth + extra[k] > MAX_BPF_STACK {
             return Err(RewriteError::Unsupported {
                 insn: prog.orig[i].unwrap_or(i),
@@ -107,7 +108,7 @@ pub fn optimize_bpf_loop(prog: &mut Prog, stack_depth: &mut [usize]) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kbpf_verifier::{InsnAux, LoopInline};
+    use kbpf_verifier::InsnAux;
 
     fn call(id: i32) -> Insn {
         Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, id)

@@ -217,6 +217,7 @@ fn convert_one(
         | ProgType::SockOps
         | ProgType::FlowDissector
         | ProgType::CgroupSysctl
+        | ProgType::CgroupSockopt
         | ProgType::SkLookup => {
             return Err(RewriteError::Unsupported {
                 insn: at,

@@ -3,6 +3,8 @@
 //! JIT requested on a 64-bit host), and prints it as `bpftool prog dump xlated` does.
 //!
 //! The passes run in `bpf_check()`'s order after `do_check`:
+//! 0. **`bpf_fastcall`** ([`fastcall`], `remove_fastcall_spills_fills`): the spills and fills
+//!    around an inlined `bpf_fastcall` call become no-ops (removed with the dead code).
 //! 0. **`bpf_loop`** ([`bpf_loop`], `optimize_bpf_loop`): calls fit for it become a loop
 //!    calling the callback.
 //! 1. **Dead code** (`opt_hard_wire_dead_code_branches`, `opt_remove_dead_code`,
@@ -34,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod bpf_loop;
+pub mod fastcall;
 pub mod ctx;
 pub mod env;
 pub mod fixups;
@@ -290,6 +293,7 @@ pub fn rewrite(input: &RewriteInput<'_>) -> Result<Xlated, RewriteError> {
 
     let mut stack_depth = input.verdict.stack_depth.clone();
     stack_depth.resize(prog.subprog_starts.len().max(stack_depth.len()), 0);
+    fastcall::remove_fastcall_spills_fills(&mut prog, input.kernel)?;
     bpf_loop::optimize_bpf_loop(&mut prog, &mut stack_depth)?;
     fixups::remove_dead_code(&mut prog)?;
     ctx::convert_ctx_accesses(&mut prog, input.prog_type, input.verdict.seen_direct_write)?;

@@ -7,7 +7,7 @@ use kbpf_loader::LoadedProgram;
 use kbpf_maps::Map;
 use kbpf_object::BpfObject;
 use kbpf_rewrite::xlated::{self, DumpOptions};
-use kbpf_rewrite::{KernelProfile, MapsEnv, RewriteError, RewriteInput, Xlated};
+use kbpf_rewrite::{KernelFunctions, KernelProfile, MapsEnv, RewriteError, RewriteInput, Xlated};
 use kbpf_uapi::bpf::{BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS};
 use kbpf_verifier::{Options, ProgType, Stats, VerifierError, verify};
 use kbpf_vm::HelperRegistry;
@@ -98,7 +98,8 @@ pub struct LoadOptions {
     pub profile: KernelProfile,
     /// `BPF_PROG_LOAD`'s `prog_flags`, OR-ed with the section's own (libbpf's
     /// `bpf_program__set_flags`): `BPF_F_STRICT_ALIGNMENT` makes the verifier check every
-    /// access's alignment, as on architectures without efficient unaligned access.
+    /// access's alignment, as on architectures without efficient unaligned access;
+    /// `BPF_F_TEST_STATE_FREQ` makes it store a state at every prune point.
     pub prog_flags: u32,
     /// The kernel BTF CO-RE relocations resolve against when a whole object is loaded
     /// ([`crate::verify_each`]); `None`: the running kernel's.
@@ -111,6 +112,8 @@ pub struct LoadOptions {
 
 /// `BPF_F_STRICT_ALIGNMENT`.
 pub const BPF_F_STRICT_ALIGNMENT: u32 = 1 << 0;
+/// `BPF_F_TEST_STATE_FREQ`.
+pub const BPF_F_TEST_STATE_FREQ: u32 = 1 << 3;
 
 impl Default for LoadOptions {
     fn default() -> Self {
@@ -184,8 +187,11 @@ impl Program {
                 .log_stats(opts.log_level & BPF_LOG_STATS != 0)
                 .kernel(opts.profile.verifier)
                 .strict_alignment((opts.prog_flags | prog.prog_flags) & BPF_F_STRICT_ALIGNMENT != 0)
+                .test_state_freq((opts.prog_flags | prog.prog_flags) & BPF_F_TEST_STATE_FREQ != 0)
                 // kbpf's CPU numbers are below the per-CPU maps' CPU count.
                 .nr_cpu_ids(kbpf_maps::possible_cpus())
+                // The rewrite inlines bpf_get_smp_processor_id when Kbpf has `cpu_number`.
+                .percpu_insn(Kbpf.cpu_number().is_some())
                 .global_funcs(prog.global_funcs.clone())
                 .func_info(prog.btf_func_info)
                 .non_scalar_return(prog.non_scalar_return.clone())

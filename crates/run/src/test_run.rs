@@ -126,6 +126,7 @@ impl Program {
             | ProgType::SockOps
             | ProgType::FlowDissector
             | ProgType::CgroupSysctl
+            | ProgType::CgroupSockopt
             | ProgType::SkLookup
             | ProgType::RawTracepointWritable
             | ProgType::Syscall => Err(TestRunError::NotSupported("this program type")),

@@ -6,7 +6,7 @@
 //! This file holds the engine (state, the exploration loop, pruning, exits and calls); each
 //! instruction class is checked in its own child module: `alu`, `ld_imm64`, `mem` (loads,
 //! stores, atomics, the stack), `jumps`, `helper_call`, and the features beside them
-//! (`callbacks`, `global`, `kfunc`, `ld_abs`, `may_goto`, `stack_depth`, …).
+//! (`callbacks`, `fastcall`, `global`, `kfunc`, `ld_abs`, `may_goto`, `stack_depth`, …).
 
 use std::collections::HashMap;
 
@@ -26,6 +26,7 @@ use crate::{InnerMapLookup, InsnAux, MapUse, Options, Stats};
 
 mod alu;
 mod callbacks;
+mod fastcall;
 mod global;
 mod helper_call;
 mod jumps;
@@ -176,6 +177,7 @@ pub(crate) struct Checker<'a> {
     /// Global functions reached by a call (`subprog_aux->called`) and those verified.
     globals_called: std::collections::BTreeSet<usize>,
     globals_verified: std::collections::BTreeSet<usize>,
+    fastcall: fastcall::Fastcall,
 }
 
 fn alu_str(op: AluOp) -> &'static str {
@@ -253,6 +255,7 @@ impl<'a> Checker<'a> {
             in_global: None,
             globals_called: Default::default(),
             globals_verified: Default::default(),
+            fastcall: Default::default(),
         }
     }
 
@@ -311,16 +314,15 @@ impl<'a> Checker<'a> {
             }
             let off = -((i as i64 + 1) * BPF_REG_SIZE as i64);
             if slot.is_spill() {
-                let r = &slot.spilled;
-                let mut v = String::new();
-                if r.ty == RegType::Scalar {
-                    if r.s.is_const() {
-                        v = snum(r.s.var_off.value as i64);
-                    }
-                } else {
-                    v = self.fmt_reg(r);
-                }
-                s.push_str(&format!(" fp{off}={v}"));
+                // The bytes above a narrower spill (types[] from the top down to the first
+                // spilled byte), then the spilled register.
+                let above: String = slot
+                    .types
+                    .iter()
+                    .take_while(|t| **t != SlotType::Spill)
+                    .map(|t| t.as_char())
+                    .collect();
+                s.push_str(&format!(" fp{off}={above}{}", self.fmt_reg(&slot.spilled)));
             } else {
                 let t: String = slot.types.iter().map(|t| t.as_char()).collect();
                 s.push_str(&format!(" fp{off}={t}"));
@@ -383,6 +385,7 @@ impl<'a> Checker<'a> {
             }
         }
         self.check_ld_abs_return_types()?;
+        self.mark_fastcall_patterns();
         let st = self.initial_state();
         self.run_from(0, st)
     }
@@ -552,8 +555,10 @@ impl<'a> Checker<'a> {
     fn is_state_visited(&mut self, st: &VerifierState, idx: usize) -> R<bool> {
         // `mark_force_checkpoint`: a `may_goto` and a callback-calling helper call always get
         // one, so that the next iteration of their loop finds it (`check/may_goto.rs`,
-        // `check/callbacks.rs`).
-        let force_new_state = self.is_may_goto_insn_at(idx) || self.calls_callback_at(idx);
+        // `check/callbacks.rs`); `BPF_F_TEST_STATE_FREQ` forces one everywhere.
+        let force_new_state = self.opts.test_state_freq
+            || self.is_may_goto_insn_at(idx)
+            || self.calls_callback_at(idx);
         let mut add_new_state = force_new_state
             || (self.jmps_processed - self.prev_jmps_processed >= 2
                 && self.stats.insn_processed - self.prev_insn_processed >= 8);
@@ -591,7 +596,7 @@ impl<'a> Checker<'a> {
                 }
             } else {
                 self.clean_live_state(e, idx);
-                if states_equal(&self.arena[e].state, st) {
+                if states_equal(&self.arena[e].state, st, self.opts.allow_uninit_stack) {
                     self.arena[e].hit_cnt += 1;
                     hit = true;
                     break;
@@ -837,6 +842,10 @@ impl<'a> Checker<'a> {
             Instruction::Call(t) => match t {
                 CallTarget::Helper(helpers::BPF_FUNC_LOOP) => {
                     self.check_bpf_loop(st, idx, pending)?;
+                    Ok(Flow::Next)
+                }
+                CallTarget::Helper(helpers::BPF_FUNC_FOR_EACH_MAP_ELEM) => {
+                    self.check_for_each_map_elem(st, idx, pending)?;
                     Ok(Flow::Next)
                 }
                 CallTarget::Helper(id) => {

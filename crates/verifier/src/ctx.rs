@@ -26,8 +26,9 @@ pub enum ProgType {
     /// (read-only, no rewrite; test runs feed them from `ctx_in`).
     RawTracepoint,
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE` (24): a raw tracepoint whose first argument
-    /// is the tracepoint's writable buffer (`PTR_TO_TP_BUFFER`), which kbpf does not model:
-    /// its load is refused; the other arguments as [`ProgType::RawTracepoint`]'s.
+    /// is the tracepoint's writable buffer (`PTR_TO_TP_BUFFER`, read as a whole u64); the
+    /// other arguments as [`ProgType::RawTracepoint`]'s. The kernel checks the buffer's size
+    /// when the program is attached (`max_tp_access`), which kbpf does not do.
     RawTracepointWritable,
     /// `BPF_PROG_TYPE_KPROBE` (2): `struct pt_regs` (read-only, no rewrite; the kernel has no
     /// test run for it either).
@@ -55,7 +56,7 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_SK_MSG` (16): `struct sk_msg_md`, writable packet.
     SkMsg,
     /// `BPF_PROG_TYPE_FLOW_DISSECTOR` (22): `struct __sk_buff` reduced to its packet pointers
-    /// (its `flow_keys` pointer is not modelled: refused).
+    /// and its `flow_keys` pointer (no rewrite, no test run).
     FlowDissector,
     /// `BPF_PROG_TYPE_SOCK_OPS` (13): `struct bpf_sock_ops`, read-only packet.
     SockOps,
@@ -74,6 +75,9 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_CGROUP_SYSCTL` (23): `struct bpf_sysctl` (`write`, `file_pos`; no
     /// rewrite, no test run), returns 0 or 1.
     CgroupSysctl,
+    /// `BPF_PROG_TYPE_CGROUP_SOCKOPT` (25): `struct bpf_sockopt`, its option buffer a
+    /// writable packet (`optval` .. `optval_end`), returns 0 or 1 (no rewrite, no test run).
+    CgroupSockopt,
     /// `BPF_PROG_TYPE_SYSCALL` (31): a context that is the caller's buffer, read and written
     /// at any aligned offset below `U16_MAX` (`syscall_prog_is_valid_access`; no rewrite, no
     /// test run).
@@ -106,6 +110,7 @@ impl ProgType {
             13 => ProgType::SockOps,
             22 => ProgType::FlowDissector,
             23 => ProgType::CgroupSysctl,
+            25 => ProgType::CgroupSockopt,
             30 => ProgType::SkLookup,
             31 => ProgType::Syscall,
             _ => return None,
@@ -137,6 +142,7 @@ impl ProgType {
             ProgType::SockOps => 13,
             ProgType::FlowDissector => 22,
             ProgType::CgroupSysctl => 23,
+            ProgType::CgroupSockopt => 25,
             ProgType::SkLookup => 30,
             ProgType::Syscall => 31,
         }
@@ -159,7 +165,8 @@ impl ProgType {
             | ProgType::SchedAct
             | ProgType::LwtXmit
             | ProgType::SkSkb
-            | ProgType::SkMsg => Some(true),
+            | ProgType::SkMsg
+            | ProgType::CgroupSockopt => Some(true),
             ProgType::CgroupSkb
             | ProgType::LwtIn
             | ProgType::LwtOut
@@ -557,9 +564,17 @@ pub fn check_ctx_access_for(
         ProgType::SkReuseport => skb::sk_reuseport_access(off, size, write),
         ProgType::SockOps => skb::sock_ops_access(off, size, write),
         ProgType::CgroupSysctl => sysctl_access(off, size, write),
+        ProgType::CgroupSockopt => cgroup::sockopt_access(attach, off, size, write),
         ProgType::SkLookup => sk_lookup_access(off, size, write),
-        // raw_tp_writable_prog_is_valid_access: offset 0 is the buffer (not modelled).
-        ProgType::RawTracepointWritable if off == 0 => None,
+        // raw_tp_writable_prog_is_valid_access: offset 0 is the buffer.
+        ProgType::RawTracepointWritable if off == 0 => (size == 8 && !write).then_some(CtxLoad {
+            field: CtxField {
+                name: "buffer",
+                off: 0,
+                size: 8,
+            },
+            reg_type: RegType::PtrToTpBuffer,
+        }),
         ProgType::RawTracepointWritable => {
             check_ctx_access_for(ProgType::RawTracepoint, attach, off as i32, size, write)
         }
@@ -577,15 +592,17 @@ pub fn check_ctx_access_for(
                 reg_type: RegType::Scalar,
             })
         }
-        // flow_dissector_is_valid_access: 4-byte reads of data and data_end.
+        // flow_dissector_is_valid_access: 4-byte reads of data and data_end, 8-byte reads of
+        // flow_keys.
         ProgType::FlowDissector => {
-            let field = *SKB_FIELDS.iter().find(|f| f.off == off)?;
-            let reg_type = match field.name {
-                "data" => RegType::PtrToPacket,
-                "data_end" => RegType::PtrToPacketEnd,
+            let field = *skb::FIELDS.iter().find(|f| f.off == off)?;
+            let (reg_type, fsize) = match field.name {
+                "data" => (RegType::PtrToPacket, 4),
+                "data_end" => (RegType::PtrToPacketEnd, 4),
+                "flow_keys" => (RegType::PtrToFlowKeys, 8),
                 _ => return None,
             };
-            (!write && size == 4).then_some(CtxLoad { field, reg_type })
+            (!write && size == fsize).then_some(CtxLoad { field, reg_type })
         }
         ProgType::PerfEvent => {
             // pe_prog_is_valid_access: reads; pt_regs words, then sample_period and addr
@@ -754,9 +771,11 @@ mod tests {
     }
 
     #[test]
-    fn raw_tp_writable_refuses_its_buffer() {
+    fn raw_tp_writable_reads_its_buffer_whole() {
         let ok = |off, size| check_ctx_access(ProgType::RawTracepointWritable, off, size, false);
-        assert!(ok(0, 8).is_none(), "the tracepoint buffer is not modelled");
+        assert_eq!(ok(0, 8).map(|l| l.reg_type), Some(RegType::PtrToTpBuffer));
+        assert!(ok(0, 4).is_none(), "the buffer pointer is read whole");
+        assert!(check_ctx_access(ProgType::RawTracepointWritable, 0, 8, true).is_none());
         assert!(ok(8, 8).is_some());
         assert!(check_ctx_access(ProgType::RawTracepointWritable, 8, 8, true).is_none());
         assert_eq!(

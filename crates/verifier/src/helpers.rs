@@ -80,6 +80,9 @@ pub enum RetType {
     PtrToSockCommonOrNull,
     /// `RET_PTR_TO_TCP_SOCK_OR_NULL`.
     PtrToTcpSockOrNull,
+    /// `RET_PTR_TO_BTF_ID_OR_NULL`: a kernel object of the helper's `ret_btf_id`, or NULL
+    /// (kbpf keeps no BTF type with it and reads none of its fields).
+    PtrToBtfIdOrNull,
     /// `RET_INTEGER` bounded by `do_refine_retval_range`: a negative errno or at most the
     /// size argument's maximum (`bpf_get_stack`, the `*_str` probe reads).
     IntegerUpToSize,
@@ -116,6 +119,9 @@ const fn proto(id: i32, name: &'static str, args: [ArgType; 5], ret: RetType) ->
         pkt_access: matches!(id, 1 | 2 | 3 | 28 | 87),
     }
 }
+
+/// `BPF_FUNC_for_each_map_elem`.
+pub const BPF_FUNC_FOR_EACH_MAP_ELEM: i32 = 164;
 
 pub use kbpf_uapi::bpf::{
     BPF_FUNC_FIB_LOOKUP, BPF_FUNC_LOOP, BPF_FUNC_MAP_DELETE_ELEM, BPF_FUNC_MAP_LOOKUP_ELEM,
@@ -175,6 +181,12 @@ const PROTOS: &[FuncProto] = &[
         BPF_FUNC_LOOP,
         "bpf_loop",
         [Anything, PtrToFunc, PtrToStackOrNull, Anything, DontCare],
+        RetType::Integer,
+    ),
+    proto(
+        BPF_FUNC_FOR_EACH_MAP_ELEM,
+        "bpf_for_each_map_elem",
+        [ConstMapPtr, PtrToFunc, PtrToStackOrNull, Anything, DontCare],
         RetType::Integer,
     ),
     proto(
@@ -598,6 +610,38 @@ const PROTOS: &[FuncProto] = &[
         [PtrToSockCommon, DontCare, DontCare, DontCare, DontCare],
         RetType::PtrToSocketOrNull,
     ),
+    // The bpf_skc_to_* casts: the socket as a BTF-typed kernel object, or NULL if it is not
+    // of that kind; the result holds the argument's reference.
+    proto(
+        136,
+        "bpf_skc_to_tcp6_sock",
+        [BtfIdSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToBtfIdOrNull,
+    ),
+    proto(
+        137,
+        "bpf_skc_to_tcp_sock",
+        [BtfIdSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToBtfIdOrNull,
+    ),
+    proto(
+        138,
+        "bpf_skc_to_tcp_timewait_sock",
+        [BtfIdSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToBtfIdOrNull,
+    ),
+    proto(
+        139,
+        "bpf_skc_to_tcp_request_sock",
+        [BtfIdSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToBtfIdOrNull,
+    ),
+    proto(
+        140,
+        "bpf_skc_to_udp6_sock",
+        [BtfIdSockCommon, DontCare, DontCare, DontCare, DontCare],
+        RetType::PtrToBtfIdOrNull,
+    ),
     // bpf_get_socket_cookie_proto and its sock/sock_addr variants: the context.
     proto(
         46,
@@ -633,7 +677,7 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
     let base = matches!(
         id,
         1 | 2 | 3 | 5 | 6 | 7 | 8 | 12 | 14 | 35 | 93 | 94 | 105 | 106 | 112
-            ..=115 | 118 | 125 | 130..=134 | 160 | 181
+            ..=115 | 118 | 125 | 130..=134 | 160 | 164 | 181
     );
     let lookups = matches!(id, 84 | 85 | 86 | 99);
     let sk_storage = matches!(id, 107 | 108);
@@ -670,6 +714,9 @@ pub fn func_proto(prog: ProgType, id: i32) -> Option<&'static FuncProto> {
         // sysctl_func_proto: its own helpers kbpf knows (strtol/strtoul are in `base`), the
         // cgroup ones.
         ProgType::CgroupSysctl => base || matches!(id, 80 | 81),
+        // cg_sockopt_func_proto: the base helpers (its socket, storage and retval ones kbpf
+        // does not offer there).
+        ProgType::CgroupSockopt => base,
         // sk_lookup_func_proto: bpf_sk_release (its perf_event_output and sk_assign variants
         // kbpf does not have).
         ProgType::SkLookup => base || id == 86,
@@ -694,6 +741,11 @@ fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'st
     let ok = match id {
         84 | 85 | 86 | 99 => matches!(prog, ProgType::SchedCls | ProgType::Xdp),
         95 | 96 | 98 | 107 | 108 => prog == ProgType::SchedCls,
+        // bpf_sk_base_func_proto (a CAP_PERFMON loader), which the tracing types do not use.
+        136..=140 => matches!(
+            prog,
+            ProgType::SocketFilter | ProgType::SchedCls | ProgType::Xdp
+        ),
         81 => false,
         122 => false,
         46 => matches!(prog, ProgType::SocketFilter | ProgType::SchedCls),

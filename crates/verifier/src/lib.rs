@@ -78,7 +78,7 @@ use kbpf_isa::Insn;
 pub use kbpf_profile::{InnerMapLookup, VerifierBehaviour};
 
 // The errnos a verdict carries, as the kernel's `bpf_check` returns them.
-pub(crate) use kbpf_uapi::errno::{E2BIG, EACCES, EINVAL};
+pub(crate) use kbpf_uapi::errno::{E2BIG, EACCES, EINVAL, ENOTSUPP};
 
 pub use ctx::{CtxAccess, CtxField, ProgType};
 pub use types::{MapDesc, MapEnv, MapRef, RegState, RegType};
@@ -136,6 +136,14 @@ pub struct Options {
     /// The program has BTF function info (`prog->aux->func_info`): callbacks
     /// (`BPF_PSEUDO_FUNC`) need it to know their linkage.
     pub func_info: bool,
+    /// The rewrite inlines `bpf_get_smp_processor_id` with a per-CPU move (the kernel's
+    /// `jit_requested && bpf_jit_supports_percpu_insn()`), so its `bpf_fastcall` spills and
+    /// fills go and the stack depth shrinks (`check/fastcall.rs`).
+    pub percpu_insn: bool,
+    /// `BPF_F_TEST_STATE_FREQ` (`env->test_state_freq`): a state is stored at every prune
+    /// point, not only after 2 jumps and 8 instructions (the selftests use it to make pruning
+    /// visible in the log).
+    pub test_state_freq: bool,
 }
 
 impl Options {
@@ -158,7 +166,21 @@ impl Options {
             non_scalar_return: Vec::new(),
             kfuncs: Vec::new(),
             kernel_structs: Vec::new(),
+            percpu_insn: false,
+            test_state_freq: false,
         }
+    }
+
+    /// Sets [`Options::test_state_freq`].
+    pub fn test_state_freq(mut self, on: bool) -> Options {
+        self.test_state_freq = on;
+        self
+    }
+
+    /// Sets [`Options::percpu_insn`].
+    pub fn percpu_insn(mut self, inlines: bool) -> Options {
+        self.percpu_insn = inlines;
+        self
     }
 
     /// Sets the CPU count `bpf_get_smp_processor_id`'s result is bounded by.
@@ -297,6 +319,9 @@ pub struct InsnAux {
     /// For `bpf_loop` calls: whether the rewrite may inline it, and the callback
     /// (`loop_inline_state`).
     pub loop_inline: Option<LoopInline>,
+    /// For an inlined `bpf_fastcall` call: how many spill/fill pairs around it the rewrite
+    /// removes (`fastcall_spills_num`, `check/fastcall.rs`).
+    pub fastcall_spills: u8,
 }
 
 /// `struct bpf_loop_inline_state`: a `bpf_loop` call site is fit for inlining when on every
@@ -308,6 +333,14 @@ pub struct LoopInline {
     /// The callback's subprogram number (`callback_subprogno`): index into the program's
     /// sorted function starts (the entry, call targets and `BPF_PSEUDO_FUNC` targets).
     pub callback_subprog: usize,
+}
+
+impl LoopInline {
+    /// `stack_depth_extra` of `optimize_bpf_loop`: a function of `depth` bytes that inlines a
+    /// `bpf_loop` call saves r6-r8 below its stack, rounded up to 8 bytes first.
+    pub fn stack_extra(depth: usize) -> usize {
+        3 * 8 + (depth.div_ceil(8) * 8 - depth)
+    }
 }
 
 /// The statistics of the `processed ...` line.
@@ -448,7 +481,11 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
         }
     }
     // After exploration and the global functions, as `bpf_check` orders them.
-    let res = res.and_then(|()| ck.check_max_stack_depth());
+    // remove_fastcall_spills_fills may shrink a function's depth before the walk adds them up.
+    let res = res.and_then(|()| {
+        ck.remove_fastcall_spills_fills();
+        ck.check_max_stack_depth()
+    });
     let result = match res {
         Ok(()) => Ok(()),
         Err(r) => {
@@ -471,18 +508,15 @@ pub fn verify(insns: &[Insn], env: &dyn MapEnv, opts: &Options) -> Verdict {
             })
         }
     };
-    let mut log = ck.log;
+    // The kernel prints the depths after its rewrite, with the inlined loops' slots.
+    let reported_depth = ck.stack_depth_after_loop_inlining();
+    let mut log = std::mem::take(&mut ck.log);
     if opts.log_level >= 1 {
         if opts.log_level == 1 && result.is_ok() {
             // As the kernel at level 1, a successful verification logs only the statistics.
             log.clear();
         }
-        log.push_str(&verification_stats(
-            opts,
-            &ck.stats,
-            &ck.subprog_stack,
-            start,
-        ));
+        log.push_str(&verification_stats(opts, &ck.stats, &reported_depth, start));
     }
     Verdict {
         result,

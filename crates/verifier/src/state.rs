@@ -277,18 +277,21 @@ fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
     }
 }
 
-/// `stacksafe`.
-fn stacksafe(old: &FuncState, cur: &FuncState, ids: &mut IdMap) -> bool {
+/// `stacksafe`; `uninit_stack` is `env->allow_uninit_stack`.
+fn stacksafe(old: &FuncState, cur: &FuncState, ids: &mut IdMap, uninit_stack: bool) -> bool {
     for (i, os) in old.stack.iter().enumerate() {
         let cs = cur.stack.get(i).copied().unwrap_or(StackSlot::INVALID);
         for b in 0..BPF_REG_SIZE {
             let ot = os.types[b];
             let ct = cs.types[b];
             match ot {
-                // Never read on the old path, or read as unknown data: anything but a
-                // spilled pointer (whose fill would not be a scalar) is covered.
-                SlotType::Invalid | SlotType::Misc => {
-                    if ct == SlotType::Spill && cs.spilled.is_pointer() {
+                // Never read on the old path (or read as unknown data by a loader that may
+                // read uninitialised stack): anything is covered. Read as unknown data
+                // otherwise: anything but a spilled pointer, which the old path would have
+                // leaked as a number.
+                SlotType::Invalid => {}
+                SlotType::Misc => {
+                    if ct == SlotType::Spill && cs.spilled.is_pointer() && !uninit_stack {
                         return false;
                     }
                 }
@@ -315,8 +318,9 @@ fn stacksafe(old: &FuncState, cur: &FuncState, ids: &mut IdMap) -> bool {
     true
 }
 
-/// `states_equal`: whether `old` (fully explored and safe) covers `cur`.
-pub fn states_equal(old: &VerifierState, cur: &VerifierState) -> bool {
+/// `states_equal`: whether `old` (fully explored and safe) covers `cur`; `uninit_stack` is
+/// `env->allow_uninit_stack` (a privileged loader's old unknown stack bytes cover anything).
+pub fn states_equal(old: &VerifierState, cur: &VerifierState, uninit_stack: bool) -> bool {
     if old.frames.len() != cur.frames.len() {
         return false;
     }
@@ -348,7 +352,7 @@ pub fn states_equal(old: &VerifierState, cur: &VerifierState) -> bool {
                 return false;
             }
         }
-        if !stacksafe(o, c, &mut ids) {
+        if !stacksafe(o, c, &mut ids, uninit_stack) {
             return false;
         }
     }
@@ -410,9 +414,9 @@ mod tests {
         let mut old = state(&[(1, 5), (2, 6)]);
         clear_singular_scalar_ids(&mut old);
         let cur = state(&[(1, 9), (2, 9)]);
-        assert!(states_equal(&old, &cur));
+        assert!(states_equal(&old, &cur, true));
         let linked_old = state(&[(1, 9), (2, 9)]);
         let unlinked_cur = state(&[(1, 5), (2, 6)]);
-        assert!(!states_equal(&linked_old, &unlinked_cur));
+        assert!(!states_equal(&linked_old, &unlinked_cur, true));
     }
 }

@@ -130,6 +130,12 @@ pub enum RegType {
     /// A trusted pointer to a kernel object described by BTF (`PTR_TO_BTF_ID |
     /// PTR_TRUSTED`), as `bpf_cast_to_kern_ctx` returns; kbpf does not dereference it.
     PtrToBtfId,
+    /// A flow dissector's `struct bpf_flow_keys` (`PTR_TO_FLOW_KEYS`), from
+    /// `__sk_buff->flow_keys`: movable by constants only.
+    PtrToFlowKeys,
+    /// A writable raw tracepoint's buffer (`PTR_TO_TP_BUFFER`), its context's first word:
+    /// accessed at constant, non-negative offsets only.
+    PtrToTpBuffer,
 }
 
 impl RegType {
@@ -151,6 +157,8 @@ impl RegType {
             RegType::PtrToSockCommon => "sock_common",
             RegType::PtrToTcpSock => "tcp_sock",
             RegType::PtrToXdpSock => "xdp_sock",
+            RegType::PtrToFlowKeys => "flow_keys",
+            RegType::PtrToTpBuffer => "tp_buffer",
             RegType::PtrToRingbufMem => "ringbuf_mem",
             RegType::PtrToFunc => "func",
             RegType::PtrToBtfId => "trusted_ptr_",
@@ -263,9 +271,12 @@ impl RegState {
         !matches!(self.ty, RegType::Scalar | RegType::NotInit)
     }
 
-    /// `reg_type_str`: `map_value_or_null`, `scalar`, ...
+    /// `reg_type_str`: `map_value_or_null`, `scalar`, `trusted_ptr_or_null_`, ...
     pub fn type_str(&self) -> String {
-        if self.maybe_null {
+        if self.maybe_null && self.ty == RegType::PtrToBtfId {
+            // A BTF pointer's name ends in `_`: the kernel's postfix is `or_null_` there.
+            format!("{}or_null_", self.ty.name())
+        } else if self.maybe_null {
             format!("{}_or_null", self.ty.name())
         } else {
             self.ty.name().to_owned()

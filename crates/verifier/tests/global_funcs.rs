@@ -135,3 +135,23 @@ fn unusable_prototypes_refuse_the_call() {
         "{err}"
     );
 }
+
+/// verifier_global_subprogs.c's anon_user_mem_invalid: a tracepoint's context is not
+/// rewritten, so as a global function's 4-byte memory argument it is checked as a byte
+/// access at offset 3, which tp_prog_is_valid_access refuses.
+#[test]
+fn tracepoint_ctx_as_memory_is_checked_as_a_context_access() {
+    let src = "call local sub\nexit\nsub:\nmov32 %r0, 0\njeq %r1, 0, +1\nldxw %r0, [%r1+0]\nexit";
+    let p = assemble(src).unwrap();
+    let opts = Options::new(ProgType::Tracepoint).global_funcs(vec![GlobalFunc {
+        start: 2,
+        name: "subprog_user_anon_mem".into(),
+        args: Ok(vec![MEM4]),
+    }]);
+    let v = verify(&p, &Vec::<MapDesc>::new(), &opts);
+    assert_eq!(
+        v.result.map_err(|e| e.message),
+        Err("Caller passes invalid args into func#1 ('subprog_user_anon_mem')".into())
+    );
+    assert!(v.log.contains("invalid bpf_context access off=3 size=1\n"), "{}", v.log);
+}

@@ -60,3 +60,28 @@ fn legacy_loads_may_not_hold_references() {
         Err("BPF_LD_[ABS|IND] would lead to reference leak".into())
     );
 }
+
+#[test]
+fn skc_to_casts_hold_the_reference_and_may_be_null() {
+    // verifier_ref_tracking.c's to_tcp_sock_after_release: bpf_skc_to_tcp_sock's result
+    // dies with the socket's reference.
+    let err = verdict(
+        "jne %r0, 0, +1\nexit\nmov %r6, %r0\nmov %r1, %r0\ncall 137\njne %r0, 0, +3\n\
+         mov %r1, %r6\ncall 86\nexit\nmov %r7, %r0\nmov %r1, %r6\ncall 86\nldxb %r0, [%r7+0]\nexit",
+    )
+    .unwrap_err();
+    assert_eq!(err, "R7 invalid mem access 'scalar'");
+    // Before its NULL check it may not be read.
+    let err = verdict(
+        "jne %r0, 0, +1\nexit\nmov %r6, %r0\nmov %r1, %r0\ncall 139\nmov %r7, %r0\nmov %r1, %r6\n\
+         call 86\nldxb %r0, [%r7+0]\nexit",
+    )
+    .unwrap_err();
+    assert_eq!(err, "R7 invalid mem access 'scalar'");
+    let err = verdict(
+        "jne %r0, 0, +1\nexit\nmov %r6, %r0\nmov %r1, %r0\ncall 139\nldxb %r2, [%r0+0]\n\
+         mov %r1, %r6\ncall 86\nmov %r0, 0\nexit",
+    )
+    .unwrap_err();
+    assert_eq!(err, "R0 invalid mem access 'trusted_ptr_or_null_'");
+}

@@ -168,8 +168,10 @@ impl Checker<'_> {
             | RegType::PtrToPacket
             | RegType::PtrToPacketMeta
             | RegType::PtrToMem
-            | RegType::PtrToRingbufMem => {}
+            | RegType::PtrToRingbufMem
+            | RegType::PtrToTpBuffer => {}
             RegType::ConstPtrToMap if known && kval == 0 && op == AluOp::Add => {}
+            RegType::PtrToFlowKeys if known => {}
             _ => {
                 return rej_hint(
                     format!("R{dst} pointer arithmetic on {} prohibited", ptr.type_str()),

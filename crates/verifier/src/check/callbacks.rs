@@ -1,5 +1,5 @@
-//! Callbacks: static subprograms a helper calls (`bpf_loop`), passed as `ld_imm64` of
-//! `BPF_PSEUDO_FUNC` (`PTR_TO_FUNC`).
+//! Callbacks: static subprograms a helper calls (`bpf_loop`, `bpf_for_each_map_elem`),
+//! passed as `ld_imm64` of `BPF_PSEUDO_FUNC` (`PTR_TO_FUNC`).
 //!
 //! The kernel does not know how often the helper calls its callback, so it simulates every
 //! count (`push_callback_call`): at the helper call the path continues as if the callback
@@ -9,8 +9,10 @@
 //! covered by an earlier one still being explored (`is_state_visited`'s `calls_callback`
 //! case: the iterations have converged). The callback's r0 must be in [0, 1].
 //!
-//! The callback frame gets `r1` = the iteration (unknown scalar) and `r2` = the helper's
-//! context argument (`set_loop_callback_state`). For the rewrite, each call site records
+//! `bpf_loop`'s callback frame gets `r1` = the iteration (unknown scalar) and `r2` = the
+//! helper's context argument (`set_loop_callback_state`); `bpf_for_each_map_elem`'s gets the
+//! map, a key and a value of it and the context (`map_set_for_each_callback_args`), and is
+//! simulated until the iterations converge. For the rewrite, each `bpf_loop` call site records
 //! whether it can be inlined (`loop_inline_state`): flags the constant 0 and the same
 //! callback on every path.
 
@@ -19,14 +21,17 @@ use kbpf_isa::insn::MAX_CALL_FRAMES;
 
 use super::{Checker, Pending, R, rej, rej_errno, rej_hint};
 use crate::LoopInline;
-use crate::helpers::BPF_FUNC_LOOP;
+use crate::helpers::{BPF_FUNC_FOR_EACH_MAP_ELEM, BPF_FUNC_LOOP};
 use crate::state::{FuncState, VerifierState, states_equal};
 use crate::types::{RegState, RegType};
 
 /// `is_sync_callback_calling_function`, of the helpers kbpf implements.
 pub(crate) fn calls_callback(helper: i32) -> bool {
-    helper == BPF_FUNC_LOOP
+    helper == BPF_FUNC_LOOP || helper == BPF_FUNC_FOR_EACH_MAP_ELEM
 }
+
+/// The map types with `map_for_each_callback`: hash, array, and their per-CPU and LRU kinds.
+const FOR_EACH_MAP_TYPES: [u32; 6] = [1, 2, 5, 6, 9, 10];
 
 /// `callback_ret_range` of `bpf_loop`'s callback: 0 continues, 1 stops.
 const LOOP_CALLBACK_RET_RANGE: (i64, i64) = (0, 1);
@@ -43,7 +48,7 @@ impl Checker<'_> {
     /// The `calls_callback` case of `is_state_visited` for an explored state `old` at `idx`
     /// still being explored: a later callback iteration that `old` covers.
     pub(super) fn callback_converged(&self, old: &VerifierState, cur: &VerifierState) -> bool {
-        states_equal(old, cur)
+        states_equal(old, cur, self.opts.allow_uninit_stack)
     }
 
     /// `ld_imm64 BPF_PSEUDO_FUNC` at `idx` (`check_ld_imm64`): a pointer to the static
@@ -99,7 +104,9 @@ impl Checker<'_> {
         // The kernel compares the iterations simulated with the count's maximum whatever
         // the register holds (a pointer's is its variable offset's).
         if (caller.callback_depth as u64) < nr_loops.s.umax_value {
-            self.push_callback_call(before, idx, subprog, pending)?;
+            // set_loop_callback_state: the iteration and the context.
+            let args = [RegState::unknown(), caller.regs[3]];
+            self.push_callback_call(before, idx, subprog, &args, pending)?;
         } else if self.level() >= 2 {
             let frame = st.frames.len() - 1;
             self.log
@@ -109,13 +116,41 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// `push_callback_call` + `setup_func_entry` + `set_loop_callback_state`: queue `st`
-    /// (the state at the call, arguments intact) entering the callback once more.
+    /// `call bpf_for_each_map_elem` at `idx`: the helper's argument checks, then the
+    /// callback entered once more on every visit (`is_state_visited` ends the iterations
+    /// once they converge).
+    pub(super) fn check_for_each_map_elem(
+        &mut self,
+        st: &mut VerifierState,
+        idx: usize,
+        pending: &mut Vec<Pending>,
+    ) -> R<()> {
+        let before = st.clone();
+        self.check_helper_call(st, idx, BPF_FUNC_FOR_EACH_MAP_ELEM)?;
+        let caller = before.cur();
+        let (map, func, ctx) = (caller.regs[1], caller.regs[2], caller.regs[3]);
+        // set_map_elem_callback_state: only some map types call back.
+        let map_type = self.maps.get(map.map as usize).map(|m| m.desc.map_type);
+        if !map_type.is_some_and(|t| FOR_EACH_MAP_TYPES.contains(&t)) {
+            return rej_errno("callback function not allowed for map", crate::ENOTSUPP);
+        }
+        // map_set_for_each_callback_args: the map, a key and a value of it, the context.
+        let mut key = RegState::pointer(RegType::PtrToMapKey);
+        key.map = map.map;
+        let mut value = RegState::pointer(RegType::PtrToMapValue);
+        value.map = map.map;
+        let args = [map, key, value, ctx];
+        self.push_callback_call(before, idx, func.mem_size as usize, &args, pending)
+    }
+
+    /// `push_callback_call` + `setup_func_entry`: queue `st` (the state at the call,
+    /// arguments intact) entering the callback once more, with `args` in r1, r2, ….
     fn push_callback_call(
         &mut self,
         mut st: VerifierState,
         idx: usize,
         subprog: usize,
+        args: &[RegState],
         pending: &mut Vec<Pending>,
     ) -> R<()> {
         if st.frames.len() >= MAX_CALL_FRAMES {
@@ -127,10 +162,10 @@ impl Checker<'_> {
                 crate::E2BIG,
             );
         }
-        let ctx = st.cur().regs[3];
         let mut callee = FuncState::new(st.frames.len() as u8, idx, subprog);
-        callee.regs[1] = RegState::unknown();
-        callee.regs[2] = ctx;
+        for (r, a) in callee.regs[1..].iter_mut().zip(args) {
+            *r = *a;
+        }
         callee.in_callback_fn = true;
         self.callback_subprogs[subprog] = true;
         callee.callback_refs = st.refs.clone();
@@ -354,5 +389,68 @@ mod tests {
         let v = run(&p, true);
         assert!(v.accepted(), "{}", v.log);
         assert!(v.stats.insn_processed < 100, "{:?}", v.stats);
+    }
+
+    /// `bpf_for_each_map_elem(&map, cb, fp-8, 0)` over map fd 0 with `cb`'s body given; the
+    /// callback starts at index 11.
+    fn for_each(map_type: u32, cb: &[Insn]) -> crate::Verdict {
+        let mut p = vec![
+            Insn::new(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 0), // 0
+            Insn::new(BPF_LD | BPF_IMM | BPF_DW, 1, BPF_PSEUDO_MAP_FD, 0, 0), // 1
+            Insn::new(0, 0, 0, 0, 0),                           // 2
+        ];
+        p.extend(ld_func(2, 11 - 4)); // 3, 4: the callback at 11
+        p.extend([
+            movx(3, 10),                                         // 5
+            Insn::new(BPF_ALU64 | BPF_ADD | BPF_K, 3, 0, 0, -8), // 6
+            mov(4, 0),                                           // 7
+            call(164),                                           // 8
+            mov(0, 0),                                           // 9
+            exit(),                                              // 10
+        ]);
+        p.extend(cb);
+        let env = vec![MapDesc {
+            id: 1,
+            name: "m".into(),
+            map_type,
+            key_size: 4,
+            value_size: 2,
+            max_entries: 8,
+            ..Default::default()
+        }];
+        verify(&p, &env, &Options::new(ProgType::SocketFilter).func_info(true))
+    }
+
+    /// The callback gets the map's key in r2 and value in r3, whose bounds hold.
+    #[test]
+    fn for_each_map_elem_callback_gets_key_and_value() {
+        let read = |off| {
+            [
+                Insn::new(BPF_LDX | BPF_MEM | BPF_W, 0, 2, 0, 0),
+                Insn::new(BPF_LDX | BPF_MEM | BPF_B, 0, 3, off, 0),
+                mov(0, 0),
+                exit(),
+            ]
+        };
+        let v = for_each(2, &read(1));
+        assert!(v.accepted(), "{}", v.log);
+        let v = for_each(2, &read(2));
+        assert!(!v.accepted());
+        assert!(
+            v.log.contains("invalid access to map value, value_size=2 off=2 size=1"),
+            "{}",
+            v.log
+        );
+    }
+
+    #[test]
+    fn for_each_map_elem_needs_a_map_that_calls_back() {
+        // An LPM trie has no map_for_each_callback.
+        let v = for_each(11, &[mov(0, 0), exit()]);
+        assert!(!v.accepted());
+        assert_eq!(
+            v.result.unwrap_err().message,
+            "callback function not allowed for map"
+        );
     }
 }

@@ -420,6 +420,14 @@ impl Checker<'_> {
                 }
                 v
             }
+            RetType::PtrToBtfIdOrNull => {
+                // The bpf_skc_to_* casts (is_ptr_cast_function): the argument's reference.
+                let mut v = RegState::pointer(RegType::PtrToBtfId);
+                v.maybe_null = true;
+                v.id = self.new_id();
+                v.ref_obj_id = meta_ref;
+                v
+            }
             RetType::PtrToMapValue => {
                 let mut v = RegState::pointer(RegType::PtrToMapValue);
                 v.map = map.unwrap_or(NO_MAP);
@@ -581,6 +589,8 @@ impl Checker<'_> {
                     ));
                 };
                 frame.grow_to(off as i32);
+                // Stricter than the kernel, which leaves helpers' reads out of the contract.
+                self.fastcall_stack_contract(frame.subprog, off);
                 // Memory the helper writes need not be initialised (raw_mode).
                 for b in 0..if write { 0 } else { size as i64 } {
                     let a = off + b;
@@ -618,6 +628,24 @@ impl Checker<'_> {
                     self.check_special_fields(reg, reg.off, size)?;
                 }
                 Ok(())
+            }
+            // A context the program type does not rewrite (no convert_ctx_access) is checked
+            // as a one-byte access at its last byte. The kernel accepts what passes and sizes
+            // a test run's context by it (max_ctx_offset); kbpf does not track that for
+            // helpers, so it goes on refusing the context as memory after the kernel's check.
+            RegType::PtrToCtx if size > 0 && ctx_without_rewrite(self.prog) => {
+                if let Err(m) = global::check_ptr_off_reg(reg, regno, "ctx") {
+                    return rej(m);
+                }
+                let off = size - 1;
+                let attach = self.opts.expected_attach_type;
+                if check_ctx_access_for(self.prog, attach, off, 1, write).is_none() {
+                    return rej(format!("invalid bpf_context access off={off} size=1"));
+                }
+                rej(format!(
+                    "R{regno} type={} expected=fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_",
+                    reg.type_str()
+                ))
             }
             _ => rej_hint(
                 format!(
@@ -740,4 +768,17 @@ fn check_fixed_mem_arg_alignment(reg: &RegState, size: i32) -> R<()> {
         _ => return Ok(()),
     };
     check_strict_alignment_at(desc, prefix, bias, reg, 0, size)
+}
+
+/// Program types whose context the kernel does not rewrite (`!env->ops->convert_ctx_access`):
+/// the tracing ones, whose context is memory the program reads as it is.
+fn ctx_without_rewrite(prog: ProgType) -> bool {
+    matches!(
+        prog,
+        ProgType::Kprobe
+            | ProgType::Tracepoint
+            | ProgType::RawTracepoint
+            | ProgType::RawTracepointWritable
+            | ProgType::Syscall
+    )
 }

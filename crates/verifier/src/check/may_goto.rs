@@ -56,7 +56,7 @@ impl Checker<'_> {
     ) -> bool {
         self.is_may_goto_insn_at(idx)
             && old.may_goto_depth != cur.may_goto_depth
-            && states_equal(old, cur)
+            && states_equal(old, cur, self.opts.allow_uninit_stack)
     }
 }
 

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// `sizeof(struct bpf_flow_keys)`.
+const SIZEOF_BPF_FLOW_KEYS: u32 = 56;
+
 impl Checker<'_> {
     // ---------------------------------------------------------------- memory
 
@@ -177,6 +180,46 @@ impl Checker<'_> {
             t if t.is_sk_pointer() => self.check_sock_access(regno, &reg, off, sz, write),
             RegType::ConstPtrToMap => self.check_ptr_to_map_access(regno, &reg, off, write),
             RegType::PtrToBtfId => self.check_ptr_to_btf_access(regno, &reg, off, write),
+            RegType::PtrToFlowKeys => {
+                // check_flow_keys_access: inside struct bpf_flow_keys; a store of a pointer
+                // leaks it.
+                if write
+                    && let Some((v, true)) = value
+                    && v.is_pointer()
+                    && !self.opts.allow_ptr_leaks
+                {
+                    let src = self.insns[idx].src();
+                    return rej(format!("R{src} leaks addr into flow keys"));
+                }
+                if off < 0 || off as u32 + sz as u32 > SIZEOF_BPF_FLOW_KEYS {
+                    return rej(format!("invalid access to flow keys off={off} size={sz}"));
+                }
+                Ok(if write {
+                    None
+                } else {
+                    Some(RegState::unknown())
+                })
+            }
+            RegType::PtrToTpBuffer => {
+                // check_tp_buffer_access: any size at a constant offset from the buffer's
+                // start (the kernel checks the largest against the tracepoint on attach).
+                if off < 0 {
+                    return rej(format!(
+                        "R{regno} invalid tracepoint buffer access: off={off}, size={sz}"
+                    ));
+                }
+                if !reg.s.is_const() || reg.s.var_off.value != 0 {
+                    return rej(format!(
+                        "R{regno} invalid variable buffer offset: off={off}, var_off={}",
+                        reg.s.var_off
+                    ));
+                }
+                Ok(if write {
+                    None
+                } else {
+                    Some(RegState::unknown())
+                })
+            }
             RegType::PtrToMem | RegType::PtrToRingbufMem => {
                 self.check_mem_region(regno, &reg, off, sz, reg.mem_size, false)?;
                 Ok(if write {
@@ -370,6 +413,7 @@ impl Checker<'_> {
             ));
         };
         let spi = frame.grow_to(off);
+        self.fastcall_stack_contract(frame.subprog, off as i64);
         if spi < 64 {
             self.scratched_stack |= 1 << spi;
         }
@@ -564,6 +608,7 @@ impl Checker<'_> {
                 | RegType::PtrToPacket
                 | RegType::PtrToPacketMeta
                 | RegType::PtrToPacketEnd
+                | RegType::PtrToFlowKeys
         ) {
             return rej(format!(
                 "BPF_ATOMIC stores into R{dst} {} is not allowed",

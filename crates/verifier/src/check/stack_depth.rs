@@ -23,7 +23,7 @@ use kbpf_isa::insn::{MAX_BPF_STACK, MAX_CALL_FRAMES};
 
 use super::{Checker, R, rej, rej_errno};
 use crate::helpers::BPF_FUNC_TAIL_CALL;
-use crate::{E2BIG, EINVAL};
+use crate::{E2BIG, EINVAL, LoopInline};
 
 /// Callers' stack above which a function may not tail call (32 tail calls × 256 = 8 KiB).
 const TAIL_CALL_CALLER_STACK_LIMIT: usize = 256;
@@ -91,6 +91,27 @@ impl Checker<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Each function's depth once the rewrite inlined its `bpf_loop` calls fit for it
+    /// (`optimize_bpf_loop` adds [`LoopInline::stack_extra`] once per function), which is what
+    /// the kernel's statistics show.
+    pub(crate) fn stack_depth_after_loop_inlining(&self) -> Vec<usize> {
+        let mut depth = self.subprog_stack.clone();
+        let mut inlines = vec![false; depth.len()];
+        for (idx, a) in self.aux.iter().enumerate() {
+            if a.loop_inline.is_some_and(|l| l.fit_for_inline)
+                && let Some(f) = inlines.get_mut(self.subprog_of(idx))
+            {
+                *f = true;
+            }
+        }
+        for (d, inlined) in depth.iter_mut().zip(inlines) {
+            if inlined {
+                *d += LoopInline::stack_extra(*d);
+            }
+        }
+        depth
     }
 
     /// `check_max_stack_depth`: the walk from the main program (kbpf has no asynchronous

@@ -58,6 +58,7 @@ impl Checker<'_> {
             ));
         };
         frame.grow_to(min_off as i32);
+        self.fastcall_stack_contract(frame.subprog, min_off);
         let byte = |i: i64| {
             let slot = (-i - 1) as usize;
             (slot / BPF_REG_SIZE, slot % BPF_REG_SIZE)
@@ -156,6 +157,7 @@ impl Checker<'_> {
             ));
         };
         frame.grow_to(min_off as i32);
+        self.fastcall_stack_contract(frame.subprog, min_off);
         for i in min_off..max_off {
             let slot = (-i - 1) as usize;
             let (spi, idx) = (slot / BPF_REG_SIZE, slot % BPF_REG_SIZE);

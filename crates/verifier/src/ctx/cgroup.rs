@@ -18,6 +18,10 @@ use crate::types::RegType;
 
 /// `enum bpf_attach_type` values used here.
 pub mod attach {
+    /// `BPF_CGROUP_GETSOCKOPT`.
+    pub const CGROUP_GETSOCKOPT: u32 = 21;
+    /// `BPF_CGROUP_SETSOCKOPT`.
+    pub const CGROUP_SETSOCKOPT: u32 = 22;
     /// `BPF_CGROUP_INET_EGRESS`.
     pub const INET_EGRESS: u32 = 1;
     /// `BPF_CGROUP_INET_SOCK_CREATE`.
@@ -233,6 +237,47 @@ pub(crate) fn sock_access(attach: u32, off: u32, size: u32, write: bool) -> Opti
     })
 }
 
+/// `sizeof(struct bpf_sockopt)`: `sk`, `optval`, `optval_end` (8 bytes each), then
+/// `level`, `optname`, `optlen`, `retval` (`s32`).
+const SIZEOF_BPF_SOCKOPT: u32 = 40;
+
+/// `cg_sockopt_is_valid_access`: the pointers read whole (`sk` a socket, `optval` ..
+/// `optval_end` the option's buffer as packet data), the numbers as whole `u32`s; `retval`
+/// only for getsockopt, `level` and `optname` written only by setsockopt, `optlen` by both.
+pub fn sockopt_access(attach: u32, off: u32, size: u32, write: bool) -> Option<CtxLoad> {
+    if size == 0 || off >= SIZEOF_BPF_SOCKOPT || !off.is_multiple_of(size) {
+        return None;
+    }
+    let (name, foff, fsize, reg_type) = match off {
+        0..8 => ("sk", 0, 8, RegType::PtrToSocket),
+        8..16 => ("optval", 8, 8, RegType::PtrToPacket),
+        16..24 => ("optval_end", 16, 8, RegType::PtrToPacketEnd),
+        24..28 => ("level", 24, 4, RegType::Scalar),
+        28..32 => ("optname", 28, 4, RegType::Scalar),
+        32..36 => ("optlen", 32, 4, RegType::Scalar),
+        _ => ("retval", 36, 4, RegType::Scalar),
+    };
+    let allowed = size == fsize
+        && if write {
+            match name {
+                "retval" => attach == attach::CGROUP_GETSOCKOPT,
+                "level" | "optname" => attach == attach::CGROUP_SETSOCKOPT,
+                "optlen" => true,
+                _ => false,
+            }
+        } else {
+            name != "retval" || attach == attach::CGROUP_GETSOCKOPT
+        };
+    allowed.then_some(CtxLoad {
+        field: CtxField {
+            name,
+            off: foff,
+            size: fsize,
+        },
+        reg_type,
+    })
+}
+
 /// The range `check_return_code` enforces on `R0` at the main program's exit for `prog`
 /// with expected attach type `attach`; `None` when any value may be returned.
 pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
@@ -251,6 +296,7 @@ pub fn return_range(prog: ProgType, attach: u32) -> Option<(i64, i64)> {
         | ProgType::CgroupSock
         | ProgType::SockOps
         | ProgType::CgroupSysctl
+        | ProgType::CgroupSockopt
         | ProgType::SkLookup => Some((0, 1)),
         ProgType::Syscall => None,
         ProgType::LwtIn
@@ -369,5 +415,27 @@ mod tests {
             invalid_return_msg(i64::MIN, i64::MAX, (0, 1)),
             "At program exit the register R0 has unknown scalar value should have been in [0, 1]"
         );
+    }
+
+    #[test]
+    fn sockopt_fields() {
+        use attach::{CGROUP_GETSOCKOPT as GET, CGROUP_SETSOCKOPT as SET};
+        let ty = |a, off, size, w| sockopt_access(a, off, size, w).map(|l| l.reg_type);
+        assert_eq!(ty(GET, 0, 8, false), Some(RegType::PtrToSocket));
+        assert_eq!(ty(GET, 8, 8, false), Some(RegType::PtrToPacket));
+        assert_eq!(ty(GET, 16, 8, false), Some(RegType::PtrToPacketEnd));
+        // verifier_ctx.c's invalid_narrow_load tests: the pointers are read whole only.
+        for off in [0, 4, 8, 12, 16, 20] {
+            assert_eq!(ty(GET, off, 4, false), None, "narrow load at {off}");
+        }
+        assert_eq!(ty(GET, 36, 4, false), Some(RegType::Scalar));
+        assert_eq!(ty(SET, 36, 4, false), None, "retval is getsockopt's");
+        assert_eq!(ty(GET, 36, 4, true), Some(RegType::Scalar));
+        assert_eq!(ty(SET, 24, 4, true), Some(RegType::Scalar));
+        assert_eq!(ty(GET, 24, 4, true), None, "level is written by setsockopt only");
+        assert_eq!(ty(GET, 32, 4, true), Some(RegType::Scalar));
+        assert_eq!(ty(GET, 8, 8, true), None);
+        assert_eq!(ty(GET, 40, 4, false), None, "past the struct");
+        assert_eq!(return_range(ProgType::CgroupSockopt, GET), Some((0, 1)));
     }
 }

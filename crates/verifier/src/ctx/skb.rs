@@ -30,7 +30,7 @@ const fn f(name: &'static str, off: u32, size: u32) -> CtxField {
 const SIZEOF_SK_BUFF: u32 = 192;
 
 /// Every field of `struct __sk_buff` (Linux 6.12), in offset order.
-const FIELDS: &[CtxField] = &[
+pub(crate) const FIELDS: &[CtxField] = &[
     f("len", 0, 4),
     f("pkt_type", 4, 4),
     f("mark", 8, 4),
