@@ -200,6 +200,7 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(34, "bpf_get_hash_recalc", s::bpf_get_hash_recalc),
     helper!(40, "bpf_csum_update", s::bpf_csum_update),
     helper!(50, "bpf_skb_adjust_room", s::bpf_skb_adjust_room),
+    helper!(43, "bpf_skb_change_head", s::bpf_skb_change_head),
     helper!(39, "bpf_skb_pull_data", s::bpf_skb_pull_data),
     helper!(21, "bpf_skb_set_tunnel_key", s::bpf_skb_set_tunnel_key),
     helper!(20, "bpf_skb_get_tunnel_key", s::bpf_skb_get_tunnel_key),

@@ -277,6 +277,47 @@ pub(crate) fn adjust_room(skb: &mut SkBuff, len_diff: i32, mode: u32, flags: u64
     0
 }
 
+/// `BPF_SKB_MAX_LEN` (`SKB_MAX_ALLOC`): four pages less `SKB_DATA_ALIGN(sizeof(struct
+/// skb_shared_info))`, 320 bytes on the 6.18 builds kbpf has met.
+const BPF_SKB_MAX_LEN: u32 = (4096 << 2) - 320;
+
+/// `bpf_skb_change_head(skb, head_room, flags)` (`__bpf_skb_change_head`): `head_room`
+/// zeroed bytes pushed in front of the packet, which become its new MAC header (an L3
+/// packet given room for an L2 header before a redirect); the network header and the
+/// protocol stay. `-EINVAL` for flags, and for a result above `BPF_SKB_MAX_LEN` or past
+/// `u32` (a GSO skb may exceed the limit).
+pub(crate) unsafe extern "C" fn bpf_skb_change_head(
+    skb: u64,
+    head_room: u64,
+    flags: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    // SAFETY: the verifier checked r1 as the program's context, a live `SkBuff` of kbpf's
+    // test run; the program is suspended in this call.
+    let skb = unsafe { SkBuff::from_ctx(skb) };
+    change_head(skb, head_room as u32, flags) as u64
+}
+
+/// The body of [`bpf_skb_change_head`].
+pub(crate) fn change_head(skb: &mut SkBuff, head_room: u32, flags: u64) -> i64 {
+    let len = skb.len() as u32;
+    let Some(new_len) = len.checked_add(head_room) else {
+        return EINVAL_I;
+    };
+    if flags != 0 || (skb.gso_size == 0 && new_len > BPF_SKB_MAX_LEN) {
+        return EINVAL_I;
+    }
+    let n = head_room as usize;
+    skb.push(n);
+    skb.data_mut()[..n].fill(0);
+    // skb_reset_mac_header + skb_reset_mac_len: the MAC header starts at the new data and
+    // ends where the (unmoved) network header starts.
+    skb.network_off += n;
+    skb.mac_len = skb.network_off;
+    0
+}
+
 /// `bpf_skb_pull_data(skb, len)` (`bpf_try_make_writable` with `len ?: skb_headlen`): kbpf's
 /// skbs are linear and never cloned, so every byte up to `len` is already writable;
 /// `-ENOMEM` past the packet (`pskb_may_pull` fails), `-EINVAL` above `INT_MAX`. Also the

@@ -35,6 +35,7 @@ fn objects() -> Vec<PathBuf> {
         "crates/run/tests/progs/redirect_map.bpf.o",
         "crates/run/tests/progs/sk_storage.bpf.o",
         "crates/run/tests/progs/cgroup_storage.bpf.o",
+        "crates/run/tests/progs/change_head.bpf.o",
         "crates/run/tests/progs/perf_out.bpf.o",
         "crates/run/tests/progs/fib.bpf.o",
         "tests/golden/disasm/calls.v3.o",

@@ -1075,3 +1075,48 @@ fn cgroup_storage_matches_the_kernel() {
     }
     assert_eq!(compared, 28);
 }
+
+/// `bpf_skb_change_head` (`change_head.bpf.o`) in tc and lwt_xmit test runs: rooms of 0,
+/// 1, 14, 34, 200 bytes, one past `BPF_SKB_MAX_LEN`, one past `u32`, and bad flags; return
+/// values and packets out equal the kernel's on both engines.
+#[test]
+fn skb_change_head_matches_the_kernel() {
+    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/change_head.bpf.o");
+    if let Some(why) = unavailable(&object) {
+        println!("SKIP: run test_run_kernel (change_head): {why}");
+        return;
+    }
+    let pins = Pins::new("kbpfchh", "chh");
+    loadall(&object, &pins).unwrap();
+    let kb = common::KbpfObject::open(&object);
+    let mut compared = 0;
+    for name in ["tc_change_head", "lwt_change_head"] {
+        let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
+        let prog = kb.program(name);
+        for sel in 0u8..8 {
+            let mut data = vec![0u8; 80];
+            data[..12].copy_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+            data[12..14].copy_from_slice(&[0x08, 0x00]);
+            data[14] = 0x40 | sel; // IPv4 version nibble; the low bits pick the case
+            for (i, b) in data[15..].iter_mut().enumerate() {
+                *b = i as u8;
+            }
+            let k = kprog.test_run(&data, 20_000, None, 1).unwrap();
+            for engine in [Engine::Interpreter, Engine::Jit] {
+                let b = prog
+                    .test_run(&TestRunInput {
+                        data_in: &data,
+                        ctx_in: None,
+                        repeat: 1,
+                        engine,
+                    })
+                    .unwrap();
+                let what = format!("{name} case {sel} on {engine:?}");
+                assert_eq!(b.retval, k.retval, "{what}");
+                assert_eq!(b.data_out, k.data_out, "{what}");
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 32);
+}

@@ -758,8 +758,9 @@ fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'st
             prog,
             ProgType::Xdp | ProgType::SchedCls | ProgType::SchedAct
         ),
-        // lwt_xmit_func_proto only (sk_skb has its own variant).
-        43 => false,
+        // tc_cls_act_func_proto (and lwt_xmit_func_proto, checked above; sk_skb has its
+        // own variant).
+        43 => prog == ProgType::SchedCls,
         // bpf_tracing_func_proto only (the `*_kernel`/`*_user` probe reads and the clocks are
         // in bpf_base_func_proto for a CAP_PERFMON loader, i.e. every program type here).
         4 | 14 | 15 | 67 => prog.is_tracing(),
