@@ -299,13 +299,7 @@ pub type RawEntry = kbpf_jit::LeafEntry;
 /// # Safety
 /// Calling `f(a, b, 0)` must be safe, repeatedly (the engine's run contract).
 #[inline(never)]
-pub unsafe fn ns_per_entry_call(
-    f: RawEntry,
-    a: u64,
-    b: u64,
-    batch_ms: f64,
-    batches: usize,
-) -> f64 {
+pub unsafe fn ns_per_entry_call(f: RawEntry, a: u64, b: u64, batch_ms: f64, batches: usize) -> f64 {
     // SAFETY: forwarded to the caller.
     ns_per_call(
         || unsafe { f(std::hint::black_box(a), b, 0) },

@@ -606,10 +606,20 @@ fn frame_result_helper_ends_only_the_calling_function() {
             exit(),
         ]
     };
-    assert_eq!(check_with(&prog(0), &h, &[]), Ok(40 + 5), "ends the subprogram");
+    assert_eq!(
+        check_with(&prog(0), &h, &[]),
+        Ok(40 + 5),
+        "ends the subprogram"
+    );
     assert_eq!(check_with(&prog(3), &h, &[]), Ok(1 + 900 + 5), "goes on");
     // From the main function: the program ends with the frame result.
-    let main = vec![mov64(1, 0), mov64(0, 7), call_helper(13), mov64(0, 3), exit()];
+    let main = vec![
+        mov64(1, 0),
+        mov64(0, 7),
+        call_helper(13),
+        mov64(0, 3),
+        exit(),
+    ];
     assert_eq!(check_with(&main, &h, &[]), Ok(40));
 }
 

@@ -497,6 +497,7 @@ pub fn load_object(
     let mut core_target = opts.core_target.clone();
     for p in &obj.programs {
         let mut lp = relocate_program(p, |i| maps.get(i).map(|m| m.fd))?;
+        lp.gpl_compatible = kbpf_verifier::license_is_gpl_compatible(&obj.license);
         // Without the object's BTF in the kernel (libbpf's fallback), every function is
         // static to the verifier.
         if let (Some(btf), Some(_)) = (&obj.btf, &btf) {

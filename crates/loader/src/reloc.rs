@@ -59,6 +59,10 @@ pub struct LoadedProgram {
     /// First instructions of the subprograms whose BTF prototype does not return an int
     /// (see [`kbpf_verifier::Options::non_scalar_return`]; filled by [`crate::load_object`]).
     pub non_scalar_return: Vec<usize>,
+    /// The license the load passes (`attr.license`, the object's `license` section for
+    /// [`crate::load_object`]) is GPL-compatible: only then may the program call GPL-only
+    /// helpers ([`kbpf_verifier::Options::gpl_compatible`]). True for [`Self::from_insns`].
+    pub gpl_compatible: bool,
 }
 
 impl LoadedProgram {
@@ -92,6 +96,7 @@ impl LoadedProgram {
             global_funcs: Vec::new(),
             btf_func_info: false,
             non_scalar_return: Vec::new(),
+            gpl_compatible: true,
         }
     }
 
@@ -171,5 +176,6 @@ pub fn relocate_program(
         global_funcs: Vec::new(),
         btf_func_info: false,
         non_scalar_return: Vec::new(),
+        gpl_compatible: true,
     })
 }

@@ -76,6 +76,8 @@ pub fn check_create_attr(a: &MapAttr) -> Result<(), MapError> {
         trie_alloc_check(a)
     } else if crate::sock_maps::is_sock_map(t) {
         crate::sock_maps::alloc_check(a, t)
+    } else if crate::stack_trace::is_stack_trace(t) {
+        crate::stack_trace::alloc_check(a)
     } else if crate::devmap::is_redirect_map(t) {
         crate::devmap::alloc_check(a, t)
     } else {
@@ -199,7 +201,7 @@ impl Map {
             );
         } else if t.raw() == crate::sock_maps::BPF_MAP_TYPE_XSKMAP {
             inner.alloc_xsk_map(header)?;
-        } else if crate::sock_maps::is_sock_map(t) {
+        } else if crate::sock_maps::is_sock_map(t) || crate::stack_trace::is_stack_trace(t) {
             inner.raw = NonNull::from(Box::leak(Box::new(header)));
             inner.storage = Storage::Sockets { layout: None };
         } else if crate::devmap::is_redirect_map(t) {

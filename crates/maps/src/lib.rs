@@ -82,6 +82,7 @@ pub mod raw;
 pub mod registry;
 mod ringbuf;
 pub mod sock_maps;
+pub mod stack_trace;
 pub mod uapi;
 
 pub use attr::MapAttr;

@@ -106,8 +106,8 @@ pub(crate) enum Storage {
     /// LPM_TRIE; the raw allocation is the trie's `BpfLpmTrie` header.
     LpmTrie(LpmTrie),
     /// Maps of kernel objects kbpf does not have (sockets, AF_XDP sockets, socket-local
-    /// storage: [`crate::sock_maps`]): created with the kernel's checks, typed by the
-    /// verifier, no elements. The raw allocation is a bare `BpfMap` header from a `Box`, or,
+    /// storage: [`crate::sock_maps`]; kernel stacks: [`crate::stack_trace`]): created with
+    /// the kernel's checks, typed by the verifier, no elements. The raw allocation is a bare `BpfMap` header from a `Box`, or,
     /// with a `layout` (XSKMAP), the header and the map's NULL socket pointers.
     Sockets {
         /// The XSKMAP's allocation.

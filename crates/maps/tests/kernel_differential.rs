@@ -230,8 +230,7 @@ fn socket_maps_memlock_matches_the_kernel() {
     if !bpf_available_or_skip("kernel_differential (socket maps)") {
         return;
     }
-    let Some(host) = kbpf_kernel::host_profile_or_skip("kernel_differential (socket maps)")
-    else {
+    let Some(host) = kbpf_kernel::host_profile_or_skip("kernel_differential (socket maps)") else {
         return;
     };
     let mut compared = 0;
@@ -250,7 +249,11 @@ fn socket_maps_memlock_matches_the_kernel() {
                 None,
             )
             .unwrap();
-            assert_eq!(om.memlock(), fdinfo_memlock(&km), "type {t} max_entries {n}");
+            assert_eq!(
+                om.memlock(),
+                fdinfo_memlock(&km),
+                "type {t} max_entries {n}"
+            );
             compared += 1;
         }
     }

@@ -101,6 +101,12 @@ pub struct MapsProfile {
     /// `memlock`.
     #[serde(default = "builtin::sizeof_reuseport_array")]
     pub sizeof_reuseport_array: u32,
+    /// `sizeof(struct bpf_stack_map)`: the header part of a STACK_TRACE map's `memlock`.
+    #[serde(default = "builtin::sizeof_bpf_stack_map")]
+    pub sizeof_bpf_stack_map: u32,
+    /// `sizeof(struct stack_map_bucket)`: per-entry STACK_TRACE `memlock` (with the value).
+    #[serde(default = "builtin::sizeof_stack_map_bucket")]
+    pub sizeof_stack_map_bucket: u32,
 }
 
 /// The built-in values of the fields a saved profile may lack (added after it was saved).
@@ -120,6 +126,12 @@ mod builtin {
     }
     pub(super) fn sizeof_reuseport_array() -> u32 {
         MapsProfile::BUILTIN.sizeof_reuseport_array
+    }
+    pub(super) fn sizeof_bpf_stack_map() -> u32 {
+        MapsProfile::BUILTIN.sizeof_bpf_stack_map
+    }
+    pub(super) fn sizeof_stack_map_bucket() -> u32 {
+        MapsProfile::BUILTIN.sizeof_stack_map_bucket
     }
 }
 
@@ -233,6 +245,8 @@ impl MapsProfile {
         sizeof_bpf_shtab: 384,
         sizeof_bpf_shtab_bucket: 16,
         sizeof_reuseport_array: 296,
+        sizeof_bpf_stack_map: 320,
+        sizeof_stack_map_bucket: 16,
     };
 }
 
@@ -357,7 +371,7 @@ pub enum ProfileError {
 }
 
 /// Field names (as in [`KernelProfile::origins`]) and their built-in values, in one place.
-const MAP_FIELDS: [(&str, &str); 13] = [
+const MAP_FIELDS: [(&str, &str); 15] = [
     ("bpf_array_value_off", "offsetof(struct bpf_array, value)"),
     ("sizeof_bpf_htab", "sizeof(struct bpf_htab)"),
     ("sizeof_htab_bucket", "sizeof(struct bucket)"),
@@ -374,6 +388,8 @@ const MAP_FIELDS: [(&str, &str); 13] = [
     ("sizeof_bpf_shtab", "sizeof(struct bpf_shtab)"),
     ("sizeof_bpf_shtab_bucket", "sizeof(struct bpf_shtab_bucket)"),
     ("sizeof_reuseport_array", "sizeof(struct reuseport_array)"),
+    ("sizeof_bpf_stack_map", "sizeof(struct bpf_stack_map)"),
+    ("sizeof_stack_map_bucket", "sizeof(struct stack_map_bucket)"),
 ];
 
 impl KernelProfile {
@@ -480,6 +496,8 @@ impl KernelProfile {
             sizeof_bpf_shtab: size("bpf_shtab")?,
             sizeof_bpf_shtab_bucket: size("bpf_shtab_bucket")?,
             sizeof_reuseport_array: size("reuseport_array")?,
+            sizeof_bpf_stack_map: size("bpf_stack_map")?,
+            sizeof_stack_map_bucket: size("stack_map_bucket")?,
         };
         for (f, what) in MAP_FIELDS {
             p.set_origin(&format!("maps.{f}"), file, what);
@@ -554,6 +572,8 @@ impl KernelProfile {
             m.sizeof_bpf_shtab,
             m.sizeof_bpf_shtab_bucket,
             m.sizeof_reuseport_array,
+            m.sizeof_bpf_stack_map,
+            m.sizeof_stack_map_bucket,
         ];
         let ctx = [
             c.xdp_buff_data,

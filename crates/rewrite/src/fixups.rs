@@ -20,16 +20,16 @@ pub const BPF_REG_AX: u8 = 11;
 
 /// Helper ids the map fixups know (`include/uapi/linux/bpf.h`).
 pub mod func {
+    use kbpf_uapi::bpf::{
+        BPF_FUNC_CGRP_STORAGE_GET, BPF_FUNC_INODE_STORAGE_GET, BPF_FUNC_SK_STORAGE_GET,
+        BPF_FUNC_TASK_STORAGE_GET,
+    };
     pub use kbpf_uapi::bpf::{
         BPF_FUNC_GET_SMP_PROCESSOR_ID as GET_SMP_PROCESSOR_ID,
         BPF_FUNC_MAP_DELETE_ELEM as MAP_DELETE_ELEM, BPF_FUNC_MAP_LOOKUP_ELEM as MAP_LOOKUP_ELEM,
         BPF_FUNC_MAP_PEEK_ELEM as MAP_PEEK_ELEM, BPF_FUNC_MAP_POP_ELEM as MAP_POP_ELEM,
         BPF_FUNC_MAP_PUSH_ELEM as MAP_PUSH_ELEM, BPF_FUNC_MAP_UPDATE_ELEM as MAP_UPDATE_ELEM,
         BPF_FUNC_REDIRECT_MAP as REDIRECT_MAP, BPF_FUNC_TAIL_CALL as TAIL_CALL,
-    };
-    use kbpf_uapi::bpf::{
-        BPF_FUNC_CGRP_STORAGE_GET, BPF_FUNC_INODE_STORAGE_GET, BPF_FUNC_SK_STORAGE_GET,
-        BPF_FUNC_TASK_STORAGE_GET,
     };
 
     /// `is_storage_get_function`: the local-storage getters, whose last argument the

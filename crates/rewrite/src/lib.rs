@@ -36,9 +36,9 @@
 #![deny(missing_docs)]
 
 pub mod bpf_loop;
-pub mod fastcall;
 pub mod ctx;
 pub mod env;
+pub mod fastcall;
 pub mod fixups;
 pub mod ld_abs;
 pub mod may_goto;

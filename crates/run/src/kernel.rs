@@ -178,6 +178,8 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
     helper!(125, "bpf_ktime_get_boot_ns", bpf_ktime_get_ns),
     helper!(4, "bpf_probe_read_compat", t::bpf_probe_read_compat),
     helper!(14, "bpf_get_current_pid_tgid", t::bpf_get_current_pid_tgid),
+    helper!(16, "bpf_get_current_comm", t::bpf_get_current_comm),
+    helper!(27, "bpf_get_stackid", t::bpf_get_stackid),
     helper!(35, "bpf_get_current_task", t::bpf_get_current_task),
     helper!(15, "bpf_get_current_uid_gid", t::bpf_get_current_uid_gid),
     helper!(67, "bpf_get_stack_tp", t::bpf_get_stack),

@@ -196,6 +196,7 @@ impl Program {
                 .func_info(prog.btf_func_info)
                 .non_scalar_return(prog.non_scalar_return.clone())
                 .kfuncs(prog.kfuncs.clone())
+                .gpl_compatible(prog.gpl_compatible)
                 .kernel_structs(prog.kernel_structs.clone())
                 .perfmon(opts.perfmon)
                 .expected_attach_type(prog.expected_attach_type),
@@ -360,11 +361,12 @@ unsafe fn run_tail_target(slot: usize, jit: bool, ctx: u64) -> Result<u64, kbpf_
         // SAFETY: forwarded contract.
         return unsafe { j.run(ctx, 0) };
     }
-    let vm = kbpf_vm::Interpreter::new_translated(&target.xlated.insns, &target.helpers)
-        .map_err(|_| kbpf_vm::RunError::Unsupported {
+    let vm = kbpf_vm::Interpreter::new_translated(&target.xlated.insns, &target.helpers).map_err(
+        |_| kbpf_vm::RunError::Unsupported {
             pc: 0,
             what: "tail-call target does not decode",
-        })?;
+        },
+    )?;
     vm.run([ctx, 0, 0, 0, 0], &[], kbpf_vm::Mode::Unchecked)
 }
 

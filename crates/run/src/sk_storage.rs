@@ -74,7 +74,11 @@ pub(crate) unsafe extern "C" fn bpf_sk_storage_get(
             // (ARG_PTR_TO_MAP_VALUE_OR_NULL, checked against this map by the verifier);
             // `data` has at least that many.
             unsafe {
-                std::ptr::copy_nonoverlapping(value as *const u8, data.as_mut_ptr() as *mut u8, size)
+                std::ptr::copy_nonoverlapping(
+                    value as *const u8,
+                    data.as_mut_ptr() as *mut u8,
+                    size,
+                )
             };
         }
         let p = data.as_mut_ptr() as u64;

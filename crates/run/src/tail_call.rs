@@ -129,4 +129,3 @@ pub(crate) unsafe extern "C" fn bpf_tail_call(
     });
     0
 }
-

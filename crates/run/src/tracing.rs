@@ -104,6 +104,37 @@ unsafe fn probe_read_str(dst: u64, size: u64, unsafe_ptr: u64) -> u64 {
     size as u64
 }
 
+/// `bpf_get_current_comm(buf, size)`: the calling thread's name (`task->comm`, as
+/// `prctl(PR_GET_NAME)` reads it), NUL-terminated and padded with NULs to `size`
+/// (`strscpy_pad`); 0.
+pub(crate) unsafe extern "C" fn bpf_get_current_comm(
+    buf: u64,
+    size: u64,
+    _: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    let mut comm = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes (TASK_COMM_LEN) into `comm`.
+    unsafe { libc::prctl(libc::PR_GET_NAME, comm.as_mut_ptr()) };
+    let name = &comm[..comm.iter().position(|&b| b == 0).unwrap_or(comm.len())];
+    let size = size as usize;
+    // SAFETY: `buf` points at `size` writable bytes (ARG_PTR_TO_UNINIT_MEM with
+    // ARG_CONST_SIZE, checked by the verifier; size > 0).
+    let out = unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, size) };
+    let n = name.len().min(size - 1);
+    out[..n].copy_from_slice(&name[..n]);
+    out[n..].fill(0);
+    0
+}
+
+/// `bpf_get_stackid(ctx, map, flags)`: `-EFAULT`, the kernel's answer when no stack can be
+/// collected: a program kbpf runs is called from user space, where there is no kernel
+/// stack to record (and the STACK_TRACE map stays empty, see `kbpf_maps::stack_trace`).
+pub(crate) unsafe extern "C" fn bpf_get_stackid(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    (-(kbpf_uapi::errno::EFAULT as i64)) as u64
+}
+
 /// `bpf_get_current_pid_tgid`: `tgid << 32 | pid` of the calling thread (kernel names: the
 /// process id is the thread group's).
 pub(crate) unsafe extern "C" fn bpf_get_current_pid_tgid(

@@ -1041,8 +1041,7 @@ fn sk_storage_matches_the_kernel() {
 /// the kernel's on both engines.
 #[test]
 fn cgroup_storage_matches_the_kernel() {
-    let object =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/cgroup_storage.bpf.o");
+    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/cgroup_storage.bpf.o");
     if let Some(why) = unavailable(&object) {
         println!("SKIP: run test_run_kernel (cgroup_storage): {why}");
         return;

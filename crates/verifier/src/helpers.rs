@@ -330,6 +330,18 @@ const PROTOS: &[FuncProto] = &[
         RetType::Integer,
     ),
     proto(
+        16,
+        "bpf_get_current_comm",
+        [PtrToUninitMem, ConstSize, DontCare, DontCare, DontCare],
+        RetType::Integer,
+    ),
+    proto(
+        27,
+        "bpf_get_stackid",
+        [PtrToCtx, ConstMapPtr, Anything, DontCare, DontCare],
+        RetType::Integer,
+    ),
+    proto(
         67,
         "bpf_get_stack",
         [
@@ -763,7 +775,7 @@ fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'st
         43 => prog == ProgType::SchedCls,
         // bpf_tracing_func_proto only (the `*_kernel`/`*_user` probe reads and the clocks are
         // in bpf_base_func_proto for a CAP_PERFMON loader, i.e. every program type here).
-        4 | 14 | 15 | 67 => prog.is_tracing(),
+        4 | 14 | 15 | 16 | 27 | 67 => prog.is_tracing(),
         // sk_filter_func_proto / tc_cls_act_func_proto.
         26 => matches!(prog, ProgType::SocketFilter | ProgType::SchedCls),
         9 | 34 | 40 => prog == ProgType::SchedCls,
@@ -780,6 +792,18 @@ fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'st
         _ => true,
     };
     ok.then_some(p)
+}
+
+/// Whether helper `id`'s `bpf_func_proto` is `gpl_only` (the same for every program type's
+/// variant of the helpers kbpf knows: the probe reads, `bpf_trace_printk`, the perf event
+/// outputs and reads, the stack collectors, `bpf_fib_lookup`, `bpf_check_mtu`, the
+/// syncookie helpers, the timers, `bpf_snprintf`, ...).
+pub fn gpl_only(id: i32) -> bool {
+    matches!(
+        id,
+        4 | 6 | 22 | 25 | 27 | 35 | 36 | 45 | 55 | 56 | 58 | 67 | 69 | 100 | 110 | 112..=115
+            | 119 | 126 | 127 | 150 | 158 | 163 | 165 | 169..=173 | 175..=177 | 191 | 204..=207
+    )
 }
 
 /// Whether kbpf knows helper `id` at all (for the kernel's two messages: unknown helper vs

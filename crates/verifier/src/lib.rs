@@ -144,6 +144,24 @@ pub struct Options {
     /// point, not only after 2 jumps and 8 instructions (the selftests use it to make pruning
     /// visible in the log).
     pub test_state_freq: bool,
+    /// The program's license is GPL-compatible (`license_is_gpl_compatible`): only then may
+    /// it call the `gpl_only` helpers. On by default (programs without an object); loads of
+    /// an object set it from the object's `license` section.
+    pub gpl_compatible: bool,
+}
+
+/// The kernel's `license_is_gpl_compatible`: the license strings that let a program call
+/// GPL-only helpers (and that `bpftool prog show` marks `gpl`).
+pub fn license_is_gpl_compatible(license: &str) -> bool {
+    matches!(
+        license,
+        "GPL"
+            | "GPL v2"
+            | "GPL and additional rights"
+            | "Dual BSD/GPL"
+            | "Dual MIT/GPL"
+            | "Dual MPL/GPL"
+    )
 }
 
 impl Options {
@@ -168,7 +186,14 @@ impl Options {
             kernel_structs: Vec::new(),
             percpu_insn: false,
             test_state_freq: false,
+            gpl_compatible: true,
         }
+    }
+
+    /// Sets [`Options::gpl_compatible`].
+    pub fn gpl_compatible(mut self, gpl: bool) -> Options {
+        self.gpl_compatible = gpl;
+        self
     }
 
     /// Sets [`Options::test_state_freq`].

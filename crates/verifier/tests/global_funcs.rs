@@ -153,5 +153,9 @@ fn tracepoint_ctx_as_memory_is_checked_as_a_context_access() {
         v.result.map_err(|e| e.message),
         Err("Caller passes invalid args into func#1 ('subprog_user_anon_mem')".into())
     );
-    assert!(v.log.contains("invalid bpf_context access off=3 size=1\n"), "{}", v.log);
+    assert!(
+        v.log.contains("invalid bpf_context access off=3 size=1\n"),
+        "{}",
+        v.log
+    );
 }

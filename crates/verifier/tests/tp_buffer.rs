@@ -14,7 +14,10 @@ fn run(body: &str) -> Result<(), String> {
 
 #[test]
 fn constant_offsets_may_be_read_and_written() {
-    assert_eq!(run("add %r6, 16\nstxdw [%r6+8], %r1\nldxw %r2, [%r6+4]"), Ok(()));
+    assert_eq!(
+        run("add %r6, 16\nstxdw [%r6+8], %r1\nldxw %r2, [%r6+4]"),
+        Ok(())
+    );
 }
 
 #[test]

@@ -186,7 +186,7 @@ fn build_with(
             .collect(),
         maps,
         prog_slots: loaded.pending_prog_slots.clone(),
-        gpl: gpl_compatible(&loaded.license),
+        gpl: kbpf_verifier::license_is_gpl_compatible(&loaded.license),
         registry,
         debug_log,
     })

@@ -433,18 +433,6 @@ pub fn pin_prog(s: &mut Session, id: u32, path: &str) -> Result<(), Reply> {
 // ---------------------------------------------------------------------------------------
 // show
 
-fn gpl_compatible(license: &str) -> bool {
-    matches!(
-        license,
-        "GPL"
-            | "GPL v2"
-            | "GPL and additional rights"
-            | "Dual BSD/GPL"
-            | "Dual MIT/GPL"
-            | "Dual MPL/GPL"
-    )
-}
-
 /// `sizeof(struct bpf_prog)` up to `insns[]` on x86-64 6.x, for the page count the kernel
 /// charges (`memlock`).
 const BPF_PROG_HEADER: usize = 72;
@@ -749,6 +737,9 @@ mod tests {
         assert_eq!(prog_type_name(3), "sched_cls");
         assert_eq!(prog_type_name(1), "socket_filter");
         assert_eq!(prog_type_name(99), "type 99");
-        assert!(gpl_compatible("Dual BSD/GPL") && !gpl_compatible("MIT"));
+        assert!(
+            kbpf_verifier::license_is_gpl_compatible("Dual BSD/GPL")
+                && !kbpf_verifier::license_is_gpl_compatible("MIT")
+        );
     }
 }

@@ -110,6 +110,9 @@ impl Map {
             }
             // trie_mem_usage: elements only.
             Storage::LpmTrie(t) => t.mem_usage(),
+            Storage::Sockets { .. } if crate::stack_trace::is_stack_trace(m.map_type) => {
+                crate::stack_trace::mem_usage(m)
+            }
             Storage::Sockets { .. } => crate::sock_maps::mem_usage(m),
             Storage::Redirect(r) => crate::devmap::mem_usage(m, r),
         }

@@ -418,7 +418,11 @@ mod tests {
             max_entries: 8,
             ..Default::default()
         }];
-        verify(&p, &env, &Options::new(ProgType::SocketFilter).func_info(true))
+        verify(
+            &p,
+            &env,
+            &Options::new(ProgType::SocketFilter).func_info(true),
+        )
     }
 
     /// The callback gets the map's key in r2 and value in r3, whose bounds hold.
@@ -437,7 +441,8 @@ mod tests {
         let v = for_each(2, &read(2));
         assert!(!v.accepted());
         assert!(
-            v.log.contains("invalid access to map value, value_size=2 off=2 size=1"),
+            v.log
+                .contains("invalid access to map value, value_size=2 off=2 size=1"),
             "{}",
             v.log
         );

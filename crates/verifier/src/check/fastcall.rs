@@ -63,7 +63,10 @@ impl Checker<'_> {
         };
         let jump_target = self.jump_targets();
         for s in 0..nsub {
-            let (start, end) = (self.subprogs[s], self.subprogs.get(s + 1).copied().unwrap_or(n));
+            let (start, end) = (
+                self.subprogs[s],
+                self.subprogs.get(s + 1).copied().unwrap_or(n),
+            );
             let lowest_off = (start..end)
                 .map(|i| self.insns[i])
                 .filter(|insn| insn.code == BPF_STX | BPF_MEM | BPF_DW && insn.dst() == 10)
@@ -192,7 +195,11 @@ impl Checker<'_> {
         }
         self.fastcall.stack_off[subprog] = i32::MIN;
         let start = self.subprogs[subprog];
-        let end = self.subprogs.get(subprog + 1).copied().unwrap_or(self.insns.len());
+        let end = self
+            .subprogs
+            .get(subprog + 1)
+            .copied()
+            .unwrap_or(self.insns.len());
         for i in start..end {
             self.aux[i].fastcall_spills = 0;
             self.fastcall.pattern[i] = false;
@@ -205,7 +212,11 @@ impl Checker<'_> {
     pub(crate) fn remove_fastcall_spills_fills(&mut self) {
         for s in 0..self.subprogs.len() {
             let start = self.subprogs[s];
-            let end = self.subprogs.get(s + 1).copied().unwrap_or(self.insns.len());
+            let end = self
+                .subprogs
+                .get(s + 1)
+                .copied()
+                .unwrap_or(self.insns.len());
             let modified = self.aux[start..end].iter().any(|a| a.fastcall_spills > 0);
             if modified && self.fastcall.keep_stack.get(s) == Some(&false) {
                 self.subprog_stack[s] = (-(self.fastcall.stack_off[s] as i64)) as usize;

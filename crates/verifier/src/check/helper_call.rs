@@ -35,6 +35,12 @@ impl Checker<'_> {
                 "this helper is not available to the program type (or not supported by kbpf yet)",
             );
         };
+        if !self.opts.gpl_compatible && helpers::gpl_only(id) {
+            return super::rej_errno(
+                "cannot call GPL-restricted function from non-GPL compatible program",
+                crate::EINVAL,
+            );
+        }
         let mut map: Option<u32> = None;
         let mut const_key: Option<u64> = None;
         // ARG_PTR_TO_UNINIT_MEM: the size argument's maximum, and the stack it fills.

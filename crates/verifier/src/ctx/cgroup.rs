@@ -432,7 +432,11 @@ mod tests {
         assert_eq!(ty(SET, 36, 4, false), None, "retval is getsockopt's");
         assert_eq!(ty(GET, 36, 4, true), Some(RegType::Scalar));
         assert_eq!(ty(SET, 24, 4, true), Some(RegType::Scalar));
-        assert_eq!(ty(GET, 24, 4, true), None, "level is written by setsockopt only");
+        assert_eq!(
+            ty(GET, 24, 4, true),
+            None,
+            "level is written by setsockopt only"
+        );
         assert_eq!(ty(GET, 32, 4, true), Some(RegType::Scalar));
         assert_eq!(ty(GET, 8, 8, true), None);
         assert_eq!(ty(GET, 40, 4, false), None, "past the struct");
