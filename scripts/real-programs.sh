@@ -3,9 +3,12 @@
 # repositories (read from checkouts; nothing of them is copied into this repository):
 #   - the XDP tutorial (github.com/xdp-project/xdp-tutorial, GPL-2.0): every `*_kern*.c`;
 #   - xdp-tools (github.com/xdp-project/xdp-tools, GPL-2.0): the BPF programs that build
-#     against the system's libbpf headers (the rest need the repository's own libbpf).
+#     against the system's libbpf headers (the rest need the repository's own libbpf);
+#   - bcc's libbpf-tools (github.com/iovisor/bcc, Apache-2.0), tracing programs kbpf verifies
+#     but does not run: each program alone through the kernel's veristat (built by
+#     scripts/selftests.sh) and `kbpf veristat`, against a vmlinux.h of the live kernel.
 #
-#   scripts/real-programs.sh [XDP_TUTORIAL_DIR [XDP_TOOLS_DIR]]
+#   scripts/real-programs.sh [XDP_TUTORIAL_DIR [XDP_TOOLS_DIR [BCC_DIR]]]
 #
 # Missing directories are cloned into target/real-programs/ (needs network). For each
 # program source it:
@@ -19,6 +22,9 @@
 #      TCP SYN, a VLAN-tagged UDP datagram) with `prog run … data_in … data_out`: the same
 #      return value and the same packet out (programs the kernel cannot test-run, such as
 #      tracepoints, are skipped on both).
+#   5. (libbpf-tools) compares each program's veristat verdict: a program kbpf accepts and
+#      the kernel rejects is a difference; the rest is counted (kbpf refuses fentry/tp_btf
+#      programs, whose BTF-typed context it does not model).
 # Prints one line per difference and a summary; exit status 1 if anything differs, 3 if a
 # prerequisite is missing. Needs root (bpf(), bpffs), clang-19, bpftool, python3, and a
 # release build of kbpf (built here).
@@ -28,14 +34,16 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$repo/target/real-programs"
 tutorial="${1:-$work/xdp-tutorial}"
 tools="${2:-$work/xdp-tools}"
+bcc="${3:-$work/bcc}"
 for tool in clang-19 bpftool python3; do
     command -v "$tool" >/dev/null || { echo "real-programs: $tool is missing"; exit 3; }
 done
 [ "$(id -u)" = 0 ] || { echo "real-programs: needs root (bpf(), bpffs)"; exit 3; }
-for repo_dir in "xdp-tutorial $tutorial" "xdp-tools $tools"; do
+for repo_dir in "xdp-project/xdp-tutorial $tutorial" "xdp-project/xdp-tools $tools" \
+    "iovisor/bcc $bcc"; do
     set -- $repo_dir
     if [ ! -d "$2" ]; then
-        git clone -q --depth 1 "https://github.com/xdp-project/$1" "$2" ||
+        git clone -q --depth 1 "https://github.com/$1" "$2" ||
             { echo "real-programs: cannot clone $1 into $2"; exit 3; }
     fi
 done
@@ -143,6 +151,42 @@ while IFS=$'\t' read -r project c includes; do
     done
 done < <(sources)
 
-echo "objects: $objects; same verdict: $verdicts/$objects; xlated equal: $xlated/$progs;" \
+echo "XDP/tc objects: $objects; same verdict: $verdicts/$objects; xlated equal: $xlated/$progs;" \
     "test runs equal (return value and packet): $runs_equal/$runs"
+
+# libbpf-tools: verification only.
+veristat="${KBPF_SELFTESTS_DIR:-$repo/target/selftests}/veristat"
+if [ ! -x "$veristat" ]; then
+    echo "libbpf-tools: skipped: the kernel's veristat is not built (scripts/selftests.sh)"
+else
+    lbt="$work/libbpf-tools"
+    rm -rf "$lbt"; mkdir -p "$lbt/obj"
+    bpftool btf dump file /sys/kernel/btf/vmlinux format c >"$lbt/vmlinux.h"
+    built=0
+    for c in "$bcc"/libbpf-tools/*.bpf.c; do
+        clang-19 -O2 -g -target bpf -D__TARGET_ARCH_x86 -I"$lbt" -I"$bcc/libbpf-tools" \
+            -c "$c" -o "$lbt/obj/$(basename "${c%.c}").o" 2>/dev/null && built=$((built + 1)) || true
+    done
+    (cd "$lbt/obj" && "$veristat" -o csv -e file,prog,verdict,total_insns ./*.o >"$lbt/kernel.csv" 2>/dev/null &&
+        "$kbpf" veristat -o csv -e file,prog,verdict,total_insns ./*.o >"$lbt/kbpf.csv" 2>/dev/null)
+    lbt_summary="$(python3 - "$lbt/kernel.csv" "$lbt/kbpf.csv" <<'EOF2'
+import csv, sys
+k = {(r['file_name'], r['prog_name']): r for r in csv.DictReader(open(sys.argv[1]))}
+b = {(r['file_name'], r['prog_name']): r for r in csv.DictReader(open(sys.argv[2]))}
+both = [x for x in k if x in b]
+same = sum(k[x]['verdict'] == b[x]['verdict'] for x in both)
+unsound = [x for x in both if k[x]['verdict'] == 'failure' and b[x]['verdict'] == 'success']
+stricter = sum(k[x]['verdict'] == 'success' and b[x]['verdict'] == 'failure' for x in both)
+acc = [x for x in both if k[x]['verdict'] == b[x]['verdict'] == 'success']
+insns = sum(k[x]['total_insns'] == b[x]['total_insns'] for x in acc)
+for f, p in unsound:
+    print(f"DIFF libbpf-tools {f}/{p}: kbpf accepts what the kernel rejects")
+print(f"programs {len(both)}; same verdict {same}/{len(both)}; kbpf accepts and the kernel "
+      f"rejects {len(unsound)}; kbpf rejects and the kernel accepts {stricter}; "
+      f"same total_insns {insns}/{len(acc)} of those both accept")
+EOF2
+)"
+    echo "$lbt_summary" | grep '^DIFF' && diffs=$((diffs + 1)) || true
+    echo "libbpf-tools: $built objects; $(echo "$lbt_summary" | grep -v '^DIFF')"
+fi
 [ $diffs -eq 0 ]
