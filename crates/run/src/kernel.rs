@@ -262,10 +262,26 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
             s::bpf_skb_load_helper_32_no_cache
         )
     },
-    // XDP's bpf_perf_event_output (see PER_TYPE).
+    // XDP's and the tracing types' bpf_perf_event_output (see PER_TYPE).
     KernelFn {
         helper_id: None,
         ..helper!(25, "bpf_xdp_event_output", bpf_xdp_event_output)
+    },
+    KernelFn {
+        helper_id: None,
+        ..helper!(25, "bpf_perf_event_output", t::bpf_perf_event_output)
+    },
+    KernelFn {
+        helper_id: None,
+        ..helper!(25, "bpf_perf_event_output_tp", t::bpf_perf_event_output_tp)
+    },
+    KernelFn {
+        helper_id: None,
+        ..helper!(
+            25,
+            "bpf_perf_event_output_raw_tp",
+            t::bpf_perf_event_output_raw_tp
+        )
     },
     // The maps' `map_redirect`, which the rewrite calls directly for a known map.
     KernelFn {
@@ -296,6 +312,10 @@ pub static KERNEL_FUNCTIONS: &[KernelFn] = &[
 const PER_TYPE: &[(ProgType, i32, &str)] = &[
     (ProgType::Xdp, 23, "bpf_xdp_redirect"),
     (ProgType::Xdp, 25, "bpf_xdp_event_output"),
+    (ProgType::Kprobe, 25, "bpf_perf_event_output"),
+    (ProgType::Tracepoint, 25, "bpf_perf_event_output_tp"),
+    (ProgType::PerfEvent, 25, "bpf_perf_event_output_tp"),
+    (ProgType::RawTracepoint, 25, "bpf_perf_event_output_raw_tp"),
     (ProgType::Xdp, 69, "bpf_xdp_fib_lookup"),
 ];
 

@@ -128,6 +128,55 @@ pub(crate) unsafe extern "C" fn bpf_get_current_comm(
     0
 }
 
+/// `bpf_perf_event_output(ctx, map, flags, data, size)` of the tracing program types (the
+/// kprobe, tracepoint and raw tracepoint variants behave alike here): a sample of `data` in
+/// the PERF_EVENT_ARRAY slot `flags` names; flags beyond the index (`BPF_F_CTXLEN_MASK` is
+/// the skb/XDP variants' only) are `-EINVAL`.
+pub(crate) unsafe extern "C" fn bpf_perf_event_output(
+    _ctx: u64,
+    map: u64,
+    flags: u64,
+    data: u64,
+    size: u64,
+) -> u64 {
+    use kbpf_maps::perf_event::BPF_F_INDEX_MASK;
+    if flags & !BPF_F_INDEX_MASK != 0 {
+        return (-(kbpf_uapi::errno::EINVAL as i64)) as u64;
+    }
+    // SAFETY: `data` is `size` readable bytes (ARG_PTR_TO_MEM | MEM_RDONLY with
+    // ARG_CONST_SIZE_OR_ZERO) and `map` a PERF_EVENT_ARRAY (verifier-checked).
+    unsafe {
+        let data = crate::skb_helpers::meta_bytes(data, size);
+        kbpf_maps::raw::perf_event_output(map as *mut std::ffi::c_void, flags, &[data]) as u64
+    }
+}
+
+/// The tracepoint variant (`bpf_perf_event_output_tp`), a function of its own in the kernel.
+pub(crate) unsafe extern "C" fn bpf_perf_event_output_tp(
+    ctx: u64,
+    map: u64,
+    flags: u64,
+    data: u64,
+    size: u64,
+) -> u64 {
+    std::hint::black_box(1);
+    // SAFETY: forwarded (the same arguments and checks).
+    unsafe { bpf_perf_event_output(ctx, map, flags, data, size) }
+}
+
+/// The raw tracepoint variant (`bpf_perf_event_output_raw_tp`).
+pub(crate) unsafe extern "C" fn bpf_perf_event_output_raw_tp(
+    ctx: u64,
+    map: u64,
+    flags: u64,
+    data: u64,
+    size: u64,
+) -> u64 {
+    std::hint::black_box(2);
+    // SAFETY: forwarded (the same arguments and checks).
+    unsafe { bpf_perf_event_output(ctx, map, flags, data, size) }
+}
+
 /// `bpf_get_stackid(ctx, map, flags)`: `-EFAULT`, the kernel's answer when no stack can be
 /// collected: a program kbpf runs is called from user space, where there is no kernel
 /// stack to record (and the STACK_TRACE map stays empty, see `kbpf_maps::stack_trace`).

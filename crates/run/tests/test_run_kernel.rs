@@ -990,7 +990,55 @@ fn perf_event_output_matches_the_kernel() {
             }
         }
     }
-    assert_eq!(compared, 2 * 5 * 4 * 2 * 3 * 2);
+    // The raw tracepoint variant (`bpf_perf_event_output_raw_tp`): the choices come in
+    // ctx_in; only the index flags are allowed (a context length is EINVAL).
+    let name = "rtp_perf_out";
+    let prog = kb.program(name);
+    let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
+    for slot in [0u64, 1, 2, 4, 9] {
+        for ctx_len in [0u64, 5] {
+            for bad in [0u64, 33] {
+                for meta in [0u64, 8] {
+                    let args: Vec<u8> = [slot, ctx_len, bad, 0xa5, meta]
+                        .iter()
+                        .flat_map(|v| v.to_ne_bytes())
+                        .collect();
+                    let what =
+                        format!("{name} slot {slot} ctx_len {ctx_len} bad {bad} meta {meta}");
+                    let k = kprog
+                        .test_run_with(&kbpf_kernel::TestRunArgs {
+                            data_in: &[],
+                            data_out_len: 0,
+                            ctx_in: Some(&args),
+                            ctx_out_len: 0,
+                            repeat: 0,
+                            flags: 0,
+                            cpu: 0,
+                        })
+                        .unwrap();
+                    let ks = k0.samples();
+                    for engine in [Engine::Interpreter, Engine::Jit] {
+                        let b = prog
+                            .test_run(&TestRunInput {
+                                data_in: &[],
+                                ctx_in: Some(&args),
+                                repeat: 0,
+                                engine,
+                            })
+                            .unwrap();
+                        assert_eq!(b.retval as i32, k.retval as i32, "{what} {engine:?}");
+                        let (bs, lost) = b0.drain();
+                        assert_eq!(lost, 0);
+                        let bs: Vec<Vec<u8>> = bs.into_iter().map(|s| s.data).collect();
+                        assert_eq!(bs, ks, "{what} {engine:?}: samples");
+                        samples += bs.len();
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 2 * 5 * 4 * 2 * 3 * 2 + 5 * 2 * 2 * 2 * 2);
     assert!(samples > 20, "only {samples} samples");
 }
 

@@ -246,7 +246,7 @@ const PROTOS: &[FuncProto] = &[
             RetType::Integer,
         )
     },
-    // bpf_skb_event_output_proto / bpf_xdp_event_output_proto.
+    // bpf_skb_event_output_proto / bpf_xdp_event_output_proto / the tracing variants.
     proto(
         25,
         "bpf_perf_event_output",
@@ -782,11 +782,14 @@ fn func_proto_old(prog: ProgType, id: i32, p: &'static FuncProto) -> Option<&'st
         // tc_cls_act_func_proto (the tunnel keys also in lwt_xmit's, a type kbpf
         // checks through the branch above).
         20 | 21 | 39 | 50 => prog == ProgType::SchedCls,
-        // The skb and XDP variants (tracing programs' pt_regs variant is not kbpf's).
-        25 => matches!(
-            prog,
-            ProgType::SchedCls | ProgType::Xdp | ProgType::SocketFilter
-        ),
+        // The skb and XDP variants, and the tracing ones (bpf_perf_event_output_proto,
+        // `_tp`, `_raw_tp`: the same arguments, a context pointer first).
+        25 => {
+            matches!(
+                prog,
+                ProgType::SchedCls | ProgType::Xdp | ProgType::SocketFilter
+            ) || prog.is_tracing()
+        }
         // The coarse clock is not NMI-safe: tracing programs may not read it.
         160 => !prog.is_tracing(),
         _ => true,

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-// bpf_perf_event_output from XDP and tc for kbpf-run's kernel differential test. The
+// bpf_perf_event_output from XDP, tc and a raw tracepoint for kbpf-run's kernel differential
+// test. The
 // packet's first bytes choose: p[0] the slot (4: BPF_F_CURRENT_CPU), p[1] how many packet
 // bytes follow the 8-byte meta (BPF_F_CTXLEN_MASK), p[2] a flag bit outside the helper's
 // (0: none), p[3] the meta's last byte, p[4] the meta's size (0..8). Returns the result.
@@ -54,6 +55,21 @@ int tc_perf_out(struct __sk_buff *skb)
 	if (p[4] == 0)
 		return (int)bpf_perf_event_output(skb, &events, flags_of(p), meta, 0);
 	return (int)bpf_perf_event_output(skb, &events, flags_of(p), meta, 8);
+}
+
+/* The raw tracepoint variant: the same choices from args[0..4] of a test run's ctx_in. */
+SEC("raw_tp")
+int rtp_perf_out(struct bpf_raw_tracepoint_args *ctx)
+{
+	unsigned char p[5];
+	__u32 meta[2] = { 0xcafe0001, 0 };
+
+	for (int i = 0; i < 5; i++)
+		p[i] = ctx->args[i];
+	meta[1] = p[3];
+	if (p[4] == 0)
+		return (int)bpf_perf_event_output(ctx, &events, flags_of(p), meta, 0);
+	return (int)bpf_perf_event_output(ctx, &events, flags_of(p), meta, 8);
 }
 
 char _license[] SEC("license") = "GPL";
