@@ -231,7 +231,13 @@ fn local_spec(btf: &Btf, root: u32, access: &[u64]) -> Result<LocalSpec, String>
                     .ok_or_else(|| format!("member index {a} out of range for type [{id}]"))?;
                 bit_offset = bit_offset.saturating_add(u64::from(m.bit_offset));
                 bitfield_size = m.bitfield_size;
-                path.push(Access::Member(m.name.clone()));
+                // An anonymous member is only a step of the local layout: the target is
+                // matched by the named members, found through whatever anonymous structs
+                // and unions it has (libbpf's `bpf_core_parse_spec` records named members
+                // only).
+                if !m.name.is_empty() {
+                    path.push(Access::Member(m.name.clone()));
+                }
                 id = m.ty;
             }
             BtfKind::Array { elem, .. } => {

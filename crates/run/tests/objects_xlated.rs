@@ -36,6 +36,7 @@ fn objects() -> Vec<PathBuf> {
         "crates/run/tests/progs/sk_storage.bpf.o",
         "crates/run/tests/progs/cgroup_storage.bpf.o",
         "crates/run/tests/progs/change_head.bpf.o",
+        "crates/run/tests/progs/core_anon.bpf.o",
         "crates/run/tests/progs/perf_out.bpf.o",
         "crates/run/tests/progs/fib.bpf.o",
         "tests/golden/disasm/calls.v3.o",
