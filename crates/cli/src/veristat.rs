@@ -373,6 +373,7 @@ fn verify_mode(env: &Env, g: &Globals) -> Result<String, ModeError> {
         prog_flags: 0,
         // veristat runs as root.
         perfmon: true,
+        veristat_fixups: true,
     };
     let mut c = Counts::default();
     let mut rows = Vec::new();

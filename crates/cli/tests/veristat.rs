@@ -107,12 +107,41 @@ int xdp_fine(struct xdp_md *ctx)
 char LICENSE[] SEC("license") = "GPL";
 "#;
 
+/// An object whose hash map is declared without a size (libbpf-tools set such sizes at run
+/// time): veristat gives it 1 entry (`fixup_obj`), a plain load refuses the map.
+const UNSIZED_C: &str = r#"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+SEC("xdp")
+int xdp_count(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	__u64 *v = bpf_map_lookup_elem(&counts, &k);
+
+	return v ? XDP_PASS : XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"#;
+
 /// `rejected.bpf.o` (one rejected and one accepted XDP program) built with clang-19, or
 /// `None` (with a `SKIP:` line) where clang-19 is missing; under `CI=true` that fails.
 fn rejected_object(dir: &Scratch) -> Option<String> {
-    let src = dir.path("rejected.bpf.c");
-    let obj = dir.path("rejected.bpf.o");
-    std::fs::write(&src, REJECTED_C).unwrap();
+    build_object(dir, "rejected", REJECTED_C)
+}
+
+/// `NAME.bpf.o` from C source `src`, built with clang-19 (see [`rejected_object`]).
+fn build_object(dir: &Scratch, name: &str, c: &str) -> Option<String> {
+    let src = dir.path(&format!("{name}.bpf.c"));
+    let obj = dir.path(&format!("{name}.bpf.o"));
+    std::fs::write(&src, c).unwrap();
     let r = Command::new("clang-19")
         .args(["-O2", "-g", "-target", "bpf", "-mcpu=v3"])
         .arg("-I/usr/include/x86_64-linux-gnu")
@@ -126,8 +155,32 @@ fn rejected_object(dir: &Scratch) -> Option<String> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("CI=true but the rejected-program object cannot be built: {why}");
     }
-    println!("SKIP: veristat rejected-program checks: {why}");
+    println!("SKIP: veristat checks on {name}.bpf.o: {why}");
     None
+}
+
+/// veristat's `fixup_obj`: a map declared with `max_entries` 0 gets 1 entry, so the program
+/// verifies (the kernel's veristat says `success` too); without it the object cannot load.
+#[test]
+fn unsized_maps_get_one_entry_as_in_veristat() {
+    let dir = Scratch::new("unsized");
+    let Some(obj) = build_object(&dir, "unsized", UNSIZED_C) else {
+        return;
+    };
+    let (_, rows) = parse_csv(&veristat(&["-o", "csv", "-e", "prog,verdict", &obj]).stdout);
+    assert_eq!(
+        rows,
+        vec![vec!["xdp_count".to_owned(), "success".to_owned()]]
+    );
+    let fs = dir.path("bpffs");
+    std::fs::create_dir_all(&fs).unwrap();
+    let out = kbpf(&["--bpffs", &fs, "prog", "loadall", &obj, &format!("{fs}/p")]);
+    assert!(
+        out.stderr.contains("max_entries") || out.stdout.contains("max_entries"),
+        "a plain load refuses the unsized map: {} {}",
+        out.stdout,
+        out.stderr
+    );
 }
 
 /// A parsed table: the `Processing` lines, headers, rows of cells, the `Done.` line.

@@ -58,7 +58,25 @@ pub enum EachError {
 /// kernel profile). An object whose maps cannot be created still lists each program, as a
 /// failure carrying that error (veristat's per-program view of a failed object load).
 pub fn verify_each(path: &Path, opts: &LoadOptions) -> Result<Vec<ProgVerification>, EachError> {
-    let obj = BpfObject::open(path).map_err(|e| EachError::Open(e.to_string()))?;
+    let mut obj = BpfObject::open(path).map_err(|e| EachError::Open(e.to_string()))?;
+    if opts.veristat_fixups {
+        use kbpf_uapi::bpf::{
+            BPF_MAP_TYPE_CGROUP_STORAGE, BPF_MAP_TYPE_INODE_STORAGE, BPF_MAP_TYPE_SK_STORAGE,
+            BPF_MAP_TYPE_TASK_STORAGE,
+        };
+        for m in obj.maps.iter_mut().filter(|m| {
+            m.max_entries == 0
+                && !matches!(
+                    m.map_type,
+                    BPF_MAP_TYPE_SK_STORAGE
+                        | BPF_MAP_TYPE_TASK_STORAGE
+                        | BPF_MAP_TYPE_INODE_STORAGE
+                        | BPF_MAP_TYPE_CGROUP_STORAGE
+                )
+        }) {
+            m.max_entries = 1;
+        }
+    }
     let registry = Registry::new();
     let lopts = kbpf_loader::LoadOptions {
         maps_profile: opts.profile.maps,

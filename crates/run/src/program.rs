@@ -108,6 +108,10 @@ pub struct LoadOptions {
     /// (`allow_uninit_stack`) and leak pointers (`allow_ptr_leaks`). Without it the verifier
     /// refuses both, as the kernel does for a `CAP_BPF`-only loader.
     pub perfmon: bool,
+    /// veristat's `fixup_obj` before a whole object is loaded ([`crate::verify_each`]): a
+    /// map declared with `max_entries` 0 (a size its loader sets at run time) gets 1, except
+    /// the local storages, whose `max_entries` must stay 0.
+    pub veristat_fixups: bool,
 }
 
 /// `BPF_F_STRICT_ALIGNMENT`.
@@ -124,6 +128,7 @@ impl Default for LoadOptions {
             prog_flags: 0,
             core_target: None,
             perfmon: true,
+            veristat_fixups: false,
         }
     }
 }
