@@ -1042,21 +1042,53 @@ fn perf_event_output_matches_the_kernel() {
     assert!(samples > 20, "only {samples} samples");
 }
 
+/// `tests/progs/FILE` loaded into the kernel (pinned under `pin`) and into kbpf, or `None`
+/// (with a `SKIP:` line) where bpftool or `bpf()` is unavailable.
+fn kernel_and_kbpf(file: &str, pin: &str) -> Option<(Pins, common::KbpfObject)> {
+    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/progs")
+        .join(file);
+    if let Some(why) = unavailable(&object) {
+        println!("SKIP: run test_run_kernel ({file}): {why}");
+        return None;
+    }
+    let pins = Pins::new(&format!("kbpf{pin}"), pin);
+    loadall(&object, &pins).unwrap();
+    Some((pins, common::KbpfObject::open(&object)))
+}
+
+/// One test run of `data` (`repeat` times) on the kernel and on both of kbpf's engines: the
+/// same return value and packet out. Returns the number of kbpf runs compared.
+fn same_runs(kprog: &KernelProg, prog: &Program, data: &[u8], repeat: u32, what: &str) -> usize {
+    let k = kprog.test_run(data, 20_000, None, repeat).unwrap();
+    for engine in [Engine::Interpreter, Engine::Jit] {
+        let b = prog
+            .test_run(&TestRunInput {
+                data_in: data,
+                ctx_in: None,
+                repeat,
+                engine,
+            })
+            .unwrap();
+        assert_eq!(b.retval, k.retval, "{what}, repeat {repeat} on {engine:?}");
+        assert_eq!(
+            b.data_out, k.data_out,
+            "{what}, repeat {repeat} on {engine:?}"
+        );
+    }
+    2
+}
+
 /// Socket-local storage on the test run's socket (`sk_storage.bpf.o`): a counter created
 /// from an initial value, read back across the runs of one repeat loop (one socket), deleted
 /// at its third run (a second delete: `-ENOENT`), gone in the next test run; an IPv4 and a
 /// non-IP packet. Return values equal the kernel's on both engines.
 #[test]
 fn sk_storage_matches_the_kernel() {
-    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/sk_storage.bpf.o");
-    if let Some(why) = unavailable(&object) {
-        println!("SKIP: run test_run_kernel (sk_storage): {why}");
+    let Some((pins, kb)) = kernel_and_kbpf("sk_storage.bpf.o", "sks") else {
         return;
-    }
-    let pins = Pins::new("kbpfsks", "sks");
-    loadall(&object, &pins).unwrap();
+    };
     let kprog = KernelProg::from_pinned(pins.progs.join("tc_sk_count")).unwrap();
-    let kb = common::KbpfObject::open(&object);
     let prog = kb.program("tc_sk_count");
     let mut ipv4 = vec![0u8; 64];
     ipv4[12..14].copy_from_slice(&[0x08, 0x00]);
@@ -1064,21 +1096,9 @@ fn sk_storage_matches_the_kernel() {
     let mut other = vec![0u8; 64];
     other[12..14].copy_from_slice(&[0x88, 0xb5]);
     let mut compared = 0;
-    for data in [&ipv4, &other] {
+    for (what, data) in [("IPv4", &ipv4), ("not IP", &other)] {
         for repeat in [1u32, 2, 3, 4, 7] {
-            let k = kprog.test_run(data, 512, None, repeat).unwrap();
-            for engine in [Engine::Interpreter, Engine::Jit] {
-                let b = prog
-                    .test_run(&TestRunInput {
-                        data_in: data,
-                        ctx_in: None,
-                        repeat,
-                        engine,
-                    })
-                    .unwrap();
-                assert_eq!(b.retval, k.retval, "repeat {repeat} on {engine:?}");
-                compared += 1;
-            }
+            compared += same_runs(&kprog, &prog, data, repeat, what);
         }
     }
     assert_eq!(compared, 20);
@@ -1089,14 +1109,9 @@ fn sk_storage_matches_the_kernel() {
 /// the kernel's on both engines.
 #[test]
 fn cgroup_storage_matches_the_kernel() {
-    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/cgroup_storage.bpf.o");
-    if let Some(why) = unavailable(&object) {
-        println!("SKIP: run test_run_kernel (cgroup_storage): {why}");
+    let Some((pins, kb)) = kernel_and_kbpf("cgroup_storage.bpf.o", "cgs") else {
         return;
-    }
-    let pins = Pins::new("kbpfcgs", "cgs");
-    loadall(&object, &pins).unwrap();
-    let kb = common::KbpfObject::open(&object);
+    };
     let mut data = vec![0u8; 64];
     data[12..14].copy_from_slice(&[0x08, 0x00]);
     data[14] = 0x45;
@@ -1105,19 +1120,7 @@ fn cgroup_storage_matches_the_kernel() {
         let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
         let prog = kb.program(name);
         for repeat in [1u32, 2, 3, 4, 5, 1, 6] {
-            let k = kprog.test_run(&data, 512, None, repeat).unwrap();
-            for engine in [Engine::Interpreter, Engine::Jit] {
-                let b = prog
-                    .test_run(&TestRunInput {
-                        data_in: &data,
-                        ctx_in: None,
-                        repeat,
-                        engine,
-                    })
-                    .unwrap();
-                assert_eq!(b.retval, k.retval, "{name}: repeat {repeat} on {engine:?}");
-                compared += 1;
-            }
+            compared += same_runs(&kprog, &prog, &data, repeat, name);
         }
     }
     assert_eq!(compared, 28);
@@ -1128,14 +1131,9 @@ fn cgroup_storage_matches_the_kernel() {
 /// values and packets out equal the kernel's on both engines.
 #[test]
 fn skb_change_head_matches_the_kernel() {
-    let object = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/progs/change_head.bpf.o");
-    if let Some(why) = unavailable(&object) {
-        println!("SKIP: run test_run_kernel (change_head): {why}");
+    let Some((pins, kb)) = kernel_and_kbpf("change_head.bpf.o", "chh") else {
         return;
-    }
-    let pins = Pins::new("kbpfchh", "chh");
-    loadall(&object, &pins).unwrap();
-    let kb = common::KbpfObject::open(&object);
+    };
     let mut compared = 0;
     for name in ["tc_change_head", "lwt_change_head"] {
         let kprog = KernelProg::from_pinned(pins.progs.join(name)).unwrap();
@@ -1148,21 +1146,7 @@ fn skb_change_head_matches_the_kernel() {
             for (i, b) in data[15..].iter_mut().enumerate() {
                 *b = i as u8;
             }
-            let k = kprog.test_run(&data, 20_000, None, 1).unwrap();
-            for engine in [Engine::Interpreter, Engine::Jit] {
-                let b = prog
-                    .test_run(&TestRunInput {
-                        data_in: &data,
-                        ctx_in: None,
-                        repeat: 1,
-                        engine,
-                    })
-                    .unwrap();
-                let what = format!("{name} case {sel} on {engine:?}");
-                assert_eq!(b.retval, k.retval, "{what}");
-                assert_eq!(b.data_out, k.data_out, "{what}");
-                compared += 1;
-            }
+            compared += same_runs(&kprog, &prog, &data, 1, &format!("{name} case {sel}"));
         }
     }
     assert_eq!(compared, 32);
