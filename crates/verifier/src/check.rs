@@ -152,6 +152,8 @@ pub(crate) struct Checker<'a> {
     prune_point: Vec<bool>,
     /// `live_regs_before` of each instruction (static liveness).
     live_regs: Vec<u16>,
+    /// The own frame's stack slots each instruction may still read (static liveness).
+    live_stack: Vec<u64>,
     explored: HashMap<usize, Vec<usize>>,
     /// States in the explored lists (`explored_states_size`).
     explored_size: usize,
@@ -222,6 +224,7 @@ impl<'a> Checker<'a> {
         let nsub = subprogs.len();
         let is_insn: Vec<bool> = decoded.iter().map(Option::is_some).collect();
         let live_regs = crate::liveness::live_registers(insns, &is_insn, prog);
+        let live_stack = crate::liveness::live_stack_slots(insns, &is_insn, &subprogs);
         Checker {
             insns,
             decoded,
@@ -238,6 +241,7 @@ impl<'a> Checker<'a> {
             seen_direct_write: false,
             prune_point,
             live_regs,
+            live_stack,
             explored: HashMap::new(),
             explored_size: 0,
             free_list_size: 0,
@@ -608,6 +612,14 @@ impl<'a> Checker<'a> {
             for r in 0..10 {
                 if live & (1 << r) == 0 {
                     ex.state.frames[i].regs[r] = RegState::NOT_INIT;
+                }
+            }
+            // And the stack slots nothing reads again (`INVALID` covers anything in
+            // `stacksafe`).
+            let live = self.live_stack[ip];
+            for (slot, st) in ex.state.frames[i].stack.iter_mut().enumerate() {
+                if slot < 64 && live & (1 << slot) == 0 {
+                    *st = crate::state::StackSlot::INVALID;
                 }
             }
         }

@@ -176,3 +176,176 @@ pub(crate) fn live_registers(insns: &[Insn], is_insn: &[bool], prog: ProgType) -
     }
     live_in
 }
+
+/// The stack slots (bit `s`: the 8 bytes at `[fp - 8(s + 1), fp - 8s)`) of the function's own
+/// frame that some path from each instruction may read before the function returns
+/// (the role of 6.18's live stack analysis in `stacksafe`: an explored state's slots outside
+/// the set never matter again). Reads are the function's `r10`-based loads and atomics; a
+/// full 8-byte store to a slot overwrites it. Where the function's stack address escapes (any
+/// use of `r10` other than as the base of a load, store or atomic), every load, atomic or
+/// call through another register may read any slot, so each of those reads all of them; a
+/// function whose address does not escape cannot have its stack read any other way.
+/// Intraprocedural, path-insensitive and conservative, hence sound for any state reaching an
+/// instruction. `subprogs` holds the functions' first instructions, ascending.
+pub(crate) fn live_stack_slots(insns: &[Insn], is_insn: &[bool], subprogs: &[usize]) -> Vec<u64> {
+    const ALL: u64 = u64::MAX;
+    let n = insns.len();
+    // Per function: its stack address escapes.
+    let func_of = |i: usize| subprogs.partition_point(|&s| s <= i).saturating_sub(1);
+    let mut escapes = vec![false; subprogs.len().max(1)];
+    for (i, insn) in insns.iter().enumerate() {
+        if !is_insn[i] {
+            continue;
+        }
+        let class = insn.code & 7;
+        // `r10`'s value copied into a register (`r2 = r10`, `r2 += r10`) or stored to
+        // memory; comparisons and memory bases do not let it out.
+        let copied =
+            matches!(class, BPF_ALU | BPF_ALU64) && insn.code & BPF_X != 0 && insn.src() == 10;
+        let stored = class == BPF_STX && insn.src() == 10;
+        if copied || stored {
+            escapes[func_of(i)] = true;
+        }
+    }
+    // Bits of the slots `[off, off + size)` covers (offsets below the frame's top).
+    let slots = |off: i64, size: i64| -> u64 {
+        let mut m = 0u64;
+        let mut b = off;
+        while b < off + size {
+            if (-512..0).contains(&b) {
+                m |= 1 << ((-b - 1) / 8);
+            } else {
+                // Outside the frame: the verifier refuses it; read everything.
+                return ALL;
+            }
+            b += 1;
+        }
+        m
+    };
+    let use_kill: Vec<(u64, u64)> = insns
+        .iter()
+        .enumerate()
+        .map(|(i, insn)| {
+            if !is_insn[i] {
+                return (0, 0);
+            }
+            let esc = escapes[func_of(i)];
+            let class = insn.code & 7;
+            let mode = insn.code & 0xe0;
+            let size = match insn.code & 0x18 {
+                BPF_B => 1,
+                BPF_H => 2,
+                BPF_W => 4,
+                _ => 8,
+            };
+            let off = insn.off as i64;
+            match class {
+                BPF_LDX if insn.src() == 10 => (slots(off, size), 0),
+                BPF_LDX => (if esc { ALL } else { 0 }, 0),
+                BPF_STX if mode == BPF_ATOMIC => {
+                    if insn.dst() == 10 {
+                        (slots(off, size), 0)
+                    } else {
+                        (if esc { ALL } else { 0 }, 0)
+                    }
+                }
+                BPF_ST | BPF_STX if insn.dst() == 10 => {
+                    let s = slots(off, size);
+                    let full = size == 8 && off % 8 == 0 && s != ALL;
+                    (0, if full { s } else { 0 })
+                }
+                BPF_JMP | BPF_JMP32 if insn.code & 0xf0 == BPF_CALL => {
+                    (if esc { ALL } else { 0 }, 0)
+                }
+                // Legacy packet loads call out (and may be rewritten to calls).
+                BPF_LD if mode == BPF_ABS || mode == BPF_IND => (if esc { ALL } else { 0 }, 0),
+                _ => (0, 0),
+            }
+        })
+        .collect();
+    let mut live_in = vec![0u64; n];
+    let mut succ = Vec::with_capacity(2);
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in (0..n).rev() {
+            if !is_insn[i] {
+                continue;
+            }
+            successors(insns, i, &mut succ);
+            let out = succ.iter().fold(0u64, |a, &s| a | live_in[s]);
+            let (uses, kills) = use_kill[i];
+            let new_in = (out & !kills) | uses;
+            if new_in != live_in[i] {
+                live_in[i] = new_in;
+                changed = true;
+            }
+        }
+    }
+    live_in
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ins(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+        Insn::new(code, dst, src, off, imm)
+    }
+    fn live(p: &[Insn], subprogs: &[usize]) -> Vec<u64> {
+        live_stack_slots(p, &vec![true; p.len()], subprogs)
+    }
+    const EXIT: u8 = BPF_JMP | BPF_EXIT;
+
+    #[test]
+    fn loads_read_full_stores_kill_partial_ones_do_not() {
+        let p = [
+            ins(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 1), // 0: kills fp-8
+            ins(BPF_ST | BPF_MEM | BPF_W, 10, 0, -16, 1), // 1: partial: no kill
+            ins(BPF_LDX | BPF_MEM | BPF_DW, 0, 10, -8, 0), // 2: reads fp-8
+            ins(BPF_LDX | BPF_MEM | BPF_B, 1, 10, -13, 0), // 3: reads a byte of fp-16
+            ins(EXIT, 0, 0, 0, 0),
+        ];
+        let l = live(&p, &[0]);
+        assert_eq!(l[0], 0b10, "fp-16 is read below and only partly written");
+        assert_eq!(l[1], 0b11);
+        assert_eq!(l[2], 0b11);
+        assert_eq!(l[3], 0b10);
+        assert_eq!(l[4], 0, "nothing is read after exit");
+    }
+
+    #[test]
+    fn an_escaped_stack_is_read_by_calls_and_other_bases() {
+        let p = [
+            ins(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0), // 0: r2 = r10: escapes
+            ins(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -8), // 1
+            ins(BPF_JMP | BPF_CALL, 0, 0, 0, 1),           // 2: a helper may read any slot
+            ins(BPF_LDX | BPF_MEM | BPF_DW, 0, 2, 0, 0),   // 3: so may a load through r2
+            ins(EXIT, 0, 0, 0, 0),
+        ];
+        let l = live(&p, &[0]);
+        assert_eq!(l[2], u64::MAX);
+        assert_eq!(l[3], u64::MAX);
+        assert_eq!(l[4], 0);
+        // Without the escape, neither reads the stack.
+        let mut q = p;
+        q[0] = ins(BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, 0);
+        assert!(live(&q, &[0]).iter().all(|&m| m == 0));
+    }
+
+    #[test]
+    fn escapes_are_per_function() {
+        // main escapes its stack into a call; the callee reads through r1 but its own stack
+        // never escapes, so its slots are only its own loads'.
+        let p = [
+            ins(BPF_ALU64 | BPF_MOV | BPF_X, 1, 10, 0, 0),     // 0
+            ins(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, 1), // 1: call 3
+            ins(EXIT, 0, 0, 0, 0),                             // 2
+            ins(BPF_LDX | BPF_MEM | BPF_DW, 0, 1, 0, 0),       // 3: callee
+            ins(EXIT, 0, 0, 0, 0),                             // 4
+        ];
+        let l = live(&p, &[0, 3]);
+        assert_eq!(l[1], u64::MAX, "the call may read main's stack");
+        assert_eq!(l[3], 0, "the callee's own stack is not read");
+    }
+}
