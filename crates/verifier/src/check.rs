@@ -280,6 +280,16 @@ impl<'a> Checker<'a> {
         self.id_gen
     }
 
+    /// The instructions of subprogram `s`: from its start to the next one's (or the end).
+    fn subprog_range(&self, s: usize) -> std::ops::Range<usize> {
+        self.subprogs[s]
+            ..self
+                .subprogs
+                .get(s + 1)
+                .copied()
+                .unwrap_or(self.insns.len())
+    }
+
     fn subprog_of(&self, idx: usize) -> usize {
         match self.subprogs.binary_search(&idx) {
             Ok(i) => i,

@@ -7,6 +7,8 @@
 //! the kernel does (`clean_live_states`): a finished explored state forgets its dead registers
 //! before it is compared, so that states differing only in dead registers prune each other.
 
+use std::ops::{BitAnd, BitOr, Not};
+
 use kbpf_isa::Insn;
 use kbpf_isa::insn::*;
 
@@ -151,12 +153,20 @@ fn successors(insns: &[Insn], i: usize, out: &mut Vec<usize>) {
 /// `live_regs_before` of every instruction (bit `r` for register `r`); `is_insn[i]` says
 /// whether slot `i` starts an instruction (false for the second slot of `ld_imm64`).
 pub(crate) fn live_registers(insns: &[Insn], is_insn: &[bool], prog: ProgType) -> Vec<u16> {
-    let n = insns.len();
     let ud: Vec<(u16, u16)> = insns.iter().map(|i| use_def(i, prog)).collect();
-    let mut live_in = vec![0u16; n];
+    backward_liveness(insns, is_insn, &ud)
+}
+
+/// The least fixpoint of `in = (out \ kill) | use`, `out = ∪ in(succ)` over bit sets, for
+/// every instruction (`use_kill[i]` is instruction `i`'s pair). The kernel visits in
+/// postorder; reverse index order reaches the same fixpoint.
+fn backward_liveness<T>(insns: &[Insn], is_insn: &[bool], use_kill: &[(T, T)]) -> Vec<T>
+where
+    T: Copy + Default + PartialEq + BitOr<Output = T> + BitAnd<Output = T> + Not<Output = T>,
+{
+    let n = insns.len();
+    let mut live_in = vec![T::default(); n];
     let mut succ = Vec::with_capacity(2);
-    // The least fixpoint of `in = (out \ def) | use`, `out = ∪ in(succ)`; the kernel visits
-    // in postorder, reverse index order reaches the same fixpoint.
     let mut changed = true;
     while changed {
         changed = false;
@@ -165,9 +175,9 @@ pub(crate) fn live_registers(insns: &[Insn], is_insn: &[bool], prog: ProgType) -
                 continue;
             }
             successors(insns, i, &mut succ);
-            let out = succ.iter().fold(0u16, |a, &s| a | live_in[s]);
-            let (uses, def) = ud[i];
-            let new_in = (out & !def) | uses;
+            let out = succ.iter().fold(T::default(), |a, &s| a | live_in[s]);
+            let (uses, kill) = use_kill[i];
+            let new_in = (out & !kill) | uses;
             if new_in != live_in[i] {
                 live_in[i] = new_in;
                 changed = true;
@@ -189,7 +199,6 @@ pub(crate) fn live_registers(insns: &[Insn], is_insn: &[bool], prog: ProgType) -
 /// instruction. `subprogs` holds the functions' first instructions, ascending.
 pub(crate) fn live_stack_slots(insns: &[Insn], is_insn: &[bool], subprogs: &[usize]) -> Vec<u64> {
     const ALL: u64 = u64::MAX;
-    let n = insns.len();
     // Per function: its stack address escapes.
     let func_of = |i: usize| subprogs.partition_point(|&s| s <= i).saturating_sub(1);
     let mut escapes = vec![false; subprogs.len().max(1)];
@@ -263,26 +272,7 @@ pub(crate) fn live_stack_slots(insns: &[Insn], is_insn: &[bool], subprogs: &[usi
             }
         })
         .collect();
-    let mut live_in = vec![0u64; n];
-    let mut succ = Vec::with_capacity(2);
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for i in (0..n).rev() {
-            if !is_insn[i] {
-                continue;
-            }
-            successors(insns, i, &mut succ);
-            let out = succ.iter().fold(0u64, |a, &s| a | live_in[s]);
-            let (uses, kills) = use_kill[i];
-            let new_in = (out & !kills) | uses;
-            if new_in != live_in[i] {
-                live_in[i] = new_in;
-                changed = true;
-            }
-        }
-    }
-    live_in
+    backward_liveness(insns, is_insn, &use_kill)
 }
 
 #[cfg(test)]

@@ -63,16 +63,13 @@ impl Checker<'_> {
         };
         let jump_target = self.jump_targets();
         for s in 0..nsub {
-            let (start, end) = (
-                self.subprogs[s],
-                self.subprogs.get(s + 1).copied().unwrap_or(n),
-            );
-            let lowest_off = (start..end)
+            let lowest_off = self
+                .subprog_range(s)
                 .map(|i| self.insns[i])
                 .filter(|insn| insn.code == BPF_STX | BPF_MEM | BPF_DW && insn.dst() == 10)
                 .map(|insn| insn.off as i32)
                 .fold(0, i32::min);
-            for i in start..end {
+            for i in self.subprog_range(s) {
                 if matches!(self.decoded[i], Some(Instruction::Call(_))) {
                     self.mark_fastcall_pattern_for_call(s, i, lowest_off, &jump_target);
                 }
@@ -194,13 +191,7 @@ impl Checker<'_> {
             return;
         }
         self.fastcall.stack_off[subprog] = i32::MIN;
-        let start = self.subprogs[subprog];
-        let end = self
-            .subprogs
-            .get(subprog + 1)
-            .copied()
-            .unwrap_or(self.insns.len());
-        for i in start..end {
+        for i in self.subprog_range(subprog) {
             self.aux[i].fastcall_spills = 0;
             self.fastcall.pattern[i] = false;
         }
@@ -211,13 +202,9 @@ impl Checker<'_> {
     /// above its pattern slots.
     pub(crate) fn remove_fastcall_spills_fills(&mut self) {
         for s in 0..self.subprogs.len() {
-            let start = self.subprogs[s];
-            let end = self
-                .subprogs
-                .get(s + 1)
-                .copied()
-                .unwrap_or(self.insns.len());
-            let modified = self.aux[start..end].iter().any(|a| a.fastcall_spills > 0);
+            let modified = self.aux[self.subprog_range(s)]
+                .iter()
+                .any(|a| a.fastcall_spills > 0);
             if modified && self.fastcall.keep_stack.get(s) == Some(&false) {
                 self.subprog_stack[s] = (-(self.fastcall.stack_off[s] as i64)) as usize;
             }

@@ -133,13 +133,7 @@ impl Checker<'_> {
             if std::mem::replace(&mut seen[s], true) {
                 continue;
             }
-            let start = self.subprogs[s];
-            let end = self
-                .subprogs
-                .get(s + 1)
-                .copied()
-                .unwrap_or(self.insns.len());
-            for idx in start..end {
+            for idx in self.subprog_range(s) {
                 match self.decoded[idx] {
                     Some(Instruction::Call(CallTarget::Helper(id))) => {
                         let changes =

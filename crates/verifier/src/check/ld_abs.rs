@@ -76,12 +76,7 @@ impl Checker<'_> {
     /// `check_btf_func`: a subprogram with a legacy packet load must return an int.
     pub(super) fn check_ld_abs_return_types(&self) -> R<()> {
         for (k, &start) in self.subprogs.iter().enumerate().skip(1) {
-            let end = self
-                .subprogs
-                .get(k + 1)
-                .copied()
-                .unwrap_or(self.insns.len());
-            let has_ld_abs = self.decoded[start..end]
+            let has_ld_abs = self.decoded[self.subprog_range(k)]
                 .iter()
                 .any(|i| matches!(i, Some(kbpf_isa::decode::Instruction::LdPacket { .. })));
             if has_ld_abs && self.opts.non_scalar_return.contains(&start) {

@@ -123,7 +123,6 @@ impl Checker<'_> {
     /// `check_max_stack_depth_subprog`: depth-first over call instructions in program
     /// order, with at most `MAX_CALL_FRAMES` frames of return points.
     fn walk_call_graph(&self, root: usize, facts: &[FuncFacts]) -> R<()> {
-        let n = self.insns.len();
         // (instruction to go on from, function) of each caller.
         let mut frames: Vec<(usize, usize)> = Vec::with_capacity(MAX_CALL_FRAMES);
         let mut func = root;
@@ -148,7 +147,7 @@ impl Checker<'_> {
                 ));
             }
             loop {
-                let end = self.subprogs.get(func + 1).copied().unwrap_or(n);
+                let end = self.subprog_range(func).end;
                 while i < end {
                     let Some(target) = self.callee_start(i) else {
                         i += 1;
