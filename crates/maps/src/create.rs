@@ -226,40 +226,61 @@ impl Map {
     }
 }
 
+/// One zeroed, 8-aligned allocation for map `name`: kbpf's `header` (`header_size` bytes)
+/// at the start, then `tail` bytes from the kernel profile's offset `off` (the C expression
+/// `what`), the layout the inlined lookups address. EINVAL when `off` cannot hold the header;
+/// ENOMEM (`"{kind} too large"`) when the size overflows, or when the allocation fails.
+fn alloc_header_block(
+    name: &str,
+    (header, header_size): (&str, usize),
+    (what, off): (&str, usize),
+    tail: u64,
+    kind: &str,
+) -> Result<(Layout, NonNull<u8>), MapError> {
+    if off < header_size || !off.is_multiple_of(8) {
+        return Err(err(
+            name,
+            Errno::EINVAL,
+            format!(
+                "the kernel profile's {what} {off} cannot hold kbpf's {header} header \
+                 ({header_size} bytes, 8-aligned)"
+            ),
+        ));
+    }
+    let layout = tail
+        .checked_add(off as u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .and_then(|n| Layout::from_size_align(n, 8).ok())
+        .ok_or_else(|| err(name, Errno::ENOMEM, format!("{kind} too large")))?;
+    // SAFETY: the layout is non-zero sized (at least the header, checked above).
+    let base = unsafe { std::alloc::alloc_zeroed(layout) };
+    let base = NonNull::new(base).ok_or_else(|| {
+        err(
+            name,
+            Errno::ENOMEM,
+            format!("cannot allocate {} bytes", layout.size()),
+        )
+    })?;
+    Ok((layout, base))
+}
+
 impl MapInner {
-    /// `array_map_alloc`: header + values in one zeroed allocation.
     /// `xsk_map_alloc`: the header and `max_entries` socket pointers at the kernel
     /// profile's `offsetof(struct xsk_map, xsk_map)`, all NULL — kbpf has no AF_XDP
     /// sockets to store — so that the inlined lookup (`xsk_map_gen_lookup`) reads them as
     /// the kernel's does and finds no socket.
     fn alloc_xsk_map(&mut self, header: BpfMap) -> Result<(), MapError> {
-        let name = self.name.clone();
-        let ptrs_off = self.profile.xsk_map_ptrs_off as usize;
-        if ptrs_off < size_of::<BpfMap>() || !ptrs_off.is_multiple_of(8) {
-            return Err(err(
-                &name,
-                Errno::EINVAL,
-                format!(
-                    "the kernel profile's offsetof(struct xsk_map, xsk_map) {ptrs_off} cannot \
-                     hold kbpf's map header ({} bytes, 8-aligned)",
-                    size_of::<BpfMap>()
-                ),
-            ));
-        }
-        let layout = (self.max_entries as usize)
-            .checked_mul(8)
-            .and_then(|n| n.checked_add(ptrs_off))
-            .and_then(|n| Layout::from_size_align(n, 8).ok())
-            .ok_or_else(|| err(&name, Errno::ENOMEM, "XSKMAP too large"))?;
-        // SAFETY: the layout is non-zero sized (at least the header, checked above).
-        let base = unsafe { std::alloc::alloc_zeroed(layout) };
-        let raw = NonNull::new(base as *mut BpfMap).ok_or_else(|| {
-            err(
-                &name,
-                Errno::ENOMEM,
-                format!("cannot allocate {} bytes", layout.size()),
-            )
-        })?;
+        let (layout, base) = alloc_header_block(
+            &self.name,
+            ("map", size_of::<BpfMap>()),
+            (
+                "offsetof(struct xsk_map, xsk_map)",
+                self.profile.xsk_map_ptrs_off as usize,
+            ),
+            self.max_entries as u64 * 8,
+            "XSKMAP",
+        )?;
+        let raw = base.cast::<BpfMap>();
         // SAFETY: a fresh, 8-aligned allocation of at least size_of::<BpfMap>() bytes.
         unsafe { raw.as_ptr().write(header) };
         self.raw = raw;
@@ -269,6 +290,7 @@ impl MapInner {
         Ok(())
     }
 
+    /// `array_map_alloc`: header + values in one zeroed allocation.
     fn alloc_array(&mut self, mut header: BpfMap) -> Result<(), MapError> {
         let t = self.map_type;
         let name = self.name.clone();
@@ -290,31 +312,13 @@ impl MapInner {
             slots * elem_size
         };
         let value_off = self.profile.bpf_array_value_off;
-        if (value_off as usize) < size_of::<BpfArray>() || !value_off.is_multiple_of(8) {
-            return Err(err(
-                &name,
-                Errno::EINVAL,
-                format!(
-                    "the kernel profile's offsetof(struct bpf_array, value) {value_off} cannot \
-                     hold kbpf's array header ({} bytes, 8-aligned)",
-                    size_of::<BpfArray>()
-                ),
-            ));
-        }
-        let total = area
-            .checked_add(value_off as u64)
-            .and_then(|s| usize::try_from(s).ok())
-            .and_then(|s| Layout::from_size_align(s, 8).ok())
-            .ok_or_else(|| err(&name, Errno::ENOMEM, "array too large"))?;
-        // SAFETY: the layout is non-zero sized (at least the header, checked above).
-        let base = unsafe { std::alloc::alloc_zeroed(total) };
-        if base.is_null() {
-            return Err(err(
-                &name,
-                Errno::ENOMEM,
-                format!("cannot allocate {} bytes", total.size()),
-            ));
-        }
+        let (total, base) = alloc_header_block(
+            &name,
+            ("array", size_of::<BpfArray>()),
+            ("offsetof(struct bpf_array, value)", value_off as usize),
+            area,
+            "array",
+        )?;
         header.max_entries = self.max_entries;
         let hdr = BpfArray {
             map: header,
@@ -324,9 +328,8 @@ impl MapInner {
             _pad: 0,
         };
         // SAFETY: base is a fresh allocation of at least size_of::<BpfArray>() bytes, 8-aligned.
-        unsafe { (base as *mut BpfArray).write(hdr) };
-        self.raw =
-            NonNull::new(base as *mut BpfMap).ok_or_else(|| err(&name, Errno::ENOMEM, "null"))?;
+        unsafe { base.cast::<BpfArray>().as_ptr().write(hdr) };
+        self.raw = base.cast();
         self.def.elem_size = elem_size as u32;
         self.def.index_mask = index_mask;
         self.storage = Storage::Array {
@@ -343,7 +346,7 @@ impl MapInner {
                     return Err(err(&name, Errno::ENOMEM, "cannot allocate per-CPU values"));
                 };
                 // SAFETY: slot i is inside the pointer area allocated above.
-                unsafe { (base.add(value_off as usize + i * 8) as *mut *mut u8).write(p) };
+                unsafe { (base.as_ptr().add(value_off as usize + i * 8) as *mut *mut u8).write(p) };
             }
         }
         Ok(())
